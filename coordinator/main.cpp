@@ -1,1 +1,98 @@
-int main() { return 0; }  // replaced by the real main
+// flotilla-coordinator: thin main. Parses flags, initialises libsodium and
+// logging, builds the daemon and runs it.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "flotilla/common/crypto.h"
+#include "flotilla/common/duration.h"
+#include "flotilla/common/log.h"
+#include "flotilla/coordinator/config.h"
+#include "flotilla/coordinator/server.h"
+
+using namespace flotilla;
+
+int main(int argc, char** argv) {
+  CLI::App app{"flotilla-coordinator: pushes signed deployment plans to Flotilla agents and drives rollouts.\n"
+               "See docs/operations.md."};
+  app.require_subcommand(1);
+
+  coordinator::InitOptions init;
+  std::string token_ttl = "24h";
+  auto* init_cmd = app.add_subcommand("init", "Create DIR/coordinator.toml, key pairs and DIR/join.toml for agents");
+  init_cmd->add_option("DIR", init.dir, "Directory to create (keys, store, control socket)")->required();
+  init_cmd->add_option("--listen", init.listen, "Endpoint agents connect to")->capture_default_str();
+  init_cmd->add_option("--control", init.control, "Control endpoint for the console (default ipc://DIR/control.sock)");
+  init_cmd->add_option("--advertise", init.advertise,
+                       "Endpoint written into join.toml for agents to dial (default: --listen, 0.0.0.0 -> 127.0.0.1)");
+  init_cmd->add_option("--token-ttl", token_ttl, "How long the join token in join.toml stays valid")->capture_default_str();
+
+  std::string config_file;
+  std::string log_level;
+  auto* run_cmd = app.add_subcommand("run", "Run the coordinator daemon in the foreground (SIGTERM stops it cleanly)");
+  run_cmd->add_option("--config", config_file, "Path to coordinator.toml")->required();
+  run_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error (default: the config's log_level)");
+
+  std::string token_config;
+  std::string ttl = "1h";
+  long uses = -1;
+  auto* token_cmd = app.add_subcommand("token", "Manage join tokens");
+  auto* create_cmd = token_cmd->add_subcommand("create", "Print a new join token");
+  create_cmd->add_option("--config", token_config, "Path to coordinator.toml")->required();
+  create_cmd->add_option("--ttl", ttl, "Validity, e.g. 1h, 7d")->capture_default_str();
+  create_cmd->add_option("--uses", uses, "How many agents may enroll with it (-1 = unlimited)")->capture_default_str();
+  token_cmd->require_subcommand(1);
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (auto st = common::initCrypto(); !st.ok()) {
+    std::cerr << "flotilla-coordinator: " << st.error().message << "\n";
+    return 1;
+  }
+  if (*init_cmd) {
+    auto d = common::parseDuration(token_ttl);
+    if (!d) {
+      std::cerr << "flotilla-coordinator: --token-ttl: " << d.error().message << "\n";
+      return 2;
+    }
+    init.token_ttl = *d;
+    if (auto st = coordinator::initCoordinator(init); !st.ok()) {
+      std::cerr << "flotilla-coordinator: " << st.error().message << "\n";
+      return 1;
+    }
+    std::cout << "created " << (init.dir / "coordinator.toml").string() << " and " << (init.dir / "join.toml").string()
+              << "\n";
+    return 0;
+  }
+  if (*create_cmd) {
+    auto cfg = coordinator::loadCoordinatorConfig(token_config);
+    auto d = common::parseDuration(ttl);
+    if (!cfg || !d) {
+      std::cerr << "flotilla-coordinator: " << (!cfg ? cfg.error().message : "--ttl: " + d.error().message) << "\n";
+      return 2;
+    }
+    auto token = coordinator::createJoinToken(*cfg, *d, uses);
+    if (!token) {
+      std::cerr << "flotilla-coordinator: " << token.error().message << "\n";
+      return 1;
+    }
+    std::cout << *token << "\n";
+    return 0;
+  }
+  auto cfg = coordinator::loadCoordinatorConfig(config_file);
+  if (!cfg) {
+    std::cerr << "flotilla-coordinator: " << cfg.error().message << "\n";
+    return 2;
+  }
+  common::setupLogging("flotilla-coordinator", log_level.empty() ? cfg->log_level : log_level);
+  coordinator::Server server(std::move(*cfg), common::RealClock::instance());
+  if (auto st = server.start(); !st.ok()) {
+    spdlog::critical("{}", st.error().message);
+    return 1;
+  }
+  if (auto st = server.run(); !st.ok()) {
+    spdlog::critical("{}", st.error().message);
+    return 1;
+  }
+  return 0;
+}

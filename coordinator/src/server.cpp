@@ -1,1 +1,648 @@
-// filled in below
+#include "flotilla/coordinator/server.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "flotilla/common/crypto.h"
+#include "flotilla/common/duration.h"
+#include "flotilla/common/fs.h"
+#include "flotilla/protocol/order.h"
+
+#ifdef FLOTILLA_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+namespace flotilla::coordinator {
+
+using common::SteadyTime;
+using protocol::Phase;
+
+namespace {
+
+constexpr const char* kAgentDomain = "agents";
+constexpr const char* kControlDomain = "control";
+constexpr int kMaxBurst = 512;  // messages handled per socket before looking at the others
+
+std::string frameString(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
+
+}  // namespace
+
+Server::Server(CoordinatorConfig config, const common::Clock& clock)
+    : config_(std::move(config)), clock_(clock), ctx_(1) {}
+
+Server::~Server() {
+  if (stop_fd_ >= 0) ::close(stop_fd_);
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+}
+
+void Server::requestStop() {
+  std::uint64_t one = 1;
+  if (stop_fd_ >= 0) [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+}
+
+Status Server::start() {
+  int major = 0, minor = 0, patch = 0;
+  zmq_version(&major, &minor, &patch);
+  if (ZMQ_MAKE_VERSION(major, minor, patch) < ZMQ_MAKE_VERSION(4, 3, 2))
+    return Error(Errc::kUnavailable, "libzmq " + std::to_string(major) + "." + std::to_string(minor) + "." +
+                                         std::to_string(patch) + " is too old: 4.3.2 or later is required (CVE-2019-13132)");
+  FLOTILLA_TRY(common::ensureDir(config_.artifacts_dir, 0750));
+  auto store = Store::open(config_.store_file);
+  if (!store) return store.error();
+  store_ = std::move(*store);
+  auto agents = store_->loadAgents();
+  if (!agents) return agents.error();
+  for (auto& rec : *agents) {
+    Agent a;
+    a.record = std::move(rec);
+    agents_.emplace(a.record.id, std::move(a));
+  }
+  // Rollouts still marked active were interrupted by a crash; their recovery is
+  // the crash-safety work. Until then they are closed as failed, loudly.
+  auto open = store_->rollouts("", 1000);
+  if (!open) return open.error();
+  FLOTILLA_TRY(store_->begin());
+  for (auto& r : *open) {
+    auto st = rolloutStateFromString(r.state);
+    if (st && !isFinished(*st)) {
+      r.state = toString(RolloutState::kFailed);
+      r.message = "coordinator restarted while the rollout was " + r.state + "; marked failed";
+      r.finished_at_ms = common::toUnixMillis(clock_.systemNow());
+      FLOTILLA_TRY(store_->updateRollout(r));
+      EventRecord e;
+      e.rollout_id = r.id;
+      e.at_ms = r.finished_at_ms;
+      e.kind = "rollout_failed";
+      e.message = r.message;
+      (void)store_->appendEvent(e);
+    }
+  }
+  FLOTILLA_TRY(store_->commit());
+
+  try {
+    // The ZAP handler must exist before any server socket binds: without it,
+    // libzmq would accept every CURVE client.
+    zap_ = zmq::socket_t(ctx_, zmq::socket_type::rep);
+    zap_.set(zmq::sockopt::linger, 0);
+    zap_.bind("inproc://zeromq.zap.01");
+
+    agents_sock_ = zmq::socket_t(ctx_, zmq::socket_type::router);
+    agents_sock_.set(zmq::sockopt::linger, 0);
+    agents_sock_.set(zmq::sockopt::maxmsgsize, protocol::kMaxAgentFrameBytes);
+    agents_sock_.set(zmq::sockopt::router_mandatory, 1);
+    agents_sock_.set(zmq::sockopt::sndhwm, 100000);
+    agents_sock_.set(zmq::sockopt::rcvhwm, 100000);
+    agents_sock_.set(zmq::sockopt::curve_server, 1);
+    agents_sock_.set(zmq::sockopt::curve_secretkey,
+                     zmq::const_buffer(config_.curve_key.secret_key.data(), config_.curve_key.secret_key.size()));
+    agents_sock_.set(zmq::sockopt::zap_domain, kAgentDomain);
+    agents_sock_.bind(config_.agent_listen);
+
+    if (config_.control_endpoint.rfind("ipc://", 0) != 0)
+      return Error(Errc::kInvalidArgument,
+                   "control.endpoint " + config_.control_endpoint +
+                       ": only ipc:// control endpoints are supported by this build (TCP control needs operator keys)");
+    control_sock_ = zmq::socket_t(ctx_, zmq::socket_type::router);
+    control_sock_.set(zmq::sockopt::linger, 0);
+    control_sock_.set(zmq::sockopt::maxmsgsize, std::int64_t{1} << 30);
+    control_sock_.set(zmq::sockopt::zap_domain, kControlDomain);
+    std::string path = config_.control_endpoint.substr(6);
+    ::unlink(path.c_str());  // a stale socket from a previous run
+    control_sock_.bind(config_.control_endpoint);
+    // Operators reach the control socket through its file mode: owner and group.
+    if (::chmod(path.c_str(), 0660) != 0)
+      return Error(Errc::kIo, "chmod 0660 " + path + ": " + std::strerror(errno));
+    if (!config_.control_group.empty()) {
+      struct group* g = ::getgrnam(config_.control_group.c_str());
+      if (!g) return Error(Errc::kInvalidArgument, "control.group: no group named '" + config_.control_group + "'");
+      if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0)
+        return Error(Errc::kIo, "chgrp " + config_.control_group + " " + path + ": " + std::strerror(errno));
+    }
+  } catch (const zmq::error_t& e) {
+    return Error(Errc::kUnavailable, std::string("binding sockets: ") + e.what());
+  }
+
+  stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  signal_fd_ = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  spdlog::info("coordinator listening for agents on {}, control on {}", config_.agent_listen, config_.control_endpoint);
+  return {};
+}
+
+std::optional<SteadyTime> Server::nextDeadline() const {
+  std::optional<SteadyTime> next = next_sweep_;
+  for (const auto& [id, r] : rollouts_) {
+    auto d = r->engine->nextDeadline();
+    if (d && (!next || *d < *next)) next = d;
+  }
+  return next;
+}
+
+Status Server::run() {
+#ifdef FLOTILLA_HAVE_SYSTEMD
+  sd_notify(0, "READY=1");
+#endif
+  next_sweep_ = clock_.steadyNow() + std::chrono::seconds(1);
+  bool stopping = false;
+  while (!stopping) {
+    zmq::pollitem_t items[] = {
+        {zap_.handle(), 0, ZMQ_POLLIN, 0},
+        {agents_sock_.handle(), 0, ZMQ_POLLIN, 0},
+        {control_sock_.handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, stop_fd_, ZMQ_POLLIN, 0},
+        {nullptr, signal_fd_, ZMQ_POLLIN, 0},
+    };
+    auto now = clock_.steadyNow();
+    long timeout_ms = -1;
+    if (auto d = nextDeadline()) {
+      timeout_ms = std::max<long>(0, std::chrono::duration_cast<common::Millis>(*d - now).count() + 1);
+    }
+    try {
+      zmq::poll(items, 5, std::chrono::milliseconds(timeout_ms));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      return Error(Errc::kIo, std::string("poll: ") + e.what());
+    }
+    if (items[3].revents || items[4].revents) {
+      spdlog::info("stopping: flushing the store");
+      stopping = true;
+    }
+    if (auto st = store_->begin(); !st.ok()) spdlog::error("{}", st.error().message);
+    // ZAP first: pending handshakes block the peers until answered.
+    if (items[0].revents & ZMQ_POLLIN) handleZap();
+    for (int i = 0; i < kMaxBurst && (items[1].revents & ZMQ_POLLIN); ++i) {
+      if (!(agents_sock_.get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
+      handleAgentMessage();
+    }
+    for (int i = 0; i < kMaxBurst && (items[2].revents & ZMQ_POLLIN); ++i) {
+      if (!(control_sock_.get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
+      handleControlMessage();
+    }
+    afterWork(clock_.steadyNow());
+    if (auto st = store_->commit(); !st.ok()) spdlog::error("store commit failed: {}", st.error().message);
+  }
+#ifdef FLOTILLA_HAVE_SYSTEMD
+  sd_notify(0, "STOPPING=1");
+#endif
+  return {};
+}
+
+void Server::afterWork(SteadyTime now) {
+  if (now >= next_sweep_) {
+    sweepLiveness(now);
+    next_sweep_ = now + std::chrono::seconds(1);
+  }
+  std::vector<std::string> done;
+  for (auto& [id, r] : rollouts_) {
+    auto d = r->engine->nextDeadline();
+    if (d && *d <= now) r->engine->tick(now);
+    applyActions(*r, now);
+    if (r->dirty) persistRollout(*r);
+    if (r->engine->finished()) done.push_back(id);
+  }
+  for (const auto& id : done) finishRollout(*rollouts_.at(id));
+}
+
+// ---------------------------------------------------------------- ZAP
+
+void Server::handleZap() {
+  std::vector<zmq::message_t> frames;
+  while (true) {
+    zmq::message_t m;
+    if (!zap_.recv(m, zmq::recv_flags::dontwait)) break;
+    bool more = m.more();
+    frames.push_back(std::move(m));
+    if (!more) break;
+  }
+  if (frames.size() < 6) return;
+  const std::string version = frameString(frames[0]);
+  const std::string request_id = frameString(frames[1]);
+  const std::string domain = frameString(frames[2]);
+  const std::string mechanism = frameString(frames[5]);
+  std::string status = "400", text = "denied", user;
+  if (domain == kAgentDomain && mechanism == "CURVE" && frames.size() >= 7 && frames[6].size() == 32) {
+    user = common::toHex(common::Bytes(static_cast<const std::uint8_t*>(frames[6].data()), 32));
+    status = "200";
+    text = "OK";
+    // Revoked and rejected keys are turned away before any message is read.
+    for (const auto& [id, a] : agents_) {
+      (void)id;
+      if (a.record.curve_key == user && (a.record.state == "revoked" || a.record.state == "rejected")) {
+        status = "400";
+        text = "key " + a.record.state;
+        user.clear();
+        break;
+      }
+    }
+  } else if (domain == kControlDomain && mechanism == "NULL") {
+    // Local IPC: the socket file's mode decides who gets here.
+    status = "200";
+    text = "OK";
+    user = "local";
+  }
+  std::array<std::string, 6> reply{version, request_id, status, text, user, ""};
+  for (std::size_t i = 0; i < reply.size(); ++i)
+    zap_.send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+}
+
+// ---------------------------------------------------------------- agents
+
+Server::Agent* Server::agentByRouting(const std::string& rid) {
+  auto it = routing_.find(rid);
+  if (it == routing_.end()) return nullptr;
+  auto a = agents_.find(it->second);
+  if (a == agents_.end() || a->second.routing_id != rid) return nullptr;
+  return &a->second;
+}
+
+void Server::sendToAgent(const std::string& rid, const std::string& payload) {
+  try {
+    agents_sock_.send(zmq::buffer(rid), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    agents_sock_.send(zmq::buffer(payload), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    // EHOSTUNREACH: the peer is gone (router_mandatory); liveness will notice.
+    spdlog::debug("send to agent failed: {}", e.what());
+  }
+}
+
+void Server::refuse(const std::string& rid, const std::string& reason) {
+  sendToAgent(rid, protocol::encode(protocol::Refusal{reason}));
+}
+
+void Server::handleAgentMessage() {
+  zmq::message_t rid_msg, payload;
+  if (!agents_sock_.recv(rid_msg, zmq::recv_flags::dontwait)) return;
+  if (!rid_msg.more()) return;
+  (void)agents_sock_.recv(payload, zmq::recv_flags::dontwait);
+  while (payload.more()) {  // a well-formed agent sends one frame; drop the rest
+    zmq::message_t extra;
+    (void)agents_sock_.recv(extra, zmq::recv_flags::dontwait);
+    payload = std::move(extra);
+    spdlog::warn("dropped a multi-frame message from an agent");
+    return;
+  }
+  const std::string rid = frameString(rid_msg);
+  const char* uid = payload.gets("User-Id");
+  const std::string key = uid ? uid : "";
+  auto msg = protocol::decodeAgentMessage(std::string_view(static_cast<const char*>(payload.data()), payload.size()));
+  if (!msg) {
+    spdlog::warn("refused a malformed message from key {}: {}", key.substr(0, 16), msg.error().message);
+    refuse(rid, "malformed message: " + msg.error().message);
+    return;
+  }
+  if (auto* hello = std::get_if<protocol::Hello>(&*msg)) {
+    onHello(rid, key, *hello);
+    return;
+  }
+  Agent* a = agentByRouting(rid);
+  if (!a || a->record.state != "accepted" || a->record.curve_key != key) {
+    refuse(rid, a && a->record.state == "pending" ? "pending: waiting for an operator to accept this agent"
+                                                  : "not enrolled: say hello first");
+    return;
+  }
+  a->last_seen = clock_.steadyNow();
+  if (!a->online) {
+    a->online = true;
+    spdlog::info("agent {} is back", a->record.id);
+  }
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, protocol::Heartbeat>) onHeartbeat(*a, m);
+        else if constexpr (std::is_same_v<T, protocol::Report>) onReport(*a, m);
+        else if constexpr (std::is_same_v<T, protocol::Fetch>) onFetch(*a, m);
+      },
+      *msg);
+}
+
+void Server::onHello(const std::string& rid, const std::string& key, const protocol::Hello& m) {
+  const auto now_ms = common::toUnixMillis(clock_.systemNow());
+  if (m.agent_id.empty() || m.agent_id.size() > 128) {
+    refuse(rid, "invalid agent id");
+    return;
+  }
+  auto it = agents_.find(m.agent_id);
+  if (it != agents_.end() && it->second.record.curve_key != key) {
+    spdlog::warn("agent id {} claimed by a different key {}; refused", m.agent_id, key.substr(0, 16));
+    refuse(rid, "agent id '" + m.agent_id + "' is enrolled with another key");
+    return;
+  }
+  if (it == agents_.end()) {
+    Agent a;
+    a.record.id = m.agent_id;
+    a.record.curve_key = key;
+    a.record.state = "pending";
+    a.record.first_seen_ms = now_ms;
+    it = agents_.emplace(m.agent_id, std::move(a)).first;
+  }
+  Agent& a = it->second;
+  if (a.record.state == "revoked" || a.record.state == "rejected") {
+    refuse(rid, "agent '" + m.agent_id + "' is " + a.record.state);
+    return;
+  }
+  if (a.record.state == "pending" && !m.join_token.empty()) {
+    auto ok = store_->useToken(common::blake2bHex(common::asBytes(m.join_token)), now_ms);
+    if (ok.ok() && *ok) {
+      a.record.state = "accepted";
+      spdlog::info("agent {} enrolled with a join token", a.record.id);
+    } else {
+      spdlog::warn("agent {} presented an invalid or expired join token; pending", a.record.id);
+    }
+  }
+  // A new connection from the same agent replaces the old one.
+  if (!a.routing_id.empty() && a.routing_id != rid) routing_.erase(a.routing_id);
+  a.routing_id = rid;
+  routing_[rid] = a.record.id;
+  a.record.labels = m.labels;
+  a.record.releases = m.releases;
+  a.record.last_seen_ms = now_ms;
+  a.last_seen = clock_.steadyNow();
+  if (auto st = store_->upsertAgent(a.record); !st.ok()) spdlog::error("{}", st.error().message);
+
+  protocol::Welcome w;
+  w.heartbeat_interval_ms = config_.heartbeat_interval.count();
+  w.server_time_ms = now_ms;
+  if (a.record.state == "accepted") {
+    a.online = true;
+    w.status = protocol::WelcomeStatus::kAccepted;
+    w.message = "welcome";
+    spdlog::info("agent {} online ({} apps)", a.record.id, m.releases.size());
+  } else {
+    a.online = false;
+    w.status = protocol::WelcomeStatus::kPending;
+    w.message = "pending: an operator must run `flotilla agents accept " + a.record.id + "`";
+  }
+  sendToAgent(rid, protocol::encode(w));
+}
+
+void Server::onHeartbeat(Agent& a, const protocol::Heartbeat& m) {
+  bool releases_changed = a.record.releases != m.releases;
+  a.record.releases = m.releases;
+  a.busy = m.busy;
+  for (const auto& [app, state] : m.health) {
+    auto& prev = a.health[app];
+    if (state == "unhealthy" && prev != "unhealthy") {
+      if (auto r = active_by_app_.find(app); r != active_by_app_.end())
+        rollouts_.at(r->second)->engine->onHostUnhealthy(a.record.id, clock_.steadyNow());
+    }
+    prev = state;
+  }
+  if (releases_changed) {
+    a.record.last_seen_ms = common::toUnixMillis(clock_.systemNow());
+    if (auto st = store_->upsertAgent(a.record); !st.ok()) spdlog::error("{}", st.error().message);
+  }
+}
+
+void Server::onReport(Agent& a, const protocol::Report& m) {
+  if (!m.live_version.empty()) a.record.releases[m.app] = m.live_version;
+  auto it = orders_.find(m.order_id);
+  if (it == orders_.end() || it->second.agent_id != a.record.id) {
+    spdlog::debug("report for unknown order {} from {}", m.order_id, a.record.id);
+    return;
+  }
+  OrderRef ref = it->second;
+  if (protocol::isTerminal(m.phase)) {
+    orders_.erase(it);
+    if (auto st = store_->upsertAgent(a.record); !st.ok()) spdlog::error("{}", st.error().message);
+  }
+  auto r = rollouts_.find(ref.rollout_id);
+  if (r == rollouts_.end()) return;
+  r->second->engine->onHostPhase(a.record.id, ref.rollback, m.phase, m.message, clock_.steadyNow());
+}
+
+void Server::onFetch(Agent& a, const protocol::Fetch& m) {
+  if (m.digest.size() != 64 || m.digest.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    refuse(a.routing_id, "fetch: bad digest");
+    return;
+  }
+  const auto path = config_.artifacts_dir / m.digest;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    refuse(a.routing_id, "fetch: no artifact " + m.digest);
+    return;
+  }
+  struct stat st {};
+  ::fstat(fd, &st);
+  const auto total = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t offset = m.offset;
+  std::string buf;
+  for (std::uint32_t i = 0; i < m.credit && offset < total; ++i) {
+    protocol::Chunk c;
+    c.digest = m.digest;
+    c.offset = offset;
+    c.total = total;
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(protocol::kChunkBytes, total - offset));
+    c.data.resize(want);
+    ssize_t n = ::pread(fd, c.data.data(), want, static_cast<off_t>(offset));
+    if (n <= 0) break;
+    c.data.resize(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+    sendToAgent(a.routing_id, protocol::encode(c));
+  }
+  if (total == 0 || m.offset >= total) {
+    protocol::Chunk c;
+    c.digest = m.digest;
+    c.offset = total;
+    c.total = total;
+    sendToAgent(a.routing_id, protocol::encode(c));
+  }
+  ::close(fd);
+}
+
+void Server::sweepLiveness(SteadyTime now) {
+  for (auto& [id, a] : agents_) {
+    if (a.online && now - a.last_seen > config_.heartbeat_expiry) markLost(a, "no heartbeat for " + common::formatDuration(config_.heartbeat_expiry), now);
+  }
+}
+
+void Server::markLost(Agent& a, const std::string& why, SteadyTime now) {
+  a.online = false;
+  spdlog::warn("agent {} lost: {}", a.record.id, why);
+  for (auto& [id, r] : rollouts_) r->engine->onHostLost(a.record.id, now);
+}
+
+// ---------------------------------------------------------------- rollouts
+
+void Server::applyActions(ActiveRollout& r, SteadyTime now) {
+  // Actions can trigger more actions (an unreachable host fails a wave...), so loop.
+  for (int round = 0; round < 1000; ++round) {
+    auto actions = r.engine->drainActions();
+    if (actions.empty()) return;
+    r.dirty = true;
+    for (const auto& act : actions) {
+      switch (act.kind) {
+        case RolloutAction::Kind::kDeploy: sendOrder(r, act.agent_id, false, now); break;
+        case RolloutAction::Kind::kRollback: sendOrder(r, act.agent_id, true, now); break;
+        case RolloutAction::Kind::kEvent: recordEvent(r, act.event, act.agent_id, act.wave, act.message); break;
+      }
+    }
+  }
+}
+
+void Server::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, SteadyTime now) {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || !it->second.online || it->second.routing_id.empty()) {
+    r.engine->onHostLost(agent_id, now);
+    return;
+  }
+  Agent& a = it->second;
+  const HostSlot* slot = r.engine->host(agent_id);
+  protocol::OrderBody body;
+  std::string spec = r.spec;
+  body.app = r.plan.app;
+  body.version = r.plan.version;
+  body.artifact_digest = r.artifact_digest;
+  body.artifact_size = r.artifact_size;
+  body.action = rollback ? "rollback" : "deploy";
+  if (rollback) {
+    body.version = slot ? slot->previous_version : "";
+    auto rel = store_->release(body.app, body.version);
+    if (rel.ok() && rel->has_value()) {
+      body.artifact_digest = (*rel)->artifact_digest;
+      body.artifact_size = (*rel)->artifact_size;
+      spec = (*rel)->spec;
+    } else {
+      // Not deployed through this coordinator: the agent must still have the
+      // release on disk (it keeps the last keep_releases).
+      body.artifact_digest.clear();
+      body.artifact_size = 0;
+    }
+  }
+  auto seq = store_->nextSequence(body.app);
+  if (!seq) {
+    spdlog::error("{}", seq.error().message);
+    r.engine->onHostPhase(agent_id, rollback, Phase::kFailed, "coordinator store error: " + seq.error().message, now);
+    return;
+  }
+  body.sequence = *seq;
+  body.target = agent_id;
+  body.rollout_id = r.record.id;
+  body.order_id = r.record.id + "/" + agent_id + "/" + std::to_string(*seq);
+  const auto sys_now = clock_.systemNow();
+  body.issued_at = common::toUnixSeconds(sys_now);
+  body.expires_at = common::toUnixSeconds(sys_now + config_.order_ttl);
+  auto order = protocol::signOrder(body, spec, config_.plan_key);
+  orders_[body.order_id] = OrderRef{r.record.id, agent_id, rollback};
+  sendToAgent(a.routing_id, protocol::encode(order));
+  recordEvent(r, rollback ? "rollback_sent" : "order_sent",
+              agent_id, slot ? static_cast<int>(slot->wave) : -1,
+              body.version + " (sequence " + std::to_string(body.sequence) + ")");
+}
+
+void Server::recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
+                         const std::string& message, const std::string& actor) {
+  EventRecord e;
+  e.rollout_id = r.record.id;
+  e.at_ms = common::toUnixMillis(clock_.systemNow());
+  e.kind = kind;
+  e.agent_id = agent;
+  e.wave = wave;
+  e.message = message;
+  e.actor = actor;
+  auto seq = store_->appendEvent(e);
+  if (!seq) {
+    spdlog::error("{}", seq.error().message);
+    return;
+  }
+  e.seq = *seq;
+  spdlog::info("[{}] {}{}{}", r.record.id, kind, agent.empty() ? "" : " " + agent, message.empty() ? "" : ": " + message);
+  if (!r.watchers.empty()) {
+    nlohmann::json doc = eventJson(e);
+    doc["type"] = "event";
+    pushToWatchers(r, doc);
+  }
+}
+
+void Server::persistRollout(ActiveRollout& r) {
+  r.dirty = false;
+  const auto now = clock_.steadyNow();
+  r.record.state = toString(r.engine->state());
+  nlohmann::json snap = statusJson(r, false);
+  r.record.snapshot = snap.dump();
+  if (auto st = store_->updateRollout(r.record); !st.ok()) spdlog::error("{}", st.error().message);
+  if (!r.watchers.empty()) {
+    snap["type"] = "status";
+    snap["gate"] = r.engine->gate(now);
+    pushToWatchers(r, snap);
+  }
+}
+
+void Server::finishRollout(ActiveRollout& r) {
+  const std::string id = r.record.id;
+  r.record.state = toString(r.engine->state());
+  r.record.finished_at_ms = common::toUnixMillis(clock_.systemNow());
+  if (r.engine->state() == RolloutState::kSucceeded) {
+    if (auto st = store_->setCurrentRelease(r.plan.app, r.plan.version); !st.ok()) spdlog::error("{}", st.error().message);
+  }
+  persistRollout(r);
+  nlohmann::json end = statusJson(r, false);
+  end["type"] = "end";
+  pushToWatchers(r, end);
+  for (auto it = orders_.begin(); it != orders_.end();) {
+    if (it->second.rollout_id == id) it = orders_.erase(it);
+    else ++it;
+  }
+  active_by_app_.erase(r.plan.app);
+  rollouts_.erase(id);
+}
+
+Server::ActiveRollout* Server::findRollout(const std::string& id) {
+  auto it = rollouts_.find(id);
+  return it == rollouts_.end() ? nullptr : it->second.get();
+}
+
+void Server::pushToWatchers(ActiveRollout& r, const nlohmann::json& doc) {
+  for (const auto& w : r.watchers) sendControl(w, doc);
+}
+
+void Server::sendControl(const std::string& rid, const nlohmann::json& doc) {
+  const std::string text = doc.dump();
+  try {
+    control_sock_.send(zmq::buffer(rid), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    control_sock_.send(zmq::buffer(text), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    spdlog::debug("control send failed: {}", e.what());
+  }
+}
+
+void Server::handleControlMessage() {
+  std::vector<zmq::message_t> frames;
+  while (true) {
+    zmq::message_t m;
+    if (!control_sock_.recv(m, zmq::recv_flags::dontwait)) break;
+    bool more = m.more();
+    frames.push_back(std::move(m));
+    if (!more) break;
+  }
+  if (frames.size() < 2) return;
+  const std::string rid = frameString(frames[0]);
+  nlohmann::json req = nlohmann::json::parse(frameString(frames[1]), nullptr, false);
+  nlohmann::json resp;
+  if (!req.is_object() || !req.contains("cmd") || !req["cmd"].is_string()) {
+    resp = {{"ok", false}, {"error", {{"code", "invalid_argument"}, {"message", "request must be a JSON object with \"cmd\""}}}};
+  } else {
+    try {
+      resp = dispatchControl(rid, req, frames.size() > 2 ? &frames[2] : nullptr);
+    } catch (const nlohmann::json::exception& e) {
+      resp = {{"ok", false}, {"error", {{"code", "invalid_argument"}, {"message", std::string("bad request: ") + e.what()}}}};
+    }
+  }
+  if (req.is_object() && req.contains("req")) resp["req"] = req["req"];
+  resp["type"] = "response";
+  sendControl(rid, resp);
+}
+
+}  // namespace flotilla::coordinator

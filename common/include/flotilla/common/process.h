@@ -34,6 +34,9 @@ struct ProcessResult {
   bool timed_out = false;
   std::string output;  // combined stdout+stderr, at most max_output bytes
   bool truncated = false;
+  // The limit that was exceeded when timed_out (spec.timeout), kept so describe()
+  // can say "timed out after 5s" without the spec at hand.
+  std::chrono::milliseconds timed_out_after{0};
 
   bool success() const { return !timed_out && signal == 0 && exit_code == 0; }
   // "exit 3", "killed by signal 9", "timed out after 5s"

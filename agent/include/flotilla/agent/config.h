@@ -1,0 +1,51 @@
+#pragma once
+// agent.toml: who this agent is, where its coordinator is and which keys it
+// trusts, where releases live, and its labels and host variables.
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flotilla/common/clock.h"
+#include "flotilla/common/crypto.h"
+#include "flotilla/common/result.h"
+
+namespace flotilla::agent {
+
+struct AgentConfig {
+  std::filesystem::path dir;  // directory of agent.toml; relative paths resolve here
+  std::string id;
+  std::string coordinator_endpoint;
+  common::PublicKey coordinator_key{};  // CURVE server key
+  common::PublicKey plan_key{};         // pinned Ed25519 plan key
+  std::string join_token;
+  common::CurveKeyPair curve_key;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> vars;
+  std::filesystem::path apps_dir;
+  std::filesystem::path state_dir;
+  std::optional<std::string> run_as;
+  std::size_t keep_releases = 3;
+  common::Millis fetch_timeout{std::chrono::minutes(5)};
+  std::int64_t clock_skew_s = 300;
+  std::uint64_t max_artifact_bytes = 2ull << 30;
+  std::string log_level = "info";
+};
+
+struct AgentInitOptions {
+  std::filesystem::path dir;
+  std::filesystem::path join_file;
+  std::string id;  // empty = host name
+  std::vector<std::string> labels;  // "k=v"
+  std::vector<std::string> vars;    // "k=v"
+  std::filesystem::path apps_dir;   // empty = <dir>/apps
+  std::string run_as;
+};
+
+// Writes agent.toml and keys/agent.key (0600) from a coordinator's join.toml.
+Status initAgent(const AgentInitOptions& opts);
+Result<AgentConfig> loadAgentConfig(const std::filesystem::path& file);
+
+}  // namespace flotilla::agent

@@ -1,0 +1,81 @@
+#pragma once
+// Executes verified orders on this host, phase by phase:
+//   fetch -> verify digest -> stage (extract) -> before_switch -> switch ->
+//   restart -> probation -> healthy | revert
+// Each phase is journaled before it takes effect. The revert decision is
+// local: failing checks during probation switch `current` back and restart
+// the previous release whether or not the coordinator is reachable.
+//
+// Runs on the agent's worker thread; the network is reached only through the
+// injected hooks, so tests drive it with a local fetcher and a fake reporter.
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "flotilla/agent/config.h"
+#include "flotilla/agent/journal.h"
+#include "flotilla/common/clock.h"
+#include "flotilla/protocol/messages.h"
+#include "flotilla/protocol/order.h"
+
+namespace flotilla::agent {
+
+struct DeployerHooks {
+  // Downloads the artifact with `digest` (`size` bytes) to `dest`.
+  std::function<Status(const std::string& digest, std::uint64_t size, const std::filesystem::path& dest)> fetch;
+  // Every phase report, in order.
+  std::function<void(const protocol::Report&)> report;
+  // Waits up to `d` (probation interval). Returns false when the agent is stopping.
+  std::function<bool(common::Millis d)> wait;
+};
+
+// Replaces ${NAME} in `text` with vars[NAME]; an unknown name is an error naming it.
+Result<std::string> expandVars(const std::string& text, const std::map<std::string, std::string>& vars);
+Result<protocol::OrderSpec> expandSpec(const protocol::OrderSpec& spec, const std::map<std::string, std::string>& vars);
+
+class Deployer {
+ public:
+  Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock);
+
+  // Makes an order interrupted by a crash consistent (old release live, or the
+  // new one live) and reports the outcome. Call once at start, before orders.
+  void recover();
+
+  // Runs one verified order to a terminal phase and returns that phase.
+  protocol::Phase execute(const protocol::VerifiedOrder& order);
+
+  // One round of every live app's health checks: app -> "healthy" | "unhealthy".
+  std::map<std::string, std::string> checkAll();
+  // app -> live version.
+  std::map<std::string, std::string> releases() const;
+  // The shortest health interval among live apps (for the idle monitor).
+  common::Millis monitorInterval() const;
+
+ private:
+  struct Ctx;  // per-order working state
+  protocol::Phase fail(Ctx& c, protocol::Phase phase, const std::string& message);
+  protocol::Phase revert(Ctx& c, const std::string& why);
+  Status runHooks(Ctx& c);
+  Status runRestart(const protocol::OrderSpec& spec, const std::filesystem::path& dir, const std::string& app,
+                    const std::string& version, const std::string& previous_dir);
+  bool probation(Ctx& c, std::string& why);
+  Status stage(Ctx& c);
+  void report(const Ctx& c, protocol::Phase phase, const std::string& message, const std::string& live);
+  Status journalPhase(Ctx& c, protocol::Phase phase);
+  void prune(const std::string& app);
+  std::map<std::string, std::string> hookEnv(const std::string& app, const std::string& version,
+                                             const std::filesystem::path& dir, const std::string& previous_dir) const;
+  std::filesystem::path appDir(const std::string& app) const { return config_.apps_dir / app; }
+  std::filesystem::path releaseDir(const std::string& app, const std::string& version) const {
+    return appDir(app) / "releases" / version;
+  }
+
+  const AgentConfig& config_;
+  Journal& journal_;
+  DeployerHooks hooks_;
+  const common::Clock& clock_;
+};
+
+}  // namespace flotilla::agent

@@ -1,0 +1,228 @@
+#include "flotilla/agent/config.h"
+
+#include <unistd.h>
+
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "flotilla/common/duration.h"
+#include "flotilla/common/fs.h"
+
+namespace flotilla::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string where(const fs::path& file, const toml::source_region& r) {
+  std::ostringstream os;
+  os << file.string() << ":" << r.begin.line << ":" << r.begin.column;
+  return os.str();
+}
+
+Result<toml::table> parseToml(const fs::path& file) {
+  try {
+    return toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    return Error(Errc::kInvalidArgument, where(file, e.source()) + ": " + std::string(e.description()));
+  }
+}
+
+Result<std::string> requireString(const fs::path& file, const toml::table& t, const char* key, const std::string& path) {
+  const toml::node* n = t.get(key);
+  if (!n) return Error(Errc::kInvalidArgument, file.string() + ": " + path + ": missing");
+  auto v = n->value<std::string>();
+  if (!v) return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + path + ": expected a string");
+  return *v;
+}
+
+Result<std::map<std::string, std::string>> stringTable(const fs::path& file, const toml::table& root, const char* key) {
+  std::map<std::string, std::string> out;
+  const toml::node* n = root.get(key);
+  if (!n) return out;
+  if (!n->is_table()) return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + key + ": expected a table");
+  for (auto& [k, v] : *n->as_table()) {
+    auto s = v.value<std::string>();
+    if (!s)
+      return Error(Errc::kInvalidArgument,
+                   where(file, v.source()) + ": " + key + "." + std::string(k.str()) + ": expected a string");
+    out[std::string(k.str())] = *s;
+  }
+  return out;
+}
+
+Result<common::PublicKey> hexKey(const fs::path& file, const toml::table& t, const char* key, const std::string& path) {
+  auto s = requireString(file, t, key, path);
+  if (!s) return s.error();
+  auto k = common::publicKeyFromHex(*s);
+  if (!k) return Error(Errc::kInvalidArgument, where(file, t.get(key)->source()) + ": " + path + ": expected 64 hex characters");
+  return *k;
+}
+
+Result<std::pair<std::string, std::string>> splitKv(const std::string& kv, const char* flag) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return Error(Errc::kInvalidArgument, std::string(flag) + " '" + kv + "': expected key=value");
+  return std::make_pair(kv.substr(0, eq), kv.substr(eq + 1));
+}
+
+}  // namespace
+
+Status initAgent(const AgentInitOptions& opts) {
+  const fs::path dir = fs::absolute(opts.dir);
+  const fs::path config_file = dir / "agent.toml";
+  if (fs::exists(config_file)) return Error(Errc::kAlreadyExists, config_file.string() + " already exists; refusing to overwrite its keys");
+  auto join = parseToml(opts.join_file);
+  if (!join) return join.error();
+  auto endpoint = requireString(opts.join_file, *join, "coordinator", "coordinator");
+  if (!endpoint) return endpoint.error();
+  auto ckey = hexKey(opts.join_file, *join, "coordinator_key", "coordinator_key");
+  if (!ckey) return ckey.error();
+  auto pkey = hexKey(opts.join_file, *join, "plan_key", "plan_key");
+  if (!pkey) return pkey.error();
+  std::string token;
+  if (join->get("token")) {
+    auto t = requireString(opts.join_file, *join, "token", "token");
+    if (!t) return t.error();
+    token = *t;
+  }
+  std::string id = opts.id;
+  if (id.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    id = host;
+  }
+  if (id.empty() || id.size() > 128 || id.find_first_of(" \t\n/\"\\") != std::string::npos)
+    return Error(Errc::kInvalidArgument, "--id '" + id + "': use 1-128 characters without spaces, quotes or '/'");
+
+  toml::table labels, vars;
+  for (const auto& kv : opts.labels) {
+    auto p = splitKv(kv, "--label");
+    if (!p) return p.error();
+    labels.insert_or_assign(p->first, p->second);
+  }
+  for (const auto& kv : opts.vars) {
+    auto p = splitKv(kv, "--var");
+    if (!p) return p.error();
+    vars.insert_or_assign(p->first, p->second);
+  }
+  FLOTILLA_TRY(common::ensureDir(dir, 0700));
+  FLOTILLA_TRY(common::ensureDir(dir / "keys", 0700));
+  auto curve = common::generateCurveKeyPair();
+  FLOTILLA_TRY(common::writeSecretFile(dir / "keys/agent.key", common::toHex(curve.secret_key) + "\n"));
+  FLOTILLA_TRY(common::atomicWriteFile(dir / "keys/agent.pub", common::toHex(curve.public_key) + "\n"));
+
+  fs::path apps = opts.apps_dir.empty() ? dir / "apps" : fs::absolute(opts.apps_dir);
+  std::ostringstream os;
+  os << "# Flotilla agent. Paths are relative to this file's directory.\n"
+     << "id = " << toml::value<std::string>(id) << "\n"
+     << "apps_dir = " << toml::value<std::string>(apps.string()) << "\n"
+     << "state_dir = \"state\"\n"
+     << "run_as = " << toml::value<std::string>(opts.run_as) << "   # user for hooks, restart and exec checks; empty = the agent's user\n"
+     << "keep_releases = 3\n"
+     << "fetch_timeout = \"5m\"\n"
+     << "log_level = \"info\"\n\n"
+     << "[coordinator]\n"
+     << "endpoint = " << toml::value<std::string>(*endpoint) << "\n"
+     << "curve_key = \"" << common::toHex(*ckey) << "\"\n"
+     << "plan_key = \"" << common::toHex(*pkey) << "\"   # orders must be signed by this key\n"
+     << "token = " << toml::value<std::string>(token) << "\n\n"
+     << "[keys]\n"
+     << "curve_secret = \"keys/agent.key\"\n\n"
+     << "[labels]\n" << labels << "\n\n"
+     << "[vars]\n" << vars << "\n";
+  // agent.toml holds the join token: owner-only.
+  return common::writeSecretFile(config_file, os.str());
+}
+
+Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
+  const fs::path file = fs::absolute(file_in);
+  auto root = parseToml(file);
+  if (!root) return root.error();
+  static const std::set<std::string> kKnown = {"id", "apps_dir", "state_dir", "run_as", "keep_releases", "fetch_timeout",
+                                               "log_level", "clock_skew", "max_artifact_bytes", "coordinator", "keys",
+                                               "labels", "vars"};
+  for (auto& [k, v] : *root)
+    if (!kKnown.count(std::string(k.str())))
+      return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + std::string(k.str()) + ": unknown key");
+  AgentConfig c;
+  c.dir = file.parent_path();
+  auto id = requireString(file, *root, "id", "id");
+  if (!id) return id.error();
+  c.id = *id;
+  auto apps = requireString(file, *root, "apps_dir", "apps_dir");
+  if (!apps) return apps.error();
+  c.apps_dir = fs::path(*apps).is_absolute() ? fs::path(*apps) : c.dir / *apps;
+  std::string state = "state";
+  if (root->get("state_dir")) {
+    auto s = requireString(file, *root, "state_dir", "state_dir");
+    if (!s) return s.error();
+    state = *s;
+  }
+  c.state_dir = fs::path(state).is_absolute() ? fs::path(state) : c.dir / state;
+  if (root->get("run_as")) {
+    auto s = requireString(file, *root, "run_as", "run_as");
+    if (!s) return s.error();
+    if (!s->empty()) c.run_as = *s;
+  }
+  if (const toml::node* n = root->get("keep_releases")) {
+    auto v = n->value<std::int64_t>();
+    if (!v || *v < 2) return Error(Errc::kInvalidArgument, where(file, n->source()) + ": keep_releases: expected an integer >= 2");
+    c.keep_releases = static_cast<std::size_t>(*v);
+  }
+  for (auto [key, target] : {std::pair<const char*, common::Millis*>{"fetch_timeout", &c.fetch_timeout}}) {
+    if (!root->get(key)) continue;
+    auto s = requireString(file, *root, key, key);
+    if (!s) return s.error();
+    auto d = common::parseDuration(*s);
+    if (!d) return Error(Errc::kInvalidArgument, where(file, root->get(key)->source()) + ": " + key + ": " + d.error().message);
+    *target = *d;
+  }
+  if (root->get("log_level")) {
+    auto s = requireString(file, *root, "log_level", "log_level");
+    if (!s) return s.error();
+    c.log_level = *s;
+  }
+  const toml::node* coord = root->get("coordinator");
+  if (!coord || !coord->is_table()) return Error(Errc::kInvalidArgument, file.string() + ": [coordinator]: missing table");
+  const auto& ct = *coord->as_table();
+  auto ep = requireString(file, ct, "endpoint", "coordinator.endpoint");
+  if (!ep) return ep.error();
+  c.coordinator_endpoint = *ep;
+  auto ck = hexKey(file, ct, "curve_key", "coordinator.curve_key");
+  if (!ck) return ck.error();
+  c.coordinator_key = *ck;
+  auto pk = hexKey(file, ct, "plan_key", "coordinator.plan_key");
+  if (!pk) return pk.error();
+  c.plan_key = *pk;
+  if (ct.get("token")) {
+    auto t = requireString(file, ct, "token", "coordinator.token");
+    if (!t) return t.error();
+    c.join_token = *t;
+  }
+  std::string secret = "keys/agent.key";
+  if (const toml::node* keys = root->get("keys"); keys && keys->is_table() && keys->as_table()->get("curve_secret")) {
+    auto s = requireString(file, *keys->as_table(), "curve_secret", "keys.curve_secret");
+    if (!s) return s.error();
+    secret = *s;
+  }
+  fs::path secret_path = fs::path(secret).is_absolute() ? fs::path(secret) : c.dir / secret;
+  auto text = common::readSecretFile(secret_path);
+  if (!text) return text.error().context(file.string() + ": keys.curve_secret");
+  std::string hex = *text;
+  while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+  auto raw = common::fromHex(hex, 32);
+  if (!raw) return Error(Errc::kInvalidArgument, secret_path.string() + ": not a 32-byte key in hex");
+  std::copy(raw->begin(), raw->end(), c.curve_key.secret_key.begin());
+  crypto_scalarmult_base(c.curve_key.public_key.data(), c.curve_key.secret_key.data());
+  auto labels = stringTable(file, *root, "labels");
+  if (!labels) return labels.error();
+  c.labels = *labels;
+  auto vars = stringTable(file, *root, "vars");
+  if (!vars) return vars.error();
+  c.vars = *vars;
+  return c;
+}
+
+}  // namespace flotilla::agent

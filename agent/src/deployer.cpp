@@ -1,0 +1,511 @@
+#include "flotilla/agent/deployer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "flotilla/agent/extract.h"
+#include "flotilla/agent/health.h"
+#include "flotilla/common/crypto.h"
+#include "flotilla/common/duration.h"
+#include "flotilla/common/fs.h"
+#include "flotilla/common/process.h"
+
+namespace flotilla::agent {
+
+namespace fs = std::filesystem;
+using protocol::Phase;
+
+struct Deployer::Ctx {
+  protocol::OrderBody body;
+  protocol::OrderSpec spec;  // host variables expanded
+  std::string raw_spec;      // as signed, kept in the journal
+  std::string previous;      // live before this order
+  std::string previous_previous;
+};
+
+Result<std::string> expandVars(const std::string& text, const std::map<std::string, std::string>& vars) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto open = text.find("${", i);
+    if (open == std::string::npos) {
+      out.append(text, i, std::string::npos);
+      break;
+    }
+    auto close = text.find('}', open + 2);
+    if (close == std::string::npos) return Error(Errc::kInvalidArgument, "unterminated ${ in \"" + text + "\"");
+    out.append(text, i, open - i);
+    std::string name = text.substr(open + 2, close - open - 2);
+    auto it = vars.find(name);
+    if (it == vars.end())
+      return Error(Errc::kInvalidArgument, "unknown host variable ${" + name + "} in \"" + text +
+                                               "\" (set it with `flotilla-agent init --var " + name + "=...` or in [vars])");
+    out += it->second;
+    i = close + 1;
+  }
+  return out;
+}
+
+Result<protocol::OrderSpec> expandSpec(const protocol::OrderSpec& spec, const std::map<std::string, std::string>& vars) {
+  protocol::OrderSpec out = spec;
+  auto expandAll = [&](std::vector<std::string>& argv) -> Status {
+    for (auto& a : argv) {
+      auto e = expandVars(a, vars);
+      if (!e) return e.error();
+      a = *e;
+    }
+    return {};
+  };
+  for (auto& hook : out.deploy.before_switch) FLOTILLA_TRY(expandAll(hook));
+  FLOTILLA_TRY(expandAll(out.deploy.restart));
+  for (auto& c : out.health.checks) {
+    FLOTILLA_TRY(expandAll(c.argv));
+    auto t = expandVars(c.target, vars);
+    if (!t) return t.error();
+    c.target = *t;
+  }
+  return out;
+}
+
+namespace {
+
+std::string describeCommand(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
+  return "`" + s + "`";
+}
+
+std::string firstLine(const std::string& text) {
+  auto end = text.find('\n');
+  std::string line = text.substr(0, end);
+  if (line.size() > 200) line = line.substr(0, 200) + "...";
+  return line;
+}
+
+std::optional<std::string> linkTarget(const fs::path& link) {
+  std::error_code ec;
+  auto t = fs::read_symlink(link, ec);
+  if (ec) return std::nullopt;
+  return t.filename().string();
+}
+
+}  // namespace
+
+Deployer::Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock)
+    : config_(config), journal_(journal), hooks_(std::move(hooks)), clock_(clock) {}
+
+std::map<std::string, std::string> Deployer::hookEnv(const std::string& app, const std::string& version,
+                                                     const fs::path& dir, const std::string& previous_dir) const {
+  auto env = common::baseEnvironment();
+  env["FLOTILLA_APP"] = app;
+  env["FLOTILLA_VERSION"] = version;
+  env["FLOTILLA_RELEASE_DIR"] = dir.string();
+  env["FLOTILLA_PREVIOUS_DIR"] = previous_dir;
+  return env;
+}
+
+void Deployer::report(const Ctx& c, Phase phase, const std::string& message, const std::string& live) {
+  protocol::Report r;
+  r.order_id = c.body.order_id;
+  r.app = c.body.app;
+  r.version = c.body.version;
+  r.sequence = c.body.sequence;
+  r.phase = phase;
+  r.message = message;
+  r.live_version = live;
+  r.at_ms = common::toUnixMillis(clock_.systemNow());
+  if (protocol::isTerminal(phase) && phase != Phase::kHealthy)
+    spdlog::warn("order {}: {} {}: {}", c.body.order_id, c.body.app, protocol::toString(phase), message);
+  else
+    spdlog::info("order {}: {} {} {}{}", c.body.order_id, c.body.app, c.body.version, protocol::toString(phase),
+                 message.empty() ? "" : ": " + message);
+  if (hooks_.report) hooks_.report(r);
+}
+
+Status Deployer::journalPhase(Ctx& c, Phase phase) {
+  auto& s = journal_.state();
+  if (!s.order) {
+    InFlightOrder o;
+    o.order_id = c.body.order_id;
+    o.app = c.body.app;
+    o.version = c.body.version;
+    o.previous = c.previous;
+    o.action = c.body.action;
+    o.sequence = c.body.sequence;
+    o.digest = c.body.artifact_digest;
+    o.spec = c.raw_spec;
+    s.order = std::move(o);
+  }
+  s.order->phase = protocol::toString(phase);
+  return journal_.save();
+}
+
+Phase Deployer::fail(Ctx& c, Phase phase, const std::string& message) {
+  std::error_code ec;
+  fs::remove_all(appDir(c.body.app) / "releases" / (".staging-" + c.body.version), ec);
+  journal_.state().order.reset();
+  if (auto st = journal_.save(); !st.ok()) spdlog::error("journal: {}", st.error().message);
+  report(c, phase, message, journal_.state().apps[c.body.app].current);
+  return phase;
+}
+
+Phase Deployer::execute(const protocol::VerifiedOrder& order) {
+  Ctx c;
+  c.body = order.body;
+  c.raw_spec = protocol::encodeSpec(order.spec);
+  auto& app = journal_.state().apps[c.body.app];
+  c.previous = app.current;
+  c.previous_previous = app.previous;
+  app.sequence = std::max(app.sequence, c.body.sequence);
+  if (auto st = journalPhase(c, Phase::kAccepted); !st.ok()) return fail(c, Phase::kFailed, "journal: " + st.error().message);
+  report(c, Phase::kAccepted, c.body.action, c.previous);
+
+  auto spec = expandSpec(order.spec, config_.vars);
+  if (!spec) return fail(c, Phase::kFailed, spec.error().message);
+  c.spec = std::move(*spec);
+
+  const fs::path rel = releaseDir(c.body.app, c.body.version);
+  const fs::path current = appDir(c.body.app) / "current";
+  std::error_code ec;
+  if (c.previous == c.body.version && linkTarget(current) == c.body.version && fs::is_directory(rel, ec)) {
+    journal_.state().order.reset();
+    (void)journal_.save();
+    report(c, Phase::kHealthy, "release " + c.body.version + " is already live", c.body.version);
+    return Phase::kHealthy;
+  }
+
+  auto known = app.releases.find(c.body.version);
+  bool on_disk = fs::is_directory(rel, ec);
+  bool ready = on_disk && known != app.releases.end() &&
+               (c.body.artifact_digest.empty() || known->second.digest == c.body.artifact_digest);
+  if (!ready) {
+    if (c.body.artifact_digest.empty())
+      return fail(c, Phase::kFailed, "release " + c.body.version + " is not on this host and the order names no artifact");
+    if (auto st = stage(c); !st.ok()) return fail(c, Phase::kFailed, st.error().message);
+  } else {
+    journal_.state().apps[c.body.app].releases[c.body.version].spec = c.raw_spec;
+  }
+
+  if (!c.spec.deploy.before_switch.empty()) {
+    if (auto st = journalPhase(c, Phase::kBeforeSwitch); !st.ok()) return fail(c, Phase::kFailed, "journal: " + st.error().message);
+    report(c, Phase::kBeforeSwitch, "", c.previous);
+    if (auto st = runHooks(c); !st.ok()) return fail(c, Phase::kFailed, st.error().message);
+  }
+
+  if (auto st = journalPhase(c, Phase::kSwitching); !st.ok()) return fail(c, Phase::kFailed, "journal: " + st.error().message);
+  if (auto st = common::atomicSymlink(current, fs::path("releases") / c.body.version); !st.ok())
+    return fail(c, Phase::kFailed, "switching current: " + st.error().message);
+  {
+    auto& a = journal_.state().apps[c.body.app];
+    if (c.previous != c.body.version) a.previous = c.previous;
+    a.current = c.body.version;
+    a.releases[c.body.version].spec = c.raw_spec;
+  }
+  if (auto st = journalPhase(c, Phase::kRestarting); !st.ok()) return revert(c, "journal: " + st.error().message);
+  report(c, Phase::kSwitching, "current -> releases/" + c.body.version, c.body.version);
+
+  report(c, Phase::kRestarting, "", c.body.version);
+  if (auto st = runRestart(c.spec, rel, c.body.app, c.body.version,
+                           c.previous.empty() ? "" : releaseDir(c.body.app, c.previous).string());
+      !st.ok())
+    return revert(c, st.error().message);
+
+  if (auto st = journalPhase(c, Phase::kProbation); !st.ok()) return revert(c, "journal: " + st.error().message);
+  report(c, Phase::kProbation, "healthy_for " + common::formatDuration(c.spec.health.healthy_for) + ", deadline " +
+                                   common::formatDuration(c.spec.health.deadline),
+         c.body.version);
+  std::string why;
+  if (!probation(c, why)) return revert(c, why);
+
+  journal_.state().order.reset();
+  if (auto st = journal_.save(); !st.ok()) spdlog::error("journal: {}", st.error().message);
+  report(c, Phase::kHealthy, "healthy for " + common::formatDuration(c.spec.health.healthy_for), c.body.version);
+  prune(c.body.app);
+  return Phase::kHealthy;
+}
+
+Status Deployer::stage(Ctx& c) {
+  if (c.body.artifact_size > config_.max_artifact_bytes)
+    return Error(Errc::kInvalidArgument, "artifact of " + std::to_string(c.body.artifact_size) +
+                                             " bytes exceeds max_artifact_bytes " + std::to_string(config_.max_artifact_bytes));
+  FLOTILLA_TRY(journalPhase(c, Phase::kFetching));
+  report(c, Phase::kFetching, std::to_string(c.body.artifact_size) + " bytes", c.previous);
+  const fs::path downloads = config_.state_dir / "downloads";
+  FLOTILLA_TRY(common::ensureDir(downloads, 0700));
+  const fs::path part = downloads / c.body.artifact_digest;
+  std::error_code ec;
+  fs::remove(part, ec);
+  if (auto st = hooks_.fetch(c.body.artifact_digest, c.body.artifact_size, part); !st.ok())
+    return st.error().context("fetching artifact");
+  auto got = common::digestFile(part);
+  if (!got) return got.error();
+  if (got->digest != c.body.artifact_digest || got->size != c.body.artifact_size) {
+    fs::remove(part, ec);
+    return Error(Errc::kCorrupt, "artifact digest mismatch: the order names " + c.body.artifact_digest.substr(0, 16) +
+                                     " (" + std::to_string(c.body.artifact_size) + " bytes), received " +
+                                     got->digest.substr(0, 16) + " (" + std::to_string(got->size) + " bytes)");
+  }
+  FLOTILLA_TRY(journalPhase(c, Phase::kStaging));
+  report(c, Phase::kStaging, "digest verified", c.previous);
+  const fs::path releases = appDir(c.body.app) / "releases";
+  FLOTILLA_TRY(common::ensureDir(releases, 0755));
+  const fs::path staging = releases / (".staging-" + c.body.version);
+  fs::remove_all(staging, ec);
+  if (auto st = extractArchive(part, staging); !st.ok()) {
+    fs::remove_all(staging, ec);
+    fs::remove(part, ec);
+    return st.error().context("extracting artifact");
+  }
+  const fs::path rel = releases / c.body.version;
+  if (fs::exists(rel, ec)) {
+    if (c.previous == c.body.version)
+      return Error(Errc::kConflict, "release " + c.body.version + " is live with different content; deploy a new version");
+    fs::remove_all(rel, ec);
+  }
+  if (::rename(staging.c_str(), rel.c_str()) != 0)
+    return Error(Errc::kIo, "rename " + staging.string() + " -> " + rel.string() + ": " + std::strerror(errno));
+  FLOTILLA_TRY(common::fsyncDir(releases));
+  journal_.state().apps[c.body.app].releases[c.body.version] = ReleaseInfo{c.body.artifact_digest, c.raw_spec};
+  FLOTILLA_TRY(journal_.save());
+  fs::remove(part, ec);
+  return {};
+}
+
+Status Deployer::runHooks(Ctx& c) {
+  const fs::path rel = releaseDir(c.body.app, c.body.version);
+  const std::string prev_dir = c.previous.empty() ? "" : releaseDir(c.body.app, c.previous).string();
+  for (const auto& argv : c.spec.deploy.before_switch) {
+    common::ProcessSpec ps;
+    ps.argv = argv;
+    ps.cwd = rel;
+    ps.env = hookEnv(c.body.app, c.body.version, rel, prev_dir);
+    ps.run_as = config_.run_as;
+    ps.timeout = c.spec.deploy.hook_timeout;
+    auto r = common::runProcess(ps);
+    if (!r) return Error(r.error().code, "before_switch " + describeCommand(argv) + ": " + r.error().message);
+    if (!r->success())
+      return Error(Errc::kRefused, "before_switch " + describeCommand(argv) + " failed: " + r->describe() +
+                                       (r->output.empty() ? "" : ": " + firstLine(r->output)));
+  }
+  return {};
+}
+
+Status Deployer::runRestart(const protocol::OrderSpec& spec, const fs::path& dir, const std::string& app,
+                            const std::string& version, const std::string& previous_dir) {
+  if (spec.deploy.restart.empty()) return {};
+  common::ProcessSpec ps;
+  ps.argv = spec.deploy.restart;
+  ps.cwd = dir;
+  ps.env = hookEnv(app, version, dir, previous_dir);
+  ps.run_as = config_.run_as;
+  ps.timeout = spec.deploy.hook_timeout;
+  auto r = common::runProcess(ps);
+  if (!r) return Error(r.error().code, "restart " + describeCommand(ps.argv) + ": " + r.error().message);
+  if (!r->success())
+    return Error(Errc::kRefused, "restart " + describeCommand(ps.argv) + " failed: " + r->describe() +
+                                     (r->output.empty() ? "" : ": " + firstLine(r->output)));
+  return {};
+}
+
+bool Deployer::probation(Ctx& c, std::string& why) {
+  const auto& h = c.spec.health;
+  if (h.checks.empty()) return true;
+  const auto start = clock_.steadyNow();
+  const auto deadline = start + h.deadline;
+  std::optional<common::SteadyTime> passing_since;
+  std::string last_failure = "no check has passed yet";
+  CheckContext ctx{releaseDir(c.body.app, c.body.version), {}, config_.run_as};
+  ctx.env = hookEnv(c.body.app, c.body.version, ctx.cwd,
+                    c.previous.empty() ? "" : releaseDir(c.body.app, c.previous).string());
+  while (true) {
+    bool ok = true;
+    for (const auto& check : h.checks) {
+      if (auto st = runHealthCheck(check, ctx); !st.ok()) {
+        ok = false;
+        last_failure = st.error().message;
+        break;
+      }
+    }
+    const auto now = clock_.steadyNow();
+    if (ok) {
+      if (!passing_since) passing_since = now;
+      if (now - *passing_since >= h.healthy_for) return true;
+    } else {
+      passing_since.reset();
+    }
+    if (now >= deadline) {
+      why = "not healthy within " + common::formatDuration(h.deadline) + ": " + last_failure;
+      return false;
+    }
+    auto wait = std::min<common::Millis>(h.interval, std::chrono::duration_cast<common::Millis>(deadline - now) +
+                                                         common::Millis(1));
+    if (passing_since) {
+      auto left = std::chrono::duration_cast<common::Millis>(*passing_since + h.healthy_for - now) + common::Millis(1);
+      wait = std::min(wait, left);
+    }
+    if (!hooks_.wait(wait)) {
+      why = "agent stopping during probation";
+      return false;
+    }
+  }
+}
+
+Phase Deployer::revert(Ctx& c, const std::string& why) {
+  (void)journalPhase(c, Phase::kReverting);
+  report(c, Phase::kReverting, why, c.body.version);
+  auto& a = journal_.state().apps[c.body.app];
+  const fs::path current = appDir(c.body.app) / "current";
+  if (c.previous.empty() || c.previous == c.body.version) {
+    std::error_code ec;
+    fs::remove(current, ec);
+    (void)common::fsyncDir(appDir(c.body.app));
+    a.current.clear();
+    journal_.state().order.reset();
+    (void)journal_.save();
+    report(c, Phase::kReverted, why + "; there was no previous release, so `current` was removed", "");
+    return Phase::kReverted;
+  }
+  if (auto st = common::atomicSymlink(current, fs::path("releases") / c.previous); !st.ok()) {
+    journal_.state().order.reset();
+    (void)journal_.save();
+    report(c, Phase::kRevertFailed, why + "; switching back to " + c.previous + " failed: " + st.error().message,
+           c.body.version);
+    return Phase::kRevertFailed;
+  }
+  a.current = c.previous;
+  a.previous = c.previous_previous;
+  (void)journal_.save();
+  // Restart the previous release with its own spec when we know it.
+  protocol::OrderSpec prev_spec = c.spec;
+  if (auto it = a.releases.find(c.previous); it != a.releases.end() && !it->second.spec.empty()) {
+    auto decoded = protocol::decodeSpec(it->second.spec);
+    if (decoded) {
+      auto expanded = expandSpec(*decoded, config_.vars);
+      if (expanded) prev_spec = std::move(*expanded);
+    }
+  }
+  auto st = runRestart(prev_spec, releaseDir(c.body.app, c.previous), c.body.app, c.previous, "");
+  journal_.state().order.reset();
+  (void)journal_.save();
+  if (!st.ok()) {
+    report(c, Phase::kRevertFailed, why + "; switched back to " + c.previous + " but its restart failed: " + st.error().message,
+           c.previous);
+    return Phase::kRevertFailed;
+  }
+  report(c, Phase::kReverted, why + "; " + c.previous + " is live again", c.previous);
+  return Phase::kReverted;
+}
+
+void Deployer::recover() {
+  auto& s = journal_.state();
+  if (!s.order) return;
+  InFlightOrder o = *s.order;
+  Ctx c;
+  c.body.order_id = o.order_id;
+  c.body.app = o.app;
+  c.body.version = o.version;
+  c.body.sequence = o.sequence;
+  c.body.action = o.action;
+  c.body.artifact_digest = o.digest;
+  c.raw_spec = o.spec;
+  c.previous = o.previous;
+  c.previous_previous = s.apps[o.app].previous == o.previous ? "" : s.apps[o.app].previous;
+  if (auto spec = protocol::decodeSpec(o.spec); spec) {
+    auto expanded = expandSpec(*spec, config_.vars);
+    c.spec = expanded ? *expanded : *spec;
+  }
+  const auto target = linkTarget(appDir(o.app) / "current");
+  const bool switched = target && *target == o.version && o.previous != o.version;
+  spdlog::warn("recovering order {} interrupted in phase {} (current -> {})", o.order_id, o.phase,
+               target ? *target : std::string("none"));
+  if (!switched) {
+    // Nothing was switched: the previous release is still live.
+    auto& a = s.apps[o.app];
+    a.current = o.previous;
+    fail(c, Phase::kFailed, "agent restarted during " + o.phase + "; nothing was switched");
+    return;
+  }
+  auto& a = s.apps[o.app];
+  a.current = o.version;
+  revert(c, "agent restarted during " + o.phase);
+}
+
+void Deployer::prune(const std::string& app) {
+  auto& a = journal_.state().apps[app];
+  const fs::path dir = appDir(app) / "releases";
+  std::error_code ec;
+  std::vector<std::pair<fs::file_time_type, std::string>> candidates;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind(".staging-", 0) == 0 || name == a.current || name == a.previous) continue;
+    candidates.emplace_back(e.last_write_time(ec), name);
+  }
+  std::size_t keep_others = config_.keep_releases > 2 ? config_.keep_releases - 2 : 0;
+  if (a.previous.empty() && config_.keep_releases > 1) keep_others += 1;
+  if (candidates.size() <= keep_others) return;
+  std::sort(candidates.begin(), candidates.end(), std::greater<>());
+  for (std::size_t i = keep_others; i < candidates.size(); ++i) {
+    fs::remove_all(dir / candidates[i].second, ec);
+    a.releases.erase(candidates[i].second);
+    spdlog::info("pruned release {} of {}", candidates[i].second, app);
+  }
+  (void)journal_.save();
+}
+
+std::map<std::string, std::string> Deployer::releases() const {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, a] : journal_.state().apps)
+    if (!a.current.empty()) out[name] = a.current;
+  return out;
+}
+
+common::Millis Deployer::monitorInterval() const {
+  common::Millis best{std::chrono::seconds(5)};
+  for (const auto& [name, a] : journal_.state().apps) {
+    auto it = a.releases.find(a.current);
+    if (a.current.empty() || it == a.releases.end()) continue;
+    auto spec = protocol::decodeSpec(it->second.spec);
+    if (spec && !spec->health.checks.empty()) best = std::min(best, std::max(spec->health.interval, common::Millis(100)));
+  }
+  return best;
+}
+
+std::map<std::string, std::string> Deployer::checkAll() {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, a] : journal_.state().apps) {
+    if (a.current.empty()) continue;
+    auto it = a.releases.find(a.current);
+    if (it == a.releases.end()) {
+      out[name] = "unknown";
+      continue;
+    }
+    auto spec = protocol::decodeSpec(it->second.spec);
+    if (!spec) {
+      out[name] = "unknown";
+      continue;
+    }
+    auto expanded = expandSpec(*spec, config_.vars);
+    if (!expanded) {
+      out[name] = "unknown";
+      continue;
+    }
+    CheckContext ctx{releaseDir(name, a.current), hookEnv(name, a.current, releaseDir(name, a.current), ""),
+                     config_.run_as};
+    bool ok = true;
+    for (const auto& check : expanded->health.checks) {
+      if (!runHealthCheck(check, ctx).ok()) {
+        ok = false;
+        break;
+      }
+    }
+    out[name] = ok ? "healthy" : "unhealthy";
+  }
+  return out;
+}
+
+}  // namespace flotilla::agent

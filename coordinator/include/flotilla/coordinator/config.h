@@ -1,0 +1,50 @@
+#pragma once
+// coordinator.toml: where the coordinator listens, keeps its store and keys,
+// and its timing. `initCoordinator` writes a fresh one with new keys and a
+// join.toml for agents; `loadCoordinatorConfig` reads it back, naming file,
+// line, key and problem on any error.
+
+#include <filesystem>
+#include <string>
+
+#include "flotilla/common/clock.h"
+#include "flotilla/common/crypto.h"
+#include "flotilla/common/result.h"
+
+namespace flotilla::coordinator {
+
+struct CoordinatorConfig {
+  std::filesystem::path dir;  // directory of coordinator.toml; relative paths resolve here
+  std::string agent_listen = "tcp://0.0.0.0:7700";
+  std::string control_endpoint;  // default ipc://<dir>/control.sock
+  std::string control_group;     // group owning the IPC socket (mode 0660); empty = the daemon's
+  std::filesystem::path store_file;      // <dir>/flotilla.db
+  std::filesystem::path artifacts_dir;   // <dir>/artifacts
+  common::Millis heartbeat_interval{std::chrono::seconds(5)};
+  common::Millis heartbeat_expiry{std::chrono::seconds(15)};
+  common::Millis order_ttl{std::chrono::hours(1)};
+  common::SigningKeyPair plan_key;
+  common::CurveKeyPair curve_key;
+  std::string log_level = "info";
+};
+
+struct InitOptions {
+  std::filesystem::path dir;
+  std::string listen = "tcp://0.0.0.0:7700";
+  std::string control;    // empty = ipc://<dir>/control.sock
+  std::string advertise;  // endpoint agents dial; empty = derived from listen
+  common::Millis token_ttl{std::chrono::hours(24)};
+};
+
+// Creates dir (0700), keys (0600), coordinator.toml and join.toml. Refuses to
+// overwrite an existing coordinator.toml.
+Status initCoordinator(const InitOptions& opts);
+Result<CoordinatorConfig> loadCoordinatorConfig(const std::filesystem::path& file);
+
+// Creates a join token valid for `ttl` with `uses` uses (-1 unlimited) and returns it.
+Result<std::string> createJoinToken(const CoordinatorConfig& config, common::Millis ttl, long uses);
+
+// The endpoint agents should dial for a listen endpoint ("tcp://0.0.0.0:7700" -> "tcp://127.0.0.1:7700").
+std::string advertisedEndpoint(const std::string& listen);
+
+}  // namespace flotilla::coordinator

@@ -1,0 +1,153 @@
+#pragma once
+// The rollout state machine: one rollout of one app across an ordered list of
+// hosts, in waves. Pure: it owns no sockets and reads no clock. The reactor
+// feeds it events (host phases, lost hosts, operator actions, `now`) and
+// drains the actions it asks for (send an order, record an event). Every
+// operation is O(1) or O(hosts in one wave); nothing scans the whole fleet.
+//
+// Not thread-safe; the coordinator's reactor thread owns every Rollout.
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "flotilla/common/clock.h"
+#include "flotilla/common/result.h"
+#include "flotilla/protocol/messages.h"
+#include "flotilla/protocol/plan.h"
+
+namespace flotilla::coordinator {
+
+enum class RolloutState { kPending, kRunning, kPaused, kRollingBack, kSucceeded, kFailed, kRolledBack, kAborted };
+enum class WaveState { kPending, kRunning, kBaking, kAwaitingApproval, kSucceeded, kFailed };
+enum class HostState { kPending, kDeploying, kHealthy, kFailed, kUnreachable, kRollingBack, kRolledBack, kRollbackFailed };
+
+const char* toString(RolloutState s);
+const char* toString(WaveState s);
+const char* toString(HostState s);
+std::optional<RolloutState> rolloutStateFromString(std::string_view s);
+bool isFinished(RolloutState s);
+
+// Stable per-rollout host order: sorted by BLAKE2b(rollout_id + "/" + agent_id),
+// so the canary differs between rollouts and a restart replays the same order.
+std::vector<std::string> orderHosts(const std::string& rollout_id, std::vector<std::string> agent_ids);
+
+// Every label in `want` is present in `have` with the same value.
+bool labelsMatch(const std::map<std::string, std::string>& want, const std::map<std::string, std::string>& have);
+
+// Cumulative wave sizes resolved against `hosts`: the end index of each wave,
+// strictly increasing, the last equal to `hosts` (a final wave is added when the
+// plan's sizes stop short; empty waves are dropped).
+std::vector<std::size_t> planWaveEnds(const std::vector<protocol::Amount>& sizes, std::size_t hosts);
+
+// How many hosts a budget allows out of `wave_hosts`: counts as given,
+// percentages rounded down (a "5%" budget on 10 hosts allows none).
+std::size_t resolveBudget(const protocol::Amount& budget, std::size_t wave_hosts);
+
+struct HostSlot {
+  std::string agent_id;
+  std::size_t wave = 0;
+  HostState state = HostState::kPending;
+  std::string phase;             // last phase reported
+  std::string previous_version;  // live before this rollout touched it ("" = none)
+  std::string message;
+  bool moved = false;            // an order was sent to it
+  bool reverted_itself = false;  // it reported kReverted: already back on previous
+};
+
+struct WaveSlot {
+  std::size_t index = 0;
+  std::size_t begin = 0, end = 0;  // [begin, end) into hosts()
+  WaveState state = WaveState::kPending;
+  std::size_t next = 0;            // next host index to dispatch
+  std::size_t in_flight = 0;
+  std::size_t healthy = 0, failed = 0, unreachable = 0;
+  std::size_t max_failed = 0, max_unreachable = 0;
+  common::SteadyTime started{}, deadline{}, bake_until{};
+  std::size_t size() const { return end - begin; }
+  std::size_t done() const { return healthy + failed + unreachable; }
+};
+
+struct RolloutAction {
+  enum class Kind { kDeploy, kRollback, kEvent };
+  Kind kind = Kind::kEvent;
+  std::string agent_id;  // for kDeploy/kRollback, and host events
+  std::string event;     // event kind for kEvent ("wave_started", ...)
+  std::string message;
+  int wave = -1;
+};
+
+class Rollout {
+ public:
+  struct Config {
+    std::string id;
+    std::string app;
+    std::string version;
+    protocol::WavePolicy policy;
+    common::Millis rollback_deadline{std::chrono::minutes(5)};
+  };
+
+  // `hosts` already ordered (orderHosts); `previous` maps agent -> live version.
+  Rollout(Config config, std::vector<std::string> hosts, const std::map<std::string, std::string>& previous);
+
+  void start(common::SteadyTime now);
+  // A phase report from a host for this rollout's order (deploy or rollback).
+  void onHostPhase(const std::string& agent_id, bool rollback_order, protocol::Phase phase,
+                   const std::string& message, common::SteadyTime now);
+  // The coordinator lost the host (heartbeats expired or disconnected).
+  void onHostLost(const std::string& agent_id, common::SteadyTime now);
+  // A heartbeat said the app on this host is unhealthy (counts during bake).
+  void onHostUnhealthy(const std::string& agent_id, common::SteadyTime now);
+
+  Status pause(common::SteadyTime now);
+  Status resume(common::SteadyTime now);
+  Status promote(common::SteadyTime now);
+  Status abort(common::SteadyTime now);
+  // Operator-requested rollback of everything this rollout moved.
+  Status rollback(common::SteadyTime now);
+
+  // Deadlines and bake ends; call when nextDeadline() passes (extra calls are harmless).
+  void tick(common::SteadyTime now);
+  std::optional<common::SteadyTime> nextDeadline() const;
+
+  std::vector<RolloutAction> drainActions();
+
+  const Config& config() const { return config_; }
+  RolloutState state() const { return state_; }
+  const std::vector<HostSlot>& hosts() const { return hosts_; }
+  const std::vector<WaveSlot>& waves() const { return waves_; }
+  std::size_t currentWave() const { return current_; }
+  const HostSlot* host(const std::string& agent_id) const;
+  bool finished() const { return isFinished(state_); }
+  // What the rollout is waiting for, for people: "bake 12s left", "approval".
+  std::string gate(common::SteadyTime now) const;
+
+ private:
+  void startWave(std::size_t w, common::SteadyTime now);
+  void dispatch(common::SteadyTime now);
+  void hostDone(std::size_t idx, HostState result, const std::string& message, common::SteadyTime now);
+  void evaluateWave(common::SteadyTime now);
+  void failWave(const std::string& why, common::SteadyTime now);
+  void startRollback(common::SteadyTime now);
+  void rollbackHostDone(std::size_t idx, bool ok, const std::string& message);
+  void maybeFinishRollback(common::SteadyTime now);
+  void finish(RolloutState s, const std::string& message);
+  void event(std::string kind, std::string message, std::string agent = {}, int wave = -1);
+  bool overBudget(const WaveSlot& w) const;
+
+  Config config_;
+  RolloutState state_ = RolloutState::kPending;
+  std::vector<HostSlot> hosts_;
+  std::unordered_map<std::string, std::size_t> index_;
+  std::vector<WaveSlot> waves_;
+  std::size_t current_ = 0;
+  bool failure_pending_ = false;  // paused because of a failure (on_failure = pause)
+  std::size_t rollback_outstanding_ = 0;
+  common::SteadyTime rollback_deadline_{};
+  std::vector<RolloutAction> actions_;
+};
+
+}  // namespace flotilla::coordinator

@@ -1,0 +1,135 @@
+#pragma once
+// The coordinator daemon: one reactor thread that owns every socket (agents'
+// ROUTER, the control ROUTER, the ZAP handler), the store and all rollouts.
+// Poll timeouts come from the earliest deadline (a rollout's wave deadline or
+// bake end, the next liveness check), never from a fixed sleep. Per-message
+// work is O(1) in the fleet size: agents are found by hash, rollouts by app.
+//
+// run() blocks on the calling thread; requestStop() may be called from any
+// thread or a signal handler context (it writes to an eventfd).
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "flotilla/common/clock.h"
+#include "flotilla/coordinator/config.h"
+#include "flotilla/coordinator/rollout.h"
+#include "flotilla/coordinator/store.h"
+#include "flotilla/protocol/messages.h"
+#include "flotilla/protocol/plan.h"
+
+namespace flotilla::coordinator {
+
+class Server {
+ public:
+  Server(CoordinatorConfig config, const common::Clock& clock);
+  ~Server();
+
+  // Opens the store, starts the ZAP handler, then binds the sockets.
+  Status start();
+  // The reactor loop; returns when stopped (signal or requestStop()).
+  Status run();
+  void requestStop();
+
+ private:
+  struct Agent {
+    AgentRecord record;
+    std::string routing_id;  // current connection; empty when offline
+    bool online = false;
+    common::SteadyTime last_seen{};
+    std::map<std::string, std::string> health;  // app -> state
+    std::string busy;
+  };
+
+  struct ActiveRollout {
+    std::unique_ptr<Rollout> engine;
+    protocol::Plan plan;
+    RolloutRecord record;
+    std::string spec;  // msgpack OrderSpec for this release
+    std::string artifact_digest;
+    std::uint64_t artifact_size = 0;
+    std::set<std::string> watchers;  // control routing ids following this rollout
+    bool dirty = false;              // the snapshot in the store is stale
+  };
+
+  struct OrderRef {
+    std::string rollout_id;
+    std::string agent_id;
+    bool rollback = false;
+  };
+
+  // --- reactor ---
+  void handleZap();
+  void handleAgentMessage();
+  void handleControlMessage();
+  void afterWork(common::SteadyTime now);
+  void sweepLiveness(common::SteadyTime now);
+  std::optional<common::SteadyTime> nextDeadline() const;
+
+  // --- agents ---
+  void onHello(const std::string& rid, const std::string& key, const protocol::Hello& m);
+  void onHeartbeat(Agent& a, const protocol::Heartbeat& m);
+  void onReport(Agent& a, const protocol::Report& m);
+  void onFetch(Agent& a, const protocol::Fetch& m);
+  void sendToAgent(const std::string& rid, const std::string& payload);
+  void refuse(const std::string& rid, const std::string& reason);
+  void markLost(Agent& a, const std::string& why, common::SteadyTime now);
+  Agent* agentByRouting(const std::string& rid);
+
+  // --- rollouts ---
+  void applyActions(ActiveRollout& r, common::SteadyTime now);
+  void sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, common::SteadyTime now);
+  void recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
+                   const std::string& message, const std::string& actor = "");
+  void persistRollout(ActiveRollout& r);
+  void finishRollout(ActiveRollout& r);
+
+  // --- control (control.cpp) ---
+  nlohmann::json dispatchControl(const std::string& rid, const nlohmann::json& req, const zmq::message_t* attachment);
+  nlohmann::json cmdAgents();
+  nlohmann::json cmdAgentState(const nlohmann::json& req, const std::string& actor);
+  nlohmann::json cmdRollout(const nlohmann::json& req, const zmq::message_t* attachment, const std::string& actor);
+  nlohmann::json cmdStatus(const nlohmann::json& req);
+  nlohmann::json cmdOperator(const std::string& cmd, const nlohmann::json& req, const std::string& actor);
+  nlohmann::json cmdRollback(const nlohmann::json& req, const std::string& actor);
+  nlohmann::json cmdHistory(const nlohmann::json& req);
+  nlohmann::json cmdEvents(const nlohmann::json& req);
+  nlohmann::json cmdWatch(const std::string& rid, const nlohmann::json& req);
+  Result<std::string> startRollout(protocol::Plan plan, const std::string& plan_text, const std::string& plan_name,
+                                   const std::string& digest, std::uint64_t size, const std::string& actor,
+                                   const std::string& kind);
+  nlohmann::json statusJson(const ActiveRollout& r, bool with_hosts) const;
+  nlohmann::json eventJson(const EventRecord& e) const;
+  void pushToWatchers(ActiveRollout& r, const nlohmann::json& doc);
+  void sendControl(const std::string& rid, const nlohmann::json& doc);
+  ActiveRollout* findRollout(const std::string& id);
+
+  CoordinatorConfig config_;
+  const common::Clock& clock_;
+  std::unique_ptr<Store> store_;
+  zmq::context_t ctx_;
+  zmq::socket_t zap_;
+  zmq::socket_t agents_sock_;
+  zmq::socket_t control_sock_;
+  int stop_fd_ = -1;
+  int signal_fd_ = -1;
+
+  std::unordered_map<std::string, Agent> agents_;               // by agent id
+  std::unordered_map<std::string, std::string> routing_;        // routing id -> agent id
+  std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
+  std::unordered_map<std::string, std::string> active_by_app_;  // app -> rollout id
+  std::unordered_map<std::string, OrderRef> orders_;            // outstanding orders by id
+  common::SteadyTime next_sweep_{};
+  std::uint64_t rollout_counter_ = 0;
+};
+
+}  // namespace flotilla::coordinator

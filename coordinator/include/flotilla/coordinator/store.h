@@ -1,0 +1,125 @@
+#pragma once
+// The coordinator's durable record, in SQLite (WAL, synchronous=NORMAL inside
+// explicit transactions). The reactor wraps each burst of work in
+// begin()/commit(), so many writes share one fsync: writes are batched by
+// construction, never one transaction per message.
+//
+// Owned and used by the reactor thread only.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flotilla/common/result.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace flotilla::coordinator {
+
+struct AgentRecord {
+  std::string id;
+  std::string curve_key;  // hex X25519 public key the agent authenticated with
+  std::string state;      // "accepted" | "pending" | "rejected" | "revoked"
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> releases;
+  std::int64_t first_seen_ms = 0;
+  std::int64_t last_seen_ms = 0;
+};
+
+struct ReleaseRecord {
+  std::string app;
+  std::string version;
+  std::string artifact_digest;
+  std::uint64_t artifact_size = 0;
+  std::string spec;       // msgpack OrderSpec executed for this release
+  std::string plan_text;  // the plan it was submitted with
+};
+
+struct RolloutRecord {
+  std::string id;
+  std::string app;
+  std::string version;
+  std::string state;
+  std::string plan_name;
+  std::string artifact_digest;
+  std::string submitted_by;
+  std::int64_t submitted_at_ms = 0;
+  std::int64_t started_at_ms = 0;
+  std::int64_t finished_at_ms = 0;  // 0 while running
+  std::string commit;
+  std::optional<std::int64_t> committed_at_ms;
+  std::string message;
+  std::string snapshot;  // JSON status document (see docs/protocol.md)
+};
+
+struct EventRecord {
+  std::int64_t seq = 0;
+  std::string rollout_id;
+  std::int64_t at_ms = 0;
+  std::string kind;
+  std::string agent_id;
+  int wave = -1;
+  std::string message;
+  std::string actor;
+};
+
+struct TokenRecord {
+  std::string token_hash;
+  std::int64_t expires_at_ms = 0;
+  std::int64_t uses_left = -1;  // -1 = unlimited while valid
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& file);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  Status begin();
+  Status commit();
+  bool inTransaction() const { return in_tx_; }
+
+  Status upsertAgent(const AgentRecord& a);
+  Result<std::vector<AgentRecord>> loadAgents();
+
+  Status putRelease(const ReleaseRecord& r);
+  Result<std::optional<ReleaseRecord>> release(const std::string& app, const std::string& version);
+
+  Status insertRollout(const RolloutRecord& r);
+  Status updateRollout(const RolloutRecord& r);
+  Result<std::optional<RolloutRecord>> rollout(const std::string& id);
+  // Newest first; empty app = every app.
+  Result<std::vector<RolloutRecord>> rollouts(const std::string& app, std::size_t limit);
+
+  Result<std::int64_t> countRollouts(const std::string& app);
+
+  Result<std::int64_t> appendEvent(const EventRecord& e);
+  Result<std::vector<EventRecord>> events(const std::string& rollout_id, std::int64_t after_seq);
+
+  // Per-app order sequence: returns the next value and records it.
+  Result<std::uint64_t> nextSequence(const std::string& app);
+  Status setCurrentRelease(const std::string& app, const std::string& version);
+  Result<std::map<std::string, std::string>> currentReleases();
+
+  Status putToken(const TokenRecord& t);
+  // Consumes one use of a valid token; false when unknown, expired or used up.
+  Result<bool> useToken(const std::string& token_hash, std::int64_t now_ms);
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  Status exec(const char* sql);
+  Result<sqlite3_stmt*> prepare(const char* sql);
+  Error sqlError(const std::string& what) const;
+
+  sqlite3* db_;
+  bool in_tx_ = false;
+  std::map<const char*, sqlite3_stmt*> stmts_;
+};
+
+}  // namespace flotilla::coordinator

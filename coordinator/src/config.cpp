@@ -1,0 +1,192 @@
+#include "flotilla/coordinator/config.h"
+
+#include <toml++/toml.h>
+
+#include <sstream>
+
+#include "flotilla/common/duration.h"
+#include "flotilla/common/fs.h"
+#include "flotilla/coordinator/store.h"
+
+namespace flotilla::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string where(const fs::path& file, const toml::source_region& r) {
+  std::ostringstream os;
+  os << file.string() << ":" << r.begin.line << ":" << r.begin.column;
+  return os.str();
+}
+
+// Reads an optional string key; type errors name the key and position.
+Status readString(const fs::path& file, const toml::table& t, const char* key, const char* path, std::string& out) {
+  const toml::node* n = t.get(key);
+  if (!n) return {};
+  auto v = n->value<std::string>();
+  if (!v) return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + path + ": expected a string");
+  out = *v;
+  return {};
+}
+
+Status readDuration(const fs::path& file, const toml::table& t, const char* key, const char* path,
+                    common::Millis& out) {
+  std::string text;
+  FLOTILLA_TRY(readString(file, t, key, path, text));
+  if (text.empty()) return {};
+  auto d = common::parseDuration(text);
+  if (!d) return Error(Errc::kInvalidArgument, where(file, t.get(key)->source()) + ": " + path + ": " + d.error().message);
+  if (d->count() <= 0) return Error(Errc::kInvalidArgument, where(file, t.get(key)->source()) + ": " + path + ": must be positive");
+  out = *d;
+  return {};
+}
+
+Result<std::string> readKeyFile(const fs::path& p, std::size_t bytes) {
+  auto text = common::readSecretFile(p);
+  if (!text) return text.error();
+  std::string hex = *text;
+  while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+  auto raw = common::fromHex(hex, bytes);
+  if (!raw) return Error(Errc::kInvalidArgument, p.string() + ": not a key of " + std::to_string(bytes) + " bytes in hex");
+  return raw;
+}
+
+fs::path resolve(const fs::path& dir, const std::string& p) { return fs::path(p).is_absolute() ? fs::path(p) : dir / p; }
+
+}  // namespace
+
+std::string advertisedEndpoint(const std::string& listen) {
+  for (const char* any : {"tcp://0.0.0.0:", "tcp://*:"})
+    if (listen.rfind(any, 0) == 0) return "tcp://127.0.0.1:" + listen.substr(std::string(any).size());
+  return listen;
+}
+
+Status initCoordinator(const InitOptions& opts) {
+  const fs::path dir = fs::absolute(opts.dir);
+  const fs::path config_file = dir / "coordinator.toml";
+  if (fs::exists(config_file))
+    return Error(Errc::kAlreadyExists, config_file.string() + " already exists; refusing to overwrite its keys");
+  FLOTILLA_TRY(common::ensureDir(dir, 0700));
+  FLOTILLA_TRY(common::ensureDir(dir / "keys", 0700));
+
+  auto plan = common::generateSigningKeyPair();
+  auto curve = common::generateCurveKeyPair();
+  FLOTILLA_TRY(common::writeSecretFile(dir / "keys/plan.key", common::toHex(plan.secret_key) + "\n"));
+  FLOTILLA_TRY(common::atomicWriteFile(dir / "keys/plan.pub", common::toHex(plan.public_key) + "\n"));
+  FLOTILLA_TRY(common::writeSecretFile(dir / "keys/curve.key", common::toHex(curve.secret_key) + "\n"));
+  FLOTILLA_TRY(common::atomicWriteFile(dir / "keys/curve.pub", common::toHex(curve.public_key) + "\n"));
+
+  std::string control = opts.control.empty() ? "ipc://" + (dir / "control.sock").string() : opts.control;
+  std::ostringstream cfg;
+  cfg << "# Flotilla coordinator. Paths are relative to this file's directory.\n"
+      << "log_level = \"info\"\n\n"
+      << "[agents]\n"
+      << "listen = " << toml::value<std::string>(opts.listen) << "\n"
+      << "heartbeat_interval = \"5s\"\n"
+      << "heartbeat_expiry = \"15s\"   # an agent silent this long is lost\n\n"
+      << "[control]\n"
+      << "endpoint = " << toml::value<std::string>(control) << "\n"
+      << "group = \"\"                 # group owning the IPC socket (mode 0660)\n\n"
+      << "[orders]\n"
+      << "ttl = \"1h\"                 # signed orders expire after this\n\n"
+      << "[store]\n"
+      << "file = \"flotilla.db\"\n"
+      << "artifacts = \"artifacts\"\n\n"
+      << "[keys]\n"
+      << "plan_secret = \"keys/plan.key\"\n"
+      << "plan_public = \"keys/plan.pub\"\n"
+      << "curve_secret = \"keys/curve.key\"\n"
+      << "curve_public = \"keys/curve.pub\"\n";
+  FLOTILLA_TRY(common::atomicWriteFile(config_file, cfg.str(), 0640));
+
+  auto config = loadCoordinatorConfig(config_file);
+  if (!config) return config.error();
+  auto token = createJoinToken(*config, opts.token_ttl, -1);
+  if (!token) return token.error();
+
+  std::string endpoint = opts.advertise.empty() ? advertisedEndpoint(opts.listen) : opts.advertise;
+  std::ostringstream join;
+  join << "# Give this file to `flotilla-agent init --join`. It holds a join token: keep it secret.\n"
+       << "coordinator = " << toml::value<std::string>(endpoint) << "\n"
+       << "coordinator_key = \"" << common::toHex(curve.public_key) << "\"\n"
+       << "plan_key = \"" << common::toHex(plan.public_key) << "\"\n"
+       << "token = \"" << *token << "\"\n";
+  return common::writeSecretFile(dir / "join.toml", join.str());
+}
+
+Result<std::string> createJoinToken(const CoordinatorConfig& config, common::Millis ttl, long uses) {
+  auto store = Store::open(config.store_file);
+  if (!store) return store.error();
+  std::string token = common::randomHex(32);
+  TokenRecord rec;
+  rec.token_hash = common::blake2bHex(common::asBytes(token));
+  rec.expires_at_ms = common::toUnixMillis(std::chrono::system_clock::now() + ttl);
+  rec.uses_left = uses;
+  FLOTILLA_TRY((*store)->putToken(rec));
+  return token;
+}
+
+Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
+  const fs::path file = fs::absolute(file_in);
+  toml::table root;
+  try {
+    root = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    return Error(Errc::kInvalidArgument, where(file, e.source()) + ": " + std::string(e.description()));
+  }
+  CoordinatorConfig c;
+  c.dir = file.parent_path();
+  FLOTILLA_TRY(readString(file, root, "log_level", "log_level", c.log_level));
+  const toml::table empty;
+  auto table = [&](const char* name) -> Result<const toml::table*> {
+    const toml::node* n = root.get(name);
+    if (!n) return &empty;
+    if (!n->is_table()) return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + name + ": expected a table");
+    return n->as_table();
+  };
+  for (auto& [k, v] : root) {
+    std::string key(k.str());
+    if (key != "log_level" && key != "agents" && key != "control" && key != "orders" && key != "store" && key != "keys")
+      return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + key + ": unknown key");
+  }
+  auto agents = table("agents");
+  if (!agents) return agents.error();
+  FLOTILLA_TRY(readString(file, **agents, "listen", "agents.listen", c.agent_listen));
+  FLOTILLA_TRY(readDuration(file, **agents, "heartbeat_interval", "agents.heartbeat_interval", c.heartbeat_interval));
+  FLOTILLA_TRY(readDuration(file, **agents, "heartbeat_expiry", "agents.heartbeat_expiry", c.heartbeat_expiry));
+  if (c.heartbeat_expiry <= c.heartbeat_interval)
+    return Error(Errc::kInvalidArgument, file.string() + ": agents.heartbeat_expiry must be longer than heartbeat_interval");
+  auto control = table("control");
+  if (!control) return control.error();
+  FLOTILLA_TRY(readString(file, **control, "endpoint", "control.endpoint", c.control_endpoint));
+  FLOTILLA_TRY(readString(file, **control, "group", "control.group", c.control_group));
+  if (c.control_endpoint.empty()) c.control_endpoint = "ipc://" + (c.dir / "control.sock").string();
+  auto orders = table("orders");
+  if (!orders) return orders.error();
+  FLOTILLA_TRY(readDuration(file, **orders, "ttl", "orders.ttl", c.order_ttl));
+  auto store = table("store");
+  if (!store) return store.error();
+  std::string store_file = "flotilla.db", artifacts = "artifacts";
+  FLOTILLA_TRY(readString(file, **store, "file", "store.file", store_file));
+  FLOTILLA_TRY(readString(file, **store, "artifacts", "store.artifacts", artifacts));
+  c.store_file = resolve(c.dir, store_file);
+  c.artifacts_dir = resolve(c.dir, artifacts);
+
+  auto keys = table("keys");
+  if (!keys) return keys.error();
+  std::string plan_secret = "keys/plan.key", curve_secret = "keys/curve.key";
+  FLOTILLA_TRY(readString(file, **keys, "plan_secret", "keys.plan_secret", plan_secret));
+  FLOTILLA_TRY(readString(file, **keys, "curve_secret", "keys.curve_secret", curve_secret));
+  auto plan = readKeyFile(resolve(c.dir, plan_secret), 64);
+  if (!plan) return plan.error().context(file.string() + ": keys.plan_secret");
+  std::copy(plan->begin(), plan->end(), c.plan_key.secret_key.begin());
+  // An Ed25519 secret key carries its public half in its last 32 bytes.
+  std::copy(plan->begin() + 32, plan->end(), c.plan_key.public_key.begin());
+  auto curve = readKeyFile(resolve(c.dir, curve_secret), 32);
+  if (!curve) return curve.error().context(file.string() + ": keys.curve_secret");
+  std::copy(curve->begin(), curve->end(), c.curve_key.secret_key.begin());
+  crypto_scalarmult_base(c.curve_key.public_key.data(), c.curve_key.secret_key.data());
+  return c;
+}
+
+}  // namespace flotilla::coordinator

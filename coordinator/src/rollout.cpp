@@ -1,0 +1,516 @@
+#include "flotilla/coordinator/rollout.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "flotilla/common/crypto.h"
+#include "flotilla/common/duration.h"
+
+namespace flotilla::coordinator {
+
+using protocol::Phase;
+
+const char* toString(RolloutState s) {
+  switch (s) {
+    case RolloutState::kPending: return "pending";
+    case RolloutState::kRunning: return "running";
+    case RolloutState::kPaused: return "paused";
+    case RolloutState::kRollingBack: return "rolling_back";
+    case RolloutState::kSucceeded: return "succeeded";
+    case RolloutState::kFailed: return "failed";
+    case RolloutState::kRolledBack: return "rolled_back";
+    case RolloutState::kAborted: return "aborted";
+  }
+  return "unknown";
+}
+
+std::optional<RolloutState> rolloutStateFromString(std::string_view s) {
+  for (auto st : {RolloutState::kPending, RolloutState::kRunning, RolloutState::kPaused, RolloutState::kRollingBack,
+                  RolloutState::kSucceeded, RolloutState::kFailed, RolloutState::kRolledBack, RolloutState::kAborted})
+    if (s == toString(st)) return st;
+  return std::nullopt;
+}
+
+const char* toString(WaveState s) {
+  switch (s) {
+    case WaveState::kPending: return "pending";
+    case WaveState::kRunning: return "running";
+    case WaveState::kBaking: return "baking";
+    case WaveState::kAwaitingApproval: return "awaiting_approval";
+    case WaveState::kSucceeded: return "succeeded";
+    case WaveState::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+const char* toString(HostState s) {
+  switch (s) {
+    case HostState::kPending: return "pending";
+    case HostState::kDeploying: return "deploying";
+    case HostState::kHealthy: return "healthy";
+    case HostState::kFailed: return "failed";
+    case HostState::kUnreachable: return "unreachable";
+    case HostState::kRollingBack: return "rolling_back";
+    case HostState::kRolledBack: return "rolled_back";
+    case HostState::kRollbackFailed: return "rollback_failed";
+  }
+  return "unknown";
+}
+
+bool isFinished(RolloutState s) {
+  return s == RolloutState::kSucceeded || s == RolloutState::kFailed || s == RolloutState::kRolledBack ||
+         s == RolloutState::kAborted;
+}
+
+std::vector<std::string> orderHosts(const std::string& rollout_id, std::vector<std::string> agent_ids) {
+  std::vector<std::pair<std::string, std::string>> keyed;
+  keyed.reserve(agent_ids.size());
+  for (auto& id : agent_ids) {
+    std::string k = common::blake2bHex(common::asBytes(rollout_id + "/" + id));
+    keyed.emplace_back(std::move(k), std::move(id));
+  }
+  std::sort(keyed.begin(), keyed.end());
+  std::vector<std::string> out;
+  out.reserve(keyed.size());
+  for (auto& [k, id] : keyed) out.push_back(std::move(id));
+  return out;
+}
+
+bool labelsMatch(const std::map<std::string, std::string>& want, const std::map<std::string, std::string>& have) {
+  for (const auto& [k, v] : want) {
+    auto it = have.find(k);
+    if (it == have.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+std::vector<std::size_t> planWaveEnds(const std::vector<protocol::Amount>& sizes, std::size_t hosts) {
+  std::vector<std::size_t> ends;
+  std::size_t last = 0;
+  for (const auto& s : sizes) {
+    std::size_t e = std::min(s.resolve(hosts), hosts);
+    if (e > last) {
+      ends.push_back(e);
+      last = e;
+    }
+  }
+  if (last < hosts) ends.push_back(hosts);
+  return ends;
+}
+
+std::size_t resolveBudget(const protocol::Amount& budget, std::size_t wave_hosts) {
+  if (!budget.percent) return static_cast<std::size_t>(budget.value);
+  return static_cast<std::size_t>(std::floor(static_cast<double>(wave_hosts) * budget.value / 100.0 + 1e-9));
+}
+
+Rollout::Rollout(Config config, std::vector<std::string> hosts, const std::map<std::string, std::string>& previous)
+    : config_(std::move(config)) {
+  auto ends = planWaveEnds(config_.policy.sizes, hosts.size());
+  hosts_.reserve(hosts.size());
+  std::size_t begin = 0;
+  for (std::size_t w = 0; w < ends.size(); ++w) {
+    WaveSlot slot;
+    slot.index = w;
+    slot.begin = begin;
+    slot.end = ends[w];
+    slot.next = begin;
+    slot.max_failed = resolveBudget(config_.policy.max_failed, slot.size());
+    slot.max_unreachable = resolveBudget(config_.policy.max_unreachable, slot.size());
+    for (std::size_t i = begin; i < slot.end; ++i) {
+      HostSlot h;
+      h.agent_id = hosts[i];
+      h.wave = w;
+      if (auto it = previous.find(h.agent_id); it != previous.end()) h.previous_version = it->second;
+      index_.emplace(h.agent_id, hosts_.size());
+      hosts_.push_back(std::move(h));
+    }
+    waves_.push_back(slot);
+    begin = slot.end;
+  }
+}
+
+const HostSlot* Rollout::host(const std::string& agent_id) const {
+  auto it = index_.find(agent_id);
+  return it == index_.end() ? nullptr : &hosts_[it->second];
+}
+
+void Rollout::event(std::string kind, std::string message, std::string agent, int wave) {
+  RolloutAction a;
+  a.kind = RolloutAction::Kind::kEvent;
+  a.event = std::move(kind);
+  a.message = std::move(message);
+  a.agent_id = std::move(agent);
+  a.wave = wave;
+  actions_.push_back(std::move(a));
+}
+
+std::vector<RolloutAction> Rollout::drainActions() {
+  std::vector<RolloutAction> out;
+  out.swap(actions_);
+  return out;
+}
+
+void Rollout::start(common::SteadyTime now) {
+  if (state_ != RolloutState::kPending) return;
+  state_ = RolloutState::kRunning;
+  event("rollout_started", std::to_string(hosts_.size()) + " hosts in " + std::to_string(waves_.size()) + " waves");
+  if (waves_.empty()) {
+    finish(RolloutState::kSucceeded, "no hosts to deploy");
+    return;
+  }
+  startWave(0, now);
+}
+
+void Rollout::startWave(std::size_t w, common::SteadyTime now) {
+  current_ = w;
+  auto& wave = waves_[w];
+  wave.state = WaveState::kRunning;
+  wave.started = now;
+  wave.deadline = now + config_.policy.deadline;
+  event("wave_started",
+        std::to_string(wave.size()) + " hosts (max_failed " + std::to_string(wave.max_failed) +
+            ", max_unreachable " + std::to_string(wave.max_unreachable) + ")",
+        {}, static_cast<int>(w));
+  dispatch(now);
+}
+
+void Rollout::dispatch(common::SteadyTime now) {
+  if (state_ != RolloutState::kRunning) return;
+  auto& wave = waves_[current_];
+  if (wave.state != WaveState::kRunning || overBudget(wave)) return;
+  while (wave.in_flight < config_.policy.max_parallel && wave.next < wave.end) {
+    auto& h = hosts_[wave.next++];
+    h.state = HostState::kDeploying;
+    h.moved = true;
+    ++wave.in_flight;
+    RolloutAction a;
+    a.kind = RolloutAction::Kind::kDeploy;
+    a.agent_id = h.agent_id;
+    a.wave = static_cast<int>(current_);
+    actions_.push_back(std::move(a));
+  }
+  evaluateWave(now);
+}
+
+bool Rollout::overBudget(const WaveSlot& w) const {
+  return w.failed > w.max_failed || w.unreachable > w.max_unreachable;
+}
+
+void Rollout::onHostPhase(const std::string& agent_id, bool rollback_order, Phase phase, const std::string& message,
+                          common::SteadyTime now) {
+  auto it = index_.find(agent_id);
+  if (it == index_.end()) return;
+  std::size_t idx = it->second;
+  auto& h = hosts_[idx];
+  int wave = static_cast<int>(h.wave);
+  if (rollback_order) {
+    if (h.state != HostState::kRollingBack) return;
+    h.phase = protocol::toString(phase);
+    if (!protocol::isTerminal(phase)) {
+      event("host_phase", std::string("rollback: ") + protocol::toString(phase), agent_id, wave);
+      return;
+    }
+    rollbackHostDone(idx, phase == Phase::kHealthy, message);
+    maybeFinishRollback(now);
+    return;
+  }
+  if (h.state != HostState::kDeploying) return;  // late report after a deadline or loss: already counted
+  h.phase = protocol::toString(phase);
+  if (!protocol::isTerminal(phase)) {
+    event("host_phase", protocol::toString(phase), agent_id, wave);
+    return;
+  }
+  switch (phase) {
+    case Phase::kHealthy:
+      hostDone(idx, HostState::kHealthy, message, now);
+      break;
+    case Phase::kReverted:
+    case Phase::kFailed:
+    case Phase::kRefused:
+      // The host is on its previous release already (reverted itself, or never switched).
+      h.reverted_itself = true;
+      hostDone(idx, HostState::kFailed, std::string(protocol::toString(phase)) + ": " + message, now);
+      break;
+    default:
+      hostDone(idx, HostState::kFailed, std::string(protocol::toString(phase)) + ": " + message, now);
+      break;
+  }
+}
+
+void Rollout::hostDone(std::size_t idx, HostState result, const std::string& message, common::SteadyTime now) {
+  auto& h = hosts_[idx];
+  auto& wave = waves_[h.wave];
+  if (h.state == HostState::kDeploying && wave.in_flight > 0) --wave.in_flight;
+  h.state = result;
+  h.message = message;
+  switch (result) {
+    case HostState::kHealthy: ++wave.healthy; event("host_healthy", message, h.agent_id, static_cast<int>(h.wave)); break;
+    case HostState::kFailed: ++wave.failed; event("host_failed", message, h.agent_id, static_cast<int>(h.wave)); break;
+    case HostState::kUnreachable:
+      ++wave.unreachable;
+      event("host_unreachable", message, h.agent_id, static_cast<int>(h.wave));
+      break;
+    default: break;
+  }
+  if (h.wave != current_ || state_ == RolloutState::kRollingBack || finished()) return;
+  evaluateWave(now);
+  if (state_ == RolloutState::kRunning && waves_[current_].state == WaveState::kRunning) dispatch(now);
+}
+
+void Rollout::evaluateWave(common::SteadyTime now) {
+  auto& w = waves_[current_];
+  if (w.state == WaveState::kRunning || w.state == WaveState::kBaking) {
+    if (overBudget(w)) {
+      failWave(std::to_string(w.failed) + " failed (budget " + std::to_string(w.max_failed) + "), " +
+                   std::to_string(w.unreachable) + " unreachable (budget " + std::to_string(w.max_unreachable) + ")",
+               now);
+      return;
+    }
+  }
+  if (w.state == WaveState::kRunning && w.done() == w.size()) {
+    w.state = WaveState::kBaking;
+    w.bake_until = now + config_.policy.bake;
+    if (config_.policy.bake.count() > 0)
+      event("wave_baking", "bake " + common::formatDuration(config_.policy.bake), {}, static_cast<int>(current_));
+    tick(now);
+  }
+}
+
+void Rollout::failWave(const std::string& why, common::SteadyTime now) {
+  auto& w = waves_[current_];
+  w.state = WaveState::kFailed;
+  event("wave_failed", why, {}, static_cast<int>(current_));
+  switch (config_.policy.on_failure) {
+    case protocol::OnFailure::kRollback: startRollback(now); break;
+    case protocol::OnFailure::kPause:
+      state_ = RolloutState::kPaused;
+      failure_pending_ = true;
+      event("rollout_paused", "on_failure = pause: resume to continue, or roll back / abort");
+      break;
+    case protocol::OnFailure::kHalt: finish(RolloutState::kFailed, "wave " + std::to_string(current_) + " failed: " + why); break;
+  }
+}
+
+void Rollout::onHostLost(const std::string& agent_id, common::SteadyTime now) {
+  auto it = index_.find(agent_id);
+  if (it == index_.end()) return;
+  auto& h = hosts_[it->second];
+  if (h.state == HostState::kDeploying) {
+    hostDone(it->second, HostState::kUnreachable, "host lost", now);
+  } else if (h.state == HostState::kRollingBack) {
+    rollbackHostDone(it->second, false, "host lost during rollback");
+    maybeFinishRollback(now);
+  } else if (h.state == HostState::kHealthy && h.wave == current_ && waves_[current_].state == WaveState::kBaking) {
+    auto& w = waves_[current_];
+    --w.healthy;
+    h.state = HostState::kDeploying;  // hostDone counts it as unreachable
+    ++w.in_flight;
+    hostDone(it->second, HostState::kUnreachable, "host lost during bake", now);
+  }
+}
+
+void Rollout::onHostUnhealthy(const std::string& agent_id, common::SteadyTime now) {
+  auto it = index_.find(agent_id);
+  if (it == index_.end()) return;
+  auto& h = hosts_[it->second];
+  if (h.state != HostState::kHealthy || h.wave != current_ || waves_[current_].state != WaveState::kBaking) return;
+  auto& w = waves_[current_];
+  --w.healthy;
+  h.state = HostState::kDeploying;
+  ++w.in_flight;
+  hostDone(it->second, HostState::kFailed, "unhealthy during bake", now);
+}
+
+void Rollout::tick(common::SteadyTime now) {
+  if (finished()) return;
+  if (state_ == RolloutState::kRollingBack) {
+    if (now >= rollback_deadline_) {
+      for (std::size_t i = 0; i < hosts_.size(); ++i)
+        if (hosts_[i].state == HostState::kRollingBack) rollbackHostDone(i, false, "rollback deadline passed");
+      maybeFinishRollback(now);
+    }
+    return;
+  }
+  auto& w = waves_[current_];
+  if (w.state == WaveState::kRunning && now >= w.deadline) {
+    std::size_t timed_out = 0;
+    for (std::size_t i = w.begin; i < w.next; ++i) {
+      auto& h = hosts_[i];
+      if (h.state != HostState::kDeploying) continue;
+      h.state = HostState::kFailed;
+      h.message = "wave deadline passed in phase " + (h.phase.empty() ? std::string("dispatch") : h.phase);
+      ++w.failed;
+      ++timed_out;
+      event("host_failed", h.message, h.agent_id, static_cast<int>(current_));
+    }
+    w.in_flight = 0;
+    failWave("deadline " + common::formatDuration(config_.policy.deadline) + " passed with " +
+                 std::to_string(w.size() - w.done() + timed_out) + " hosts unfinished",
+             now);
+    return;
+  }
+  if (state_ != RolloutState::kRunning) return;  // a paused rollout does not advance
+  if (w.state == WaveState::kBaking && now >= w.bake_until) {
+    w.state = WaveState::kSucceeded;
+    event("wave_succeeded", std::to_string(w.healthy) + " healthy, " + std::to_string(w.failed) + " failed, " +
+                                std::to_string(w.unreachable) + " unreachable",
+          {}, static_cast<int>(current_));
+    if (current_ + 1 == waves_.size()) {
+      finish(RolloutState::kSucceeded, "all " + std::to_string(waves_.size()) + " waves succeeded");
+      return;
+    }
+    if (config_.policy.approval == protocol::Approval::kManual) {
+      current_ += 1;
+      waves_[current_].state = WaveState::kAwaitingApproval;
+      event("awaiting_approval", "wave " + std::to_string(current_) + " waits for `flotilla promote " + config_.id + "`",
+            {}, static_cast<int>(current_));
+      return;
+    }
+    startWave(current_ + 1, now);
+  }
+}
+
+std::optional<common::SteadyTime> Rollout::nextDeadline() const {
+  if (finished()) return std::nullopt;
+  if (state_ == RolloutState::kRollingBack) return rollback_deadline_;
+  const auto& w = waves_[current_];
+  if (w.state == WaveState::kRunning) return w.deadline;
+  if (w.state == WaveState::kBaking && state_ == RolloutState::kRunning) return w.bake_until;
+  return std::nullopt;
+}
+
+std::string Rollout::gate(common::SteadyTime now) const {
+  if (finished()) return "";
+  if (state_ == RolloutState::kPaused) return failure_pending_ ? "paused after a failure" : "paused";
+  if (state_ == RolloutState::kRollingBack) return "rolling back";
+  const auto& w = waves_[current_];
+  switch (w.state) {
+    case WaveState::kBaking: {
+      auto left = std::chrono::duration_cast<common::Millis>(w.bake_until - now);
+      return "bake " + common::formatDuration(std::max(left, common::Millis(0))) + " left";
+    }
+    case WaveState::kAwaitingApproval: return "approval (flotilla promote " + config_.id + ")";
+    case WaveState::kRunning: return "deploying";
+    default: return "";
+  }
+}
+
+Status Rollout::pause(common::SteadyTime) {
+  if (state_ != RolloutState::kRunning)
+    return Error(Errc::kConflict, std::string("rollout is ") + toString(state_) + "; only a running rollout can be paused");
+  state_ = RolloutState::kPaused;
+  event("rollout_paused", "paused by operator");
+  return {};
+}
+
+Status Rollout::resume(common::SteadyTime now) {
+  if (state_ != RolloutState::kPaused)
+    return Error(Errc::kConflict, std::string("rollout is ") + toString(state_) + "; only a paused rollout can be resumed");
+  state_ = RolloutState::kRunning;
+  event("rollout_resumed", failure_pending_ ? "resumed past a failed wave by operator" : "resumed by operator");
+  if (failure_pending_) {
+    failure_pending_ = false;
+    // The operator accepted the failed wave; go on with the next one.
+    if (current_ + 1 == waves_.size()) {
+      finish(RolloutState::kFailed, "last wave failed; resumed with nothing left to deploy");
+      return {};
+    }
+    startWave(current_ + 1, now);
+    return {};
+  }
+  auto& w = waves_[current_];
+  if (w.state == WaveState::kRunning) dispatch(now);
+  else tick(now);
+  return {};
+}
+
+Status Rollout::promote(common::SteadyTime now) {
+  if (state_ != RolloutState::kRunning)
+    return Error(Errc::kConflict, std::string("rollout is ") + toString(state_) + "; only a running rollout can be promoted");
+  auto& w = waves_[current_];
+  if (w.state == WaveState::kAwaitingApproval) {
+    event("promoted", "wave " + std::to_string(current_) + " approved by operator", {}, static_cast<int>(current_));
+    startWave(current_, now);
+    return {};
+  }
+  if (w.state == WaveState::kBaking) {
+    event("promoted", "bake of wave " + std::to_string(current_) + " cut short by operator", {}, static_cast<int>(current_));
+    w.bake_until = now;
+    auto approval = config_.policy.approval;
+    config_.policy.approval = protocol::Approval::kAuto;  // the operator's promote is the approval
+    tick(now);
+    config_.policy.approval = approval;
+    return {};
+  }
+  return Error(Errc::kConflict, "wave " + std::to_string(current_) + " is " + toString(w.state) +
+                                    "; promote applies to a wave that is baking or awaiting approval");
+}
+
+Status Rollout::abort(common::SteadyTime) {
+  if (finished()) return Error(Errc::kConflict, std::string("rollout already ") + toString(state_));
+  finish(RolloutState::kAborted, "aborted by operator; hosts keep the release they have");
+  return {};
+}
+
+Status Rollout::rollback(common::SteadyTime now) {
+  if (finished() || state_ == RolloutState::kRollingBack)
+    return Error(Errc::kConflict, std::string("rollout is ") + toString(state_) + "; cannot roll it back");
+  event("rollback_requested", "rollback requested by operator");
+  startRollback(now);
+  return {};
+}
+
+void Rollout::startRollback(common::SteadyTime now) {
+  state_ = RolloutState::kRollingBack;
+  rollback_deadline_ = now + config_.rollback_deadline;
+  rollback_outstanding_ = 0;
+  std::size_t moved = 0;
+  for (std::size_t i = 0; i < hosts_.size(); ++i) {
+    auto& h = hosts_[i];
+    if (!h.moved || h.reverted_itself) continue;
+    ++moved;
+    if (h.previous_version.empty()) {
+      h.state = HostState::kRollbackFailed;
+      h.message = "no previous release to roll back to";
+      event("host_rollback_failed", h.message, h.agent_id, static_cast<int>(h.wave));
+      continue;
+    }
+    h.state = HostState::kRollingBack;
+    ++rollback_outstanding_;
+    RolloutAction a;
+    a.kind = RolloutAction::Kind::kRollback;
+    a.agent_id = h.agent_id;
+    a.wave = static_cast<int>(h.wave);
+    actions_.push_back(std::move(a));
+  }
+  event("rollback_started", std::to_string(rollback_outstanding_) + " of " + std::to_string(moved) +
+                                " moved hosts going back to their previous release");
+  maybeFinishRollback(now);
+}
+
+void Rollout::rollbackHostDone(std::size_t idx, bool ok, const std::string& message) {
+  auto& h = hosts_[idx];
+  if (h.state != HostState::kRollingBack) return;
+  if (rollback_outstanding_ > 0) --rollback_outstanding_;
+  h.state = ok ? HostState::kRolledBack : HostState::kRollbackFailed;
+  h.message = message;
+  event(ok ? "host_rolled_back" : "host_rollback_failed", message, h.agent_id, static_cast<int>(h.wave));
+}
+
+void Rollout::maybeFinishRollback(common::SteadyTime) {
+  if (state_ != RolloutState::kRollingBack || rollback_outstanding_ > 0) return;
+  std::size_t failed = 0;
+  for (const auto& h : hosts_)
+    if (h.state == HostState::kRollbackFailed) ++failed;
+  if (failed > 0)
+    finish(RolloutState::kFailed, std::to_string(failed) + " hosts could not be rolled back");
+  else
+    finish(RolloutState::kRolledBack, "every moved host is back on its previous release");
+}
+
+void Rollout::finish(RolloutState s, const std::string& message) {
+  state_ = s;
+  event(std::string("rollout_") + toString(s), message);
+}
+
+}  // namespace flotilla::coordinator

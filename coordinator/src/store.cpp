@@ -1,0 +1,401 @@
+#include "flotilla/coordinator/store.h"
+
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+namespace flotilla::coordinator {
+namespace {
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS agents (
+  id TEXT PRIMARY KEY, curve_key TEXT NOT NULL, state TEXT NOT NULL,
+  labels TEXT NOT NULL, releases TEXT NOT NULL,
+  first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS releases (
+  app TEXT NOT NULL, version TEXT NOT NULL, artifact_digest TEXT NOT NULL,
+  artifact_size INTEGER NOT NULL, spec BLOB NOT NULL, plan_text TEXT NOT NULL,
+  PRIMARY KEY (app, version));
+CREATE TABLE IF NOT EXISTS rollouts (
+  id TEXT PRIMARY KEY, app TEXT NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL,
+  plan_name TEXT NOT NULL, artifact_digest TEXT NOT NULL, submitted_by TEXT NOT NULL,
+  submitted_at_ms INTEGER NOT NULL, started_at_ms INTEGER NOT NULL, finished_at_ms INTEGER NOT NULL,
+  commit_id TEXT NOT NULL, committed_at_ms INTEGER, message TEXT NOT NULL, snapshot TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS rollouts_app ON rollouts(app, submitted_at_ms);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, at_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL, agent_id TEXT NOT NULL, wave INTEGER NOT NULL, message TEXT NOT NULL,
+  actor TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_rollout ON events(rollout_id, seq);
+CREATE TABLE IF NOT EXISTS apps (
+  app TEXT PRIMARY KEY, sequence INTEGER NOT NULL DEFAULT 0, current_version TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS tokens (
+  token_hash TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL, uses_left INTEGER NOT NULL);
+)sql";
+
+std::string mapToJson(const std::map<std::string, std::string>& m) { return nlohmann::json(m).dump(); }
+
+std::map<std::string, std::string> jsonToMap(const unsigned char* text) {
+  std::map<std::string, std::string> out;
+  if (!text) return out;
+  auto j = nlohmann::json::parse(reinterpret_cast<const char*>(text), nullptr, false);
+  if (!j.is_object()) return out;
+  for (auto& [k, v] : j.items())
+    if (v.is_string()) out[k] = v.get<std::string>();
+  return out;
+}
+
+std::string columnText(sqlite3_stmt* s, int i) {
+  auto* p = sqlite3_column_text(s, i);
+  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+           : std::string();
+}
+
+std::string columnBlob(sqlite3_stmt* s, int i) {
+  auto* p = sqlite3_column_blob(s, i);
+  return p ? std::string(static_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+           : std::string();
+}
+
+// Binds positional parameters and resets the statement when it goes out of scope.
+class Binder {
+ public:
+  explicit Binder(sqlite3_stmt* s) : s_(s) {}
+  ~Binder() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Binder& text(const std::string& v) {
+    sqlite3_bind_text(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Binder& blob(const std::string& v) {
+    sqlite3_bind_blob(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Binder& i64(std::int64_t v) {
+    sqlite3_bind_int64(s_, ++i_, v);
+    return *this;
+  }
+  Binder& null() {
+    sqlite3_bind_null(s_, ++i_);
+    return *this;
+  }
+  int step() { return sqlite3_step(s_); }
+
+ private:
+  sqlite3_stmt* s_;
+  int i_ = 0;
+};
+
+RolloutRecord readRollout(sqlite3_stmt* s) {
+  RolloutRecord r;
+  r.id = columnText(s, 0);
+  r.app = columnText(s, 1);
+  r.version = columnText(s, 2);
+  r.state = columnText(s, 3);
+  r.plan_name = columnText(s, 4);
+  r.artifact_digest = columnText(s, 5);
+  r.submitted_by = columnText(s, 6);
+  r.submitted_at_ms = sqlite3_column_int64(s, 7);
+  r.started_at_ms = sqlite3_column_int64(s, 8);
+  r.finished_at_ms = sqlite3_column_int64(s, 9);
+  r.commit = columnText(s, 10);
+  if (sqlite3_column_type(s, 11) != SQLITE_NULL) r.committed_at_ms = sqlite3_column_int64(s, 11);
+  r.message = columnText(s, 12);
+  r.snapshot = columnText(s, 13);
+  return r;
+}
+
+constexpr const char* kRolloutColumns =
+    "id, app, version, state, plan_name, artifact_digest, submitted_by, submitted_at_ms, started_at_ms, "
+    "finished_at_ms, commit_id, committed_at_ms, message, snapshot";
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& file) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Error(Errc::kIo, "opening store " + file.string() + ": " + msg);
+  }
+  std::unique_ptr<Store> store(new Store(db));
+  sqlite3_busy_timeout(db, 5000);
+  FLOTILLA_TRY(store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+  FLOTILLA_TRY(store->exec(kSchema));
+  return store;
+}
+
+Store::~Store() {
+  for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+  if (in_tx_) sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(db_);
+}
+
+Error Store::sqlError(const std::string& what) const {
+  return Error(Errc::kIo, "store: " + what + ": " + sqlite3_errmsg(db_));
+}
+
+Status Store::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Error(Errc::kIo, std::string("store: ") + msg);
+  }
+  return {};
+}
+
+Result<sqlite3_stmt*> Store::prepare(const char* sql) {
+  auto it = stmts_.find(sql);
+  if (it != stmts_.end()) return it->second;
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) return sqlError("preparing statement");
+  stmts_.emplace(sql, s);
+  return s;
+}
+
+Status Store::begin() {
+  if (in_tx_) return {};
+  FLOTILLA_TRY(exec("BEGIN IMMEDIATE"));
+  in_tx_ = true;
+  return {};
+}
+
+Status Store::commit() {
+  if (!in_tx_) return {};
+  in_tx_ = false;
+  if (auto st = exec("COMMIT"); !st.ok()) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return st;
+  }
+  return {};
+}
+
+Status Store::upsertAgent(const AgentRecord& a) {
+  static const char* kSql =
+      "INSERT INTO agents (id, curve_key, state, labels, releases, first_seen_ms, last_seen_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET curve_key=excluded.curve_key, "
+      "state=excluded.state, labels=excluded.labels, releases=excluded.releases, last_seen_ms=excluded.last_seen_ms";
+  auto s = prepare(kSql);
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(a.id).text(a.curve_key).text(a.state).text(mapToJson(a.labels)).text(mapToJson(a.releases));
+  b.i64(a.first_seen_ms).i64(a.last_seen_ms);
+  if (b.step() != SQLITE_DONE) return sqlError("saving agent " + a.id);
+  return {};
+}
+
+Result<std::vector<AgentRecord>> Store::loadAgents() {
+  auto s = prepare("SELECT id, curve_key, state, labels, releases, first_seen_ms, last_seen_ms FROM agents ORDER BY id");
+  if (!s) return s.error();
+  Binder b(*s);
+  std::vector<AgentRecord> out;
+  int rc;
+  while ((rc = b.step()) == SQLITE_ROW) {
+    AgentRecord a;
+    a.id = columnText(*s, 0);
+    a.curve_key = columnText(*s, 1);
+    a.state = columnText(*s, 2);
+    a.labels = jsonToMap(sqlite3_column_text(*s, 3));
+    a.releases = jsonToMap(sqlite3_column_text(*s, 4));
+    a.first_seen_ms = sqlite3_column_int64(*s, 5);
+    a.last_seen_ms = sqlite3_column_int64(*s, 6);
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return sqlError("loading agents");
+  return out;
+}
+
+Status Store::putRelease(const ReleaseRecord& r) {
+  auto s = prepare(
+      "INSERT INTO releases (app, version, artifact_digest, artifact_size, spec, plan_text) VALUES (?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT(app, version) DO UPDATE SET artifact_digest=excluded.artifact_digest, "
+      "artifact_size=excluded.artifact_size, spec=excluded.spec, plan_text=excluded.plan_text");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(r.app).text(r.version).text(r.artifact_digest).i64(static_cast<std::int64_t>(r.artifact_size));
+  b.blob(r.spec).text(r.plan_text);
+  if (b.step() != SQLITE_DONE) return sqlError("saving release " + r.app + " " + r.version);
+  return {};
+}
+
+Result<std::optional<ReleaseRecord>> Store::release(const std::string& app, const std::string& version) {
+  auto s = prepare(
+      "SELECT artifact_digest, artifact_size, spec, plan_text FROM releases WHERE app = ? AND version = ?");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(app).text(version);
+  int rc = b.step();
+  if (rc == SQLITE_DONE) return std::optional<ReleaseRecord>();
+  if (rc != SQLITE_ROW) return sqlError("reading release");
+  ReleaseRecord r;
+  r.app = app;
+  r.version = version;
+  r.artifact_digest = columnText(*s, 0);
+  r.artifact_size = static_cast<std::uint64_t>(sqlite3_column_int64(*s, 1));
+  r.spec = columnBlob(*s, 2);
+  r.plan_text = columnText(*s, 3);
+  return std::optional<ReleaseRecord>(std::move(r));
+}
+
+Status Store::insertRollout(const RolloutRecord& r) {
+  auto s = prepare(
+      "INSERT INTO rollouts (id, app, version, state, plan_name, artifact_digest, submitted_by, submitted_at_ms, "
+      "started_at_ms, finished_at_ms, commit_id, committed_at_ms, message, snapshot) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(r.id).text(r.app).text(r.version).text(r.state).text(r.plan_name).text(r.artifact_digest);
+  b.text(r.submitted_by).i64(r.submitted_at_ms).i64(r.started_at_ms).i64(r.finished_at_ms).text(r.commit);
+  if (r.committed_at_ms) b.i64(*r.committed_at_ms); else b.null();
+  b.text(r.message).text(r.snapshot);
+  if (b.step() != SQLITE_DONE) return sqlError("saving rollout " + r.id);
+  return {};
+}
+
+Status Store::updateRollout(const RolloutRecord& r) {
+  auto s = prepare(
+      "UPDATE rollouts SET state = ?, started_at_ms = ?, finished_at_ms = ?, message = ?, snapshot = ? WHERE id = ?");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(r.state).i64(r.started_at_ms).i64(r.finished_at_ms).text(r.message).text(r.snapshot).text(r.id);
+  if (b.step() != SQLITE_DONE) return sqlError("updating rollout " + r.id);
+  return {};
+}
+
+Result<std::optional<RolloutRecord>> Store::rollout(const std::string& id) {
+  static const std::string sql = std::string("SELECT ") + kRolloutColumns + " FROM rollouts WHERE id = ?";
+  auto s = prepare(sql.c_str());
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(id);
+  int rc = b.step();
+  if (rc == SQLITE_DONE) return std::optional<RolloutRecord>();
+  if (rc != SQLITE_ROW) return sqlError("reading rollout");
+  return std::optional<RolloutRecord>(readRollout(*s));
+}
+
+Result<std::vector<RolloutRecord>> Store::rollouts(const std::string& app, std::size_t limit) {
+  static const std::string sql = std::string("SELECT ") + kRolloutColumns +
+                                 " FROM rollouts WHERE (?1 = '' OR app = ?1) ORDER BY submitted_at_ms DESC, rowid DESC "
+                                 "LIMIT ?2";
+  auto s = prepare(sql.c_str());
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(app).i64(static_cast<std::int64_t>(limit));
+  std::vector<RolloutRecord> out;
+  int rc;
+  while ((rc = b.step()) == SQLITE_ROW) out.push_back(readRollout(*s));
+  if (rc != SQLITE_DONE) return sqlError("listing rollouts");
+  return out;
+}
+
+Result<std::int64_t> Store::countRollouts(const std::string& app) {
+  auto s = prepare("SELECT COUNT(*) FROM rollouts WHERE app = ?");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(app);
+  if (b.step() != SQLITE_ROW) return sqlError("counting rollouts");
+  return static_cast<std::int64_t>(sqlite3_column_int64(*s, 0));
+}
+
+Result<std::int64_t> Store::appendEvent(const EventRecord& e) {
+  auto s = prepare(
+      "INSERT INTO events (rollout_id, at_ms, kind, agent_id, wave, message, actor) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(e.rollout_id).i64(e.at_ms).text(e.kind).text(e.agent_id).i64(e.wave).text(e.message).text(e.actor);
+  if (b.step() != SQLITE_DONE) return sqlError("saving event");
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Result<std::vector<EventRecord>> Store::events(const std::string& rollout_id, std::int64_t after_seq) {
+  auto s = prepare(
+      "SELECT seq, rollout_id, at_ms, kind, agent_id, wave, message, actor FROM events "
+      "WHERE rollout_id = ? AND seq > ? ORDER BY seq");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(rollout_id).i64(after_seq);
+  std::vector<EventRecord> out;
+  int rc;
+  while ((rc = b.step()) == SQLITE_ROW) {
+    EventRecord e;
+    e.seq = sqlite3_column_int64(*s, 0);
+    e.rollout_id = columnText(*s, 1);
+    e.at_ms = sqlite3_column_int64(*s, 2);
+    e.kind = columnText(*s, 3);
+    e.agent_id = columnText(*s, 4);
+    e.wave = sqlite3_column_int(*s, 5);
+    e.message = columnText(*s, 6);
+    e.actor = columnText(*s, 7);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return sqlError("reading events");
+  return out;
+}
+
+Result<std::uint64_t> Store::nextSequence(const std::string& app) {
+  auto s = prepare(
+      "INSERT INTO apps (app, sequence) VALUES (?, 1) ON CONFLICT(app) DO UPDATE SET sequence = sequence + 1 "
+      "RETURNING sequence");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(app);
+  if (b.step() != SQLITE_ROW) return sqlError("advancing the order sequence of " + app);
+  auto v = static_cast<std::uint64_t>(sqlite3_column_int64(*s, 0));
+  return v;
+}
+
+Status Store::setCurrentRelease(const std::string& app, const std::string& version) {
+  auto s = prepare(
+      "INSERT INTO apps (app, current_version) VALUES (?, ?) ON CONFLICT(app) DO UPDATE SET "
+      "current_version = excluded.current_version");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(app).text(version);
+  if (b.step() != SQLITE_DONE) return sqlError("saving the current release of " + app);
+  return {};
+}
+
+Result<std::map<std::string, std::string>> Store::currentReleases() {
+  auto s = prepare("SELECT app, current_version FROM apps WHERE current_version != ''");
+  if (!s) return s.error();
+  Binder b(*s);
+  std::map<std::string, std::string> out;
+  int rc;
+  while ((rc = b.step()) == SQLITE_ROW) out[columnText(*s, 0)] = columnText(*s, 1);
+  if (rc != SQLITE_DONE) return sqlError("reading current releases");
+  return out;
+}
+
+Status Store::putToken(const TokenRecord& t) {
+  auto s = prepare("INSERT OR REPLACE INTO tokens (token_hash, expires_at_ms, uses_left) VALUES (?, ?, ?)");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(t.token_hash).i64(t.expires_at_ms).i64(t.uses_left);
+  if (b.step() != SQLITE_DONE) return sqlError("saving join token");
+  return {};
+}
+
+Result<bool> Store::useToken(const std::string& token_hash, std::int64_t now_ms) {
+  auto s = prepare(
+      "UPDATE tokens SET uses_left = CASE WHEN uses_left > 0 THEN uses_left - 1 ELSE uses_left END "
+      "WHERE token_hash = ? AND expires_at_ms > ? AND uses_left != 0 RETURNING token_hash");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(token_hash).i64(now_ms);
+  int rc = b.step();
+  if (rc == SQLITE_ROW) {
+    while (b.step() == SQLITE_ROW) {
+    }
+    return true;
+  }
+  if (rc != SQLITE_DONE) return sqlError("checking join token");
+  return false;
+}
+
+}  // namespace flotilla::coordinator

@@ -1,0 +1,167 @@
+#pragma once
+// The agent <-> coordinator wire protocol (docs/protocol.md).
+//
+// Every message is one ZeroMQ frame holding one msgpack array
+//   [protocol_version, type, body]
+// where body is a fixed-length msgpack array whose layout is given by `type`.
+// Decoding is strict: unpack limits on sizes and depth, exact array lengths,
+// exact types, no trailing bytes, and dispatch only for the types listed here.
+// This file is pure: no sockets, threads or clocks, so it can be fuzzed.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "flotilla/common/result.h"
+#include "flotilla/protocol/plan.h"
+
+namespace flotilla::protocol {
+
+inline constexpr std::uint32_t kProtocolVersion = 1;
+// Largest frame accepted on the agent socket (ZMQ_MAXMSGSIZE): a chunk plus headers.
+inline constexpr std::size_t kChunkBytes = 256 * 1024;
+inline constexpr std::int64_t kMaxAgentFrameBytes = 1024 * 1024;
+
+enum class MsgType : std::uint8_t {
+  // agent -> coordinator
+  kHello = 1,
+  kHeartbeat = 2,
+  kReport = 3,
+  kFetch = 4,
+  // coordinator -> agent
+  kWelcome = 16,
+  kOrder = 17,
+  kChunk = 18,
+  kRefusal = 19,
+};
+
+using StringMap = std::map<std::string, std::string>;
+
+struct Hello {
+  std::string agent_id;
+  StringMap labels;
+  StringMap releases;  // app -> live version
+  std::string join_token;
+  std::string agent_version;
+};
+
+struct Heartbeat {
+  StringMap releases;  // app -> live version
+  StringMap health;    // app -> "healthy" | "unhealthy" | "unknown"
+  std::string busy;    // order id in hand, empty when idle
+};
+
+// What happened to an order. Terminal phases end the order.
+enum class Phase : std::uint8_t {
+  kAccepted = 0,    // verified, queued
+  kFetching = 1,
+  kStaging = 2,     // digest checked, extracting
+  kBeforeSwitch = 3,
+  kSwitching = 4,
+  kRestarting = 5,
+  kProbation = 6,
+  kHealthy = 7,       // terminal, success: the new release is live and healthy
+  kReverting = 8,
+  kReverted = 9,      // terminal, failure: the previous release is live again
+  kFailed = 10,       // terminal, failure before the switch: nothing changed
+  kRevertFailed = 11, // terminal, failure: could not restore the previous release
+  kRefused = 12,      // terminal: the order failed verification; nothing changed
+};
+const char* toString(Phase p);
+bool isTerminal(Phase p);
+
+struct Report {
+  std::string order_id;
+  std::string app;
+  std::string version;
+  std::uint64_t sequence = 0;
+  Phase phase = Phase::kAccepted;
+  std::string message;
+  std::string live_version;  // the app's live release on the host after this phase
+  std::int64_t at_ms = 0;    // unix milliseconds, host clock
+};
+
+// Ask for `credit` chunks of the artifact with `digest` starting at `offset`
+// (credit-based flow control: the agent never has more than its window in flight).
+struct Fetch {
+  std::string digest;
+  std::uint64_t offset = 0;
+  std::uint32_t credit = 1;
+};
+
+enum class WelcomeStatus : std::uint8_t { kAccepted = 0, kPending = 1 };
+struct Welcome {
+  WelcomeStatus status = WelcomeStatus::kAccepted;
+  std::string message;
+  std::int64_t heartbeat_interval_ms = 5000;
+  std::int64_t server_time_ms = 0;
+};
+
+// What the coordinator signs. Compact: digests, not bodies.
+struct OrderBody {
+  std::string order_id;
+  std::string target;       // agent id
+  std::string rollout_id;
+  std::string app;
+  std::string version;
+  std::string action;       // "deploy" | "rollback"
+  std::string artifact_digest;  // BLAKE2b-256 hex
+  std::uint64_t artifact_size = 0;
+  std::string spec_digest;  // BLAKE2b-256 hex of the OrderSpec bytes
+  std::uint64_t sequence = 0;   // per-app, strictly increasing
+  std::int64_t issued_at = 0;   // unix seconds
+  std::int64_t expires_at = 0;  // unix seconds
+  std::string key_id;           // which plan key signed it
+};
+
+// An order on the wire: the exact signed bytes, the signature, and the spec
+// (deploy + health) the body's spec_digest commits to.
+struct SignedOrder {
+  std::string body;       // msgpack OrderBody
+  std::string signature;  // 64 bytes Ed25519 over kOrderDomain + body
+  std::string spec;       // msgpack OrderSpec
+};
+inline constexpr std::string_view kOrderDomain = "flotilla-order-v1\n";
+
+struct Chunk {
+  std::string digest;
+  std::uint64_t offset = 0;
+  std::uint64_t total = 0;
+  std::string data;
+};
+
+struct Refusal {
+  std::string reason;
+};
+
+// The part of a plan a host executes.
+struct OrderSpec {
+  DeploySpec deploy;
+  HealthSpec health;
+};
+
+using AgentMessage = std::variant<Hello, Heartbeat, Report, Fetch>;
+using CoordinatorMessage = std::variant<Welcome, SignedOrder, Chunk, Refusal>;
+
+std::string encode(const Hello& m);
+std::string encode(const Heartbeat& m);
+std::string encode(const Report& m);
+std::string encode(const Fetch& m);
+std::string encode(const Welcome& m);
+std::string encode(const SignedOrder& m);
+std::string encode(const Chunk& m);
+std::string encode(const Refusal& m);
+
+// Untrusted bytes in; a message or a kCorrupt error saying what was wrong.
+Result<AgentMessage> decodeAgentMessage(std::string_view bytes);
+Result<CoordinatorMessage> decodeCoordinatorMessage(std::string_view bytes);
+
+std::string encodeOrderBody(const OrderBody& body);
+Result<OrderBody> decodeOrderBody(std::string_view bytes);
+std::string encodeSpec(const OrderSpec& spec);
+Result<OrderSpec> decodeSpec(std::string_view bytes);
+
+}  // namespace flotilla::protocol

@@ -1,0 +1,66 @@
+#pragma once
+// Signing orders (coordinator) and verifying them (agent). Pure functions of
+// their inputs: the caller supplies the time and the highest accepted sequence.
+
+#include <cstdint>
+#include <string>
+
+#include "flotilla/common/crypto.h"
+#include "flotilla/common/result.h"
+#include "flotilla/protocol/messages.h"
+
+namespace flotilla::protocol {
+
+// Signs `body` (its key_id and spec_digest are filled in here) together with
+// the spec bytes it commits to.
+SignedOrder signOrder(OrderBody body, const std::string& spec_bytes,
+                      const common::SigningKeyPair& plan_key);
+
+// Why an order was refused; the string form goes into reports and events.
+enum class RefusalReason {
+  kMalformed,
+  kUnknownKey,
+  kBadSignature,
+  kWrongTarget,
+  kExpired,
+  kNotYetValid,
+  kReplay,     // sequence not above the highest accepted for the app
+  kBadSpec,    // spec bytes do not match the signed digest, or do not decode
+};
+const char* toString(RefusalReason r);
+
+struct OrderRefusal {
+  RefusalReason reason;
+  std::string message;
+};
+
+struct VerifiedOrder {
+  OrderBody body;
+  OrderSpec spec;
+};
+
+struct VerifyContext {
+  common::PublicKey plan_key{};
+  std::string agent_id;
+  std::int64_t now_unix_s = 0;
+  std::int64_t clock_skew_s = 300;  // tolerated difference between host and coordinator clocks
+  std::uint64_t highest_sequence = 0;  // for the order's app; 0 = none accepted yet
+};
+
+// Checks, in order: decodes, key id, signature over kOrderDomain+body, target,
+// validity window (issued_at - skew <= now <= expires_at + skew), sequence,
+// spec digest. On refusal `refusal` is set and the Result is an error.
+class OrderVerifier {
+ public:
+  struct Outcome {
+    bool ok = false;
+    VerifiedOrder order;
+    OrderRefusal refusal{RefusalReason::kMalformed, ""};
+  };
+  // The app is needed before verification to look up the sequence; peekApp
+  // decodes the (still unverified) body just for that.
+  static Result<std::string> peekApp(const SignedOrder& order);
+  static Outcome verify(const SignedOrder& order, const VerifyContext& ctx);
+};
+
+}  // namespace flotilla::protocol
