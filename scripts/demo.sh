@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The main job, end to end, on this machine: a coordinator and a fleet of 5
+# agents in a temporary directory, each running the example service on its own
+# port. Release 1 goes everywhere; release 2 rolls out in waves and succeeds;
+# release 3 is broken, so its canary reverts itself, the rollout fails and is
+# rolled back, and every host still serves release 2. Every fact is checked by
+# asking the services and the console; exits 0 only if all of them hold.
+#
+# Usage: scripts/demo.sh [--keep]   (--keep leaves the fleet's directory behind)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+keep=0
+[ "${1:-}" = "--keep" ] && keep=1
+
+scripts/bootstrap.sh
+build=${FLOTILLA_DEMO_BUILD:-build/release}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLOTILLA_TESTS=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" --target flotilla flotilla-agent flotilla-coordinator
+
+bin="$root/$build"
+coordinator="$bin/coordinator/flotilla-coordinator"
+agent="$bin/agent/flotilla-agent"
+work=$(mktemp -d /tmp/flotilla-demo.XXXXXX)
+export FLOTILLA_CONTROL="ipc://$work/coord/control.sock"
+flotilla() { "$bin/coordinator/flotilla" "$@"; }
+
+pids=()
+hosts=(web-1 web-2 web-3 web-4 web-5)
+declare -A port
+cleanup() {
+  for h in "${hosts[@]}"; do
+    stop="$work/agents/$h/apps/web/current/bin/stop"
+    [ -x "$stop" ] && "$stop" "$work/agents/$h/apps/web" >/dev/null 2>&1 || true
+  done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "$keep" = 1 ]; then echo "demo: fleet left in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+failures=0
+check() {  # check "what" command...
+  local what=$1; shift
+  if "$@"; then echo "  ok    $what"; else echo "  FAIL  $what"; failures=$((failures + 1)); fi
+}
+say() { printf '\n== %s\n' "$*"; }
+
+say "A coordinator and ${#hosts[@]} agents in $work"
+"$coordinator" init "$work/coord" --listen "tcp://127.0.0.1:$(free_port)" >/dev/null
+"$coordinator" run --config "$work/coord/coordinator.toml" >"$work/coordinator.log" 2>&1 &
+pids+=($!)
+for h in "${hosts[@]}"; do
+  port[$h]=$(free_port)
+  "$agent" init "$work/agents/$h" --join "$work/coord/join.toml" --id "$h" \
+    --label role=web --var "PORT=${port[$h]}" >/dev/null
+  "$agent" run --config "$work/agents/$h/agent.toml" >"$work/agent-$h.log" 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 100); do
+  online=$(flotilla --json agents 2>/dev/null | python3 -c 'import json,sys; print(sum(a["state"]=="online" for a in json.load(sys.stdin)["agents"]))' 2>/dev/null || echo 0)
+  [ "$online" = "${#hosts[@]}" ] && break
+  sleep 0.1
+done
+flotilla agents
+
+make_plan() {  # make_plan VERSION SIZES [--broken]
+  local v=$1 sizes=$2
+  examples/make-release.sh "$v" "$work/web-$v.tar.gz" ${3:-} >/dev/null
+  sed -e "s/@VERSION@/$v/" -e "s|@ARTIFACT@|web-$v.tar.gz|" -e "s|^sizes .*|sizes = $sizes|" \
+    examples/plans/web.toml.in >"$work/web-$v.toml"
+  cat >>"$work/web-$v.toml" <<TOML
+
+[change]
+commit       = "demo-$v"
+committed_at = $(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
+TOML
+}
+
+serves() {  # serves PORT VERSION: /version says VERSION and /healthz is 200
+  local body code
+  body=$(python3 - "$1" <<'PY'
+import sys, urllib.request
+port = sys.argv[1]
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    v = opener.open(f"http://127.0.0.1:{port}/version", timeout=2).read().decode().strip()
+    h = opener.open(f"http://127.0.0.1:{port}/healthz", timeout=2).status
+    print(f"{v} {h}")
+except Exception as e:
+    print(f"error {e}")
+PY
+)
+  [ "$body" = "$2 200" ]
+}
+
+say "Release 1 to every host at once"
+make_plan 1 '["100%"]'
+flotilla rollout "$work/web-1.toml" --watch
+for h in "${hosts[@]}"; do check "$h answers /version 1 and /healthz 200" serves "${port[$h]}" 1; done
+
+say "Release 2 in waves [1, \"50%\", \"100%\"]"
+make_plan 2 '[1, "50%", "100%"]'
+flotilla rollout "$work/web-2.toml" --watch
+r2=$(flotilla --json history --app web --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["rollouts"][0]["id"])')
+for h in "${hosts[@]}"; do check "$h answers /version 2 and /healthz 200" serves "${port[$h]}" 2; done
+check "rollout $r2 ran 3 waves, all succeeded" python3 -c '
+import json, subprocess, sys
+s = json.loads(subprocess.check_output([sys.argv[1], "--json", "status", sys.argv[2]]))
+sys.exit(0 if s["state"] == "succeeded" and [w["state"] for w in s["waves"]] == ["succeeded"] * 3 else 1)' "$bin/coordinator/flotilla" "$r2"
+
+say "Release 3 is broken: its canary must revert itself"
+make_plan 3 '[1, "50%", "100%"]' --broken
+set +e
+flotilla rollout "$work/web-3.toml" --watch
+rc=$?
+set -e
+check "watching release 3 exits 1 (the rollout did not succeed)" test "$rc" = 1
+r3=$(flotilla --json history --app web --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["rollouts"][0]["id"])')
+check "rollout $r3 of release 3 was rolled back after its canary failed" python3 -c '
+import json, subprocess, sys
+s = json.loads(subprocess.check_output([sys.argv[1], "--json", "status", sys.argv[2]]))
+w = s["waves"]
+sys.exit(0 if s["state"] == "rolled_back" and w[0]["failed"] == 1 and all(x["state"] == "pending" for x in w[1:]) else 1)' \
+  "$bin/coordinator/flotilla" "$r3"
+check "the canary reported that it reverted itself" python3 -c '
+import json, subprocess, sys
+ev = json.loads(subprocess.check_output([sys.argv[1], "--json", "events", sys.argv[2]]))["events"]
+sys.exit(0 if any(e["kind"] == "host_failed" and "reverted" in e["message"] for e in ev) else 1)' "$bin/coordinator/flotilla" "$r3"
+for h in "${hosts[@]}"; do check "$h still answers /version 2 and /healthz 200" serves "${port[$h]}" 2; done
+
+say "History"
+flotilla history --app web
+check "history shows releases 1, 2 and 3 as succeeded, succeeded, rolled_back" python3 -c '
+import json, subprocess, sys
+h = json.loads(subprocess.check_output([sys.argv[1], "--json", "history", "--app", "web"]))["rollouts"]
+got = [(r["version"], r["state"]) for r in reversed(h)]
+sys.exit(0 if got == [("1", "succeeded"), ("2", "succeeded"), ("3", "rolled_back")] else 1)' "$bin/coordinator/flotilla"
+
+if flotilla metrics --help >/dev/null 2>&1; then
+  say "Delivery metrics (DORA)"
+  flotilla metrics --app web || true
+fi
+
+echo
+if [ "$failures" -eq 0 ]; then
+  echo "demo: every check passed"
+  exit 0
+fi
+echo "demo: $failures check(s) failed; logs in $work (kept)"
+keep=1
+exit 1

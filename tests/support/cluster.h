@@ -1,0 +1,123 @@
+#pragma once
+// A real Flotilla fleet on loopback for integration tests: a coordinator and N
+// agent processes in a temporary directory, ports picked at run time, driven
+// through the real console (`flotilla --json`). Waits are conditions with
+// deadlines, never bare sleeps.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace flotilla::testing {
+
+// A unique temporary directory, removed (with everything in it) on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "flotilla-test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int freeTcpPort();
+
+// A child process with stdout+stderr appended to a log file.
+class Process {
+ public:
+  Process() = default;
+  Process(std::vector<std::string> argv, const std::filesystem::path& log);
+  ~Process();
+  Process(Process&& o) noexcept;
+  Process& operator=(Process&& o) noexcept;
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  void signal(int sig);
+  // Sends `sig` and waits up to `timeout` for exit (then SIGKILL). Returns the wait status.
+  int stop(int sig = 15, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool reaped_ = false;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+  nlohmann::json json;  // parsed stdout when it is one JSON document
+};
+
+// Runs a command to completion with captured output.
+CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+// Polls `cond` until it is true or `timeout` passes; returns its last value.
+bool waitUntil(const std::function<bool()>& cond, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds step = std::chrono::milliseconds(50));
+
+std::filesystem::path binDir();     // build tree root
+std::filesystem::path sourceDir();  // repository root
+
+class Fleet {
+ public:
+  struct AgentSpec {
+    std::string id;
+    std::map<std::string, std::string> labels{{"role", "web"}};
+    std::map<std::string, std::string> vars;
+  };
+
+  Fleet();
+  ~Fleet();
+
+  const std::filesystem::path& dir() const { return tmp_.path(); }
+  std::string controlEndpoint() const;
+
+  void startCoordinator(const std::vector<std::string>& extra_config_lines = {});
+  void stopCoordinator(int sig = 15);
+  // Creates the agent (init) the first time, then starts it.
+  void startAgent(const AgentSpec& spec);
+  void stopAgent(const std::string& id, int sig = 15);
+  void signalAgent(const std::string& id, int sig);
+  std::filesystem::path agentDir(const std::string& id) const { return dir() / "agents" / id; }
+  std::filesystem::path appsDir(const std::string& id) const { return agentDir(id) / "apps"; }
+  // The release `current` points at for `app` on agent `id` ("" if none).
+  std::string liveRelease(const std::string& id, const std::string& app) const;
+
+  // `flotilla --control ... --json ARGS...`
+  CommandResult console(const std::vector<std::string>& args, std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  // Waits until every started agent is online in `flotilla agents`.
+  bool waitOnline(std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Waits until the rollout reaches a finished state; returns its status document.
+  nlohmann::json waitFinished(const std::string& rollout, std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  nlohmann::json status(const std::string& rollout);
+
+  // A release tarball whose health is decided by the file HEALTHY inside it
+  // (exec check `test -f HEALTHY`). Returns its path.
+  std::filesystem::path makeRelease(const std::string& version, bool healthy);
+  // Writes a plan for `app` with the given [waves] lines and returns its path.
+  std::filesystem::path writePlan(const std::string& app, const std::string& version,
+                                  const std::filesystem::path& artifact, const std::string& waves_toml,
+                                  const std::string& health_toml = "");
+
+ private:
+  TempDir tmp_;
+  int agent_port_ = 0;
+  Process coordinator_;
+  std::map<std::string, Process> agents_;
+};
+
+}  // namespace flotilla::testing
