@@ -138,7 +138,7 @@ h = json.loads(subprocess.check_output([sys.argv[1], "--json", "history", "--app
 got = [(r["version"], r["state"]) for r in reversed(h)]
 sys.exit(0 if got == [("1", "succeeded"), ("2", "succeeded"), ("3", "rolled_back")] else 1)' "$bin/coordinator/flotilla"
 
-if flotilla metrics --help >/dev/null 2>&1; then
+if flotilla --help 2>/dev/null | grep -qE "^ +metrics"; then
   say "Delivery metrics (DORA)"
   flotilla metrics --app web || true
 fi
