@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--control", init.control, "Control endpoint for the console (default ipc://DIR/control.sock)");
   init_cmd->add_option("--advertise", init.advertise,
                        "Endpoint written into join.toml for agents to dial (default: --listen, 0.0.0.0 -> 127.0.0.1)");
+  init_cmd->add_option("--http", init.http, "HOST:PORT for /metrics and /healthz (default: off)");
   init_cmd->add_option("--token-ttl", token_ttl, "How long the join token in join.toml stays valid")->capture_default_str();
 
   std::string config_file;

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libsodium-dev libspdlog-dev
   catch2 libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev
-  libarchive-dev libcurl4-openssl-dev libsystemd-dev
+  libarchive-dev libcurl4-openssl-dev libsystemd-dev libcpp-httplib-dev
   python3 tar gzip curl iproute2 procps
 )
 

@@ -135,6 +135,7 @@ Status Deployer::journalPhase(Ctx& c, Phase phase) {
     o.app = c.body.app;
     o.version = c.body.version;
     o.previous = c.previous;
+    o.previous_previous = c.previous_previous;
     o.action = c.body.action;
     o.sequence = c.body.sequence;
     o.digest = c.body.artifact_digest;
@@ -165,6 +166,11 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   if (auto st = journalPhase(c, Phase::kAccepted); !st.ok()) return fail(c, Phase::kFailed, "journal: " + st.error().message);
   report(c, Phase::kAccepted, c.body.action, c.previous);
 
+  // The digest names a file under state/downloads: never trust it to be a plain name.
+  if (!c.body.artifact_digest.empty() &&
+      (c.body.artifact_digest.size() != 64 ||
+       c.body.artifact_digest.find_first_not_of("0123456789abcdef") != std::string::npos))
+    return fail(c, Phase::kFailed, "artifact digest is not 64 lowercase hex characters");
   auto spec = expandSpec(order.spec, config_.vars);
   if (!spec) return fail(c, Phase::kFailed, spec.error().message);
   c.spec = std::move(*spec);
@@ -172,7 +178,13 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   const fs::path rel = releaseDir(c.body.app, c.body.version);
   const fs::path current = appDir(c.body.app) / "current";
   std::error_code ec;
+  auto live_info = app.releases.find(c.body.version);
+  const bool same_content = c.body.artifact_digest.empty() ||
+                            (live_info != app.releases.end() && live_info->second.digest == c.body.artifact_digest);
   if (c.previous == c.body.version && linkTarget(current) == c.body.version && fs::is_directory(rel, ec)) {
+    if (!same_content)
+      return fail(c, Phase::kFailed,
+                  "release " + c.body.version + " is live with different content; deploy a new version");
     journal_.state().order.reset();
     (void)journal_.save();
     report(c, Phase::kHealthy, "release " + c.body.version + " is already live", c.body.version);
@@ -414,13 +426,19 @@ void Deployer::recover() {
   c.body.artifact_digest = o.digest;
   c.raw_spec = o.spec;
   c.previous = o.previous;
-  c.previous_previous = s.apps[o.app].previous == o.previous ? "" : s.apps[o.app].previous;
+  c.previous_previous = o.previous_previous;
   if (auto spec = protocol::decodeSpec(o.spec); spec) {
     auto expanded = expandSpec(*spec, config_.vars);
     c.spec = expanded ? *expanded : *spec;
   }
   const auto target = linkTarget(appDir(o.app) / "current");
   const bool switched = target && *target == o.version && o.previous != o.version;
+  if (o.phase == protocol::toString(Phase::kReverting) && !o.previous.empty() && !switched) {
+    // The crash came after `current` went back but maybe before the previous
+    // release was restarted: finish the revert.
+    revert(c, "agent restarted while reverting");
+    return;
+  }
   spdlog::warn("recovering order {} interrupted in phase {} (current -> {})", o.order_id, o.phase,
                target ? *target : std::string("none"));
   if (!switched) {

@@ -56,10 +56,13 @@ std::string Journal::serialize(const JournalState& s) {
   if (s.order) {
     const auto& o = *s.order;
     j["order"] = {{"id", o.order_id},          {"app", o.app},       {"version", o.version},
-                  {"previous", o.previous},    {"action", o.action}, {"sequence", o.sequence},
+                  {"previous", o.previous},    {"previous_previous", o.previous_previous},
+                  {"action", o.action},        {"sequence", o.sequence},
                   {"phase", o.phase},          {"digest", o.digest}, {"spec", common::toHex(common::asBytes(o.spec))}};
   }
-  return j.dump(1) + "\n";
+  // Names come from signed orders but are still bytes: never let invalid UTF-8
+  // turn into an exception here.
+  return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 Result<JournalState> Journal::parse(std::string_view text) {
@@ -98,6 +101,7 @@ Result<JournalState> Journal::parse(std::string_view text) {
       o.app = getString(*it, "app");
       o.version = getString(*it, "version");
       o.previous = getString(*it, "previous");
+      o.previous_previous = getString(*it, "previous_previous");
       o.action = getString(*it, "action");
       o.sequence = getU64(*it, "sequence");
       o.phase = getString(*it, "phase");

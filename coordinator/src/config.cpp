@@ -79,7 +79,9 @@ Status initCoordinator(const InitOptions& opts) {
   std::string control = opts.control.empty() ? "ipc://" + (dir / "control.sock").string() : opts.control;
   std::ostringstream cfg;
   cfg << "# Flotilla coordinator. Paths are relative to this file's directory.\n"
-      << "log_level = \"info\"\n\n"
+      << "log_level = \"info\"\n"
+      << "http = " << toml::value<std::string>(opts.http)
+      << "   # HOST:PORT serving /metrics (Prometheus) and /healthz, e.g. \"127.0.0.1:7780\"; empty = off\n\n"
       << "[agents]\n"
       << "listen = " << toml::value<std::string>(opts.listen) << "\n"
       << "heartbeat_interval = \"5s\"\n"
@@ -137,6 +139,7 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   CoordinatorConfig c;
   c.dir = file.parent_path();
   FLOTILLA_TRY(readString(file, root, "log_level", "log_level", c.log_level));
+  FLOTILLA_TRY(readString(file, root, "http", "http", c.http_listen));
   const toml::table empty;
   auto table = [&](const char* name) -> Result<const toml::table*> {
     const toml::node* n = root.get(name);
@@ -146,7 +149,7 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   };
   for (auto& [k, v] : root) {
     std::string key(k.str());
-    if (key != "log_level" && key != "agents" && key != "control" && key != "orders" && key != "store" && key != "keys")
+    if (key != "log_level" && key != "http" && key != "agents" && key != "control" && key != "orders" && key != "store" && key != "keys")
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + key + ": unknown key");
   }
   auto agents = table("agents");

@@ -5,6 +5,7 @@
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
+#include "flotilla/coordinator/metrics.h"
 #include "flotilla/coordinator/server.h"
 
 namespace flotilla::coordinator {
@@ -110,6 +111,7 @@ json Server::dispatchControl(const std::string& rid, const json& req, const zmq:
   if (cmd == "history") return cmdHistory(req);
   if (cmd == "events") return cmdEvents(req);
   if (cmd == "watch") return cmdWatch(rid, req);
+  if (cmd == "metrics") return cmdMetrics(req);
   if (cmd == "ping") return {{"ok", true}};
   return errorJson(Errc::kInvalidArgument, "unknown command '" + cmd + "'");
 }
@@ -148,6 +150,7 @@ json Server::cmdAgentState(const json& req, const std::string& actor) {
     return errorJson(Errc::kConflict, "agent '" + id + "' is " + a.record.state + "; only pending agents can be rejected (use revoke)");
   a.record.state = to;
   if (to != "accepted") {
+    denied_keys_.insert(a.record.curve_key);
     // Cut it off: it is no longer routable and every later message is refused.
     if (!a.routing_id.empty()) routing_.erase(a.routing_id);
     a.routing_id.clear();
@@ -369,6 +372,21 @@ json Server::cmdEvents(const json& req) {
   json out = json::array();
   for (const auto& e : *events) out.push_back(eventJson(e));
   return {{"ok", true}, {"events", out}};
+}
+
+json Server::cmdMetrics(const json& req) {
+  MetricsQuery q;
+  q.app = str(req, "app");
+  q.days = req.value("days", 30);
+  q.now_ms = common::toUnixMillis(clock_.systemNow());
+  if (!q.app.empty() && !protocol::validAppName(q.app)) return errorJson(Errc::kInvalidArgument, "invalid app name '" + q.app + "'");
+  auto records = store_->rollouts(q.app, 1000000);
+  if (!records) return errorJson(records.error());
+  auto report = computeDora(*records, q);
+  if (!report) return errorJson(report.error());
+  json j = toJson(*report);
+  j["ok"] = true;
+  return j;
 }
 
 json Server::cmdWatch(const std::string& rid, const json& req) {

@@ -64,6 +64,7 @@ Status Server::start() {
   for (auto& rec : *agents) {
     Agent a;
     a.record = std::move(rec);
+    if (a.record.state == "revoked" || a.record.state == "rejected") denied_keys_.insert(a.record.curve_key);
     agents_.emplace(a.record.id, std::move(a));
   }
   // Rollouts still marked active were interrupted by a crash; their recovery is
@@ -129,6 +130,12 @@ Status Server::start() {
     }
   } catch (const zmq::error_t& e) {
     return Error(Errc::kUnavailable, std::string("binding sockets: ") + e.what());
+  }
+
+  publishGauges();
+  if (!config_.http_listen.empty()) {
+    http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_);
+    FLOTILLA_TRY(http_->start(config_.http_listen));
   }
 
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -203,6 +210,7 @@ Status Server::run() {
 void Server::afterWork(SteadyTime now) {
   if (now >= next_sweep_) {
     sweepLiveness(now);
+    publishGauges();
     next_sweep_ = now + std::chrono::seconds(1);
   }
   std::vector<std::string> done;
@@ -238,14 +246,10 @@ void Server::handleZap() {
     status = "200";
     text = "OK";
     // Revoked and rejected keys are turned away before any message is read.
-    for (const auto& [id, a] : agents_) {
-      (void)id;
-      if (a.record.curve_key == user && (a.record.state == "revoked" || a.record.state == "rejected")) {
-        status = "400";
-        text = "key " + a.record.state;
-        user.clear();
-        break;
-      }
+    if (denied_keys_.count(user)) {
+      status = "400";
+      text = "key revoked or rejected";
+      user.clear();
     }
   } else if (domain == kControlDomain && mechanism == "NULL") {
     // Local IPC: the socket file's mode decides who gets here.
@@ -414,6 +418,10 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
     return;
   }
   OrderRef ref = it->second;
+  if (m.phase == Phase::kRefused) {
+    auto colon = m.message.find(':');
+    ++refusals_[colon == std::string::npos ? m.message : m.message.substr(0, colon)];
+  }
   if (protocol::isTerminal(m.phase)) {
     orders_.erase(it);
     if (auto st = store_->upsertAgent(a.record); !st.ok()) spdlog::error("{}", st.error().message);
@@ -466,6 +474,29 @@ void Server::sweepLiveness(SteadyTime now) {
   for (auto& [id, a] : agents_) {
     if (a.online && now - a.last_seen > config_.heartbeat_expiry) markLost(a, "no heartbeat for " + common::formatDuration(config_.heartbeat_expiry), now);
   }
+}
+
+void Server::publishGauges() {
+  std::map<std::string, std::size_t> agent_states{{"online", 0}, {"lost", 0}, {"pending", 0}, {"revoked", 0}, {"rejected", 0}};
+  for (const auto& [id, a] : agents_) {
+    const std::string& st = a.record.state;
+    ++agent_states[st == "accepted" ? (a.online ? "online" : "lost") : st];
+  }
+  std::map<std::string, std::size_t> host_states;
+  for (const auto& [id, r] : rollouts_)
+    for (const auto& h : r->engine->hosts()) ++host_states[toString(h.state)];
+  std::string out;
+  out += "# HELP flotilla_agents Agents by state.\n# TYPE flotilla_agents gauge\n";
+  for (const auto& [st, n] : agent_states) out += "flotilla_agents{state=\"" + st + "\"} " + std::to_string(n) + "\n";
+  out += "# HELP flotilla_active_rollouts Rollouts not yet finished.\n# TYPE flotilla_active_rollouts gauge\n";
+  out += "flotilla_active_rollouts " + std::to_string(rollouts_.size()) + "\n";
+  out += "# HELP flotilla_rollout_hosts Hosts of active rollouts by state.\n# TYPE flotilla_rollout_hosts gauge\n";
+  for (const auto& [st, n] : host_states) out += "flotilla_rollout_hosts{state=\"" + st + "\"} " + std::to_string(n) + "\n";
+  out += "# HELP flotilla_order_refusals_total Orders refused by agents since start, by reason.\n"
+         "# TYPE flotilla_order_refusals_total counter\n";
+  for (const auto& [reason, n] : refusals_)
+    out += "flotilla_order_refusals_total{reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
+  gauges_->publish(std::move(out));
 }
 
 void Server::markLost(Agent& a, const std::string& why, SteadyTime now) {

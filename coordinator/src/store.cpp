@@ -303,6 +303,34 @@ Result<std::int64_t> Store::countRollouts(const std::string& app) {
   return static_cast<std::int64_t>(sqlite3_column_int64(*s, 0));
 }
 
+Result<std::vector<Store::WaveDuration>> Store::waveDurations() {
+  auto s = prepare(
+      "SELECT rollout_id, wave, kind, at_ms FROM events "
+      "WHERE kind IN ('wave_started', 'wave_succeeded', 'wave_failed') ORDER BY seq");
+  if (!s) return s.error();
+  Binder b(*s);
+  std::map<std::pair<std::string, int>, std::int64_t> started;
+  std::vector<WaveDuration> out;
+  int rc;
+  while ((rc = b.step()) == SQLITE_ROW) {
+    std::string rollout = columnText(*s, 0);
+    int wave = sqlite3_column_int(*s, 1);
+    std::string kind = columnText(*s, 2);
+    std::int64_t at = sqlite3_column_int64(*s, 3);
+    auto key = std::make_pair(rollout, wave);
+    if (kind == "wave_started") {
+      started[key] = at;
+      continue;
+    }
+    auto it = started.find(key);
+    if (it == started.end()) continue;
+    out.push_back({rollout, wave, static_cast<double>(at - it->second) / 1000.0, kind == "wave_succeeded"});
+    started.erase(it);
+  }
+  if (rc != SQLITE_DONE) return sqlError("reading wave durations");
+  return out;
+}
+
 Result<std::int64_t> Store::appendEvent(const EventRecord& e) {
   auto s = prepare(
       "INSERT INTO events (rollout_id, at_ms, kind, agent_id, wave, message, actor) VALUES (?, ?, ?, ?, ?, ?, ?)");

@@ -450,6 +450,14 @@ Result<OrderBody> decodeOrderBody(std::string_view bytes) {
     b.expires_at = r.i64();
     b.key_id = r.str();
     if (b.action != "deploy" && b.action != "rollback") r.fail("unknown action '" + b.action + "'");
+    // Digests name files on the host: exactly 64 lowercase hex characters
+    // (a rollback to a release already on disk may name none).
+    auto isDigest = [](const std::string& d) {
+      return d.size() == 64 && d.find_first_not_of("0123456789abcdef") == std::string::npos;
+    };
+    if (!(isDigest(b.artifact_digest) || (b.artifact_digest.empty() && b.action == "rollback")))
+      r.fail("artifact_digest must be 64 lowercase hex characters");
+    if (!isDigest(b.spec_digest)) r.fail("spec_digest must be 64 lowercase hex characters");
     if (!validAppName(b.app)) r.fail("invalid app name");
     if (!validVersion(b.version)) r.fail("invalid version");
     return b;

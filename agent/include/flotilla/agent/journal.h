@@ -35,6 +35,7 @@ struct InFlightOrder {
   std::string app;
   std::string version;
   std::string previous;  // live release when the order started
+  std::string previous_previous;  // the app's `previous` when the order started
   std::string action;
   std::uint64_t sequence = 0;
   std::string phase;     // protocol::toString(Phase) of the step being taken

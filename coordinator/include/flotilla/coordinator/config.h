@@ -26,6 +26,7 @@ struct CoordinatorConfig {
   common::SigningKeyPair plan_key;
   common::CurveKeyPair curve_key;
   std::string log_level = "info";
+  std::string http_listen;  // "127.0.0.1:7780" serves /metrics and /healthz; empty = off
 };
 
 struct InitOptions {
@@ -34,6 +35,7 @@ struct InitOptions {
   std::string control;    // empty = ipc://<dir>/control.sock
   std::string advertise;  // endpoint agents dial; empty = derived from listen
   common::Millis token_ttl{std::chrono::hours(24)};
+  std::string http;  // HOST:PORT for /metrics; empty = off
 };
 
 // Creates dir (0700), keys (0600), coordinator.toml and join.toml. Refuses to

@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 
 #include "flotilla/common/clock.h"
 #include "flotilla/coordinator/config.h"
+#include "flotilla/coordinator/http_endpoint.h"
 #include "flotilla/coordinator/rollout.h"
 #include "flotilla/coordinator/store.h"
 #include "flotilla/protocol/messages.h"
@@ -73,6 +75,7 @@ class Server {
   void handleControlMessage();
   void afterWork(common::SteadyTime now);
   void sweepLiveness(common::SteadyTime now);
+  void publishGauges();
   std::optional<common::SteadyTime> nextDeadline() const;
 
   // --- agents ---
@@ -103,6 +106,7 @@ class Server {
   nlohmann::json cmdRollback(const nlohmann::json& req, const std::string& actor);
   nlohmann::json cmdHistory(const nlohmann::json& req);
   nlohmann::json cmdEvents(const nlohmann::json& req);
+  nlohmann::json cmdMetrics(const nlohmann::json& req);
   nlohmann::json cmdWatch(const std::string& rid, const nlohmann::json& req);
   Result<std::string> startRollout(protocol::Plan plan, const std::string& plan_text, const std::string& plan_name,
                                    const std::string& digest, std::uint64_t size, const std::string& actor,
@@ -125,10 +129,14 @@ class Server {
 
   std::unordered_map<std::string, Agent> agents_;               // by agent id
   std::unordered_map<std::string, std::string> routing_;        // routing id -> agent id
+  std::unordered_set<std::string> denied_keys_;                 // revoked or rejected CURVE keys (hex)
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
   std::unordered_map<std::string, std::string> active_by_app_;  // app -> rollout id
   std::unordered_map<std::string, OrderRef> orders_;            // outstanding orders by id
   common::SteadyTime next_sweep_{};
+  std::map<std::string, std::uint64_t> refusals_;  // order refusals reported by agents, by reason
+  std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
+  std::unique_ptr<HttpEndpoint> http_;
   std::uint64_t rollout_counter_ = 0;
 };
 

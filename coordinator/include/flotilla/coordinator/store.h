@@ -99,6 +99,15 @@ class Store {
 
   Result<std::int64_t> countRollouts(const std::string& app);
 
+  // (rollout, wave, seconds) for every wave that started and ended, oldest first.
+  struct WaveDuration {
+    std::string rollout_id;
+    int wave = 0;
+    double seconds = 0;
+    bool succeeded = false;
+  };
+  Result<std::vector<WaveDuration>> waveDurations();
+
   Result<std::int64_t> appendEvent(const EventRecord& e);
   Result<std::vector<EventRecord>> events(const std::string& rollout_id, std::int64_t after_seq);
 
