@@ -44,6 +44,12 @@ int main(int argc, char** argv) {
   create_cmd->add_option("--uses", uses, "How many agents may enroll with it (-1 = unlimited)")->capture_default_str();
   token_cmd->require_subcommand(1);
 
+  std::string rotate_config;
+  auto* rotate_cmd = app.add_subcommand(
+      "rotate-plan-key",
+      "Replace the plan key; agents accept the new one through a statement signed by the old one. Restart the daemon after.");
+  rotate_cmd->add_option("--config", rotate_config, "Path to coordinator.toml")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   if (auto st = common::initCrypto(); !st.ok()) {
@@ -78,6 +84,20 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::cout << *token << "\n";
+    return 0;
+  }
+  if (*rotate_cmd) {
+    auto cfg = coordinator::loadCoordinatorConfig(rotate_config);
+    if (!cfg) {
+      std::cerr << "flotilla-coordinator: " << cfg.error().message << "\n";
+      return 2;
+    }
+    auto id = coordinator::rotatePlanKey(*cfg);
+    if (!id) {
+      std::cerr << "flotilla-coordinator: " << id.error().message << "\n";
+      return 1;
+    }
+    std::cout << "new plan key " << *id << "; restart the coordinator to sign with it\n";
     return 0;
   }
   auto cfg = coordinator::loadCoordinatorConfig(config_file);

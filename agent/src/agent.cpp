@@ -13,6 +13,7 @@
 
 #include "flotilla/agent/deployer.h"
 #include "flotilla/common/duration.h"
+#include "flotilla/common/fs.h"
 #include "flotilla/protocol/order.h"
 
 #ifdef FLOTILLA_HAVE_SYSTEMD
@@ -85,8 +86,23 @@ void Agent::requestStop() {
 }
 
 Status Agent::start() {
+  int major = 0, minor = 0, patch = 0;
+  zmq_version(&major, &minor, &patch);
+  if (ZMQ_MAKE_VERSION(major, minor, patch) < ZMQ_MAKE_VERSION(4, 3, 2))
+    return Error(Errc::kUnavailable, "libzmq " + std::to_string(major) + "." + std::to_string(minor) + "." +
+                                         std::to_string(patch) + " is too old: 4.3.2 or later is required (CVE-2019-13132)");
   auto journal = Journal::open(config_.state_dir);
   if (!journal) return journal.error();
+  // A plan key reached through verified rotation statements overrides agent.toml's.
+  if (std::filesystem::exists(config_.state_dir / "plan_key")) {
+    auto text = common::readSecretFile(config_.state_dir / "plan_key");
+    if (!text) return text.error();
+    std::string hex = *text;
+    while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+    auto key = common::publicKeyFromHex(hex);
+    if (!key) return Error(Errc::kCorrupt, (config_.state_dir / "plan_key").string() + ": not a public key in hex");
+    config_.plan_key = *key;
+  }
   journal_.emplace(std::move(*journal));
   for (const auto& [app, st] : journal_->state().apps) {
     sequences_[app] = st.sequence;
@@ -411,6 +427,7 @@ void Agent::onOrder(const protocol::SignedOrder& order) {
   ctx.now_unix_s = common::toUnixSeconds(clock_.systemNow());
   ctx.clock_skew_s = config_.clock_skew_s;
   ctx.highest_sequence = peek ? sequences_[peek->app] : 0;
+  ctx.release_keys = config_.release_keys;
   auto outcome = protocol::OrderVerifier::verify(order, ctx);
   if (!outcome.ok) {
     r.message = std::string(protocol::toString(outcome.refusal.reason)) + ": " + outcome.refusal.message;
@@ -420,6 +437,23 @@ void Agent::onOrder(const protocol::SignedOrder& order) {
   }
   sequences_[outcome.order.body.app] = outcome.order.body.sequence;
   sendInternal(pipe_, ExecuteOrder{std::move(outcome.order)});
+}
+
+void Agent::onRotation(const protocol::Rotation& r) {
+  common::PublicKey next{};
+  if (r.new_key.size() == 32) std::memcpy(next.data(), r.new_key.data(), 32);
+  if (r.new_key.size() == 32 && next == config_.plan_key) return;  // already followed
+  if (!protocol::verifyRotation(r, config_.plan_key)) {
+    // Statements for older links of the chain are expected; anything else is noise.
+    spdlog::debug("ignored a plan key rotation not signed by the pinned key {}", common::keyId(config_.plan_key));
+    return;
+  }
+  if (auto st = common::atomicWriteFile(config_.state_dir / "plan_key", common::toHex(next) + "\n", 0600); !st.ok()) {
+    spdlog::error("cannot persist the rotated plan key, keeping {}: {}", common::keyId(config_.plan_key), st.error().message);
+    return;
+  }
+  spdlog::warn("plan key rotated: {} -> {} (signed by the old key)", common::keyId(config_.plan_key), common::keyId(next));
+  config_.plan_key = next;
 }
 
 void Agent::handleCoordinator() {
@@ -467,6 +501,8 @@ void Agent::handleCoordinator() {
           onOrder(x);
         } else if constexpr (std::is_same_v<T, protocol::Chunk>) {
           onChunk(x);
+        } else if constexpr (std::is_same_v<T, protocol::Rotation>) {
+          onRotation(x);
         } else if constexpr (std::is_same_v<T, protocol::Refusal>) {
           spdlog::warn("coordinator refused: {}", x.reason);
           if (fetch_ && x.reason.rfind("fetch:", 0) == 0) {

@@ -122,7 +122,8 @@ Status initAgent(const AgentInitOptions& opts) {
      << "run_as = " << toml::value<std::string>(opts.run_as) << "   # user for hooks, restart and exec checks; empty = the agent's user\n"
      << "keep_releases = 3\n"
      << "fetch_timeout = \"5m\"\n"
-     << "log_level = \"info\"\n\n"
+     << "log_level = \"info\"\n"
+     << "release_keys = []   # offline release public keys (flotilla keygen --release); if set, only signed artifacts run\n\n"
      << "[coordinator]\n"
      << "endpoint = " << toml::value<std::string>(*endpoint) << "\n"
      << "curve_key = \"" << common::toHex(*ckey) << "\"\n"
@@ -141,7 +142,7 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
   auto root = parseToml(file);
   if (!root) return root.error();
   static const std::set<std::string> kKnown = {"id", "apps_dir", "state_dir", "run_as", "keep_releases", "fetch_timeout",
-                                               "log_level", "clock_skew", "max_artifact_bytes", "coordinator", "keys",
+                                               "log_level", "clock_skew", "max_artifact_bytes", "release_keys", "coordinator", "keys",
                                                "labels", "vars"};
   for (auto& [k, v] : *root)
     if (!kKnown.count(std::string(k.str())))
@@ -216,6 +217,18 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
   if (!raw) return Error(Errc::kInvalidArgument, secret_path.string() + ": not a 32-byte key in hex");
   std::copy(raw->begin(), raw->end(), c.curve_key.secret_key.begin());
   crypto_scalarmult_base(c.curve_key.public_key.data(), c.curve_key.secret_key.data());
+  if (const toml::node* rk = root->get("release_keys")) {
+    const toml::array* arr = rk->as_array();
+    if (!arr) return Error(Errc::kInvalidArgument, where(file, rk->source()) + ": release_keys: expected an array of hex keys");
+    for (const auto& el : *arr) {
+      auto hex = el.value<std::string>();
+      auto key = hex ? common::publicKeyFromHex(*hex) : Result<common::PublicKey>(Error(Errc::kInvalidArgument, ""));
+      if (!key)
+        return Error(Errc::kInvalidArgument, where(file, el.source()) +
+                                                 ": release_keys: expected a release public key (64 hex characters)");
+      c.release_keys.push_back(*key);
+    }
+  }
   auto labels = stringTable(file, *root, "labels");
   if (!labels) return labels.error();
   c.labels = *labels;

@@ -7,6 +7,7 @@
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/coordinator/store.h"
+#include "flotilla/protocol/order.h"
 
 namespace flotilla::coordinator {
 namespace {
@@ -88,7 +89,8 @@ Status initCoordinator(const InitOptions& opts) {
       << "heartbeat_expiry = \"15s\"   # an agent silent this long is lost\n\n"
       << "[control]\n"
       << "endpoint = " << toml::value<std::string>(control) << "\n"
-      << "group = \"\"                 # group owning the IPC socket (mode 0660)\n\n"
+      << "group = \"\"                 # group owning the IPC socket (mode 0660)\n"
+      << "operators = []              # operator public keys (flotilla keygen) allowed on a tcp:// endpoint\n\n"
       << "[orders]\n"
       << "ttl = \"1h\"                 # signed orders expire after this\n\n"
       << "[store]\n"
@@ -114,6 +116,28 @@ Status initCoordinator(const InitOptions& opts) {
        << "plan_key = \"" << common::toHex(plan.public_key) << "\"\n"
        << "token = \"" << *token << "\"\n";
   return common::writeSecretFile(dir / "join.toml", join.str());
+}
+
+Result<std::string> rotatePlanKey(const CoordinatorConfig& config) {
+  const fs::path keys = config.dir / "keys";
+  auto next = common::generateSigningKeyPair();
+  auto rotation = protocol::makeRotation(config.plan_key, next.public_key,
+                                         common::toUnixSeconds(std::chrono::system_clock::now()));
+  // Record the statement first: if we stop half-way the old key still works and
+  // the statement is harmless; the reverse order could strand every agent.
+  std::string chain;
+  if (fs::exists(keys / "rotations")) {
+    auto text = common::readFile(keys / "rotations");
+    if (!text) return text.error();
+    chain = *text;
+  }
+  chain += common::toHex(common::asBytes(protocol::encode(rotation))) + "\n";
+  FLOTILLA_TRY(common::atomicWriteFile(keys / "rotations", chain, 0644));
+  const std::string old_id = common::keyId(config.plan_key.public_key);
+  FLOTILLA_TRY(common::writeSecretFile(keys / ("plan.key." + old_id), common::toHex(config.plan_key.secret_key) + "\n"));
+  FLOTILLA_TRY(common::writeSecretFile(keys / "plan.key", common::toHex(next.secret_key) + "\n"));
+  FLOTILLA_TRY(common::atomicWriteFile(keys / "plan.pub", common::toHex(next.public_key) + "\n"));
+  return common::keyId(next.public_key);
 }
 
 Result<std::string> createJoinToken(const CoordinatorConfig& config, common::Millis ttl, long uses) {
@@ -164,6 +188,25 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   FLOTILLA_TRY(readString(file, **control, "endpoint", "control.endpoint", c.control_endpoint));
   FLOTILLA_TRY(readString(file, **control, "group", "control.group", c.control_group));
   if (c.control_endpoint.empty()) c.control_endpoint = "ipc://" + (c.dir / "control.sock").string();
+  if (const toml::node* ops = (*control)->get("operators")) {
+    const toml::array* arr = ops->as_array();
+    if (!arr) return Error(Errc::kInvalidArgument, where(file, ops->source()) + ": control.operators: expected an array of hex keys");
+    for (const auto& el : *arr) {
+      auto hex = el.value<std::string>();
+      auto key = hex ? common::publicKeyFromHex(*hex) : Result<common::PublicKey>(Error(Errc::kInvalidArgument, ""));
+      if (!key)
+        return Error(Errc::kInvalidArgument, where(file, el.source()) +
+                                                 ": control.operators: expected an operator public key (64 hex characters, "
+                                                 "from `flotilla keygen`)");
+      c.operators.push_back(*key);
+    }
+  }
+  if (c.control_endpoint.rfind("tcp://", 0) == 0 && c.operators.empty())
+    return Error(Errc::kInvalidArgument, file.string() + ": control.endpoint " + c.control_endpoint +
+                                             ": a TCP control endpoint needs control.operators (operator public keys)");
+  if (c.control_endpoint.rfind("tcp://", 0) != 0 && c.control_endpoint.rfind("ipc://", 0) != 0)
+    return Error(Errc::kInvalidArgument, file.string() + ": control.endpoint " + c.control_endpoint +
+                                             ": expected ipc://PATH or tcp://HOST:PORT");
   auto orders = table("orders");
   if (!orders) return orders.error();
   FLOTILLA_TRY(readDuration(file, **orders, "ttl", "orders.ttl", c.order_ttl));
@@ -185,6 +228,23 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   std::copy(plan->begin(), plan->end(), c.plan_key.secret_key.begin());
   // An Ed25519 secret key carries its public half in its last 32 bytes.
   std::copy(plan->begin() + 32, plan->end(), c.plan_key.public_key.begin());
+  const fs::path rotations = c.dir / "keys/rotations";
+  if (fs::exists(rotations)) {
+    auto text = common::readFile(rotations);
+    if (!text) return text.error();
+    std::istringstream lines(*text);
+    std::string line;
+    int n = 0;
+    while (std::getline(lines, line)) {
+      ++n;
+      if (line.empty()) continue;
+      auto raw = common::fromHex(line);
+      auto msg = raw ? protocol::decodeCoordinatorMessage(*raw) : Result<protocol::CoordinatorMessage>(raw.error());
+      if (!msg || !std::holds_alternative<protocol::Rotation>(*msg))
+        return Error(Errc::kCorrupt, rotations.string() + ":" + std::to_string(n) + ": not a rotation statement");
+      c.rotations.push_back(std::get<protocol::Rotation>(*msg));
+    }
+  }
   auto curve = readKeyFile(resolve(c.dir, curve_secret), 32);
   if (!curve) return curve.error().context(file.string() + ": keys.curve_secret");
   std::copy(curve->begin(), curve->end(), c.curve_key.secret_key.begin());

@@ -101,7 +101,9 @@ json Server::statusJson(const ActiveRollout& r, bool with_hosts) const {
 json Server::dispatchControl(const std::string& rid, const json& req, const zmq::message_t* attachment) {
   const std::string cmd = req["cmd"].get<std::string>();
   std::string actor = str(req, "operator");
-  actor = (actor.empty() ? std::string("unknown") : actor) + " (local)";
+  const std::string peer = str(req, "_peer");
+  if (actor.empty()) actor = "unknown";
+  actor = peer.rfind("operator:", 0) == 0 ? peer + " (" + actor + ")" : actor + " (local)";
   if (cmd == "agents") return cmdAgents();
   if (cmd == "agent_accept" || cmd == "agent_reject" || cmd == "agent_revoke") return cmdAgentState(req, actor);
   if (cmd == "rollout") return cmdRollout(req, attachment, actor);
@@ -164,7 +166,7 @@ json Server::cmdAgentState(const json& req, const std::string& actor) {
 
 Result<std::string> Server::startRollout(protocol::Plan plan, const std::string& plan_text, const std::string& plan_name,
                                          const std::string& digest, std::uint64_t size, const std::string& actor,
-                                         const std::string& kind) {
+                                         const std::string& kind, const std::string& release_signature) {
   if (active_by_app_.count(plan.app))
     return Error(Errc::kConflict, "rollout " + active_by_app_.at(plan.app) + " of app '" + plan.app +
                                       "' is still active; one active rollout per app (abort or wait for it)");
@@ -186,7 +188,7 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
 
   protocol::OrderSpec spec{plan.deploy, plan.health};
   auto spec_bytes = protocol::encodeSpec(spec);
-  ReleaseRecord rel{plan.app, plan.version, digest, size, spec_bytes, plan_text};
+  ReleaseRecord rel{plan.app, plan.version, digest, size, spec_bytes, plan_text, release_signature};
   FLOTILLA_TRY(store_->putRelease(rel));
 
   auto ar = std::make_unique<ActiveRollout>();
@@ -207,6 +209,7 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
   ar->spec = std::move(spec_bytes);
   ar->artifact_digest = digest;
   ar->artifact_size = size;
+  ar->release_signature = release_signature;
   Rollout::Config cfg{id, plan.app, plan.version, plan.waves, std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2)))};
   ar->engine = std::make_unique<Rollout>(cfg, orderHosts(id, targets), previous);
   ar->plan = std::move(plan);
@@ -241,7 +244,11 @@ json Server::cmdRollout(const json& req, const zmq::message_t* attachment, const
     auto st = common::atomicWriteFile(path, std::string_view(static_cast<const char*>(attachment->data()), attachment->size()), 0640);
     if (!st.ok()) return errorJson(st.error());
   }
-  auto id = startRollout(std::move(*plan), text, name, digest, attachment->size(), actor, "rollout");
+  const std::string release_sig = str(req, "release_signature");
+  if (!release_sig.empty() &&
+      (release_sig.size() != 128 || release_sig.find_first_not_of("0123456789abcdef") != std::string::npos))
+    return errorJson(Errc::kInvalidArgument, name + ": artifact.signature: not a release signature (128 hex characters)");
+  auto id = startRollout(std::move(*plan), text, name, digest, attachment->size(), actor, "rollout", release_sig);
   if (!id) return errorJson(id.error());
   return {{"ok", true}, {"rollout", statusJson(*rollouts_.at(*id), false)}};
 }
@@ -343,7 +350,7 @@ json Server::cmdRollback(const json& req, const std::string& actor) {
   plan->waves.on_failure = protocol::OnFailure::kHalt;
   plan->change.reset();
   auto id = startRollout(std::move(*plan), (*rel)->plan_text, app + "@" + target, (*rel)->artifact_digest,
-                         (*rel)->artifact_size, actor, "rollback");
+                         (*rel)->artifact_size, actor, "rollback", (*rel)->release_signature);
   if (!id) return errorJson(id.error());
   return {{"ok", true}, {"rollout", statusJson(*rollouts_.at(*id), false)}};
 }

@@ -108,25 +108,33 @@ Status Server::start() {
     agents_sock_.set(zmq::sockopt::zap_domain, kAgentDomain);
     agents_sock_.bind(config_.agent_listen);
 
-    if (config_.control_endpoint.rfind("ipc://", 0) != 0)
-      return Error(Errc::kInvalidArgument,
-                   "control.endpoint " + config_.control_endpoint +
-                       ": only ipc:// control endpoints are supported by this build (TCP control needs operator keys)");
     control_sock_ = zmq::socket_t(ctx_, zmq::socket_type::router);
     control_sock_.set(zmq::sockopt::linger, 0);
     control_sock_.set(zmq::sockopt::maxmsgsize, std::int64_t{1} << 30);
     control_sock_.set(zmq::sockopt::zap_domain, kControlDomain);
-    std::string path = config_.control_endpoint.substr(6);
-    ::unlink(path.c_str());  // a stale socket from a previous run
-    control_sock_.bind(config_.control_endpoint);
-    // Operators reach the control socket through its file mode: owner and group.
-    if (::chmod(path.c_str(), 0660) != 0)
-      return Error(Errc::kIo, "chmod 0660 " + path + ": " + std::strerror(errno));
-    if (!config_.control_group.empty()) {
-      struct group* g = ::getgrnam(config_.control_group.c_str());
-      if (!g) return Error(Errc::kInvalidArgument, "control.group: no group named '" + config_.control_group + "'");
-      if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0)
-        return Error(Errc::kIo, "chgrp " + config_.control_group + " " + path + ": " + std::strerror(errno));
+    const bool tcp = config_.control_endpoint.rfind("tcp://", 0) == 0;
+    for (const auto& k : config_.operators) operator_keys_.insert(common::toHex(k));
+    if (tcp) {
+      // Over TCP, operators authenticate with CURVE keys on the allowlist.
+      if (operator_keys_.empty())
+        return Error(Errc::kInvalidArgument, "control.endpoint " + config_.control_endpoint + " needs control.operators");
+      control_sock_.set(zmq::sockopt::curve_server, 1);
+      control_sock_.set(zmq::sockopt::curve_secretkey,
+                        zmq::const_buffer(config_.curve_key.secret_key.data(), config_.curve_key.secret_key.size()));
+      control_sock_.bind(config_.control_endpoint);
+    } else {
+      std::string path = config_.control_endpoint.substr(6);
+      ::unlink(path.c_str());  // a stale socket from a previous run
+      control_sock_.bind(config_.control_endpoint);
+      // Operators reach the IPC socket through its file mode: owner and group.
+      if (::chmod(path.c_str(), 0660) != 0)
+        return Error(Errc::kIo, "chmod 0660 " + path + ": " + std::strerror(errno));
+      if (!config_.control_group.empty()) {
+        struct group* g = ::getgrnam(config_.control_group.c_str());
+        if (!g) return Error(Errc::kInvalidArgument, "control.group: no group named '" + config_.control_group + "'");
+        if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0)
+          return Error(Errc::kIo, "chgrp " + config_.control_group + " " + path + ": " + std::strerror(errno));
+      }
     }
   } catch (const zmq::error_t& e) {
     return Error(Errc::kUnavailable, std::string("binding sockets: ") + e.what());
@@ -251,11 +259,21 @@ void Server::handleZap() {
       text = "key revoked or rejected";
       user.clear();
     }
-  } else if (domain == kControlDomain && mechanism == "NULL") {
+  } else if (domain == kControlDomain && mechanism == "NULL" && config_.control_endpoint.rfind("ipc://", 0) == 0) {
     // Local IPC: the socket file's mode decides who gets here.
     status = "200";
     text = "OK";
     user = "local";
+  } else if (domain == kControlDomain && mechanism == "CURVE" && frames.size() >= 7 && frames[6].size() == 32) {
+    common::PublicKey key{};
+    std::memcpy(key.data(), frames[6].data(), 32);
+    if (operator_keys_.count(common::toHex(key))) {
+      status = "200";
+      text = "OK";
+      user = "operator:" + common::keyId(key);
+    } else {
+      spdlog::warn("control connection refused: key {} is not an operator", common::keyId(key));
+    }
   }
   std::array<std::string, 6> reply{version, request_id, status, text, user, ""};
   for (std::size_t i = 0; i < reply.size(); ++i)
@@ -383,13 +401,16 @@ void Server::onHello(const std::string& rid, const std::string& key, const proto
     a.online = true;
     w.status = protocol::WelcomeStatus::kAccepted;
     w.message = "welcome";
+    sendToAgent(rid, protocol::encode(w));
+    // Agents still pinning an older plan key follow the chain to the current one.
+    for (const auto& r : config_.rotations) sendToAgent(rid, protocol::encode(r));
     spdlog::info("agent {} online ({} apps)", a.record.id, m.releases.size());
   } else {
     a.online = false;
     w.status = protocol::WelcomeStatus::kPending;
     w.message = "pending: an operator must run `flotilla agents accept " + a.record.id + "`";
+    sendToAgent(rid, protocol::encode(w));
   }
-  sendToAgent(rid, protocol::encode(w));
 }
 
 void Server::onHeartbeat(Agent& a, const protocol::Heartbeat& m) {
@@ -538,18 +559,21 @@ void Server::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollb
   body.artifact_digest = r.artifact_digest;
   body.artifact_size = r.artifact_size;
   body.action = rollback ? "rollback" : "deploy";
+  body.release_signature = r.release_signature;
   if (rollback) {
     body.version = slot ? slot->previous_version : "";
     auto rel = store_->release(body.app, body.version);
     if (rel.ok() && rel->has_value()) {
       body.artifact_digest = (*rel)->artifact_digest;
       body.artifact_size = (*rel)->artifact_size;
+      body.release_signature = (*rel)->release_signature;
       spec = (*rel)->spec;
     } else {
       // Not deployed through this coordinator: the agent must still have the
       // release on disk (it keeps the last keep_releases).
       body.artifact_digest.clear();
       body.artifact_size = 0;
+      body.release_signature.clear();
     }
   }
   auto seq = store_->nextSequence(body.app);
@@ -660,7 +684,11 @@ void Server::handleControlMessage() {
   }
   if (frames.size() < 2) return;
   const std::string rid = frameString(frames[0]);
+  const char* uid = frames[1].gets("User-Id");
   nlohmann::json req = nlohmann::json::parse(frameString(frames[1]), nullptr, false);
+  // Who acts: the authenticated operator key over TCP; over IPC the local user
+  // the console names (the socket's file mode decided they may connect).
+  if (req.is_object()) req["_peer"] = uid ? uid : "local";
   nlohmann::json resp;
   if (!req.is_object() || !req.contains("cmd") || !req["cmd"].is_string()) {
     resp = {{"ok", false}, {"error", {{"code", "invalid_argument"}, {"message", "request must be a JSON object with \"cmd\""}}}};

@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS agents (
 CREATE TABLE IF NOT EXISTS releases (
   app TEXT NOT NULL, version TEXT NOT NULL, artifact_digest TEXT NOT NULL,
   artifact_size INTEGER NOT NULL, spec BLOB NOT NULL, plan_text TEXT NOT NULL,
-  PRIMARY KEY (app, version));
+  release_signature TEXT NOT NULL DEFAULT '', PRIMARY KEY (app, version));
 CREATE TABLE IF NOT EXISTS rollouts (
   id TEXT PRIMARY KEY, app TEXT NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL,
   plan_name TEXT NOT NULL, artifact_digest TEXT NOT NULL, submitted_by TEXT NOT NULL,
@@ -212,20 +212,23 @@ Result<std::vector<AgentRecord>> Store::loadAgents() {
 
 Status Store::putRelease(const ReleaseRecord& r) {
   auto s = prepare(
-      "INSERT INTO releases (app, version, artifact_digest, artifact_size, spec, plan_text) VALUES (?, ?, ?, ?, ?, ?) "
+      "INSERT INTO releases (app, version, artifact_digest, artifact_size, spec, plan_text, release_signature) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?) "
       "ON CONFLICT(app, version) DO UPDATE SET artifact_digest=excluded.artifact_digest, "
-      "artifact_size=excluded.artifact_size, spec=excluded.spec, plan_text=excluded.plan_text");
+      "artifact_size=excluded.artifact_size, spec=excluded.spec, plan_text=excluded.plan_text, "
+      "release_signature=excluded.release_signature");
   if (!s) return s.error();
   Binder b(*s);
   b.text(r.app).text(r.version).text(r.artifact_digest).i64(static_cast<std::int64_t>(r.artifact_size));
-  b.blob(r.spec).text(r.plan_text);
+  b.blob(r.spec).text(r.plan_text).text(r.release_signature);
   if (b.step() != SQLITE_DONE) return sqlError("saving release " + r.app + " " + r.version);
   return {};
 }
 
 Result<std::optional<ReleaseRecord>> Store::release(const std::string& app, const std::string& version) {
   auto s = prepare(
-      "SELECT artifact_digest, artifact_size, spec, plan_text FROM releases WHERE app = ? AND version = ?");
+      "SELECT artifact_digest, artifact_size, spec, plan_text, release_signature FROM releases "
+      "WHERE app = ? AND version = ?");
   if (!s) return s.error();
   Binder b(*s);
   b.text(app).text(version);
@@ -239,6 +242,7 @@ Result<std::optional<ReleaseRecord>> Store::release(const std::string& app, cons
   r.artifact_size = static_cast<std::uint64_t>(sqlite3_column_int64(*s, 1));
   r.spec = columnBlob(*s, 2);
   r.plan_text = columnText(*s, 3);
+  r.release_signature = columnText(*s, 4);
   return std::optional<ReleaseRecord>(std::move(r));
 }
 

@@ -314,6 +314,25 @@ Refusal readRefusal(const msgpack::object& o) {
   return Refusal{r.str()};
 }
 
+void packBody(Packer& p, const Rotation& m) {
+  p.pack_array(4);
+  packBin(p, m.old_key);
+  packBin(p, m.new_key);
+  p.pack_int64(m.issued_at);
+  packBin(p, m.signature);
+}
+Rotation readRotation(const msgpack::object& o) {
+  FieldReader r(o, 4, "rotation");
+  Rotation m;
+  m.old_key = r.bin();
+  m.new_key = r.bin();
+  m.issued_at = r.i64();
+  m.signature = r.bin();
+  if (m.old_key.size() != 32 || m.new_key.size() != 32) r.fail("keys must be 32 bytes");
+  if (m.signature.size() != 64) r.fail("signature must be 64 bytes");
+  return m;
+}
+
 template <typename M>
 std::string encodeEnvelope(MsgType type, const M& m) {
   msgpack::sbuffer buf;
@@ -378,6 +397,11 @@ std::string encode(const Welcome& m) { return encodeEnvelope(MsgType::kWelcome, 
 std::string encode(const SignedOrder& m) { return encodeEnvelope(MsgType::kOrder, m); }
 std::string encode(const Chunk& m) { return encodeEnvelope(MsgType::kChunk, m); }
 std::string encode(const Refusal& m) { return encodeEnvelope(MsgType::kRefusal, m); }
+std::string encode(const Rotation& m) { return encodeEnvelope(MsgType::kRotation, m); }
+
+std::string rotationStatement(const Rotation& r) {
+  return "flotilla-rotate-v1\n" + r.old_key + r.new_key + std::to_string(r.issued_at) + "\n";
+}
 
 Result<AgentMessage> decodeAgentMessage(std::string_view bytes) {
   return guarded([&]() -> Result<AgentMessage> {
@@ -404,6 +428,7 @@ Result<CoordinatorMessage> decodeCoordinatorMessage(std::string_view bytes) {
       case MsgType::kOrder: return CoordinatorMessage(readSignedOrder(*body));
       case MsgType::kChunk: return CoordinatorMessage(readChunk(*body));
       case MsgType::kRefusal: return CoordinatorMessage(readRefusal(*body));
+      case MsgType::kRotation: return CoordinatorMessage(readRotation(*body));
       default: break;
     }
     throw DecodeError("message type " + std::to_string(static_cast<int>(type)) +
@@ -411,10 +436,15 @@ Result<CoordinatorMessage> decodeCoordinatorMessage(std::string_view bytes) {
   });
 }
 
+std::string releaseStatement(const std::string& app, const std::string& version, const std::string& digest,
+                             std::uint64_t size) {
+  return "flotilla-release-v1\n" + app + "\n" + version + "\n" + digest + "\n" + std::to_string(size) + "\n";
+}
+
 std::string encodeOrderBody(const OrderBody& b) {
   msgpack::sbuffer buf;
   Packer p(buf);
-  p.pack_array(13);
+  p.pack_array(14);
   packStr(p, b.order_id);
   packStr(p, b.target);
   packStr(p, b.rollout_id);
@@ -428,13 +458,14 @@ std::string encodeOrderBody(const OrderBody& b) {
   p.pack_int64(b.issued_at);
   p.pack_int64(b.expires_at);
   packStr(p, b.key_id);
+  packStr(p, b.release_signature);
   return finish(buf);
 }
 
 Result<OrderBody> decodeOrderBody(std::string_view bytes) {
   return guarded([&]() -> Result<OrderBody> {
     auto h = unpackWhole(bytes);
-    FieldReader r(h.get(), 13, "order body");
+    FieldReader r(h.get(), 14, "order body");
     OrderBody b;
     b.order_id = r.str();
     b.target = r.str();
@@ -449,6 +480,10 @@ Result<OrderBody> decodeOrderBody(std::string_view bytes) {
     b.issued_at = r.i64();
     b.expires_at = r.i64();
     b.key_id = r.str();
+    b.release_signature = r.str();
+    if (!b.release_signature.empty() && (b.release_signature.size() != 128 ||
+                                         b.release_signature.find_first_not_of("0123456789abcdef") != std::string::npos))
+      r.fail("release_signature must be empty or 128 hex characters");
     if (b.action != "deploy" && b.action != "rollback") r.fail("unknown action '" + b.action + "'");
     // Digests name files on the host: exactly 64 lowercase hex characters
     // (a rollback to a release already on disk may name none).

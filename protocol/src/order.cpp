@@ -1,5 +1,7 @@
 #include "flotilla/protocol/order.h"
 
+#include <cstring>
+
 namespace flotilla::protocol {
 namespace {
 
@@ -21,6 +23,7 @@ const char* toString(RefusalReason r) {
     case RefusalReason::kNotYetValid: return "not_yet_valid";
     case RefusalReason::kReplay: return "replay";
     case RefusalReason::kBadSpec: return "bad_spec";
+    case RefusalReason::kUnsignedRelease: return "unsigned_release";
   }
   return "unknown";
 }
@@ -35,6 +38,41 @@ SignedOrder signOrder(OrderBody body, const std::string& spec_bytes,
   out.signature.assign(reinterpret_cast<const char*>(sig.data()), sig.size());
   out.spec = spec_bytes;
   return out;
+}
+
+std::string signRelease(const std::string& app, const std::string& version, const std::string& digest,
+                        std::uint64_t size, const common::SigningKeyPair& release_key) {
+  auto sig = common::sign(common::asBytes(releaseStatement(app, version, digest, size)), release_key.secret_key);
+  return common::toHex(sig);
+}
+
+bool verifyRelease(const OrderBody& body, const std::vector<common::PublicKey>& release_keys) {
+  auto raw = common::fromHex(body.release_signature, 64);
+  if (!raw) return false;
+  common::Signature sig{};
+  std::copy(raw->begin(), raw->end(), sig.begin());
+  const std::string statement = releaseStatement(body.app, body.version, body.artifact_digest, body.artifact_size);
+  for (const auto& k : release_keys)
+    if (common::verifySignature(common::asBytes(statement), sig, k)) return true;
+  return false;
+}
+
+Rotation makeRotation(const common::SigningKeyPair& current, const common::PublicKey& next, std::int64_t issued_at) {
+  Rotation r;
+  r.old_key.assign(reinterpret_cast<const char*>(current.public_key.data()), 32);
+  r.new_key.assign(reinterpret_cast<const char*>(next.data()), 32);
+  r.issued_at = issued_at;
+  auto sig = common::sign(common::asBytes(rotationStatement(r)), current.secret_key);
+  r.signature.assign(reinterpret_cast<const char*>(sig.data()), sig.size());
+  return r;
+}
+
+bool verifyRotation(const Rotation& r, const common::PublicKey& pinned) {
+  if (r.old_key.size() != 32 || r.new_key.size() != 32 || r.signature.size() != 64) return false;
+  if (std::memcmp(r.old_key.data(), pinned.data(), 32) != 0 || r.old_key == r.new_key) return false;
+  common::Signature sig{};
+  std::memcpy(sig.data(), r.signature.data(), 64);
+  return common::verifySignature(common::asBytes(rotationStatement(r)), sig, pinned);
 }
 
 Result<std::string> OrderVerifier::peekApp(const SignedOrder& order) {
@@ -78,6 +116,12 @@ OrderVerifier::Outcome OrderVerifier::verify(const SignedOrder& order, const Ver
     return refuse(RefusalReason::kBadSpec, "spec does not match the signed digest");
   auto spec = decodeSpec(order.spec);
   if (!spec) return refuse(RefusalReason::kBadSpec, spec.error().message);
+  // A rollback to a release already on disk names no artifact: it was checked
+  // when it was installed.
+  if (!ctx.release_keys.empty() && !b.artifact_digest.empty() && !verifyRelease(b, ctx.release_keys))
+    return refuse(RefusalReason::kUnsignedRelease,
+                  b.release_signature.empty() ? "this agent requires a release signature and the order carries none"
+                                              : "the release signature matches none of this agent's release keys");
   out.ok = true;
   out.order = VerifiedOrder{b, std::move(*spec)};
   return out;

@@ -357,7 +357,7 @@ class PlanReader {
   }
 
   Status readArtifact(const toml::table& table, Plan& plan) {
-    FLOTILLA_TRY(checkKeys(table, "artifact", {"file"}));
+    FLOTILLA_TRY(checkKeys(table, "artifact", {"file", "signature"}));
     const toml::node* file = table.get("file");
     if (file == nullptr) return missing(table, "artifact.file");
     std::string name;
@@ -365,6 +365,12 @@ class PlanReader {
     std::filesystem::path path(name);
     plan.artifact_file = path.is_absolute() || base_dir_.empty() ? path : base_dir_ / path;
     artifact_where_ = file->source();
+    if (const toml::node* sig = table.get("signature")) {
+      std::string sig_name;
+      FLOTILLA_TRY(readNonEmptyString(*sig, "artifact.signature", sig_name));
+      std::filesystem::path sp(sig_name);
+      plan.artifact_signature = sp.is_absolute() || base_dir_.empty() ? sp : base_dir_ / sp;
+    }
     return okStatus();
   }
 

@@ -51,6 +51,7 @@ class Agent {
   void handleWorker();
   void onOrder(const protocol::SignedOrder& order);
   void onChunk(const protocol::Chunk& chunk);
+  void onRotation(const protocol::Rotation& r);
   void sendHello();
   void sendHeartbeat();
   void send(const std::string& payload);

@@ -20,6 +20,7 @@ struct AgentConfig {
   std::string coordinator_endpoint;
   common::PublicKey coordinator_key{};  // CURVE server key
   common::PublicKey plan_key{};         // pinned Ed25519 plan key
+  std::vector<common::PublicKey> release_keys;  // offline release keys; non-empty = artifacts must be signed
   std::string join_token;
   common::CurveKeyPair curve_key;
   std::map<std::string, std::string> labels;

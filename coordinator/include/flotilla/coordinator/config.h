@@ -6,10 +6,12 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "flotilla/common/clock.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/result.h"
+#include "flotilla/protocol/messages.h"
 
 namespace flotilla::coordinator {
 
@@ -18,12 +20,14 @@ struct CoordinatorConfig {
   std::string agent_listen = "tcp://0.0.0.0:7700";
   std::string control_endpoint;  // default ipc://<dir>/control.sock
   std::string control_group;     // group owning the IPC socket (mode 0660); empty = the daemon's
+  std::vector<common::PublicKey> operators;  // CURVE keys allowed on a tcp:// control endpoint
   std::filesystem::path store_file;      // <dir>/flotilla.db
   std::filesystem::path artifacts_dir;   // <dir>/artifacts
   common::Millis heartbeat_interval{std::chrono::seconds(5)};
   common::Millis heartbeat_expiry{std::chrono::seconds(15)};
   common::Millis order_ttl{std::chrono::hours(1)};
   common::SigningKeyPair plan_key;
+  std::vector<protocol::Rotation> rotations;  // keys/rotations: the chain from the first plan key to plan_key
   common::CurveKeyPair curve_key;
   std::string log_level = "info";
   std::string http_listen;  // "127.0.0.1:7780" serves /metrics and /healthz; empty = off
@@ -45,6 +49,11 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const std::filesystem::path& fil
 
 // Creates a join token valid for `ttl` with `uses` uses (-1 unlimited) and returns it.
 Result<std::string> createJoinToken(const CoordinatorConfig& config, common::Millis ttl, long uses);
+
+// Replaces the plan key with a new one and records a rotation statement signed
+// by the old key (keys/rotations), which the coordinator hands to every agent.
+// The old secret key is kept as keys/plan.key.<key id>. Returns the new key id.
+Result<std::string> rotatePlanKey(const CoordinatorConfig& config);
 
 // The endpoint agents should dial for a listen endpoint ("tcp://0.0.0.0:7700" -> "tcp://127.0.0.1:7700").
 std::string advertisedEndpoint(const std::string& listen);

@@ -59,6 +59,7 @@ class Server {
     std::string spec;  // msgpack OrderSpec for this release
     std::string artifact_digest;
     std::uint64_t artifact_size = 0;
+    std::string release_signature;
     std::set<std::string> watchers;  // control routing ids following this rollout
     bool dirty = false;              // the snapshot in the store is stale
   };
@@ -110,7 +111,7 @@ class Server {
   nlohmann::json cmdWatch(const std::string& rid, const nlohmann::json& req);
   Result<std::string> startRollout(protocol::Plan plan, const std::string& plan_text, const std::string& plan_name,
                                    const std::string& digest, std::uint64_t size, const std::string& actor,
-                                   const std::string& kind);
+                                   const std::string& kind, const std::string& release_signature);
   nlohmann::json statusJson(const ActiveRollout& r, bool with_hosts) const;
   nlohmann::json eventJson(const EventRecord& e) const;
   void pushToWatchers(ActiveRollout& r, const nlohmann::json& doc);
@@ -129,6 +130,7 @@ class Server {
 
   std::unordered_map<std::string, Agent> agents_;               // by agent id
   std::unordered_map<std::string, std::string> routing_;        // routing id -> agent id
+  std::unordered_set<std::string> operator_keys_;               // hex CURVE keys allowed on a TCP control endpoint
   std::unordered_set<std::string> denied_keys_;                 // revoked or rejected CURVE keys (hex)
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
   std::unordered_map<std::string, std::string> active_by_app_;  // app -> rollout id

@@ -38,6 +38,7 @@ struct ReleaseRecord {
   std::uint64_t artifact_size = 0;
   std::string spec;       // msgpack OrderSpec executed for this release
   std::string plan_text;  // the plan it was submitted with
+  std::string release_signature;  // hex, from `flotilla sign`; "" = unsigned
 };
 
 struct RolloutRecord {

@@ -36,6 +36,7 @@ enum class MsgType : std::uint8_t {
   kOrder = 17,
   kChunk = 18,
   kRefusal = 19,
+  kRotation = 20,
 };
 
 using StringMap = std::map<std::string, std::string>;
@@ -115,7 +116,12 @@ struct OrderBody {
   std::int64_t issued_at = 0;   // unix seconds
   std::int64_t expires_at = 0;  // unix seconds
   std::string key_id;           // which plan key signed it
+  std::string release_signature;  // hex Ed25519 by an offline release key, "" = unsigned
 };
+
+// What an offline release key signs: the app, version and exact artifact.
+std::string releaseStatement(const std::string& app, const std::string& version, const std::string& digest,
+                             std::uint64_t size);
 
 // An order on the wire: the exact signed bytes, the signature, and the spec
 // (deploy + health) the body's spec_digest commits to.
@@ -137,6 +143,16 @@ struct Refusal {
   std::string reason;
 };
 
+// "The plan key `old_key` hands over to `new_key`", signed by old_key. Agents
+// pinning old_key move their pin to new_key; nothing else can change the pin.
+struct Rotation {
+  std::string old_key;  // 32 bytes
+  std::string new_key;  // 32 bytes
+  std::int64_t issued_at = 0;  // unix seconds
+  std::string signature;       // 64 bytes Ed25519 over rotationStatement(...)
+};
+std::string rotationStatement(const Rotation& r);
+
 // The part of a plan a host executes.
 struct OrderSpec {
   DeploySpec deploy;
@@ -144,7 +160,7 @@ struct OrderSpec {
 };
 
 using AgentMessage = std::variant<Hello, Heartbeat, Report, Fetch>;
-using CoordinatorMessage = std::variant<Welcome, SignedOrder, Chunk, Refusal>;
+using CoordinatorMessage = std::variant<Welcome, SignedOrder, Chunk, Refusal, Rotation>;
 
 std::string encode(const Hello& m);
 std::string encode(const Heartbeat& m);
@@ -154,6 +170,7 @@ std::string encode(const Welcome& m);
 std::string encode(const SignedOrder& m);
 std::string encode(const Chunk& m);
 std::string encode(const Refusal& m);
+std::string encode(const Rotation& m);
 
 // Untrusted bytes in; a message or a kCorrupt error saying what was wrong.
 Result<AgentMessage> decodeAgentMessage(std::string_view bytes);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/result.h"
@@ -26,6 +27,7 @@ enum class RefusalReason {
   kNotYetValid,
   kReplay,     // sequence not above the highest accepted for the app
   kBadSpec,    // spec bytes do not match the signed digest, or do not decode
+  kUnsignedRelease,  // release keys are configured and no one of them signed this artifact
 };
 const char* toString(RefusalReason r);
 
@@ -45,7 +47,20 @@ struct VerifyContext {
   std::int64_t now_unix_s = 0;
   std::int64_t clock_skew_s = 300;  // tolerated difference between host and coordinator clocks
   std::uint64_t highest_sequence = 0;  // for the order's app; 0 = none accepted yet
+  // Offline release keys; when not empty, every artifact must carry a release
+  // signature by one of them (a compromised coordinator cannot ship code).
+  std::vector<common::PublicKey> release_keys;
 };
+
+// Signs the release statement of an artifact with an offline release key; hex.
+std::string signRelease(const std::string& app, const std::string& version, const std::string& digest,
+                        std::uint64_t size, const common::SigningKeyPair& release_key);
+bool verifyRelease(const OrderBody& body, const std::vector<common::PublicKey>& release_keys);
+
+// A rotation statement from the current plan key to `next`.
+Rotation makeRotation(const common::SigningKeyPair& current, const common::PublicKey& next, std::int64_t issued_at);
+// True when `r` hands `pinned` over to another key and `pinned` signed it.
+bool verifyRotation(const Rotation& r, const common::PublicKey& pinned);
 
 // Checks, in order: decodes, key id, signature over kOrderDomain+body, target,
 // validity window (issued_at - skew <= now <= expires_at + skew), sequence,

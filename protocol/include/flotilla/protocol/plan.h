@@ -73,6 +73,8 @@ struct Plan {
   std::string version;  // [A-Za-z0-9][A-Za-z0-9._+-]{0,127}
   std::optional<ChangeInfo> change;
   std::filesystem::path artifact_file;  // resolved against the plan's directory
+  // Detached release signature (`flotilla sign`), resolved like artifact_file; empty = none.
+  std::filesystem::path artifact_signature;
   std::map<std::string, std::string> target_labels;  // empty = every accepted agent
   WavePolicy waves;
   DeploySpec deploy;

@@ -1,0 +1,341 @@
+// DORA delivery metrics over rollout records (docs/metrics.md).
+#include "flotilla/coordinator/metrics.h"
+
+#include <algorithm>
+#include <charconv>
+#include <string_view>
+
+#include "flotilla/common/duration.h"
+#include "flotilla/coordinator/rollout.h"
+
+namespace flotilla::coordinator {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::int64_t kMsPerHour = 3'600'000;
+
+// Median of exact millisecond values; the mean of the two middle values for an
+// even count. Values stay below 2^53, so the result is exact (at most .5 ms).
+std::optional<double> medianMs(std::vector<std::int64_t> v) {
+  if (v.empty()) return std::nullopt;
+  std::sort(v.begin(), v.end());
+  std::size_t mid = v.size() / 2;
+  if (v.size() % 2 == 1) return static_cast<double>(v[mid]);
+  return (static_cast<double>(v[mid - 1]) + static_cast<double>(v[mid])) / 2.0;
+}
+
+std::optional<double> toSeconds(const std::optional<double>& ms) {
+  if (!ms) return std::nullopt;
+  return *ms / 1000.0;
+}
+
+// One finished rollout, reduced to what the metrics need.
+struct Finished {
+  const RolloutRecord* record;
+  RolloutState state;
+};
+
+// Every figure for one scope. `in_window` holds the scope's finished rollouts
+// in the window; `successes` maps each app of the scope to the finish times of
+// all its successes up to now (in or before the window), sorted, for recovery.
+ScopeMetrics computeScope(const std::vector<Finished>& in_window,
+                          const std::map<std::string, std::vector<std::int64_t>>& successes, int days) {
+  ScopeMetrics m;
+  std::vector<std::int64_t> lead_ms;
+  std::vector<std::int64_t> recovery_ms;
+  for (const Finished& f : in_window) {
+    const RolloutRecord& r = *f.record;
+    switch (f.state) {
+      case RolloutState::kSucceeded: {
+        ++m.deployment_frequency.deployments;
+        ++m.change_failure_rate.finished;
+        std::int64_t from = 0;
+        if (r.committed_at_ms && *r.committed_at_ms > 0) {
+          from = *r.committed_at_ms;
+        } else if (r.submitted_at_ms > 0) {
+          from = r.submitted_at_ms;
+          ++m.lead_time.from_submission;
+        } else {
+          break;  // no usable start time: left out of the lead-time sample
+        }
+        lead_ms.push_back(std::max<std::int64_t>(0, r.finished_at_ms - from));
+        break;
+      }
+      case RolloutState::kFailed:
+      case RolloutState::kRolledBack: {
+        ++m.change_failure_rate.failed;
+        ++m.change_failure_rate.finished;
+        auto it = successes.find(r.app);
+        const std::int64_t* next = nullptr;
+        if (it != successes.end()) {
+          auto s = std::upper_bound(it->second.begin(), it->second.end(), r.finished_at_ms);
+          if (s != it->second.end()) next = &*s;
+        }
+        if (next) {
+          recovery_ms.push_back(*next - r.finished_at_ms);
+        } else {
+          ++m.recovery_time.unrecovered;
+        }
+        break;
+      }
+      case RolloutState::kAborted: ++m.change_failure_rate.aborted; break;
+      default: break;  // not finished: filtered out before
+    }
+  }
+
+  DeploymentFrequency& df = m.deployment_frequency;
+  df.per_day = static_cast<double>(df.deployments) / static_cast<double>(days);
+  df.band = deploymentFrequencyBand(df.deployments, days);
+
+  std::optional<double> lead = medianMs(lead_ms);
+  m.lead_time.rollouts = static_cast<std::int64_t>(lead_ms.size());
+  m.lead_time.median_seconds = toSeconds(lead);
+  m.lead_time.band = lead ? leadTimeBand(*lead) : DoraBand::kNone;
+
+  ChangeFailureRate& cfr = m.change_failure_rate;
+  if (cfr.finished > 0) cfr.rate = static_cast<double>(cfr.failed) / static_cast<double>(cfr.finished);
+  cfr.band = changeFailureRateBand(cfr.failed, cfr.finished);
+
+  std::optional<double> recovery = medianMs(recovery_ms);
+  m.recovery_time.recoveries = static_cast<std::int64_t>(recovery_ms.size());
+  m.recovery_time.median_seconds = toSeconds(recovery);
+  m.recovery_time.band = recovery ? recoveryTimeBand(*recovery) : DoraBand::kNone;
+  return m;
+}
+
+json orNull(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+json scopeJson(const ScopeMetrics& m) {
+  const auto& df = m.deployment_frequency;
+  const auto& lt = m.lead_time;
+  const auto& cfr = m.change_failure_rate;
+  const auto& rt = m.recovery_time;
+  return {
+      {"deployment_frequency", {{"per_day", df.per_day}, {"deployments", df.deployments}, {"band", toString(df.band)}}},
+      {"lead_time",
+       {{"median_seconds", orNull(lt.median_seconds)},
+        {"rollouts", lt.rollouts},
+        {"from_submission", lt.from_submission},
+        {"band", toString(lt.band)}}},
+      {"change_failure_rate",
+       {{"rate", orNull(cfr.rate)},
+        {"failed", cfr.failed},
+        {"finished", cfr.finished},
+        {"aborted", cfr.aborted},
+        {"band", toString(cfr.band)}}},
+      {"recovery_time",
+       {{"median_seconds", orNull(rt.median_seconds)},
+        {"recoveries", rt.recoveries},
+        {"unrecovered", rt.unrecovered},
+        {"band", toString(rt.band)}}}};
+}
+
+// Shortest text that reads back as the same double ("1", "0.25", "1.5e-05").
+std::string formatDouble(double v) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, res.ptr);
+}
+
+std::string escapeLabel(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// A scope's labels without braces ("" for the fleet, app="web" for an app) and its figures.
+using Scope = std::pair<std::string, const ScopeMetrics*>;
+
+std::string labels(const std::string& scope_labels, const std::string& extra = std::string()) {
+  std::string all = scope_labels;
+  if (!extra.empty()) all += (all.empty() ? "" : ",") + extra;
+  return all.empty() ? std::string() : "{" + all + "}";
+}
+
+template <typename Get>
+void family(std::string& out, const std::vector<Scope>& scopes, const char* name, const char* help, Get get) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += " gauge\n";
+  for (const auto& [scope_labels, m] : scopes) {
+    std::optional<std::string> value = get(*m);
+    if (!value) continue;
+    out += name;
+    out += labels(scope_labels);
+    out += ' ';
+    out += *value;
+    out += '\n';
+  }
+}
+
+std::optional<std::string> num(double v) { return formatDouble(v); }
+std::optional<std::string> num(std::int64_t v) { return std::to_string(v); }
+std::optional<std::string> num(const std::optional<double>& v) {
+  if (!v) return std::nullopt;
+  return formatDouble(*v);
+}
+
+}  // namespace
+
+const char* toString(DoraBand b) {
+  switch (b) {
+    case DoraBand::kElite: return "elite";
+    case DoraBand::kHigh: return "high";
+    case DoraBand::kMedium: return "medium";
+    case DoraBand::kLow: return "low";
+    case DoraBand::kNone: return "n/a";
+  }
+  return "n/a";
+}
+
+DoraBand deploymentFrequencyBand(std::int64_t deployments, int days) {
+  // deployments/days >= 1, >= 1/7, >= 1/30, compared without division.
+  if (deployments >= days) return DoraBand::kElite;
+  if (deployments * 7 >= days) return DoraBand::kHigh;
+  if (deployments * 30 >= days) return DoraBand::kMedium;
+  return DoraBand::kLow;
+}
+
+DoraBand leadTimeBand(double median_ms) {
+  if (median_ms < static_cast<double>(kMsPerDay)) return DoraBand::kElite;
+  if (median_ms < static_cast<double>(7 * kMsPerDay)) return DoraBand::kHigh;
+  if (median_ms < static_cast<double>(30 * kMsPerDay)) return DoraBand::kMedium;
+  return DoraBand::kLow;
+}
+
+DoraBand changeFailureRateBand(std::int64_t failed, std::int64_t finished) {
+  if (finished <= 0) return DoraBand::kNone;
+  // failed/finished <= 3/40 (7.5%), <= 3/20 (15%), <= 3/10 (30%), exactly.
+  if (failed * 40 <= finished * 3) return DoraBand::kElite;
+  if (failed * 20 <= finished * 3) return DoraBand::kMedium;
+  if (failed * 10 <= finished * 3) return DoraBand::kHigh;
+  return DoraBand::kLow;
+}
+
+DoraBand recoveryTimeBand(double median_ms) {
+  if (median_ms < static_cast<double>(kMsPerHour)) return DoraBand::kElite;
+  if (median_ms < static_cast<double>(kMsPerDay)) return DoraBand::kHigh;
+  return DoraBand::kLow;
+}
+
+Result<DoraReport> computeDora(const std::vector<RolloutRecord>& records, const MetricsQuery& q) {
+  if (q.days < 1)
+    return Error(Errc::kInvalidArgument, "metrics window must be at least 1 day, got " + std::to_string(q.days));
+  if (q.now_ms <= 0) return Error(Errc::kInvalidArgument, "metrics: now must be a positive Unix time in ms");
+
+  DoraReport report;
+  report.app = q.app;
+  report.window_days = q.days;
+  report.generated_at_ms = q.now_ms;
+  report.window_start_ms = q.now_ms - static_cast<std::int64_t>(q.days) * kMsPerDay;
+
+  std::vector<Finished> fleet_window;
+  std::map<std::string, std::vector<Finished>> app_window;
+  std::map<std::string, std::vector<std::int64_t>> successes;
+  if (!q.app.empty()) app_window[q.app];  // asked for: reported even without records
+
+  for (const RolloutRecord& r : records) {
+    if (!q.app.empty() && r.app != q.app) continue;
+    if (q.app.empty()) app_window[r.app];  // every app seen is reported
+    std::optional<RolloutState> st = rolloutStateFromString(r.state);
+    if (!st || !isFinished(*st) || r.finished_at_ms <= 0 || r.finished_at_ms > q.now_ms) continue;
+    if (*st == RolloutState::kSucceeded) successes[r.app].push_back(r.finished_at_ms);
+    if (r.finished_at_ms <= report.window_start_ms) continue;
+    fleet_window.push_back({&r, *st});
+    app_window[r.app].push_back({&r, *st});
+  }
+  for (auto& [app, times] : successes) std::sort(times.begin(), times.end());
+
+  if (q.app.empty()) report.fleet = computeScope(fleet_window, successes, q.days);
+  for (const auto& [app, window] : app_window) report.apps[app] = computeScope(window, successes, q.days);
+  return report;
+}
+
+json toJson(const DoraReport& r) {
+  json apps = json::object();
+  for (const auto& [app, m] : r.apps) apps[app] = scopeJson(m);
+  return {{"app", r.app.empty() ? json(nullptr) : json(r.app)},
+          {"window_days", r.window_days},
+          {"window_start", common::formatRfc3339(common::fromUnixMillis(r.window_start_ms))},
+          {"generated_at", common::formatRfc3339(common::fromUnixMillis(r.generated_at_ms))},
+          {"fleet", r.fleet ? scopeJson(*r.fleet) : json(nullptr)},
+          {"apps", std::move(apps)}};
+}
+
+std::string toPrometheus(const DoraReport& r) {
+  std::vector<Scope> scopes;
+  if (r.fleet) scopes.emplace_back(std::string(), &*r.fleet);
+  for (const auto& [app, m] : r.apps) scopes.emplace_back("app=\"" + escapeLabel(app) + "\"", &m);
+
+  std::string out;
+  out += "# HELP flotilla_dora_window_days Length of the window the DORA figures cover, in days.\n";
+  out += "# TYPE flotilla_dora_window_days gauge\n";
+  out += "flotilla_dora_window_days " + std::to_string(r.window_days) + "\n";
+
+  family(out, scopes, "flotilla_dora_deployment_frequency_per_day", "Successful rollouts per day over the window.",
+         [](const ScopeMetrics& m) { return num(m.deployment_frequency.per_day); });
+  family(out, scopes, "flotilla_dora_deployments", "Successful rollouts finished in the window.",
+         [](const ScopeMetrics& m) { return num(m.deployment_frequency.deployments); });
+  family(out, scopes, "flotilla_dora_lead_time_seconds",
+         "Median time from commit (or submission, when the plan has no committed_at) to a successful rollout's end.",
+         [](const ScopeMetrics& m) { return num(m.lead_time.median_seconds); });
+  family(out, scopes, "flotilla_dora_lead_time_rollouts", "Successful rollouts the lead-time median rests on.",
+         [](const ScopeMetrics& m) { return num(m.lead_time.rollouts); });
+  family(out, scopes, "flotilla_dora_lead_time_from_submission",
+         "Successful rollouts whose lead time was measured from submission (no committed_at).",
+         [](const ScopeMetrics& m) { return num(m.lead_time.from_submission); });
+  family(out, scopes, "flotilla_dora_change_failure_rate",
+         "Failed or rolled-back rollouts over finished rollouts in the window (aborted excluded).",
+         [](const ScopeMetrics& m) { return num(m.change_failure_rate.rate); });
+  family(out, scopes, "flotilla_dora_change_failures", "Failed or rolled-back rollouts finished in the window.",
+         [](const ScopeMetrics& m) { return num(m.change_failure_rate.failed); });
+  family(out, scopes, "flotilla_dora_finished_rollouts",
+         "Succeeded, failed or rolled-back rollouts finished in the window (aborted excluded).",
+         [](const ScopeMetrics& m) { return num(m.change_failure_rate.finished); });
+  family(out, scopes, "flotilla_dora_aborted_rollouts", "Aborted rollouts finished in the window.",
+         [](const ScopeMetrics& m) { return num(m.change_failure_rate.aborted); });
+  family(out, scopes, "flotilla_dora_recovery_time_seconds",
+         "Median time from a failed rollout's end to the app's next successful rollout's end.",
+         [](const ScopeMetrics& m) { return num(m.recovery_time.median_seconds); });
+  family(out, scopes, "flotilla_dora_recoveries", "Failures in the window followed by a successful rollout.",
+         [](const ScopeMetrics& m) { return num(m.recovery_time.recoveries); });
+  family(out, scopes, "flotilla_dora_unrecovered_failures",
+         "Failures in the window not yet followed by a successful rollout.",
+         [](const ScopeMetrics& m) { return num(m.recovery_time.unrecovered); });
+
+  out +=
+      "# HELP flotilla_dora_band DORA performance band of each key (2024 Accelerate State of DevOps report); "
+      "always 1, the band is in the label.\n";
+  out += "# TYPE flotilla_dora_band gauge\n";
+  for (const auto& [scope_labels, m] : scopes) {
+    const std::pair<const char*, DoraBand> keys[] = {{"deployment_frequency", m->deployment_frequency.band},
+                                                     {"lead_time", m->lead_time.band},
+                                                     {"change_failure_rate", m->change_failure_rate.band},
+                                                     {"recovery_time", m->recovery_time.band}};
+    for (const auto& [key, band] : keys) {
+      out += "flotilla_dora_band";
+      out += labels(scope_labels, std::string("key=\"") + key + "\",band=\"" + toString(band) + "\"");
+      out += " 1\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace flotilla::coordinator
