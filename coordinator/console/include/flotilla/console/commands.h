@@ -1,0 +1,84 @@
+#pragma once
+// The console's commands: each turns arguments into control requests, prints
+// the reply for people (or as one JSON document with --json) and returns the
+// process exit code (render.h: kExitOk .. kExitUnreachable).
+//
+// Errors go to `err` as "flotilla: <message>", or with --json to `out` as
+// {"error": {"code", "message"}}. Nothing here throws: malformed replies are
+// reported as errors with code "corrupt".
+//
+// A Console connects lazily, on the first command that needs the coordinator,
+// so local validation (a plan's syntax, a missing endpoint) never waits on the
+// network. Single-threaded; one Console per process (it owns the ZeroMQ context).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "flotilla/common/clock.h"
+#include "flotilla/common/result.h"
+#include "flotilla/console/client.h"
+
+namespace flotilla::console {
+
+struct ConsoleOptions {
+  std::string control;           // control endpoint; "" = none configured
+  bool json = false;             // --json
+  double timeout_seconds = 10;   // --timeout: reply wait, and the longest silence a watch tolerates
+  bool terminal = false;         // stdout is an interactive terminal: redraw the watch view in place
+  std::size_t width = 0;         // terminal columns (0 = unknown)
+  std::string operator_name;     // "user@host", recorded with every action
+};
+
+// Re-send `watch` after this long without any message from the coordinator.
+inline constexpr common::Millis kWatchResend{3000};
+
+class Console {
+ public:
+  Console(ConsoleOptions options, std::ostream& out, std::ostream& err);
+  ~Console();
+
+  int agents();
+  // action: "accept", "reject" or "revoke".
+  int agentAction(const std::string& action, const std::string& id);
+  // Parses PLAN locally (errors name file:line:col and the key; exit 2), then
+  // submits it with the artifact it names.
+  int rollout(const std::string& plan_path, bool watch);
+  // rollout "" lists the active rollouts.
+  int status(const std::string& rollout, bool hosts);
+  int watch(const std::string& rollout);
+  // cmd: "pause", "resume", "promote" or "abort".
+  int operatorAction(const std::string& cmd, const std::string& rollout);
+  int rollback(const std::string& app, const std::string& to, bool watch);
+  int history(const std::string& app, std::int64_t limit);
+  int events(const std::string& rollout, std::int64_t after);
+  // app "" = the fleet and every app; days >= 1.
+  int metrics(const std::string& app, std::int64_t days);
+
+  // Called from a SIGINT/SIGTERM handler: a running watch stops at its next
+  // wake-up and says the rollout continues without it. Async-signal-safe.
+  static void interrupt();
+
+ private:
+  Result<ControlClient*> client();
+  Result<json> request(json req, std::string_view attachment = {});
+  int fail(const Error& e);
+  int fail(const Error& e, int exit_code);
+  // Prints reply["rollout"] (the status document) as JSON or via `human`.
+  int printRolloutReply(const json& reply, const std::string& human_prefix);
+  // Follows a rollout until it ends. `success_state` is the final state that
+  // counts as success (exit 0); `submitted` is when this console submitted it.
+  int watchLoop(const std::string& id, const std::string& success_state, std::optional<common::SteadyTime> submitted);
+  template <typename F>
+  int guarded(F&& body);
+
+  ConsoleOptions options_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::unique_ptr<ControlClient> client_;
+};
+
+}  // namespace flotilla::console

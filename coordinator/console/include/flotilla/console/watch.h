@@ -1,0 +1,90 @@
+#pragma once
+// WatchView: turns the watch stream of one rollout into output. It is fed the
+// watch reply ({"rollout": status, "events": [...], "finished": bool}) and the
+// messages the coordinator pushes afterwards ({"type": "event" | "status" |
+// "end", ...}); the same reply may come again (the console re-sends `watch`
+// after a silence or a reconnect), so events are de-duplicated by "seq" and
+// identical statuses are not repeated.
+//
+// Output modes:
+// - kTerminal: events scroll; below them a block (headline, gate, one line
+//   per wave) is redrawn in place with ANSI cursor movement.
+// - kPlain (a pipe or a file): every event as one line; a wave line whenever
+//   that wave's progress changes; the headline when the state changes; the
+//   gate when it changes kind (not every countdown tick).
+// - kJson: JSON Lines, each event/status/end message with the fields as sent
+//   (messages taken from a watch reply get the "type" they would have had).
+//
+// Owns no socket and reads no clock: the caller drives it and calls flush()
+// after each burst of messages. Single-threaded.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace flotilla::console {
+
+using nlohmann::json;
+
+class WatchView {
+ public:
+  enum class Mode { kPlain, kTerminal, kJson };
+
+  // `width`: terminal columns (kTerminal); block lines are cut to fit so the
+  // redraw can count lines. 0 = do not cut.
+  WatchView(std::ostream& out, Mode mode, std::size_t width = 0);
+
+  void onWatchReply(const json& reply);
+  // Ignores anything that is not an event, status or end message.
+  void onPush(const json& msg);
+  // Writes what the last messages changed.
+  void flush();
+
+  bool ended() const { return ended_; }
+  // The highest event seq seen: the "after" of the next watch request.
+  std::int64_t lastSeq() const { return last_seq_; }
+  const json& status() const { return status_; }
+  std::string state() const;
+  // The message of the rollout's final event ("rollout_failed": "wave 0 failed: ...").
+  const std::string& finalMessage() const { return final_message_; }
+
+  // After ended(): flushes, prints the one-line summary (not in kJson) and
+  // returns the exit code: 0 succeeded, 1 failed / rolled_back / aborted, or
+  // 1 when the coordinator no longer runs a rollout that never finished.
+  // `local_seconds` (time since this console submitted it) is preferred over
+  // the coordinator's second-precision timestamps.
+  int finish(std::optional<double> local_seconds);
+
+ private:
+  void onEvent(const json& event);
+  void onStatus(const json& status, const char* type);
+  void eraseBlock();
+  void drawBlock();
+  std::string fit(const std::string& line) const;
+
+  std::ostream& out_;
+  Mode mode_;
+  std::size_t width_;
+  json status_ = json::object();
+  bool have_status_ = false;
+  bool status_changed_ = false;
+  bool ended_ = false;
+  bool vanished_ = false;  // the coordinator says finished, but the state is not final
+  std::int64_t last_seq_ = 0;
+  std::string final_message_;
+  std::vector<std::string> pending_;  // lines to write at the next flush()
+  std::size_t block_lines_ = 0;       // kTerminal: lines of the block now on screen
+  // kPlain: what was last printed, to print only changes.
+  std::string printed_state_;
+  std::string printed_gate_kind_;
+  std::map<std::int64_t, std::string> printed_waves_;
+  json last_json_status_;  // kJson: last status written
+};
+
+}  // namespace flotilla::console

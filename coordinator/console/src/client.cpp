@@ -1,0 +1,176 @@
+#include "flotilla/console/client.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "flotilla/common/duration.h"
+#include "flotilla/console/render.h"
+
+namespace flotilla::console {
+
+namespace {
+
+// Replies can be large (history, events of a big rollout) but are never artifacts.
+constexpr std::int64_t kMaxReplyBytes = std::int64_t{256} << 20;
+
+common::Millis remaining(common::SteadyTime deadline) {
+  auto left = std::chrono::duration_cast<common::Millis>(deadline - common::SteadyClock::now());
+  return std::max(left, common::Millis(0));
+}
+
+std::string seconds(common::Millis d) { return common::formatDuration(d); }
+
+}  // namespace
+
+std::string defaultOperatorName() {
+  std::string user;
+  if (const char* u = std::getenv("USER"); u && *u) user = u;
+  if (user.empty()) {
+    if (const struct passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_name) user = pw->pw_name;
+  }
+  if (user.empty()) user = "uid" + std::to_string(::getuid());
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "localhost");
+  return user + "@" + host;
+}
+
+ControlClient::ControlClient(ClientOptions options)
+    : options_(std::move(options)), ctx_(1), sock_(ctx_, zmq::socket_type::dealer) {}
+
+ControlClient::~ControlClient() = default;
+
+Result<std::unique_ptr<ControlClient>> ControlClient::connect(ClientOptions options) {
+  if (options.endpoint.empty())
+    return Error(Errc::kInvalidArgument, "no control endpoint: pass --control ENDPOINT or set FLOTILLA_CONTROL");
+  constexpr std::string_view kIpc = "ipc://";
+  if (options.endpoint.rfind(kIpc, 0) == 0) {
+    const std::string path = options.endpoint.substr(kIpc.size());
+    if (path.empty()) return Error(Errc::kInvalidArgument, "invalid control endpoint '" + options.endpoint + "': no path");
+    // '@' names a socket in the abstract namespace: there is no file to check.
+    if (path[0] != '@') {
+      struct stat st {};
+      if (::stat(path.c_str(), &st) != 0) {
+        if (errno == EACCES)
+          return Error(Errc::kPermission, "access denied: cannot reach the control socket " + path + ": " +
+                                              std::strerror(errno));
+        return Error(Errc::kUnavailable,
+                     "coordinator unreachable: no control socket at " + path + " (is flotilla-coordinator running?)");
+      }
+      if (!S_ISSOCK(st.st_mode))
+        return Error(Errc::kInvalidArgument, "invalid control endpoint '" + options.endpoint + "': " + path +
+                                                 " is not a socket");
+      if (::access(path.c_str(), R_OK | W_OK) != 0)
+        return Error(Errc::kPermission, "access denied: " + path + " is not readable and writable by " +
+                                            defaultOperatorName() +
+                                            " (the control socket is open to its owner and group)");
+    }
+  }
+  std::unique_ptr<ControlClient> client(new ControlClient(std::move(options)));
+  try {
+    client->sock_.set(zmq::sockopt::linger, 0);
+    // Queue nothing for a coordinator that is not there: a request fails fast
+    // instead of waiting in a pipe. (A reply still in flight when the
+    // coordinator goes away is lost with the connection; the request times out.)
+    client->sock_.set(zmq::sockopt::immediate, 1);
+    client->sock_.set(zmq::sockopt::maxmsgsize, kMaxReplyBytes);
+    client->sock_.connect(client->options_.endpoint);
+  } catch (const zmq::error_t& e) {
+    return Error(Errc::kInvalidArgument, "invalid control endpoint '" + client->options_.endpoint + "': " + e.what());
+  }
+  return client;
+}
+
+Error ControlClient::unreachable(const std::string& why) const {
+  return Error(Errc::kUnavailable, "coordinator unreachable: " + why + " (is flotilla-coordinator running?)");
+}
+
+Result<std::int64_t> ControlClient::send(json req, std::string_view attachment, common::Millis wait) {
+  const std::int64_t id = next_req_++;
+  req["req"] = id;
+  req["operator"] = options_.operator_name;
+  const std::string text = req.dump();
+  try {
+    // With ZMQ_IMMEDIATE the socket is writable only once a connection is up.
+    zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLOUT, 0};
+    zmq::poll(&item, 1, wait);
+    if (!(item.revents & ZMQ_POLLOUT)) return unreachable("no connection to " + options_.endpoint + " within " + seconds(wait));
+    const bool more = !attachment.empty();
+    if (!sock_.send(zmq::buffer(text), more ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                                            : zmq::send_flags::dontwait))
+      return unreachable("cannot send to " + options_.endpoint);
+    if (more && !sock_.send(zmq::buffer(attachment.data(), attachment.size()), zmq::send_flags::dontwait))
+      return unreachable("cannot send to " + options_.endpoint);
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return Error(Errc::kUnavailable, "interrupted");
+    return unreachable(std::string("sending to ") + options_.endpoint + ": " + e.what());
+  }
+  return id;
+}
+
+Result<json> ControlClient::request(json req, std::string_view attachment) {
+  const auto deadline = common::SteadyClock::now() + options_.timeout;
+  auto id = send(std::move(req), attachment, options_.timeout);
+  if (!id) return id.error();
+  while (true) {
+    const auto left = remaining(deadline);
+    if (left.count() == 0) break;
+    auto msg = receiveFromSocket(left);
+    if (!msg) return msg.error();
+    if (!msg->has_value()) continue;
+    json& m = **msg;
+    if (jsonString(m, "type") != "response") {
+      pending_.push_back(std::move(m));
+      continue;
+    }
+    if (jsonInt(m, "req", -1) != *id) continue;  // a late reply to an earlier request
+    auto ok = m.find("ok");
+    if (ok != m.end() && ok->is_boolean() && ok->get<bool>()) return std::move(m);
+    const json err = m.contains("error") && m["error"].is_object() ? m["error"] : json::object();
+    std::string code = jsonString(err, "code");
+    std::string message = jsonString(err, "message");
+    if (message.empty()) message = "the coordinator refused the request" + (code.empty() ? "" : " (" + code + ")");
+    return Error(errcFromName(code), message);
+  }
+  return unreachable("no reply from " + options_.endpoint + " within " + seconds(options_.timeout));
+}
+
+Result<std::optional<json>> ControlClient::receive(common::Millis timeout) {
+  if (!pending_.empty()) {
+    json m = std::move(pending_.front());
+    pending_.pop_front();
+    return std::optional<json>(std::move(m));
+  }
+  return receiveFromSocket(timeout);
+}
+
+Result<std::optional<json>> ControlClient::receiveFromSocket(common::Millis timeout) {
+  const auto deadline = common::SteadyClock::now() + timeout;
+  try {
+    while (true) {
+      zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, remaining(deadline));
+      if (!(item.revents & ZMQ_POLLIN)) return std::optional<json>();
+      zmq::message_t frame;
+      if (!sock_.recv(frame, zmq::recv_flags::dontwait)) continue;
+      // A reply is one frame; drain anything else that came with it.
+      while (frame.more()) {
+        zmq::message_t extra;
+        if (!sock_.recv(extra, zmq::recv_flags::dontwait)) break;
+        if (!extra.more()) break;
+      }
+      json doc = json::parse(frame.to_string_view(), nullptr, false);
+      if (doc.is_object()) return std::optional<json>(std::move(doc));
+      if (remaining(deadline).count() == 0) return std::optional<json>();
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return std::optional<json>();
+    return unreachable(std::string("receiving from ") + options_.endpoint + ": " + e.what());
+  }
+}
+
+}  // namespace flotilla::console

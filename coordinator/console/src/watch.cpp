@@ -1,0 +1,161 @@
+#include "flotilla/console/watch.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "flotilla/console/render.h"
+
+namespace flotilla::console {
+
+namespace {
+
+// "bake 27s left" and "bake 24s left" are the same gate for a log reader.
+std::string gateKind(const std::string& gate) {
+  std::string out;
+  for (char c : gate)
+    if (!std::isdigit(static_cast<unsigned char>(c))) out += c;
+  return out;
+}
+
+}  // namespace
+
+WatchView::WatchView(std::ostream& out, Mode mode, std::size_t width) : out_(out), mode_(mode), width_(width) {}
+
+std::string WatchView::state() const { return jsonString(status_, "state"); }
+
+void WatchView::onWatchReply(const json& reply) {
+  if (!reply.is_object()) return;
+  if (auto it = reply.find("events"); it != reply.end() && it->is_array())
+    for (const auto& e : *it) onEvent(e);
+  auto fin = reply.find("finished");
+  const bool finished = fin != reply.end() && fin->is_boolean() && fin->get<bool>();
+  if (auto it = reply.find("rollout"); it != reply.end() && it->is_object())
+    onStatus(*it, finished ? "end" : "status");
+  if (finished) {
+    ended_ = true;
+    vanished_ = !isTerminalState(state());
+  }
+}
+
+void WatchView::onPush(const json& msg) {
+  const std::string type = jsonString(msg, "type");
+  if (type == "event") {
+    onEvent(msg);
+  } else if (type == "status") {
+    onStatus(msg, "status");
+  } else if (type == "end") {
+    onStatus(msg, "end");
+    ended_ = true;
+    vanished_ = !isTerminalState(state());
+  }
+}
+
+void WatchView::onEvent(const json& event) {
+  if (!event.is_object()) return;
+  const std::int64_t seq = jsonInt(event, "seq", -1);
+  if (seq >= 0 && seq <= last_seq_) return;
+  if (seq > last_seq_) last_seq_ = seq;
+  const std::string kind = jsonString(event, "kind");
+  if (kind.rfind("rollout_", 0) == 0 && isTerminalState(kind.substr(8))) final_message_ = jsonString(event, "message");
+  if (mode_ == Mode::kJson) {
+    json doc = event;
+    if (!doc.contains("type")) doc["type"] = "event";
+    pending_.push_back(doc.dump());
+  } else {
+    pending_.push_back(eventLine(event, true));
+  }
+}
+
+void WatchView::onStatus(const json& status, const char* type) {
+  json doc = status;
+  doc.erase("type");
+  // A finished rollout's stored snapshot may lack what the live one had.
+  if (have_status_ && doc == status_ && std::string(type) != "end") return;
+  status_ = doc;
+  have_status_ = true;
+  status_changed_ = true;
+  if (mode_ == Mode::kJson) {
+    json line = doc;
+    line["type"] = type;
+    if (line == last_json_status_) return;
+    last_json_status_ = line;
+    pending_.push_back(line.dump());
+    return;
+  }
+  if (mode_ == Mode::kPlain) {
+    if (const std::string headline = statusHeadline(doc); headline != printed_state_) {
+      printed_state_ = headline;
+      pending_.push_back(headline);
+    }
+    const std::string gate = gateText(jsonString(doc, "gate"));
+    if (gateKind(gate) != printed_gate_kind_) {
+      printed_gate_kind_ = gateKind(gate);
+      if (!gate.empty()) pending_.push_back("gate: " + gate);
+    }
+    if (auto it = doc.find("waves"); it != doc.end() && it->is_array()) {
+      for (const auto& w : *it) {
+        const std::string line = waveLine(w);
+        auto& printed = printed_waves_[jsonInt(w, "index", -1)];
+        if (line != printed) {
+          printed = line;
+          pending_.push_back(line);
+        }
+      }
+    }
+  }
+}
+
+std::string WatchView::fit(const std::string& line) const {
+  if (width_ == 0 || line.size() < width_) return line;
+  return line.substr(0, width_ > 4 ? width_ - 4 : 0) + "...";
+}
+
+void WatchView::eraseBlock() {
+  if (block_lines_ == 0) return;
+  // Up to the first line of the block, then clear to the end of the screen.
+  out_ << "\x1b[" << block_lines_ << "A\r\x1b[J";
+  block_lines_ = 0;
+}
+
+void WatchView::drawBlock() {
+  if (!have_status_) return;
+  for (const auto& l : statusBlock(status_)) {
+    out_ << fit(l) << "\n";
+    ++block_lines_;
+  }
+}
+
+void WatchView::flush() {
+  if (mode_ == Mode::kTerminal) {
+    if (pending_.empty() && !status_changed_) return;
+    eraseBlock();
+    for (const auto& l : pending_) out_ << l << "\n";
+    drawBlock();
+  } else {
+    for (const auto& l : pending_) out_ << l << "\n";
+  }
+  pending_.clear();
+  status_changed_ = false;
+  out_.flush();
+}
+
+int WatchView::finish(std::optional<double> local_seconds) {
+  flush();
+  const std::string id = jsonString(status_, "id");
+  const std::string st = state();
+  if (vanished_) {
+    if (mode_ != Mode::kJson)
+      out_ << "rollout " << sanitize(id) << " is " << sanitize(st.empty() ? "unknown" : st)
+           << " but no longer active on the coordinator\n";
+    out_.flush();
+    return kExitNotSucceeded;
+  }
+  if (mode_ != Mode::kJson) {
+    auto seconds = local_seconds ? local_seconds : elapsedSeconds(status_);
+    out_ << summaryLine(id, st, seconds, final_message_) << "\n";
+  }
+  out_.flush();
+  return exitCodeForState(st);
+}
+
+}  // namespace flotilla::console
