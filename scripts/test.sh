@@ -11,6 +11,13 @@ build=${FLOTILLA_TEST_BUILD:-build/test}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_SANITIZE=ON -DFLOTILLA_TESTS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
+# Fuzz the decoders, the plan parser and the journal parser for a bounded time
+# (FLOTILLA_FUZZ_SECONDS per target; 0 skips), before ctest so its summary is last.
+fuzz_seconds=${FLOTILLA_FUZZ_SECONDS:-15}
+if [ "$fuzz_seconds" -gt 0 ]; then
+  scripts/fuzz.sh "$fuzz_seconds"
+fi
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$build"

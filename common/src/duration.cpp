@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "flotilla/common/duration.h"
 
 #include <cstdint>
@@ -204,6 +205,10 @@ Result<SysTime> parseRfc3339(std::string_view text) {
   }
   if (pos != text.size()) return bad("unexpected text after the timestamp");
 
+  // SysTime counts nanoseconds in 64 bits: it holds 1678..2261. Refuse what it
+  // cannot hold instead of overflowing.
+  if (ymd.year() < std::chrono::year{1700} || ymd.year() > std::chrono::year{2200})
+    return bad("year out of range (1700-2200)");
   auto local = std::chrono::sys_days{ymd} + hours(hour) + minutes(minute) + seconds(second);
   auto utc = local - offset;
   return std::chrono::time_point_cast<SysTime::duration>(utc) +
@@ -214,12 +219,18 @@ std::int64_t toUnixSeconds(SysTime t) {
   return std::chrono::floor<seconds>(t.time_since_epoch()).count();
 }
 
-SysTime fromUnixSeconds(std::int64_t s) { return SysTime(seconds(s)); }
+// Clamped to what SysTime (64-bit nanoseconds) holds, so untrusted values cannot overflow.
+constexpr std::int64_t kMaxUnixSeconds = 9'000'000'000;
+SysTime fromUnixSeconds(std::int64_t s) {
+  return SysTime(seconds(std::clamp(s, -kMaxUnixSeconds, kMaxUnixSeconds)));
+}
 
 std::int64_t toUnixMillis(SysTime t) {
   return std::chrono::floor<Millis>(t.time_since_epoch()).count();
 }
 
-SysTime fromUnixMillis(std::int64_t ms) { return SysTime(Millis(ms)); }
+SysTime fromUnixMillis(std::int64_t ms) {
+  return SysTime(Millis(std::clamp(ms, -kMaxUnixSeconds * 1000, kMaxUnixSeconds * 1000)));
+}
 
 }  // namespace flotilla::common

@@ -300,7 +300,9 @@ void Rollout::onHostLost(const std::string& agent_id, common::SteadyTime now) {
   } else if (h.state == HostState::kRollingBack) {
     rollbackHostDone(it->second, false, "host lost during rollback");
     maybeFinishRollback(now);
-  } else if (h.state == HostState::kHealthy && h.wave == current_ && waves_[current_].state == WaveState::kBaking) {
+  } else if (h.state == HostState::kHealthy && h.wave == current_ &&
+             (waves_[current_].state == WaveState::kBaking || waves_[current_].state == WaveState::kRunning)) {
+    // A host of the current wave counts until the wave is over, not just once it bakes.
     auto& w = waves_[current_];
     --w.healthy;
     h.state = HostState::kDeploying;  // hostDone counts it as unreachable
@@ -313,7 +315,9 @@ void Rollout::onHostUnhealthy(const std::string& agent_id, common::SteadyTime no
   auto it = index_.find(agent_id);
   if (it == index_.end()) return;
   auto& h = hosts_[it->second];
-  if (h.state != HostState::kHealthy || h.wave != current_ || waves_[current_].state != WaveState::kBaking) return;
+  const auto ws = waves_[current_].state;
+  if (h.state != HostState::kHealthy || h.wave != current_ || (ws != WaveState::kBaking && ws != WaveState::kRunning))
+    return;
   auto& w = waves_[current_];
   --w.healthy;
   h.state = HostState::kDeploying;
@@ -332,7 +336,7 @@ void Rollout::tick(common::SteadyTime now) {
     return;
   }
   auto& w = waves_[current_];
-  if (w.state == WaveState::kRunning && now >= w.deadline) {
+  if (state_ == RolloutState::kRunning && w.state == WaveState::kRunning && now >= w.deadline) {
     std::size_t timed_out = 0;
     for (std::size_t i = w.begin; i < w.next; ++i) {
       auto& h = hosts_[i];
@@ -374,6 +378,7 @@ std::optional<common::SteadyTime> Rollout::nextDeadline() const {
   if (finished()) return std::nullopt;
   if (state_ == RolloutState::kRollingBack) return rollback_deadline_;
   const auto& w = waves_[current_];
+  if (state_ == RolloutState::kPaused) return std::nullopt;  // nothing is due while paused
   if (w.state == WaveState::kRunning) return w.deadline;
   if (w.state == WaveState::kBaking && state_ == RolloutState::kRunning) return w.bake_until;
   return std::nullopt;
@@ -395,10 +400,11 @@ std::string Rollout::gate(common::SteadyTime now) const {
   }
 }
 
-Status Rollout::pause(common::SteadyTime) {
+Status Rollout::pause(common::SteadyTime now) {
   if (state_ != RolloutState::kRunning)
     return Error(Errc::kConflict, std::string("rollout is ") + toString(state_) + "; only a running rollout can be paused");
   state_ = RolloutState::kPaused;
+  paused_at_ = now;
   event("rollout_paused", "paused by operator");
   return {};
 }
@@ -407,6 +413,11 @@ Status Rollout::resume(common::SteadyTime now) {
   if (state_ != RolloutState::kPaused)
     return Error(Errc::kConflict, std::string("rollout is ") + toString(state_) + "; only a paused rollout can be resumed");
   state_ = RolloutState::kRunning;
+  {
+    // Time spent paused does not count against the wave's deadline. It does
+    // count as bake: the hosts stayed up and kept being checked meanwhile.
+    waves_[current_].deadline += now - paused_at_;
+  }
   event("rollout_resumed", failure_pending_ ? "resumed past a failed wave by operator" : "resumed by operator");
   if (failure_pending_) {
     failure_pending_ = false;

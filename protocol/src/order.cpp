@@ -1,6 +1,7 @@
 #include "flotilla/protocol/order.h"
 
 #include <cstring>
+#include <limits>
 
 namespace flotilla::protocol {
 namespace {
@@ -102,10 +103,16 @@ OrderVerifier::Outcome OrderVerifier::verify(const SignedOrder& order, const Ver
     return refuse(RefusalReason::kBadSignature, "signature does not verify against the pinned plan key");
   if (b.target != ctx.agent_id)
     return refuse(RefusalReason::kWrongTarget, "order is for agent '" + b.target + "', this is '" + ctx.agent_id + "'");
-  if (ctx.now_unix_s > b.expires_at + ctx.clock_skew_s)
+  // Compare without overflow: a signed order may carry any int64 times.
+  auto addSat = [](std::int64_t a, std::int64_t d) {
+    if (d > 0 && a > std::numeric_limits<std::int64_t>::max() - d) return std::numeric_limits<std::int64_t>::max();
+    if (d < 0 && a < std::numeric_limits<std::int64_t>::min() - d) return std::numeric_limits<std::int64_t>::min();
+    return a + d;
+  };
+  if (ctx.now_unix_s > addSat(b.expires_at, ctx.clock_skew_s))
     return refuse(RefusalReason::kExpired, "order expired at unix " + std::to_string(b.expires_at) +
                                                ", now " + std::to_string(ctx.now_unix_s));
-  if (ctx.now_unix_s < b.issued_at - ctx.clock_skew_s)
+  if (ctx.now_unix_s < addSat(b.issued_at, -ctx.clock_skew_s))
     return refuse(RefusalReason::kNotYetValid, "order issued in the future (unix " + std::to_string(b.issued_at) +
                                                    "); check the clocks");
   if (b.sequence <= ctx.highest_sequence)

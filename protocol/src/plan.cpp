@@ -345,6 +345,9 @@ class PlanReader {
     if (!dt.offset) {
       return errorAt(node, key, std::string("needs a UTC offset, e.g. ") + kExample);
     }
+    if (dt.date.year < 1700 || dt.date.year > 2200) {
+      return errorAt(node, key, "year out of range (1700-2200)");
+    }
     std::chrono::year_month_day ymd{std::chrono::year{dt.date.year},
                                     std::chrono::month{dt.date.month},
                                     std::chrono::day{dt.date.day}};

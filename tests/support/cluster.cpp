@@ -192,9 +192,19 @@ void Fleet::startCoordinator(const std::vector<std::string>& extra_config_lines)
     ss << in.rdbuf();
     std::string text = ss.str();
     for (const auto& line : extra_config_lines) {
-      // "table.key = value" -> replace the key inside [table].
-      auto dot = line.find('.');
       auto eq = line.find('=');
+      auto dot = line.find('.');
+      if (dot == std::string::npos || dot > eq) {
+        // "key = value" at the top: replace the existing line.
+        std::string key = line.substr(0, line.find_first_of(" ="));
+        auto kpos = text.rfind("\n" + key + " ", text.find("\n["));
+        if (text.rfind(key + " ", 0) == 0) kpos = std::string::npos - 1;
+        auto start = kpos == std::string::npos - 1 ? 0 : kpos + 1;
+        auto kend = text.find('\n', start);
+        text.replace(start, kend - start, line);
+        continue;
+      }
+      // "table.key = value" -> replace the key inside [table].
       std::string table = line.substr(0, dot), key = line.substr(dot + 1, eq - dot - 1);
       while (!key.empty() && key.back() == ' ') key.pop_back();
       auto tpos = text.find("[" + table + "]");

@@ -147,6 +147,7 @@ class Rollout {
   bool failure_pending_ = false;  // paused because of a failure (on_failure = pause)
   std::size_t rollback_outstanding_ = 0;
   common::SteadyTime rollback_deadline_{};
+  common::SteadyTime paused_at_{};
   std::vector<RolloutAction> actions_;
 };
 

@@ -1,0 +1,89 @@
+// The coordinator's HTTP endpoint and `flotilla metrics`, scraped and queried for real.
+#include <curl/curl.h>
+
+#include <catch2/catch.hpp>
+
+#include "support/cluster.h"
+
+using namespace flotilla::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct HttpReply {
+  long code = 0;
+  std::string body;
+};
+
+std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+HttpReply httpGet(const std::string& url) {
+  HttpReply r;
+  CURL* c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.code);
+  curl_easy_cleanup(c);
+  return r;
+}
+
+bool hasLine(const std::string& text, const std::string& line) { return text.find("\n" + line + "\n") != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("the coordinator serves Prometheus metrics and health over HTTP", "[integration][metrics]") {
+  Fleet f;
+  const int port = freeTcpPort();
+  f.startCoordinator({"http = \"127.0.0.1:" + std::to_string(port) + "\""});
+  f.startAgent({"h0"});
+  f.startAgent({"h1"});
+  REQUIRE(f.waitOnline(2));
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+
+  auto health = httpGet(base + "/healthz");
+  CHECK(health.code == 200);
+
+  auto good = f.writePlan("web", "1", f.makeRelease("1", true), "sizes = [\"100%\"]");
+  auto r = f.console({"rollout", good.string()});
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(f.waitFinished(r.json["id"])["state"] == "succeeded");
+  auto bad = f.writePlan("web", "2", f.makeRelease("2", false), "sizes = [\"100%\"]\non_failure = \"halt\"");
+  r = f.console({"rollout", bad.string()});
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(f.waitFinished(r.json["id"])["state"] == "failed");
+
+  HttpReply m;
+  // Live gauges are published once a second.
+  REQUIRE(waitUntil(
+      [&] {
+        m = httpGet(base + "/metrics");
+        return m.code == 200 && hasLine(m.body, "flotilla_agents{state=\"online\"} 2") &&
+               hasLine(m.body, "flotilla_active_rollouts 0");
+      },
+      10s, 200ms));
+  INFO(m.body);
+  CHECK(hasLine(m.body, "flotilla_rollouts_total{app=\"web\",outcome=\"succeeded\"} 1"));
+  CHECK(hasLine(m.body, "flotilla_rollouts_total{app=\"web\",outcome=\"failed\"} 1"));
+  CHECK(hasLine(m.body, "flotilla_rollout_duration_seconds_count{app=\"web\"} 2"));
+  CHECK(m.body.find("flotilla_wave_duration_seconds_bucket{app=\"web\",le=\"+Inf\"} 2") != std::string::npos);
+  CHECK(m.body.find("# TYPE flotilla_dora_deployment_frequency_per_day gauge") != std::string::npos);
+  CHECK(m.body.find("flotilla_dora_change_failure_rate{app=\"web\"} 0.5") != std::string::npos);
+
+  // The same record through the console.
+  auto metrics = f.console({"metrics", "--app", "web"});
+  INFO(metrics.out << metrics.err);
+  REQUIRE(metrics.exit_code == 0);
+  const auto& web = metrics.json["apps"]["web"];
+  CHECK(web["deployment_frequency"]["deployments"] == 1);
+  CHECK(web["change_failure_rate"]["failed"] == 1);
+  CHECK(web["change_failure_rate"]["finished"] == 2);
+  CHECK(web["change_failure_rate"]["rate"] == Approx(0.5));
+  CHECK(web["lead_time"]["from_submission"] == 1);  // the plan had no [change]
+  CHECK(web["recovery_time"]["unrecovered"] == 1);
+}
