@@ -93,6 +93,14 @@ int main(int argc, char** argv) {
           "SECONDS"))
       ->capture_default_str();
 
+  app.add_option("--key", opts.key_file,
+                 "Operator key file (flotilla keygen --operator) for a tcp:// control endpoint (default: $FLOTILLA_KEY)")
+      ->envname("FLOTILLA_KEY");
+  app.add_option("--coordinator-key", opts.coordinator_key,
+                 "The coordinator's CURVE public key (hex, its keys/curve.pub) for a tcp:// control endpoint "
+                 "(default: $FLOTILLA_COORDINATOR_KEY)")
+      ->envname("FLOTILLA_COORDINATOR_KEY");
+
   // agents
   auto* agents = app.add_subcommand("agents", "List the agents: id, state (online | lost | pending | revoked), "
                                               "labels, release per app, health. Subcommands accept/reject/revoke ID");
@@ -194,6 +202,26 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{3650}))
       ->capture_default_str();
 
+  // keygen
+  std::string keygen_prefix;
+  bool keygen_release = false, keygen_operator = false;
+  auto* keygen = app.add_subcommand(
+      "keygen", "Make a key pair: PREFIX.key (secret, 0600) and PREFIX.pub. --release: an offline release key for "
+                "`flotilla sign` (agents list its public half in release_keys); --operator: an operator key for a "
+                "tcp:// control endpoint (the coordinator lists it in [control] operators). Works offline");
+  keygen->add_option("PREFIX", keygen_prefix, "Path prefix of the two files")->required();
+  auto* kg_rel = keygen->add_flag("--release", keygen_release, "Ed25519 release signing key");
+  auto* kg_op = keygen->add_flag("--operator", keygen_operator, "X25519 CURVE operator key");
+  kg_rel->excludes(kg_op);
+
+  // sign
+  std::string sign_plan, sign_key;
+  auto* sign = app.add_subcommand(
+      "sign", "Sign the release a plan names (app, version, artifact digest and length) with an offline release key; "
+              "writes the plan's artifact.signature file (default: ARTIFACT.sig). Works offline");
+  sign->add_option("PLAN", sign_plan, "Plan file (TOML)")->required();
+  sign->add_option("--key", sign_key, "Release key file from `flotilla keygen --release`")->required();
+
   app.footer(kFooter);
 
   try {
@@ -229,6 +257,14 @@ int main(int argc, char** argv) {
   if (*history) return con.history(history_app, history_limit);
   if (*events) return con.events(events_id, events_after);
   if (*metrics) return con.metrics(metrics_app, metrics_days);
+  if (*keygen) {
+    if (!keygen_release && !keygen_operator) {
+      std::cerr << "flotilla: keygen: say --release or --operator\n";
+      return console::kExitUsage;
+    }
+    return con.keygen(keygen_prefix, keygen_release ? "release" : "operator");
+  }
+  if (*sign) return con.sign(sign_plan, sign_key);
   std::cerr << app.help();
   return console::kExitUsage;
 }

@@ -82,6 +82,7 @@ json Server::statusJson(const ActiveRollout& r, bool with_hosts) const {
             {"submitted_at", timeOrNull(r.record.submitted_at_ms)},
             {"started_at", timeOrNull(r.record.started_at_ms)},
             {"finished_at", timeOrNull(r.record.finished_at_ms)},
+            {"message", eng.finalMessage()},
             {"waves", waves}};
   if (with_hosts) {
     json hosts = json::array();

@@ -521,6 +521,7 @@ void Rollout::maybeFinishRollback(common::SteadyTime) {
 
 void Rollout::finish(RolloutState s, const std::string& message) {
   state_ = s;
+  final_message_ = message;
   event(std::string("rollout_") + toString(s), message);
 }
 

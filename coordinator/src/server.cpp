@@ -75,8 +75,8 @@ Status Server::start() {
   for (auto& r : *open) {
     auto st = rolloutStateFromString(r.state);
     if (st && !isFinished(*st)) {
-      r.state = toString(RolloutState::kFailed);
       r.message = "coordinator restarted while the rollout was " + r.state + "; marked failed";
+      r.state = toString(RolloutState::kFailed);
       r.finished_at_ms = common::toUnixMillis(clock_.systemNow());
       FLOTILLA_TRY(store_->updateRollout(r));
       EventRecord e;
@@ -219,6 +219,9 @@ void Server::afterWork(SteadyTime now) {
   if (now >= next_sweep_) {
     sweepLiveness(now);
     publishGauges();
+    // Watchers see gates count down (bake, approval) without asking.
+    for (auto& [id, r] : rollouts_)
+      if (!r->watchers.empty()) r->dirty = true;
     next_sweep_ = now + std::chrono::seconds(1);
   }
   std::vector<std::string> done;
@@ -639,6 +642,7 @@ void Server::finishRollout(ActiveRollout& r) {
   const std::string id = r.record.id;
   r.record.state = toString(r.engine->state());
   r.record.finished_at_ms = common::toUnixMillis(clock_.systemNow());
+  r.record.message = r.engine->finalMessage();
   if (r.engine->state() == RolloutState::kSucceeded) {
     if (auto st = store_->setCurrentRelease(r.plan.app, r.plan.version); !st.ok()) spdlog::error("{}", st.error().message);
   }

@@ -1,5 +1,10 @@
 #include "flotilla/console/client.h"
 
+#include <array>
+#include <cstring>
+
+#include "flotilla/common/crypto.h"
+
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,8 +75,34 @@ Result<std::unique_ptr<ControlClient>> ControlClient::connect(ClientOptions opti
                                             " (the control socket is open to its owner and group)");
     }
   }
+  std::array<std::uint8_t, 32> secret{}, pub{};
+  common::PublicKey server{};
+  const bool tcp = options.endpoint.rfind("tcp://", 0) == 0;
+  if (tcp) {
+    // Over TCP the coordinator only talks to allowlisted operator keys, over CURVE.
+    if (options.key_file.empty() || options.coordinator_key.empty())
+      return Error(Errc::kInvalidArgument,
+                   "a tcp:// control endpoint needs --key OPERATOR.key and --coordinator-key HEX "
+                   "(or FLOTILLA_KEY and FLOTILLA_COORDINATOR_KEY)");
+    auto text = common::readSecretFile(options.key_file);
+    if (!text) return text.error().context("--key");
+    std::string hex = *text;
+    while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+    auto raw = common::fromHex(hex, 32);
+    if (!raw) return Error(Errc::kInvalidArgument, "--key " + options.key_file + ": not an operator key (64 hex characters)");
+    std::memcpy(secret.data(), raw->data(), 32);
+    crypto_scalarmult_base(pub.data(), secret.data());
+    auto sk = common::publicKeyFromHex(options.coordinator_key);
+    if (!sk) return Error(Errc::kInvalidArgument, "--coordinator-key: expected 64 hex characters (the coordinator's keys/curve.pub)");
+    server = *sk;
+  }
   std::unique_ptr<ControlClient> client(new ControlClient(std::move(options)));
   try {
+    if (tcp) {
+      client->sock_.set(zmq::sockopt::curve_serverkey, zmq::const_buffer(server.data(), 32));
+      client->sock_.set(zmq::sockopt::curve_publickey, zmq::const_buffer(pub.data(), 32));
+      client->sock_.set(zmq::sockopt::curve_secretkey, zmq::const_buffer(secret.data(), 32));
+    }
     client->sock_.set(zmq::sockopt::linger, 0);
     // Queue nothing for a coordinator that is not there: a request fails fast
     // instead of waiting in a pipe. (A reply still in flight when the

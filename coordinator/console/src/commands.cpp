@@ -1,5 +1,9 @@
 #include "flotilla/console/commands.h"
 
+#include "flotilla/protocol/order.h"
+
+#include "flotilla/common/fs.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -89,6 +93,8 @@ Result<ControlClient*> Console::client() {
   co.endpoint = options_.control;
   co.timeout = common::Millis(static_cast<std::int64_t>(options_.timeout_seconds * 1000));
   co.operator_name = options_.operator_name;
+  co.key_file = options_.key_file;
+  co.coordinator_key = options_.coordinator_key;
   auto c = ControlClient::connect(std::move(co));
   if (!c) return c.error();
   client_ = std::move(*c);
@@ -155,9 +161,16 @@ int Console::rollout(const std::string& plan_path, bool watch) {
     auto artifact = readFile(plan->artifact_file);
     if (!artifact) return fail(artifact.error().context(plan_path + ": artifact.file"), kExitUsage);
     const std::string digest = common::blake2bHex(common::asBytes(*artifact));
+    json req = {{"cmd", "rollout"}, {"plan", *text}, {"plan_name", plan_path}, {"artifact_digest", digest}};
+    if (!plan->artifact_signature.empty()) {
+      auto sig = readFile(plan->artifact_signature);
+      if (!sig) return fail(sig.error().context(plan_path + ": artifact.signature"), kExitUsage);
+      std::string hex = *sig;
+      while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+      req["release_signature"] = hex;
+    }
     const auto submitted = common::SteadyClock::now();
-    auto reply = request({{"cmd", "rollout"}, {"plan", *text}, {"plan_name", plan_path}, {"artifact_digest", digest}},
-                         *artifact);
+    auto reply = request(req, *artifact);
     if (!reply) return fail(reply.error());
     auto it = reply->find("rollout");
     if (it == reply->end() || !it->is_object())
@@ -178,6 +191,66 @@ int Console::rollout(const std::string& plan_path, bool watch) {
          << " to " << totalHosts(status) << " hosts in " << waveCount(status) << " waves\n";
     out_ << renderStatus(status);
     out_ << "follow it with: flotilla watch " << sanitize(id) << "\n";
+    return kExitOk;
+  });
+}
+
+int Console::keygen(const std::string& prefix, const std::string& kind) {
+  return guarded([&] {
+    std::string secret_hex, public_hex;
+    if (kind == "release") {
+      auto k = common::generateSigningKeyPair();
+      secret_hex = common::toHex(k.secret_key);
+      public_hex = common::toHex(k.public_key);
+    } else {
+      auto k = common::generateCurveKeyPair();
+      secret_hex = common::toHex(k.secret_key);
+      public_hex = common::toHex(k.public_key);
+    }
+    const std::string key = prefix + ".key", pub = prefix + ".pub";
+    if (std::filesystem::exists(key)) return fail(Error(Errc::kAlreadyExists, key + " already exists; refusing to overwrite a key"), kExitUsage);
+    if (auto st = common::writeSecretFile(key, secret_hex + "\n"); !st.ok()) return fail(st.error(), kExitUsage);
+    if (auto st = common::atomicWriteFile(pub, public_hex + "\n", 0644); !st.ok()) return fail(st.error(), kExitUsage);
+    if (options_.json) {
+      out_ << json{{"kind", kind}, {"secret_file", key}, {"public_file", pub}, {"public_key", public_hex}}.dump() << "\n";
+    } else {
+      out_ << kind << " key written: " << key << " (secret, 0600) and " << pub << "\n" << "public key: " << public_hex << "\n";
+      if (kind == "release") out_ << "put the public key in each agent's agent.toml release_keys; keep " << key << " offline\n";
+      else out_ << "add the public key to coordinator.toml [control] operators\n";
+    }
+    return kExitOk;
+  });
+}
+
+int Console::sign(const std::string& plan_path, const std::string& key_file) {
+  return guarded([&] {
+    auto plan = protocol::parsePlanFile(plan_path);
+    if (!plan) return fail(plan.error(), kExitUsage);
+    auto text = common::readSecretFile(key_file);
+    if (!text) return fail(text.error().context("--key"), kExitUsage);
+    std::string hex = *text;
+    while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+    auto raw = common::fromHex(hex, 64);
+    if (!raw) return fail(Error(Errc::kInvalidArgument, "--key " + key_file + ": not a release key (flotilla keygen --release)"), kExitUsage);
+    common::SigningKeyPair key;
+    std::memcpy(key.secret_key.data(), raw->data(), 64);
+    std::memcpy(key.public_key.data(), raw->data() + 32, 32);
+    auto digest = common::digestFile(plan->artifact_file);
+    if (!digest) return fail(digest.error().context(plan_path + ": artifact.file"), kExitUsage);
+    const std::string sig = protocol::signRelease(plan->app, plan->version, digest->digest, digest->size, key);
+    const std::filesystem::path out = plan->artifact_signature.empty()
+                                          ? std::filesystem::path(plan->artifact_file.string() + ".sig")
+                                          : plan->artifact_signature;
+    if (auto st = common::atomicWriteFile(out, sig + "\n", 0644); !st.ok()) return fail(st.error(), kExitUsage);
+    if (options_.json) {
+      out_ << json{{"signature_file", out.string()}, {"app", plan->app}, {"version", plan->version},
+                   {"artifact_digest", digest->digest}, {"key_id", common::keyId(key.public_key)}}.dump() << "\n";
+    } else {
+      out_ << "signed " << plan->app << " " << plan->version << " (" << digest->digest.substr(0, 16) << ", "
+           << digest->size << " bytes) with release key " << common::keyId(key.public_key) << ": " << out.string() << "\n";
+      if (plan->artifact_signature.empty())
+        out_ << "add to the plan's [artifact]: signature = \"" << out.filename().string() << "\"\n";
+    }
     return kExitOk;
   });
 }

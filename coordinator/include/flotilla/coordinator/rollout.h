@@ -122,6 +122,8 @@ class Rollout {
   std::size_t currentWave() const { return current_; }
   const HostSlot* host(const std::string& agent_id) const;
   bool finished() const { return isFinished(state_); }
+  // Why the rollout ended (empty while it runs).
+  const std::string& finalMessage() const { return final_message_; }
   // What the rollout is waiting for, for people: "bake 12s left", "approval".
   std::string gate(common::SteadyTime now) const;
 
@@ -148,6 +150,7 @@ class Rollout {
   std::size_t rollback_outstanding_ = 0;
   common::SteadyTime rollback_deadline_{};
   common::SteadyTime paused_at_{};
+  std::string final_message_;
   std::vector<RolloutAction> actions_;
 };
 

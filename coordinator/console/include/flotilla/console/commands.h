@@ -31,6 +31,8 @@ struct ConsoleOptions {
   bool terminal = false;         // stdout is an interactive terminal: redraw the watch view in place
   std::size_t width = 0;         // terminal columns (0 = unknown)
   std::string operator_name;     // "user@host", recorded with every action
+  std::string key_file;          // --key: operator CURVE key for a tcp:// endpoint
+  std::string coordinator_key;   // --coordinator-key: the coordinator's CURVE public key (hex)
 };
 
 // Re-send `watch` after this long without any message from the coordinator.
@@ -57,6 +59,12 @@ class Console {
   int events(const std::string& rollout, std::int64_t after);
   // app "" = the fleet and every app; days >= 1.
   int metrics(const std::string& app, std::int64_t days);
+  // Writes PREFIX.key (0600) and PREFIX.pub: kind "release" (Ed25519, for
+  // `sign`) or "operator" (X25519 CURVE, for a tcp:// control endpoint).
+  int keygen(const std::string& prefix, const std::string& kind);
+  // Signs the release a plan names (app, version, artifact digest and length)
+  // with an offline release key; writes artifact.signature (default ARTIFACT.sig).
+  int sign(const std::string& plan_path, const std::string& key_file);
 
   // Called from a SIGINT/SIGTERM handler: a running watch stops at its next
   // wake-up and says the rollout continues without it. Async-signal-safe.
