@@ -322,6 +322,12 @@ void Server::handleAgentMessage() {
   const std::string rid = frameString(rid_msg);
   const char* uid = payload.gets("User-Id");
   const std::string key = uid ? uid : "";
+  // A revoked or rejected key gets nothing at all, not even a refusal; its
+  // connection outlives the revocation only until it reconnects (ZAP refuses it).
+  if (denied_keys_.count(key)) {
+    ++dropped_from_denied_;
+    return;
+  }
   auto msg = protocol::decodeAgentMessage(std::string_view(static_cast<const char*>(payload.data()), payload.size()));
   if (!msg) {
     spdlog::warn("refused a malformed message from key {}: {}", key.substr(0, 16), msg.error().message);
@@ -520,6 +526,9 @@ void Server::publishGauges() {
          "# TYPE flotilla_order_refusals_total counter\n";
   for (const auto& [reason, n] : refusals_)
     out += "flotilla_order_refusals_total{reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
+  out += "# HELP flotilla_denied_messages_total Messages from revoked or rejected agent keys, dropped.\n"
+         "# TYPE flotilla_denied_messages_total counter\nflotilla_denied_messages_total " +
+         std::to_string(dropped_from_denied_) + "\n";
   gauges_->publish(std::move(out));
 }
 

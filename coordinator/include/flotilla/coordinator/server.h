@@ -136,7 +136,8 @@ class Server {
   std::unordered_map<std::string, std::string> active_by_app_;  // app -> rollout id
   std::unordered_map<std::string, OrderRef> orders_;            // outstanding orders by id
   common::SteadyTime next_sweep_{};
-  std::map<std::string, std::uint64_t> refusals_;  // order refusals reported by agents, by reason
+  std::map<std::string, std::uint64_t> refusals_;
+  std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered  // order refusals reported by agents, by reason
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   std::unique_ptr<HttpEndpoint> http_;
   std::uint64_t rollout_counter_ = 0;
