@@ -67,7 +67,7 @@ const ScopeMetrics& appOf(const DoraReport& r, const std::string& app) {
 
 }  // namespace
 
-TEST_CASE("deployment frequency counts successes finished in (now - days, now]", "[metrics]") {
+TEST_CASE("deployment frequency counts successes finished within the window ending now", "[metrics]") {
   std::vector<RolloutRecord> rs = {
       rec("web", "succeeded", kNow - 7 * kDay),      // exactly at the window start: out
       rec("web", "succeeded", kNow - 7 * kDay + 1),  // just inside
