@@ -95,13 +95,9 @@ Status Agent::start() {
   if (!journal) return journal.error();
   // A plan key reached through verified rotation statements overrides agent.toml's.
   if (std::filesystem::exists(config_.state_dir / "plan_key")) {
-    auto text = common::readSecretFile(config_.state_dir / "plan_key");
-    if (!text) return text.error();
-    std::string hex = *text;
-    while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
-    auto key = common::publicKeyFromHex(hex);
-    if (!key) return Error(Errc::kCorrupt, (config_.state_dir / "plan_key").string() + ": not a public key in hex");
-    config_.plan_key = *key;
+    auto raw = common::readKeyFile(config_.state_dir / "plan_key", 32, "a plan public key");
+    if (!raw) return raw.error();
+    std::memcpy(config_.plan_key.data(), raw->data(), 32);
   }
   journal_.emplace(std::move(*journal));
   for (const auto& [app, st] : journal_->state().apps) {

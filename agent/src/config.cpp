@@ -209,12 +209,8 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
     secret = *s;
   }
   fs::path secret_path = fs::path(secret).is_absolute() ? fs::path(secret) : c.dir / secret;
-  auto text = common::readSecretFile(secret_path);
-  if (!text) return text.error().context(file.string() + ": keys.curve_secret");
-  std::string hex = *text;
-  while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
-  auto raw = common::fromHex(hex, 32);
-  if (!raw) return Error(Errc::kInvalidArgument, secret_path.string() + ": not a 32-byte key in hex");
+  auto raw = common::readKeyFile(secret_path, 32, "a CURVE secret key");
+  if (!raw) return raw.error().context(file.string() + ": keys.curve_secret");
   std::copy(raw->begin(), raw->end(), c.curve_key.secret_key.begin());
   crypto_scalarmult_base(c.curve_key.public_key.data(), c.curve_key.secret_key.data());
   if (const toml::node* rk = root->get("release_keys")) {

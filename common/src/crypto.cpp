@@ -217,4 +217,16 @@ Result<std::string> readSecretFile(const std::filesystem::path& path) {
   return content;
 }
 
+Result<std::string> readKeyFile(const std::filesystem::path& path, std::size_t bytes, const std::string& what) {
+  auto text = readSecretFile(path);
+  if (!text) return text.error();
+  std::string hex = *text;
+  while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r' || hex.back() == ' ')) hex.pop_back();
+  auto raw = fromHex(hex, bytes);
+  if (!raw)
+    return Error(Errc::kInvalidArgument,
+                 path.string() + ": not " + what + " (" + std::to_string(bytes * 2) + " hex characters)");
+  return raw;
+}
+
 }  // namespace flotilla::common

@@ -42,16 +42,6 @@ Status readDuration(const fs::path& file, const toml::table& t, const char* key,
   return {};
 }
 
-Result<std::string> readKeyFile(const fs::path& p, std::size_t bytes) {
-  auto text = common::readSecretFile(p);
-  if (!text) return text.error();
-  std::string hex = *text;
-  while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
-  auto raw = common::fromHex(hex, bytes);
-  if (!raw) return Error(Errc::kInvalidArgument, p.string() + ": not a key of " + std::to_string(bytes) + " bytes in hex");
-  return raw;
-}
-
 fs::path resolve(const fs::path& dir, const std::string& p) { return fs::path(p).is_absolute() ? fs::path(p) : dir / p; }
 
 }  // namespace
@@ -223,7 +213,7 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   std::string plan_secret = "keys/plan.key", curve_secret = "keys/curve.key";
   FLOTILLA_TRY(readString(file, **keys, "plan_secret", "keys.plan_secret", plan_secret));
   FLOTILLA_TRY(readString(file, **keys, "curve_secret", "keys.curve_secret", curve_secret));
-  auto plan = readKeyFile(resolve(c.dir, plan_secret), 64);
+  auto plan = common::readKeyFile(resolve(c.dir, plan_secret), 64, "a plan signing key");
   if (!plan) return plan.error().context(file.string() + ": keys.plan_secret");
   std::copy(plan->begin(), plan->end(), c.plan_key.secret_key.begin());
   // An Ed25519 secret key carries its public half in its last 32 bytes.
@@ -245,7 +235,7 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
       c.rotations.push_back(std::get<protocol::Rotation>(*msg));
     }
   }
-  auto curve = readKeyFile(resolve(c.dir, curve_secret), 32);
+  auto curve = common::readKeyFile(resolve(c.dir, curve_secret), 32, "a CURVE secret key");
   if (!curve) return curve.error().context(file.string() + ": keys.curve_secret");
   std::copy(curve->begin(), curve->end(), c.curve_key.secret_key.begin());
   crypto_scalarmult_base(c.curve_key.public_key.data(), c.curve_key.secret_key.data());

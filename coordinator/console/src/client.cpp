@@ -84,12 +84,8 @@ Result<std::unique_ptr<ControlClient>> ControlClient::connect(ClientOptions opti
       return Error(Errc::kInvalidArgument,
                    "a tcp:// control endpoint needs --key OPERATOR.key and --coordinator-key HEX "
                    "(or FLOTILLA_KEY and FLOTILLA_COORDINATOR_KEY)");
-    auto text = common::readSecretFile(options.key_file);
-    if (!text) return text.error().context("--key");
-    std::string hex = *text;
-    while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
-    auto raw = common::fromHex(hex, 32);
-    if (!raw) return Error(Errc::kInvalidArgument, "--key " + options.key_file + ": not an operator key (64 hex characters)");
+    auto raw = common::readKeyFile(options.key_file, 32, "an operator key (flotilla keygen --operator)");
+    if (!raw) return raw.error().context("--key");
     std::memcpy(secret.data(), raw->data(), 32);
     crypto_scalarmult_base(pub.data(), secret.data());
     auto sk = common::publicKeyFromHex(options.coordinator_key);

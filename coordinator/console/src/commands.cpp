@@ -226,12 +226,8 @@ int Console::sign(const std::string& plan_path, const std::string& key_file) {
   return guarded([&] {
     auto plan = protocol::parsePlanFile(plan_path);
     if (!plan) return fail(plan.error(), kExitUsage);
-    auto text = common::readSecretFile(key_file);
-    if (!text) return fail(text.error().context("--key"), kExitUsage);
-    std::string hex = *text;
-    while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
-    auto raw = common::fromHex(hex, 64);
-    if (!raw) return fail(Error(Errc::kInvalidArgument, "--key " + key_file + ": not a release key (flotilla keygen --release)"), kExitUsage);
+    auto raw = common::readKeyFile(key_file, 64, "a release key (flotilla keygen --release)");
+    if (!raw) return fail(raw.error().context("--key"), kExitUsage);
     common::SigningKeyPair key;
     std::memcpy(key.secret_key.data(), raw->data(), 64);
     std::memcpy(key.public_key.data(), raw->data() + 32, 32);

@@ -77,4 +77,8 @@ std::string randomHex(std::size_t bytes);
 Status writeSecretFile(const std::filesystem::path& path, std::string_view content);
 Result<std::string> readSecretFile(const std::filesystem::path& path);
 
+// A key stored as one line of hex in a secret file (0600): exactly `bytes`
+// bytes. `what` names the key in the error ("an operator key").
+Result<std::string> readKeyFile(const std::filesystem::path& path, std::size_t bytes, const std::string& what);
+
 }  // namespace flotilla::common
