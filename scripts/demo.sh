@@ -138,10 +138,14 @@ h = json.loads(subprocess.check_output([sys.argv[1], "--json", "history", "--app
 got = [(r["version"], r["state"]) for r in reversed(h)]
 sys.exit(0 if got == [("1", "succeeded"), ("2", "succeeded"), ("3", "rolled_back")] else 1)' "$bin/coordinator/flotilla"
 
-if flotilla --help 2>/dev/null | grep -qE "^ +metrics"; then
-  say "Delivery metrics (DORA)"
-  flotilla metrics --app web || true
-fi
+say "Delivery metrics (DORA)"
+flotilla metrics --app web
+check "metrics count 2 deployments and 1 failure out of 3 finished rollouts of web" python3 -c '
+import json, subprocess, sys
+m = json.loads(subprocess.check_output([sys.argv[1], "--json", "metrics", "--app", "web"]))["apps"]["web"]
+ok = m["deployment_frequency"]["deployments"] == 2 and m["change_failure_rate"]["failed"] == 1 \
+     and m["change_failure_rate"]["finished"] == 3 and m["lead_time"]["from_submission"] == 0
+sys.exit(0 if ok else 1)' "$bin/coordinator/flotilla"
 
 echo
 if [ "$failures" -eq 0 ]; then
