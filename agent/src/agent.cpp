@@ -125,9 +125,10 @@ Status Agent::start() {
     std::random_device rd;
     coord_.set(zmq::sockopt::reconnect_ivl, 250 + static_cast<int>(rd() % 750));
     coord_.set(zmq::sockopt::reconnect_ivl_max, 30000);
-    // ZMTP heartbeats notice a dead connection so libzmq reconnects.
-    coord_.set(zmq::sockopt::heartbeat_ivl, 2000);
-    coord_.set(zmq::sockopt::heartbeat_timeout, 6000);
+    // ZMTP heartbeats notice a dead connection so libzmq reconnects. Slow on
+    // purpose: each is a CURVE message the coordinator pays for, times the fleet.
+    coord_.set(zmq::sockopt::heartbeat_ivl, 10000);
+    coord_.set(zmq::sockopt::heartbeat_timeout, 30000);
     coord_.set(zmq::sockopt::sndhwm, 10000);
     coord_.connect(config_.coordinator_endpoint);
   } catch (const zmq::error_t& e) {

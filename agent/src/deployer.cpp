@@ -488,7 +488,10 @@ common::Millis Deployer::monitorInterval() const {
     auto it = a.releases.find(a.current);
     if (a.current.empty() || it == a.releases.end()) continue;
     auto spec = protocol::decodeSpec(it->second.spec);
-    if (spec && !spec->health.checks.empty()) best = std::min(best, std::max(spec->health.interval, common::Millis(100)));
+    // After probation, checks run at the plan's interval but no more often than
+    // every 5 s (the heartbeat period): an idle agent stays near zero CPU.
+    if (spec && !spec->health.checks.empty())
+      best = std::min(best, std::max(spec->health.interval, common::Millis(std::chrono::seconds(5))));
   }
   return best;
 }

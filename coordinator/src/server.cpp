@@ -37,7 +37,7 @@ std::string frameString(const zmq::message_t& m) { return std::string(static_cas
 }  // namespace
 
 Server::Server(CoordinatorConfig config, const common::Clock& clock)
-    : config_(std::move(config)), clock_(clock), ctx_(1) {}
+    : config_(std::move(config)), clock_(clock), ctx_(2) {}  // two I/O threads: CURVE is CPU-bound
 
 Server::~Server() {
   if (stop_fd_ >= 0) ::close(stop_fd_);
@@ -625,7 +625,9 @@ void Server::recordEvent(ActiveRollout& r, const std::string& kind, const std::s
     return;
   }
   e.seq = *seq;
-  spdlog::info("[{}] {}{}{}", r.record.id, kind, agent.empty() ? "" : " " + agent, message.empty() ? "" : ": " + message);
+  // Per-host events are the bulk at fleet scale: debug; rollout-level ones: info.
+  spdlog::log(agent.empty() ? spdlog::level::info : spdlog::level::debug, "[{}] {}{}{}", r.record.id, kind,
+              agent.empty() ? "" : " " + agent, message.empty() ? "" : ": " + message);
   if (!r.watchers.empty()) {
     nlohmann::json doc = eventJson(e);
     doc["type"] = "event";
