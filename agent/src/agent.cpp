@@ -130,6 +130,13 @@ Status Agent::start() {
     coord_.set(zmq::sockopt::heartbeat_ivl, 10000);
     coord_.set(zmq::sockopt::heartbeat_timeout, 30000);
     coord_.set(zmq::sockopt::sndhwm, 10000);
+    // Every new CURVE session (first connect, or a reconnect after the
+    // coordinator restarted or dropped us) starts with a hello at once.
+    if (zmq_socket_monitor(coord_.handle(), "inproc://flotilla-agent-monitor",
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+      return Error(Errc::kInternal, std::string("socket monitor: ") + zmq_strerror(zmq_errno()));
+    monitor_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
+    monitor_.connect("inproc://flotilla-agent-monitor");
     coord_.connect(config_.coordinator_endpoint);
   } catch (const zmq::error_t& e) {
     return Error(Errc::kUnavailable, "connecting to " + config_.coordinator_endpoint + ": " + e.what());
@@ -265,7 +272,9 @@ Status Agent::run() {
 #ifdef FLOTILLA_HAVE_SYSTEMD
   sd_notify(0, "READY=1");
 #endif
-  sendHello();
+  // The first hello goes out when the handshake completes (handleMonitor);
+  // this is only the fallback if that event never comes.
+  next_hello_ = clock_.steadyNow() + std::chrono::seconds(3);
   SteadyTime stop_deadline{};
   while (!worker_done_) {
     zmq::pollitem_t items[] = {
@@ -273,14 +282,16 @@ Status Agent::run() {
         {pipe_.handle(), 0, ZMQ_POLLIN, 0},
         {nullptr, stop_fd_, ZMQ_POLLIN, 0},
         {nullptr, signal_fd_, ZMQ_POLLIN, 0},
+        {monitor_.handle(), 0, ZMQ_POLLIN, 0},
     };
     const auto now = clock_.steadyNow();
     SteadyTime next = welcomed_ ? next_heartbeat_ : next_hello_;
     if (pending_) next = next_hello_;
     if (fetch_) next = std::min(next, fetch_->deadline);
+    if (reconnect_check_) next = std::min(next, *reconnect_check_);
     if (stopping_) next = std::min(next, stop_deadline);
     try {
-      zmq::poll(items, 4, std::chrono::milliseconds(millisUntil(next, now) + 1));
+      zmq::poll(items, 5, std::chrono::milliseconds(millisUntil(next, now) + 1));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       return Error(Errc::kIo, std::string("poll: ") + e.what());
@@ -294,7 +305,18 @@ Status Agent::run() {
     }
     for (int i = 0; i < 256 && (coord_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) handleCoordinator();
     for (int i = 0; i < 256 && (pipe_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) handleWorker();
+    if (items[4].revents & ZMQ_POLLIN) handleMonitor();
     const auto t = clock_.steadyNow();
+    if (reconnect_check_ && t >= *reconnect_check_) {
+      reconnect_check_.reset();
+      spdlog::warn("no new session with the coordinator since the connection dropped; reconnecting");
+      try {
+        coord_.disconnect(config_.coordinator_endpoint);
+        coord_.connect(config_.coordinator_endpoint);
+      } catch (const zmq::error_t& e) {
+        spdlog::error("reconnecting to {}: {}", config_.coordinator_endpoint, e.what());
+      }
+    }
     if (fetch_ && t >= fetch_->deadline) finishFetch(Error(Errc::kTimeout, "download did not finish within fetch_timeout"));
     if ((!welcomed_ || pending_) && t >= next_hello_) sendHello();
     if (welcomed_ && !pending_ && t >= next_heartbeat_) sendHeartbeat();
@@ -309,6 +331,34 @@ Status Agent::run() {
 #endif
   if (worker_.joinable() && worker_done_) worker_.join();
   return {};
+}
+
+void Agent::handleMonitor() {
+  bool handshake = false;
+  while (true) {
+    zmq::message_t event;
+    if (!monitor_.recv(event, zmq::recv_flags::dontwait)) break;
+    if (event.size() >= 2) {
+      std::uint16_t id = 0;
+      std::memcpy(&id, event.data(), sizeof id);
+      if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        handshake = true;
+        reconnect_check_.reset();
+      } else if (id == ZMQ_EVENT_DISCONNECTED && !reconnect_check_) {
+        static thread_local std::mt19937 rng{std::random_device{}()};
+        reconnect_check_ = clock_.steadyNow() + std::chrono::seconds(5) +
+                           common::Millis(std::uniform_int_distribution<long>(0, 5000)(rng));
+      }
+    }
+    zmq::message_t address;  // the second frame of every event
+    (void)monitor_.recv(address, zmq::recv_flags::dontwait);
+  }
+  if (handshake && !stopping_) {
+    // The coordinator on the other end may not know this connection yet.
+    welcomed_ = false;
+    hello_backoff_ = std::chrono::seconds(1);
+    sendHello();
+  }
 }
 
 void Agent::handleWorker() {

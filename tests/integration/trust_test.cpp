@@ -1353,7 +1353,9 @@ void agentSurvives(const std::function<void(FakeSetup&)>& attack) {
   s.deployGood();
   attack(s);
   int before = s.fake->heartbeats;
-  CHECK(s.fake->pumpUntil([&] { return s.fake->heartbeats > before + 1; }, 5s));
+  // A connection libzmq closed for a protocol error is re-established by the
+  // agent within 5-10 s; then it says hello and heartbeats again.
+  CHECK(s.fake->pumpUntil([&] { return s.fake->heartbeats > before + 1; }, 15s));
   CHECK(agentAlive(s.f, "h0"));
   auto b = s.fake->body("2", 2);
   s.fake->reports.clear();
@@ -1388,7 +1390,7 @@ TEST_CASE("agent: an unsolicited chunk is ignored", "[integration][trust]") {
   });
 }
 
-TEST_CASE("agent: an oversized frame from the coordinator is dropped", "[integration][trust][!mayfail]") {
+TEST_CASE("agent: an oversized frame from the coordinator is dropped and the agent reconnects", "[integration][trust]") {
   agentSurvives([](FakeSetup& s) { s.fake->sendRaw(std::string(2 * 1024 * 1024, 'x')); });
 }
 

@@ -49,6 +49,7 @@ class Agent {
 
   void handleCoordinator();
   void handleWorker();
+  void handleMonitor();
   void onOrder(const protocol::SignedOrder& order);
   void onChunk(const protocol::Chunk& chunk);
   void onRotation(const protocol::Rotation& r);
@@ -65,6 +66,7 @@ class Agent {
   zmq::context_t ctx_;
   zmq::socket_t coord_;
   zmq::socket_t pipe_;  // reactor end
+  zmq::socket_t monitor_;  // connection events of coord_ (a new handshake means: say hello)
   std::thread worker_;
   int stop_fd_ = -1;
   int signal_fd_ = -1;
@@ -81,6 +83,9 @@ class Agent {
   std::string busy_;
   std::map<std::string, std::uint64_t> sequences_;  // highest accepted order sequence per app
   std::optional<FetchState> fetch_;
+  // Set when the connection dropped; if no new handshake by then, reconnect by
+  // hand (libzmq gives up on a connection it closed for a protocol error).
+  std::optional<common::SteadyTime> reconnect_check_;
   std::deque<protocol::Report> outbox_;  // reports waiting for a welcome
   bool stopping_ = false;
   bool worker_done_ = false;
