@@ -312,10 +312,13 @@ void Server::handleAgentMessage() {
   if (!agents_sock_.recv(rid_msg, zmq::recv_flags::dontwait)) return;
   if (!rid_msg.more()) return;
   (void)agents_sock_.recv(payload, zmq::recv_flags::dontwait);
-  while (payload.more()) {  // a well-formed agent sends one frame; drop the rest
+  if (payload.more()) {
+    // A well-formed agent sends one frame. Drain every remaining part of this
+    // message so none of it is mistaken for the start of the next one.
     zmq::message_t extra;
-    (void)agents_sock_.recv(extra, zmq::recv_flags::dontwait);
-    payload = std::move(extra);
+    do {
+      if (!agents_sock_.recv(extra, zmq::recv_flags::dontwait)) break;
+    } while (extra.more());
     spdlog::warn("dropped a multi-frame message from an agent");
     return;
   }

@@ -910,7 +910,8 @@ TEST_CASE("fake coordinator: an artifact whose bytes do not match the digest is 
 
 namespace {
 // An enrolled raw peer sends `payload`; the coordinator must stay up and still roll out.
-void coordinatorSurvives(const std::vector<std::string>& frames, bool expect_refusal) {
+void coordinatorSurvives(const std::vector<std::string>& frames, bool expect_refusal,
+                         const std::function<void(Fleet&)>& also = {}) {
   Fleet f;
   f.startCoordinator();
   f.startAgent(agentSpec("h0"));
@@ -925,6 +926,7 @@ void coordinatorSurvives(const std::vector<std::string>& frames, bool expect_ref
   }
   CHECK(coordinatorUp(f));
   CHECK(agentState(f, "h0") == "online");
+  if (also) also(f);
   baseline(f, "2");
   CHECK(f.liveRelease("h0", "web") == "2");
 }
@@ -974,6 +976,14 @@ TEST_CASE("coordinator: a coordinator-only type sent by an agent is refused", "[
 
 TEST_CASE("coordinator: a multi-frame message is dropped", "[integration][trust]") {
   coordinatorSurvives({proto::encode(proto::Heartbeat{}), proto::encode(proto::Heartbeat{})}, false);
+}
+
+TEST_CASE("coordinator: every part of a long multi-frame message is dropped", "[integration][trust]") {
+  // Later parts must not be read as new messages (with a part taken for a routing id).
+  proto::Hello h;
+  h.agent_id = "smuggled";
+  coordinatorSurvives({proto::encode(proto::Heartbeat{}), proto::encode(h), proto::encode(h), proto::encode(h)}, false,
+                      [](Fleet& f) { CHECK(agentState(f, "smuggled").empty()); });
 }
 
 TEST_CASE("coordinator: a fetch for a path outside the store is refused", "[integration][trust]") {
