@@ -16,20 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/temp_dir.h"
+
 namespace flotilla::testing {
-
-// A unique temporary directory, removed (with everything in it) on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix = "flotilla-test");
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int freeTcpPort();

@@ -9,27 +9,14 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/temp_dir.h"
+
 using namespace flotilla::common;
 using flotilla::Errc;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "flotilla-crypto-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using flotilla::testing::TempDir;
 
 void writePlain(const std::filesystem::path& path, const std::string& content, mode_t mode) {
   std::ofstream(path, std::ios::binary) << content;

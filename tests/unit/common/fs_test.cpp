@@ -11,27 +11,14 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/temp_dir.h"
+
 using namespace flotilla::common;
 using flotilla::Errc;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "flotilla-fs-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using flotilla::testing::TempDir;
 
 std::vector<std::string> entries(const std::filesystem::path& dir) {
   std::vector<std::string> names;

@@ -15,28 +15,15 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/temp_dir.h"
+
 using namespace flotilla::common;
 using flotilla::Errc;
 using namespace std::chrono_literals;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "flotilla-proc-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using flotilla::testing::TempDir;
 
 ProcessSpec specOf(std::vector<std::string> argv) {
   ProcessSpec spec;
