@@ -21,6 +21,8 @@ namespace {
 constexpr const char* kFooter = R"(
 Environment:
   FLOTILLA_CONTROL  control endpoint used when --control is not given
+  FLOTILLA_KEY      operator key file used when --key is not given (tcp:// endpoints)
+  FLOTILLA_COORDINATOR_KEY  the coordinator's CURVE public key when --coordinator-key is not given
   USER              operator name recorded with every action, as USER@HOSTNAME
 
 Exit codes:
