@@ -82,7 +82,8 @@ Status initCoordinator(const InitOptions& opts) {
       << "group = \"\"                 # group owning the IPC socket (mode 0660)\n"
       << "operators = []              # operator public keys (flotilla keygen) allowed on a tcp:// endpoint\n\n"
       << "[orders]\n"
-      << "ttl = \"1h\"                 # signed orders expire after this\n\n"
+      << "ttl = \"1h\"                 # signed orders expire after this\n"
+      << "retry = \"5s\"               # an order no agent acknowledged is sent again after this\n\n"
       << "[store]\n"
       << "file = \"flotilla.db\"\n"
       << "artifacts = \"artifacts\"\n\n"
@@ -200,6 +201,8 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   auto orders = table("orders");
   if (!orders) return orders.error();
   FLOTILLA_TRY(readDuration(file, **orders, "ttl", "orders.ttl", c.order_ttl));
+  FLOTILLA_TRY(readDuration(file, **orders, "retry", "orders.retry", c.order_retry));
+  if (c.order_retry.count() <= 0) return Error(Errc::kInvalidArgument, file.string() + ": orders.retry must be positive");
   auto store = table("store");
   if (!store) return store.error();
   std::string store_file = "flotilla.db", artifacts = "artifacts";

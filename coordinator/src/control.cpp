@@ -168,6 +168,9 @@ json Server::cmdAgentState(const json& req, const std::string& actor) {
 Result<std::string> Server::startRollout(protocol::Plan plan, const std::string& plan_text, const std::string& plan_name,
                                          const std::string& digest, std::uint64_t size, const std::string& actor,
                                          const std::string& kind, const std::string& release_signature) {
+  if (!store_error_.empty())
+    return Error(Errc::kUnavailable, "the coordinator's store is failing (" + store_error_ +
+                                         "); no new rollout starts until it is writable again");
   if (active_by_app_.count(plan.app))
     return Error(Errc::kConflict, "rollout " + active_by_app_.at(plan.app) + " of app '" + plan.app +
                                       "' is still active; one active rollout per app (abort or wait for it)");
@@ -211,6 +214,8 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
   ar->artifact_digest = digest;
   ar->artifact_size = size;
   ar->release_signature = release_signature;
+  ar->kind = kind;
+  ar->plan_text = plan_text;
   Rollout::Config cfg{id, plan.app, plan.version, plan.waves, std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2)))};
   ar->engine = std::make_unique<Rollout>(cfg, orderHosts(id, targets), previous);
   ar->plan = std::move(plan);
@@ -222,6 +227,18 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
   active_by_app_[r.plan.app] = id;
   recordEvent(r, "submitted", "", -1, kind + " of " + r.plan.app + " " + r.plan.version + " to " +
                                           std::to_string(targets.size()) + " hosts from " + plan_name, actor);
+  persistRollout(r);
+  // The rollout is durable before any order leaves: if the store cannot take
+  // it, nothing has happened and the operator is told why.
+  if (auto st = store_->commit(); !st.ok() || write_failed_) {
+    active_by_app_.erase(r.plan.app);
+    rollouts_.erase(id);
+    Error e = st.ok() ? Error(Errc::kIo, store_error_) : st.error();
+    storeFailed(e);
+    (void)store_->begin();
+    return Error(Errc::kUnavailable, "the coordinator's store is failing (" + e.message + "); rollout not started");
+  }
+  if (auto st = store_->begin(); !st.ok()) storeFailed(st.error());
   r.engine->start(clock_.steadyNow());
   applyActions(r, clock_.steadyNow());
   persistRollout(r);
@@ -343,12 +360,7 @@ json Server::cmdRollback(const json& req, const std::string& actor) {
   if (!rel->has_value()) return errorJson(Errc::kNotFound, "no release " + target + " of app '" + app + "' is known to the coordinator");
   auto plan = protocol::parsePlan((*rel)->plan_text, app + "@" + target, "");
   if (!plan) return errorJson(plan.error());
-  // A rollback must be fast: one wave, every host at once, no bake.
-  plan->waves.sizes = {protocol::Amount{true, 100}};
-  plan->waves.max_parallel = std::max<std::size_t>(plan->waves.max_parallel, 1000);
-  plan->waves.bake = common::Millis(0);
-  plan->waves.approval = protocol::Approval::kAuto;
-  plan->waves.on_failure = protocol::OnFailure::kHalt;
+  plan->waves = rollbackPolicy(plan->waves);
   plan->change.reset();
   auto id = startRollout(std::move(*plan), (*rel)->plan_text, app + "@" + target, (*rel)->artifact_digest,
                          (*rel)->artifact_size, actor, "rollback", (*rel)->release_signature);

@@ -57,6 +57,24 @@ const char* toString(HostState s) {
   return "unknown";
 }
 
+std::optional<HostState> hostStateFromString(std::string_view s) {
+  for (auto st : {HostState::kPending, HostState::kDeploying, HostState::kHealthy, HostState::kFailed,
+                  HostState::kUnreachable, HostState::kRollingBack, HostState::kRolledBack, HostState::kRollbackFailed})
+    if (s == toString(st)) return st;
+  return std::nullopt;
+}
+
+namespace {
+
+std::optional<WaveState> waveStateFromString(std::string_view s) {
+  for (auto st : {WaveState::kPending, WaveState::kRunning, WaveState::kBaking, WaveState::kAwaitingApproval,
+                  WaveState::kSucceeded, WaveState::kFailed})
+    if (s == toString(st)) return st;
+  return std::nullopt;
+}
+
+}  // namespace
+
 bool isFinished(RolloutState s) {
   return s == RolloutState::kSucceeded || s == RolloutState::kFailed || s == RolloutState::kRolledBack ||
          s == RolloutState::kAborted;
@@ -74,6 +92,15 @@ std::vector<std::string> orderHosts(const std::string& rollout_id, std::vector<s
   out.reserve(keyed.size());
   for (auto& [k, id] : keyed) out.push_back(std::move(id));
   return out;
+}
+
+protocol::WavePolicy rollbackPolicy(protocol::WavePolicy p) {
+  p.sizes = {protocol::Amount{true, 100}};
+  p.max_parallel = std::max<std::size_t>(p.max_parallel, 1000);
+  p.bake = common::Millis(0);
+  p.approval = protocol::Approval::kAuto;
+  p.on_failure = protocol::OnFailure::kHalt;
+  return p;
 }
 
 bool labelsMatch(const std::map<std::string, std::string>& want, const std::map<std::string, std::string>& have) {
@@ -127,6 +154,119 @@ Rollout::Rollout(Config config, std::vector<std::string> hosts, const std::map<s
     waves_.push_back(slot);
     begin = slot.end;
   }
+  // A new rollout's hosts all go to the store once.
+  host_dirty_.assign(hosts_.size(), true);
+  dirty_hosts_.resize(hosts_.size());
+  for (std::size_t i = 0; i < hosts_.size(); ++i) dirty_hosts_[i] = i;
+}
+
+void Rollout::extendDeadlines(common::SteadyTime not_before) {
+  if (!waves_.empty()) {
+    auto& w = waves_[current_];
+    if (w.state == WaveState::kRunning && w.deadline < not_before) w.deadline = not_before;
+  }
+  if (state_ == RolloutState::kRollingBack && rollback_deadline_ < not_before) rollback_deadline_ = not_before;
+}
+
+HostSlot& Rollout::touch(std::size_t idx) {
+  if (!host_dirty_[idx]) {
+    host_dirty_[idx] = true;
+    dirty_hosts_.push_back(idx);
+  }
+  return hosts_[idx];
+}
+
+std::vector<std::size_t> Rollout::drainDirtyHosts() {
+  std::vector<std::size_t> out;
+  out.swap(dirty_hosts_);
+  for (auto i : out) host_dirty_[i] = false;
+  return out;
+}
+
+void Rollout::setOrder(const std::string& agent_id, const std::string& order_id, std::uint64_t sequence) {
+  auto it = index_.find(agent_id);
+  if (it == index_.end()) return;
+  auto& h = touch(it->second);
+  h.order_id = order_id;
+  h.sequence = sequence;
+}
+
+nlohmann::json Rollout::saveState(const std::function<std::int64_t(common::SteadyTime)>& to_wall) const {
+  nlohmann::json waves = nlohmann::json::array();
+  for (const auto& w : waves_) {
+    waves.push_back({{"state", toString(w.state)},
+                     {"begin", w.begin},
+                     {"end", w.end},
+                     {"next", w.next},
+                     {"in_flight", w.in_flight},
+                     {"healthy", w.healthy},
+                     {"failed", w.failed},
+                     {"unreachable", w.unreachable},
+                     {"started_ms", to_wall(w.started)},
+                     {"deadline_ms", to_wall(w.deadline)},
+                     {"bake_until_ms", to_wall(w.bake_until)}});
+  }
+  return {{"state", toString(state_)},
+          {"current", current_},
+          {"failure_pending", failure_pending_},
+          {"rollback_outstanding", rollback_outstanding_},
+          {"rollback_deadline_ms", to_wall(rollback_deadline_)},
+          {"paused_at_ms", to_wall(paused_at_)},
+          {"final_message", final_message_},
+          {"waves", std::move(waves)}};
+}
+
+Result<std::unique_ptr<Rollout>> Rollout::restore(Config config, std::vector<HostSlot> hosts, const nlohmann::json& state,
+                                                  const std::function<common::SteadyTime(std::int64_t)>& from_wall) {
+  const std::string id = config.id;
+  auto bad = [&](const std::string& what) { return Error(Errc::kCorrupt, "stored state of rollout " + id + ": " + what); };
+  try {
+    std::vector<std::string> ids;
+    ids.reserve(hosts.size());
+    for (const auto& h : hosts) ids.push_back(h.agent_id);
+    auto r = std::make_unique<Rollout>(std::move(config), std::move(ids), std::map<std::string, std::string>{});
+    r->drainDirtyHosts();  // nothing new to write: the rows came from the store
+    auto st = rolloutStateFromString(state.at("state").get<std::string>());
+    if (!st) return bad("unknown state");
+    r->state_ = *st;
+    r->current_ = state.at("current").get<std::size_t>();
+    r->failure_pending_ = state.at("failure_pending").get<bool>();
+    r->rollback_outstanding_ = state.at("rollback_outstanding").get<std::size_t>();
+    r->rollback_deadline_ = from_wall(state.at("rollback_deadline_ms").get<std::int64_t>());
+    r->paused_at_ = from_wall(state.at("paused_at_ms").get<std::int64_t>());
+    r->final_message_ = state.at("final_message").get<std::string>();
+    const auto& waves = state.at("waves");
+    if (!waves.is_array() || waves.size() != r->waves_.size())
+      return bad("it has " + std::to_string(waves.is_array() ? waves.size() : 0) + " waves; its plan gives " +
+                 std::to_string(r->waves_.size()));
+    if (r->current_ >= r->waves_.size() && !r->waves_.empty()) return bad("current wave out of range");
+    for (std::size_t i = 0; i < r->waves_.size(); ++i) {
+      auto& w = r->waves_[i];
+      const auto& j = waves[i];
+      if (j.at("begin").get<std::size_t>() != w.begin || j.at("end").get<std::size_t>() != w.end)
+        return bad("wave " + std::to_string(i) + " holds other hosts than its plan gives");
+      auto ws = waveStateFromString(j.at("state").get<std::string>());
+      if (!ws) return bad("wave " + std::to_string(i) + ": unknown state");
+      w.state = *ws;
+      w.next = j.at("next").get<std::size_t>();
+      w.in_flight = j.at("in_flight").get<std::size_t>();
+      w.healthy = j.at("healthy").get<std::size_t>();
+      w.failed = j.at("failed").get<std::size_t>();
+      w.unreachable = j.at("unreachable").get<std::size_t>();
+      if (w.next < w.begin || w.next > w.end) return bad("wave " + std::to_string(i) + ": next host out of range");
+      w.started = from_wall(j.at("started_ms").get<std::int64_t>());
+      w.deadline = from_wall(j.at("deadline_ms").get<std::int64_t>());
+      w.bake_until = from_wall(j.at("bake_until_ms").get<std::int64_t>());
+    }
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+      auto& slot = r->hosts_[i];
+      if (hosts[i].wave != slot.wave) return bad("host " + slot.agent_id + " is stored in another wave");
+      slot = std::move(hosts[i]);
+    }
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    return bad(e.what());
+  }
 }
 
 const HostSlot* Rollout::host(const std::string& agent_id) const {
@@ -179,7 +319,7 @@ void Rollout::dispatch(common::SteadyTime now) {
   auto& wave = waves_[current_];
   if (wave.state != WaveState::kRunning || overBudget(wave)) return;
   while (wave.in_flight < config_.policy.max_parallel && wave.next < wave.end) {
-    auto& h = hosts_[wave.next++];
+    auto& h = touch(wave.next++);
     h.state = HostState::kDeploying;
     h.moved = true;
     ++wave.in_flight;
@@ -220,6 +360,7 @@ void Rollout::onHostPhase(const std::string& agent_id, bool rollback_order, Phas
     event("host_phase", protocol::toString(phase), agent_id, wave);
     return;
   }
+  touch(idx);
   switch (phase) {
     case Phase::kHealthy:
       hostDone(idx, HostState::kHealthy, message, now);
@@ -238,7 +379,7 @@ void Rollout::onHostPhase(const std::string& agent_id, bool rollback_order, Phas
 }
 
 void Rollout::hostDone(std::size_t idx, HostState result, const std::string& message, common::SteadyTime now) {
-  auto& h = hosts_[idx];
+  auto& h = touch(idx);
   auto& wave = waves_[h.wave];
   if (h.state == HostState::kDeploying && wave.in_flight > 0) --wave.in_flight;
   h.state = result;
@@ -298,8 +439,10 @@ void Rollout::onHostLost(const std::string& agent_id, common::SteadyTime now) {
   if (h.state == HostState::kDeploying) {
     hostDone(it->second, HostState::kUnreachable, "host lost", now);
   } else if (h.state == HostState::kRollingBack) {
-    rollbackHostDone(it->second, false, "host lost during rollback");
-    maybeFinishRollback(now);
+    // Its rollback order is resent when it comes back; only the rollback
+    // deadline gives up on it.
+    event("host_lost", "lost during rollback; its order is resent when it returns, until the rollback deadline",
+          agent_id, static_cast<int>(h.wave));
   } else if (h.state == HostState::kHealthy && h.wave == current_ &&
              (waves_[current_].state == WaveState::kBaking || waves_[current_].state == WaveState::kRunning)) {
     // A host of the current wave counts until the wave is over, not just once it bakes.
@@ -339,8 +482,8 @@ void Rollout::tick(common::SteadyTime now) {
   if (state_ == RolloutState::kRunning && w.state == WaveState::kRunning && now >= w.deadline) {
     std::size_t timed_out = 0;
     for (std::size_t i = w.begin; i < w.next; ++i) {
-      auto& h = hosts_[i];
-      if (h.state != HostState::kDeploying) continue;
+      if (hosts_[i].state != HostState::kDeploying) continue;
+      auto& h = touch(i);
       h.state = HostState::kFailed;
       h.message = "wave deadline passed in phase " + (h.phase.empty() ? std::string("dispatch") : h.phase);
       ++w.failed;
@@ -477,8 +620,8 @@ void Rollout::startRollback(common::SteadyTime now) {
   rollback_outstanding_ = 0;
   std::size_t moved = 0;
   for (std::size_t i = 0; i < hosts_.size(); ++i) {
-    auto& h = hosts_[i];
-    if (!h.moved || h.reverted_itself) continue;
+    if (!hosts_[i].moved || hosts_[i].reverted_itself) continue;
+    auto& h = touch(i);
     ++moved;
     if (h.previous_version.empty()) {
       h.state = HostState::kRollbackFailed;
@@ -500,8 +643,8 @@ void Rollout::startRollback(common::SteadyTime now) {
 }
 
 void Rollout::rollbackHostDone(std::size_t idx, bool ok, const std::string& message) {
-  auto& h = hosts_[idx];
-  if (h.state != HostState::kRollingBack) return;
+  if (hosts_[idx].state != HostState::kRollingBack) return;
+  auto& h = touch(idx);
   if (rollback_outstanding_ > 0) --rollback_outstanding_;
   h.state = ok ? HostState::kRolledBack : HostState::kRollbackFailed;
   h.message = message;

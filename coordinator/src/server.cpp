@@ -67,26 +67,11 @@ Status Server::start() {
     if (a.record.state == "revoked" || a.record.state == "rejected") denied_keys_.insert(a.record.curve_key);
     agents_.emplace(a.record.id, std::move(a));
   }
-  // Rollouts still marked active were interrupted by a crash; their recovery is
-  // the crash-safety work. Until then they are closed as failed, loudly.
-  auto open = store_->rollouts("", 1000);
-  if (!open) return open.error();
+  auto apps = store_->apps();
+  if (!apps) return apps.error();
+  for (auto& app : *apps) current_apps_[app.app] = std::move(app);
   FLOTILLA_TRY(store_->begin());
-  for (auto& r : *open) {
-    auto st = rolloutStateFromString(r.state);
-    if (st && !isFinished(*st)) {
-      r.message = "coordinator restarted while the rollout was " + r.state + "; marked failed";
-      r.state = toString(RolloutState::kFailed);
-      r.finished_at_ms = common::toUnixMillis(clock_.systemNow());
-      FLOTILLA_TRY(store_->updateRollout(r));
-      EventRecord e;
-      e.rollout_id = r.id;
-      e.at_ms = r.finished_at_ms;
-      e.kind = "rollout_failed";
-      e.message = r.message;
-      (void)store_->appendEvent(e);
-    }
-  }
+  FLOTILLA_TRY(restoreRollouts());
   FLOTILLA_TRY(store_->commit());
 
   try {
@@ -195,7 +180,8 @@ Status Server::run() {
       spdlog::info("stopping: flushing the store");
       stopping = true;
     }
-    if (auto st = store_->begin(); !st.ok()) spdlog::error("{}", st.error().message);
+    write_failed_ = false;
+    if (auto st = store_->begin(); !st.ok()) storeFailed(st.error());
     // ZAP first: pending handshakes block the peers until answered.
     if (items[0].revents & ZMQ_POLLIN) handleZap();
     for (int i = 0; i < kMaxBurst && (items[1].revents & ZMQ_POLLIN); ++i) {
@@ -207,7 +193,16 @@ Status Server::run() {
       handleControlMessage();
     }
     afterWork(clock_.steadyNow());
-    if (auto st = store_->commit(); !st.ok()) spdlog::error("store commit failed: {}", st.error().message);
+    if (auto st = store_->commit(); !st.ok()) {
+      storeFailed(st.error());
+    } else if (!write_failed_ && !store_error_.empty()) {
+      spdlog::info("the store is writable again");
+      store_error_.clear();
+    }
+    // Orders leave only now that what they depend on is durable. If the store
+    // failed, they still go: the hosts are mid-rollout and the record says so
+    // in the log; new rollouts are refused until the store recovers.
+    flushOutbox();
   }
 #ifdef FLOTILLA_HAVE_SYSTEMD
   sd_notify(0, "STOPPING=1");
@@ -218,6 +213,7 @@ Status Server::run() {
 void Server::afterWork(SteadyTime now) {
   if (now >= next_sweep_) {
     sweepLiveness(now);
+    retryOrders(now);
     publishGauges();
     // Watchers see gates count down (bake, approval) without asking.
     for (auto& [id, r] : rollouts_)
@@ -348,7 +344,8 @@ void Server::handleAgentMessage() {
     return;
   }
   a->last_seen = clock_.steadyNow();
-  if (!a->online) {
+  const bool came_back = !a->online;
+  if (came_back) {
     a->online = true;
     spdlog::info("agent {} is back", a->record.id);
   }
@@ -360,6 +357,12 @@ void Server::handleAgentMessage() {
         else if constexpr (std::is_same_v<T, protocol::Fetch>) onFetch(*a, m);
       },
       *msg);
+  if (came_back) {
+    // Back on the same connection (it was frozen or cut off): what it missed
+    // goes out again, after its message told us what it runs now.
+    resendOrders(*a);
+    maybeConverge(*a);
+  }
 }
 
 void Server::onHello(const std::string& rid, const std::string& key, const protocol::Hello& m) {
@@ -404,7 +407,7 @@ void Server::onHello(const std::string& rid, const std::string& key, const proto
   a.record.releases = m.releases;
   a.record.last_seen_ms = now_ms;
   a.last_seen = clock_.steadyNow();
-  if (auto st = store_->upsertAgent(a.record); !st.ok()) spdlog::error("{}", st.error().message);
+  if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
 
   protocol::Welcome w;
   w.heartbeat_interval_ms = config_.heartbeat_interval.count();
@@ -417,6 +420,11 @@ void Server::onHello(const std::string& rid, const std::string& key, const proto
     // Agents still pinning an older plan key follow the chain to the current one.
     for (const auto& r : config_.rotations) sendToAgent(rid, protocol::encode(r));
     spdlog::info("agent {} online ({} apps)", a.record.id, m.releases.size());
+    // A new session may have lost orders in flight (or the coordinator
+    // restarted): send again what it has not finished, then bring it to the
+    // current release of apps it missed.
+    resendOrders(a);
+    maybeConverge(a);
   } else {
     a.online = false;
     w.status = protocol::WelcomeStatus::kPending;
@@ -439,7 +447,7 @@ void Server::onHeartbeat(Agent& a, const protocol::Heartbeat& m) {
   }
   if (releases_changed) {
     a.record.last_seen_ms = common::toUnixMillis(clock_.systemNow());
-    if (auto st = store_->upsertAgent(a.record); !st.ok()) spdlog::error("{}", st.error().message);
+    if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
   }
 }
 
@@ -450,16 +458,25 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
     spdlog::debug("report for unknown order {} from {}", m.order_id, a.record.id);
     return;
   }
+  it->second.reported = true;
   OrderRef ref = it->second;
   if (m.phase == Phase::kRefused) {
     auto colon = m.message.find(':');
     ++refusals_[colon == std::string::npos ? m.message : m.message.substr(0, colon)];
   }
   if (protocol::isTerminal(m.phase)) {
-    orders_.erase(it);
-    if (auto st = store_->upsertAgent(a.record); !st.ok()) spdlog::error("{}", st.error().message);
+    closeOrder(m.order_id);
+    if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
   }
   auto r = rollouts_.find(ref.rollout_id);
+  if (ref.converge) {
+    if (!protocol::isTerminal(m.phase)) return;
+    const bool ok = m.phase == Phase::kHealthy;
+    recordEventFor(ref.rollout_id, r == rollouts_.end() ? nullptr : r->second.get(),
+                   ok ? "host_converged" : "host_converge_failed", a.record.id, -1,
+                   ok ? "now on " + ref.version : std::string(protocol::toString(m.phase)) + ": " + m.message);
+    return;
+  }
   if (r == rollouts_.end()) return;
   r->second->engine->onHostPhase(a.record.id, ref.rollback, m.phase, m.message, clock_.steadyNow());
 }
@@ -561,61 +578,285 @@ void Server::applyActions(ActiveRollout& r, SteadyTime now) {
 
 void Server::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, SteadyTime now) {
   auto it = agents_.find(agent_id);
-  if (it == agents_.end() || !it->second.online || it->second.routing_id.empty()) {
+  const bool online = it != agents_.end() && it->second.online && !it->second.routing_id.empty();
+  if (!rollback && !online) {
     r.engine->onHostLost(agent_id, now);
     return;
   }
-  Agent& a = it->second;
   const HostSlot* slot = r.engine->host(agent_id);
-  protocol::OrderBody body;
-  std::string spec = r.spec;
-  body.app = r.plan.app;
-  body.version = r.plan.version;
-  body.artifact_digest = r.artifact_digest;
-  body.artifact_size = r.artifact_size;
-  body.action = rollback ? "rollback" : "deploy";
-  body.release_signature = r.release_signature;
-  if (rollback) {
-    body.version = slot ? slot->previous_version : "";
-    auto rel = store_->release(body.app, body.version);
-    if (rel.ok() && rel->has_value()) {
-      body.artifact_digest = (*rel)->artifact_digest;
-      body.artifact_size = (*rel)->artifact_size;
-      body.release_signature = (*rel)->release_signature;
-      spec = (*rel)->spec;
-    } else {
-      // Not deployed through this coordinator: the agent must still have the
-      // release on disk (it keeps the last keep_releases).
-      body.artifact_digest.clear();
-      body.artifact_size = 0;
-      body.release_signature.clear();
-    }
-  }
-  auto seq = store_->nextSequence(body.app);
+  OrderRef ref;
+  ref.rollout_id = r.record.id;
+  ref.agent_id = agent_id;
+  ref.app = r.plan.app;
+  ref.version = rollback ? (slot ? slot->previous_version : "") : r.plan.version;
+  ref.rollback = rollback;
+  auto seq = store_->nextSequence(ref.app);
   if (!seq) {
-    spdlog::error("{}", seq.error().message);
+    storeFailed(seq.error());
     r.engine->onHostPhase(agent_id, rollback, Phase::kFailed, "coordinator store error: " + seq.error().message, now);
     return;
   }
-  body.sequence = *seq;
-  body.target = agent_id;
-  body.rollout_id = r.record.id;
-  body.order_id = r.record.id + "/" + agent_id + "/" + std::to_string(*seq);
+  ref.sequence = *seq;
+  const std::string order_id = r.record.id + "/" + agent_id + "/" + std::to_string(*seq);
+  r.engine->setOrder(agent_id, order_id, ref.sequence);
+  recordEvent(r, rollback ? "rollback_sent" : "order_sent", agent_id, slot ? static_cast<int>(slot->wave) : -1,
+              ref.version + " (sequence " + std::to_string(ref.sequence) + ")" +
+                  (online ? "" : "; host offline, sent when it returns"));
+  openOrder(order_id, std::move(ref));
+}
+
+void Server::openOrder(const std::string& order_id, OrderRef ref) {
+  auto& stored = orders_[order_id] = std::move(ref);
+  auto a = agents_.find(stored.agent_id);
+  if (a == agents_.end()) return;
+  a->second.orders.insert(order_id);
+  if (a->second.online) queueOrder(order_id, stored);
+}
+
+void Server::closeOrder(const std::string& order_id) {
+  auto it = orders_.find(order_id);
+  if (it == orders_.end()) return;
+  if (auto a = agents_.find(it->second.agent_id); a != agents_.end()) a->second.orders.erase(order_id);
+  orders_.erase(it);
+}
+
+void Server::queueOrder(const std::string& order_id, OrderRef& ref) {
+  protocol::OrderBody body;
+  std::string spec;
+  auto active = rollouts_.find(ref.rollout_id);
+  if (active != rollouts_.end() && !ref.rollback && !ref.converge) {
+    const auto& r = *active->second;
+    spec = r.spec;
+    body.artifact_digest = r.artifact_digest;
+    body.artifact_size = r.artifact_size;
+    body.release_signature = r.release_signature;
+  } else {
+    auto rel = store_->release(ref.app, ref.version);
+    if (!rel) storeFailed(rel.error());
+    if (rel.ok() && rel->has_value()) {
+      spec = (*rel)->spec;
+      body.artifact_digest = (*rel)->artifact_digest;
+      body.artifact_size = (*rel)->artifact_size;
+      body.release_signature = (*rel)->release_signature;
+    }
+    // Otherwise the release was not deployed through this coordinator: the
+    // agent must still have it on disk (it keeps the last keep_releases).
+  }
+  body.order_id = order_id;
+  body.target = ref.agent_id;
+  body.rollout_id = ref.rollout_id;
+  body.app = ref.app;
+  body.version = ref.version;
+  body.action = ref.rollback ? "rollback" : "deploy";
+  body.sequence = ref.sequence;
   const auto sys_now = clock_.systemNow();
   body.issued_at = common::toUnixSeconds(sys_now);
   body.expires_at = common::toUnixSeconds(sys_now + config_.order_ttl);
-  auto order = protocol::signOrder(body, spec, config_.plan_key);
-  orders_[body.order_id] = OrderRef{r.record.id, agent_id, rollback};
-  sendToAgent(a.routing_id, protocol::encode(order));
-  recordEvent(r, rollback ? "rollback_sent" : "order_sent",
-              agent_id, slot ? static_cast<int>(slot->wave) : -1,
-              body.version + " (sequence " + std::to_string(body.sequence) + ")");
+  outbox_.emplace_back(ref.agent_id, protocol::encode(protocol::signOrder(body, spec, config_.plan_key)));
+  ref.last_sent = clock_.steadyNow();
+}
+
+void Server::flushOutbox() {
+  for (const auto& [agent_id, payload] : outbox_) {
+    auto a = agents_.find(agent_id);
+    if (a != agents_.end() && a->second.online && !a->second.routing_id.empty()) sendToAgent(a->second.routing_id, payload);
+  }
+  outbox_.clear();
+}
+
+void Server::resendOrders(Agent& a) {
+  for (const auto& id : a.orders) {
+    auto it = orders_.find(id);
+    if (it != orders_.end()) queueOrder(id, it->second);
+  }
+}
+
+void Server::retryOrders(SteadyTime now) {
+  // An order nobody acknowledged may have been lost with a connection: send it
+  // again. The agent recognises a repeat by its id and only reports again.
+  for (auto& [id, ref] : orders_) {
+    if (ref.reported || now - ref.last_sent < config_.order_retry) continue;
+    auto a = agents_.find(ref.agent_id);
+    if (a == agents_.end() || !a->second.online) continue;
+    queueOrder(id, ref);
+  }
+}
+
+void Server::maybeConverge(Agent& a) {
+  if (!a.online || a.record.state != "accepted") return;
+  for (const auto& [app, cur] : current_apps_) {
+    if (active_by_app_.count(app) || !labelsMatch(cur.target, a.record.labels)) continue;
+    auto live = a.record.releases.find(app);
+    if (live != a.record.releases.end() && live->second == cur.current_version) continue;
+    const std::string key = a.record.id + "\n" + app + "\n" + cur.current_version;
+    if (converge_attempted_.count(key)) continue;
+    bool busy = false;
+    for (const auto& id : a.orders)
+      if (auto o = orders_.find(id); o != orders_.end() && o->second.app == app) busy = true;
+    if (busy) continue;
+    // Hosts the current release's rollout reached keep what they have: a host
+    // that failed on it is not retried behind the operator's back.
+    auto st = store_->hostState(cur.current_rollout, a.record.id);
+    if (!st) {
+      storeFailed(st.error());
+      continue;
+    }
+    if (st->has_value() && **st != toString(HostState::kPending) && **st != toString(HostState::kUnreachable))
+      continue;
+    converge_attempted_.insert(key);
+    auto seq = store_->nextSequence(app);
+    if (!seq) {
+      storeFailed(seq.error());
+      continue;
+    }
+    OrderRef ref;
+    ref.rollout_id = cur.current_rollout;
+    ref.agent_id = a.record.id;
+    ref.app = app;
+    ref.version = cur.current_version;
+    ref.sequence = *seq;
+    ref.converge = true;
+    const std::string order_id = cur.current_rollout + "/" + a.record.id + "/" + std::to_string(*seq);
+    recordEventFor(cur.current_rollout, findRollout(cur.current_rollout), "host_converging", a.record.id, -1,
+                   (live == a.record.releases.end() ? std::string("no release") : "live " + live->second) +
+                       ", converging to " + cur.current_version + " (sequence " + std::to_string(*seq) + ")",
+                   "coordinator");
+    spdlog::info("agent {} converging to {} {}", a.record.id, app, cur.current_version);
+    openOrder(order_id, std::move(ref));
+  }
+}
+
+void Server::storeFailed(const Error& e) {
+  write_failed_ = true;
+  if (store_error_ != e.message) spdlog::error("store failure: {}; new rollouts are refused until it recovers", e.message);
+  store_error_ = e.message;
+}
+
+Status Server::restoreRollouts() {
+  auto stored = store_->rollouts("", 100000);
+  if (!stored) return stored.error();
+  const auto steady_now = clock_.steadyNow();
+  const auto sys_ms = common::toUnixMillis(clock_.systemNow());
+  auto from_wall = [&](std::int64_t ms) { return steady_now + common::Millis(ms - sys_ms); };
+  for (auto& rec : *stored) {
+    auto st = rolloutStateFromString(rec.state);
+    if (!st || isFinished(*st)) continue;
+    auto fail = [&](const std::string& why) -> Status {
+      // Nothing to resume from: close it loudly rather than guess.
+      rec.message = "coordinator restarted and could not resume the rollout: " + why;
+      rec.state = toString(RolloutState::kFailed);
+      rec.finished_at_ms = sys_ms;
+      rec.engine.clear();
+      FLOTILLA_TRY(store_->updateRollout(rec));
+      EventRecord e{0, rec.id, sys_ms, "rollout_failed", "", -1, rec.message, "coordinator"};
+      spdlog::error("[{}] {}", rec.id, rec.message);
+      if (auto seq = store_->appendEvent(e); !seq) return seq.error();
+      return {};
+    };
+    auto saved = nlohmann::json::parse(rec.engine, nullptr, false);
+    if (!saved.is_object() || !saved.contains("engine") || !saved.contains("plan_text")) {
+      FLOTILLA_TRY(fail("no stored engine state"));
+      continue;
+    }
+    auto plan = protocol::parsePlan(saved.value("plan_text", ""), rec.plan_name, "");
+    if (!plan) {
+      FLOTILLA_TRY(fail(plan.error().message));
+      continue;
+    }
+    const std::string kind = saved.value("kind", "rollout");
+    if (kind == "rollback") plan->waves = rollbackPolicy(plan->waves);
+    auto rel = store_->release(plan->app, plan->version);
+    if (!rel) return rel.error();
+    if (!rel->has_value()) {
+      FLOTILLA_TRY(fail("release " + plan->app + " " + plan->version + " is not in the store"));
+      continue;
+    }
+    auto rows = store_->rolloutHosts(rec.id);
+    if (!rows) return rows.error();
+    std::vector<HostSlot> hosts;
+    hosts.reserve(rows->size());
+    bool rows_ok = true;
+    for (std::size_t i = 0; i < rows->size(); ++i) {
+      auto& row = (*rows)[i];
+      auto hs = hostStateFromString(row.state);
+      if (!hs || row.idx != i) {
+        rows_ok = false;
+        break;
+      }
+      HostSlot h;
+      h.agent_id = std::move(row.agent_id);
+      h.wave = static_cast<std::size_t>(row.wave);
+      h.state = *hs;
+      h.phase = std::move(row.phase);
+      h.previous_version = std::move(row.previous_version);
+      h.message = std::move(row.message);
+      h.moved = row.moved;
+      h.reverted_itself = row.reverted_itself;
+      h.order_id = std::move(row.order_id);
+      h.sequence = row.sequence;
+      hosts.push_back(std::move(h));
+    }
+    if (!rows_ok) {
+      FLOTILLA_TRY(fail("its stored hosts are inconsistent"));
+      continue;
+    }
+    Rollout::Config cfg{rec.id, plan->app, plan->version, plan->waves,
+                        std::max(plan->waves.deadline, common::Millis(std::chrono::minutes(2)))};
+    auto engine = Rollout::restore(cfg, std::move(hosts), saved["engine"], from_wall);
+    if (!engine) {
+      FLOTILLA_TRY(fail(engine.error().message));
+      continue;
+    }
+    // Agents need time to reconnect and report what happened meanwhile.
+    (*engine)->extendDeadlines(steady_now + 2 * config_.heartbeat_expiry);
+    auto ar = std::make_unique<ActiveRollout>();
+    ar->engine = std::move(*engine);
+    ar->plan = std::move(*plan);
+    ar->record = rec;
+    ar->spec = (*rel)->spec;
+    ar->artifact_digest = (*rel)->artifact_digest;
+    ar->artifact_size = (*rel)->artifact_size;
+    ar->release_signature = (*rel)->release_signature;
+    ar->kind = kind;
+    ar->plan_text = saved.value("plan_text", "");
+    auto& r = *ar;
+    rollouts_.emplace(rec.id, std::move(ar));
+    active_by_app_[r.plan.app] = rec.id;
+    // Orders in hand when the coordinator stopped go out again (same id and
+    // sequence) as their agents reconnect.
+    std::size_t open = 0;
+    for (const auto& h : r.engine->hosts()) {
+      const bool deploying = h.state == HostState::kDeploying, rolling_back = h.state == HostState::kRollingBack;
+      if ((!deploying && !rolling_back) || h.order_id.empty()) continue;
+      OrderRef ref;
+      ref.rollout_id = rec.id;
+      ref.agent_id = h.agent_id;
+      ref.app = r.plan.app;
+      ref.version = rolling_back ? h.previous_version : r.plan.version;
+      ref.sequence = h.sequence;
+      ref.rollback = rolling_back;
+      openOrder(h.order_id, std::move(ref));
+      ++open;
+    }
+    recordEvent(r, "rollout_resumed", "", -1,
+                "coordinator restarted; resuming " + std::string(toString(r.engine->state())) + " rollout at wave " +
+                    std::to_string(r.engine->currentWave()) + " with " + std::to_string(open) + " orders in hand",
+                "coordinator");
+    r.dirty = true;
+    spdlog::info("[{}] resumed after a restart ({} orders in hand)", rec.id, open);
+  }
+  return {};
 }
 
 void Server::recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
                          const std::string& message, const std::string& actor) {
+  recordEventFor(r.record.id, &r, kind, agent, wave, message, actor);
+}
+
+void Server::recordEventFor(const std::string& rollout_id, ActiveRollout* r, const std::string& kind,
+                            const std::string& agent, int wave, const std::string& message, const std::string& actor) {
   EventRecord e;
-  e.rollout_id = r.record.id;
+  e.rollout_id = rollout_id;
   e.at_ms = common::toUnixMillis(clock_.systemNow());
   e.kind = kind;
   e.agent_id = agent;
@@ -624,17 +865,17 @@ void Server::recordEvent(ActiveRollout& r, const std::string& kind, const std::s
   e.actor = actor;
   auto seq = store_->appendEvent(e);
   if (!seq) {
-    spdlog::error("{}", seq.error().message);
+    storeFailed(seq.error());
     return;
   }
   e.seq = *seq;
   // Per-host events are the bulk at fleet scale: debug; rollout-level ones: info.
-  spdlog::log(agent.empty() ? spdlog::level::info : spdlog::level::debug, "[{}] {}{}{}", r.record.id, kind,
+  spdlog::log(agent.empty() ? spdlog::level::info : spdlog::level::debug, "[{}] {}{}{}", rollout_id, kind,
               agent.empty() ? "" : " " + agent, message.empty() ? "" : ": " + message);
-  if (!r.watchers.empty()) {
+  if (r && !r->watchers.empty()) {
     nlohmann::json doc = eventJson(e);
     doc["type"] = "event";
-    pushToWatchers(r, doc);
+    pushToWatchers(*r, doc);
   }
 }
 
@@ -644,7 +885,22 @@ void Server::persistRollout(ActiveRollout& r) {
   r.record.state = toString(r.engine->state());
   nlohmann::json snap = statusJson(r, false);
   r.record.snapshot = snap.dump();
-  if (auto st = store_->updateRollout(r.record); !st.ok()) spdlog::error("{}", st.error().message);
+  if (r.engine->finished()) {
+    r.record.engine.clear();
+  } else {
+    const auto sys_ms = common::toUnixMillis(clock_.systemNow());
+    auto to_wall = [&](SteadyTime t) {
+      return sys_ms + std::chrono::duration_cast<common::Millis>(t - now).count();
+    };
+    r.record.engine = nlohmann::json{{"engine", r.engine->saveState(to_wall)}, {"kind", r.kind}, {"plan_text", r.plan_text}}.dump();
+  }
+  if (auto st = store_->updateRollout(r.record); !st.ok()) storeFailed(st.error());
+  for (auto idx : r.engine->drainDirtyHosts()) {
+    const auto& h = r.engine->hosts()[idx];
+    RolloutHostRecord rec{idx, h.agent_id, static_cast<int>(h.wave), toString(h.state), h.phase, h.previous_version,
+                          h.message, h.moved, h.reverted_itself, h.order_id, h.sequence};
+    if (auto st = store_->putRolloutHost(r.record.id, rec); !st.ok()) storeFailed(st.error());
+  }
   if (!r.watchers.empty()) {
     snap["type"] = "status";
     snap["gate"] = r.engine->gate(now);
@@ -658,18 +914,28 @@ void Server::finishRollout(ActiveRollout& r) {
   r.record.finished_at_ms = common::toUnixMillis(clock_.systemNow());
   r.record.message = r.engine->finalMessage();
   if (r.engine->state() == RolloutState::kSucceeded) {
-    if (auto st = store_->setCurrentRelease(r.plan.app, r.plan.version); !st.ok()) spdlog::error("{}", st.error().message);
+    AppRecord app{r.plan.app, r.plan.version, id, r.plan.target_labels};
+    if (auto st = store_->setCurrentRelease(app); !st.ok()) storeFailed(st.error());
+    current_apps_[app.app] = std::move(app);
   }
+  const bool succeeded = r.engine->state() == RolloutState::kSucceeded;
   persistRollout(r);
   nlohmann::json end = statusJson(r, false);
   end["type"] = "end";
   pushToWatchers(r, end);
-  for (auto it = orders_.begin(); it != orders_.end();) {
-    if (it->second.rollout_id == id) it = orders_.erase(it);
-    else ++it;
-  }
+  std::vector<std::string> closed;
+  for (const auto& [oid, ref] : orders_)
+    if (ref.rollout_id == id && !ref.converge) closed.push_back(oid);
+  for (const auto& oid : closed) closeOrder(oid);
   active_by_app_.erase(r.plan.app);
+  // Hosts this rollout could not reach and that are back now converge to it.
+  std::vector<Agent*> missed;
+  if (succeeded)
+    for (const auto& h : r.engine->hosts())
+      if (h.state == HostState::kUnreachable || h.state == HostState::kPending)
+        if (auto a = agents_.find(h.agent_id); a != agents_.end() && a->second.online) missed.push_back(&a->second);
   rollouts_.erase(id);
+  for (auto* a : missed) maybeConverge(*a);
 }
 
 Server::ActiveRollout* Server::findRollout(const std::string& id) {

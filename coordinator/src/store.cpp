@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS rollouts (
   id TEXT PRIMARY KEY, app TEXT NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL,
   plan_name TEXT NOT NULL, artifact_digest TEXT NOT NULL, submitted_by TEXT NOT NULL,
   submitted_at_ms INTEGER NOT NULL, started_at_ms INTEGER NOT NULL, finished_at_ms INTEGER NOT NULL,
-  commit_id TEXT NOT NULL, committed_at_ms INTEGER, message TEXT NOT NULL, snapshot TEXT NOT NULL);
+  commit_id TEXT NOT NULL, committed_at_ms INTEGER, message TEXT NOT NULL, snapshot TEXT NOT NULL,
+  engine TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS rollouts_app ON rollouts(app, submitted_at_ms);
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, at_ms INTEGER NOT NULL,
@@ -28,7 +29,14 @@ CREATE TABLE IF NOT EXISTS events (
   actor TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_rollout ON events(rollout_id, seq);
 CREATE TABLE IF NOT EXISTS apps (
-  app TEXT PRIMARY KEY, sequence INTEGER NOT NULL DEFAULT 0, current_version TEXT NOT NULL DEFAULT '');
+  app TEXT PRIMARY KEY, sequence INTEGER NOT NULL DEFAULT 0, current_version TEXT NOT NULL DEFAULT '',
+  current_rollout TEXT NOT NULL DEFAULT '', target TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS rollout_hosts (
+  rollout_id TEXT NOT NULL, idx INTEGER NOT NULL, agent_id TEXT NOT NULL, wave INTEGER NOT NULL,
+  state TEXT NOT NULL, phase TEXT NOT NULL, previous_version TEXT NOT NULL, message TEXT NOT NULL,
+  moved INTEGER NOT NULL, reverted_itself INTEGER NOT NULL, order_id TEXT NOT NULL, sequence INTEGER NOT NULL,
+  PRIMARY KEY (rollout_id, idx));
+CREATE INDEX IF NOT EXISTS rollout_hosts_agent ON rollout_hosts(agent_id, rollout_id);
 CREATE TABLE IF NOT EXISTS tokens (
   token_hash TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL, uses_left INTEGER NOT NULL);
 )sql";
@@ -104,12 +112,13 @@ RolloutRecord readRollout(sqlite3_stmt* s) {
   if (sqlite3_column_type(s, 11) != SQLITE_NULL) r.committed_at_ms = sqlite3_column_int64(s, 11);
   r.message = columnText(s, 12);
   r.snapshot = columnText(s, 13);
+  r.engine = columnText(s, 14);
   return r;
 }
 
 constexpr const char* kRolloutColumns =
     "id, app, version, state, plan_name, artifact_digest, submitted_by, submitted_at_ms, started_at_ms, "
-    "finished_at_ms, commit_id, committed_at_ms, message, snapshot";
+    "finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine";
 
 }  // namespace
 
@@ -126,6 +135,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& file) {
   sqlite3_busy_timeout(db, 5000);
   FLOTILLA_TRY(store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
   FLOTILLA_TRY(store->exec(kSchema));
+  FLOTILLA_TRY(store->migrate());
   return store;
 }
 
@@ -133,6 +143,35 @@ Store::~Store() {
   for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
   if (in_tx_) sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   sqlite3_close(db_);
+}
+
+// Stores written by an earlier version lack columns added since; add them in place.
+Status Store::migrate() {
+  struct Column {
+    const char* table;
+    const char* name;
+    const char* ddl;
+  };
+  static const Column kAdded[] = {
+      {"rollouts", "engine", "ALTER TABLE rollouts ADD COLUMN engine TEXT NOT NULL DEFAULT ''"},
+      {"apps", "current_rollout", "ALTER TABLE apps ADD COLUMN current_rollout TEXT NOT NULL DEFAULT ''"},
+      {"apps", "target", "ALTER TABLE apps ADD COLUMN target TEXT NOT NULL DEFAULT '{}'"},
+  };
+  for (const auto& c : kAdded) {
+    auto s = prepare(c.table == std::string("rollouts") ? "SELECT name FROM pragma_table_info('rollouts')"
+                                                        : "SELECT name FROM pragma_table_info('apps')");
+    if (!s) return s.error();
+    bool found = false;
+    {
+      Binder b(*s);
+      int rc;
+      while ((rc = b.step()) == SQLITE_ROW)
+        if (columnText(*s, 0) == c.name) found = true;
+      if (rc != SQLITE_DONE) return sqlError(std::string("reading the columns of ") + c.table);
+    }
+    if (!found) FLOTILLA_TRY(exec(c.ddl));
+  }
+  return {};
 }
 
 Error Store::sqlError(const std::string& what) const {
@@ -249,24 +288,25 @@ Result<std::optional<ReleaseRecord>> Store::release(const std::string& app, cons
 Status Store::insertRollout(const RolloutRecord& r) {
   auto s = prepare(
       "INSERT INTO rollouts (id, app, version, state, plan_name, artifact_digest, submitted_by, submitted_at_ms, "
-      "started_at_ms, finished_at_ms, commit_id, committed_at_ms, message, snapshot) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "started_at_ms, finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!s) return s.error();
   Binder b(*s);
   b.text(r.id).text(r.app).text(r.version).text(r.state).text(r.plan_name).text(r.artifact_digest);
   b.text(r.submitted_by).i64(r.submitted_at_ms).i64(r.started_at_ms).i64(r.finished_at_ms).text(r.commit);
   if (r.committed_at_ms) b.i64(*r.committed_at_ms); else b.null();
-  b.text(r.message).text(r.snapshot);
+  b.text(r.message).text(r.snapshot).text(r.engine);
   if (b.step() != SQLITE_DONE) return sqlError("saving rollout " + r.id);
   return {};
 }
 
 Status Store::updateRollout(const RolloutRecord& r) {
   auto s = prepare(
-      "UPDATE rollouts SET state = ?, started_at_ms = ?, finished_at_ms = ?, message = ?, snapshot = ? WHERE id = ?");
+      "UPDATE rollouts SET state = ?, started_at_ms = ?, finished_at_ms = ?, message = ?, snapshot = ?, engine = ? "
+      "WHERE id = ?");
   if (!s) return s.error();
   Binder b(*s);
-  b.text(r.state).i64(r.started_at_ms).i64(r.finished_at_ms).text(r.message).text(r.snapshot).text(r.id);
+  b.text(r.state).i64(r.started_at_ms).i64(r.finished_at_ms).text(r.message).text(r.snapshot).text(r.engine).text(r.id);
   if (b.step() != SQLITE_DONE) return sqlError("updating rollout " + r.id);
   return {};
 }
@@ -382,26 +422,94 @@ Result<std::uint64_t> Store::nextSequence(const std::string& app) {
   return v;
 }
 
-Status Store::setCurrentRelease(const std::string& app, const std::string& version) {
+Status Store::setCurrentRelease(const AppRecord& a) {
   auto s = prepare(
-      "INSERT INTO apps (app, current_version) VALUES (?, ?) ON CONFLICT(app) DO UPDATE SET "
-      "current_version = excluded.current_version");
+      "INSERT INTO apps (app, current_version, current_rollout, target) VALUES (?, ?, ?, ?) ON CONFLICT(app) DO UPDATE "
+      "SET current_version = excluded.current_version, current_rollout = excluded.current_rollout, "
+      "target = excluded.target");
   if (!s) return s.error();
   Binder b(*s);
-  b.text(app).text(version);
-  if (b.step() != SQLITE_DONE) return sqlError("saving the current release of " + app);
+  b.text(a.app).text(a.current_version).text(a.current_rollout).text(mapToJson(a.target));
+  if (b.step() != SQLITE_DONE) return sqlError("saving the current release of " + a.app);
   return {};
 }
 
-Result<std::map<std::string, std::string>> Store::currentReleases() {
-  auto s = prepare("SELECT app, current_version FROM apps WHERE current_version != ''");
+Result<std::vector<AppRecord>> Store::apps() {
+  auto s = prepare("SELECT app, current_version, current_rollout, target FROM apps WHERE current_version != '' ORDER BY app");
   if (!s) return s.error();
   Binder b(*s);
-  std::map<std::string, std::string> out;
+  std::vector<AppRecord> out;
   int rc;
-  while ((rc = b.step()) == SQLITE_ROW) out[columnText(*s, 0)] = columnText(*s, 1);
+  while ((rc = b.step()) == SQLITE_ROW) {
+    AppRecord a;
+    a.app = columnText(*s, 0);
+    a.current_version = columnText(*s, 1);
+    a.current_rollout = columnText(*s, 2);
+    a.target = jsonToMap(sqlite3_column_text(*s, 3));
+    out.push_back(std::move(a));
+  }
   if (rc != SQLITE_DONE) return sqlError("reading current releases");
   return out;
+}
+
+Result<std::map<std::string, std::string>> Store::currentReleases() {
+  auto list = apps();
+  if (!list) return list.error();
+  std::map<std::string, std::string> out;
+  for (auto& a : *list) out[a.app] = a.current_version;
+  return out;
+}
+
+Status Store::putRolloutHost(const std::string& rollout_id, const RolloutHostRecord& h) {
+  auto s = prepare(
+      "INSERT OR REPLACE INTO rollout_hosts (rollout_id, idx, agent_id, wave, state, phase, previous_version, message, "
+      "moved, reverted_itself, order_id, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(rollout_id).i64(static_cast<std::int64_t>(h.idx)).text(h.agent_id).i64(h.wave).text(h.state).text(h.phase);
+  b.text(h.previous_version).text(h.message).i64(h.moved ? 1 : 0).i64(h.reverted_itself ? 1 : 0).text(h.order_id);
+  b.i64(static_cast<std::int64_t>(h.sequence));
+  if (b.step() != SQLITE_DONE) return sqlError("saving host " + h.agent_id + " of rollout " + rollout_id);
+  return {};
+}
+
+Result<std::vector<RolloutHostRecord>> Store::rolloutHosts(const std::string& rollout_id) {
+  auto s = prepare(
+      "SELECT idx, agent_id, wave, state, phase, previous_version, message, moved, reverted_itself, order_id, sequence "
+      "FROM rollout_hosts WHERE rollout_id = ? ORDER BY idx");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(rollout_id);
+  std::vector<RolloutHostRecord> out;
+  int rc;
+  while ((rc = b.step()) == SQLITE_ROW) {
+    RolloutHostRecord h;
+    h.idx = static_cast<std::size_t>(sqlite3_column_int64(*s, 0));
+    h.agent_id = columnText(*s, 1);
+    h.wave = sqlite3_column_int(*s, 2);
+    h.state = columnText(*s, 3);
+    h.phase = columnText(*s, 4);
+    h.previous_version = columnText(*s, 5);
+    h.message = columnText(*s, 6);
+    h.moved = sqlite3_column_int(*s, 7) != 0;
+    h.reverted_itself = sqlite3_column_int(*s, 8) != 0;
+    h.order_id = columnText(*s, 9);
+    h.sequence = static_cast<std::uint64_t>(sqlite3_column_int64(*s, 10));
+    out.push_back(std::move(h));
+  }
+  if (rc != SQLITE_DONE) return sqlError("reading the hosts of rollout " + rollout_id);
+  return out;
+}
+
+Result<std::optional<std::string>> Store::hostState(const std::string& rollout_id, const std::string& agent_id) {
+  auto s = prepare("SELECT state FROM rollout_hosts WHERE agent_id = ? AND rollout_id = ?");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(agent_id).text(rollout_id);
+  int rc = b.step();
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return sqlError("reading host " + agent_id + " of rollout " + rollout_id);
+  return std::optional<std::string>(columnText(*s, 0));
 }
 
 Status Store::putToken(const TokenRecord& t) {

@@ -126,26 +126,3 @@ TEST_CASE("a frozen agent is marked lost and counts as unreachable, and the wave
   // It comes back online on its own.
   CHECK(f.waitOnline(2, 20s));
 }
-
-TEST_CASE("a coordinator killed mid-rollout comes back, closes the rollout loudly and agents rejoin", "[integration][fault]") {
-  Fleet f;
-  f.startCoordinator();
-  f.startAgent({"h0"});
-  f.startAgent({"h1"});
-  REQUIRE(f.waitOnline(2));
-  auto plan = f.writePlan("web", "1", f.makeRelease("1", true), "sizes = [1, \"100%\"]\napproval = \"manual\"");
-  auto id = submit(f, plan);
-  REQUIRE(waitUntil([&] { return f.status(id)["waves"][1]["state"] == "awaiting_approval"; }, 20s));
-  f.stopCoordinator(SIGKILL);
-  f.startCoordinator();
-  // Both agents rejoin the new coordinator process by themselves.
-  REQUIRE(f.waitOnline(2, 30s));
-  auto st = f.status(id);
-  CHECK(st["state"] == "failed");
-  CHECK(eventWithText(f, id, "rollout_failed", "coordinator restarted"));
-  // The events recorded before the crash are all still there.
-  CHECK(eventWithText(f, id, "awaiting_approval", "promote"));
-  // A new rollout of the app is accepted and completes.
-  auto next = f.writePlan("web", "2", f.makeRelease("2", true), "sizes = [\"100%\"]");
-  CHECK(f.waitFinished(submit(f, next))["state"] == "succeeded");
-}

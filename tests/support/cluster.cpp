@@ -303,7 +303,8 @@ fs::path Fleet::makeRelease(const std::string& version, bool healthy) {
   if (healthy) std::ofstream(src / "HEALTHY") << "yes\n";
   {
     std::ofstream restart(src / "bin/restart");
-    restart << "#!/bin/sh\necho \"$FLOTILLA_VERSION\" > \"$FLOTILLA_RELEASE_DIR/../../restarted\"\n";
+    // One line per restart: tests read the last one, and count them.
+    restart << "#!/bin/sh\necho \"$FLOTILLA_VERSION\" >> \"$FLOTILLA_RELEASE_DIR/../../restarted\"\n";
   }
   fs::permissions(src / "bin/restart", fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
   const auto out = dir() / ("app-" + version + ".tar.gz");

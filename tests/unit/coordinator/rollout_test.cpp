@@ -453,15 +453,139 @@ TEST_CASE("rollout: a rollback that never reports fails at the rollback deadline
   CHECK(d.rollout.state() == RolloutState::kFailed);
 }
 
-TEST_CASE("rollout: a host lost during rollback is a failed rollback", "[coordinator][rollout][rollback]") {
+TEST_CASE("rollout: a host lost during rollback stays owed its rollback until the deadline",
+          "[coordinator][rollout][rollback]") {
   Drive d(policy({count(1), pct(100)}), 3);
   d.start();
   d.healthy("h0");
   d.phase("h1", Phase::kReverted);
   d.lost("h0");
-  CHECK(d.hostState("h0") == HostState::kRollbackFailed);
+  CHECK(d.hostState("h0") == HostState::kRollingBack);
+  CHECK(d.hasEvent("host_lost"));
   d.rolledBack("h2");
-  CHECK(d.rollout.state() == RolloutState::kFailed);
+  CHECK(d.rollout.state() == RolloutState::kRollingBack);
+  SECTION("it returns and reports in time: rolled back") {
+    d.advance(4min);
+    d.rolledBack("h0");
+    CHECK(d.hostState("h0") == HostState::kRolledBack);
+    CHECK(d.rollout.state() == RolloutState::kRolledBack);
+  }
+  SECTION("it never returns: reported as not rolled back at the deadline") {
+    d.advance(5min);
+    d.tick();
+    CHECK(d.hostState("h0") == HostState::kRollbackFailed);
+    CHECK(d.rollout.state() == RolloutState::kFailed);
+    CHECK(d.rollout.finalMessage() == "1 hosts could not be rolled back");
+  }
+}
+
+namespace {
+
+std::int64_t toMs(SteadyTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+SteadyTime fromMs(std::int64_t ms) { return SteadyTime(std::chrono::milliseconds(ms)); }
+
+// A copy of `d`'s rollout made the way a restarted coordinator makes it: from
+// saveState() and the host rows.
+std::unique_ptr<Rollout> reloaded(const Drive& d, WavePolicy p) {
+  std::vector<flotilla::coordinator::HostSlot> hosts(d.rollout.hosts().begin(), d.rollout.hosts().end());
+  auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", std::move(p), 5min}, hosts,
+                            d.rollout.saveState(toMs), fromMs);
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+}  // namespace
+
+TEST_CASE("rollout: a restored rollout continues exactly where the saved one was", "[coordinator][rollout][restore]") {
+  auto p = policy({count(1), pct(50), pct(100)}, 2);
+  p.bake = 30s;
+  Drive d(p, 6);
+  d.start();
+  d.healthy("h0");
+  d.advance(30s);
+  d.tick();  // wave 1 starts: h1, h2 deploying
+  d.rollout.setOrder("h1", "r-1/h1/7", 7);
+  d.phase("h1", Phase::kProbation);
+  CHECK(d.waveState(1) == WaveState::kRunning);
+  auto copy = reloaded(d, p);
+  CHECK(copy->state() == RolloutState::kRunning);
+  CHECK(copy->currentWave() == 1);
+  CHECK(copy->host("h1")->order_id == "r-1/h1/7");
+  CHECK(copy->host("h1")->sequence == 7);
+  CHECK(copy->host("h0")->state == HostState::kHealthy);
+  CHECK(copy->nextDeadline() == d.rollout.nextDeadline());
+  CHECK(copy->drainDirtyHosts().empty());  // nothing new to write
+  // Both go on identically: the same reports give the same decisions.
+  for (auto* r : {&d.rollout, copy.get()}) {
+    r->onHostPhase("h1", false, Phase::kHealthy, "ok", d.now);
+    r->onHostPhase("h2", false, Phase::kHealthy, "ok", d.now);
+  }
+  auto a = d.rollout.drainActions();
+  auto b = copy->drainActions();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].event == b[i].event);
+    CHECK(a[i].agent_id == b[i].agent_id);
+  }
+  CHECK(copy->waves()[1].state == WaveState::kBaking);
+  CHECK(copy->gate(d.now) == d.rollout.gate(d.now));
+}
+
+TEST_CASE("rollout: a restored rollout with moved deadlines does not fail hosts that had no time to report",
+          "[coordinator][rollout][restore]") {
+  auto p = policy({pct(100)});
+  p.deadline = 1min;
+  Drive d(p, 2);
+  d.start();
+  auto copy = reloaded(d, p);
+  // The coordinator was down past the wave deadline.
+  auto later = d.now + 2min;
+  copy->extendDeadlines(later + 30s);
+  copy->tick(later);
+  CHECK(copy->state() == RolloutState::kRunning);
+  copy->onHostPhase("h0", false, Phase::kHealthy, "ok", later);
+  copy->onHostPhase("h1", false, Phase::kHealthy, "ok", later);
+  CHECK(copy->state() == RolloutState::kSucceeded);
+}
+
+TEST_CASE("rollout: restoring state that does not fit its plan is refused with a reason",
+          "[coordinator][rollout][restore]") {
+  auto p = policy({count(1), pct(100)});
+  Drive d(p, 4);
+  d.start();
+  std::vector<flotilla::coordinator::HostSlot> hosts(d.rollout.hosts().begin(), d.rollout.hosts().end());
+  auto state = d.rollout.saveState(toMs);
+  SECTION("other wave sizes") {
+    auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", policy({pct(100)}), 5min}, hosts, state, fromMs);
+    REQUIRE(!r.ok());
+    CHECK(r.error().message.find("waves") != std::string::npos);
+  }
+  SECTION("an unknown state") {
+    state["state"] = "dancing";
+    auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", p, 5min}, hosts, state, fromMs);
+    REQUIRE(!r.ok());
+    CHECK(r.error().message.find("unknown state") != std::string::npos);
+  }
+  SECTION("a missing field") {
+    state.erase("waves");
+    auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", p, 5min}, hosts, state, fromMs);
+    REQUIRE(!r.ok());
+    CHECK(r.error().message.find("r-1") != std::string::npos);
+  }
+}
+
+TEST_CASE("rollout: only hosts that changed are handed to the store", "[coordinator][rollout][restore]") {
+  Drive d(policy({count(1), pct(100)}), 3);
+  CHECK(d.rollout.drainDirtyHosts().size() == 3);  // a new rollout writes every host once
+  d.start();
+  auto dirty = d.rollout.drainDirtyHosts();
+  REQUIRE(dirty.size() == 1);  // the canary was dispatched
+  d.phase(d.rollout.hosts()[dirty[0]].agent_id, Phase::kFetching);
+  CHECK(d.rollout.drainDirtyHosts().empty());  // a reported phase alone is not stored
+  d.healthy(d.rollout.hosts()[dirty[0]].agent_id);
+  CHECK(d.rollout.drainDirtyHosts().size() == 3);  // healthy canary + the next wave dispatched
 }
 
 TEST_CASE("rollout: a host with no previous version cannot be rolled back", "[coordinator][rollout][rollback]") {

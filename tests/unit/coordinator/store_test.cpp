@@ -2,12 +2,16 @@
 
 #include <stdlib.h>
 
+#include <sqlite3.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 using flotilla::coordinator::AgentRecord;
+using flotilla::coordinator::AppRecord;
+using flotilla::coordinator::RolloutHostRecord;
 using flotilla::coordinator::EventRecord;
 using flotilla::coordinator::ReleaseRecord;
 using flotilla::coordinator::RolloutRecord;
@@ -327,10 +331,10 @@ TEST_CASE("store: nextSequence increments per app independently", "[coordinator]
 TEST_CASE("store: current releases and sequences do not disturb each other", "[coordinator][store]") {
   TempDir dir;
   auto store = openStore(dir.path() / "c.db");
-  ok(store->setCurrentRelease("web", "2.0"));
+  ok(store->setCurrentRelease(AppRecord{"web", "2.0", "web-1", {}}));
   CHECK(valueOf(store->nextSequence("web")) == 1);
   CHECK(valueOf(store->nextSequence("db")) == 1);
-  ok(store->setCurrentRelease("web", "2.1"));
+  ok(store->setCurrentRelease(AppRecord{"web", "2.1", "web-1", {}}));
   CHECK(valueOf(store->nextSequence("web")) == 2);
   auto current = valueOf(store->currentReleases());
   CHECK(current == std::map<std::string, std::string>{{"web", "2.1"}});  // db has none yet
@@ -386,7 +390,7 @@ TEST_CASE("store: data survives close and reopen", "[coordinator][store]") {
     e.kind = "rollout_started";
     CHECK(valueOf(store->appendEvent(e)) > 0);
     CHECK(valueOf(store->nextSequence("web")) == 1);
-    ok(store->setCurrentRelease("web", "2.0"));
+    ok(store->setCurrentRelease(AppRecord{"web", "2.0", "web-1", {}}));
     ok(store->putToken(TokenRecord{"hash-2", 10'000, 2}));
     CHECK(valueOf(store->useToken("hash-2", 0)));
     ok(store->commit());
@@ -416,4 +420,62 @@ TEST_CASE("store: begin and commit are idempotent", "[coordinator][store]") {
   ok(store->commit());
   ok(store->commit());
   CHECK(valueOf(store->loadAgents()).size() == 1);
+}
+
+TEST_CASE("store: rollout hosts round-trip and are updated in place", "[coordinator][store][restore]") {
+  TempDir dir;
+  auto store = openStore(dir.path() / "c.db");
+  RolloutHostRecord h{0, "h0", 0, "deploying", "probation", "1.0", "", true, false, "web-1/h0/3", 3};
+  ok(store->putRolloutHost("web-1", h));
+  ok(store->putRolloutHost("web-1", RolloutHostRecord{1, "h1", 1, "pending", "", "1.0", "", false, false, "", 0}));
+  h.state = "healthy";
+  ok(store->putRolloutHost("web-1", h));
+  auto rows = valueOf(store->rolloutHosts("web-1"));
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].agent_id == "h0");
+  CHECK(rows[0].state == "healthy");
+  CHECK(rows[0].order_id == "web-1/h0/3");
+  CHECK(rows[0].sequence == 3);
+  CHECK(rows[0].moved);
+  CHECK(rows[1].wave == 1);
+  CHECK(valueOf(store->hostState("web-1", "h1")) == std::optional<std::string>("pending"));
+  CHECK(!valueOf(store->hostState("web-1", "h9")).has_value());
+  CHECK(valueOf(store->rolloutHosts("web-2")).empty());
+}
+
+TEST_CASE("store: an app's current release keeps its rollout and target", "[coordinator][store]") {
+  TempDir dir;
+  auto store = openStore(dir.path() / "c.db");
+  ok(store->setCurrentRelease(AppRecord{"web", "2.0", "web-4", {{"role", "web"}, {"dc", "eu"}}}));
+  auto apps = valueOf(store->apps());
+  REQUIRE(apps.size() == 1);
+  CHECK(apps[0].current_rollout == "web-4");
+  CHECK(apps[0].target == std::map<std::string, std::string>{{"role", "web"}, {"dc", "eu"}});
+}
+
+TEST_CASE("store: a store written before engine state existed gains the new columns", "[coordinator][store]") {
+  TempDir dir;
+  const auto file = dir.path() / "old.db";
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    const char* old_schema =
+        "CREATE TABLE rollouts (id TEXT PRIMARY KEY, app TEXT NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL, "
+        "plan_name TEXT NOT NULL, artifact_digest TEXT NOT NULL, submitted_by TEXT NOT NULL, "
+        "submitted_at_ms INTEGER NOT NULL, started_at_ms INTEGER NOT NULL, finished_at_ms INTEGER NOT NULL, "
+        "commit_id TEXT NOT NULL, committed_at_ms INTEGER, message TEXT NOT NULL, snapshot TEXT NOT NULL);"
+        "CREATE TABLE apps (app TEXT PRIMARY KEY, sequence INTEGER NOT NULL DEFAULT 0, "
+        "current_version TEXT NOT NULL DEFAULT '');"
+        "INSERT INTO apps (app, sequence, current_version) VALUES ('web', 41, '1.0');"
+        "INSERT INTO rollouts VALUES ('web-1', 'web', '1.0', 'succeeded', 'p.toml', 'd', 'me', 1, 1, 2, '', NULL, "
+        "'done', '{}');";
+    REQUIRE(sqlite3_exec(db, old_schema, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = openStore(file);
+  auto r = valueOf(store->rollout("web-1"));
+  REQUIRE(r.has_value());
+  CHECK(r->engine.empty());
+  CHECK(valueOf(store->currentReleases()).at("web") == "1.0");
+  CHECK(valueOf(store->nextSequence("web")) == 42);  // sequences survive the upgrade
 }

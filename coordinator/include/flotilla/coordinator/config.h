@@ -26,6 +26,7 @@ struct CoordinatorConfig {
   common::Millis heartbeat_interval{std::chrono::seconds(5)};
   common::Millis heartbeat_expiry{std::chrono::seconds(15)};
   common::Millis order_ttl{std::chrono::hours(1)};
+  common::Millis order_retry{std::chrono::seconds(5)};  // resend an order nobody acknowledged after this
   common::SigningKeyPair plan_key;
   std::vector<protocol::Rotation> rotations;  // keys/rotations: the chain from the first plan key to plan_key
   common::CurveKeyPair curve_key;

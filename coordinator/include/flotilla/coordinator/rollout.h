@@ -8,11 +8,15 @@
 // Not thread-safe; the coordinator's reactor thread owns every Rollout.
 
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "flotilla/common/clock.h"
 #include "flotilla/common/result.h"
@@ -35,6 +39,10 @@ bool isFinished(RolloutState s);
 // so the canary differs between rollouts and a restart replays the same order.
 std::vector<std::string> orderHosts(const std::string& rollout_id, std::vector<std::string> agent_ids);
 
+// The policy of a rollback to an earlier release: one wave, every host at once,
+// no bake, no approval, halt on failure. A rollback must be fast.
+protocol::WavePolicy rollbackPolicy(protocol::WavePolicy p);
+
 // Every label in `want` is present in `have` with the same value.
 bool labelsMatch(const std::map<std::string, std::string>& want, const std::map<std::string, std::string>& have);
 
@@ -56,7 +64,10 @@ struct HostSlot {
   std::string message;
   bool moved = false;            // an order was sent to it
   bool reverted_itself = false;  // it reported kReverted: already back on previous
+  std::string order_id;          // the order in hand, set by the coordinator when it sends one
+  std::uint64_t sequence = 0;    // that order's sequence (a resent order keeps it)
 };
+std::optional<HostState> hostStateFromString(std::string_view s);
 
 struct WaveSlot {
   std::size_t index = 0;
@@ -115,6 +126,22 @@ class Rollout {
 
   std::vector<RolloutAction> drainActions();
 
+  // The coordinator sent (or resent) `order_id` to a host of this rollout.
+  void setOrder(const std::string& agent_id, const std::string& order_id, std::uint64_t sequence);
+  // Indexes of hosts changed since the last call (each once), for the store.
+  // Reported phases alone do not count: agents report them again after a restart.
+  std::vector<std::size_t> drainDirtyHosts();
+
+  // Persistence across coordinator restarts. Times cross as unix milliseconds
+  // through the two converters, since steady time does not survive a restart.
+  nlohmann::json saveState(const std::function<std::int64_t(common::SteadyTime)>& to_wall) const;
+  // Rebuilds a rollout from saveState() and its stored hosts (in host order).
+  // After a restart: deadlines that passed (or pass before `not_before`) while
+  // the coordinator was down move to `not_before`, so agents have time to reconnect and report.
+  void extendDeadlines(common::SteadyTime not_before);
+  static Result<std::unique_ptr<Rollout>> restore(Config config, std::vector<HostSlot> hosts, const nlohmann::json& state,
+                                                  const std::function<common::SteadyTime(std::int64_t)>& from_wall);
+
   const Config& config() const { return config_; }
   RolloutState state() const { return state_; }
   const std::vector<HostSlot>& hosts() const { return hosts_; }
@@ -139,6 +166,7 @@ class Rollout {
   void finish(RolloutState s, const std::string& message);
   void event(std::string kind, std::string message, std::string agent = {}, int wave = -1);
   bool overBudget(const WaveSlot& w) const;
+  HostSlot& touch(std::size_t idx);
 
   Config config_;
   RolloutState state_ = RolloutState::kPending;
@@ -152,6 +180,8 @@ class Rollout {
   common::SteadyTime paused_at_{};
   std::string final_message_;
   std::vector<RolloutAction> actions_;
+  std::vector<std::size_t> dirty_hosts_;
+  std::vector<bool> host_dirty_;
 };
 
 }  // namespace flotilla::coordinator

@@ -50,6 +50,7 @@ class Server {
     common::SteadyTime last_seen{};
     std::map<std::string, std::string> health;  // app -> state
     std::string busy;
+    std::set<std::string> orders;  // order ids sent to it and not finished
   };
 
   struct ActiveRollout {
@@ -60,14 +61,23 @@ class Server {
     std::string artifact_digest;
     std::uint64_t artifact_size = 0;
     std::string release_signature;
+    std::string kind;        // "rollout" | "rollback" (a rollback plan has its waves overridden)
+    std::string plan_text;   // as submitted, to rebuild the plan after a restart
     std::set<std::string> watchers;  // control routing ids following this rollout
     bool dirty = false;              // the snapshot in the store is stale
   };
 
+  // An order sent and not finished. Resent with the same id and sequence (so
+  // the agent recognises it) when its agent reconnects or stays silent.
   struct OrderRef {
     std::string rollout_id;
     std::string agent_id;
+    std::string app, version;
+    std::uint64_t sequence = 0;
     bool rollback = false;
+    bool converge = false;  // brings a host to the app's current release outside any rollout
+    bool reported = false;  // the agent said something about it
+    common::SteadyTime last_sent{};
   };
 
   // --- reactor ---
@@ -87,13 +97,28 @@ class Server {
   void sendToAgent(const std::string& rid, const std::string& payload);
   void refuse(const std::string& rid, const std::string& reason);
   void markLost(Agent& a, const std::string& why, common::SteadyTime now);
+  void resendOrders(Agent& a);
+  void retryOrders(common::SteadyTime now);
+  void maybeConverge(Agent& a);
   Agent* agentByRouting(const std::string& rid);
 
   // --- rollouts ---
   void applyActions(ActiveRollout& r, common::SteadyTime now);
   void sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, common::SteadyTime now);
+  // Registers an order (the store and the agent's set) and queues it for sending.
+  void openOrder(const std::string& order_id, OrderRef ref);
+  void closeOrder(const std::string& order_id);
+  // Signs the order `order_id` afresh and queues it in the outbox.
+  void queueOrder(const std::string& order_id, OrderRef& ref);
+  void flushOutbox();
+  Status restoreRollouts();
+  void storeFailed(const Error& e);
   void recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
                    const std::string& message, const std::string& actor = "");
+  // For a rollout that may have finished (convergence orders record under the
+  // rollout that set the app's current release).
+  void recordEventFor(const std::string& rollout_id, ActiveRollout* r, const std::string& kind,
+                      const std::string& agent, int wave, const std::string& message, const std::string& actor = "");
   void persistRollout(ActiveRollout& r);
   void finishRollout(ActiveRollout& r);
 
@@ -135,6 +160,13 @@ class Server {
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
   std::unordered_map<std::string, std::string> active_by_app_;  // app -> rollout id
   std::unordered_map<std::string, OrderRef> orders_;            // outstanding orders by id
+  // Orders are sent only after the transaction recording them commits, so a
+  // crash never leaves an order out in the world that the store does not know.
+  std::vector<std::pair<std::string, std::string>> outbox_;     // (agent id, encoded order)
+  std::map<std::string, AppRecord> current_apps_;               // app -> its current release
+  std::set<std::string> converge_attempted_;                    // "agent\napp\nversion", once per run
+  std::string store_error_;   // the last store failure while it lasts ("" = healthy)
+  bool write_failed_ = false; // a write of this reactor iteration failed
   common::SteadyTime next_sweep_{};
   std::map<std::string, std::uint64_t> refusals_;
   std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered  // order refusals reported by agents, by reason

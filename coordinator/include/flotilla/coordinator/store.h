@@ -56,6 +56,33 @@ struct RolloutRecord {
   std::optional<std::int64_t> committed_at_ms;
   std::string message;
   std::string snapshot;  // JSON status document (see docs/protocol.md)
+  std::string engine;    // JSON engine state of a rollout that has not finished (resumed after a restart)
+};
+
+// One host of one rollout, as the rollout engine last left it. Written in the
+// same transaction as the events that changed it, so a restarted coordinator
+// resumes every host exactly where it was.
+struct RolloutHostRecord {
+  std::size_t idx = 0;  // position in the rollout's host order
+  std::string agent_id;
+  int wave = 0;
+  std::string state;  // toString(HostState)
+  std::string phase;
+  std::string previous_version;
+  std::string message;
+  bool moved = false;
+  bool reverted_itself = false;
+  std::string order_id;  // the order in hand ("" = none)
+  std::uint64_t sequence = 0;
+};
+
+// An app's current release: the last rollout that succeeded, and the labels it
+// targeted (hosts that match and join later converge to it).
+struct AppRecord {
+  std::string app;
+  std::string current_version;
+  std::string current_rollout;
+  std::map<std::string, std::string> target;
 };
 
 struct EventRecord {
@@ -114,8 +141,14 @@ class Store {
 
   // Per-app order sequence: returns the next value and records it.
   Result<std::uint64_t> nextSequence(const std::string& app);
-  Status setCurrentRelease(const std::string& app, const std::string& version);
+  Status setCurrentRelease(const AppRecord& a);
+  Result<std::vector<AppRecord>> apps();
   Result<std::map<std::string, std::string>> currentReleases();
+
+  Status putRolloutHost(const std::string& rollout_id, const RolloutHostRecord& h);
+  Result<std::vector<RolloutHostRecord>> rolloutHosts(const std::string& rollout_id);
+  // The state of `agent_id` in `rollout_id` (nullopt when it was not part of it).
+  Result<std::optional<std::string>> hostState(const std::string& rollout_id, const std::string& agent_id);
 
   Status putToken(const TokenRecord& t);
   // Consumes one use of a valid token; false when unknown, expired or used up.
@@ -124,6 +157,7 @@ class Store {
  private:
   explicit Store(sqlite3* db) : db_(db) {}
   Status exec(const char* sql);
+  Status migrate();
   Result<sqlite3_stmt*> prepare(const char* sql);
   Error sqlError(const std::string& what) const;
 
