@@ -216,6 +216,7 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
   ar->release_signature = release_signature;
   ar->kind = kind;
   ar->plan_text = plan_text;
+  ar->record.plan_text = plan_text;
   Rollout::Config cfg{id, plan.app, plan.version, plan.waves, std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2)))};
   ar->engine = std::make_unique<Rollout>(cfg, orderHosts(id, targets), previous);
   ar->plan = std::move(plan);

@@ -176,6 +176,10 @@ HostSlot& Rollout::touch(std::size_t idx) {
   return hosts_[idx];
 }
 
+void Rollout::markAllDirty() {
+  for (std::size_t i = 0; i < hosts_.size(); ++i) touch(i);
+}
+
 std::vector<std::size_t> Rollout::drainDirtyHosts() {
   std::vector<std::size_t> out;
   out.swap(dirty_hosts_);

@@ -182,6 +182,7 @@ Status Server::run() {
     }
     write_failed_ = false;
     if (auto st = store_->begin(); !st.ok()) storeFailed(st.error());
+    if (resave_ && !write_failed_) resaveAfterFailure();
     // ZAP first: pending handshakes block the peers until answered.
     if (items[0].revents & ZMQ_POLLIN) handleZap();
     for (int i = 0; i < kMaxBurst && (items[1].revents & ZMQ_POLLIN); ++i) {
@@ -193,11 +194,15 @@ Status Server::run() {
       handleControlMessage();
     }
     afterWork(clock_.steadyNow());
-    if (auto st = store_->commit(); !st.ok()) {
-      storeFailed(st.error());
-    } else if (!write_failed_ && !store_error_.empty()) {
-      spdlog::info("the store is writable again");
-      store_error_.clear();
+    if (auto st = store_->commit(); !st.ok()) storeFailed(st.error());
+    if (write_failed_) {
+      resave_ = true;
+    } else {
+      unsaved_finals_.clear();
+      if (!store_error_.empty()) {
+        spdlog::info("the store is writable again");
+        store_error_.clear();
+      }
     }
     // Orders leave only now that what they depend on is durable. If the store
     // failed, they still go: the hosts are mid-rollout and the record says so
@@ -726,6 +731,18 @@ void Server::maybeConverge(Agent& a) {
   }
 }
 
+void Server::resaveAfterFailure() {
+  resave_ = false;
+  for (const auto& rec : unsaved_finals_)
+    if (auto st = store_->updateRollout(rec); !st.ok()) storeFailed(st.error());
+  for (auto& [id, r] : rollouts_) {
+    r->engine->markAllDirty();
+    r->dirty = true;
+  }
+  spdlog::info("re-saving {} active and {} finished rollouts after a failed store transaction", rollouts_.size(),
+               unsaved_finals_.size());
+}
+
 void Server::storeFailed(const Error& e) {
   write_failed_ = true;
   if (store_error_ != e.message) spdlog::error("store failure: {}; new rollouts are refused until it recovers", e.message);
@@ -754,11 +771,11 @@ Status Server::restoreRollouts() {
       return {};
     };
     auto saved = nlohmann::json::parse(rec.engine, nullptr, false);
-    if (!saved.is_object() || !saved.contains("engine") || !saved.contains("plan_text")) {
+    if (!saved.is_object() || !saved.contains("engine") || rec.plan_text.empty()) {
       FLOTILLA_TRY(fail("no stored engine state"));
       continue;
     }
-    auto plan = protocol::parsePlan(saved.value("plan_text", ""), rec.plan_name, "");
+    auto plan = protocol::parsePlan(rec.plan_text, rec.plan_name, "");
     if (!plan) {
       FLOTILLA_TRY(fail(plan.error().message));
       continue;
@@ -818,7 +835,7 @@ Status Server::restoreRollouts() {
     ar->artifact_size = (*rel)->artifact_size;
     ar->release_signature = (*rel)->release_signature;
     ar->kind = kind;
-    ar->plan_text = saved.value("plan_text", "");
+    ar->plan_text = rec.plan_text;
     auto& r = *ar;
     rollouts_.emplace(rec.id, std::move(ar));
     active_by_app_[r.plan.app] = rec.id;
@@ -892,7 +909,7 @@ void Server::persistRollout(ActiveRollout& r) {
     auto to_wall = [&](SteadyTime t) {
       return sys_ms + std::chrono::duration_cast<common::Millis>(t - now).count();
     };
-    r.record.engine = nlohmann::json{{"engine", r.engine->saveState(to_wall)}, {"kind", r.kind}, {"plan_text", r.plan_text}}.dump();
+    r.record.engine = nlohmann::json{{"engine", r.engine->saveState(to_wall)}, {"kind", r.kind}}.dump();
   }
   if (auto st = store_->updateRollout(r.record); !st.ok()) storeFailed(st.error());
   for (auto idx : r.engine->drainDirtyHosts()) {
@@ -920,6 +937,7 @@ void Server::finishRollout(ActiveRollout& r) {
   }
   const bool succeeded = r.engine->state() == RolloutState::kSucceeded;
   persistRollout(r);
+  unsaved_finals_.push_back(r.record);
   nlohmann::json end = statusJson(r, false);
   end["type"] = "end";
   pushToWatchers(r, end);

@@ -1,6 +1,8 @@
 #include "flotilla/coordinator/store.h"
 
 #include <sqlite3.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -21,7 +23,7 @@ CREATE TABLE IF NOT EXISTS rollouts (
   plan_name TEXT NOT NULL, artifact_digest TEXT NOT NULL, submitted_by TEXT NOT NULL,
   submitted_at_ms INTEGER NOT NULL, started_at_ms INTEGER NOT NULL, finished_at_ms INTEGER NOT NULL,
   commit_id TEXT NOT NULL, committed_at_ms INTEGER, message TEXT NOT NULL, snapshot TEXT NOT NULL,
-  engine TEXT NOT NULL DEFAULT '');
+  engine TEXT NOT NULL DEFAULT '', plan_text TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS rollouts_app ON rollouts(app, submitted_at_ms);
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, at_ms INTEGER NOT NULL,
@@ -113,12 +115,13 @@ RolloutRecord readRollout(sqlite3_stmt* s) {
   r.message = columnText(s, 12);
   r.snapshot = columnText(s, 13);
   r.engine = columnText(s, 14);
+  r.plan_text = columnText(s, 15);
   return r;
 }
 
 constexpr const char* kRolloutColumns =
     "id, app, version, state, plan_name, artifact_digest, submitted_by, submitted_at_ms, started_at_ms, "
-    "finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine";
+    "finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine, plan_text";
 
 }  // namespace
 
@@ -133,9 +136,22 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& file) {
   }
   std::unique_ptr<Store> store(new Store(db));
   sqlite3_busy_timeout(db, 5000);
-  FLOTILLA_TRY(store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
-  FLOTILLA_TRY(store->exec(kSchema));
-  FLOTILLA_TRY(store->migrate());
+  auto prepared = [&]() -> Status {
+    FLOTILLA_TRY(store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+    FLOTILLA_TRY(store->exec(kSchema));
+    return store->migrate();
+  }();
+  if (!prepared.ok()) {
+    // Say which file, and the usual reason, rather than SQLite's bare words.
+    std::string why = prepared.error().message;
+    struct statvfs fs {};
+    const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+    if (::statvfs(dir.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY))
+      why += " (the file system holding it is mounted read-only)";
+    else if (::access(dir.c_str(), W_OK) != 0 || (std::filesystem::exists(file) && ::access(file.c_str(), W_OK) != 0))
+      why += " (the store or its directory is not writable by this user)";
+    return Error(Errc::kIo, "opening store " + file.string() + ": " + why);
+  }
   return store;
 }
 
@@ -154,6 +170,7 @@ Status Store::migrate() {
   };
   static const Column kAdded[] = {
       {"rollouts", "engine", "ALTER TABLE rollouts ADD COLUMN engine TEXT NOT NULL DEFAULT ''"},
+      {"rollouts", "plan_text", "ALTER TABLE rollouts ADD COLUMN plan_text TEXT NOT NULL DEFAULT ''"},
       {"apps", "current_rollout", "ALTER TABLE apps ADD COLUMN current_rollout TEXT NOT NULL DEFAULT ''"},
       {"apps", "target", "ALTER TABLE apps ADD COLUMN target TEXT NOT NULL DEFAULT '{}'"},
   };
@@ -207,6 +224,10 @@ Status Store::begin() {
 Status Store::commit() {
   if (!in_tx_) return {};
   in_tx_ = false;
+  // After SQLITE_FULL or an I/O error SQLite may roll the transaction back by
+  // itself; what was written in it is gone, and the caller must know.
+  if (sqlite3_get_autocommit(db_))
+    return Error(Errc::kIo, "store: the transaction was rolled back after a failed write; its writes are lost");
   if (auto st = exec("COMMIT"); !st.ok()) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return st;
@@ -288,14 +309,14 @@ Result<std::optional<ReleaseRecord>> Store::release(const std::string& app, cons
 Status Store::insertRollout(const RolloutRecord& r) {
   auto s = prepare(
       "INSERT INTO rollouts (id, app, version, state, plan_name, artifact_digest, submitted_by, submitted_at_ms, "
-      "started_at_ms, finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "started_at_ms, finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine, plan_text) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!s) return s.error();
   Binder b(*s);
   b.text(r.id).text(r.app).text(r.version).text(r.state).text(r.plan_name).text(r.artifact_digest);
   b.text(r.submitted_by).i64(r.submitted_at_ms).i64(r.started_at_ms).i64(r.finished_at_ms).text(r.commit);
   if (r.committed_at_ms) b.i64(*r.committed_at_ms); else b.null();
-  b.text(r.message).text(r.snapshot).text(r.engine);
+  b.text(r.message).text(r.snapshot).text(r.engine).text(r.plan_text);
   if (b.step() != SQLITE_DONE) return sqlError("saving rollout " + r.id);
   return {};
 }

@@ -33,6 +33,11 @@ TempDir::TempDir(const std::string& prefix) {
 }
 
 TempDir::~TempDir() {
+  // FLOTILLA_TEST_KEEP=1 keeps every test's directory (logs, stores) for a post-mortem.
+  if (const char* keep = std::getenv("FLOTILLA_TEST_KEEP"); keep && *keep && std::string(keep) != "0") {
+    std::fprintf(stderr, "kept %s\n", path_.c_str());
+    return;
+  }
   std::error_code ec;
   fs::remove_all(path_, ec);
 }

@@ -131,6 +131,8 @@ class Rollout {
   // Indexes of hosts changed since the last call (each once), for the store.
   // Reported phases alone do not count: agents report them again after a restart.
   std::vector<std::size_t> drainDirtyHosts();
+  // Every host again (the store lost a transaction and must be brought up to date).
+  void markAllDirty();
 
   // Persistence across coordinator restarts. Times cross as unix milliseconds
   // through the two converters, since steady time does not survive a restart.

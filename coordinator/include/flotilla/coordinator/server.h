@@ -113,6 +113,7 @@ class Server {
   void flushOutbox();
   Status restoreRollouts();
   void storeFailed(const Error& e);
+  void resaveAfterFailure();
   void recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
                    const std::string& message, const std::string& actor = "");
   // For a rollout that may have finished (convergence orders record under the
@@ -167,6 +168,10 @@ class Server {
   std::set<std::string> converge_attempted_;                    // "agent\napp\nversion", once per run
   std::string store_error_;   // the last store failure while it lasts ("" = healthy)
   bool write_failed_ = false; // a write of this reactor iteration failed
+  // After a failed transaction, what it held is written again once the store
+  // takes writes: every active rollout in full, and rollouts that finished.
+  bool resave_ = false;
+  std::vector<RolloutRecord> unsaved_finals_;
   common::SteadyTime next_sweep_{};
   std::map<std::string, std::uint64_t> refusals_;
   std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered  // order refusals reported by agents, by reason

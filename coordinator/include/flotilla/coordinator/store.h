@@ -57,6 +57,7 @@ struct RolloutRecord {
   std::string message;
   std::string snapshot;  // JSON status document (see docs/protocol.md)
   std::string engine;    // JSON engine state of a rollout that has not finished (resumed after a restart)
+  std::string plan_text; // the plan as submitted (written once, with the rollout)
 };
 
 // One host of one rollout, as the rollout engine last left it. Written in the
