@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <random>
+#include <set>
+#include <utility>
 #include <variant>
 
 #include <spdlog/spdlog.h>
@@ -100,6 +102,7 @@ Status Agent::start() {
     std::memcpy(config_.plan_key.data(), raw->data(), 32);
   }
   journal_.emplace(std::move(*journal));
+  ledger_ = OrderLedger(journal_->state());
   for (const auto& [app, st] : journal_->state().apps) {
     sequences_[app] = st.sequence;
     if (!st.current.empty()) releases_[app] = st.current;
@@ -258,6 +261,25 @@ void Agent::sendHeartbeat() {
   next_heartbeat_ = clock_.steadyNow() + heartbeat_interval_;
 }
 
+void Agent::onWelcomed() {
+  // Reports held while disconnected go first, in order. Then the latest report
+  // of every order in hand and of every app's last finished order, so a
+  // coordinator that restarted (or missed them) learns what happened while it
+  // was away; it ignores reports of orders it does not know.
+  std::set<std::pair<std::string, Phase>> sent;
+  while (!outbox_.empty()) {
+    sent.emplace(outbox_.front().order_id, outbox_.front().phase);
+    send(protocol::encode(outbox_.front()));
+    outbox_.pop_front();
+  }
+  for (const auto& r : ledger_.latestReports()) {
+    if (sent.count({r.order_id, r.phase})) continue;
+    spdlog::info("re-sent the {} report of order {} ({} {}) to the coordinator", protocol::toString(r.phase),
+                 r.order_id, r.app, r.version);
+    send(protocol::encode(r));
+  }
+}
+
 void Agent::sendReport(const protocol::Report& r) {
   if (!r.live_version.empty()) releases_[r.app] = r.live_version;
   else if (protocol::isTerminal(r.phase) && r.phase != Phase::kRefused && r.live_version.empty()) releases_.erase(r.app);
@@ -368,6 +390,7 @@ void Agent::handleWorker() {
       [&](auto& m) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, ReportOut>) {
+          ledger_.reported(m.report);
           sendReport(m.report);
         } else if constexpr (std::is_same_v<T, StateUpdate>) {
           bool changed = m.releases != releases_ || m.health != health_ || m.busy != busy_;
@@ -475,6 +498,27 @@ void Agent::onOrder(const protocol::SignedOrder& order) {
   ctx.clock_skew_s = config_.clock_skew_s;
   ctx.highest_sequence = peek ? sequences_[peek->app] : 0;
   ctx.release_keys = config_.release_keys;
+  if (auto repeat = peek ? ledger_.repeatOf(*peek) : OrderLedger::Repeat{}; repeat.repeat) {
+    // The same order again (a restarted coordinator resends what it has no
+    // result for, re-signed): not a replay, and never a second deploy. It must
+    // still verify; one that does not is dropped without a refusal report,
+    // which would misstate how the order it copies went.
+    ctx.highest_sequence = peek->sequence - 1;
+    auto copy = protocol::OrderVerifier::verify(order, ctx);
+    if (!copy.ok) {
+      spdlog::warn("ignored a copy of order {} that does not verify: {}: {}", peek->order_id,
+                   protocol::toString(copy.refusal.reason), copy.refusal.message);
+      return;
+    }
+    if (!repeat.latest) {
+      spdlog::info("order {} again: it is queued, its reports will follow", peek->order_id);
+      return;
+    }
+    spdlog::info("order {} again: re-sent its latest report ({})", peek->order_id,
+                 protocol::toString(repeat.latest->phase));
+    send(protocol::encode(*repeat.latest));
+    return;
+  }
   auto outcome = protocol::OrderVerifier::verify(order, ctx);
   if (!outcome.ok) {
     r.message = std::string(protocol::toString(outcome.refusal.reason)) + ": " + outcome.refusal.message;
@@ -483,6 +527,7 @@ void Agent::onOrder(const protocol::SignedOrder& order) {
     return;
   }
   sequences_[outcome.order.body.app] = outcome.order.body.sequence;
+  ledger_.accepted(outcome.order.body);
   sendInternal(pipe_, ExecuteOrder{std::move(outcome.order)});
 }
 
@@ -526,13 +571,11 @@ void Agent::handleCoordinator() {
           heartbeat_interval_ = common::Millis(x.heartbeat_interval_ms);
           hello_backoff_ = std::chrono::seconds(1);
           if (x.status == protocol::WelcomeStatus::kAccepted) {
-            if (!welcomed_ || pending_) spdlog::info("connected to the coordinator: {}", x.message);
+            const bool new_session = !welcomed_ || pending_;
+            if (new_session) spdlog::info("connected to the coordinator: {}", x.message);
             welcomed_ = true;
             pending_ = false;
-            while (!outbox_.empty()) {
-              send(protocol::encode(outbox_.front()));
-              outbox_.pop_front();
-            }
+            if (new_session) onWelcomed();
             sendHeartbeat();
           } else {
             if (!pending_) spdlog::warn("{}", x.message);

@@ -1,8 +1,10 @@
 #include "flotilla/agent/deployer.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -87,6 +89,10 @@ std::string firstLine(const std::string& text) {
   return line;
 }
 
+bool isDigest(const std::string& s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 std::optional<std::string> linkTarget(const fs::path& link) {
   std::error_code ec;
   auto t = fs::read_symlink(link, ec);
@@ -97,7 +103,20 @@ std::optional<std::string> linkTarget(const fs::path& link) {
 }  // namespace
 
 Deployer::Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock)
-    : config_(config), journal_(journal), hooks_(std::move(hooks)), clock_(clock) {}
+    : config_(config), journal_(journal), hooks_(std::move(hooks)), clock_(clock) {
+  if (const char* at = std::getenv("FLOTILLA_TEST_CRASH_AT"); at && *at) {
+    crash_at_ = at;
+    spdlog::warn("FLOTILLA_TEST_CRASH_AT={}: this agent kills itself at that point (fault injection for tests only)",
+                 crash_at_);
+  }
+}
+
+void Deployer::crashIfAt(std::string_view point) const {
+  if (point != crash_at_) return;
+  spdlog::critical("FLOTILLA_TEST_CRASH_AT={}: killing the agent with SIGKILL", crash_at_);
+  spdlog::default_logger()->flush();
+  ::raise(SIGKILL);
+}
 
 std::map<std::string, std::string> Deployer::hookEnv(const std::string& app, const std::string& version,
                                                      const fs::path& dir, const std::string& previous_dir) const {
@@ -109,7 +128,8 @@ std::map<std::string, std::string> Deployer::hookEnv(const std::string& app, con
   return env;
 }
 
-void Deployer::report(const Ctx& c, Phase phase, const std::string& message, const std::string& live) {
+protocol::Report Deployer::makeReport(const Ctx& c, Phase phase, const std::string& message,
+                                     const std::string& live) const {
   protocol::Report r;
   r.order_id = c.body.order_id;
   r.app = c.body.app;
@@ -119,12 +139,32 @@ void Deployer::report(const Ctx& c, Phase phase, const std::string& message, con
   r.message = message;
   r.live_version = live;
   r.at_ms = common::toUnixMillis(clock_.systemNow());
-  if (protocol::isTerminal(phase) && phase != Phase::kHealthy)
-    spdlog::warn("order {}: {} {}: {}", c.body.order_id, c.body.app, protocol::toString(phase), message);
+  return r;
+}
+
+void Deployer::send(const protocol::Report& r) {
+  if (protocol::isTerminal(r.phase) && r.phase != Phase::kHealthy)
+    spdlog::warn("order {}: {} {}: {}", r.order_id, r.app, protocol::toString(r.phase), r.message);
   else
-    spdlog::info("order {}: {} {} {}{}", c.body.order_id, c.body.app, c.body.version, protocol::toString(phase),
-                 message.empty() ? "" : ": " + message);
+    spdlog::info("order {}: {} {} {}{}", r.order_id, r.app, r.version, protocol::toString(r.phase),
+                 r.message.empty() ? "" : ": " + r.message);
   if (hooks_.report) hooks_.report(r);
+}
+
+void Deployer::report(const Ctx& c, Phase phase, const std::string& message, const std::string& live) {
+  send(makeReport(c, phase, message, live));
+}
+
+Phase Deployer::finish(const Ctx& c, Phase phase, const std::string& message, const std::string& live) {
+  auto r = makeReport(c, phase, message, live);
+  auto& s = journal_.state();
+  s.apps[c.body.app].last_order =
+      FinishedOrder{r.order_id, r.sequence, c.body.action, r.version, r.phase, r.message, r.live_version, r.at_ms};
+  s.order.reset();
+  if (auto st = journal_.save(); !st.ok()) spdlog::error("journal: {}", st.error().message);
+  crashPoint(protocol::toString(phase));
+  send(r);
+  return phase;
 }
 
 Status Deployer::journalPhase(Ctx& c, Phase phase) {
@@ -143,16 +183,18 @@ Status Deployer::journalPhase(Ctx& c, Phase phase) {
     s.order = std::move(o);
   }
   s.order->phase = protocol::toString(phase);
-  return journal_.save();
+  FLOTILLA_TRY(journal_.save());
+  crashPoint(s.order->phase);
+  return {};
 }
 
 Phase Deployer::fail(Ctx& c, Phase phase, const std::string& message) {
   std::error_code ec;
   fs::remove_all(appDir(c.body.app) / "releases" / (".staging-" + c.body.version), ec);
-  journal_.state().order.reset();
-  if (auto st = journal_.save(); !st.ok()) spdlog::error("journal: {}", st.error().message);
-  report(c, phase, message, journal_.state().apps[c.body.app].current);
-  return phase;
+  // A download cut short, or one that was never staged, is of no further use.
+  // The digest names the file: only a well-formed one may touch the disk.
+  if (isDigest(c.body.artifact_digest)) fs::remove(config_.state_dir / "downloads" / c.body.artifact_digest, ec);
+  return finish(c, phase, message, journal_.state().apps[c.body.app].current);
 }
 
 Phase Deployer::execute(const protocol::VerifiedOrder& order) {
@@ -167,9 +209,7 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   report(c, Phase::kAccepted, c.body.action, c.previous);
 
   // The digest names a file under state/downloads: never trust it to be a plain name.
-  if (!c.body.artifact_digest.empty() &&
-      (c.body.artifact_digest.size() != 64 ||
-       c.body.artifact_digest.find_first_not_of("0123456789abcdef") != std::string::npos))
+  if (!c.body.artifact_digest.empty() && !isDigest(c.body.artifact_digest))
     return fail(c, Phase::kFailed, "artifact digest is not 64 lowercase hex characters");
   auto spec = expandSpec(order.spec, config_.vars);
   if (!spec) return fail(c, Phase::kFailed, spec.error().message);
@@ -185,10 +225,7 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
     if (!same_content)
       return fail(c, Phase::kFailed,
                   "release " + c.body.version + " is live with different content; deploy a new version");
-    journal_.state().order.reset();
-    (void)journal_.save();
-    report(c, Phase::kHealthy, "release " + c.body.version + " is already live", c.body.version);
-    return Phase::kHealthy;
+    return finish(c, Phase::kHealthy, "release " + c.body.version + " is already live", c.body.version);
   }
 
   auto known = app.releases.find(c.body.version);
@@ -212,6 +249,7 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   if (auto st = journalPhase(c, Phase::kSwitching); !st.ok()) return fail(c, Phase::kFailed, "journal: " + st.error().message);
   if (auto st = common::atomicSymlink(current, fs::path("releases") / c.body.version); !st.ok())
     return fail(c, Phase::kFailed, "switching current: " + st.error().message);
+  crashPoint("switching:after");
   {
     auto& a = journal_.state().apps[c.body.app];
     if (c.previous != c.body.version) a.previous = c.previous;
@@ -234,9 +272,7 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   std::string why;
   if (!probation(c, why)) return revert(c, why);
 
-  journal_.state().order.reset();
-  if (auto st = journal_.save(); !st.ok()) spdlog::error("journal: {}", st.error().message);
-  report(c, Phase::kHealthy, "healthy for " + common::formatDuration(c.spec.health.healthy_for), c.body.version);
+  finish(c, Phase::kHealthy, "healthy for " + common::formatDuration(c.spec.health.healthy_for), c.body.version);
   prune(c.body.app);
   return Phase::kHealthy;
 }
@@ -273,6 +309,7 @@ Status Deployer::stage(Ctx& c) {
     fs::remove(part, ec);
     return st.error().context("extracting artifact");
   }
+  crashPoint("staging:extracted");
   const fs::path rel = releases / c.body.version;
   if (fs::exists(rel, ec)) {
     if (c.previous == c.body.version)
@@ -369,29 +406,24 @@ bool Deployer::probation(Ctx& c, std::string& why) {
 
 Phase Deployer::revert(Ctx& c, const std::string& why) {
   (void)journalPhase(c, Phase::kReverting);
-  report(c, Phase::kReverting, why, c.body.version);
   auto& a = journal_.state().apps[c.body.app];
   const fs::path current = appDir(c.body.app) / "current";
+  // After a crash mid-revert `current` may already point back: report what is live.
+  report(c, Phase::kReverting, why, linkTarget(current).value_or(""));
   if (c.previous.empty() || c.previous == c.body.version) {
     std::error_code ec;
     fs::remove(current, ec);
     (void)common::fsyncDir(appDir(c.body.app));
     a.current.clear();
-    journal_.state().order.reset();
-    (void)journal_.save();
-    report(c, Phase::kReverted, why + "; there was no previous release, so `current` was removed", "");
-    return Phase::kReverted;
+    return finish(c, Phase::kReverted, why + "; there was no previous release, so `current` was removed", "");
   }
-  if (auto st = common::atomicSymlink(current, fs::path("releases") / c.previous); !st.ok()) {
-    journal_.state().order.reset();
-    (void)journal_.save();
-    report(c, Phase::kRevertFailed, why + "; switching back to " + c.previous + " failed: " + st.error().message,
-           c.body.version);
-    return Phase::kRevertFailed;
-  }
+  if (auto st = common::atomicSymlink(current, fs::path("releases") / c.previous); !st.ok())
+    return finish(c, Phase::kRevertFailed,
+                  why + "; switching back to " + c.previous + " failed: " + st.error().message, c.body.version);
   a.current = c.previous;
   a.previous = c.previous_previous;
   (void)journal_.save();
+  crashPoint("reverting:after");
   // Restart the previous release with its own spec when we know it.
   protocol::OrderSpec prev_spec = c.spec;
   if (auto it = a.releases.find(c.previous); it != a.releases.end() && !it->second.spec.empty()) {
@@ -402,15 +434,10 @@ Phase Deployer::revert(Ctx& c, const std::string& why) {
     }
   }
   auto st = runRestart(prev_spec, releaseDir(c.body.app, c.previous), c.body.app, c.previous, "");
-  journal_.state().order.reset();
-  (void)journal_.save();
-  if (!st.ok()) {
-    report(c, Phase::kRevertFailed, why + "; switched back to " + c.previous + " but its restart failed: " + st.error().message,
-           c.previous);
-    return Phase::kRevertFailed;
-  }
-  report(c, Phase::kReverted, why + "; " + c.previous + " is live again", c.previous);
-  return Phase::kReverted;
+  if (!st.ok())
+    return finish(c, Phase::kRevertFailed,
+                  why + "; switched back to " + c.previous + " but its restart failed: " + st.error().message, c.previous);
+  return finish(c, Phase::kReverted, why + "; " + c.previous + " is live again", c.previous);
 }
 
 void Deployer::recover() {
@@ -433,24 +460,26 @@ void Deployer::recover() {
   }
   const auto target = linkTarget(appDir(o.app) / "current");
   const bool switched = target && *target == o.version && o.previous != o.version;
-  if (o.phase == protocol::toString(Phase::kReverting) && !o.previous.empty() && !switched) {
-    // The crash came after `current` went back but maybe before the previous
-    // release was restarted: finish the revert.
-    revert(c, "agent restarted while reverting");
-    return;
-  }
   spdlog::warn("recovering order {} interrupted in phase {} (current -> {})", o.order_id, o.phase,
                target ? *target : std::string("none"));
+  const std::string why = "agent restarted during " + o.phase;
+  if (o.phase == protocol::toString(Phase::kReverting) && !switched) {
+    // The crash came after `current` went back (or was removed, when there is
+    // no previous release) but maybe before the previous release was
+    // restarted: finish the revert.
+    revert(c, why);
+    return;
+  }
   if (!switched) {
     // Nothing was switched: the previous release is still live.
     auto& a = s.apps[o.app];
     a.current = o.previous;
-    fail(c, Phase::kFailed, "agent restarted during " + o.phase + "; nothing was switched");
+    fail(c, Phase::kFailed, why + "; nothing was switched");
     return;
   }
   auto& a = s.apps[o.app];
   a.current = o.version;
-  revert(c, "agent restarted during " + o.phase);
+  revert(c, why);
 }
 
 void Deployer::prune(const std::string& app) {

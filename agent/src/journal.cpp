@@ -1,5 +1,10 @@
 #include "flotilla/agent/journal.h"
 
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+
 #include <nlohmann/json.hpp>
 
 #include "flotilla/common/crypto.h"
@@ -27,7 +32,61 @@ std::uint64_t getU64(const json& j, const char* key) {
   return it->get<std::uint64_t>();
 }
 
+std::int64_t getI64(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return 0;
+  if (!it->is_number_integer()) throw std::runtime_error(std::string("'") + key + "' must be an integer");
+  // A number too large for int64 is stored unsigned: refuse it rather than wrap.
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    throw std::runtime_error(std::string("'") + key + "' is out of range");
+  return it->get<std::int64_t>();
+}
+
+std::optional<protocol::Phase> terminalPhase(const std::string& name) {
+  for (auto i = 0; i <= static_cast<int>(protocol::Phase::kRefused); ++i) {
+    auto p = static_cast<protocol::Phase>(i);
+    if (name == protocol::toString(p)) return protocol::isTerminal(p) ? std::optional(p) : std::nullopt;
+  }
+  return std::nullopt;
+}
+
+json toJson(const FinishedOrder& f) {
+  return {{"id", f.order_id},           {"sequence", f.sequence},
+          {"action", f.action},         {"version", f.version},
+          {"phase", protocol::toString(f.phase)}, {"message", f.message},
+          {"live_version", f.live_version}, {"at_ms", f.at_ms}};
+}
+
+FinishedOrder finishedFromJson(const json& j, const std::string& where) {
+  if (!j.is_object()) throw std::runtime_error(where + " must be an object");
+  FinishedOrder f;
+  f.order_id = getString(j, "id");
+  f.sequence = getU64(j, "sequence");
+  f.action = getString(j, "action");
+  f.version = getString(j, "version");
+  auto phase = terminalPhase(getString(j, "phase"));
+  if (!phase) throw std::runtime_error(where + ".phase must name a terminal phase");
+  f.phase = *phase;
+  f.message = getString(j, "message");
+  f.live_version = getString(j, "live_version");
+  f.at_ms = getI64(j, "at_ms");
+  return f;
+}
+
 }  // namespace
+
+protocol::Report FinishedOrder::report(const std::string& app) const {
+  protocol::Report r;
+  r.order_id = order_id;
+  r.app = app;
+  r.version = version;
+  r.sequence = sequence;
+  r.phase = phase;
+  r.message = message;
+  r.live_version = live_version;
+  r.at_ms = at_ms;
+  return r;
+}
 
 Result<Journal> Journal::open(const std::filesystem::path& state_dir) {
   FLOTILLA_TRY(common::ensureDir(state_dir, 0700));
@@ -51,6 +110,7 @@ std::string Journal::serialize(const JournalState& s) {
     for (const auto& [v, r] : a.releases)
       rel[v] = {{"digest", r.digest}, {"spec", common::toHex(common::asBytes(r.spec))}};
     apps[name] = {{"current", a.current}, {"previous", a.previous}, {"sequence", a.sequence}, {"releases", rel}};
+    if (a.last_order) apps[name]["last_order"] = toJson(*a.last_order);
   }
   json j = {{"version", kJournalVersion}, {"apps", apps}};
   if (s.order) {
@@ -91,6 +151,8 @@ Result<JournalState> Journal::parse(std::string_view text) {
             st.releases[v] = std::move(ri);
           }
         }
+        if (auto lo = a.find("last_order"); lo != a.end() && !lo->is_null())
+          st.last_order = finishedFromJson(*lo, "apps." + name + ".last_order");
         s.apps[name] = std::move(st);
       }
     }
@@ -115,6 +177,48 @@ Result<JournalState> Journal::parse(std::string_view text) {
   } catch (const std::exception& e) {
     return Error(Errc::kCorrupt, std::string("journal: ") + e.what());
   }
+}
+
+OrderLedger::OrderLedger(const JournalState& s) {
+  for (const auto& [app, a] : s.apps)
+    if (a.last_order) finished_[app] = a.last_order->report(app);
+  // recover() settles an order interrupted by a crash and reports it; until
+  // then a copy of it is a repeat, not a new order.
+  if (s.order) in_hand_[s.order->order_id] = InHand{s.order->app, s.order->sequence, std::nullopt};
+}
+
+void OrderLedger::accepted(const protocol::OrderBody& body) {
+  in_hand_[body.order_id] = InHand{body.app, body.sequence, std::nullopt};
+}
+
+void OrderLedger::reported(const protocol::Report& r) {
+  if (protocol::isTerminal(r.phase)) {
+    in_hand_.erase(r.order_id);
+    finished_[r.app] = r;
+    return;
+  }
+  auto& h = in_hand_[r.order_id];
+  h.app = r.app;
+  h.sequence = r.sequence;
+  h.latest = r;
+}
+
+OrderLedger::Repeat OrderLedger::repeatOf(const protocol::OrderBody& body) const {
+  if (auto it = in_hand_.find(body.order_id);
+      it != in_hand_.end() && it->second.app == body.app && it->second.sequence == body.sequence)
+    return {true, it->second.latest};
+  if (auto it = finished_.find(body.app);
+      it != finished_.end() && it->second.order_id == body.order_id && it->second.sequence == body.sequence)
+    return {true, it->second};
+  return {};
+}
+
+std::vector<protocol::Report> OrderLedger::latestReports() const {
+  std::vector<protocol::Report> out;
+  for (const auto& [app, r] : finished_) out.push_back(r);
+  for (const auto& [id, h] : in_hand_)
+    if (h.latest) out.push_back(*h.latest);
+  return out;
 }
 
 }  // namespace flotilla::agent

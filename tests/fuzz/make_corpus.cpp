@@ -134,6 +134,12 @@ bool writeJournal(const fs::path& dir) {
   settled.apps["api"] = api;
   put("settled.json", settled);
 
+  JournalState finished = settled;
+  finished.apps["web"].last_order = agent::FinishedOrder{
+      "o-4", 4, "deploy", "2.4.1", protocol::Phase::kReverted, "not healthy within 30s; 2.4.0 is live again", "2.4.0",
+      1700000000000};
+  put("finished.json", finished);
+
   JournalState busy = settled;
   agent::InFlightOrder order;
   order.order_id = "o-5";

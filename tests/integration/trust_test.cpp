@@ -813,7 +813,10 @@ TEST_CASE("fake coordinator: an order issued far in the future is refused", "[in
   s.expectRefused(s.fake->sign(b), b.order_id, "not_yet_valid:");
 }
 
-TEST_CASE("fake coordinator: a replayed order is refused", "[integration][trust]") {
+TEST_CASE("fake coordinator: a repeated order is answered with its result and not deployed again",
+          "[integration][trust]") {
+  // Coordinators resend an order they heard nothing about (same id and
+  // sequence); the agent answers with what became of it instead of acting twice.
   FakeSetup s;
   auto b = s.fake->body("1", 1);
   auto o = s.fake->sign(b);
@@ -821,8 +824,34 @@ TEST_CASE("fake coordinator: a replayed order is refused", "[integration][trust]
   auto r = s.fake->terminal(b.order_id);
   REQUIRE(r);
   REQUIRE(r->phase == proto::Phase::kHealthy);
+  const auto restarted = s.f.appsDir("h0") / "web/restarted";
+  auto lines = [&] {
+    std::ifstream in(restarted);
+    std::size_t n = 0;
+    for (std::string l; std::getline(in, l);) ++n;
+    return n;
+  };
+  const auto before = lines();
+  REQUIRE(before >= 1);
   s.fake->reports.clear();
-  s.expectRefused(o, b.order_id, "replay:");
+  s.fake->send(o);
+  auto again = s.fake->terminal(b.order_id);
+  REQUIRE(again);
+  CHECK(again->phase == proto::Phase::kHealthy);
+  CHECK(lines() == before);
+}
+
+TEST_CASE("fake coordinator: another order reusing a spent sequence is refused as a replay", "[integration][trust]") {
+  FakeSetup s;
+  auto b = s.fake->body("1", 1);
+  s.fake->send(s.fake->sign(b));
+  auto r = s.fake->terminal(b.order_id);
+  REQUIRE(r);
+  REQUIRE(r->phase == proto::Phase::kHealthy);
+  s.fake->reports.clear();
+  auto copy = s.fake->body("1", 1);  // a new order id, the same sequence
+  REQUIRE(copy.order_id != b.order_id);
+  s.expectRefused(s.fake->sign(copy), copy.order_id, "replay:");
 }
 
 TEST_CASE("fake coordinator: a lower sequence is refused", "[integration][trust]") {

@@ -335,4 +335,23 @@ fs::path Fleet::writePlan(const std::string& app, const std::string& version, co
   return p;
 }
 
+void Fleet::startAgentWithEnv(const AgentSpec& spec, const std::map<std::string, std::string>& env) {
+  const auto adir = agentDir(spec.id);
+  if (!fs::exists(adir / "agent.toml")) throw std::runtime_error("agent " + spec.id + " was never created");
+  // env(1) sets the variables and execs the agent in the same process.
+  std::vector<std::string> argv{"/usr/bin/env"};
+  for (const auto& [k, v] : env) argv.push_back(k + "=" + v);
+  for (std::string a : {(binDir() / "agent/flotilla-agent").string(), std::string("run"), std::string("--config"),
+                        (adir / "agent.toml").string(), std::string("--log-level"), std::string("debug")})
+    argv.push_back(std::move(a));
+  agents_[spec.id] = Process(argv, dir() / ("agent-" + spec.id + ".log"));
+}
+
+int Fleet::waitAgentExit(const std::string& id, std::chrono::milliseconds timeout) {
+  auto it = agents_.find(id);
+  if (it == agents_.end()) return -1;
+  if (!waitUntil([&] { return !it->second.running(); }, timeout, 10ms)) return -1;
+  return it->second.stop();  // reaped already: gives its wait status
+}
+
 }  // namespace flotilla::testing

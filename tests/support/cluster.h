@@ -107,6 +107,14 @@ class Fleet {
   int agent_port_ = 0;
   Process coordinator_;
   std::map<std::string, Process> agents_;
+
+ public:
+  // Starts an agent that startAgent() created before, with extra environment
+  // variables (e.g. FLOTILLA_TEST_CRASH_AT).
+  void startAgentWithEnv(const AgentSpec& spec, const std::map<std::string, std::string>& env);
+  // Waits up to `timeout` for agent `id` to exit by itself; returns its wait
+  // status, or -1 when it is still running.
+  int waitAgentExit(const std::string& id, std::chrono::milliseconds timeout);
 };
 
 }  // namespace flotilla::testing

@@ -674,6 +674,17 @@ TEST_CASE("deployer: a failed fetch fails the order", "[deployer]") {
   CHECK(host.releasesOnDisk("web") == std::set<std::string>{"1.0"});
 }
 
+TEST_CASE("deployer: a fetch cut short leaves no partial download behind", "[deployer]") {
+  Host host;
+  REQUIRE(host.deploy("web", "1.0") == Phase::kHealthy);
+  host.fetch_override = [](const std::string&, std::uint64_t, const fs::path& dest) -> Status {
+    std::ofstream(dest) << "half an artifact";
+    return Error(Errc::kTimeout, "download did not finish within fetch_timeout");
+  };
+  REQUIRE(host.deploy("web", "2.0") == Phase::kFailed);
+  CHECK(host.downloadsLeft() == 0);
+}
+
 TEST_CASE("deployer: an artifact over max_artifact_bytes is refused without fetching", "[deployer]") {
   Host host;
   host.config.max_artifact_bytes = 16;
@@ -891,6 +902,75 @@ TEST_CASE("deployer: a rollback keeps the release it rolled back from", "[deploy
 }
 
 // ---------------------------------------------------------------------------
+// the last finished order of each app
+
+TEST_CASE("deployer: a healthy order is remembered as the app's last finished order", "[deployer]") {
+  Host host;
+  auto order = host.order("web", "1.0", host.artifact("1.0"));
+  REQUIRE(host.execute(order) == Phase::kHealthy);
+  const Report& sent = host.reports.back();
+  host.restartAgent();  // it is in the journal on disk
+  REQUIRE(host.app("web").last_order.has_value());
+  const auto& last = *host.app("web").last_order;
+  CHECK(last.order_id == order.body.order_id);
+  CHECK(last.sequence == order.body.sequence);
+  CHECK(last.action == "deploy");
+  CHECK(last.version == "1.0");
+  CHECK(last.phase == Phase::kHealthy);
+  CHECK(last.live_version == "1.0");
+  // What a repeat of the order is answered with is exactly what was sent.
+  const Report again = last.report("web");
+  CHECK(again.order_id == sent.order_id);
+  CHECK(again.message == sent.message);
+  CHECK(again.at_ms == sent.at_ms);
+  CHECK(again.phase == sent.phase);
+}
+
+TEST_CASE("deployer: failed, reverted and already-live orders are remembered too", "[deployer]") {
+  Host host;
+  REQUIRE(host.deploy("web", "1.0") == Phase::kHealthy);
+
+  REQUIRE(host.deploy("web", "2.0", unhealthy()) == Phase::kReverted);
+  REQUIRE(host.app("web").last_order.has_value());
+  CHECK(host.app("web").last_order->phase == Phase::kReverted);
+  CHECK(host.app("web").last_order->version == "2.0");
+  CHECK(host.app("web").last_order->live_version == "1.0");
+
+  host.fetch_override = [](const std::string&, std::uint64_t, const fs::path&) -> Status {
+    return Error(Errc::kUnavailable, "coordinator unreachable");
+  };
+  REQUIRE(host.deploy("web", "3.0") == Phase::kFailed);
+  CHECK(host.app("web").last_order->phase == Phase::kFailed);
+  CHECK(host.app("web").last_order->version == "3.0");
+  CHECK_THAT(host.app("web").last_order->message, Contains("coordinator unreachable"));
+
+  auto live = host.order("web", "1.0", Artifact{}, defaultSpec(), "rollback");
+  REQUIRE(host.execute(live) == Phase::kHealthy);
+  CHECK(host.app("web").last_order->order_id == live.body.order_id);
+  CHECK(host.app("web").last_order->action == "rollback");
+}
+
+TEST_CASE("deployer: an order recovered after a crash is remembered with its outcome", "[deployer]") {
+  Host host;
+  REQUIRE(host.deploy("web", "1.0") == Phase::kHealthy);
+  host.wait_override = [](Millis) -> bool { throw Crash{}; };
+  auto order = host.order("web", "2.0", host.artifact("2.0"));
+  REQUIRE_THROWS_AS(host.execute(order), Crash);
+  host.wait_override = nullptr;
+  host.restartAgent();
+  // Until it is settled the app's last finished order is the one before.
+  REQUIRE(host.app("web").last_order.has_value());
+  CHECK(host.app("web").last_order->version == "1.0");
+
+  host.deployer().recover();
+  host.restartAgent();
+  REQUIRE(host.app("web").last_order.has_value());
+  CHECK(host.app("web").last_order->order_id == order.body.order_id);
+  CHECK(host.app("web").last_order->phase == Phase::kReverted);
+  CHECK_THAT(host.app("web").last_order->message, Contains("agent restarted during probation"));
+}
+
+// ---------------------------------------------------------------------------
 // recover
 
 TEST_CASE("deployer: recover() with no order in flight does nothing", "[deployer]") {
@@ -934,6 +1014,29 @@ TEST_CASE("deployer: recover() after a crash while fetching fails the order", "[
   host.restartAgent();
   CHECK_FALSE(host.journal().state().order.has_value());
   CHECK(host.app("web").current == "1.0");
+}
+
+TEST_CASE("deployer: recover() after a crash while extracting removes the staging directory and the download",
+          "[deployer]") {
+  Host host;
+  REQUIRE(host.deploy("web", "1.0") == Phase::kHealthy);
+  host.report_override = [](const Report& r) {
+    if (r.phase == Phase::kStaging) throw Crash{};
+  };
+  REQUIRE_THROWS_AS(host.deploy("web", "2.0"), Crash);
+  host.report_override = nullptr;
+  // What a crash halfway through the extraction leaves.
+  fs::create_directories(host.releaseDir("web", ".staging-2.0") / "bin");
+  std::ofstream(host.releaseDir("web", ".staging-2.0") / "VERSION") << "2";
+  REQUIRE(host.downloadsLeft() == 1);
+  host.restartAgent();
+
+  host.deployer().recover();
+  CHECK(host.reports.back().phase == Phase::kFailed);
+  CHECK_THAT(host.reports.back().message, Contains("agent restarted during staging"));
+  CHECK(host.releasesOnDisk("web") == std::set<std::string>{"1.0"});
+  CHECK(host.downloadsLeft() == 0);
+  CHECK(host.current("web") == "releases/1.0");
 }
 
 TEST_CASE("deployer: recover() after a crash in before_switch leaves the old release live", "[deployer]") {
@@ -1055,6 +1158,30 @@ TEST_CASE("deployer: recover() after a crash mid-revert restarts the previous re
   CHECK(host.reports.back().phase == Phase::kReverted);
   CHECK(host.reports.back().live_version == "1.0");
   CHECK(host.current("web") == "releases/1.0");
+  CHECK_FALSE(host.journal().state().order.has_value());
+}
+
+// Bug: a first deploy whose revert removed `current` and then crashed came
+// back as kFailed "nothing was switched", although the release had been live
+// and restarted: the revert must be finished and reported as one.
+TEST_CASE("deployer: recover() after a crash mid-revert of a first deploy reports it reverted", "[deployer]") {
+  Host host;
+  host.report_override = [](const Report& r) {
+    if (r.phase == Phase::kReverting) throw Crash{};
+  };
+  REQUIRE_THROWS_AS(host.deploy("web", "1.0", unhealthy()), Crash);
+  host.report_override = nullptr;
+  // What revert() does next when there is no previous release.
+  fs::remove(host.appDir("web") / "current");
+  host.restartAgent();
+  REQUIRE(host.journal().state().order->phase == "reverting");
+
+  host.deployer().recover();
+  CHECK(host.reports.back().phase == Phase::kReverted);
+  CHECK(host.reports.back().live_version.empty());
+  CHECK_THAT(host.reports.back().message, Contains("agent restarted during reverting"));
+  CHECK(host.current("web").empty());
+  CHECK(host.app("web").current.empty());
   CHECK_FALSE(host.journal().state().order.has_value());
 }
 

@@ -57,6 +57,7 @@ class Agent {
   void sendHeartbeat();
   void send(const std::string& payload);
   void sendReport(const protocol::Report& r);
+  void onWelcomed();
   void requestMoreChunks();
   void finishFetch(Status result);
   void workerMain();
@@ -82,6 +83,7 @@ class Agent {
   std::map<std::string, std::string> health_;
   std::string busy_;
   std::map<std::string, std::uint64_t> sequences_;  // highest accepted order sequence per app
+  OrderLedger ledger_;  // orders in hand and finished, to answer repeats and re-report on each session
   std::optional<FetchState> fetch_;
   // Set when the connection dropped; if no new handshake by then, reconnect by
   // hand (libzmq gives up on a connection it closed for a protocol error).

@@ -8,11 +8,26 @@
 //
 // Runs on the agent's worker thread; the network is reached only through the
 // injected hooks, so tests drive it with a local fetcher and a fake reporter.
+//
+// Test-only fault injection: when the environment variable
+// FLOTILLA_TEST_CRASH_AT names a crash point at construction, the agent
+// SIGKILLs itself there, so integration tests can kill it inside phases too
+// short to catch from outside. The points are:
+//   <phase>            right after that phase is journaled, before it takes
+//                      effect (accepted, fetching, staging, before_switch,
+//                      switching, restarting, probation, reverting)
+//   staging:extracted  the artifact is extracted to .staging-<version>, not yet renamed
+//   switching:after    `current` points at the new release, restarting not yet journaled
+//   reverting:after    `current` points back at the previous release, not yet restarted
+//   <terminal phase>   the order is journaled as finished, not yet reported
+//                      (healthy, failed, reverted, revert_failed)
+// Unset (always, outside tests) it costs one empty-string check per point.
 
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "flotilla/agent/config.h"
 #include "flotilla/agent/journal.h"
@@ -56,13 +71,23 @@ class Deployer {
  private:
   struct Ctx;  // per-order working state
   protocol::Phase fail(Ctx& c, protocol::Phase phase, const std::string& message);
+  // Ends the order in hand: remembers it as the app's last finished order,
+  // clears it from the journal, saves, then reports `phase`.
+  protocol::Phase finish(const Ctx& c, protocol::Phase phase, const std::string& message, const std::string& live);
   protocol::Phase revert(Ctx& c, const std::string& why);
   Status runHooks(Ctx& c);
   Status runRestart(const protocol::OrderSpec& spec, const std::filesystem::path& dir, const std::string& app,
                     const std::string& version, const std::string& previous_dir);
   bool probation(Ctx& c, std::string& why);
   Status stage(Ctx& c);
+  protocol::Report makeReport(const Ctx& c, protocol::Phase phase, const std::string& message,
+                              const std::string& live) const;
+  void send(const protocol::Report& r);
   void report(const Ctx& c, protocol::Phase phase, const std::string& message, const std::string& live);
+  void crashPoint(std::string_view point) const {
+    if (!crash_at_.empty()) crashIfAt(point);
+  }
+  void crashIfAt(std::string_view point) const;
   Status journalPhase(Ctx& c, protocol::Phase phase);
   void prune(const std::string& app);
   std::map<std::string, std::string> hookEnv(const std::string& app, const std::string& version,
@@ -76,6 +101,7 @@ class Deployer {
   Journal& journal_;
   DeployerHooks hooks_;
   const common::Clock& clock_;
+  std::string crash_at_;  // FLOTILLA_TEST_CRASH_AT, read once; "" = never
 };
 
 }  // namespace flotilla::agent
