@@ -210,7 +210,7 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
     ar->record.commit = plan.change->commit;
     if (plan.change->committed_at) ar->record.committed_at_ms = common::toUnixMillis(*plan.change->committed_at);
   }
-  ar->spec = std::move(spec_bytes);
+  ar->spec = std::make_shared<const std::string>(std::move(spec_bytes));
   ar->artifact_digest = digest;
   ar->artifact_size = size;
   ar->release_signature = release_signature;

@@ -571,6 +571,17 @@ void Server::applyActions(ActiveRollout& r, SteadyTime now) {
     auto actions = r.engine->drainActions();
     if (actions.empty()) return;
     r.dirty = true;
+    // One statement reserves the sequences of a whole wave's orders.
+    std::uint64_t orders = 0;
+    for (const auto& act : actions)
+      if (act.kind != RolloutAction::Kind::kEvent) ++orders;
+    if (orders > 1) {
+      if (auto last = store_->reserveSequences(r.plan.app, orders); last.ok()) {
+        seq_app_ = r.plan.app;
+        seq_next_ = *last - orders + 1;
+        seq_end_ = *last + 1;
+      }
+    }
     for (const auto& act : actions) {
       switch (act.kind) {
         case RolloutAction::Kind::kDeploy: sendOrder(r, act.agent_id, false, now); break;
@@ -578,6 +589,9 @@ void Server::applyActions(ActiveRollout& r, SteadyTime now) {
         case RolloutAction::Kind::kEvent: recordEvent(r, act.event, act.agent_id, act.wave, act.message); break;
       }
     }
+    // Unused reservations are dropped: a later nextSequence() is above them,
+    // and a sequence must never go back.
+    seq_next_ = seq_end_ = 0;
   }
 }
 
@@ -595,7 +609,7 @@ void Server::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollb
   ref.app = r.plan.app;
   ref.version = rollback ? (slot ? slot->previous_version : "") : r.plan.version;
   ref.rollback = rollback;
-  auto seq = store_->nextSequence(ref.app);
+  auto seq = takeSequence(ref.app);
   if (!seq) {
     storeFailed(seq.error());
     r.engine->onHostPhase(agent_id, rollback, Phase::kFailed, "coordinator store error: " + seq.error().message, now);
@@ -626,26 +640,40 @@ void Server::closeOrder(const std::string& order_id) {
 }
 
 void Server::queueOrder(const std::string& order_id, OrderRef& ref) {
-  protocol::OrderBody body;
-  std::string spec;
+  Outgoing out;
+  auto& body = out.body;
   auto active = rollouts_.find(ref.rollout_id);
   if (active != rollouts_.end() && !ref.rollback && !ref.converge) {
     const auto& r = *active->second;
-    spec = r.spec;
+    out.spec = r.spec;
     body.artifact_digest = r.artifact_digest;
     body.artifact_size = r.artifact_size;
     body.release_signature = r.release_signature;
   } else {
-    auto rel = store_->release(ref.app, ref.version);
-    if (!rel) storeFailed(rel.error());
-    if (rel.ok() && rel->has_value()) {
-      spec = (*rel)->spec;
-      body.artifact_digest = (*rel)->artifact_digest;
-      body.artifact_size = (*rel)->artifact_size;
-      body.release_signature = (*rel)->release_signature;
+    const auto key = std::make_pair(ref.app, ref.version);
+    auto cached = release_cache_.find(key);
+    if (cached == release_cache_.end()) {
+      ReleaseData data;
+      auto rel = store_->release(ref.app, ref.version);
+      if (!rel) storeFailed(rel.error());
+      if (rel.ok() && rel->has_value()) {
+        data.spec = std::make_shared<const std::string>((*rel)->spec);
+        data.digest = (*rel)->artifact_digest;
+        data.size = (*rel)->artifact_size;
+        data.signature = (*rel)->release_signature;
+      } else {
+        // Not deployed through this coordinator: the agent must still have
+        // the release on disk (it keeps the last keep_releases).
+        data.spec = std::make_shared<const std::string>();
+      }
+      if (release_cache_.size() >= 64) release_cache_.clear();
+      if (rel.ok()) cached = release_cache_.emplace(key, std::move(data)).first;
+      else cached = release_cache_.emplace(key, ReleaseData{std::make_shared<const std::string>(), "", "", 0}).first;
     }
-    // Otherwise the release was not deployed through this coordinator: the
-    // agent must still have it on disk (it keeps the last keep_releases).
+    out.spec = cached->second.spec;
+    body.artifact_digest = cached->second.digest;
+    body.artifact_size = cached->second.size;
+    body.release_signature = cached->second.signature;
   }
   body.order_id = order_id;
   body.target = ref.agent_id;
@@ -654,19 +682,28 @@ void Server::queueOrder(const std::string& order_id, OrderRef& ref) {
   body.version = ref.version;
   body.action = ref.rollback ? "rollback" : "deploy";
   body.sequence = ref.sequence;
-  const auto sys_now = clock_.systemNow();
-  body.issued_at = common::toUnixSeconds(sys_now);
-  body.expires_at = common::toUnixSeconds(sys_now + config_.order_ttl);
-  outbox_.emplace_back(ref.agent_id, protocol::encode(protocol::signOrder(body, spec, config_.plan_key)));
+  out.agent_id = ref.agent_id;
+  outbox_.push_back(std::move(out));
   ref.last_sent = clock_.steadyNow();
 }
 
 void Server::flushOutbox() {
-  for (const auto& [agent_id, payload] : outbox_) {
-    auto a = agents_.find(agent_id);
-    if (a != agents_.end() && a->second.online && !a->second.routing_id.empty()) sendToAgent(a->second.routing_id, payload);
+  // Issue times are taken here, when the orders really leave.
+  const auto sys_now = clock_.systemNow();
+  const auto issued = common::toUnixSeconds(sys_now), expires = common::toUnixSeconds(sys_now + config_.order_ttl);
+  for (auto& o : outbox_) {
+    auto a = agents_.find(o.agent_id);
+    if (a == agents_.end() || !a->second.online || a->second.routing_id.empty()) continue;
+    o.body.issued_at = issued;
+    o.body.expires_at = expires;
+    sendToAgent(a->second.routing_id, protocol::encode(protocol::signOrder(std::move(o.body), *o.spec, config_.plan_key)));
   }
   outbox_.clear();
+}
+
+Result<std::uint64_t> Server::takeSequence(const std::string& app) {
+  if (app == seq_app_ && seq_next_ < seq_end_) return seq_next_++;
+  return store_->nextSequence(app);
 }
 
 void Server::resendOrders(Agent& a) {
@@ -830,7 +867,7 @@ Status Server::restoreRollouts() {
     ar->engine = std::move(*engine);
     ar->plan = std::move(*plan);
     ar->record = rec;
-    ar->spec = (*rel)->spec;
+    ar->spec = std::make_shared<const std::string>((*rel)->spec);
     ar->artifact_digest = (*rel)->artifact_digest;
     ar->artifact_size = (*rel)->artifact_size;
     ar->release_signature = (*rel)->release_signature;

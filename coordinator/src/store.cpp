@@ -443,6 +443,17 @@ Result<std::uint64_t> Store::nextSequence(const std::string& app) {
   return v;
 }
 
+Result<std::uint64_t> Store::reserveSequences(const std::string& app, std::uint64_t n) {
+  auto s = prepare(
+      "INSERT INTO apps (app, sequence) VALUES (?1, ?2) ON CONFLICT(app) DO UPDATE SET sequence = sequence + ?2 "
+      "RETURNING sequence");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(app).i64(static_cast<std::int64_t>(n));
+  if (b.step() != SQLITE_ROW) return sqlError("reserving order sequences of " + app);
+  return static_cast<std::uint64_t>(sqlite3_column_int64(*s, 0));
+}
+
 Status Store::setCurrentRelease(const AppRecord& a) {
   auto s = prepare(
       "INSERT INTO apps (app, current_version, current_rollout, target) VALUES (?, ?, ?, ?) ON CONFLICT(app) DO UPDATE "

@@ -479,3 +479,12 @@ TEST_CASE("store: a store written before engine state existed gains the new colu
   CHECK(valueOf(store->currentReleases()).at("web") == "1.0");
   CHECK(valueOf(store->nextSequence("web")) == 42);  // sequences survive the upgrade
 }
+
+TEST_CASE("store: reserved sequences are never handed out again", "[coordinator][store]") {
+  TempDir dir;
+  auto store = openStore(dir.path() / "c.db");
+  CHECK(valueOf(store->nextSequence("web")) == 1);
+  CHECK(valueOf(store->reserveSequences("web", 100)) == 101);  // 2..101 reserved
+  CHECK(valueOf(store->nextSequence("web")) == 102);
+  CHECK(valueOf(store->reserveSequences("db", 5)) == 5);  // a new app starts at 1..5
+}

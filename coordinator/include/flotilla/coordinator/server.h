@@ -57,7 +57,7 @@ class Server {
     std::unique_ptr<Rollout> engine;
     protocol::Plan plan;
     RolloutRecord record;
-    std::string spec;  // msgpack OrderSpec for this release
+    std::shared_ptr<const std::string> spec;  // msgpack OrderSpec for this release
     std::string artifact_digest;
     std::uint64_t artifact_size = 0;
     std::string release_signature;
@@ -111,6 +111,7 @@ class Server {
   // Signs the order `order_id` afresh and queues it in the outbox.
   void queueOrder(const std::string& order_id, OrderRef& ref);
   void flushOutbox();
+  Result<std::uint64_t> takeSequence(const std::string& app);
   Status restoreRollouts();
   void storeFailed(const Error& e);
   void resaveAfterFailure();
@@ -163,7 +164,24 @@ class Server {
   std::unordered_map<std::string, OrderRef> orders_;            // outstanding orders by id
   // Orders are sent only after the transaction recording them commits, so a
   // crash never leaves an order out in the world that the store does not know.
-  std::vector<std::pair<std::string, std::string>> outbox_;     // (agent id, encoded order)
+  // Signed and sent one by one at flush, so agents start verifying while the
+  // rest of a large wave is still being signed.
+  struct Outgoing {
+    std::string agent_id;
+    protocol::OrderBody body;
+    std::shared_ptr<const std::string> spec;
+  };
+  std::vector<Outgoing> outbox_;
+  // What orders of releases other than an active rollout's carry (rollbacks, convergence).
+  struct ReleaseData {
+    std::shared_ptr<const std::string> spec;
+    std::string digest, signature;
+    std::uint64_t size = 0;
+  };
+  std::map<std::pair<std::string, std::string>, ReleaseData> release_cache_;
+  // Sequences reserved for the orders of one batch of actions: [seq_next_, seq_end_) of seq_app_.
+  std::string seq_app_;
+  std::uint64_t seq_next_ = 0, seq_end_ = 0;
   std::map<std::string, AppRecord> current_apps_;               // app -> its current release
   std::set<std::string> converge_attempted_;                    // "agent\napp\nversion", once per run
   std::string store_error_;   // the last store failure while it lasts ("" = healthy)

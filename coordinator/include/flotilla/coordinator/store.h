@@ -142,6 +142,8 @@ class Store {
 
   // Per-app order sequence: returns the next value and records it.
   Result<std::uint64_t> nextSequence(const std::string& app);
+  // Reserves `n` sequences at once; returns the last (the first is last - n + 1).
+  Result<std::uint64_t> reserveSequences(const std::string& app, std::uint64_t n);
   Status setCurrentRelease(const AppRecord& a);
   Result<std::vector<AppRecord>> apps();
   Result<std::map<std::string, std::string>> currentReleases();
