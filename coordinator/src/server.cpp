@@ -787,7 +787,7 @@ void Server::storeFailed(const Error& e) {
 }
 
 Status Server::restoreRollouts() {
-  auto stored = store_->rollouts("", 100000);
+  auto stored = store_->unfinishedRollouts();
   if (!stored) return stored.error();
   const auto steady_now = clock_.steadyNow();
   const auto sys_ms = common::toUnixMillis(clock_.systemNow());

@@ -359,6 +359,19 @@ Result<std::vector<RolloutRecord>> Store::rollouts(const std::string& app, std::
   return out;
 }
 
+Result<std::vector<RolloutRecord>> Store::unfinishedRollouts() {
+  static const std::string sql =
+      std::string("SELECT ") + kRolloutColumns + " FROM rollouts WHERE finished_at_ms = 0 ORDER BY submitted_at_ms, rowid";
+  auto s = prepare(sql.c_str());
+  if (!s) return s.error();
+  Binder b(*s);
+  std::vector<RolloutRecord> out;
+  int rc;
+  while ((rc = b.step()) == SQLITE_ROW) out.push_back(readRollout(*s));
+  if (rc != SQLITE_DONE) return sqlError("listing unfinished rollouts");
+  return out;
+}
+
 Result<std::int64_t> Store::countRollouts(const std::string& app) {
   auto s = prepare("SELECT COUNT(*) FROM rollouts WHERE app = ?");
   if (!s) return s.error();

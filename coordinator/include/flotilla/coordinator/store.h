@@ -127,6 +127,8 @@ class Store {
   Result<std::vector<RolloutRecord>> rollouts(const std::string& app, std::size_t limit);
 
   Result<std::int64_t> countRollouts(const std::string& app);
+  // Rollouts not finished (finished_at_ms = 0), oldest first: what a restarted coordinator resumes.
+  Result<std::vector<RolloutRecord>> unfinishedRollouts();
 
   // (rollout, wave, seconds) for every wave that started and ended, oldest first.
   struct WaveDuration {
