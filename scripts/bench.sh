@@ -184,7 +184,9 @@ start_agent idle-bare role=bare
 wait_online 22 60
 
 for v in 0 1 2; do examples/make-release.sh "$v" "$A/web-$v.tar.gz" --pad 200 >/dev/null; done
-bench_plan=(--set 'max_parallel=20' --set 'bake="0s"' --set 'interval="50ms"' --set 'healthy_for="200ms"' --drop-exec)
+# healthy_for 0s: the agent needs one passing round of http + tcp checks, as Ansible's playbook
+# does one wait_for + one uri check per host.
+bench_plan=(--set 'max_parallel=20' --set 'bake="0s"' --set 'interval="50ms"' --set 'healthy_for="0s"' --drop-exec)
 $py plan --template examples/plans/web.toml.in --version 0 --artifact web-0.tar.gz \
   --set 'sizes=["100%"]' --set 'bake="0s"' --target role=idle >"$A/web-0.toml"
 $py plan --template examples/plans/web.toml.in --version 1 --artifact web-1.tar.gz \
@@ -204,6 +206,19 @@ if [ "$rc" = 0 ] && [ "$serving" = 20 ]; then a_ok=1; else a_ok=0; fi
 record --id a1 --what "real agents: ~200 KB release to 20 hosts, 4 waves, submission to done (${serving}/20 serve it)" \
   --num "$( [ $a_ok = 1 ] && echo "$flotilla_s" || echo failed)" --unit " s" \
   --target "see a3" --command "flotilla rollout web-2.toml --watch"
+
+# Where the rollout's time went, per wave and phase (slowest host), from millisecond log lines.
+rollout_id=$(sed -n 's/^rollout \([^ ]*\) submitted.*/\1/p' "$A/rollout-2.log" | head -1)
+if [ -n "$rollout_id" ]; then
+  $py phases --coord-log "$A/coord.log" --rollout "$rollout_id" "$A"/agent-web-*.log >"$A/phases.json" || true
+  python3 - "$A/phases.json" >>"$notes" <<'PY' || true
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for w in doc["waves"]:
+    steps = ", ".join(f"{k} {v}" for k, v in w["slowest_host_ms"].items())
+    print(f"- (a1) wave {w['wave']} ({w['hosts']} hosts): {w['wall_ms']} ms; slowest host, ms: {steps}.")
+PY
+fi
 
 say "(a) stopping the Flotilla fleet before the Ansible run"
 fleet_pids=()
