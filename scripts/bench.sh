@@ -20,7 +20,8 @@
 #   --swarms K    swarm processes sharing them (default 4)
 #   --keep        keep the work directory (logs, plans, order logs)
 # Environment: FLOTILLA_BENCH_BUILD (default build/bench), FLOTILLA_BENCH_JOBS (default 2),
-#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c) and (e).
+#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c) and (e),
+#   FLOTILLA_BENCH_STRACE=web-NN traces that agent of (a) with `strace -f -tt -T` (with --keep).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
     --swarms) swarms=$2; shift ;;
     --sections) sections=$2; shift ;;
     --keep) keep=1 ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -178,6 +179,12 @@ for h in "${hosts[@]}"; do
   ports+=("${port[$h]}")
   start_agent "$h" role=web "${port[$h]}"
 done
+# FLOTILLA_BENCH_STRACE=web-20: trace that agent and its children (hooks, restart, checks) with
+# timestamps, to see where a host's time goes (it slows that host down: profiling only).
+if [ -n "${FLOTILLA_BENCH_STRACE:-}" ] && [ -n "${agent_pid[$FLOTILLA_BENCH_STRACE]:-}" ]; then
+  strace -f -tt -T -qq -o "$A/strace-$FLOTILLA_BENCH_STRACE.txt" -p "${agent_pid[$FLOTILLA_BENCH_STRACE]}" 2>/dev/null &
+  pids+=($!)
+fi
 port[idle-app]=$(free_port)
 start_agent idle-app role=idle "${port[idle-app]}"
 start_agent idle-bare role=bare
