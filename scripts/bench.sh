@@ -20,7 +20,8 @@
 #   --swarms K    swarm processes sharing them (default 4)
 #   --keep        keep the work directory (logs, plans, order logs)
 # Environment: FLOTILLA_BENCH_BUILD (default build/bench), FLOTILLA_BENCH_JOBS (default 2),
-#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c) and (e),
+#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c) and (e) and of
+#   the whole machine during the timed rollout of (a),
 #   FLOTILLA_BENCH_STRACE=web-NN traces that agent of (a) with `strace -f -tt -T` (with --keep).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --swarms) swarms=$2; shift ;;
     --sections) sections=$2; shift ;;
     --keep) keep=1 ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -203,10 +204,18 @@ $py plan --template examples/plans/web.toml.in --version 2 --artifact web-2.tar.
 flotilla rollout "$A/web-0.toml" --watch >"$A/rollout-0.log" 2>&1 || { echo "bench: setup rollout of release 0 failed" >&2; cat "$A/rollout-0.log" >&2; exit 1; }
 flotilla rollout "$A/web-1.toml" --watch >"$A/rollout-1.log" 2>&1 || { echo "bench: setup rollout of release 1 failed" >&2; cat "$A/rollout-1.log" >&2; exit 1; }
 
+perf_a=""
+if [ "${FLOTILLA_BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+  # The whole machine while the rollout runs: which processes (agents, hooks, services) use the CPU.
+  perf record -a -F 499 -o "$A/perf-a.data" >/dev/null 2>&1 &
+  perf_a=$!
+  sleep 1
+fi
 t0=$(now)
 rc=0
 flotilla rollout "$A/web-2.toml" --watch >"$A/rollout-2.log" 2>&1 || rc=$?
 flotilla_s=$(since "$t0")
+if [ -n "$perf_a" ]; then kill -INT "$perf_a" 2>/dev/null || true; wait "$perf_a" 2>/dev/null || true; fi
 serving=$($py serves --ports "$(IFS=,; echo "${ports[*]}")" --version 2)
 echo "flotilla: ${flotilla_s}s (exit $rc), $serving/20 hosts serve release 2" >&2
 if [ "$rc" = 0 ] && [ "$serving" = 20 ]; then a_ok=1; else a_ok=0; fi
