@@ -291,7 +291,7 @@ for which in app bare; do
   cpu=$(echo "$doc" | field cpu_pct)
   kids=$(echo "$doc" | field children_cpu_pct)
   if [ "$which" = app ]; then
-    what="idle agent running the example app (checks every 250 ms; the spawned checks used ${kids}% more)"
+    what="idle agent running the example app (http, tcp and exec checks every 5 s once live; the spawned checks used ${kids}% more)"
   else
     what="idle agent with no app (heartbeats only)"
   fi

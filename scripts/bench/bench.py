@@ -395,8 +395,9 @@ averages above show. CPU figures are CPU time of the named process over a wall-c
   coordinator over a 30 s window with 10,000 agents online and nobody polling it. Memory per agent is
   (RSS with 10,000 agents - RSS before any agent connected) / 10,000.
 - **(d)** an idle `flotilla-agent` (no order in hand) over 60 s: one with no app, and one running
-  the example service with the template plan's health checks (http, tcp and an exec check every
-  250 ms). The agent's own CPU is reported; CPU of the check processes it spawns is given apart.
+  the example service with the template plan's health checks (http, tcp and an exec check, every
+  250 ms during probation, then every max(interval, 5 s) once live). The agent's own CPU is
+  reported; CPU of the check processes it spawns is given apart.
 - **(e)** a coordinator with `heartbeat_interval = "50ms"` and 1,000 swarm agents heartbeating at
   that rate (~20,000/s, a rate it keeps up with: no send drops). The load generator shares the two
   cores, so the coordinator cannot be driven to 100% here; instead the messages/s the swarms sent
