@@ -1,5 +1,5 @@
-// flotilla-agent: thin main. Parses flags, initialises libsodium, libcurl and
-// logging, builds the agent daemon and runs it.
+// flotilla-agent: thin main. Parses flags, initialises libsodium and logging,
+// builds the agent daemon and runs it.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -51,7 +51,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   common::setupLogging("flotilla-agent", log_level.empty() ? cfg->log_level : log_level);
-  agent::initHttpClient();
   agent::Agent daemon(std::move(*cfg), common::RealClock::instance());
   if (auto st = daemon.start(); !st.ok()) {
     spdlog::critical("{}", st.error().message);

@@ -20,7 +20,9 @@
 #   --swarms K    swarm processes sharing them (default 4)
 #   --keep        keep the work directory (logs, plans, order logs)
 # Environment: FLOTILLA_BENCH_BUILD (default build/bench), FLOTILLA_BENCH_JOBS (default 2),
-#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c) and (e).
+#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c) and (e) and of
+#   the whole machine during the timed rollout of (a),
+#   FLOTILLA_BENCH_STRACE=web-NN traces that agent of (a) with `strace -f -tt -T` (with --keep).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
     --swarms) swarms=$2; shift ;;
     --sections) sections=$2; shift ;;
     --keep) keep=1 ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -178,13 +180,21 @@ for h in "${hosts[@]}"; do
   ports+=("${port[$h]}")
   start_agent "$h" role=web "${port[$h]}"
 done
+# FLOTILLA_BENCH_STRACE=web-20: trace that agent and its children (hooks, restart, checks) with
+# timestamps, to see where a host's time goes (it slows that host down: profiling only).
+if [ -n "${FLOTILLA_BENCH_STRACE:-}" ] && [ -n "${agent_pid[$FLOTILLA_BENCH_STRACE]:-}" ]; then
+  strace -f -tt -T -qq -o "$A/strace-$FLOTILLA_BENCH_STRACE.txt" -p "${agent_pid[$FLOTILLA_BENCH_STRACE]}" 2>/dev/null &
+  pids+=($!)
+fi
 port[idle-app]=$(free_port)
 start_agent idle-app role=idle "${port[idle-app]}"
 start_agent idle-bare role=bare
 wait_online 22 60
 
 for v in 0 1 2; do examples/make-release.sh "$v" "$A/web-$v.tar.gz" --pad 200 >/dev/null; done
-bench_plan=(--set 'max_parallel=20' --set 'bake="0s"' --set 'interval="50ms"' --set 'healthy_for="200ms"' --drop-exec)
+# healthy_for 0s: the agent needs one passing round of http + tcp checks, as Ansible's playbook
+# does one wait_for + one uri check per host.
+bench_plan=(--set 'max_parallel=20' --set 'bake="0s"' --set 'interval="50ms"' --set 'healthy_for="0s"' --drop-exec)
 $py plan --template examples/plans/web.toml.in --version 0 --artifact web-0.tar.gz \
   --set 'sizes=["100%"]' --set 'bake="0s"' --target role=idle >"$A/web-0.toml"
 $py plan --template examples/plans/web.toml.in --version 1 --artifact web-1.tar.gz \
@@ -194,16 +204,37 @@ $py plan --template examples/plans/web.toml.in --version 2 --artifact web-2.tar.
 flotilla rollout "$A/web-0.toml" --watch >"$A/rollout-0.log" 2>&1 || { echo "bench: setup rollout of release 0 failed" >&2; cat "$A/rollout-0.log" >&2; exit 1; }
 flotilla rollout "$A/web-1.toml" --watch >"$A/rollout-1.log" 2>&1 || { echo "bench: setup rollout of release 1 failed" >&2; cat "$A/rollout-1.log" >&2; exit 1; }
 
+perf_a=""
+if [ "${FLOTILLA_BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+  # The whole machine while the rollout runs: which processes (agents, hooks, services) use the CPU.
+  perf record -a -F 499 -o "$A/perf-a.data" >/dev/null 2>&1 &
+  perf_a=$!
+  sleep 1
+fi
 t0=$(now)
 rc=0
 flotilla rollout "$A/web-2.toml" --watch >"$A/rollout-2.log" 2>&1 || rc=$?
 flotilla_s=$(since "$t0")
+if [ -n "$perf_a" ]; then kill -INT "$perf_a" 2>/dev/null || true; wait "$perf_a" 2>/dev/null || true; fi
 serving=$($py serves --ports "$(IFS=,; echo "${ports[*]}")" --version 2)
 echo "flotilla: ${flotilla_s}s (exit $rc), $serving/20 hosts serve release 2" >&2
 if [ "$rc" = 0 ] && [ "$serving" = 20 ]; then a_ok=1; else a_ok=0; fi
 record --id a1 --what "real agents: ~200 KB release to 20 hosts, 4 waves, submission to done (${serving}/20 serve it)" \
   --num "$( [ $a_ok = 1 ] && echo "$flotilla_s" || echo failed)" --unit " s" \
   --target "see a3" --command "flotilla rollout web-2.toml --watch"
+
+# Where the rollout's time went, per wave and phase (slowest host), from millisecond log lines.
+rollout_id=$(sed -n 's/^rollout \([^ ]*\) submitted.*/\1/p' "$A/rollout-2.log" | head -1)
+if [ -n "$rollout_id" ]; then
+  $py phases --coord-log "$A/coord.log" --rollout "$rollout_id" "$A"/agent-web-*.log >"$A/phases.json" || true
+  python3 - "$A/phases.json" >>"$notes" <<'PY' || true
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for w in doc["waves"]:
+    steps = ", ".join(f"{k} {v}" for k, v in w["slowest_host_ms"].items())
+    print(f"- (a1) wave {w['wave']} ({w['hosts']} hosts): {w['wall_ms']} ms; slowest host, ms: {steps}.")
+PY
+fi
 
 say "(a) stopping the Flotilla fleet before the Ansible run"
 fleet_pids=()
@@ -260,7 +291,7 @@ for which in app bare; do
   cpu=$(echo "$doc" | field cpu_pct)
   kids=$(echo "$doc" | field children_cpu_pct)
   if [ "$which" = app ]; then
-    what="idle agent running the example app (checks every 250 ms; the spawned checks used ${kids}% more)"
+    what="idle agent running the example app (http, tcp and exec checks every 5 s once live; the spawned checks used ${kids}% more)"
   else
     what="idle agent with no app (heartbeats only)"
   fi

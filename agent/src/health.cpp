@@ -1,6 +1,5 @@
 #include "flotilla/agent/health.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -14,10 +13,11 @@
 #include <cstring>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <httplib.h>
 
 #include "flotilla/common/process.h"
 
@@ -47,63 +47,101 @@ std::string errnoText(int err) {
 
 // ---- http ----------------------------------------------------------------
 
-struct CurlDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
+// "scheme://authority/path?query" split for httplib::Client, which takes the
+// origin and the path apart. Only http and https; no user:password@ (a health
+// endpoint that needs credentials belongs in an exec check).
+struct HttpTarget {
+  std::string origin;  // "http://127.0.0.1:8080", "https://[::1]:8443"
+  std::string path;    // "/healthz?deep=1", "/" when the URL has none
 };
 
-struct BodySink {
-  std::size_t received = 0;
-  bool capped = false;
-};
-
-std::size_t discardBody(char* /*data*/, std::size_t size, std::size_t nmemb, void* user) {
-  auto* sink = static_cast<BodySink*>(user);
-  const std::size_t n = size * nmemb;
-  sink->received += n;
-  if (sink->received > kMaxHttpBody) {
-    sink->capped = true;
-    return 0;  // makes curl stop with CURLE_WRITE_ERROR; the status is already known
-  }
-  return n;
+Result<HttpTarget> parseHttpUrl(const std::string& url) {
+  auto bad = [&](const std::string& why) { return Error(Errc::kInvalidArgument, url + ": " + why); };
+  const auto sep = url.find("://");
+  if (sep == std::string::npos) return bad("not a URL (expected http://host[:port]/path)");
+  std::string scheme = url.substr(0, sep);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (scheme != "http" && scheme != "https") return bad("unsupported scheme '" + scheme + "' (http or https)");
+  const auto host_start = sep + 3;
+  auto path_start = url.find_first_of("/?#", host_start);
+  std::string authority = url.substr(host_start, path_start == std::string::npos ? std::string::npos : path_start - host_start);
+  if (authority.empty()) return bad("no host");
+  if (authority.find('@') != std::string::npos) return bad("user:password@ is not supported in http checks");
+  for (unsigned char ch : authority)
+    if (ch <= 0x20 || ch == 0x7f) return bad("bad character in host");
+  HttpTarget t;
+  t.origin = scheme + "://" + authority;
+  t.path = path_start == std::string::npos ? "/" : url.substr(path_start);
+  if (t.path.front() != '/') t.path.insert(0, "/");
+  if (auto hash = t.path.find('#'); hash != std::string::npos) t.path.erase(hash);
+  for (unsigned char ch : t.path)
+    if (ch <= 0x20 || ch == 0x7f) return bad("bad character in path");
+  return t;
 }
 
+std::string describeHttpError(httplib::Error err) {
+  switch (err) {
+    case httplib::Error::Connection: return "cannot connect";
+    case httplib::Error::Read: return "connection closed or broken while reading the response";
+    case httplib::Error::Write: return "connection broken while sending the request";
+    case httplib::Error::SSLConnection: return "TLS handshake failed";
+    case httplib::Error::SSLLoadingCerts: return "cannot load the CA certificates";
+    case httplib::Error::SSLServerVerification: return "server certificate not trusted";
+    default: return httplib::to_string(err);
+  }
+}
+
+// GET with cpp-httplib (one connection per check, no proxy, no redirects);
+// any 2xx passes. check.timeout bounds the whole request: connect, send and
+// each read wait, and the deadline is re-checked as the body arrives.
 Status runHttp(const protocol::HealthCheck& check) {
   const std::string& url = check.target;
-  initHttpClient();  // normally done by main already; this keeps curl from racing to do it
-  std::unique_ptr<CURL, CurlDeleter> h(curl_easy_init());
-  if (!h) return Error(Errc::kInternal, url + ": curl_easy_init failed");
+  auto target = parseHttpUrl(url);
+  if (!target) return target.error();
+  const auto deadline = Clock::now() + check.timeout;
+  const auto timeout = std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(check.timeout));
 
-  char errbuf[CURL_ERROR_SIZE] = {};
-  BodySink sink;
-  const long timeout_ms = std::max<long>(1, static_cast<long>(check.timeout.count()));
-  CURL* c = h.get();
-  bool set_ok = curl_easy_setopt(c, CURLOPT_URL, url.c_str()) == CURLE_OK &&
-                curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-                curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) == CURLE_OK &&
-                curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) == CURLE_OK &&
-                curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-                curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-                curl_easy_setopt(c, CURLOPT_NOPROXY, "*") == CURLE_OK &&
-                curl_easy_setopt(c, CURLOPT_USERAGENT, "flotilla-agent") == CURLE_OK &&
-                curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
-                curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &discardBody) == CURLE_OK &&
-                curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) == CURLE_OK;
-  if (!set_ok) return Error(Errc::kInvalidArgument, url + ": cannot configure the request");
+  httplib::Client client(target->origin);
+  if (!client.is_valid()) return Error(Errc::kInvalidArgument, url + ": cannot parse the host and port");
+  client.set_connection_timeout(timeout);
+  client.set_read_timeout(timeout);
+  client.set_write_timeout(timeout);
+  client.set_follow_location(false);
+  client.set_keep_alive(false);
+  client.set_decompress(false);
 
-  CURLcode res = curl_easy_perform(c);
-  if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && sink.capped)) {
-    if (res == CURLE_OPERATION_TIMEDOUT)
+  int status = 0;
+  std::size_t received = 0;
+  bool capped = false;
+  bool late = false;
+  auto res = client.Get(
+      target->path, httplib::Headers{{"User-Agent", "flotilla-agent"}},
+      [&](const httplib::Response& r) {
+        status = r.status;
+        return true;
+      },
+      [&](const char* /*data*/, std::size_t n) {
+        received += n;
+        if (received > kMaxHttpBody) {
+          capped = true;  // the status is already known; stop reading
+          return false;
+        }
+        if (Clock::now() > deadline) {
+          late = true;
+          return false;
+        }
+        return true;
+      });
+  const auto err = res.error();
+  if (res) status = res->status;  // the response handler is not called for every response (e.g. 204)
+  const bool got_status = status != 0 && (err == httplib::Error::Success || (err == httplib::Error::Canceled && capped));
+  if (!got_status) {
+    if (late || err == httplib::Error::ConnectionTimeout || Clock::now() >= deadline)
       return Error(Errc::kTimeout, url + ": timed out after " + formatMillis(check.timeout));
-    std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(res);
-    Errc code = (res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT)
-                    ? Errc::kInvalidArgument
-                    : Errc::kUnavailable;
-    return Error(code, url + ": " + detail);
+    return Error(Errc::kUnavailable, url + ": " + describeHttpError(err));
   }
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  if (status < 200 || status > 299)
-    return Error(Errc::kUnavailable, url + ": HTTP " + std::to_string(status));
+  if (status < 200 || status > 299) return Error(Errc::kUnavailable, url + ": HTTP " + std::to_string(status));
   return okStatus();
 }
 
@@ -269,11 +307,6 @@ Status runHealthCheck(const protocol::HealthCheck& check, const CheckContext& ct
   } catch (const std::exception& e) {
     return Error(Errc::kInternal, "health check " + check.target + ": " + e.what());
   }
-}
-
-void initHttpClient() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 }  // namespace flotilla::agent

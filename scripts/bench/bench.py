@@ -9,6 +9,9 @@
                                                   poll `flotilla --json status ID` until the rollout ends
   bench.py dispatch --coord-log LOG --rollout ID --hosts N ORDER_LOG...
                                                   wave_started (coordinator log, ms) -> last verified order
+  bench.py phases --coord-log LOG --rollout ID AGENT_LOG...
+                                                  per wave: wall time and where it goes, phase by phase
+                                                  (slowest host), from millisecond log timestamps
   bench.py swarm-rate --window S LOG...           heartbeats+reports/s sent by swarms, from their progress lines
   bench.py machine                                the machine description, JSON
   bench.py plan --template T --version V --artifact A [--set k=v] [--target k=v] [--drop-exec]
@@ -371,12 +374,16 @@ averages above show. CPU figures are CPU time of the named process over a wall-c
   example service on its own port. Release 1 is installed first (not timed); then release 2
   (`examples/make-release.sh 2 OUT --pad 200`, ~200 KB) rolls out with waves
   `[1, "10%", "50%", "100%"]`, `max_parallel = 20`, `bake = "0s"`, `before_switch` migrate check,
-  restart `./bin/restart ${{PORT}}`, and http + tcp health checks every 50 ms until healthy for
-  200 ms. Timed from just before `flotilla rollout PLAN --watch` to its exit. Ansible does the same
-  work with `scripts/bench/rolling-update.yml`: 20 inventory hosts with
+  restart `./bin/restart ${{PORT}}` (stops the old service, starts the new one and waits for it to
+  say it listens), then probation with `healthy_for = "0s"`: one passing round of the http + tcp
+  checks, the first round as soon as the restart returns, retried every 50 ms until it passes.
+  Timed from just before `flotilla rollout PLAN --watch` to its exit; the notes give each wave's
+  time phase by phase (`bench.py phases`, from the agents' millisecond log timestamps). Ansible
+  does the same work with `scripts/bench/rolling-update.yml`: 20 inventory hosts with
   `ansible_connection=local`, one root directory each, `serial: [1, "10%", "50%", "100%"]`,
   forks 20, pipelining on, no fact gathering; per host unarchive (copy + extract), the migrate
-  check, switch of the `current` symlink, `bin/restart`, `wait_for` the port and a `uri` check.
+  check, switch of the `current` symlink, the same `bin/restart`, `wait_for` the port and one
+  passing `uri` check of `/healthz` (the same http + tcp checks).
 - **(b) swarm**: a fresh coordinator (`heartbeat_interval = "5s"`) and several `flotilla-swarm`
   processes; online times are from starting the swarms to `flotilla --json agents` counting
   that many online agents (polled about every second, so ±1 poll). Dispatch is from the
@@ -388,8 +395,9 @@ averages above show. CPU figures are CPU time of the named process over a wall-c
   coordinator over a 30 s window with 10,000 agents online and nobody polling it. Memory per agent is
   (RSS with 10,000 agents - RSS before any agent connected) / 10,000.
 - **(d)** an idle `flotilla-agent` (no order in hand) over 60 s: one with no app, and one running
-  the example service with the template plan's health checks (http, tcp and an exec check every
-  250 ms). The agent's own CPU is reported; CPU of the check processes it spawns is given apart.
+  the example service with the template plan's health checks (http, tcp and an exec check, every
+  250 ms during probation, then every max(interval, 5 s) once live). The agent's own CPU is
+  reported; CPU of the check processes it spawns is given apart.
 - **(e)** a coordinator with `heartbeat_interval = "50ms"` and 1,000 swarm agents heartbeating at
   that rate (~20,000/s, a rate it keeps up with: no send drops). The load generator shares the two
   cores, so the coordinator cannot be driven to 100% here; instead the messages/s the swarms sent
@@ -427,6 +435,63 @@ counters (`hellos`, `heartbeats`, `reports`, `fetches`, `messages_in`, `send_dro
 """
     with open(a.out, "w") as f:
         f.write(doc)
+
+
+LOG_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})")
+AGENT_PHASE = re.compile(r"order ([^/]+)/([^/]+)/\S+: \S+ \S+ ([a-z_]+)")
+WAVE_EVENT = re.compile(r"\[([^\]]+)\] (wave_started|wave_succeeded|rollout_started|rollout_succeeded)")
+PHASES = ["accepted", "fetching", "staging", "before_switch", "switching", "restarting", "probation", "healthy"]
+
+
+def log_ms(line):
+    m = LOG_TS.match(line)
+    if not m:
+        return None
+    return datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc).timestamp() * 1000
+
+
+def cmd_phases(a):
+    """Where a real-agent rollout's time goes: for each wave, wave start -> first phase report
+    (dispatch), each phase's length on the slowest host, last healthy -> next wave start."""
+    waves = []  # [start_ms, end_ms]
+    with open(a.coord_log, errors="replace") as f:
+        for line in f:
+            m = WAVE_EVENT.search(line)
+            if not m or m.group(1) != a.rollout:
+                continue
+            t = log_ms(line)
+            if m.group(2) == "wave_started":
+                waves.append([t, None])
+            elif m.group(2) == "wave_succeeded" and waves:
+                waves[-1][1] = t
+    hosts = {}  # host -> {phase: ms}
+    for path in a.agent_logs:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = AGENT_PHASE.search(line)
+                if not m or m.group(1) != a.rollout or m.group(3) not in PHASES:
+                    continue
+                hosts.setdefault(m.group(2), {}).setdefault(m.group(3), log_ms(line))
+    out = []
+    for i, (start, end) in enumerate(waves):
+        members = {h: p for h, p in hosts.items() if "accepted" in p and p["accepted"] >= start - 1 and
+                   (end is None or p["accepted"] <= end)}
+        steps = {}
+        prev = "wave_start"
+        for ph in PHASES:
+            spans = []
+            for p in members.values():
+                if ph not in p:
+                    continue
+                before = [p[q] for q in PHASES[:PHASES.index(ph)] if q in p]
+                spans.append(p[ph] - (max(before) if before else start))
+            if spans:
+                steps[f"{prev}->{ph}"] = round(max(spans))
+                prev = ph
+        out.append({"wave": i, "hosts": len(members), "wall_ms": round(end - start) if end else None,
+                    "slowest_host_ms": steps})
+    json.dump({"rollout": a.rollout, "waves": out}, sys.stdout)
+    print()
 
 
 def cmd_threads(a):
@@ -545,6 +610,11 @@ def main():
     p.add_argument("--window", type=float, required=True)
     p.add_argument("logs", nargs="+")
     p.set_defaults(func=cmd_swarm_rate)
+    p = sub.add_parser("phases")
+    p.add_argument("--coord-log", required=True)
+    p.add_argument("--rollout", required=True)
+    p.add_argument("agent_logs", nargs="+")
+    p.set_defaults(func=cmd_phases)
     p = sub.add_parser("machine")
     p.set_defaults(func=cmd_machine)
     p = sub.add_parser("render")

@@ -428,6 +428,19 @@ TEST_CASE("deployer: probation waits for healthy_for of continuous passing check
   CHECK(host.clock.steadyNow() - start < 500ms);
 }
 
+TEST_CASE("deployer: healthy_for 0 is one passing round of checks, run as soon as the restart returns",
+          "[deployer]") {
+  Host host;
+  OrderSpec spec = defaultSpec();
+  spec.health.healthy_for = 0ms;
+  spec.health.checks.front().argv = {"sh", "-c", "echo run >>../../checks && test -f HEALTHY"};
+  const auto start = host.clock.steadyNow();
+  REQUIRE(host.deploy("web", "1.0", {}, spec) == Phase::kHealthy);
+  CHECK(readLines(host.appDir("web") / "checks").size() == 1);
+  CHECK(host.waits == 0);
+  CHECK(host.clock.steadyNow() == start);
+}
+
 TEST_CASE("deployer: a spec without checks is healthy once restarted", "[deployer]") {
   Host host;
   OrderSpec spec = defaultSpec();

@@ -23,7 +23,6 @@ using Catch::Matchers::Contains;
 using flotilla::Errc;
 using flotilla::Status;
 using flotilla::agent::CheckContext;
-using flotilla::agent::initHttpClient;
 using flotilla::agent::runHealthCheck;
 using flotilla::protocol::HealthCheck;
 using SteadyClock = std::chrono::steady_clock;
@@ -248,7 +247,6 @@ TEST_CASE("tcp rejects a malformed target", "[agent][health]") {
 }
 
 TEST_CASE("http passes on 200 and sends a GET", "[agent][health]") {
-  initHttpClient();
   OneShotHttpServer server(response("HTTP/1.1 200 OK"));
   Status st = runHealthCheck(httpCheck(server.url()), {});
   INFO((st.ok() ? "" : st.error().message));
@@ -257,13 +255,13 @@ TEST_CASE("http passes on 200 and sends a GET", "[agent][health]") {
 }
 
 TEST_CASE("http passes on any 2xx", "[agent][health]") {
-  initHttpClient();
   OneShotHttpServer server(response("HTTP/1.1 204 No Content", "", ""));
-  CHECK(runHealthCheck(httpCheck(server.url()), {}).ok());
+  Status st = runHealthCheck(httpCheck(server.url()), {});
+  INFO((st.ok() ? "" : st.error().message));
+  CHECK(st.ok());
 }
 
 TEST_CASE("http fails on 500 and says so", "[agent][health]") {
-  initHttpClient();
   OneShotHttpServer server(response("HTTP/1.1 500 Internal Server Error"));
   Status st = runHealthCheck(httpCheck(server.url()), {});
   REQUIRE_FALSE(st.ok());
@@ -271,7 +269,6 @@ TEST_CASE("http fails on 500 and says so", "[agent][health]") {
 }
 
 TEST_CASE("http does not follow redirects", "[agent][health]") {
-  initHttpClient();
   OneShotHttpServer server(response("HTTP/1.1 302 Found", "Location: http://127.0.0.1:1/\r\n"));
   Status st = runHealthCheck(httpCheck(server.url()), {});
   REQUIRE_FALSE(st.ok());
@@ -279,7 +276,6 @@ TEST_CASE("http does not follow redirects", "[agent][health]") {
 }
 
 TEST_CASE("http passes with a large body that is not read to the end", "[agent][health]") {
-  initHttpClient();
   OneShotHttpServer server(response("HTTP/1.1 200 OK", "", std::string(3 << 20, 'x')));
   Status st = runHealthCheck(httpCheck(server.url()), {});
   INFO((st.ok() ? "" : st.error().message));
@@ -287,7 +283,6 @@ TEST_CASE("http passes with a large body that is not read to the end", "[agent][
 }
 
 TEST_CASE("http ignores proxy settings in the environment", "[agent][health]") {
-  initHttpClient();
   OneShotHttpServer server(response("HTTP/1.1 200 OK"));
   ::setenv("http_proxy", "http://127.0.0.1:1", 1);
   Status st = runHealthCheck(httpCheck(server.url()), {});
@@ -296,11 +291,12 @@ TEST_CASE("http ignores proxy settings in the environment", "[agent][health]") {
   CHECK(st.ok());
 }
 
-TEST_CASE("http fails on a closed port", "[agent][health]") {
-  initHttpClient();
+// https too: TLS support is built in, so an https URL fails to connect rather than as an unknown scheme.
+TEST_CASE("http and https fail on a closed port", "[agent][health]") {
+  auto scheme = GENERATE(as<std::string>{}, "http", "https");
   Socket closed(false);
   REQUIRE(closed.valid());
-  const std::string url = "http://127.0.0.1:" + std::to_string(closed.port()) + "/healthz";
+  const std::string url = scheme + "://127.0.0.1:" + std::to_string(closed.port()) + "/healthz";
   Status st = runHealthCheck(httpCheck(url), {});
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().code == Errc::kUnavailable);
@@ -308,7 +304,6 @@ TEST_CASE("http fails on a closed port", "[agent][health]") {
 }
 
 TEST_CASE("http times out against a server that never answers", "[agent][health]") {
-  initHttpClient();
   Socket silent(true);  // the kernel accepts connections; nobody reads or answers
   REQUIRE(silent.valid());
   const std::string url = "http://127.0.0.1:" + std::to_string(silent.port()) + "/healthz";
@@ -323,11 +318,29 @@ TEST_CASE("http times out against a server that never answers", "[agent][health]
 }
 
 TEST_CASE("http refuses schemes other than http and https", "[agent][health]") {
-  initHttpClient();
   Status st = runHealthCheck(httpCheck("file:///etc/passwd"), {});
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().code == Errc::kInvalidArgument);
   CHECK_THAT(st.error().message, Contains("file:///etc/passwd"));
+}
+
+TEST_CASE("http sends the URL's path and query, and / when it has no path", "[agent][health]") {
+  auto [path, request_line] = GENERATE(table<std::string, std::string>({
+      {"/healthz?deep=1", "GET /healthz?deep=1 HTTP/1.1\r\n"},
+      {"", "GET / HTTP/1.1\r\n"},
+      {"#frag", "GET / HTTP/1.1\r\n"},
+  }));
+  OneShotHttpServer server(response("HTTP/1.1 200 OK"));
+  Status st = runHealthCheck(httpCheck(server.url(path)), {});
+  INFO((st.ok() ? "" : st.error().message));
+  CHECK(st.ok());
+  CHECK(server.request().rfind(request_line, 0) == 0);
+}
+
+TEST_CASE("http refuses credentials in the URL", "[agent][health]") {
+  Status st = runHealthCheck(httpCheck("http://user:secret@127.0.0.1:1/healthz"), {});
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == Errc::kInvalidArgument);
 }
 
 TEST_CASE("exec passes on exit 0", "[agent][health]") {

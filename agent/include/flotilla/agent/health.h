@@ -1,5 +1,5 @@
 #pragma once
-// One run of one health check: http (GET, any 2xx passes, libcurl), tcp (a
+// One run of one health check: http (GET, any 2xx passes, cpp-httplib), tcp (a
 // connect within the timeout) or exec (exit 0 within the timeout, run through
 // common::runProcess in the release directory as run_as, clean environment).
 // Called from the agent's worker thread, never from the network thread.
@@ -23,8 +23,5 @@ struct CheckContext {
 // ok() = the check passed. The error message says why it failed in one line
 // ("http://127.0.0.1:8080/healthz: HTTP 500", "tcp 127.0.0.1:9: connection refused").
 Status runHealthCheck(const protocol::HealthCheck& check, const CheckContext& ctx);
-
-// curl_global_init; call once from main (or the test main) before threads start.
-void initHttpClient();
 
 }  // namespace flotilla::agent
