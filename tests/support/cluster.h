@@ -107,6 +107,18 @@ class Fleet {
   int agent_port_ = 0;
   Process coordinator_;
   std::map<std::string, Process> agents_;
+
+ public:
+  // Points agents initialised from now on at `endpoint` (join.toml's
+  // `coordinator`), for a coordinator that listens on another address than
+  // loopback (see support/netns.h).
+  void setAgentEndpoint(const std::string& endpoint);
+  // The agent's entry in `flotilla agents` (state, releases, health...), or
+  // null when the coordinator does not list it.
+  nlohmann::json agentInfo(const std::string& id);
+  // `flotilla rollout PLAN`; returns the rollout id, throws with the console's
+  // answer when the coordinator refuses the plan.
+  std::string submit(const std::filesystem::path& plan);
 };
 
 }  // namespace flotilla::testing
