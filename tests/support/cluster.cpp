@@ -354,4 +354,28 @@ int Fleet::waitAgentExit(const std::string& id, std::chrono::milliseconds timeou
   return it->second.stop();  // reaped already: gives its wait status
 }
 
+void Fleet::setAgentEndpoint(const std::string& endpoint) {
+  const auto join = dir() / "coord/join.toml";
+  std::ifstream in(join);
+  std::string text, line;
+  while (std::getline(in, line)) text += (line.rfind("coordinator = ", 0) == 0 ? "coordinator = \"" + endpoint + "\"" : line) + "\n";
+  in.close();
+  std::ofstream(join) << text;  // truncating keeps the file's owner-only mode
+}
+
+nlohmann::json Fleet::agentInfo(const std::string& id) {
+  auto r = console({"agents"});
+  if (r.json.is_object())
+    for (const auto& a : r.json.value("agents", nlohmann::json::array()))
+      if (a.value("id", "") == id) return a;
+  return nullptr;
+}
+
+std::string Fleet::submit(const fs::path& plan) {
+  auto r = console({"rollout", plan.string()});
+  if (r.exit_code != 0 || !r.json.is_object() || !r.json["id"].is_string())
+    throw std::runtime_error("rollout " + plan.string() + " refused: " + r.out + r.err);
+  return r.json["id"].get<std::string>();
+}
+
 }  // namespace flotilla::testing

@@ -115,6 +115,16 @@ class Fleet {
   // Waits up to `timeout` for agent `id` to exit by itself; returns its wait
   // status, or -1 when it is still running.
   int waitAgentExit(const std::string& id, std::chrono::milliseconds timeout);
+  // Points agents initialised from now on at `endpoint` (join.toml's
+  // `coordinator`), for a coordinator that listens on another address than
+  // loopback (see support/netns.h).
+  void setAgentEndpoint(const std::string& endpoint);
+  // The agent's entry in `flotilla agents` (state, releases, health...), or
+  // null when the coordinator does not list it.
+  nlohmann::json agentInfo(const std::string& id);
+  // `flotilla rollout PLAN`; returns the rollout id, throws with the console's
+  // answer when the coordinator refuses the plan.
+  std::string submit(const std::filesystem::path& plan);
 };
 
 }  // namespace flotilla::testing
