@@ -102,8 +102,7 @@ struct Scenario {
     for (int i = 0; i < n; ++i) {
       const std::string id = "h" + std::to_string(i);
       lab->addHost(id);
-      Fleet::AgentSpec spec;
-      spec.id = id;
+      Fleet::AgentSpec spec(id);
       auto in = lab->inside(id);
       fleet->startAgent(spec);
     }

@@ -31,11 +31,7 @@ namespace {
 
 // ---------------------------------------------------------------- files
 
-Fleet::AgentSpec agentSpec(const std::string& id) {
-  Fleet::AgentSpec spec;
-  spec.id = id;
-  return spec;
-}
+Fleet::AgentSpec agentSpec(const std::string& id) { return Fleet::AgentSpec(id); }
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);

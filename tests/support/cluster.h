@@ -64,8 +64,12 @@ std::filesystem::path sourceDir();  // repository root
 class Fleet {
  public:
   struct AgentSpec {
+    AgentSpec(std::string agent_id, std::map<std::string, std::string> agent_labels = {{"role", "web"}},
+              std::map<std::string, std::string> agent_vars = {})
+        : id(std::move(agent_id)), labels(std::move(agent_labels)), vars(std::move(agent_vars)) {}
+    AgentSpec(const char* agent_id) : AgentSpec(std::string(agent_id)) {}
     std::string id;
-    std::map<std::string, std::string> labels{{"role", "web"}};
+    std::map<std::string, std::string> labels;
     std::map<std::string, std::string> vars;
   };
 
