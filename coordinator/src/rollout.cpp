@@ -267,6 +267,15 @@ Result<std::unique_ptr<Rollout>> Rollout::restore(Config config, std::vector<Hos
       if (hosts[i].wave != slot.wave) return bad("host " + slot.agent_id + " is stored in another wave");
       slot = std::move(hosts[i]);
     }
+    // Hosts dispatched whose order was never stored (the coordinator stopped
+    // before that chunk committed) are still dispatched: the caller issues
+    // their orders (deploying, no order id).
+    for (const auto& w : r->waves_)
+      for (std::size_t i = w.begin; i < w.next; ++i)
+        if (r->hosts_[i].state == HostState::kPending) {
+          r->hosts_[i].state = HostState::kDeploying;
+          r->hosts_[i].moved = true;
+        }
     return r;
   } catch (const nlohmann::json::exception& e) {
     return bad(e.what());
@@ -323,7 +332,10 @@ void Rollout::dispatch(common::SteadyTime now) {
   auto& wave = waves_[current_];
   if (wave.state != WaveState::kRunning || overBudget(wave)) return;
   while (wave.in_flight < config_.policy.max_parallel && wave.next < wave.end) {
-    auto& h = touch(wave.next++);
+    // Not marked for the store here: the coordinator stores the host with its
+    // order id when it sends one (setOrder), and restore() recognises hosts
+    // dispatched without one.
+    auto& h = hosts_[wave.next++];
     h.state = HostState::kDeploying;
     h.moved = true;
     ++wave.in_flight;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -31,6 +32,8 @@ namespace {
 constexpr const char* kAgentDomain = "agents";
 constexpr const char* kControlDomain = "control";
 constexpr int kMaxBurst = 512;  // messages handled per socket before looking at the others
+constexpr std::size_t kOrderChunk = 500;  // orders committed and sent together in a large wave
+constexpr std::size_t kParallelSignAt = 64;  // batches this large are signed on two threads
 
 std::string frameString(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
 
@@ -201,20 +204,7 @@ Status Server::run() {
       handleControlMessage();
     }
     afterWork(clock_.steadyNow());
-    if (auto st = store_->commit(); !st.ok()) storeFailed(st.error());
-    if (write_failed_) {
-      resave_ = true;
-    } else {
-      unsaved_finals_.clear();
-      if (!store_error_.empty()) {
-        spdlog::info("the store is writable again");
-        store_error_.clear();
-      }
-    }
-    // Orders leave only now that what they depend on is durable. If the store
-    // failed, they still go: the hosts are mid-rollout and the record says so
-    // in the log; new rollouts are refused until the store recovers.
-    flushOutbox();
+    commitAndFlush();
   }
 #ifdef FLOTILLA_HAVE_SYSTEMD
   sd_notify(0, "STOPPING=1");
@@ -295,10 +285,8 @@ void Server::handleZap() {
 
 Server::Agent* Server::agentByRouting(const std::string& rid) {
   auto it = routing_.find(rid);
-  if (it == routing_.end()) return nullptr;
-  auto a = agents_.find(it->second);
-  if (a == agents_.end() || a->second.routing_id != rid) return nullptr;
-  return &a->second;
+  if (it == routing_.end() || it->second->routing_id != rid) return nullptr;
+  return it->second;
 }
 
 void Server::sendToAgent(const std::string& rid, const std::string& payload) {
@@ -414,7 +402,7 @@ void Server::onHello(const std::string& rid, const std::string& key, const proto
   // A new connection from the same agent replaces the old one.
   if (!a.routing_id.empty() && a.routing_id != rid) routing_.erase(a.routing_id);
   a.routing_id = rid;
-  routing_[rid] = a.record.id;
+  routing_[rid] = &a;
   a.record.labels = m.labels;
   a.record.releases = m.releases;
   a.record.last_seen_ms = now_ms;
@@ -572,6 +560,23 @@ void Server::markLost(Agent& a, const std::string& why, SteadyTime now) {
 
 // ---------------------------------------------------------------- rollouts
 
+void Server::commitAndFlush() {
+  if (auto st = store_->commit(); !st.ok()) storeFailed(st.error());
+  if (write_failed_) {
+    resave_ = true;
+  } else {
+    unsaved_finals_.clear();
+    if (!store_error_.empty()) {
+      spdlog::info("the store is writable again");
+      store_error_.clear();
+    }
+  }
+  // Orders leave only now that what they depend on is durable. If the store
+  // failed, they still go: the hosts are mid-rollout and the record says so
+  // in the log; new rollouts are refused until the store recovers.
+  flushOutbox();
+}
+
 void Server::applyActions(ActiveRollout& r, SteadyTime now) {
   // Actions can trigger more actions (an unreachable host fails a wave...), so loop.
   for (int round = 0; round < 1000; ++round) {
@@ -589,11 +594,20 @@ void Server::applyActions(ActiveRollout& r, SteadyTime now) {
         seq_end_ = *last + 1;
       }
     }
+    std::size_t unflushed = 0;
     for (const auto& act : actions) {
       switch (act.kind) {
         case RolloutAction::Kind::kDeploy: sendOrder(r, act.agent_id, false, now); break;
         case RolloutAction::Kind::kRollback: sendOrder(r, act.agent_id, true, now); break;
         case RolloutAction::Kind::kEvent: recordEvent(r, act.event, act.agent_id, act.wave, act.message); break;
+      }
+      // A large wave goes out in chunks, each committed before it leaves, so
+      // the first hosts verify while the coordinator records the rest.
+      if (act.kind != RolloutAction::Kind::kEvent && ++unflushed == kOrderChunk) {
+        persistRollout(r);
+        commitAndFlush();
+        (void)store_->begin();
+        unflushed = 0;
       }
     }
     // Unused reservations are dropped: a later nextSequence() is above them,
@@ -698,13 +712,32 @@ void Server::flushOutbox() {
   // Issue times are taken here, when the orders really leave.
   const auto sys_now = clock_.systemNow();
   const auto issued = common::toUnixSeconds(sys_now), expires = common::toUnixSeconds(sys_now + config_.order_ttl);
+  std::vector<std::pair<Agent*, Outgoing*>> ready;
+  ready.reserve(outbox_.size());
   for (auto& o : outbox_) {
     auto a = agents_.find(o.agent_id);
     if (a == agents_.end() || !a->second.online || a->second.routing_id.empty()) continue;
     o.body.issued_at = issued;
     o.body.expires_at = expires;
-    sendToAgent(a->second.routing_id, protocol::encode(protocol::signOrder(std::move(o.body), *o.spec, config_.plan_key)));
+    ready.emplace_back(&a->second, &o);
   }
+  // Signing (Ed25519, ~25 us each) is the bulk of a large wave's work: a
+  // second thread signs half of a big batch while this one signs the rest.
+  std::vector<std::string> encoded(ready.size());
+  auto sign = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i)
+      encoded[i] = protocol::encode(protocol::signOrder(std::move(ready[i].second->body), *ready[i].second->spec,
+                                                        config_.plan_key));
+  };
+  if (ready.size() >= kParallelSignAt) {
+    const std::size_t half = ready.size() / 2;
+    std::thread helper(sign, half, ready.size());
+    sign(0, half);
+    helper.join();
+  } else {
+    sign(0, ready.size());
+  }
+  for (std::size_t i = 0; i < ready.size(); ++i) sendToAgent(ready[i].first->routing_id, encoded[i]);
   outbox_.clear();
 }
 
@@ -886,9 +919,16 @@ Status Server::restoreRollouts() {
     // Orders in hand when the coordinator stopped go out again (same id and
     // sequence) as their agents reconnect.
     std::size_t open = 0;
+    std::vector<std::string> unsent;
     for (const auto& h : r.engine->hosts()) {
       const bool deploying = h.state == HostState::kDeploying, rolling_back = h.state == HostState::kRollingBack;
-      if ((!deploying && !rolling_back) || h.order_id.empty()) continue;
+      if (!deploying && !rolling_back) continue;
+      if (h.order_id.empty()) {
+        // Dispatched, but its order was in a later chunk that never committed:
+        // it never left. Issue it now; it goes out when the agent returns.
+        unsent.push_back(h.agent_id);
+        continue;
+      }
       OrderRef ref;
       ref.rollout_id = rec.id;
       ref.agent_id = h.agent_id;
@@ -897,6 +937,23 @@ Status Server::restoreRollouts() {
       ref.sequence = h.sequence;
       ref.rollback = rolling_back;
       openOrder(h.order_id, std::move(ref));
+      ++open;
+    }
+    for (const auto& agent_id : unsent) {
+      auto seq = store_->nextSequence(r.plan.app);
+      if (!seq) return seq.error();
+      const HostSlot* h = r.engine->host(agent_id);
+      const bool rolling_back = h->state == HostState::kRollingBack;
+      OrderRef ref;
+      ref.rollout_id = rec.id;
+      ref.agent_id = agent_id;
+      ref.app = r.plan.app;
+      ref.version = rolling_back ? h->previous_version : r.plan.version;
+      ref.sequence = *seq;
+      ref.rollback = rolling_back;
+      const std::string order_id = rec.id + "/" + agent_id + "/" + std::to_string(*seq);
+      r.engine->setOrder(agent_id, order_id, *seq);
+      openOrder(order_id, std::move(ref));
       ++open;
     }
     recordEvent(r, "rollout_resumed", "", -1,

@@ -215,13 +215,21 @@ Result<sqlite3_stmt*> Store::prepare(const char* sql) {
 }
 
 Status Store::begin() {
-  if (in_tx_) return {};
+  // Lazy: the transaction opens on the first write, so an iteration of the
+  // reactor that writes nothing costs no BEGIN/COMMIT (and no WAL lock).
+  want_tx_ = true;
+  return {};
+}
+
+Status Store::write() {
+  if (!want_tx_ || in_tx_) return {};
   FLOTILLA_TRY(exec("BEGIN IMMEDIATE"));
   in_tx_ = true;
   return {};
 }
 
 Status Store::commit() {
+  want_tx_ = false;
   if (!in_tx_) return {};
   in_tx_ = false;
   // After SQLITE_FULL or an I/O error SQLite may roll the transaction back by
@@ -236,6 +244,7 @@ Status Store::commit() {
 }
 
 Status Store::upsertAgent(const AgentRecord& a) {
+  FLOTILLA_TRY(write());
   static const char* kSql =
       "INSERT INTO agents (id, curve_key, state, labels, releases, first_seen_ms, last_seen_ms) "
       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET curve_key=excluded.curve_key, "
@@ -271,6 +280,7 @@ Result<std::vector<AgentRecord>> Store::loadAgents() {
 }
 
 Status Store::putRelease(const ReleaseRecord& r) {
+  FLOTILLA_TRY(write());
   auto s = prepare(
       "INSERT INTO releases (app, version, artifact_digest, artifact_size, spec, plan_text, release_signature) "
       "VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -307,6 +317,7 @@ Result<std::optional<ReleaseRecord>> Store::release(const std::string& app, cons
 }
 
 Status Store::insertRollout(const RolloutRecord& r) {
+  FLOTILLA_TRY(write());
   auto s = prepare(
       "INSERT INTO rollouts (id, app, version, state, plan_name, artifact_digest, submitted_by, submitted_at_ms, "
       "started_at_ms, finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine, plan_text) "
@@ -322,6 +333,7 @@ Status Store::insertRollout(const RolloutRecord& r) {
 }
 
 Status Store::updateRollout(const RolloutRecord& r) {
+  FLOTILLA_TRY(write());
   auto s = prepare(
       "UPDATE rollouts SET state = ?, started_at_ms = ?, finished_at_ms = ?, message = ?, snapshot = ?, engine = ? "
       "WHERE id = ?");
@@ -410,6 +422,7 @@ Result<std::vector<Store::WaveDuration>> Store::waveDurations() {
 }
 
 Result<std::int64_t> Store::appendEvent(const EventRecord& e) {
+  if (auto st = write(); !st.ok()) return st.error();
   auto s = prepare(
       "INSERT INTO events (rollout_id, at_ms, kind, agent_id, wave, message, actor) VALUES (?, ?, ?, ?, ?, ?, ?)");
   if (!s) return s.error();
@@ -445,6 +458,7 @@ Result<std::vector<EventRecord>> Store::events(const std::string& rollout_id, st
 }
 
 Result<std::uint64_t> Store::nextSequence(const std::string& app) {
+  if (auto st = write(); !st.ok()) return st.error();
   auto s = prepare(
       "INSERT INTO apps (app, sequence) VALUES (?, 1) ON CONFLICT(app) DO UPDATE SET sequence = sequence + 1 "
       "RETURNING sequence");
@@ -457,6 +471,7 @@ Result<std::uint64_t> Store::nextSequence(const std::string& app) {
 }
 
 Result<std::uint64_t> Store::reserveSequences(const std::string& app, std::uint64_t n) {
+  if (auto st = write(); !st.ok()) return st.error();
   auto s = prepare(
       "INSERT INTO apps (app, sequence) VALUES (?1, ?2) ON CONFLICT(app) DO UPDATE SET sequence = sequence + ?2 "
       "RETURNING sequence");
@@ -468,6 +483,7 @@ Result<std::uint64_t> Store::reserveSequences(const std::string& app, std::uint6
 }
 
 Status Store::setCurrentRelease(const AppRecord& a) {
+  FLOTILLA_TRY(write());
   auto s = prepare(
       "INSERT INTO apps (app, current_version, current_rollout, target) VALUES (?, ?, ?, ?) ON CONFLICT(app) DO UPDATE "
       "SET current_version = excluded.current_version, current_rollout = excluded.current_rollout, "
@@ -506,6 +522,7 @@ Result<std::map<std::string, std::string>> Store::currentReleases() {
 }
 
 Status Store::putRolloutHost(const std::string& rollout_id, const RolloutHostRecord& h) {
+  FLOTILLA_TRY(write());
   auto s = prepare(
       "INSERT OR REPLACE INTO rollout_hosts (rollout_id, idx, agent_id, wave, state, phase, previous_version, message, "
       "moved, reverted_itself, order_id, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -558,6 +575,7 @@ Result<std::optional<std::string>> Store::hostState(const std::string& rollout_i
 }
 
 Status Store::putToken(const TokenRecord& t) {
+  FLOTILLA_TRY(write());
   auto s = prepare("INSERT OR REPLACE INTO tokens (token_hash, expires_at_ms, uses_left) VALUES (?, ?, ?)");
   if (!s) return s.error();
   Binder b(*s);
@@ -567,6 +585,7 @@ Status Store::putToken(const TokenRecord& t) {
 }
 
 Result<bool> Store::useToken(const std::string& token_hash, std::int64_t now_ms) {
+  if (auto st = write(); !st.ok()) return st.error();
   auto s = prepare(
       "UPDATE tokens SET uses_left = CASE WHEN uses_left > 0 THEN uses_left - 1 ELSE uses_left END "
       "WHERE token_hash = ? AND expires_at_ms > ? AND uses_left != 0 RETURNING token_hash");

@@ -420,7 +420,7 @@ of a timer heap; libzmq adds one I/O thread (`--io-threads`). Connects are stagg
 welcomed). Each agent costs two file descriptors; the swarm raises RLIMIT_NOFILE to the hard limit
 (20,000 here, so about 9,900 agents per process) and ZMQ_MAX_SOCKETS, and refuses more: run several
 processes with distinct `--id-prefix`. Other flags: `--heartbeat-ms` (override the welcome's
-interval), `--zmtp-heartbeat-ms` (default 2000, as the agent), `--order-log FILE` (one line per
+interval), `--zmtp-heartbeat-ms` (default 10000, as the agent), `--order-log FILE` (one line per
 order event: kind, unix ms, agent, order id), `--progress S` (a JSON line of counters on stderr every
 S seconds), `--seed`. On exit (`--duration`, SIGTERM or SIGINT) it prints one JSON line on stdout:
 `agents`, `connected`, `online`, `pending`, `elapsed_s`, `all_connected_s`, `all_online_s`, message

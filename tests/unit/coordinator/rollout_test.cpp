@@ -580,12 +580,40 @@ TEST_CASE("rollout: only hosts that changed are handed to the store", "[coordina
   Drive d(policy({count(1), pct(100)}), 3);
   CHECK(d.rollout.drainDirtyHosts().size() == 3);  // a new rollout writes every host once
   d.start();
-  auto dirty = d.rollout.drainDirtyHosts();
-  REQUIRE(dirty.size() == 1);  // the canary was dispatched
-  d.phase(d.rollout.hosts()[dirty[0]].agent_id, Phase::kFetching);
+  CHECK(d.rollout.drainDirtyHosts().empty());  // dispatched: stored with its order, not before
+  const std::string canary = d.deploys().at(0);
+  d.rollout.setOrder(canary, "r-1/" + canary + "/1", 1);
+  CHECK(d.rollout.drainDirtyHosts().size() == 1);
+  d.phase(canary, Phase::kFetching);
   CHECK(d.rollout.drainDirtyHosts().empty());  // a reported phase alone is not stored
-  d.healthy(d.rollout.hosts()[dirty[0]].agent_id);
-  CHECK(d.rollout.drainDirtyHosts().size() == 3);  // healthy canary + the next wave dispatched
+  d.healthy(canary);
+  CHECK(d.rollout.drainDirtyHosts().size() == 1);  // the healthy canary; the next wave waits for its orders
+}
+
+TEST_CASE("rollout: hosts dispatched but stored without an order are restored as deploying",
+          "[coordinator][rollout][restore]") {
+  auto p = policy({pct(100)});
+  Drive d(p, 3);
+  d.start();  // all three dispatched; none has its order stored yet
+  // What the store holds: the rows as first written (pending), the engine state after dispatch.
+  std::vector<flotilla::coordinator::HostSlot> rows;
+  for (const auto& h : d.rollout.hosts()) {
+    auto row = h;
+    row.state = HostState::kPending;
+    row.moved = false;
+    rows.push_back(row);
+  }
+  auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", p, 5min}, rows, d.rollout.saveState(toMs), fromMs);
+  REQUIRE(r.ok());
+  for (const auto& h : (*r)->hosts()) {
+    CHECK(h.state == HostState::kDeploying);
+    CHECK(h.moved);
+    CHECK(h.order_id.empty());
+  }
+  (*r)->onHostPhase("h0", false, Phase::kHealthy, "ok", d.now);
+  (*r)->onHostPhase("h1", false, Phase::kHealthy, "ok", d.now);
+  (*r)->onHostPhase("h2", false, Phase::kHealthy, "ok", d.now);
+  CHECK((*r)->state() == RolloutState::kSucceeded);
 }
 
 TEST_CASE("rollout: a host with no previous version cannot be rolled back", "[coordinator][rollout][rollback]") {

@@ -382,8 +382,9 @@ TEST_CASE("store: data survives close and reopen", "[coordinator][store]") {
   {
     auto store = openStore(file);
     ok(store->begin());
-    CHECK(store->inTransaction());
+    CHECK_FALSE(store->inTransaction());  // opened by the first write, not before
     ok(store->upsertAgent(agent("a")));
+    CHECK(store->inTransaction());
     ok(store->insertRollout(rolloutRecord("r-1", "web", 100)));
     EventRecord e;
     e.rollout_id = "r-1";
@@ -487,4 +488,19 @@ TEST_CASE("store: reserved sequences are never handed out again", "[coordinator]
   CHECK(valueOf(store->reserveSequences("web", 100)) == 101);  // 2..101 reserved
   CHECK(valueOf(store->nextSequence("web")) == 102);
   CHECK(valueOf(store->reserveSequences("db", 5)) == 5);  // a new app starts at 1..5
+}
+
+TEST_CASE("store: a transaction with no writes costs nothing and commits cleanly", "[coordinator][store]") {
+  TempDir dir;
+  auto store = openStore(dir.path() / "c.db");
+  ok(store->begin());
+  CHECK(valueOf(store->rollouts("", 10)).empty());  // reads do not open it
+  CHECK_FALSE(store->inTransaction());
+  ok(store->commit());
+  // Armed again, a write opens it and commit() makes it durable.
+  ok(store->begin());
+  ok(store->upsertAgent(agent("b")));
+  CHECK(store->inTransaction());
+  ok(store->commit());
+  CHECK(valueOf(store->loadAgents()).size() == 1);
 }

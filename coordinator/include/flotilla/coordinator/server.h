@@ -111,6 +111,8 @@ class Server {
   // Signs the order `order_id` afresh and queues it in the outbox.
   void queueOrder(const std::string& order_id, OrderRef& ref);
   void flushOutbox();
+  // Commits the store (tracking failures) and sends what waited for it.
+  void commitAndFlush();
   Result<std::uint64_t> takeSequence(const std::string& app);
   Status restoreRollouts();
   void storeFailed(const Error& e);
@@ -156,7 +158,7 @@ class Server {
   int signal_fd_ = -1;
 
   std::unordered_map<std::string, Agent> agents_;               // by agent id
-  std::unordered_map<std::string, std::string> routing_;        // routing id -> agent id
+  std::unordered_map<std::string, Agent*> routing_;             // routing id -> its agent (nodes of agents_ never move)
   std::unordered_set<std::string> operator_keys_;               // hex CURVE keys allowed on a TCP control endpoint
   std::unordered_set<std::string> denied_keys_;                 // revoked or rejected CURVE keys (hex)
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id

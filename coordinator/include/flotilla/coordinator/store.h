@@ -110,6 +110,8 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // begin() arms a transaction that the first write opens; commit() ends it
+  // (nothing to do when nothing was written).
   Status begin();
   Status commit();
   bool inTransaction() const { return in_tx_; }
@@ -163,11 +165,13 @@ class Store {
   explicit Store(sqlite3* db) : db_(db) {}
   Status exec(const char* sql);
   Status migrate();
+  Status write();  // opens the armed transaction before a write
   Result<sqlite3_stmt*> prepare(const char* sql);
   Error sqlError(const std::string& what) const;
 
   sqlite3* db_;
   bool in_tx_ = false;
+  bool want_tx_ = false;
   std::map<const char*, sqlite3_stmt*> stmts_;
 };
 

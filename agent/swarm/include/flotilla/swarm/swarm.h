@@ -50,7 +50,7 @@ struct SwarmOptions {
   double connect_rate = 400;         // new connections per second
   std::size_t connect_window = 64;   // connected but not yet welcomed, at most
   std::optional<common::Millis> heartbeat_override;  // else the welcome's interval
-  int zmtp_heartbeat_ms = 2000;      // ZMTP PING interval, as the agent sets it; 0 = off
+  int zmtp_heartbeat_ms = 10000;     // ZMTP PING interval, as the agent sets it (agent.cpp); 0 = off
   std::filesystem::path order_log;   // per-order event lines; empty = none
   double progress_s = 0;             // a progress line on stderr this often; 0 = none
   int io_threads = 1;
