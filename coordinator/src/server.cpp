@@ -637,20 +637,20 @@ void Server::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollb
     return;
   }
   ref.sequence = *seq;
-  const std::string order_id = r.record.id + "/" + agent_id + "/" + std::to_string(*seq);
-  r.engine->setOrder(agent_id, order_id, ref.sequence);
+  const std::string version = ref.version;
+  r.engine->setOrder(agent_id, openOrder(std::move(ref)), *seq);
   recordEvent(r, rollback ? "rollback_sent" : "order_sent", agent_id, slot ? static_cast<int>(slot->wave) : -1,
-              ref.version + " (sequence " + std::to_string(ref.sequence) + ")" +
-                  (online ? "" : "; host offline, sent when it returns"));
-  openOrder(order_id, std::move(ref));
+              version + " (sequence " + std::to_string(*seq) + ")" + (online ? "" : "; host offline, sent when it returns"));
 }
 
-void Server::openOrder(const std::string& order_id, OrderRef ref) {
+std::string Server::openOrder(OrderRef ref, std::string order_id) {
+  if (order_id.empty()) order_id = ref.rollout_id + "/" + ref.agent_id + "/" + std::to_string(ref.sequence);
   auto& stored = orders_[order_id] = std::move(ref);
   auto a = agents_.find(stored.agent_id);
-  if (a == agents_.end()) return;
+  if (a == agents_.end()) return order_id;
   a->second.orders.insert(order_id);
   if (a->second.online) queueOrder(order_id, stored);
+  return order_id;
 }
 
 void Server::closeOrder(const std::string& order_id) {
@@ -676,8 +676,12 @@ void Server::queueOrder(const std::string& order_id, OrderRef& ref) {
     if (cached == release_cache_.end()) {
       ReleaseData data;
       auto rel = store_->release(ref.app, ref.version);
-      if (!rel) storeFailed(rel.error());
-      if (rel.ok() && rel->has_value()) {
+      if (!rel) {
+        // Not sent now: retryOrders() tries again (last_sent is unchanged).
+        storeFailed(rel.error());
+        return;
+      }
+      if (rel->has_value()) {
         data.spec = std::make_shared<const std::string>((*rel)->spec);
         data.digest = (*rel)->artifact_digest;
         data.size = (*rel)->artifact_size;
@@ -688,8 +692,7 @@ void Server::queueOrder(const std::string& order_id, OrderRef& ref) {
         data.spec = std::make_shared<const std::string>();
       }
       if (release_cache_.size() >= 64) release_cache_.clear();
-      if (rel.ok()) cached = release_cache_.emplace(key, std::move(data)).first;
-      else cached = release_cache_.emplace(key, ReleaseData{std::make_shared<const std::string>(), "", "", 0}).first;
+      cached = release_cache_.emplace(key, std::move(data)).first;
     }
     out.spec = cached->second.spec;
     body.artifact_digest = cached->second.digest;
@@ -798,13 +801,12 @@ void Server::maybeConverge(Agent& a) {
     ref.version = cur.current_version;
     ref.sequence = *seq;
     ref.converge = true;
-    const std::string order_id = cur.current_rollout + "/" + a.record.id + "/" + std::to_string(*seq);
     recordEventFor(cur.current_rollout, findRollout(cur.current_rollout), "host_converging", a.record.id, -1,
                    (live == a.record.releases.end() ? std::string("no release") : "live " + live->second) +
                        ", converging to " + cur.current_version + " (sequence " + std::to_string(*seq) + ")",
                    "coordinator");
     spdlog::info("agent {} converging to {} {}", a.record.id, app, cur.current_version);
-    openOrder(order_id, std::move(ref));
+    openOrder(std::move(ref));
   }
 }
 
@@ -919,16 +921,10 @@ Status Server::restoreRollouts() {
     // Orders in hand when the coordinator stopped go out again (same id and
     // sequence) as their agents reconnect.
     std::size_t open = 0;
-    std::vector<std::string> unsent;
-    for (const auto& h : r.engine->hosts()) {
-      const bool deploying = h.state == HostState::kDeploying, rolling_back = h.state == HostState::kRollingBack;
-      if (!deploying && !rolling_back) continue;
-      if (h.order_id.empty()) {
-        // Dispatched, but its order was in a later chunk that never committed:
-        // it never left. Issue it now; it goes out when the agent returns.
-        unsent.push_back(h.agent_id);
-        continue;
-      }
+    for (std::size_t i = 0; i < r.engine->hosts().size(); ++i) {
+      const HostSlot& h = r.engine->hosts()[i];
+      const bool rolling_back = h.state == HostState::kRollingBack;
+      if (h.state != HostState::kDeploying && !rolling_back) continue;
       OrderRef ref;
       ref.rollout_id = rec.id;
       ref.agent_id = h.agent_id;
@@ -936,25 +932,18 @@ Status Server::restoreRollouts() {
       ref.version = rolling_back ? h.previous_version : r.plan.version;
       ref.sequence = h.sequence;
       ref.rollback = rolling_back;
-      openOrder(h.order_id, std::move(ref));
       ++open;
-    }
-    for (const auto& agent_id : unsent) {
+      if (!h.order_id.empty()) {
+        openOrder(std::move(ref), h.order_id);
+        continue;
+      }
+      // Dispatched, but its order was in a chunk that never committed: it
+      // never left. Issue it now; it goes out when the agent returns.
       auto seq = store_->nextSequence(r.plan.app);
       if (!seq) return seq.error();
-      const HostSlot* h = r.engine->host(agent_id);
-      const bool rolling_back = h->state == HostState::kRollingBack;
-      OrderRef ref;
-      ref.rollout_id = rec.id;
-      ref.agent_id = agent_id;
-      ref.app = r.plan.app;
-      ref.version = rolling_back ? h->previous_version : r.plan.version;
       ref.sequence = *seq;
-      ref.rollback = rolling_back;
-      const std::string order_id = rec.id + "/" + agent_id + "/" + std::to_string(*seq);
-      r.engine->setOrder(agent_id, order_id, *seq);
-      openOrder(order_id, std::move(ref));
-      ++open;
+      const std::string agent_id = h.agent_id;
+      r.engine->setOrder(agent_id, openOrder(std::move(ref)), *seq);
     }
     recordEvent(r, "rollout_resumed", "", -1,
                 "coordinator restarted; resuming " + std::string(toString(r.engine->state())) + " rollout at wave " +

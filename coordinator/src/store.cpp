@@ -175,18 +175,17 @@ Status Store::migrate() {
       {"apps", "target", "ALTER TABLE apps ADD COLUMN target TEXT NOT NULL DEFAULT '{}'"},
   };
   for (const auto& c : kAdded) {
-    auto s = prepare(c.table == std::string("rollouts") ? "SELECT name FROM pragma_table_info('rollouts')"
-                                                        : "SELECT name FROM pragma_table_info('apps')");
+    // pragma_table_info takes the table as an argument: one cached statement serves both.
+    auto s = prepare("SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
     if (!s) return s.error();
-    bool found = false;
+    int rc;
     {
       Binder b(*s);
-      int rc;
-      while ((rc = b.step()) == SQLITE_ROW)
-        if (columnText(*s, 0) == c.name) found = true;
-      if (rc != SQLITE_DONE) return sqlError(std::string("reading the columns of ") + c.table);
+      b.text(c.table).text(c.name);
+      rc = b.step();
     }
-    if (!found) FLOTILLA_TRY(exec(c.ddl));
+    if (rc == SQLITE_DONE) FLOTILLA_TRY(exec(c.ddl));
+    else if (rc != SQLITE_ROW) return sqlError(std::string("reading the columns of ") + c.table);
   }
   return {};
 }

@@ -6,7 +6,6 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
-#include <thread>
 
 #include "support/cluster.h"
 
@@ -113,8 +112,13 @@ TEST_CASE("a coordinator killed while hosts are in probation resumes and counts 
       30s));
   f.stopCoordinator(SIGKILL);
   // Probation ends while nobody listens: each agent decides alone and keeps its result.
-  REQUIRE(waitUntil([&] { return restarts(f, "h0").size() == 1 && restarts(f, "h2").size() == 1; }, 10s));
-  std::this_thread::sleep_for(3500ms);
+  auto finishedAlone = [&](const std::string& h) {
+    std::ifstream log(f.dir() / ("agent-" + h + ".log"));
+    for (std::string line; std::getline(log, line);)
+      if (line.find("web 1 healthy: healthy for") != std::string::npos) return true;
+    return false;
+  };
+  REQUIRE(waitUntil([&] { return finishedAlone("h0") && finishedAlone("h1") && finishedAlone("h2"); }, 15s));
   f.startCoordinator(kFastLiveness);
   auto done = f.waitFinished(id, 60s);
   INFO(done.dump(2));
@@ -145,8 +149,12 @@ TEST_CASE("a rollback order reaches a host that was down when the rollback start
   INFO(rb.out << rb.err);
   REQUIRE(rb.exit_code == 0);
   // It stays owed a rollback (not written off) while it is down...
-  std::this_thread::sleep_for(2s);
   CHECK(f.status(id)["state"] == "rolling_back");
+  bool owed = false;
+  for (const auto& e : events(f, id))
+    if (e["kind"] == "rollback_sent" && e.value("agent", "") == canary)
+      owed = e["message"].get<std::string>().find("host offline, sent when it returns") != std::string::npos;
+  CHECK(owed);
   // ...and gets it when it returns.
   f.startAgent({canary});
   auto done = f.waitFinished(id, 60s);
@@ -170,9 +178,10 @@ TEST_CASE("a host that joins after a rollout converges to the app's current rele
   CHECK(countEvents(f, id, "host_converging", "h1") == 1);
   CHECK(restarts(f, "h1") == std::vector<std::string>{"1"});
   // A host of another role does not get it.
+  // The decision is taken when its hello is handled, before it shows online.
   f.startAgent({"db0", {{"role", "db"}}});
   REQUIRE(f.waitOnline(3));
-  std::this_thread::sleep_for(1s);
+  CHECK(countEvents(f, id, "host_converging", "db0") == 0);
   CHECK(f.liveRelease("db0", "web").empty());
 }
 
@@ -210,9 +219,11 @@ TEST_CASE("a host that failed on the current release is not retried by convergen
   INFO(st.dump(2));
   REQUIRE(st["state"] == "succeeded");
   REQUIRE(st["waves"][0]["failed"] == 1);
+  // Lost first, so that online again means its new hello was handled (and
+  // with it the convergence decision).
   f.stopAgent("h1");
+  REQUIRE(waitUntil([&] { return agentState(f, "h1") == "lost"; }, 10s));
   f.startAgent({"h1", {{"role", "web"}}, {{"HOST", "h1"}}});
   REQUIRE(f.waitOnline(2));
-  std::this_thread::sleep_for(2s);
   CHECK(countEvents(f, id, "host_converging", "h1") == 0);
 }

@@ -105,8 +105,9 @@ class Server {
   // --- rollouts ---
   void applyActions(ActiveRollout& r, common::SteadyTime now);
   void sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, common::SteadyTime now);
-  // Registers an order (the store and the agent's set) and queues it for sending.
-  void openOrder(const std::string& order_id, OrderRef ref);
+  // Registers an order (by id, and in its agent's set) and queues it for
+  // sending; returns its id, "ROLLOUT/AGENT/SEQUENCE" unless `order_id` is given.
+  std::string openOrder(OrderRef ref, std::string order_id = {});
   void closeOrder(const std::string& order_id);
   // Signs the order `order_id` afresh and queues it in the outbox.
   void queueOrder(const std::string& order_id, OrderRef& ref);
