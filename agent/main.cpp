@@ -13,22 +13,27 @@
 using namespace flotilla;
 
 int main(int argc, char** argv) {
-  CLI::App app{"flotilla-agent: applies signed Flotilla releases on this host, checks their health and reverts\n"
-               "them by itself when checks fail. See docs/operations.md."};
+  CLI::App app{
+      "flotilla-agent: applies signed Flotilla releases on this host, checks their health and reverts\n"
+      "them by itself when checks fail. See docs/operations.md."};
   app.require_subcommand(1);
 
   agent::AgentInitOptions init;
-  auto* init_cmd = app.add_subcommand("init", "Create DIR/agent.toml and the agent's key pair from a coordinator's join.toml");
+  auto* init_cmd =
+      app.add_subcommand("init", "Create DIR/agent.toml and the agent's key pair from a coordinator's join.toml");
   init_cmd->add_option("DIR", init.dir, "Directory for agent.toml, keys and state")->required();
   init_cmd->add_option("--join", init.join_file, "join.toml written by `flotilla-coordinator init`")->required();
   init_cmd->add_option("--id", init.id, "Agent id (default: the host name)");
   init_cmd->add_option("--label", init.labels, "Label k=v used by plans' [target] (repeatable)");
   init_cmd->add_option("--var", init.vars, "Host variable k=v, expanded as ${k} in plans (repeatable)");
-  init_cmd->add_option("--apps-dir", init.apps_dir, "Where releases live: <apps-dir>/<app>/releases, current (default DIR/apps)");
-  init_cmd->add_option("--run-as", init.run_as, "User that runs hooks, restart and exec checks (default: the agent's user)");
+  init_cmd->add_option("--apps-dir", init.apps_dir,
+                       "Where releases live: <apps-dir>/<app>/releases, current (default DIR/apps)");
+  init_cmd->add_option("--run-as", init.run_as,
+                       "User that runs hooks, restart and exec checks (default: the agent's user)");
 
   std::string config_file, log_level;
-  auto* run_cmd = app.add_subcommand("run", "Run the agent daemon in the foreground (SIGTERM finishes or reverts the step in hand)");
+  auto* run_cmd = app.add_subcommand(
+      "run", "Run the agent daemon in the foreground (SIGTERM finishes or reverts the step in hand)");
   run_cmd->add_option("--config", config_file, "Path to agent.toml")->required();
   run_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error (default: the config's log_level)");
 

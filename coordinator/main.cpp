@@ -13,8 +13,9 @@
 using namespace flotilla;
 
 int main(int argc, char** argv) {
-  CLI::App app{"flotilla-coordinator: pushes signed deployment plans to Flotilla agents and drives rollouts.\n"
-               "See docs/operations.md."};
+  CLI::App app{
+      "flotilla-coordinator: pushes signed deployment plans to Flotilla agents and drives rollouts.\n"
+      "See docs/operations.md."};
   app.require_subcommand(1);
 
   coordinator::InitOptions init;
@@ -26,7 +27,8 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--advertise", init.advertise,
                        "Endpoint written into join.toml for agents to dial (default: --listen, 0.0.0.0 -> 127.0.0.1)");
   init_cmd->add_option("--http", init.http, "HOST:PORT for /metrics and /healthz (default: off)");
-  init_cmd->add_option("--token-ttl", token_ttl, "How long the join token in join.toml stays valid")->capture_default_str();
+  init_cmd->add_option("--token-ttl", token_ttl, "How long the join token in join.toml stays valid")
+      ->capture_default_str();
 
   std::string config_file;
   std::string log_level;
@@ -45,9 +47,9 @@ int main(int argc, char** argv) {
   token_cmd->require_subcommand(1);
 
   std::string rotate_config;
-  auto* rotate_cmd = app.add_subcommand(
-      "rotate-plan-key",
-      "Replace the plan key; agents accept the new one through a statement signed by the old one. Restart the daemon after.");
+  auto* rotate_cmd = app.add_subcommand("rotate-plan-key",
+                                        "Replace the plan key; agents accept the new one through a statement signed by "
+                                        "the old one. Restart the daemon after.");
   rotate_cmd->add_option("--config", rotate_config, "Path to coordinator.toml")->required();
 
   CLI11_PARSE(app, argc, argv);

@@ -35,10 +35,20 @@ constexpr const char* kAgentVersion = "0.1.0";
 
 // Messages between the reactor and the worker. Passed by pointer through the
 // inproc pipe: the receiver takes ownership.
-struct ExecuteOrder { protocol::VerifiedOrder order; };
-struct FetchRequest { std::string digest; std::uint64_t size; std::filesystem::path dest; };
-struct FetchDone { Status result; };
-struct ReportOut { protocol::Report report; };
+struct ExecuteOrder {
+  protocol::VerifiedOrder order;
+};
+struct FetchRequest {
+  std::string digest;
+  std::uint64_t size;
+  std::filesystem::path dest;
+};
+struct FetchDone {
+  Status result;
+};
+struct ReportOut {
+  protocol::Report report;
+};
 struct StateUpdate {
   std::map<std::string, std::string> releases;
   std::map<std::string, std::string> health;
@@ -84,7 +94,8 @@ Agent::~Agent() {
 
 void Agent::requestStop() {
   std::uint64_t one = 1;
-  if (stop_fd_ >= 0) [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+  if (stop_fd_ >= 0) [[maybe_unused]]
+    auto n = ::write(stop_fd_, &one, sizeof one);
 }
 
 Status Agent::start() {
@@ -92,7 +103,8 @@ Status Agent::start() {
   zmq_version(&major, &minor, &patch);
   if (ZMQ_MAKE_VERSION(major, minor, patch) < ZMQ_MAKE_VERSION(4, 3, 2))
     return Error(Errc::kUnavailable, "libzmq " + std::to_string(major) + "." + std::to_string(minor) + "." +
-                                         std::to_string(patch) + " is too old: 4.3.2 or later is required (CVE-2019-13132)");
+                                         std::to_string(patch) +
+                                         " is too old: 4.3.2 or later is required (CVE-2019-13132)");
   auto journal = Journal::open(config_.state_dir);
   if (!journal) return journal.error();
   // A plan key reached through verified rotation statements overrides agent.toml's.
@@ -162,9 +174,12 @@ void Agent::workerMain() {
   // Handles one message from the reactor; orders queue up behind the one in hand.
   auto handle = [&](std::unique_ptr<Internal> msg) {
     if (!msg) return;
-    if (auto* o = std::get_if<ExecuteOrder>(msg.get())) queue.push_back(std::move(o->order));
-    else if (auto* f = std::get_if<FetchDone>(msg.get())) fetch_result = f->result;
-    else if (std::holds_alternative<Stop>(*msg)) stopping = true;
+    if (auto* o = std::get_if<ExecuteOrder>(msg.get()))
+      queue.push_back(std::move(o->order));
+    else if (auto* f = std::get_if<FetchDone>(msg.get()))
+      fetch_result = f->result;
+    else if (std::holds_alternative<Stop>(*msg))
+      stopping = true;
   };
   auto pollFor = [&](common::Millis d) {
     zmq::pollitem_t item{pipe.handle(), 0, ZMQ_POLLIN, 0};
@@ -192,9 +207,7 @@ void Agent::workerMain() {
   };
   Deployer deployer(config_, journal, hooks, clock_);
   std::map<std::string, std::string> health;
-  auto publish = [&](const std::string& busy) {
-    sendInternal(pipe, StateUpdate{deployer.releases(), health, busy});
-  };
+  auto publish = [&](const std::string& busy) { sendInternal(pipe, StateUpdate{deployer.releases(), health, busy}); };
 
   deployer.recover();
   health = deployer.checkAll();
@@ -281,8 +294,10 @@ void Agent::onWelcomed() {
 }
 
 void Agent::sendReport(const protocol::Report& r) {
-  if (!r.live_version.empty()) releases_[r.app] = r.live_version;
-  else if (protocol::isTerminal(r.phase) && r.phase != Phase::kRefused && r.live_version.empty()) releases_.erase(r.app);
+  if (!r.live_version.empty())
+    releases_[r.app] = r.live_version;
+  else if (protocol::isTerminal(r.phase) && r.phase != Phase::kRefused && r.live_version.empty())
+    releases_.erase(r.app);
   if (!welcomed_) {
     outbox_.push_back(r);
     return;
@@ -300,11 +315,8 @@ Status Agent::run() {
   SteadyTime stop_deadline{};
   while (!worker_done_) {
     zmq::pollitem_t items[] = {
-        {coord_.handle(), 0, ZMQ_POLLIN, 0},
-        {pipe_.handle(), 0, ZMQ_POLLIN, 0},
-        {nullptr, stop_fd_, ZMQ_POLLIN, 0},
-        {nullptr, signal_fd_, ZMQ_POLLIN, 0},
-        {monitor_.handle(), 0, ZMQ_POLLIN, 0},
+        {coord_.handle(), 0, ZMQ_POLLIN, 0},  {pipe_.handle(), 0, ZMQ_POLLIN, 0},    {nullptr, stop_fd_, ZMQ_POLLIN, 0},
+        {nullptr, signal_fd_, ZMQ_POLLIN, 0}, {monitor_.handle(), 0, ZMQ_POLLIN, 0},
     };
     const auto now = clock_.steadyNow();
     SteadyTime next = welcomed_ ? next_heartbeat_ : next_hello_;
@@ -339,7 +351,8 @@ Status Agent::run() {
         spdlog::error("reconnecting to {}: {}", config_.coordinator_endpoint, e.what());
       }
     }
-    if (fetch_ && t >= fetch_->deadline) finishFetch(Error(Errc::kTimeout, "download did not finish within fetch_timeout"));
+    if (fetch_ && t >= fetch_->deadline)
+      finishFetch(Error(Errc::kTimeout, "download did not finish within fetch_timeout"));
     if ((!welcomed_ || pending_) && t >= next_hello_) sendHello();
     if (welcomed_ && !pending_ && t >= next_heartbeat_) sendHeartbeat();
     if (stopping_ && t >= stop_deadline) {
@@ -438,7 +451,8 @@ void Agent::requestMoreChunks() {
 void Agent::finishFetch(Status result) {
   if (!fetch_) return;
   if (fetch_->fd >= 0) {
-    if (result.ok() && ::fsync(fetch_->fd) != 0) result = Error(Errc::kIo, std::string("fsync: ") + std::strerror(errno));
+    if (result.ok() && ::fsync(fetch_->fd) != 0)
+      result = Error(Errc::kIo, std::string("fsync: ") + std::strerror(errno));
     ::close(fetch_->fd);
   }
   fetch_.reset();
@@ -454,7 +468,8 @@ void Agent::onChunk(const protocol::Chunk& c) {
     return;
   }
   if (c.offset != f.received) {
-    finishFetch(Error(Errc::kCorrupt, "chunk at offset " + std::to_string(c.offset) + ", expected " + std::to_string(f.received)));
+    finishFetch(Error(Errc::kCorrupt,
+                      "chunk at offset " + std::to_string(c.offset) + ", expected " + std::to_string(f.received)));
     return;
   }
   if (c.data.size() > f.size - f.received) {
@@ -541,10 +556,12 @@ void Agent::onRotation(const protocol::Rotation& r) {
     return;
   }
   if (auto st = common::atomicWriteFile(config_.state_dir / "plan_key", common::toHex(next) + "\n", 0600); !st.ok()) {
-    spdlog::error("cannot persist the rotated plan key, keeping {}: {}", common::keyId(config_.plan_key), st.error().message);
+    spdlog::error("cannot persist the rotated plan key, keeping {}: {}", common::keyId(config_.plan_key),
+                  st.error().message);
     return;
   }
-  spdlog::warn("plan key rotated: {} -> {} (signed by the old key)", common::keyId(config_.plan_key), common::keyId(next));
+  spdlog::warn("plan key rotated: {} -> {} (signed by the old key)", common::keyId(config_.plan_key),
+               common::keyId(next));
   config_.plan_key = next;
 }
 

@@ -29,7 +29,8 @@ Result<toml::table> parseToml(const fs::path& file) {
   }
 }
 
-Result<std::string> requireString(const fs::path& file, const toml::table& t, const char* key, const std::string& path) {
+Result<std::string> requireString(const fs::path& file, const toml::table& t, const char* key,
+                                  const std::string& path) {
   const toml::node* n = t.get(key);
   if (!n) return Error(Errc::kInvalidArgument, file.string() + ": " + path + ": missing");
   auto v = n->value<std::string>();
@@ -41,7 +42,8 @@ Result<std::map<std::string, std::string>> stringTable(const fs::path& file, con
   std::map<std::string, std::string> out;
   const toml::node* n = root.get(key);
   if (!n) return out;
-  if (!n->is_table()) return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + key + ": expected a table");
+  if (!n->is_table())
+    return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + key + ": expected a table");
   for (auto& [k, v] : *n->as_table()) {
     auto s = v.value<std::string>();
     if (!s)
@@ -56,7 +58,9 @@ Result<common::PublicKey> hexKey(const fs::path& file, const toml::table& t, con
   auto s = requireString(file, t, key, path);
   if (!s) return s.error();
   auto k = common::publicKeyFromHex(*s);
-  if (!k) return Error(Errc::kInvalidArgument, where(file, t.get(key)->source()) + ": " + path + ": expected 64 hex characters");
+  if (!k)
+    return Error(Errc::kInvalidArgument,
+                 where(file, t.get(key)->source()) + ": " + path + ": expected 64 hex characters");
   return *k;
 }
 
@@ -72,7 +76,8 @@ Result<std::pair<std::string, std::string>> splitKv(const std::string& kv, const
 Status initAgent(const AgentInitOptions& opts) {
   const fs::path dir = fs::absolute(opts.dir);
   const fs::path config_file = dir / "agent.toml";
-  if (fs::exists(config_file)) return Error(Errc::kAlreadyExists, config_file.string() + " already exists; refusing to overwrite its keys");
+  if (fs::exists(config_file))
+    return Error(Errc::kAlreadyExists, config_file.string() + " already exists; refusing to overwrite its keys");
   auto join = parseToml(opts.join_file);
   if (!join) return join.error();
   auto endpoint = requireString(opts.join_file, *join, "coordinator", "coordinator");
@@ -119,11 +124,13 @@ Status initAgent(const AgentInitOptions& opts) {
      << "id = " << toml::value<std::string>(id) << "\n"
      << "apps_dir = " << toml::value<std::string>(apps.string()) << "\n"
      << "state_dir = \"state\"\n"
-     << "run_as = " << toml::value<std::string>(opts.run_as) << "   # user for hooks, restart and exec checks; empty = the agent's user\n"
+     << "run_as = " << toml::value<std::string>(opts.run_as)
+     << "   # user for hooks, restart and exec checks; empty = the agent's user\n"
      << "keep_releases = 3\n"
      << "fetch_timeout = \"5m\"\n"
      << "log_level = \"info\"\n"
-     << "release_keys = []   # offline release public keys (flotilla keygen --release); if set, only signed artifacts run\n\n"
+     << "release_keys = []   # offline release public keys (flotilla keygen --release); if set, only signed artifacts "
+        "run\n\n"
      << "[coordinator]\n"
      << "endpoint = " << toml::value<std::string>(*endpoint) << "\n"
      << "curve_key = \"" << common::toHex(*ckey) << "\"\n"
@@ -131,8 +138,10 @@ Status initAgent(const AgentInitOptions& opts) {
      << "token = " << toml::value<std::string>(token) << "\n\n"
      << "[keys]\n"
      << "curve_secret = \"keys/agent.key\"\n\n"
-     << "[labels]\n" << labels << "\n\n"
-     << "[vars]\n" << vars << "\n";
+     << "[labels]\n"
+     << labels << "\n\n"
+     << "[vars]\n"
+     << vars << "\n";
   // agent.toml holds the join token: owner-only.
   return common::writeSecretFile(config_file, os.str());
 }
@@ -141,9 +150,9 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
   const fs::path file = fs::absolute(file_in);
   auto root = parseToml(file);
   if (!root) return root.error();
-  static const std::set<std::string> kKnown = {"id", "apps_dir", "state_dir", "run_as", "keep_releases", "fetch_timeout",
-                                               "log_level", "clock_skew", "max_artifact_bytes", "release_keys", "coordinator", "keys",
-                                               "labels", "vars"};
+  static const std::set<std::string> kKnown = {
+      "id",         "apps_dir",           "state_dir",    "run_as",      "keep_releases", "fetch_timeout", "log_level",
+      "clock_skew", "max_artifact_bytes", "release_keys", "coordinator", "keys",          "labels",        "vars"};
   for (auto& [k, v] : *root)
     if (!kKnown.count(std::string(k.str())))
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + std::string(k.str()) + ": unknown key");
@@ -169,7 +178,8 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
   }
   if (const toml::node* n = root->get("keep_releases")) {
     auto v = n->value<std::int64_t>();
-    if (!v || *v < 2) return Error(Errc::kInvalidArgument, where(file, n->source()) + ": keep_releases: expected an integer >= 2");
+    if (!v || *v < 2)
+      return Error(Errc::kInvalidArgument, where(file, n->source()) + ": keep_releases: expected an integer >= 2");
     c.keep_releases = static_cast<std::size_t>(*v);
   }
   for (auto [key, target] : {std::pair<const char*, common::Millis*>{"fetch_timeout", &c.fetch_timeout}}) {
@@ -177,7 +187,9 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
     auto s = requireString(file, *root, key, key);
     if (!s) return s.error();
     auto d = common::parseDuration(*s);
-    if (!d) return Error(Errc::kInvalidArgument, where(file, root->get(key)->source()) + ": " + key + ": " + d.error().message);
+    if (!d)
+      return Error(Errc::kInvalidArgument,
+                   where(file, root->get(key)->source()) + ": " + key + ": " + d.error().message);
     *target = *d;
   }
   if (root->get("log_level")) {
@@ -186,7 +198,8 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
     c.log_level = *s;
   }
   const toml::node* coord = root->get("coordinator");
-  if (!coord || !coord->is_table()) return Error(Errc::kInvalidArgument, file.string() + ": [coordinator]: missing table");
+  if (!coord || !coord->is_table())
+    return Error(Errc::kInvalidArgument, file.string() + ": [coordinator]: missing table");
   const auto& ct = *coord->as_table();
   auto ep = requireString(file, ct, "endpoint", "coordinator.endpoint");
   if (!ep) return ep.error();
@@ -215,13 +228,14 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
   crypto_scalarmult_base(c.curve_key.public_key.data(), c.curve_key.secret_key.data());
   if (const toml::node* rk = root->get("release_keys")) {
     const toml::array* arr = rk->as_array();
-    if (!arr) return Error(Errc::kInvalidArgument, where(file, rk->source()) + ": release_keys: expected an array of hex keys");
+    if (!arr)
+      return Error(Errc::kInvalidArgument, where(file, rk->source()) + ": release_keys: expected an array of hex keys");
     for (const auto& el : *arr) {
       auto hex = el.value<std::string>();
       auto key = hex ? common::publicKeyFromHex(*hex) : Result<common::PublicKey>(Error(Errc::kInvalidArgument, ""));
       if (!key)
-        return Error(Errc::kInvalidArgument, where(file, el.source()) +
-                                                 ": release_keys: expected a release public key (64 hex characters)");
+        return Error(Errc::kInvalidArgument,
+                     where(file, el.source()) + ": release_keys: expected a release public key (64 hex characters)");
       c.release_keys.push_back(*key);
     }
   }

@@ -46,14 +46,16 @@ Result<std::string> expandVars(const std::string& text, const std::map<std::stri
     auto it = vars.find(name);
     if (it == vars.end())
       return Error(Errc::kInvalidArgument, "unknown host variable ${" + name + "} in \"" + text +
-                                               "\" (set it with `flotilla-agent init --var " + name + "=...` or in [vars])");
+                                               "\" (set it with `flotilla-agent init --var " + name +
+                                               "=...` or in [vars])");
     out += it->second;
     i = close + 1;
   }
   return out;
 }
 
-Result<protocol::OrderSpec> expandSpec(const protocol::OrderSpec& spec, const std::map<std::string, std::string>& vars) {
+Result<protocol::OrderSpec> expandSpec(const protocol::OrderSpec& spec,
+                                       const std::map<std::string, std::string>& vars) {
   protocol::OrderSpec out = spec;
   auto expandAll = [&](std::vector<std::string>& argv) -> Status {
     for (auto& a : argv) {
@@ -129,7 +131,7 @@ std::map<std::string, std::string> Deployer::hookEnv(const std::string& app, con
 }
 
 protocol::Report Deployer::makeReport(const Ctx& c, Phase phase, const std::string& message,
-                                     const std::string& live) const {
+                                      const std::string& live) const {
   protocol::Report r;
   r.order_id = c.body.order_id;
   r.app = c.body.app;
@@ -205,7 +207,8 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   c.previous = app.current;
   c.previous_previous = app.previous;
   app.sequence = std::max(app.sequence, c.body.sequence);
-  if (auto st = journalPhase(c, Phase::kAccepted); !st.ok()) return fail(c, Phase::kFailed, "journal: " + st.error().message);
+  if (auto st = journalPhase(c, Phase::kAccepted); !st.ok())
+    return fail(c, Phase::kFailed, "journal: " + st.error().message);
   report(c, Phase::kAccepted, c.body.action, c.previous);
 
   // The digest names a file under state/downloads: never trust it to be a plain name.
@@ -234,19 +237,22 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
                (c.body.artifact_digest.empty() || known->second.digest == c.body.artifact_digest);
   if (!ready) {
     if (c.body.artifact_digest.empty())
-      return fail(c, Phase::kFailed, "release " + c.body.version + " is not on this host and the order names no artifact");
+      return fail(c, Phase::kFailed,
+                  "release " + c.body.version + " is not on this host and the order names no artifact");
     if (auto st = stage(c); !st.ok()) return fail(c, Phase::kFailed, st.error().message);
   } else {
     journal_.state().apps[c.body.app].releases[c.body.version].spec = c.raw_spec;
   }
 
   if (!c.spec.deploy.before_switch.empty()) {
-    if (auto st = journalPhase(c, Phase::kBeforeSwitch); !st.ok()) return fail(c, Phase::kFailed, "journal: " + st.error().message);
+    if (auto st = journalPhase(c, Phase::kBeforeSwitch); !st.ok())
+      return fail(c, Phase::kFailed, "journal: " + st.error().message);
     report(c, Phase::kBeforeSwitch, "", c.previous);
     if (auto st = runHooks(c); !st.ok()) return fail(c, Phase::kFailed, st.error().message);
   }
 
-  if (auto st = journalPhase(c, Phase::kSwitching); !st.ok()) return fail(c, Phase::kFailed, "journal: " + st.error().message);
+  if (auto st = journalPhase(c, Phase::kSwitching); !st.ok())
+    return fail(c, Phase::kFailed, "journal: " + st.error().message);
   if (auto st = common::atomicSymlink(current, fs::path("releases") / c.body.version); !st.ok())
     return fail(c, Phase::kFailed, "switching current: " + st.error().message);
   crashPoint("switching:after");
@@ -266,8 +272,9 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
     return revert(c, st.error().message);
 
   if (auto st = journalPhase(c, Phase::kProbation); !st.ok()) return revert(c, "journal: " + st.error().message);
-  report(c, Phase::kProbation, "healthy_for " + common::formatDuration(c.spec.health.healthy_for) + ", deadline " +
-                                   common::formatDuration(c.spec.health.deadline),
+  report(c, Phase::kProbation,
+         "healthy_for " + common::formatDuration(c.spec.health.healthy_for) + ", deadline " +
+             common::formatDuration(c.spec.health.deadline),
          c.body.version);
   std::string why;
   if (!probation(c, why)) return revert(c, why);
@@ -280,7 +287,8 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
 Status Deployer::stage(Ctx& c) {
   if (c.body.artifact_size > config_.max_artifact_bytes)
     return Error(Errc::kInvalidArgument, "artifact of " + std::to_string(c.body.artifact_size) +
-                                             " bytes exceeds max_artifact_bytes " + std::to_string(config_.max_artifact_bytes));
+                                             " bytes exceeds max_artifact_bytes " +
+                                             std::to_string(config_.max_artifact_bytes));
   FLOTILLA_TRY(journalPhase(c, Phase::kFetching));
   report(c, Phase::kFetching, std::to_string(c.body.artifact_size) + " bytes", c.previous);
   const fs::path downloads = config_.state_dir / "downloads";
@@ -313,7 +321,8 @@ Status Deployer::stage(Ctx& c) {
   const fs::path rel = releases / c.body.version;
   if (fs::exists(rel, ec)) {
     if (c.previous == c.body.version)
-      return Error(Errc::kConflict, "release " + c.body.version + " is live with different content; deploy a new version");
+      return Error(Errc::kConflict,
+                   "release " + c.body.version + " is live with different content; deploy a new version");
     fs::remove_all(rel, ec);
   }
   if (::rename(staging.c_str(), rel.c_str()) != 0)
@@ -391,8 +400,8 @@ bool Deployer::probation(Ctx& c, std::string& why) {
       why = "not healthy within " + common::formatDuration(h.deadline) + ": " + last_failure;
       return false;
     }
-    auto wait = std::min<common::Millis>(h.interval, std::chrono::duration_cast<common::Millis>(deadline - now) +
-                                                         common::Millis(1));
+    auto wait = std::min<common::Millis>(
+        h.interval, std::chrono::duration_cast<common::Millis>(deadline - now) + common::Millis(1));
     if (passing_since) {
       auto left = std::chrono::duration_cast<common::Millis>(*passing_since + h.healthy_for - now) + common::Millis(1);
       wait = std::min(wait, left);
@@ -418,8 +427,8 @@ Phase Deployer::revert(Ctx& c, const std::string& why) {
     return finish(c, Phase::kReverted, why + "; there was no previous release, so `current` was removed", "");
   }
   if (auto st = common::atomicSymlink(current, fs::path("releases") / c.previous); !st.ok())
-    return finish(c, Phase::kRevertFailed,
-                  why + "; switching back to " + c.previous + " failed: " + st.error().message, c.body.version);
+    return finish(c, Phase::kRevertFailed, why + "; switching back to " + c.previous + " failed: " + st.error().message,
+                  c.body.version);
   a.current = c.previous;
   a.previous = c.previous_previous;
   (void)journal_.save();
@@ -436,7 +445,8 @@ Phase Deployer::revert(Ctx& c, const std::string& why) {
   auto st = runRestart(prev_spec, releaseDir(c.body.app, c.previous), c.body.app, c.previous, "");
   if (!st.ok())
     return finish(c, Phase::kRevertFailed,
-                  why + "; switched back to " + c.previous + " but its restart failed: " + st.error().message, c.previous);
+                  why + "; switched back to " + c.previous + " but its restart failed: " + st.error().message,
+                  c.previous);
   return finish(c, Phase::kReverted, why + "; " + c.previous + " is live again", c.previous);
 }
 

@@ -95,11 +95,16 @@ bool hasDotDot(const Components& parts) {
 
 const char* typeName(mode_t type) {
   switch (type) {
-    case AE_IFCHR: return "character device";
-    case AE_IFBLK: return "block device";
-    case AE_IFIFO: return "FIFO";
-    case AE_IFSOCK: return "socket";
-    default: return nullptr;
+    case AE_IFCHR:
+      return "character device";
+    case AE_IFBLK:
+      return "block device";
+    case AE_IFIFO:
+      return "FIFO";
+    case AE_IFSOCK:
+      return "socket";
+    default:
+      return nullptr;
   }
 }
 
@@ -171,9 +176,7 @@ class Tree {
     return it != kinds_.end() && it->second == Kind::kFile;
   }
 
-  void addSymlink(const std::string& key, std::string target) {
-    symlinks_[key] = std::move(target);
-  }
+  void addSymlink(const std::string& key, std::string target) { symlinks_[key] = std::move(target); }
 
   const std::map<std::string, std::string>& symlinks() const { return symlinks_; }
 
@@ -200,8 +203,7 @@ struct Budget {
   std::uint64_t bytes = 0;  // content accepted so far, entries before the current one
 
   std::string bytesReason() const {
-    return "archive content exceeds the limit of " + std::to_string(limits.max_bytes) +
-           " bytes";
+    return "archive content exceeds the limit of " + std::to_string(limits.max_bytes) + " bytes";
   }
 };
 
@@ -217,9 +219,8 @@ class Extractor {
       if (r == ARCHIVE_EOF) break;
       if (r == ARCHIVE_RETRY) continue;
       if (r < ARCHIVE_WARN) {
-        std::string where = last_entry_.empty()
-                                ? std::string("reading ")
-                                : "reading after entry '" + shown(last_entry_) + "' in ";
+        std::string where =
+            last_entry_.empty() ? std::string("reading ") : "reading after entry '" + shown(last_entry_) + "' in ";
         return Error(Errc::kCorrupt, where + archive_path_.string() + ": " + archiveMessage(in));
       }
       FLOTILLA_TRY(extractEntry(in, out, entry));
@@ -231,8 +232,7 @@ class Extractor {
       if (!why.empty()) return refuse(key, "symlink target '" + shown(target) + "' " + why);
     }
     if (archive_write_close(out) < ARCHIVE_WARN)
-      return Error(Errc::kIo, "finishing extraction into " + dest_.string() + ": " +
-                                  archiveMessage(out));
+      return Error(Errc::kIo, "finishing extraction into " + dest_.string() + ": " + archiveMessage(out));
     return okStatus();
   }
 
@@ -245,14 +245,12 @@ class Extractor {
   Status extractEntry(archive* in, archive* out, archive_entry* entry) {
     const char* raw = archive_entry_pathname(entry);
     if (raw == nullptr) raw = archive_entry_pathname_utf8(entry);
-    if (raw == nullptr || *raw == '\0')
-      return refuse(raw == nullptr ? "?" : "", "missing or unreadable path name");
+    if (raw == nullptr || *raw == '\0') return refuse(raw == nullptr ? "?" : "", "missing or unreadable path name");
     const std::string name = raw;
     last_entry_ = name;
 
     if (++budget_.entries > budget_.limits.max_entries)
-      return refuse(name, "archive has more than " + std::to_string(budget_.limits.max_entries) +
-                              " entries");
+      return refuse(name, "archive has more than " + std::to_string(budget_.limits.max_entries) + " entries");
 
     if (name.front() == '/') return refuse(name, "absolute path");
     const Components parts = split(name);
@@ -275,9 +273,8 @@ class Extractor {
       kind = Kind::kSymlink;
     } else {
       const char* what = typeName(type);
-      return refuse(name, what != nullptr
-                              ? std::string("unsupported file type (") + what + ")"
-                              : "unsupported file type (" + octal(type) + ")");
+      return refuse(name, what != nullptr ? std::string("unsupported file type (") + what + ")"
+                                          : "unsupported file type (" + octal(type) + ")");
     }
     if ((mode & (S_ISUID | S_ISGID | S_ISVTX)) != 0)
       return refuse(name, "setuid/setgid/sticky bit set (mode " + octal(mode & 07777) + ")");
@@ -294,24 +291,20 @@ class Extractor {
 
     if (kind == Kind::kSymlink) {
       if (symlink == nullptr || *symlink == '\0') return refuse(name, "symlink without a target");
-      if (symlink[0] == '/')
-        return refuse(name, "symlink target '" + shown(symlink) + "' is absolute");
+      if (symlink[0] == '/') return refuse(name, "symlink target '" + shown(symlink) + "' is absolute");
       why = tree_.checkSymlinkTarget(parentOf(parts), symlink);
       if (!why.empty()) return refuse(name, "symlink target '" + shown(symlink) + "' " + why);
     }
 
     std::string link_key;
     if (hardlink != nullptr) {
-      if (hardlink[0] == '/')
-        return refuse(name, "hardlink target '" + shown(hardlink) + "' is absolute");
+      if (hardlink[0] == '/') return refuse(name, "hardlink target '" + shown(hardlink) + "' is absolute");
       const Components target = split(hardlink);
       if (hasDotDot(target))
-        return refuse(name,
-                      "hardlink target '" + shown(hardlink) + "' leaves the release directory");
+        return refuse(name, "hardlink target '" + shown(hardlink) + "' leaves the release directory");
       link_key = join(target);
       if (link_key == key || !tree_.isFile(link_key))
-        return refuse(name, "hardlink target '" + shown(hardlink) +
-                                "' is not a regular file extracted earlier");
+        return refuse(name, "hardlink target '" + shown(hardlink) + "' is not a regular file extracted earlier");
     }
 
     why = tree_.claim(key, kind);
@@ -329,12 +322,10 @@ class Extractor {
     if (hardlink != nullptr) archive_entry_copy_hardlink(entry, (dest_ / link_key).c_str());
 
     int r = archive_write_header(out, entry);
-    if (r < ARCHIVE_WARN)
-      return Error(Errc::kIo, "entry '" + shown(name) + "': " + archiveMessage(out));
+    if (r < ARCHIVE_WARN) return Error(Errc::kIo, "entry '" + shown(name) + "': " + archiveMessage(out));
     FLOTILLA_TRY(copyData(in, out, name));
     r = archive_write_finish_entry(out);
-    if (r < ARCHIVE_WARN)
-      return Error(Errc::kIo, "entry '" + shown(name) + "': " + archiveMessage(out));
+    if (r < ARCHIVE_WARN) return Error(Errc::kIo, "entry '" + shown(name) + "': " + archiveMessage(out));
     return okStatus();
   }
 
@@ -348,19 +339,16 @@ class Extractor {
       int r = archive_read_data_block(in, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
       if (r != ARCHIVE_OK)
-        return Error(Errc::kCorrupt, "entry '" + shown(name) + "': reading " +
-                                         archive_path_.string() + ": " + archiveMessage(in));
+        return Error(Errc::kCorrupt,
+                     "entry '" + shown(name) + "': reading " + archive_path_.string() + ": " + archiveMessage(in));
       if (offset < 0) return Error(Errc::kCorrupt, "entry '" + shown(name) + "': bad data offset");
       const std::uint64_t end = static_cast<std::uint64_t>(offset) + size;
       if (end > extent) extent = end;
-      if (budget_.bytes > budget_.limits.max_bytes ||
-          extent > budget_.limits.max_bytes - budget_.bytes)
+      if (budget_.bytes > budget_.limits.max_bytes || extent > budget_.limits.max_bytes - budget_.bytes)
         return refuse(name, budget_.bytesReason());
       la_ssize_t w = archive_write_data_block(out, buf, size, offset);
-      if (w == ARCHIVE_WARN)
-        return Error(Errc::kCorrupt, "entry '" + shown(name) + "': " + archiveMessage(out));
-      if (w < ARCHIVE_OK)
-        return Error(Errc::kIo, "entry '" + shown(name) + "': " + archiveMessage(out));
+      if (w == ARCHIVE_WARN) return Error(Errc::kCorrupt, "entry '" + shown(name) + "': " + archiveMessage(out));
+      if (w < ARCHIVE_OK) return Error(Errc::kIo, "entry '" + shown(name) + "': " + archiveMessage(out));
     }
     budget_.bytes += extent;
     return okStatus();
@@ -369,8 +357,8 @@ class Extractor {
   Status skipData(archive* in, const std::string& name) {
     int r = archive_read_data_skip(in);
     if (r < ARCHIVE_WARN)
-      return Error(Errc::kCorrupt, "entry '" + shown(name) + "': reading " +
-                                       archive_path_.string() + ": " + archiveMessage(in));
+      return Error(Errc::kCorrupt,
+                   "entry '" + shown(name) + "': reading " + archive_path_.string() + ": " + archiveMessage(in));
     return okStatus();
   }
 
@@ -399,8 +387,7 @@ Result<fs::path> resolveDest(const fs::path& dest_dir) {
   return real_parent / abs.filename();
 }
 
-Status extractImpl(const fs::path& archive_path, const fs::path& dest_dir,
-                   const ExtractLimits& limits) {
+Status extractImpl(const fs::path& archive_path, const fs::path& dest_dir, const ExtractLimits& limits) {
   auto dest = resolveDest(dest_dir);
   if (!dest.ok()) return dest.error();
 
@@ -420,8 +407,7 @@ Status extractImpl(const fs::path& archive_path, const fs::path& dest_dir,
   if (archive_read_open_filename(in.get(), archive_path.c_str(), kReadBlock) != ARCHIVE_OK) {
     int err = archive_errno(in.get());
     Errc code = err == ENOENT ? Errc::kNotFound : (err == EACCES ? Errc::kPermission : Errc::kCorrupt);
-    return Error(code, archive_path.string() + ": not a readable archive: " +
-                           archiveMessage(in.get()));
+    return Error(code, archive_path.string() + ": not a readable archive: " + archiveMessage(in.get()));
   }
 
   if (::mkdir(dest->c_str(), 0755) != 0) {
@@ -436,8 +422,8 @@ Status extractImpl(const fs::path& archive_path, const fs::path& dest_dir,
   if (!out) return Error(Errc::kInternal, "archive_write_disk_new failed");
   // No NOABSOLUTEPATHS: every path handed over is dest/<validated entry>,
   // absolute by construction; entries themselves are checked above.
-  const int flags = ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                    ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM;
+  const int flags =
+      ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM;
   if (archive_write_disk_set_options(out.get(), flags) != ARCHIVE_OK)
     return Error(Errc::kInternal, "archive_write_disk_set_options: " + archiveMessage(out.get()));
 

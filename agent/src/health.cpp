@@ -65,7 +65,8 @@ Result<HttpTarget> parseHttpUrl(const std::string& url) {
   if (scheme != "http" && scheme != "https") return bad("unsupported scheme '" + scheme + "' (http or https)");
   const auto host_start = sep + 3;
   auto path_start = url.find_first_of("/?#", host_start);
-  std::string authority = url.substr(host_start, path_start == std::string::npos ? std::string::npos : path_start - host_start);
+  std::string authority =
+      url.substr(host_start, path_start == std::string::npos ? std::string::npos : path_start - host_start);
   if (authority.empty()) return bad("no host");
   if (authority.find('@') != std::string::npos) return bad("user:password@ is not supported in http checks");
   for (unsigned char ch : authority)
@@ -82,13 +83,20 @@ Result<HttpTarget> parseHttpUrl(const std::string& url) {
 
 std::string describeHttpError(httplib::Error err) {
   switch (err) {
-    case httplib::Error::Connection: return "cannot connect";
-    case httplib::Error::Read: return "connection closed or broken while reading the response";
-    case httplib::Error::Write: return "connection broken while sending the request";
-    case httplib::Error::SSLConnection: return "TLS handshake failed";
-    case httplib::Error::SSLLoadingCerts: return "cannot load the CA certificates";
-    case httplib::Error::SSLServerVerification: return "server certificate not trusted";
-    default: return httplib::to_string(err);
+    case httplib::Error::Connection:
+      return "cannot connect";
+    case httplib::Error::Read:
+      return "connection closed or broken while reading the response";
+    case httplib::Error::Write:
+      return "connection broken while sending the request";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake failed";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load the CA certificates";
+    case httplib::Error::SSLServerVerification:
+      return "server certificate not trusted";
+    default:
+      return httplib::to_string(err);
   }
 }
 
@@ -135,7 +143,8 @@ Status runHttp(const protocol::HealthCheck& check) {
       });
   const auto err = res.error();
   if (res) status = res->status;  // the response handler is not called for every response (e.g. 204)
-  const bool got_status = status != 0 && (err == httplib::Error::Success || (err == httplib::Error::Canceled && capped));
+  const bool got_status =
+      status != 0 && (err == httplib::Error::Success || (err == httplib::Error::Canceled && capped));
   if (!got_status) {
     if (late || err == httplib::Error::ConnectionTimeout || Clock::now() >= deadline)
       return Error(Errc::kTimeout, url + ": timed out after " + formatMillis(check.timeout));
@@ -154,9 +163,7 @@ struct HostPort {
 };
 
 Result<HostPort> parseHostPort(const std::string& target) {
-  auto bad = [&](const std::string& why) {
-    return Error(Errc::kInvalidArgument, "tcp " + target + ": " + why);
-  };
+  auto bad = [&](const std::string& why) { return Error(Errc::kInvalidArgument, "tcp " + target + ": " + why); };
   HostPort hp;
   std::string_view rest;
   if (!target.empty() && target.front() == '[') {
@@ -171,8 +178,7 @@ Result<HostPort> parseHostPort(const std::string& target) {
     auto colon = target.rfind(':');
     if (colon == std::string::npos) return bad("expected host:port");
     hp.host = target.substr(0, colon);
-    if (hp.host.find(':') != std::string::npos)
-      return bad("IPv6 addresses go in brackets: [addr]:port");
+    if (hp.host.find(':') != std::string::npos) return bad("IPv6 addresses go in brackets: [addr]:port");
     rest = std::string_view(target).substr(colon + 1);
   }
   if (hp.host.empty()) return bad("empty host");
@@ -248,8 +254,7 @@ Status runTcp(const protocol::HealthCheck& check) {
     if (last == 0) return okStatus();
     if (last == ETIMEDOUT) break;
   }
-  if (last == ETIMEDOUT)
-    return Error(Errc::kTimeout, label + ": timed out after " + formatMillis(check.timeout));
+  if (last == ETIMEDOUT) return Error(Errc::kTimeout, label + ": timed out after " + formatMillis(check.timeout));
   return Error(Errc::kUnavailable, label + ": " + errnoText(last));
 }
 
@@ -299,9 +304,12 @@ Status runExec(const protocol::HealthCheck& check, const CheckContext& ctx) {
 Status runHealthCheck(const protocol::HealthCheck& check, const CheckContext& ctx) {
   try {
     switch (check.kind) {
-      case protocol::HealthCheck::Kind::kHttp: return runHttp(check);
-      case protocol::HealthCheck::Kind::kTcp: return runTcp(check);
-      case protocol::HealthCheck::Kind::kExec: return runExec(check, ctx);
+      case protocol::HealthCheck::Kind::kHttp:
+        return runHttp(check);
+      case protocol::HealthCheck::Kind::kTcp:
+        return runTcp(check);
+      case protocol::HealthCheck::Kind::kExec:
+        return runExec(check, ctx);
     }
     return Error(Errc::kInvalidArgument, "unknown health check kind");
   } catch (const std::exception& e) {

@@ -37,7 +37,8 @@ std::int64_t getI64(const json& j, const char* key) {
   if (it == j.end()) return 0;
   if (!it->is_number_integer()) throw std::runtime_error(std::string("'") + key + "' must be an integer");
   // A number too large for int64 is stored unsigned: refuse it rather than wrap.
-  if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+  if (it->is_number_unsigned() &&
+      it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     throw std::runtime_error(std::string("'") + key + "' is out of range");
   return it->get<std::int64_t>();
 }
@@ -51,10 +52,14 @@ std::optional<protocol::Phase> terminalPhase(const std::string& name) {
 }
 
 json toJson(const FinishedOrder& f) {
-  return {{"id", f.order_id},           {"sequence", f.sequence},
-          {"action", f.action},         {"version", f.version},
-          {"phase", protocol::toString(f.phase)}, {"message", f.message},
-          {"live_version", f.live_version}, {"at_ms", f.at_ms}};
+  return {{"id", f.order_id},
+          {"sequence", f.sequence},
+          {"action", f.action},
+          {"version", f.version},
+          {"phase", protocol::toString(f.phase)},
+          {"message", f.message},
+          {"live_version", f.live_version},
+          {"at_ms", f.at_ms}};
 }
 
 FinishedOrder finishedFromJson(const json& j, const std::string& where) {
@@ -115,10 +120,16 @@ std::string Journal::serialize(const JournalState& s) {
   json j = {{"version", kJournalVersion}, {"apps", apps}};
   if (s.order) {
     const auto& o = *s.order;
-    j["order"] = {{"id", o.order_id},          {"app", o.app},       {"version", o.version},
-                  {"previous", o.previous},    {"previous_previous", o.previous_previous},
-                  {"action", o.action},        {"sequence", o.sequence},
-                  {"phase", o.phase},          {"digest", o.digest}, {"spec", common::toHex(common::asBytes(o.spec))}};
+    j["order"] = {{"id", o.order_id},
+                  {"app", o.app},
+                  {"version", o.version},
+                  {"previous", o.previous},
+                  {"previous_previous", o.previous_previous},
+                  {"action", o.action},
+                  {"sequence", o.sequence},
+                  {"phase", o.phase},
+                  {"digest", o.digest},
+                  {"spec", common::toHex(common::asBytes(o.spec))}};
   }
   // Names come from signed orders but are still bytes: never let invalid UTF-8
   // turn into an exception here.
@@ -142,7 +153,8 @@ Result<JournalState> Journal::parse(std::string_view text) {
         if (auto r = a.find("releases"); r != a.end()) {
           if (!r->is_object()) return Error(Errc::kCorrupt, "apps." + name + ".releases must be an object");
           for (const auto& [v, info] : r->items()) {
-            if (!info.is_object()) return Error(Errc::kCorrupt, "apps." + name + ".releases." + v + " must be an object");
+            if (!info.is_object())
+              return Error(Errc::kCorrupt, "apps." + name + ".releases." + v + " must be an object");
             ReleaseInfo ri;
             ri.digest = getString(info, "digest");
             auto spec = common::fromHex(getString(info, "spec"));

@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
   app.add_option("--order-log", opts.order_log,
                  "Write one line per order event: KIND<TAB>UNIX_MS<TAB>AGENT<TAB>ORDER (verified, refused, healthy, "
                  "reverted, failed)");
-  app.add_option("--progress", opts.progress_s, "Print a JSON progress line on stderr every S seconds (counters so far)")
+  app.add_option("--progress", opts.progress_s,
+                 "Print a JSON progress line on stderr every S seconds (counters so far)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--io-threads", opts.io_threads, "libzmq I/O threads (CURVE encryption runs there)")
       ->capture_default_str()

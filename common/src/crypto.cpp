@@ -27,9 +27,7 @@ Error osError(const char* op, const std::filesystem::path& path, int err) {
   return Error(code, std::string(op) + " " + path.string() + ": " + std::strerror(err));
 }
 
-bool isHexDigit(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+bool isHexDigit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 // Reads a secret from fd to EOF with a size cap; closes nothing. The stack
 // buffer is wiped so the secret does not linger in freed stack memory.
@@ -73,8 +71,8 @@ Result<std::string> fromHex(std::string_view hex, std::size_t expected_len) {
   // Validated here rather than left to sodium_hex2bin so the message can say
   // what is wrong instead of "invalid".
   if (expected_len != 0 && hex.size() != expected_len * 2) {
-    return Error(Errc::kInvalidArgument, "expected " + std::to_string(expected_len * 2) +
-                                             " hex characters, got " + std::to_string(hex.size()));
+    return Error(Errc::kInvalidArgument,
+                 "expected " + std::to_string(expected_len * 2) + " hex characters, got " + std::to_string(hex.size()));
   }
   if (hex.size() % 2 != 0) {
     return Error(Errc::kInvalidArgument,
@@ -82,15 +80,14 @@ Result<std::string> fromHex(std::string_view hex, std::size_t expected_len) {
   }
   for (std::size_t i = 0; i < hex.size(); ++i) {
     if (!isHexDigit(hex[i])) {
-      return Error(Errc::kInvalidArgument,
-                   "invalid hex character at offset " + std::to_string(i));
+      return Error(Errc::kInvalidArgument, "invalid hex character at offset " + std::to_string(i));
     }
   }
   std::string out(hex.size() / 2, '\0');
   std::size_t out_len = 0;
   const char* end = nullptr;
-  if (sodium_hex2bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), hex.data(),
-                     hex.size(), nullptr, &out_len, &end) != 0 ||
+  if (sodium_hex2bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), hex.data(), hex.size(), nullptr,
+                     &out_len, &end) != 0 ||
       out_len != out.size()) {
     return Error(Errc::kInvalidArgument, "invalid hex string");
   }
@@ -110,8 +107,7 @@ Signature sign(Bytes message, const SecretSigningKey& secret) {
 }
 
 bool verifySignature(Bytes message, const Signature& sig, const PublicKey& public_key) {
-  return crypto_sign_verify_detached(sig.data(), message.data(), message.size(),
-                                     public_key.data()) == 0;
+  return crypto_sign_verify_detached(sig.data(), message.data(), message.size(), public_key.data()) == 0;
 }
 
 CurveKeyPair generateCurveKeyPair() {
@@ -207,10 +203,9 @@ Result<std::string> readSecretFile(const std::filesystem::path& path) {
     ::close(fd);
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return Error(Errc::kPermission,
-                 path.string() + ": permissions " + mode +
-                     " are too open; a secret file must be readable by its owner only (chmod 600 " +
-                     path.string() + ")");
+    return Error(Errc::kPermission, path.string() + ": permissions " + mode +
+                                        " are too open; a secret file must be readable by its owner only (chmod 600 " +
+                                        path.string() + ")");
   }
   auto content = readSecretFd(fd, path, kMaxSecretBytes);
   ::close(fd);

@@ -1,5 +1,5 @@
-#include <algorithm>
 #include "flotilla/common/duration.h"
+#include <algorithm>
 
 #include <cstdint>
 #include <cstdio>
@@ -75,8 +75,7 @@ Result<Millis> parseDuration(std::string_view text) {
       ++pos;
     }
     if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
-      return invalid("fractions are not supported in " + quote(text) +
-                     " (use a smaller unit, e.g. 1500ms)");
+      return invalid("fractions are not supported in " + quote(text) + " (use a smaller unit, e.g. 1500ms)");
     }
     std::size_t unit_start = pos;
     while (pos < text.size() && isLetter(text[pos])) ++pos;
@@ -85,13 +84,11 @@ Result<Millis> parseDuration(std::string_view text) {
       if (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t')) {
         return invalid("unexpected space in " + quote(text));
       }
-      return invalid("missing unit after " + std::to_string(number) + " in " + quote(text) +
-                     " (use ms, s, m, h or d)");
+      return invalid("missing unit after " + std::to_string(number) + " in " + quote(text) + " (use ms, s, m, h or d)");
     }
     std::int64_t scale = unitMillis(unit);
     if (scale == 0) {
-      return invalid("unknown unit '" + std::string(unit) + "' in " + quote(text) +
-                     " (use ms, s, m, h or d)");
+      return invalid("unknown unit '" + std::string(unit) + "' in " + quote(text) + " (use ms, s, m, h or d)");
     }
     if (number > kMax / scale) return invalid("duration too large: " + quote(text));
     std::int64_t part = number * scale;
@@ -143,26 +140,22 @@ std::string formatRfc3339(SysTime t) {
 
 Result<SysTime> parseRfc3339(std::string_view text) {
   auto bad = [&](const std::string& why) {
-    return invalid(why + " in " + quote(text) +
-                   " (expected an RFC 3339 timestamp like \"2026-11-26T09:12:00Z\")");
+    return invalid(why + " in " + quote(text) + " (expected an RFC 3339 timestamp like \"2026-11-26T09:12:00Z\")");
   };
   // YYYY-MM-DDTHH:MM:SS is fixed width: 19 characters.
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!fixedDigits(text, 0, 4, year) || text.size() < 5 || text[4] != '-' ||
-      !fixedDigits(text, 5, 2, month) || text.size() < 8 || text[7] != '-' ||
-      !fixedDigits(text, 8, 2, day)) {
+  if (!fixedDigits(text, 0, 4, year) || text.size() < 5 || text[4] != '-' || !fixedDigits(text, 5, 2, month) ||
+      text.size() < 8 || text[7] != '-' || !fixedDigits(text, 8, 2, day)) {
     return bad("malformed date");
   }
   if (text.size() < 11 || (text[10] != 'T' && text[10] != 't' && text[10] != ' ')) {
     return bad("missing 'T' between date and time");
   }
-  if (!fixedDigits(text, 11, 2, hour) || text.size() < 14 || text[13] != ':' ||
-      !fixedDigits(text, 14, 2, minute) || text.size() < 17 || text[16] != ':' ||
-      !fixedDigits(text, 17, 2, second)) {
+  if (!fixedDigits(text, 11, 2, hour) || text.size() < 14 || text[13] != ':' || !fixedDigits(text, 14, 2, minute) ||
+      text.size() < 17 || text[16] != ':' || !fixedDigits(text, 17, 2, second)) {
     return bad("malformed time");
   }
-  std::chrono::year_month_day ymd{std::chrono::year{year},
-                                  std::chrono::month{static_cast<unsigned>(month)},
+  std::chrono::year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
                                   std::chrono::day{static_cast<unsigned>(day)}};
   if (!ymd.ok()) return bad("no such date");
   if (hour > 23) return bad("hour out of range");
@@ -211,23 +204,16 @@ Result<SysTime> parseRfc3339(std::string_view text) {
     return bad("year out of range (1700-2200)");
   auto local = std::chrono::sys_days{ymd} + hours(hour) + minutes(minute) + seconds(second);
   auto utc = local - offset;
-  return std::chrono::time_point_cast<SysTime::duration>(utc) +
-         std::chrono::duration_cast<SysTime::duration>(fraction);
+  return std::chrono::time_point_cast<SysTime::duration>(utc) + std::chrono::duration_cast<SysTime::duration>(fraction);
 }
 
-std::int64_t toUnixSeconds(SysTime t) {
-  return std::chrono::floor<seconds>(t.time_since_epoch()).count();
-}
+std::int64_t toUnixSeconds(SysTime t) { return std::chrono::floor<seconds>(t.time_since_epoch()).count(); }
 
 // Clamped to what SysTime (64-bit nanoseconds) holds, so untrusted values cannot overflow.
 constexpr std::int64_t kMaxUnixSeconds = 9'000'000'000;
-SysTime fromUnixSeconds(std::int64_t s) {
-  return SysTime(seconds(std::clamp(s, -kMaxUnixSeconds, kMaxUnixSeconds)));
-}
+SysTime fromUnixSeconds(std::int64_t s) { return SysTime(seconds(std::clamp(s, -kMaxUnixSeconds, kMaxUnixSeconds))); }
 
-std::int64_t toUnixMillis(SysTime t) {
-  return std::chrono::floor<Millis>(t.time_since_epoch()).count();
-}
+std::int64_t toUnixMillis(SysTime t) { return std::chrono::floor<Millis>(t.time_since_epoch()).count(); }
 
 SysTime fromUnixMillis(std::int64_t ms) {
   return SysTime(Millis(std::clamp(ms, -kMaxUnixSeconds * 1000, kMaxUnixSeconds * 1000)));

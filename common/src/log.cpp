@@ -49,9 +49,10 @@ void setupLogging(std::string_view program, std::string_view level) {
   logger->set_level(parsed.value_or(spdlog::level::info));
   spdlog::set_default_logger(logger);
   if (!parsed) {
-    spdlog::warn("unknown log level '{}' (expected trace, debug, info, warn, error, critical or off); "
-                 "using info",
-                 std::string(level));
+    spdlog::warn(
+        "unknown log level '{}' (expected trace, debug, info, warn, error, critical or off); "
+        "using info",
+        std::string(level));
   }
 }
 

@@ -29,8 +29,7 @@ constexpr int kFallbackPollMs = 10;
 constexpr std::size_t kReadChunk = std::size_t{16} * 1024;
 
 Error osError(const std::string& what, int err) {
-  return Error(err == EACCES || err == EPERM ? Errc::kPermission : Errc::kIo,
-               what + ": " + std::strerror(err));
+  return Error(err == EACCES || err == EPERM ? Errc::kPermission : Errc::kIo, what + ": " + std::strerror(err));
 }
 
 struct UserSwitch {
@@ -134,8 +133,7 @@ void writeStr(int fd, const char* s) {
   if (out < 0) ::_exit(kExecFailedExit);
   int null_fd = ::open("/dev/null", O_RDONLY);
   if (null_fd < 0) childFail(out, "cannot open", "/dev/null", errno);
-  if (::dup2(null_fd, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0 ||
-      ::dup2(out, STDERR_FILENO) < 0) {
+  if (::dup2(null_fd, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(out, STDERR_FILENO) < 0) {
     childFail(out, "cannot set up", "stdio", errno);
   }
   // Nothing of the parent's (sockets, keys, the other children's pipes) leaks
@@ -151,8 +149,7 @@ void writeStr(int fd, const char* s) {
   }
   if (plan.user != nullptr) {
     const UserSwitch& u = *plan.user;
-    if (::setgroups(u.groups.size(), u.groups.data()) != 0 || ::setgid(u.gid) != 0 ||
-        ::setuid(u.uid) != 0) {
+    if (::setgroups(u.groups.size(), u.groups.data()) != 0 || ::setgid(u.gid) != 0 || ::setuid(u.uid) != 0) {
       childFail(STDERR_FILENO, "cannot switch to user", plan.user_name, errno);
     }
   }
@@ -180,8 +177,7 @@ void writeStr(int fd, const char* s) {
   childFail(STDERR_FILENO, "cannot execute", plan.argv[0], err);
 }
 
-std::vector<std::string> execCandidates(const std::string& arg0,
-                                        const std::map<std::string, std::string>& env) {
+std::vector<std::string> execCandidates(const std::string& arg0, const std::map<std::string, std::string>& env) {
   if (arg0.find('/') != std::string::npos) return {arg0};
   std::vector<std::string> out;
   auto it = env.find("PATH");

@@ -4,17 +4,28 @@ namespace flotilla {
 
 const char* errcName(Errc code) {
   switch (code) {
-    case Errc::kInvalidArgument: return "invalid_argument";
-    case Errc::kNotFound: return "not_found";
-    case Errc::kAlreadyExists: return "already_exists";
-    case Errc::kPermission: return "permission";
-    case Errc::kIo: return "io";
-    case Errc::kCorrupt: return "corrupt";
-    case Errc::kTimeout: return "timeout";
-    case Errc::kUnavailable: return "unavailable";
-    case Errc::kConflict: return "conflict";
-    case Errc::kRefused: return "refused";
-    case Errc::kInternal: return "internal";
+    case Errc::kInvalidArgument:
+      return "invalid_argument";
+    case Errc::kNotFound:
+      return "not_found";
+    case Errc::kAlreadyExists:
+      return "already_exists";
+    case Errc::kPermission:
+      return "permission";
+    case Errc::kIo:
+      return "io";
+    case Errc::kCorrupt:
+      return "corrupt";
+    case Errc::kTimeout:
+      return "timeout";
+    case Errc::kUnavailable:
+      return "unavailable";
+    case Errc::kConflict:
+      return "conflict";
+    case Errc::kRefused:
+      return "refused";
+    case Errc::kInternal:
+      return "internal";
   }
   return "unknown";
 }

@@ -68,8 +68,9 @@ bool interactiveStdout() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"flotilla: the Flotilla console. Submit, watch and steer rollouts, and manage the agents of the fleet,\n"
-               "through the coordinator's control endpoint. See docs/operations.md."};
+  CLI::App app{
+      "flotilla: the Flotilla console. Submit, watch and steer rollouts, and manage the agents of the fleet,\n"
+      "through the coordinator's control endpoint. See docs/operations.md."};
   app.fallthrough();  // global options are also accepted after the command
   app.require_subcommand(1);
 
@@ -95,8 +96,9 @@ int main(int argc, char** argv) {
           "SECONDS"))
       ->capture_default_str();
 
-  app.add_option("--key", opts.key_file,
-                 "Operator key file (flotilla keygen --operator) for a tcp:// control endpoint (default: $FLOTILLA_KEY)")
+  app.add_option(
+         "--key", opts.key_file,
+         "Operator key file (flotilla keygen --operator) for a tcp:// control endpoint (default: $FLOTILLA_KEY)")
       ->envname("FLOTILLA_KEY");
   app.add_option("--coordinator-key", opts.coordinator_key,
                  "The coordinator's CURVE public key (hex, its keys/curve.pub) for a tcp:// control endpoint "
@@ -104,8 +106,9 @@ int main(int argc, char** argv) {
       ->envname("FLOTILLA_COORDINATOR_KEY");
 
   // agents
-  auto* agents = app.add_subcommand("agents", "List the agents: id, state (online | lost | pending | revoked), "
-                                              "labels, release per app, health. Subcommands accept/reject/revoke ID");
+  auto* agents = app.add_subcommand("agents",
+                                    "List the agents: id, state (online | lost | pending | revoked), "
+                                    "labels, release per app, health. Subcommands accept/reject/revoke ID");
   agents->require_subcommand(0, 1);
   std::string agent_id;
   auto* accept = agents->add_subcommand("accept", "Accept a pending agent: it may join and receive orders");
@@ -130,8 +133,9 @@ int main(int argc, char** argv) {
   std::string status_id;
   bool status_hosts = false;
   auto* status = app.add_subcommand(
-      "status", "Show a rollout (state, gate, progress of every wave), or without ROLLOUT the active rollouts. "
-                "Exits 0 whatever the rollout's state");
+      "status",
+      "Show a rollout (state, gate, progress of every wave), or without ROLLOUT the active rollouts. "
+      "Exits 0 whatever the rollout's state");
   status->add_option("ROLLOUT", status_id, "Rollout id, e.g. web-3");
   status->add_flag("--hosts", status_hosts, "Also list every host: wave, state, phase, previous release, message");
 
@@ -175,8 +179,9 @@ int main(int argc, char** argv) {
   // history
   std::string history_app;
   std::int64_t history_limit = 50;
-  auto* history = app.add_subcommand("history", "List past and active rollouts, newest first: id, app, version, "
-                                                "state, submitted at, by whom, duration");
+  auto* history = app.add_subcommand("history",
+                                     "List past and active rollouts, newest first: id, app, version, "
+                                     "state, submitted at, by whom, duration");
   history->add_option("--app", history_app, "Only rollouts of this application");
   history->add_option("--limit", history_limit, "At most this many rollouts")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}))
@@ -196,9 +201,10 @@ int main(int argc, char** argv) {
   std::string metrics_app;
   std::int64_t metrics_days = 30;
   auto* metrics = app.add_subcommand(
-      "metrics", "DORA delivery metrics over a window ending now: deployment frequency, lead time for changes, "
-                 "change failure rate, failed-deployment recovery time, each beside its performance band and the "
-                 "rollouts it rests on (docs/metrics.md)");
+      "metrics",
+      "DORA delivery metrics over a window ending now: deployment frequency, lead time for changes, "
+      "change failure rate, failed-deployment recovery time, each beside its performance band and the "
+      "rollouts it rests on (docs/metrics.md)");
   metrics->add_option("--app", metrics_app, "Only this application (default: the fleet and every app)");
   metrics->add_option("--days", metrics_days, "Window length in days")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{3650}))
@@ -208,9 +214,10 @@ int main(int argc, char** argv) {
   std::string keygen_prefix;
   bool keygen_release = false, keygen_operator = false;
   auto* keygen = app.add_subcommand(
-      "keygen", "Make a key pair: PREFIX.key (secret, 0600) and PREFIX.pub. --release: an offline release key for "
-                "`flotilla sign` (agents list its public half in release_keys); --operator: an operator key for a "
-                "tcp:// control endpoint (the coordinator lists it in [control] operators). Works offline");
+      "keygen",
+      "Make a key pair: PREFIX.key (secret, 0600) and PREFIX.pub. --release: an offline release key for "
+      "`flotilla sign` (agents list its public half in release_keys); --operator: an operator key for a "
+      "tcp:// control endpoint (the coordinator lists it in [control] operators). Works offline");
   keygen->add_option("PREFIX", keygen_prefix, "Path prefix of the two files")->required();
   auto* kg_rel = keygen->add_flag("--release", keygen_release, "Ed25519 release signing key");
   auto* kg_op = keygen->add_flag("--operator", keygen_operator, "X25519 CURVE operator key");
@@ -219,8 +226,9 @@ int main(int argc, char** argv) {
   // sign
   std::string sign_plan, sign_key;
   auto* sign = app.add_subcommand(
-      "sign", "Sign the release a plan names (app, version, artifact digest and length) with an offline release key; "
-              "writes the plan's artifact.signature file (default: ARTIFACT.sig). Works offline");
+      "sign",
+      "Sign the release a plan names (app, version, artifact digest and length) with an offline release key; "
+      "writes the plan's artifact.signature file (default: ARTIFACT.sig). Works offline");
   sign->add_option("PLAN", sign_plan, "Plan file (TOML)")->required();
   sign->add_option("--key", sign_key, "Release key file from `flotilla keygen --release`")->required();
 

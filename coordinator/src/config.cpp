@@ -36,13 +36,17 @@ Status readDuration(const fs::path& file, const toml::table& t, const char* key,
   FLOTILLA_TRY(readString(file, t, key, path, text));
   if (text.empty()) return {};
   auto d = common::parseDuration(text);
-  if (!d) return Error(Errc::kInvalidArgument, where(file, t.get(key)->source()) + ": " + path + ": " + d.error().message);
-  if (d->count() <= 0) return Error(Errc::kInvalidArgument, where(file, t.get(key)->source()) + ": " + path + ": must be positive");
+  if (!d)
+    return Error(Errc::kInvalidArgument, where(file, t.get(key)->source()) + ": " + path + ": " + d.error().message);
+  if (d->count() <= 0)
+    return Error(Errc::kInvalidArgument, where(file, t.get(key)->source()) + ": " + path + ": must be positive");
   out = *d;
   return {};
 }
 
-fs::path resolve(const fs::path& dir, const std::string& p) { return fs::path(p).is_absolute() ? fs::path(p) : dir / p; }
+fs::path resolve(const fs::path& dir, const std::string& p) {
+  return fs::path(p).is_absolute() ? fs::path(p) : dir / p;
+}
 
 }  // namespace
 
@@ -112,8 +116,8 @@ Status initCoordinator(const InitOptions& opts) {
 Result<std::string> rotatePlanKey(const CoordinatorConfig& config) {
   const fs::path keys = config.dir / "keys";
   auto next = common::generateSigningKeyPair();
-  auto rotation = protocol::makeRotation(config.plan_key, next.public_key,
-                                         common::toUnixSeconds(std::chrono::system_clock::now()));
+  auto rotation =
+      protocol::makeRotation(config.plan_key, next.public_key, common::toUnixSeconds(std::chrono::system_clock::now()));
   // Record the statement first: if we stop half-way the old key still works and
   // the statement is harmless; the reverse order could strand every agent.
   std::string chain;
@@ -125,7 +129,8 @@ Result<std::string> rotatePlanKey(const CoordinatorConfig& config) {
   chain += common::toHex(common::asBytes(protocol::encode(rotation))) + "\n";
   FLOTILLA_TRY(common::atomicWriteFile(keys / "rotations", chain, 0644));
   const std::string old_id = common::keyId(config.plan_key.public_key);
-  FLOTILLA_TRY(common::writeSecretFile(keys / ("plan.key." + old_id), common::toHex(config.plan_key.secret_key) + "\n"));
+  FLOTILLA_TRY(
+      common::writeSecretFile(keys / ("plan.key." + old_id), common::toHex(config.plan_key.secret_key) + "\n"));
   FLOTILLA_TRY(common::writeSecretFile(keys / "plan.key", common::toHex(next.secret_key) + "\n"));
   FLOTILLA_TRY(common::atomicWriteFile(keys / "plan.pub", common::toHex(next.public_key) + "\n"));
   return common::keyId(next.public_key);
@@ -159,12 +164,14 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   auto table = [&](const char* name) -> Result<const toml::table*> {
     const toml::node* n = root.get(name);
     if (!n) return &empty;
-    if (!n->is_table()) return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + name + ": expected a table");
+    if (!n->is_table())
+      return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + name + ": expected a table");
     return n->as_table();
   };
   for (auto& [k, v] : root) {
     std::string key(k.str());
-    if (key != "log_level" && key != "http" && key != "agents" && key != "control" && key != "orders" && key != "store" && key != "keys")
+    if (key != "log_level" && key != "http" && key != "agents" && key != "control" && key != "orders" &&
+        key != "store" && key != "keys")
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + key + ": unknown key");
   }
   auto agents = table("agents");
@@ -173,7 +180,8 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   FLOTILLA_TRY(readDuration(file, **agents, "heartbeat_interval", "agents.heartbeat_interval", c.heartbeat_interval));
   FLOTILLA_TRY(readDuration(file, **agents, "heartbeat_expiry", "agents.heartbeat_expiry", c.heartbeat_expiry));
   if (c.heartbeat_expiry <= c.heartbeat_interval)
-    return Error(Errc::kInvalidArgument, file.string() + ": agents.heartbeat_expiry must be longer than heartbeat_interval");
+    return Error(Errc::kInvalidArgument,
+                 file.string() + ": agents.heartbeat_expiry must be longer than heartbeat_interval");
   auto control = table("control");
   if (!control) return control.error();
   FLOTILLA_TRY(readString(file, **control, "endpoint", "control.endpoint", c.control_endpoint));
@@ -181,14 +189,17 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   if (c.control_endpoint.empty()) c.control_endpoint = "ipc://" + (c.dir / "control.sock").string();
   if (const toml::node* ops = (*control)->get("operators")) {
     const toml::array* arr = ops->as_array();
-    if (!arr) return Error(Errc::kInvalidArgument, where(file, ops->source()) + ": control.operators: expected an array of hex keys");
+    if (!arr)
+      return Error(Errc::kInvalidArgument,
+                   where(file, ops->source()) + ": control.operators: expected an array of hex keys");
     for (const auto& el : *arr) {
       auto hex = el.value<std::string>();
       auto key = hex ? common::publicKeyFromHex(*hex) : Result<common::PublicKey>(Error(Errc::kInvalidArgument, ""));
       if (!key)
-        return Error(Errc::kInvalidArgument, where(file, el.source()) +
-                                                 ": control.operators: expected an operator public key (64 hex characters, "
-                                                 "from `flotilla keygen`)");
+        return Error(Errc::kInvalidArgument,
+                     where(file, el.source()) +
+                         ": control.operators: expected an operator public key (64 hex characters, "
+                         "from `flotilla keygen`)");
       c.operators.push_back(*key);
     }
   }
@@ -202,7 +213,8 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   if (!orders) return orders.error();
   FLOTILLA_TRY(readDuration(file, **orders, "ttl", "orders.ttl", c.order_ttl));
   FLOTILLA_TRY(readDuration(file, **orders, "retry", "orders.retry", c.order_retry));
-  if (c.order_retry.count() <= 0) return Error(Errc::kInvalidArgument, file.string() + ": orders.retry must be positive");
+  if (c.order_retry.count() <= 0)
+    return Error(Errc::kInvalidArgument, file.string() + ": orders.retry must be positive");
   auto store = table("store");
   if (!store) return store.error();
   std::string store_file = "flotilla.db", artifacts = "artifacts";

@@ -50,8 +50,8 @@ json historyEntry(const RolloutRecord& r) {
 }  // namespace
 
 json Server::eventJson(const EventRecord& e) const {
-  json j = {{"seq", e.seq}, {"rollout", e.rollout_id}, {"at", rfc3339Ms(e.at_ms)}, {"kind", e.kind},
-            {"message", e.message}};
+  json j = {
+      {"seq", e.seq}, {"rollout", e.rollout_id}, {"at", rfc3339Ms(e.at_ms)}, {"kind", e.kind}, {"message", e.message}};
   j["agent"] = e.agent_id.empty() ? json(nullptr) : json(e.agent_id);
   j["wave"] = e.wave >= 0 ? json(e.wave) : json(nullptr);
   j["actor"] = e.actor.empty() ? json(nullptr) : json(e.actor);
@@ -150,7 +150,8 @@ json Server::cmdAgentState(const json& req, const std::string& actor) {
   if (cmd == "agent_accept" && a.record.state != "pending")
     return errorJson(Errc::kConflict, "agent '" + id + "' is " + a.record.state + ", not pending");
   if (cmd == "agent_reject" && a.record.state != "pending")
-    return errorJson(Errc::kConflict, "agent '" + id + "' is " + a.record.state + "; only pending agents can be rejected (use revoke)");
+    return errorJson(Errc::kConflict,
+                     "agent '" + id + "' is " + a.record.state + "; only pending agents can be rejected (use revoke)");
   a.record.state = to;
   if (to != "accepted") {
     denied_keys_.insert(a.record.curve_key);
@@ -165,9 +166,10 @@ json Server::cmdAgentState(const json& req, const std::string& actor) {
   return {{"ok", true}, {"id", id}, {"state", to}};
 }
 
-Result<std::string> Server::startRollout(protocol::Plan plan, const std::string& plan_text, const std::string& plan_name,
-                                         const std::string& digest, std::uint64_t size, const std::string& actor,
-                                         const std::string& kind, const std::string& release_signature) {
+Result<std::string> Server::startRollout(protocol::Plan plan, const std::string& plan_text,
+                                         const std::string& plan_name, const std::string& digest, std::uint64_t size,
+                                         const std::string& actor, const std::string& kind,
+                                         const std::string& release_signature) {
   if (!store_error_.empty())
     return Error(Errc::kUnavailable, "the coordinator's store is failing (" + store_error_ +
                                          "); no new rollout starts until it is writable again");
@@ -217,7 +219,8 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
   ar->kind = kind;
   ar->plan_text = plan_text;
   ar->record.plan_text = plan_text;
-  Rollout::Config cfg{id, plan.app, plan.version, plan.waves, std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2)))};
+  Rollout::Config cfg{id, plan.app, plan.version, plan.waves,
+                      std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2)))};
   ar->engine = std::make_unique<Rollout>(cfg, orderHosts(id, targets), previous);
   ar->plan = std::move(plan);
   ar->record.state = toString(ar->engine->state());
@@ -226,8 +229,10 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
   auto& r = *ar;
   rollouts_.emplace(id, std::move(ar));
   active_by_app_[r.plan.app] = id;
-  recordEvent(r, "submitted", "", -1, kind + " of " + r.plan.app + " " + r.plan.version + " to " +
-                                          std::to_string(targets.size()) + " hosts from " + plan_name, actor);
+  recordEvent(r, "submitted", "", -1,
+              kind + " of " + r.plan.app + " " + r.plan.version + " to " + std::to_string(targets.size()) +
+                  " hosts from " + plan_name,
+              actor);
   persistRollout(r);
   // The rollout is durable before any order leaves: if the store cannot take
   // it, nothing has happened and the operator is told why.
@@ -260,13 +265,15 @@ json Server::cmdRollout(const json& req, const zmq::message_t* attachment, const
     return errorJson(Errc::kCorrupt, "artifact digest mismatch in transit: expected " + want + ", got " + digest);
   const auto path = config_.artifacts_dir / digest;
   if (!std::filesystem::exists(path)) {
-    auto st = common::atomicWriteFile(path, std::string_view(static_cast<const char*>(attachment->data()), attachment->size()), 0640);
+    auto st = common::atomicWriteFile(
+        path, std::string_view(static_cast<const char*>(attachment->data()), attachment->size()), 0640);
     if (!st.ok()) return errorJson(st.error());
   }
   const std::string release_sig = str(req, "release_signature");
   if (!release_sig.empty() &&
       (release_sig.size() != 128 || release_sig.find_first_not_of("0123456789abcdef") != std::string::npos))
-    return errorJson(Errc::kInvalidArgument, name + ": artifact.signature: not a release signature (128 hex characters)");
+    return errorJson(Errc::kInvalidArgument,
+                     name + ": artifact.signature: not a release signature (128 hex characters)");
   auto id = startRollout(std::move(*plan), text, name, digest, attachment->size(), actor, "rollout", release_sig);
   if (!id) return errorJson(id.error());
   return {{"ok", true}, {"rollout", statusJson(*rollouts_.at(*id), false)}};
@@ -308,10 +315,14 @@ json Server::cmdOperator(const std::string& cmd, const json& req, const std::str
   }
   const auto now = clock_.steadyNow();
   Status st;
-  if (cmd == "pause") st = r->engine->pause(now);
-  else if (cmd == "resume") st = r->engine->resume(now);
-  else if (cmd == "promote") st = r->engine->promote(now);
-  else st = r->engine->abort(now);
+  if (cmd == "pause")
+    st = r->engine->pause(now);
+  else if (cmd == "resume")
+    st = r->engine->resume(now);
+  else if (cmd == "promote")
+    st = r->engine->promote(now);
+  else
+    st = r->engine->abort(now);
   if (!st.ok()) return errorJson(st.error());
   recordEvent(*r, "operator_" + cmd, "", -1, cmd + " by " + actor, actor);
   applyActions(*r, now);
@@ -325,7 +336,8 @@ json Server::cmdRollback(const json& req, const std::string& actor) {
   if (!protocol::validAppName(app)) return errorJson(Errc::kInvalidArgument, "invalid app name '" + app + "'");
   if (auto it = active_by_app_.find(app); it != active_by_app_.end()) {
     if (!to.empty())
-      return errorJson(Errc::kConflict, "rollout " + it->second + " is active; --to applies only when no rollout of " + app + " is active");
+      return errorJson(Errc::kConflict, "rollout " + it->second + " is active; --to applies only when no rollout of " +
+                                            app + " is active");
     auto* r = findRollout(it->second);
     auto st = r->engine->rollback(clock_.steadyNow());
     if (!st.ok()) return errorJson(st.error());
@@ -354,11 +366,13 @@ json Server::cmdRollback(const json& req, const std::string& actor) {
         break;
       }
     }
-    if (target.empty()) return errorJson(Errc::kNotFound, "app '" + app + "' has no earlier successful release to roll back to");
+    if (target.empty())
+      return errorJson(Errc::kNotFound, "app '" + app + "' has no earlier successful release to roll back to");
   }
   auto rel = store_->release(app, target);
   if (!rel) return errorJson(rel.error());
-  if (!rel->has_value()) return errorJson(Errc::kNotFound, "no release " + target + " of app '" + app + "' is known to the coordinator");
+  if (!rel->has_value())
+    return errorJson(Errc::kNotFound, "no release " + target + " of app '" + app + "' is known to the coordinator");
   auto plan = protocol::parsePlan((*rel)->plan_text, app + "@" + target, "");
   if (!plan) return errorJson(plan.error());
   plan->waves = rollbackPolicy(plan->waves);
@@ -400,7 +414,8 @@ json Server::cmdMetrics(const json& req) {
   q.app = str(req, "app");
   q.days = req.value("days", 30);
   q.now_ms = common::toUnixMillis(clock_.systemNow());
-  if (!q.app.empty() && !protocol::validAppName(q.app)) return errorJson(Errc::kInvalidArgument, "invalid app name '" + q.app + "'");
+  if (!q.app.empty() && !protocol::validAppName(q.app))
+    return errorJson(Errc::kInvalidArgument, "invalid app name '" + q.app + "'");
   auto records = store_->rollouts(q.app, 1000000);
   if (!records) return errorJson(records.error());
   auto report = computeDora(*records, q);

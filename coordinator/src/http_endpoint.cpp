@@ -65,7 +65,8 @@ HttpEndpoint::~HttpEndpoint() { stop(); }
 
 Status HttpEndpoint::start(const std::string& listen) {
   auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return Error(Errc::kInvalidArgument, "http.listen '" + listen + "': expected HOST:PORT");
+  if (colon == std::string::npos)
+    return Error(Errc::kInvalidArgument, "http.listen '" + listen + "': expected HOST:PORT");
   std::string host = listen.substr(0, colon);
   int port = 0;
   try {
@@ -74,7 +75,8 @@ Status HttpEndpoint::start(const std::string& listen) {
     return Error(Errc::kInvalidArgument, "http.listen '" + listen + "': bad port");
   }
   server_ = std::make_unique<httplib::Server>();
-  server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  server_->Get("/healthz",
+               [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(renderMetrics(), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -119,7 +121,8 @@ std::string HttpEndpoint::renderMetrics() {
   os << "# HELP flotilla_rollouts_total Finished rollouts by app and outcome.\n"
      << "# TYPE flotilla_rollouts_total counter\n";
   for (const auto& [k, n] : outcomes)
-    os << "flotilla_rollouts_total{app=\"" << escapeLabel(k.first) << "\",outcome=\"" << k.second << "\"} " << n << "\n";
+    os << "flotilla_rollouts_total{app=\"" << escapeLabel(k.first) << "\",outcome=\"" << k.second << "\"} " << n
+       << "\n";
   renderHistogram(os, "flotilla_rollout_duration_seconds", "Submission to finish of each finished rollout.",
                   rollout_durations);
   std::map<std::string, Histogram> wave_durations;

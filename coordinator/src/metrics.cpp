@@ -80,8 +80,11 @@ ScopeMetrics computeScope(const std::vector<Finished>& in_window,
         }
         break;
       }
-      case RolloutState::kAborted: ++m.change_failure_rate.aborted; break;
-      default: break;  // not finished: filtered out before
+      case RolloutState::kAborted:
+        ++m.change_failure_rate.aborted;
+        break;
+      default:
+        break;  // not finished: filtered out before
     }
   }
 
@@ -196,11 +199,16 @@ std::optional<std::string> num(const std::optional<double>& v) {
 
 const char* toString(DoraBand b) {
   switch (b) {
-    case DoraBand::kElite: return "elite";
-    case DoraBand::kHigh: return "high";
-    case DoraBand::kMedium: return "medium";
-    case DoraBand::kLow: return "low";
-    case DoraBand::kNone: return "n/a";
+    case DoraBand::kElite:
+      return "elite";
+    case DoraBand::kHigh:
+      return "high";
+    case DoraBand::kMedium:
+      return "medium";
+    case DoraBand::kLow:
+      return "low";
+    case DoraBand::kNone:
+      return "n/a";
   }
   return "n/a";
 }

@@ -12,14 +12,22 @@ using protocol::Phase;
 
 const char* toString(RolloutState s) {
   switch (s) {
-    case RolloutState::kPending: return "pending";
-    case RolloutState::kRunning: return "running";
-    case RolloutState::kPaused: return "paused";
-    case RolloutState::kRollingBack: return "rolling_back";
-    case RolloutState::kSucceeded: return "succeeded";
-    case RolloutState::kFailed: return "failed";
-    case RolloutState::kRolledBack: return "rolled_back";
-    case RolloutState::kAborted: return "aborted";
+    case RolloutState::kPending:
+      return "pending";
+    case RolloutState::kRunning:
+      return "running";
+    case RolloutState::kPaused:
+      return "paused";
+    case RolloutState::kRollingBack:
+      return "rolling_back";
+    case RolloutState::kSucceeded:
+      return "succeeded";
+    case RolloutState::kFailed:
+      return "failed";
+    case RolloutState::kRolledBack:
+      return "rolled_back";
+    case RolloutState::kAborted:
+      return "aborted";
   }
   return "unknown";
 }
@@ -33,26 +41,40 @@ std::optional<RolloutState> rolloutStateFromString(std::string_view s) {
 
 const char* toString(WaveState s) {
   switch (s) {
-    case WaveState::kPending: return "pending";
-    case WaveState::kRunning: return "running";
-    case WaveState::kBaking: return "baking";
-    case WaveState::kAwaitingApproval: return "awaiting_approval";
-    case WaveState::kSucceeded: return "succeeded";
-    case WaveState::kFailed: return "failed";
+    case WaveState::kPending:
+      return "pending";
+    case WaveState::kRunning:
+      return "running";
+    case WaveState::kBaking:
+      return "baking";
+    case WaveState::kAwaitingApproval:
+      return "awaiting_approval";
+    case WaveState::kSucceeded:
+      return "succeeded";
+    case WaveState::kFailed:
+      return "failed";
   }
   return "unknown";
 }
 
 const char* toString(HostState s) {
   switch (s) {
-    case HostState::kPending: return "pending";
-    case HostState::kDeploying: return "deploying";
-    case HostState::kHealthy: return "healthy";
-    case HostState::kFailed: return "failed";
-    case HostState::kUnreachable: return "unreachable";
-    case HostState::kRollingBack: return "rolling_back";
-    case HostState::kRolledBack: return "rolled_back";
-    case HostState::kRollbackFailed: return "rollback_failed";
+    case HostState::kPending:
+      return "pending";
+    case HostState::kDeploying:
+      return "deploying";
+    case HostState::kHealthy:
+      return "healthy";
+    case HostState::kFailed:
+      return "failed";
+    case HostState::kUnreachable:
+      return "unreachable";
+    case HostState::kRollingBack:
+      return "rolling_back";
+    case HostState::kRolledBack:
+      return "rolled_back";
+    case HostState::kRollbackFailed:
+      return "rollback_failed";
   }
   return "unknown";
 }
@@ -220,10 +242,13 @@ nlohmann::json Rollout::saveState(const std::function<std::int64_t(common::Stead
           {"waves", std::move(waves)}};
 }
 
-Result<std::unique_ptr<Rollout>> Rollout::restore(Config config, std::vector<HostSlot> hosts, const nlohmann::json& state,
+Result<std::unique_ptr<Rollout>> Rollout::restore(Config config, std::vector<HostSlot> hosts,
+                                                  const nlohmann::json& state,
                                                   const std::function<common::SteadyTime(std::int64_t)>& from_wall) {
   const std::string id = config.id;
-  auto bad = [&](const std::string& what) { return Error(Errc::kCorrupt, "stored state of rollout " + id + ": " + what); };
+  auto bad = [&](const std::string& what) {
+    return Error(Errc::kCorrupt, "stored state of rollout " + id + ": " + what);
+  };
   try {
     std::vector<std::string> ids;
     ids.reserve(hosts.size());
@@ -321,8 +346,8 @@ void Rollout::startWave(std::size_t w, common::SteadyTime now) {
   wave.started = now;
   wave.deadline = now + config_.policy.deadline;
   event("wave_started",
-        std::to_string(wave.size()) + " hosts (max_failed " + std::to_string(wave.max_failed) +
-            ", max_unreachable " + std::to_string(wave.max_unreachable) + ")",
+        std::to_string(wave.size()) + " hosts (max_failed " + std::to_string(wave.max_failed) + ", max_unreachable " +
+            std::to_string(wave.max_unreachable) + ")",
         {}, static_cast<int>(w));
   dispatch(now);
 }
@@ -401,13 +426,20 @@ void Rollout::hostDone(std::size_t idx, HostState result, const std::string& mes
   h.state = result;
   h.message = message;
   switch (result) {
-    case HostState::kHealthy: ++wave.healthy; event("host_healthy", message, h.agent_id, static_cast<int>(h.wave)); break;
-    case HostState::kFailed: ++wave.failed; event("host_failed", message, h.agent_id, static_cast<int>(h.wave)); break;
+    case HostState::kHealthy:
+      ++wave.healthy;
+      event("host_healthy", message, h.agent_id, static_cast<int>(h.wave));
+      break;
+    case HostState::kFailed:
+      ++wave.failed;
+      event("host_failed", message, h.agent_id, static_cast<int>(h.wave));
+      break;
     case HostState::kUnreachable:
       ++wave.unreachable;
       event("host_unreachable", message, h.agent_id, static_cast<int>(h.wave));
       break;
-    default: break;
+    default:
+      break;
   }
   if (h.wave != current_ || state_ == RolloutState::kRollingBack || finished()) return;
   evaluateWave(now);
@@ -438,13 +470,17 @@ void Rollout::failWave(const std::string& why, common::SteadyTime now) {
   w.state = WaveState::kFailed;
   event("wave_failed", why, {}, static_cast<int>(current_));
   switch (config_.policy.on_failure) {
-    case protocol::OnFailure::kRollback: startRollback(now); break;
+    case protocol::OnFailure::kRollback:
+      startRollback(now);
+      break;
     case protocol::OnFailure::kPause:
       state_ = RolloutState::kPaused;
       failure_pending_ = true;
       event("rollout_paused", "on_failure = pause: resume to continue, or roll back / abort");
       break;
-    case protocol::OnFailure::kHalt: finish(RolloutState::kFailed, "wave " + std::to_string(current_) + " failed: " + why); break;
+    case protocol::OnFailure::kHalt:
+      finish(RolloutState::kFailed, "wave " + std::to_string(current_) + " failed: " + why);
+      break;
   }
 }
 
@@ -515,8 +551,9 @@ void Rollout::tick(common::SteadyTime now) {
   if (state_ != RolloutState::kRunning) return;  // a paused rollout does not advance
   if (w.state == WaveState::kBaking && now >= w.bake_until) {
     w.state = WaveState::kSucceeded;
-    event("wave_succeeded", std::to_string(w.healthy) + " healthy, " + std::to_string(w.failed) + " failed, " +
-                                std::to_string(w.unreachable) + " unreachable",
+    event("wave_succeeded",
+          std::to_string(w.healthy) + " healthy, " + std::to_string(w.failed) + " failed, " +
+              std::to_string(w.unreachable) + " unreachable",
           {}, static_cast<int>(current_));
     if (current_ + 1 == waves_.size()) {
       finish(RolloutState::kSucceeded, "all " + std::to_string(waves_.size()) + " waves succeeded");
@@ -525,8 +562,9 @@ void Rollout::tick(common::SteadyTime now) {
     if (config_.policy.approval == protocol::Approval::kManual) {
       current_ += 1;
       waves_[current_].state = WaveState::kAwaitingApproval;
-      event("awaiting_approval", "wave " + std::to_string(current_) + " waits for `flotilla promote " + config_.id + "`",
-            {}, static_cast<int>(current_));
+      event("awaiting_approval",
+            "wave " + std::to_string(current_) + " waits for `flotilla promote " + config_.id + "`", {},
+            static_cast<int>(current_));
       return;
     }
     startWave(current_ + 1, now);
@@ -553,15 +591,19 @@ std::string Rollout::gate(common::SteadyTime now) const {
       auto left = std::chrono::duration_cast<common::Millis>(w.bake_until - now);
       return "bake " + common::formatDuration(std::max(left, common::Millis(0))) + " left";
     }
-    case WaveState::kAwaitingApproval: return "approval (flotilla promote " + config_.id + ")";
-    case WaveState::kRunning: return "deploying";
-    default: return "";
+    case WaveState::kAwaitingApproval:
+      return "approval (flotilla promote " + config_.id + ")";
+    case WaveState::kRunning:
+      return "deploying";
+    default:
+      return "";
   }
 }
 
 Status Rollout::pause(common::SteadyTime now) {
   if (state_ != RolloutState::kRunning)
-    return Error(Errc::kConflict, std::string("rollout is ") + toString(state_) + "; only a running rollout can be paused");
+    return Error(Errc::kConflict,
+                 std::string("rollout is ") + toString(state_) + "; only a running rollout can be paused");
   state_ = RolloutState::kPaused;
   paused_at_ = now;
   event("rollout_paused", "paused by operator");
@@ -570,7 +612,8 @@ Status Rollout::pause(common::SteadyTime now) {
 
 Status Rollout::resume(common::SteadyTime now) {
   if (state_ != RolloutState::kPaused)
-    return Error(Errc::kConflict, std::string("rollout is ") + toString(state_) + "; only a paused rollout can be resumed");
+    return Error(Errc::kConflict,
+                 std::string("rollout is ") + toString(state_) + "; only a paused rollout can be resumed");
   state_ = RolloutState::kRunning;
   {
     // Time spent paused does not count against the wave's deadline. It does
@@ -589,14 +632,17 @@ Status Rollout::resume(common::SteadyTime now) {
     return {};
   }
   auto& w = waves_[current_];
-  if (w.state == WaveState::kRunning) dispatch(now);
-  else tick(now);
+  if (w.state == WaveState::kRunning)
+    dispatch(now);
+  else
+    tick(now);
   return {};
 }
 
 Status Rollout::promote(common::SteadyTime now) {
   if (state_ != RolloutState::kRunning)
-    return Error(Errc::kConflict, std::string("rollout is ") + toString(state_) + "; only a running rollout can be promoted");
+    return Error(Errc::kConflict,
+                 std::string("rollout is ") + toString(state_) + "; only a running rollout can be promoted");
   auto& w = waves_[current_];
   if (w.state == WaveState::kAwaitingApproval) {
     event("promoted", "wave " + std::to_string(current_) + " approved by operator", {}, static_cast<int>(current_));
@@ -604,7 +650,8 @@ Status Rollout::promote(common::SteadyTime now) {
     return {};
   }
   if (w.state == WaveState::kBaking) {
-    event("promoted", "bake of wave " + std::to_string(current_) + " cut short by operator", {}, static_cast<int>(current_));
+    event("promoted", "bake of wave " + std::to_string(current_) + " cut short by operator", {},
+          static_cast<int>(current_));
     w.bake_until = now;
     auto approval = config_.policy.approval;
     config_.policy.approval = protocol::Approval::kAuto;  // the operator's promote is the approval

@@ -31,8 +31,8 @@ namespace {
 
 constexpr const char* kAgentDomain = "agents";
 constexpr const char* kControlDomain = "control";
-constexpr int kMaxBurst = 512;  // messages handled per socket before looking at the others
-constexpr std::size_t kOrderChunk = 500;  // orders committed and sent together in a large wave
+constexpr int kMaxBurst = 512;               // messages handled per socket before looking at the others
+constexpr std::size_t kOrderChunk = 500;     // orders committed and sent together in a large wave
 constexpr std::size_t kParallelSignAt = 64;  // batches this large are signed on two threads
 
 std::string frameString(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
@@ -56,7 +56,8 @@ Server::~Server() {
 
 void Server::requestStop() {
   std::uint64_t one = 1;
-  if (stop_fd_ >= 0) [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+  if (stop_fd_ >= 0) [[maybe_unused]]
+    auto n = ::write(stop_fd_, &one, sizeof one);
 }
 
 Status Server::start() {
@@ -64,7 +65,8 @@ Status Server::start() {
   zmq_version(&major, &minor, &patch);
   if (ZMQ_MAKE_VERSION(major, minor, patch) < ZMQ_MAKE_VERSION(4, 3, 2))
     return Error(Errc::kUnavailable, "libzmq " + std::to_string(major) + "." + std::to_string(minor) + "." +
-                                         std::to_string(patch) + " is too old: 4.3.2 or later is required (CVE-2019-13132)");
+                                         std::to_string(patch) +
+                                         " is too old: 4.3.2 or later is required (CVE-2019-13132)");
   FLOTILLA_TRY(common::ensureDir(config_.artifacts_dir, 0750));
   auto store = Store::open(config_.store_file);
   if (!store) return store.error();
@@ -112,7 +114,8 @@ Status Server::start() {
     if (tcp) {
       // Over TCP, operators authenticate with CURVE keys on the allowlist.
       if (operator_keys_.empty())
-        return Error(Errc::kInvalidArgument, "control.endpoint " + config_.control_endpoint + " needs control.operators");
+        return Error(Errc::kInvalidArgument,
+                     "control.endpoint " + config_.control_endpoint + " needs control.operators");
       control_sock_.set(zmq::sockopt::curve_server, 1);
       control_sock_.set(zmq::sockopt::curve_secretkey,
                         zmq::const_buffer(config_.curve_key.secret_key.data(), config_.curve_key.secret_key.size()));
@@ -122,8 +125,7 @@ Status Server::start() {
       ::unlink(path.c_str());  // a stale socket from a previous run
       control_sock_.bind(config_.control_endpoint);
       // Operators reach the IPC socket through its file mode: owner and group.
-      if (::chmod(path.c_str(), 0660) != 0)
-        return Error(Errc::kIo, "chmod 0660 " + path + ": " + std::strerror(errno));
+      if (::chmod(path.c_str(), 0660) != 0) return Error(Errc::kIo, "chmod 0660 " + path + ": " + std::strerror(errno));
       if (!config_.control_group.empty()) {
         struct group* g = ::getgrnam(config_.control_group.c_str());
         if (!g) return Error(Errc::kInvalidArgument, "control.group: no group named '" + config_.control_group + "'");
@@ -169,10 +171,8 @@ Status Server::run() {
   bool stopping = false;
   while (!stopping) {
     zmq::pollitem_t items[] = {
-        {zap_.handle(), 0, ZMQ_POLLIN, 0},
-        {agents_sock_.handle(), 0, ZMQ_POLLIN, 0},
-        {control_sock_.handle(), 0, ZMQ_POLLIN, 0},
-        {nullptr, stop_fd_, ZMQ_POLLIN, 0},
+        {zap_.handle(), 0, ZMQ_POLLIN, 0},          {agents_sock_.handle(), 0, ZMQ_POLLIN, 0},
+        {control_sock_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, stop_fd_, ZMQ_POLLIN, 0},
         {nullptr, signal_fd_, ZMQ_POLLIN, 0},
     };
     auto now = clock_.steadyNow();
@@ -352,9 +352,12 @@ void Server::handleAgentMessage() {
   std::visit(
       [&](auto& m) {
         using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, protocol::Heartbeat>) onHeartbeat(*a, m);
-        else if constexpr (std::is_same_v<T, protocol::Report>) onReport(*a, m);
-        else if constexpr (std::is_same_v<T, protocol::Fetch>) onFetch(*a, m);
+        if constexpr (std::is_same_v<T, protocol::Heartbeat>)
+          onHeartbeat(*a, m);
+        else if constexpr (std::is_same_v<T, protocol::Report>)
+          onReport(*a, m);
+        else if constexpr (std::is_same_v<T, protocol::Fetch>)
+          onFetch(*a, m);
       },
       *msg);
   if (came_back) {
@@ -522,12 +525,14 @@ void Server::onFetch(Agent& a, const protocol::Fetch& m) {
 
 void Server::sweepLiveness(SteadyTime now) {
   for (auto& [id, a] : agents_) {
-    if (a.online && now - a.last_seen > config_.heartbeat_expiry) markLost(a, "no heartbeat for " + common::formatDuration(config_.heartbeat_expiry), now);
+    if (a.online && now - a.last_seen > config_.heartbeat_expiry)
+      markLost(a, "no heartbeat for " + common::formatDuration(config_.heartbeat_expiry), now);
   }
 }
 
 void Server::publishGauges() {
-  std::map<std::string, std::size_t> agent_states{{"online", 0}, {"lost", 0}, {"pending", 0}, {"revoked", 0}, {"rejected", 0}};
+  std::map<std::string, std::size_t> agent_states{
+      {"online", 0}, {"lost", 0}, {"pending", 0}, {"revoked", 0}, {"rejected", 0}};
   for (const auto& [id, a] : agents_) {
     const std::string& st = a.record.state;
     ++agent_states[st == "accepted" ? (a.online ? "online" : "lost") : st];
@@ -541,14 +546,17 @@ void Server::publishGauges() {
   out += "# HELP flotilla_active_rollouts Rollouts not yet finished.\n# TYPE flotilla_active_rollouts gauge\n";
   out += "flotilla_active_rollouts " + std::to_string(rollouts_.size()) + "\n";
   out += "# HELP flotilla_rollout_hosts Hosts of active rollouts by state.\n# TYPE flotilla_rollout_hosts gauge\n";
-  for (const auto& [st, n] : host_states) out += "flotilla_rollout_hosts{state=\"" + st + "\"} " + std::to_string(n) + "\n";
-  out += "# HELP flotilla_order_refusals_total Orders refused by agents since start, by reason.\n"
-         "# TYPE flotilla_order_refusals_total counter\n";
+  for (const auto& [st, n] : host_states)
+    out += "flotilla_rollout_hosts{state=\"" + st + "\"} " + std::to_string(n) + "\n";
+  out +=
+      "# HELP flotilla_order_refusals_total Orders refused by agents since start, by reason.\n"
+      "# TYPE flotilla_order_refusals_total counter\n";
   for (const auto& [reason, n] : refusals_)
     out += "flotilla_order_refusals_total{reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
-  out += "# HELP flotilla_denied_messages_total Messages from revoked or rejected agent keys, dropped.\n"
-         "# TYPE flotilla_denied_messages_total counter\nflotilla_denied_messages_total " +
-         std::to_string(dropped_from_denied_) + "\n";
+  out +=
+      "# HELP flotilla_denied_messages_total Messages from revoked or rejected agent keys, dropped.\n"
+      "# TYPE flotilla_denied_messages_total counter\nflotilla_denied_messages_total " +
+      std::to_string(dropped_from_denied_) + "\n";
   gauges_->publish(std::move(out));
 }
 
@@ -597,9 +605,15 @@ void Server::applyActions(ActiveRollout& r, SteadyTime now) {
     std::size_t unflushed = 0;
     for (const auto& act : actions) {
       switch (act.kind) {
-        case RolloutAction::Kind::kDeploy: sendOrder(r, act.agent_id, false, now); break;
-        case RolloutAction::Kind::kRollback: sendOrder(r, act.agent_id, true, now); break;
-        case RolloutAction::Kind::kEvent: recordEvent(r, act.event, act.agent_id, act.wave, act.message); break;
+        case RolloutAction::Kind::kDeploy:
+          sendOrder(r, act.agent_id, false, now);
+          break;
+        case RolloutAction::Kind::kRollback:
+          sendOrder(r, act.agent_id, true, now);
+          break;
+        case RolloutAction::Kind::kEvent:
+          recordEvent(r, act.event, act.agent_id, act.wave, act.message);
+          break;
       }
       // A large wave goes out in chunks, each committed before it leaves, so
       // the first hosts verify while the coordinator records the rest.
@@ -639,8 +653,9 @@ void Server::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollb
   ref.sequence = *seq;
   const std::string version = ref.version;
   r.engine->setOrder(agent_id, openOrder(std::move(ref)), *seq);
-  recordEvent(r, rollback ? "rollback_sent" : "order_sent", agent_id, slot ? static_cast<int>(slot->wave) : -1,
-              version + " (sequence " + std::to_string(*seq) + ")" + (online ? "" : "; host offline, sent when it returns"));
+  recordEvent(
+      r, rollback ? "rollback_sent" : "order_sent", agent_id, slot ? static_cast<int>(slot->wave) : -1,
+      version + " (sequence " + std::to_string(*seq) + ")" + (online ? "" : "; host offline, sent when it returns"));
 }
 
 std::string Server::openOrder(OrderRef ref, std::string order_id) {
@@ -729,8 +744,8 @@ void Server::flushOutbox() {
   std::vector<std::string> encoded(ready.size());
   auto sign = [&](std::size_t from, std::size_t to) {
     for (std::size_t i = from; i < to; ++i)
-      encoded[i] = protocol::encode(protocol::signOrder(std::move(ready[i].second->body), *ready[i].second->spec,
-                                                        config_.plan_key));
+      encoded[i] = protocol::encode(
+          protocol::signOrder(std::move(ready[i].second->body), *ready[i].second->spec, config_.plan_key));
   };
   if (ready.size() >= kParallelSignAt) {
     const std::size_t half = ready.size() / 2;
@@ -786,8 +801,7 @@ void Server::maybeConverge(Agent& a) {
       storeFailed(st.error());
       continue;
     }
-    if (st->has_value() && **st != toString(HostState::kPending) && **st != toString(HostState::kUnreachable))
-      continue;
+    if (st->has_value() && **st != toString(HostState::kPending) && **st != toString(HostState::kUnreachable)) continue;
     converge_attempted_.insert(key);
     auto seq = store_->nextSequence(app);
     if (!seq) {
@@ -824,7 +838,8 @@ void Server::resaveAfterFailure() {
 
 void Server::storeFailed(const Error& e) {
   write_failed_ = true;
-  if (store_error_ != e.message) spdlog::error("store failure: {}; new rollouts are refused until it recovers", e.message);
+  if (store_error_ != e.message)
+    spdlog::error("store failure: {}; new rollouts are refused until it recovers", e.message);
   store_error_ = e.message;
 }
 
@@ -996,16 +1011,15 @@ void Server::persistRollout(ActiveRollout& r) {
     r.record.engine.clear();
   } else {
     const auto sys_ms = common::toUnixMillis(clock_.systemNow());
-    auto to_wall = [&](SteadyTime t) {
-      return sys_ms + std::chrono::duration_cast<common::Millis>(t - now).count();
-    };
+    auto to_wall = [&](SteadyTime t) { return sys_ms + std::chrono::duration_cast<common::Millis>(t - now).count(); };
     r.record.engine = nlohmann::json{{"engine", r.engine->saveState(to_wall)}, {"kind", r.kind}}.dump();
   }
   if (auto st = store_->updateRollout(r.record); !st.ok()) storeFailed(st.error());
   for (auto idx : r.engine->drainDirtyHosts()) {
     const auto& h = r.engine->hosts()[idx];
-    RolloutHostRecord rec{idx, h.agent_id, static_cast<int>(h.wave), toString(h.state), h.phase, h.previous_version,
-                          h.message, h.moved, h.reverted_itself, h.order_id, h.sequence};
+    RolloutHostRecord rec{
+        idx,       h.agent_id, static_cast<int>(h.wave), toString(h.state), h.phase,   h.previous_version,
+        h.message, h.moved,    h.reverted_itself,        h.order_id,        h.sequence};
     if (auto st = store_->putRolloutHost(r.record.id, rec); !st.ok()) storeFailed(st.error());
   }
   if (!r.watchers.empty()) {
@@ -1083,12 +1097,14 @@ void Server::handleControlMessage() {
   if (req.is_object()) req["_peer"] = uid ? uid : "local";
   nlohmann::json resp;
   if (!req.is_object() || !req.contains("cmd") || !req["cmd"].is_string()) {
-    resp = {{"ok", false}, {"error", {{"code", "invalid_argument"}, {"message", "request must be a JSON object with \"cmd\""}}}};
+    resp = {{"ok", false},
+            {"error", {{"code", "invalid_argument"}, {"message", "request must be a JSON object with \"cmd\""}}}};
   } else {
     try {
       resp = dispatchControl(rid, req, frames.size() > 2 ? &frames[2] : nullptr);
     } catch (const nlohmann::json::exception& e) {
-      resp = {{"ok", false}, {"error", {{"code", "invalid_argument"}, {"message", std::string("bad request: ") + e.what()}}}};
+      resp = {{"ok", false},
+              {"error", {{"code", "invalid_argument"}, {"message", std::string("bad request: ") + e.what()}}}};
     }
   }
   if (req.is_object() && req.contains("req")) resp["req"] = req["req"];

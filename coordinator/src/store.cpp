@@ -127,8 +127,8 @@ constexpr const char* kRolloutColumns =
 
 Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& file) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -184,8 +184,10 @@ Status Store::migrate() {
       b.text(c.table).text(c.name);
       rc = b.step();
     }
-    if (rc == SQLITE_DONE) FLOTILLA_TRY(exec(c.ddl));
-    else if (rc != SQLITE_ROW) return sqlError(std::string("reading the columns of ") + c.table);
+    if (rc == SQLITE_DONE)
+      FLOTILLA_TRY(exec(c.ddl));
+    else if (rc != SQLITE_ROW)
+      return sqlError(std::string("reading the columns of ") + c.table);
   }
   return {};
 }
@@ -258,7 +260,8 @@ Status Store::upsertAgent(const AgentRecord& a) {
 }
 
 Result<std::vector<AgentRecord>> Store::loadAgents() {
-  auto s = prepare("SELECT id, curve_key, state, labels, releases, first_seen_ms, last_seen_ms FROM agents ORDER BY id");
+  auto s =
+      prepare("SELECT id, curve_key, state, labels, releases, first_seen_ms, last_seen_ms FROM agents ORDER BY id");
   if (!s) return s.error();
   Binder b(*s);
   std::vector<AgentRecord> out;
@@ -325,7 +328,10 @@ Status Store::insertRollout(const RolloutRecord& r) {
   Binder b(*s);
   b.text(r.id).text(r.app).text(r.version).text(r.state).text(r.plan_name).text(r.artifact_digest);
   b.text(r.submitted_by).i64(r.submitted_at_ms).i64(r.started_at_ms).i64(r.finished_at_ms).text(r.commit);
-  if (r.committed_at_ms) b.i64(*r.committed_at_ms); else b.null();
+  if (r.committed_at_ms)
+    b.i64(*r.committed_at_ms);
+  else
+    b.null();
   b.text(r.message).text(r.snapshot).text(r.engine).text(r.plan_text);
   if (b.step() != SQLITE_DONE) return sqlError("saving rollout " + r.id);
   return {};
@@ -371,8 +377,8 @@ Result<std::vector<RolloutRecord>> Store::rollouts(const std::string& app, std::
 }
 
 Result<std::vector<RolloutRecord>> Store::unfinishedRollouts() {
-  static const std::string sql =
-      std::string("SELECT ") + kRolloutColumns + " FROM rollouts WHERE finished_at_ms = 0 ORDER BY submitted_at_ms, rowid";
+  static const std::string sql = std::string("SELECT ") + kRolloutColumns +
+                                 " FROM rollouts WHERE finished_at_ms = 0 ORDER BY submitted_at_ms, rowid";
   auto s = prepare(sql.c_str());
   if (!s) return s.error();
   Binder b(*s);
@@ -495,7 +501,8 @@ Status Store::setCurrentRelease(const AppRecord& a) {
 }
 
 Result<std::vector<AppRecord>> Store::apps() {
-  auto s = prepare("SELECT app, current_version, current_rollout, target FROM apps WHERE current_version != '' ORDER BY app");
+  auto s = prepare(
+      "SELECT app, current_version, current_rollout, target FROM apps WHERE current_version != '' ORDER BY app");
   if (!s) return s.error();
   Binder b(*s);
   std::vector<AppRecord> out;

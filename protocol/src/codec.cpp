@@ -48,8 +48,7 @@ class FieldReader {
   FieldReader(const msgpack::object& o, std::size_t expected, const char* what) : what_(what) {
     if (o.type != msgpack::type::ARRAY) fail("expected an array");
     if (o.via.array.size != expected)
-      fail("expected " + std::to_string(expected) + " fields, got " +
-           std::to_string(o.via.array.size));
+      fail("expected " + std::to_string(expected) + " fields, got " + std::to_string(o.via.array.size));
     arr_ = o.via.array.ptr;
     size_ = o.via.array.size;
   }
@@ -367,26 +366,39 @@ void packHealthCheck(Packer& p, const HealthCheck& c) {
 
 const char* toString(Phase p) {
   switch (p) {
-    case Phase::kAccepted: return "accepted";
-    case Phase::kFetching: return "fetching";
-    case Phase::kStaging: return "staging";
-    case Phase::kBeforeSwitch: return "before_switch";
-    case Phase::kSwitching: return "switching";
-    case Phase::kRestarting: return "restarting";
-    case Phase::kProbation: return "probation";
-    case Phase::kHealthy: return "healthy";
-    case Phase::kReverting: return "reverting";
-    case Phase::kReverted: return "reverted";
-    case Phase::kFailed: return "failed";
-    case Phase::kRevertFailed: return "revert_failed";
-    case Phase::kRefused: return "refused";
+    case Phase::kAccepted:
+      return "accepted";
+    case Phase::kFetching:
+      return "fetching";
+    case Phase::kStaging:
+      return "staging";
+    case Phase::kBeforeSwitch:
+      return "before_switch";
+    case Phase::kSwitching:
+      return "switching";
+    case Phase::kRestarting:
+      return "restarting";
+    case Phase::kProbation:
+      return "probation";
+    case Phase::kHealthy:
+      return "healthy";
+    case Phase::kReverting:
+      return "reverting";
+    case Phase::kReverted:
+      return "reverted";
+    case Phase::kFailed:
+      return "failed";
+    case Phase::kRevertFailed:
+      return "revert_failed";
+    case Phase::kRefused:
+      return "refused";
   }
   return "unknown";
 }
 
 bool isTerminal(Phase p) {
-  return p == Phase::kHealthy || p == Phase::kReverted || p == Phase::kFailed ||
-         p == Phase::kRevertFailed || p == Phase::kRefused;
+  return p == Phase::kHealthy || p == Phase::kReverted || p == Phase::kFailed || p == Phase::kRevertFailed ||
+         p == Phase::kRefused;
 }
 
 std::string encode(const Hello& m) { return encodeEnvelope(MsgType::kHello, m); }
@@ -408,14 +420,18 @@ Result<AgentMessage> decodeAgentMessage(std::string_view bytes) {
     auto h = unpackWhole(bytes);
     auto [type, body] = openEnvelope(h.get());
     switch (type) {
-      case MsgType::kHello: return AgentMessage(readHello(*body));
-      case MsgType::kHeartbeat: return AgentMessage(readHeartbeat(*body));
-      case MsgType::kReport: return AgentMessage(readReport(*body));
-      case MsgType::kFetch: return AgentMessage(readFetch(*body));
-      default: break;
+      case MsgType::kHello:
+        return AgentMessage(readHello(*body));
+      case MsgType::kHeartbeat:
+        return AgentMessage(readHeartbeat(*body));
+      case MsgType::kReport:
+        return AgentMessage(readReport(*body));
+      case MsgType::kFetch:
+        return AgentMessage(readFetch(*body));
+      default:
+        break;
     }
-    throw DecodeError("message type " + std::to_string(static_cast<int>(type)) +
-                      " is not allowed from an agent");
+    throw DecodeError("message type " + std::to_string(static_cast<int>(type)) + " is not allowed from an agent");
   });
 }
 
@@ -424,15 +440,20 @@ Result<CoordinatorMessage> decodeCoordinatorMessage(std::string_view bytes) {
     auto h = unpackWhole(bytes);
     auto [type, body] = openEnvelope(h.get());
     switch (type) {
-      case MsgType::kWelcome: return CoordinatorMessage(readWelcome(*body));
-      case MsgType::kOrder: return CoordinatorMessage(readSignedOrder(*body));
-      case MsgType::kChunk: return CoordinatorMessage(readChunk(*body));
-      case MsgType::kRefusal: return CoordinatorMessage(readRefusal(*body));
-      case MsgType::kRotation: return CoordinatorMessage(readRotation(*body));
-      default: break;
+      case MsgType::kWelcome:
+        return CoordinatorMessage(readWelcome(*body));
+      case MsgType::kOrder:
+        return CoordinatorMessage(readSignedOrder(*body));
+      case MsgType::kChunk:
+        return CoordinatorMessage(readChunk(*body));
+      case MsgType::kRefusal:
+        return CoordinatorMessage(readRefusal(*body));
+      case MsgType::kRotation:
+        return CoordinatorMessage(readRotation(*body));
+      default:
+        break;
     }
-    throw DecodeError("message type " + std::to_string(static_cast<int>(type)) +
-                      " is not allowed from a coordinator");
+    throw DecodeError("message type " + std::to_string(static_cast<int>(type)) + " is not allowed from a coordinator");
   });
 }
 
@@ -481,8 +502,9 @@ Result<OrderBody> decodeOrderBody(std::string_view bytes) {
     b.expires_at = r.i64();
     b.key_id = r.str();
     b.release_signature = r.str();
-    if (!b.release_signature.empty() && (b.release_signature.size() != 128 ||
-                                         b.release_signature.find_first_not_of("0123456789abcdef") != std::string::npos))
+    if (!b.release_signature.empty() &&
+        (b.release_signature.size() != 128 ||
+         b.release_signature.find_first_not_of("0123456789abcdef") != std::string::npos))
       r.fail("release_signature must be empty or 128 hex characters");
     if (b.action != "deploy" && b.action != "rollback") r.fail("unknown action '" + b.action + "'");
     // Digests name files on the host: exactly 64 lowercase hex characters
@@ -528,9 +550,8 @@ Result<OrderSpec> decodeSpec(std::string_view bytes) {
     const auto& hooks = deploy.next();
     if (hooks.type != msgpack::type::ARRAY) deploy.fail("before_switch: expected an array");
     for (std::uint32_t i = 0; i < hooks.via.array.size; ++i) {
-      FieldReader one(hooks.via.array.ptr[i], hooks.via.array.ptr[i].type == msgpack::type::ARRAY
-                                                   ? hooks.via.array.ptr[i].via.array.size
-                                                   : 0,
+      FieldReader one(hooks.via.array.ptr[i],
+                      hooks.via.array.ptr[i].type == msgpack::type::ARRAY ? hooks.via.array.ptr[i].via.array.size : 0,
                       "spec.deploy.before_switch");
       std::vector<std::string> argv;
       for (std::uint32_t j = 0; j < hooks.via.array.ptr[i].via.array.size; ++j) argv.push_back(one.str());

@@ -16,21 +16,29 @@ std::string signedBytes(const std::string& body) {
 
 const char* toString(RefusalReason r) {
   switch (r) {
-    case RefusalReason::kMalformed: return "malformed";
-    case RefusalReason::kUnknownKey: return "unknown_key";
-    case RefusalReason::kBadSignature: return "bad_signature";
-    case RefusalReason::kWrongTarget: return "wrong_target";
-    case RefusalReason::kExpired: return "expired";
-    case RefusalReason::kNotYetValid: return "not_yet_valid";
-    case RefusalReason::kReplay: return "replay";
-    case RefusalReason::kBadSpec: return "bad_spec";
-    case RefusalReason::kUnsignedRelease: return "unsigned_release";
+    case RefusalReason::kMalformed:
+      return "malformed";
+    case RefusalReason::kUnknownKey:
+      return "unknown_key";
+    case RefusalReason::kBadSignature:
+      return "bad_signature";
+    case RefusalReason::kWrongTarget:
+      return "wrong_target";
+    case RefusalReason::kExpired:
+      return "expired";
+    case RefusalReason::kNotYetValid:
+      return "not_yet_valid";
+    case RefusalReason::kReplay:
+      return "replay";
+    case RefusalReason::kBadSpec:
+      return "bad_spec";
+    case RefusalReason::kUnsignedRelease:
+      return "unsigned_release";
   }
   return "unknown";
 }
 
-SignedOrder signOrder(OrderBody body, const std::string& spec_bytes,
-                      const common::SigningKeyPair& plan_key) {
+SignedOrder signOrder(OrderBody body, const std::string& spec_bytes, const common::SigningKeyPair& plan_key) {
   body.key_id = common::keyId(plan_key.public_key);
   body.spec_digest = common::blake2bHex(common::asBytes(spec_bytes));
   SignedOrder out;
@@ -94,10 +102,10 @@ OrderVerifier::Outcome OrderVerifier::verify(const SignedOrder& order, const Ver
   const auto& b = *body;
   if (b.key_id != common::keyId(ctx.plan_key))
     return refuse(RefusalReason::kUnknownKey,
-                  "signed by key " + b.key_id + ", but this agent trusts plan key " +
-                      common::keyId(ctx.plan_key));
+                  "signed by key " + b.key_id + ", but this agent trusts plan key " + common::keyId(ctx.plan_key));
   common::Signature sig{};
-  if (order.signature.size() != sig.size()) return refuse(RefusalReason::kBadSignature, "signature has the wrong length");
+  if (order.signature.size() != sig.size())
+    return refuse(RefusalReason::kBadSignature, "signature has the wrong length");
   std::copy(order.signature.begin(), order.signature.end(), sig.begin());
   if (!common::verifySignature(common::asBytes(signedBytes(order.body)), sig, ctx.plan_key))
     return refuse(RefusalReason::kBadSignature, "signature does not verify against the pinned plan key");
@@ -110,11 +118,11 @@ OrderVerifier::Outcome OrderVerifier::verify(const SignedOrder& order, const Ver
     return a + d;
   };
   if (ctx.now_unix_s > addSat(b.expires_at, ctx.clock_skew_s))
-    return refuse(RefusalReason::kExpired, "order expired at unix " + std::to_string(b.expires_at) +
-                                               ", now " + std::to_string(ctx.now_unix_s));
+    return refuse(RefusalReason::kExpired,
+                  "order expired at unix " + std::to_string(b.expires_at) + ", now " + std::to_string(ctx.now_unix_s));
   if (ctx.now_unix_s < addSat(b.issued_at, -ctx.clock_skew_s))
-    return refuse(RefusalReason::kNotYetValid, "order issued in the future (unix " + std::to_string(b.issued_at) +
-                                                   "); check the clocks");
+    return refuse(RefusalReason::kNotYetValid,
+                  "order issued in the future (unix " + std::to_string(b.issued_at) + "); check the clocks");
   if (b.sequence <= ctx.highest_sequence)
     return refuse(RefusalReason::kReplay, "sequence " + std::to_string(b.sequence) + " for app '" + b.app +
                                               "' is not above the highest accepted, " +

@@ -38,22 +38,30 @@ std::string join(std::string_view path, std::string_view key) {
   return out;
 }
 
-std::string indexed(std::string_view path, std::size_t i) {
-  return std::string(path) + "[" + std::to_string(i) + "]";
-}
+std::string indexed(std::string_view path, std::size_t i) { return std::string(path) + "[" + std::to_string(i) + "]"; }
 
 const char* typeName(toml::node_type type) {
   switch (type) {
-    case toml::node_type::none: return "nothing";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a floating-point number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
   }
   return "an unknown type";
 }
@@ -96,16 +104,14 @@ std::optional<double> parsePercent(std::string_view text) {
 // "<source>:<line>:<col>: <key.path>: ".
 class PlanReader {
  public:
-  PlanReader(const std::string& source, const std::filesystem::path& base_dir)
-      : source_(source), base_dir_(base_dir) {}
+  PlanReader(const std::string& source, const std::filesystem::path& base_dir) : source_(source), base_dir_(base_dir) {}
 
   Result<Plan> read(std::string_view text) {
     toml::table root;
     try {
       root = toml::parse(text, std::string_view(source_));
     } catch (const toml::parse_error& e) {
-      return Error(Errc::kInvalidArgument,
-                   position(e.source()) + ": " + std::string(e.description()));
+      return Error(Errc::kInvalidArgument, position(e.source()) + ": " + std::string(e.description()));
     }
     Plan plan;
     Status status = readRoot(root, plan);
@@ -122,10 +128,8 @@ class PlanReader {
     return source_ + ":" + std::to_string(line) + ":" + std::to_string(column);
   }
 
-  Error errorAt(const toml::source_region& where, std::string_view key,
-                std::string_view what) const {
-    return Error(Errc::kInvalidArgument,
-                 position(where) + ": " + std::string(key) + ": " + std::string(what));
+  Error errorAt(const toml::source_region& where, std::string_view key, std::string_view what) const {
+    return Error(Errc::kInvalidArgument, position(where) + ": " + std::string(key) + ": " + std::string(what));
   }
   Error errorAt(const toml::node& node, std::string_view key, std::string_view what) const {
     return errorAt(node.source(), key, what);
@@ -133,8 +137,7 @@ class PlanReader {
 
  private:
   Error wrongType(const toml::node& node, std::string_view key, std::string_view expected) const {
-    return errorAt(node, key,
-                   "expected " + std::string(expected) + ", got " + typeName(node.type()));
+    return errorAt(node, key, "expected " + std::string(expected) + ", got " + typeName(node.type()));
   }
 
   Error missing(const toml::node& table, std::string_view key) const {
@@ -173,8 +176,7 @@ class PlanReader {
   }
 
   // The subtable `key` of `parent`, or nullptr if absent (nullptr + error if not a table).
-  Status optionalTable(const toml::table& parent, std::string_view key,
-                       const toml::table*& out) const {
+  Status optionalTable(const toml::table& parent, std::string_view key, const toml::table*& out) const {
     out = nullptr;
     const toml::node* node = parent.get(key);
     if (node == nullptr) return okStatus();
@@ -212,8 +214,7 @@ class PlanReader {
   }
 
   // A command line: a non-empty array of strings whose first element is not empty.
-  Status readArgv(const toml::node& node, std::string_view key,
-                  std::vector<std::string>& out) const {
+  Status readArgv(const toml::node& node, std::string_view key, std::vector<std::string>& out) const {
     const toml::array* array = node.as_array();
     if (array == nullptr) {
       return wrongType(node, key, "an array of strings (a command and its arguments)");
@@ -235,11 +236,9 @@ class PlanReader {
 
   // Wave sizes are positive counts or percentages in (0, 100]; failure budgets
   // are counts >= 0 or percentages in [0, 100].
-  Status readAmount(const toml::node& node, std::string_view key, AmountUse use,
-                    Amount& out) const {
-    const char* expected = use == AmountUse::kWaveSize
-                               ? "a count of hosts or a percentage like \"10%\""
-                               : "a count or a percentage like \"5%\"";
+  Status readAmount(const toml::node& node, std::string_view key, AmountUse use, Amount& out) const {
+    const char* expected = use == AmountUse::kWaveSize ? "a count of hosts or a percentage like \"10%\""
+                                                       : "a count or a percentage like \"5%\"";
     if (const auto* integer = node.as_integer()) {
       std::int64_t count = integer->get();
       if (use == AmountUse::kWaveSize && count < 1) {
@@ -255,33 +254,28 @@ class PlanReader {
     if (text == nullptr) return wrongType(node, key, expected);
     std::optional<double> pct = parsePercent(text->get());
     if (!pct) {
-      return errorAt(node, key,
-                     "expected " + std::string(expected) + ", got " + quote(text->get()));
+      return errorAt(node, key, "expected " + std::string(expected) + ", got " + quote(text->get()));
     }
     if (use == AmountUse::kWaveSize && (*pct <= 0 || *pct > 100)) {
-      return errorAt(node, key,
-                     "a percentage must be above 0% and at most 100%, got " + quote(text->get()));
+      return errorAt(node, key, "a percentage must be above 0% and at most 100%, got " + quote(text->get()));
     }
     if (*pct > 100) {
-      return errorAt(node, key,
-                     "a percentage must be between 0% and 100%, got " + quote(text->get()));
+      return errorAt(node, key, "a percentage must be between 0% and 100%, got " + quote(text->get()));
     }
     out = Amount{true, *pct};
     return okStatus();
   }
 
   Status readRoot(const toml::table& root, Plan& plan) {
-    FLOTILLA_TRY(checkKeys(root, "",
-                           {"app", "version", "change", "artifact", "target", "waves", "deploy",
-                            "health"}));
+    FLOTILLA_TRY(checkKeys(root, "", {"app", "version", "change", "artifact", "target", "waves", "deploy", "health"}));
 
     const toml::node* app = root.get("app");
     if (app == nullptr) return missing(root, "app");
     FLOTILLA_TRY(readString(*app, "app", plan.app));
     if (!validAppName(plan.app)) {
-      return errorAt(*app, "app",
-                     "invalid app name " + quote(plan.app) +
-                         " (1-64 of a-z 0-9 . _ -, starting with a letter or digit)");
+      return errorAt(
+          *app, "app",
+          "invalid app name " + quote(plan.app) + " (1-64 of a-z 0-9 . _ -, starting with a letter or digit)");
     }
 
     const toml::node* version = root.get("version");
@@ -328,8 +322,7 @@ class PlanReader {
     return okStatus();
   }
 
-  Status readTimestamp(const toml::node& node, std::string_view key,
-                       std::optional<common::SysTime>& out) const {
+  Status readTimestamp(const toml::node& node, std::string_view key, std::optional<common::SysTime>& out) const {
     static constexpr const char* kExample = "2026-11-26T09:12:00Z";
     if (const auto* text = node.as_string()) {
       Result<common::SysTime> parsed = common::parseRfc3339(text->get());
@@ -348,12 +341,10 @@ class PlanReader {
     if (dt.date.year < 1700 || dt.date.year > 2200) {
       return errorAt(node, key, "year out of range (1700-2200)");
     }
-    std::chrono::year_month_day ymd{std::chrono::year{dt.date.year},
-                                    std::chrono::month{dt.date.month},
+    std::chrono::year_month_day ymd{std::chrono::year{dt.date.year}, std::chrono::month{dt.date.month},
                                     std::chrono::day{dt.date.day}};
-    auto local = std::chrono::sys_days{ymd} + std::chrono::hours(dt.time.hour) +
-                 std::chrono::minutes(dt.time.minute) + std::chrono::seconds(dt.time.second) +
-                 std::chrono::nanoseconds(dt.time.nanosecond);
+    auto local = std::chrono::sys_days{ymd} + std::chrono::hours(dt.time.hour) + std::chrono::minutes(dt.time.minute) +
+                 std::chrono::seconds(dt.time.second) + std::chrono::nanoseconds(dt.time.nanosecond);
     auto utc = local - std::chrono::minutes(dt.offset->minutes);
     out = std::chrono::time_point_cast<common::SysTime::duration>(utc);
     return okStatus();
@@ -394,9 +385,9 @@ class PlanReader {
   }
 
   Status readWaves(const toml::table& table, WavePolicy& waves) const {
-    FLOTILLA_TRY(checkKeys(table, "waves",
-                           {"sizes", "max_parallel", "max_failed", "max_unreachable", "bake",
-                            "approval", "on_failure", "deadline"}));
+    FLOTILLA_TRY(checkKeys(
+        table, "waves",
+        {"sizes", "max_parallel", "max_failed", "max_unreachable", "bake", "approval", "on_failure", "deadline"}));
 
     if (const toml::node* sizes = table.get("sizes")) {
       const toml::array* array = sizes->as_array();
@@ -417,9 +408,9 @@ class PlanReader {
         FLOTILLA_TRY(readAmount(element, key, AmountUse::kWaveSize, amount));
         std::optional<Amount>& previous = amount.percent ? last_percent : last_count;
         if (previous && amount.value < previous->value) {
-          return errorAt(element, key,
-                         "sizes are cumulative and must not decrease: " + amount.toString() +
-                             " after " + previous->toString());
+          return errorAt(
+              element, key,
+              "sizes are cumulative and must not decrease: " + amount.toString() + " after " + previous->toString());
         }
         previous = amount;
         waves.sizes.push_back(amount);
@@ -430,8 +421,7 @@ class PlanReader {
       const auto* value = node->as_integer();
       if (value == nullptr) return wrongType(*node, "waves.max_parallel", "an integer");
       if (value->get() < 1) {
-        return errorAt(*node, "waves.max_parallel",
-                       "must be at least 1, got " + std::to_string(value->get()));
+        return errorAt(*node, "waves.max_parallel", "must be at least 1, got " + std::to_string(value->get()));
       }
       waves.max_parallel = static_cast<std::size_t>(value->get());
     }
@@ -439,8 +429,7 @@ class PlanReader {
       FLOTILLA_TRY(readAmount(*node, "waves.max_failed", AmountUse::kBudget, waves.max_failed));
     }
     if (const toml::node* node = table.get("max_unreachable")) {
-      FLOTILLA_TRY(
-          readAmount(*node, "waves.max_unreachable", AmountUse::kBudget, waves.max_unreachable));
+      FLOTILLA_TRY(readAmount(*node, "waves.max_unreachable", AmountUse::kBudget, waves.max_unreachable));
     }
     if (const toml::node* node = table.get("bake")) {
       FLOTILLA_TRY(readDuration(*node, "waves.bake", waves.bake));
@@ -456,8 +445,7 @@ class PlanReader {
       } else if (value == "manual") {
         waves.approval = Approval::kManual;
       } else {
-        return errorAt(*node, "waves.approval",
-                       "expected \"auto\" or \"manual\", got " + quote(value));
+        return errorAt(*node, "waves.approval", "expected \"auto\" or \"manual\", got " + quote(value));
       }
     }
     if (const toml::node* node = table.get("on_failure")) {
@@ -470,8 +458,7 @@ class PlanReader {
       } else if (value == "halt") {
         waves.on_failure = OnFailure::kHalt;
       } else {
-        return errorAt(*node, "waves.on_failure",
-                       "expected \"rollback\", \"pause\" or \"halt\", got " + quote(value));
+        return errorAt(*node, "waves.on_failure", "expected \"rollback\", \"pause\" or \"halt\", got " + quote(value));
       }
     }
     return okStatus();
@@ -516,11 +503,9 @@ class PlanReader {
     }
     if (health.deadline < health.healthy_for) {
       // Either may be the default; point at whichever the plan wrote.
-      const toml::node& where =
-          deadline != nullptr ? *deadline : (healthy_for != nullptr ? *healthy_for : table);
+      const toml::node& where = deadline != nullptr ? *deadline : (healthy_for != nullptr ? *healthy_for : table);
       return errorAt(where, "health.deadline",
-                     "must be at least health.healthy_for (" +
-                         common::formatDuration(health.healthy_for) + "), got " +
+                     "must be at least health.healthy_for (" + common::formatDuration(health.healthy_for) + "), got " +
                          common::formatDuration(health.deadline));
     }
 
@@ -556,8 +541,7 @@ class PlanReader {
         if (!present.empty()) present += " and ";
         present += name;
       }
-      return errorAt(*table, path,
-                     "has " + present + "; a check has exactly one of http, tcp or exec");
+      return errorAt(*table, path, "has " + present + "; a check has exactly one of http, tcp or exec");
     }
 
     if (http != nullptr) {
@@ -568,8 +552,7 @@ class PlanReader {
       bool http_scheme = url.starts_with("http://") && url.size() > 7;
       bool https_scheme = url.starts_with("https://") && url.size() > 8;
       if (!http_scheme && !https_scheme) {
-        return errorAt(*http, key,
-                       "expected a URL starting with http:// or https://, got " + quote(url));
+        return errorAt(*http, key, "expected a URL starting with http:// or https://, got " + quote(url));
       }
     } else if (tcp != nullptr) {
       std::string key = join(path, "tcp");
@@ -587,14 +570,13 @@ class PlanReader {
     return okStatus();
   }
 
-  Status checkHostPort(const toml::node& node, std::string_view key,
-                       std::string_view target) const {
+  Status checkHostPort(const toml::node& node, std::string_view key, std::string_view target) const {
     // Host variables expand on the agent; "${HOST}:${PORT}" can only be checked there.
     if (target.find("${") != std::string_view::npos) return okStatus();
     auto bad = [&](std::string_view why) {
-      return errorAt(node, key,
-                     std::string(why) + " in " + quote(target) +
-                         " (expected \"host:port\" with a port from 1 to 65535)");
+      return errorAt(
+          node, key,
+          std::string(why) + " in " + quote(target) + " (expected \"host:port\" with a port from 1 to 65535)");
     };
     std::size_t colon = target.rfind(':');
     if (colon == std::string_view::npos) return bad("missing port");
@@ -616,8 +598,7 @@ class PlanReader {
 };
 
 bool inSet(char c, std::string_view extra) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         extra.find(c) != std::string_view::npos;
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || extra.find(c) != std::string_view::npos;
 }
 
 }  // namespace
@@ -646,17 +627,22 @@ std::string Amount::toString() const {
 
 const char* toString(Approval a) {
   switch (a) {
-    case Approval::kAuto: return "auto";
-    case Approval::kManual: return "manual";
+    case Approval::kAuto:
+      return "auto";
+    case Approval::kManual:
+      return "manual";
   }
   return "auto";
 }
 
 const char* toString(OnFailure f) {
   switch (f) {
-    case OnFailure::kRollback: return "rollback";
-    case OnFailure::kPause: return "pause";
-    case OnFailure::kHalt: return "halt";
+    case OnFailure::kRollback:
+      return "rollback";
+    case OnFailure::kPause:
+      return "pause";
+    case OnFailure::kHalt:
+      return "halt";
   }
   return "rollback";
 }
@@ -671,9 +657,8 @@ bool validVersion(std::string_view version) {
   if (version.empty() || version.size() > 128) return false;
   auto alnum = [](char c) { return inSet(c, "") || (c >= 'A' && c <= 'Z'); };
   if (!alnum(version.front())) return false;
-  return std::all_of(version.begin(), version.end(), [&](char c) {
-    return alnum(c) || std::string_view("._+-").find(c) != std::string_view::npos;
-  });
+  return std::all_of(version.begin(), version.end(),
+                     [&](char c) { return alnum(c) || std::string_view("._+-").find(c) != std::string_view::npos; });
 }
 
 Result<Plan> parsePlan(std::string_view toml_text, const std::string& source_name,
@@ -704,12 +689,10 @@ Result<Plan> parsePlanFile(const std::filesystem::path& path) {
   std::error_code ec;
   auto status = std::filesystem::status(artifact, ec);
   if (!std::filesystem::exists(status)) {
-    return reader.errorAt(reader.artifactWhere(), "artifact.file",
-                          "no such file: " + artifact.string());
+    return reader.errorAt(reader.artifactWhere(), "artifact.file", "no such file: " + artifact.string());
   }
   if (!std::filesystem::is_regular_file(status)) {
-    return reader.errorAt(reader.artifactWhere(), "artifact.file",
-                          "not a regular file: " + artifact.string());
+    return reader.errorAt(reader.artifactWhere(), "artifact.file", "not a regular file: " + artifact.string());
   }
   return plan;
 }

@@ -77,14 +77,12 @@ bool writeProtocol(const fs::path& dir, const common::SigningKeyPair& key) {
   bool ok = true;
   auto put = [&](const char* name, const std::string& bytes) { ok = write(dir / name, bytes) && ok; };
 
-  put("hello", encode(Hello{"agent-1", {{"role", "web"}, {"zone", "a"}}, {{"web", "2.4.0"}},
-                            "join-token", "0.1.0"}));
+  put("hello", encode(Hello{"agent-1", {{"role", "web"}, {"zone", "a"}}, {{"web", "2.4.0"}}, "join-token", "0.1.0"}));
   put("heartbeat_idle", encode(Heartbeat{{{"web", "2.4.0"}}, {{"web", "healthy"}}, ""}));
   put("heartbeat_busy", encode(Heartbeat{{}, {{"web", "unknown"}}, "o-4"}));
-  put("report_accepted", encode(Report{"o-4", "web", "2.4.1", 4, Phase::kAccepted, "", "2.4.0",
-                                       1'800'000'000'000}));
-  put("report_reverted", encode(Report{"o-4", "web", "2.4.1", 4, Phase::kReverted,
-                                       "health check failed", "2.4.0", -1}));
+  put("report_accepted", encode(Report{"o-4", "web", "2.4.1", 4, Phase::kAccepted, "", "2.4.0", 1'800'000'000'000}));
+  put("report_reverted",
+      encode(Report{"o-4", "web", "2.4.1", 4, Phase::kReverted, "health check failed", "2.4.0", -1}));
   put("fetch", encode(Fetch{std::string(64, 'a'), 262144, 8}));
   put("welcome", encode(Welcome{WelcomeStatus::kAccepted, "", 5000, 1'800'000'000'000}));
   put("welcome_pending", encode(Welcome{WelcomeStatus::kPending, "waiting for accept", 1, 0}));
@@ -135,9 +133,14 @@ bool writeJournal(const fs::path& dir) {
   put("settled.json", settled);
 
   JournalState finished = settled;
-  finished.apps["web"].last_order = agent::FinishedOrder{
-      "o-4", 4, "deploy", "2.4.1", protocol::Phase::kReverted, "not healthy within 30s; 2.4.0 is live again", "2.4.0",
-      1700000000000};
+  finished.apps["web"].last_order = agent::FinishedOrder{"o-4",
+                                                         4,
+                                                         "deploy",
+                                                         "2.4.1",
+                                                         protocol::Phase::kReverted,
+                                                         "not healthy within 30s; 2.4.0 is live again",
+                                                         "2.4.0",
+                                                         1700000000000};
   put("finished.json", finished);
 
   JournalState busy = settled;

@@ -15,8 +15,8 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kFastLiveness{"agents.heartbeat_interval = \"500ms\"", "agents.heartbeat_expiry = \"2s\"",
-                                             "orders.retry = \"1s\""};
+const std::vector<std::string> kFastLiveness{"agents.heartbeat_interval = \"500ms\"",
+                                             "agents.heartbeat_expiry = \"2s\"", "orders.retry = \"1s\""};
 
 std::string submit(Fleet& f, const std::filesystem::path& plan) {
   auto r = f.console({"rollout", plan.string()});
@@ -57,7 +57,8 @@ std::string agentState(Fleet& f, const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("a coordinator killed while a wave awaits approval resumes the same rollout", "[integration][fault][resume]") {
+TEST_CASE("a coordinator killed while a wave awaits approval resumes the same rollout",
+          "[integration][fault][resume]") {
   Fleet f;
   f.startCoordinator();
   f.startAgent({"h0"});
@@ -165,7 +166,8 @@ TEST_CASE("a rollback order reaches a host that was down when the rollback start
   CHECK(countEvents(f, id, "host_rolled_back", canary) == 1);
 }
 
-TEST_CASE("a host that joins after a rollout converges to the app's current release", "[integration][fault][converge]") {
+TEST_CASE("a host that joins after a rollout converges to the app's current release",
+          "[integration][fault][converge]") {
   Fleet f;
   f.startCoordinator(kFastLiveness);
   f.startAgent({"h0"});
@@ -213,7 +215,8 @@ TEST_CASE("a host that failed on the current release is not retried by convergen
   std::filesystem::create_directories(f.dir() / "ok-h0");
   auto plan = f.writePlan("web", "1", f.makeRelease("1", true), "sizes = [\"100%\"]\nmax_failed = 1",
                           "[health]\ninterval = \"100ms\"\nhealthy_for = \"200ms\"\ndeadline = \"2s\"\n"
-                          "[[health.check]]\nexec = [\"test\", \"-d\", \"" + (f.dir() / "ok-${HOST}").string() + "\"]\n");
+                          "[[health.check]]\nexec = [\"test\", \"-d\", \"" +
+                              (f.dir() / "ok-${HOST}").string() + "\"]\n");
   auto id = submit(f, plan);
   auto st = f.waitFinished(id);
   INFO(st.dump(2));

@@ -50,7 +50,8 @@ fs::path planOf2(Fleet& f, bool healthy, const std::string& deploy_toml, const s
   auto plan = f.dir() / "web-2.toml";
   std::ofstream out(plan);
   out << "app = \"web\"\nversion = \"2\"\n[artifact]\nfile = \"" << release.string() << "\"\n"
-      << "[waves]\nsizes = [\"100%\"]\ndeadline = \"60s\"\non_failure = \"halt\"\n" << deploy_toml << health_toml;
+      << "[waves]\nsizes = [\"100%\"]\ndeadline = \"60s\"\non_failure = \"halt\"\n"
+      << deploy_toml << health_toml;
   return plan;
 }
 
@@ -135,7 +136,8 @@ TEST_CASE("a frozen agent is marked lost and counts as unreachable, and the wave
   REQUIRE(f.waitOnline(2));
   f.signalAgent("h1", SIGSTOP);
   REQUIRE(waitUntil([&] { return agentState(f, "h1") == "lost"; }, 10s));
-  auto plan = f.writePlan("web", "1", f.makeRelease("1", true), "sizes = [\"100%\"]\nmax_unreachable = 1\ndeadline = \"20s\"");
+  auto plan =
+      f.writePlan("web", "1", f.makeRelease("1", true), "sizes = [\"100%\"]\nmax_unreachable = 1\ndeadline = \"20s\"");
   auto st = f.waitFinished(submit(f, plan), 40s);
   INFO(st.dump(2));
   CHECK(st["state"] == "succeeded");
@@ -244,7 +246,8 @@ void checkRecovered(Fleet& f, const CrashRun& run, const std::string& live, cons
 
 }  // namespace
 
-TEST_CASE("an agent killed right after journaling fetching comes back on the old release", "[integration][fault][kill]") {
+TEST_CASE("an agent killed right after journaling fetching comes back on the old release",
+          "[integration][fault][kill]") {
   Fleet f;
   auto run = crashAt(f, "fetching", true);
   CHECK(run.at_crash.live == "1");
@@ -271,7 +274,8 @@ TEST_CASE("an agent killed with a release half staged removes it and comes back 
 
 TEST_CASE("an agent killed as before_switch begins comes back on the old release", "[integration][fault][kill]") {
   Fleet f;
-  auto run = crashAt(f, "before_switch", true, "[deploy]\nbefore_switch = [[\"true\"]]\nrestart = [\"./bin/restart\"]\n");
+  auto run =
+      crashAt(f, "before_switch", true, "[deploy]\nbefore_switch = [[\"true\"]]\nrestart = [\"./bin/restart\"]\n");
   checkRecovered(f, run, "1", "", "host_failed", "agent restarted during before_switch; nothing was switched");
 }
 

@@ -33,7 +33,9 @@ HttpReply httpGet(const std::string& url) {
   return r;
 }
 
-bool hasLine(const std::string& text, const std::string& line) { return text.find("\n" + line + "\n") != std::string::npos; }
+bool hasLine(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
 
 }  // namespace
 

@@ -145,8 +145,9 @@ TEST_CASE("a host cut off mid-wave is lost within the expiry and, within budget,
           "[integration][netns]") {
   Scenario s;
   if (!s.start(3)) return;
-  auto id = s.cutInProbation("h1", true, "sizes = [\"100%\"]\nmax_parallel = 3\nmax_unreachable = 1\ndeadline = \"20s\"",
-                             slowHealth("3s", "20s"));
+  auto id =
+      s.cutInProbation("h1", true, "sizes = [\"100%\"]\nmax_parallel = 3\nmax_unreachable = 1\ndeadline = \"20s\"",
+                       slowHealth("3s", "20s"));
   auto& f = *s.fleet;
   auto st = f.waitFinished(id, 30s);
   INFO(st.dump(2));
@@ -166,7 +167,8 @@ TEST_CASE("a host cut off mid-wave beyond the unreachable budget fails the wave;
   Scenario s;
   if (!s.start(3)) return;
   auto id = s.cutInProbation(
-      "h1", true, "sizes = [\"100%\"]\nmax_parallel = 3\nmax_unreachable = 0\ndeadline = \"20s\"\non_failure = \"rollback\"",
+      "h1", true,
+      "sizes = [\"100%\"]\nmax_parallel = 3\nmax_unreachable = 0\ndeadline = \"20s\"\non_failure = \"rollback\"",
       slowHealth("3s", "20s"));
   auto& f = *s.fleet;
   // The reachable hosts go back at once; the cut-off one stays owed its rollback.
@@ -199,7 +201,7 @@ TEST_CASE("a wave whose host is cut off but not yet lost ends at its deadline, n
   CHECK(st["waves"][0]["failed"] == 1);
   CHECK(st["waves"][0]["healthy"] == 1);
   CHECK(took >= 5s);
-  CHECK(took < 5s + 5s);  // the deadline plus the coordinator's tick and the console's latency
+  CHECK(took < 5s + 5s);                   // the deadline plus the coordinator's tick and the console's latency
   CHECK(agentState(f, "h1") == "online");  // never declared lost: the deadline alone ended the wave
 }
 
@@ -208,7 +210,8 @@ TEST_CASE("a host cut off in probation whose checks fail reverts alone and repor
   Scenario s;
   if (!s.start(1)) return;
   // halt: the coordinator sends no rollback, so whatever the host does it decides alone.
-  auto id = s.cutInProbation("h0", false, "sizes = [\"100%\"]\nmax_unreachable = 0\ndeadline = \"60s\"\non_failure = \"halt\"",
+  auto id = s.cutInProbation("h0", false,
+                             "sizes = [\"100%\"]\nmax_unreachable = 0\ndeadline = \"60s\"\non_failure = \"halt\"",
                              slowHealth("1s", "6s"));
   auto& f = *s.fleet;
   CHECK(f.waitFinished(id, 20s)["state"] == "failed");
@@ -227,8 +230,9 @@ TEST_CASE("a host cut off in probation whose checks pass keeps the new release a
           "[integration][netns]") {
   Scenario s;
   if (!s.start(1)) return;
-  auto id = s.cutInProbation("h0", true, "sizes = [\"100%\"]\nmax_unreachable = 1\ndeadline = \"60s\"\non_failure = \"halt\"",
-                             slowHealth("4s", "30s"));
+  auto id =
+      s.cutInProbation("h0", true, "sizes = [\"100%\"]\nmax_unreachable = 1\ndeadline = \"60s\"\non_failure = \"halt\"",
+                       slowHealth("4s", "30s"));
   auto& f = *s.fleet;
   auto st = f.waitFinished(id, 20s);
   INFO(st.dump(2));
@@ -250,8 +254,7 @@ TEST_CASE("a host cut off in probation whose checks pass keeps the new release a
 }
 
 // Convergence is being built on the coordinator: until it lands, this may fail.
-TEST_CASE("a host cut off through a rollout converges to the app's release once healed",
-          "[integration][netns]") {
+TEST_CASE("a host cut off through a rollout converges to the app's release once healed", "[integration][netns]") {
   Scenario s;
   if (!s.start(3)) return;
   auto& f = *s.fleet;

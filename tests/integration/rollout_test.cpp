@@ -103,7 +103,8 @@ TEST_CASE("a failing canary reverts itself and the rollout stops", "[integration
   auto ev = events(f, id);
   bool reverted = false;
   for (const auto& e : ev)
-    if (e["kind"] == "host_failed" && e["message"].get<std::string>().find("reverted") != std::string::npos) reverted = true;
+    if (e["kind"] == "host_failed" && e["message"].get<std::string>().find("reverted") != std::string::npos)
+      reverted = true;
   CHECK(reverted);
   // The canary restarted release 1 when it reverted.
   int restarted_on_1 = 0;
@@ -123,9 +124,9 @@ TEST_CASE("a failure in a later wave rolls back every host the rollout moved", "
   // Which host is the canary depends on the rollout id; make every host but the
   // canary fail by marking all, then clearing the canary once it is chosen.
   for (int i = 0; i < 4; ++i) std::ofstream(f.appsDir("h" + std::to_string(i)) / "web/FAIL") << "x";
-  auto plan = f.writePlan("web", "2", f.makeRelease("2", true),
-                          "sizes = [1, \"100%\"]\nmax_parallel = 3\nbake = \"1s\"\non_failure = \"rollback\"",
-                          kFailFileHealth);
+  auto plan =
+      f.writePlan("web", "2", f.makeRelease("2", true),
+                  "sizes = [1, \"100%\"]\nmax_parallel = 3\nbake = \"1s\"\non_failure = \"rollback\"", kFailFileHealth);
   // Hold the canary's wave in bake long enough to learn who it is.
   auto id = submit(f, plan);
   std::string canary;
@@ -180,7 +181,8 @@ TEST_CASE("manual approval waits for promote", "[integration][rollout][approval]
   auto ev = events(f, id);
   bool operator_named = false;
   for (const auto& e : ev)
-    if (e["kind"] == "operator_promote" && e["actor"].is_string() && !e["actor"].get<std::string>().empty()) operator_named = true;
+    if (e["kind"] == "operator_promote" && e["actor"].is_string() && !e["actor"].get<std::string>().empty())
+      operator_named = true;
   CHECK(operator_named);
 }
 
@@ -249,6 +251,7 @@ TEST_CASE("an agent refuses an order signed by a key it does not trust", "[integ
   CHECK_FALSE(std::filesystem::exists(f.appsDir("h0") / "web/releases/2"));
   bool refused = false;
   for (const auto& e : events(f, id))
-    if (e["kind"] == "host_failed" && e["message"].get<std::string>().find("unknown_key") != std::string::npos) refused = true;
+    if (e["kind"] == "host_failed" && e["message"].get<std::string>().find("unknown_key") != std::string::npos)
+      refused = true;
   CHECK(refused);
 }

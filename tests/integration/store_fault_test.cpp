@@ -121,7 +121,8 @@ TEST_CASE("a full disk refuses new rollouts with the store's error and loses not
   CHECK(integrityCheck(db) == "ok");
 }
 
-TEST_CASE("a store on a read-only file system stops the coordinator with a clear error", "[integration][fault][store]") {
+TEST_CASE("a store on a read-only file system stops the coordinator with a clear error",
+          "[integration][fault][store]") {
   Fleet f;
   SmallDisk disk(f.dir() / "storefs", "2m");
   if (!canMount(disk)) return;
@@ -130,8 +131,9 @@ TEST_CASE("a store on a read-only file system stops the coordinator with a clear
   f.startAgent({"h0"});
   acceptAgent(f, "h0");  // the join token lives in the store init made, not in this one
   REQUIRE(f.waitOnline(1));
-  const std::string id = f.console({"rollout", f.writePlan("web", "1", f.makeRelease("1", true), "sizes = [\"100%\"]").string()})
-                             .json["id"];
+  const std::string id =
+      f.console({"rollout", f.writePlan("web", "1", f.makeRelease("1", true), "sizes = [\"100%\"]").string()})
+          .json["id"];
   REQUIRE(f.waitFinished(id)["state"] == "succeeded");
   f.stopCoordinator();
   REQUIRE(disk.remount(MS_RDONLY));

@@ -1030,8 +1030,8 @@ TEST_CASE("coordinator: a fetch for a path outside the store is refused", "[inte
 
 TEST_CASE("artifact: an absolute path entry is refused", "[integration][trust]") {
   expectHostileRefused(
-      "abs", [](Fleet& f) { return "add('" + (f.dir() / "abs-pwned").string() + "', b'x', mode=0o644)"; },
-      "abs-pwned", [](Fleet& f) { CHECK(!fs::exists(f.dir() / "abs-pwned")); });
+      "abs", [](Fleet& f) { return "add('" + (f.dir() / "abs-pwned").string() + "', b'x', mode=0o644)"; }, "abs-pwned",
+      [](Fleet& f) { CHECK(!fs::exists(f.dir() / "abs-pwned")); });
 }
 
 TEST_CASE("artifact: a dot-dot entry is refused", "[integration][trust]") {
@@ -1095,8 +1095,13 @@ struct TcpControl {
   }
   CommandResult console(const std::vector<std::string>& args, const std::string& key = "",
                         std::chrono::milliseconds timeout = 30s) {
-    std::vector<std::string> argv{(binDir() / "coordinator/flotilla").string(), "--control", endpoint, "--json",
-                                  "--timeout", "2", "--coordinator-key",
+    std::vector<std::string> argv{(binDir() / "coordinator/flotilla").string(),
+                                  "--control",
+                                  endpoint,
+                                  "--json",
+                                  "--timeout",
+                                  "2",
+                                  "--coordinator-key",
                                   trimmed(slurp(f.dir() / "coord/keys/curve.pub"))};
     argv.push_back("--key");
     argv.push_back(key.empty() ? op_prefix.string() + ".key" : key);
@@ -1150,8 +1155,9 @@ TEST_CASE("operators: an allowlisted key works and its actions name the key", "[
 TEST_CASE("operators: an unknown operator key gets no reply", "[integration][trust]") {
   TcpControl t;
   auto other = t.f.dir() / "intruder";
-  REQUIRE(runCommand({(binDir() / "coordinator/flotilla").string(), "keygen", "--operator", other.string()})
-              .exit_code == 0);
+  REQUIRE(
+      runCommand({(binDir() / "coordinator/flotilla").string(), "keygen", "--operator", other.string()}).exit_code ==
+      0);
   auto r = t.console({"agents"}, other.string() + ".key");
   INFO(r.out << r.err);
   CHECK(r.exit_code == 3);
@@ -1161,9 +1167,9 @@ TEST_CASE("operators: an unknown operator key gets no reply", "[integration][tru
 
 TEST_CASE("operators: no key at all on a TCP endpoint is a usage error", "[integration][trust]") {
   TcpControl t;
-  auto r = runCommand({(binDir() / "coordinator/flotilla").string(), "--control", t.endpoint, "--json", "--timeout",
-                       "2", "agents"},
-                      30s);
+  auto r = runCommand(
+      {(binDir() / "coordinator/flotilla").string(), "--control", t.endpoint, "--json", "--timeout", "2", "agents"},
+      30s);
   INFO(r.out << r.err);
   CHECK(r.exit_code == 2);
   CHECK(!(r.out + r.err).empty());
@@ -1201,8 +1207,8 @@ TEST_CASE("release keys: an unsigned plan is refused, a signed one deploys", "[i
   CHECK(findEvent(f, id, "", "unsigned_release"));
   CHECK(f.liveRelease("h0", "web") == "");
 
-  auto s = runCommand({(binDir() / "coordinator/flotilla").string(), "--json", "sign", plan.string(), "--key",
-                       rk.string() + ".key"});
+  auto s = runCommand(
+      {(binDir() / "coordinator/flotilla").string(), "--json", "sign", plan.string(), "--key", rk.string() + ".key"});
   INFO(s.out << s.err);
   REQUIRE(s.exit_code == 0);
   auto sig_file = s.json["signature_file"].get<std::string>();
@@ -1425,7 +1431,8 @@ TEST_CASE("agent: an unsolicited chunk is ignored", "[integration][trust]") {
   });
 }
 
-TEST_CASE("agent: an oversized frame from the coordinator is dropped and the agent reconnects", "[integration][trust]") {
+TEST_CASE("agent: an oversized frame from the coordinator is dropped and the agent reconnects",
+          "[integration][trust]") {
   agentSurvives([](FakeSetup& s) { s.fake->sendRaw(std::string(2 * 1024 * 1024, 'x')); });
 }
 

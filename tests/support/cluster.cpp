@@ -233,7 +233,7 @@ void Fleet::startAgent(const AgentSpec& spec) {
   const auto adir = agentDir(spec.id);
   if (!fs::exists(adir / "agent.toml")) {
     std::vector<std::string> argv{(binDir() / "agent/flotilla-agent").string(), "init", adir.string(), "--join",
-                                  (dir() / "coord/join.toml").string(), "--id", spec.id};
+                                  (dir() / "coord/join.toml").string(),         "--id", spec.id};
     for (const auto& [k, v] : spec.labels) {
       argv.push_back("--label");
       argv.push_back(k + "=" + v);
@@ -325,7 +325,8 @@ fs::path Fleet::writePlan(const std::string& app, const std::string& version, co
   out << "app = \"" << app << "\"\nversion = \"" << version << "\"\n\n"
       << "[artifact]\nfile = \"" << artifact.string() << "\"\n\n"
       << "[target]\nlabels = { role = \"web\" }\n\n"
-      << "[waves]\n" << waves_toml << "\n\n"
+      << "[waves]\n"
+      << waves_toml << "\n\n"
       << "[deploy]\nrestart = [\"./bin/restart\"]\n\n";
   if (health_toml.empty())
     out << "[health]\ninterval = \"100ms\"\nhealthy_for = \"300ms\"\ndeadline = \"2s\"\n\n"
@@ -358,7 +359,8 @@ void Fleet::setAgentEndpoint(const std::string& endpoint) {
   const auto join = dir() / "coord/join.toml";
   std::ifstream in(join);
   std::string text, line;
-  while (std::getline(in, line)) text += (line.rfind("coordinator = ", 0) == 0 ? "coordinator = \"" + endpoint + "\"" : line) + "\n";
+  while (std::getline(in, line))
+    text += (line.rfind("coordinator = ", 0) == 0 ? "coordinator = \"" + endpoint + "\"" : line) + "\n";
   in.close();
   std::ofstream(join) << text;  // truncating keeps the file's owner-only mode
 }

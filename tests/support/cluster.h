@@ -52,7 +52,8 @@ struct CommandResult {
 };
 
 // Runs a command to completion with captured output.
-CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(120));
+CommandResult runCommand(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 // Polls `cond` until it is true or `timeout` passes; returns its last value.
 bool waitUntil(const std::function<bool()>& cond, std::chrono::milliseconds timeout,
@@ -91,11 +92,13 @@ class Fleet {
   std::string liveRelease(const std::string& id, const std::string& app) const;
 
   // `flotilla --control ... --json ARGS...`
-  CommandResult console(const std::vector<std::string>& args, std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  CommandResult console(const std::vector<std::string>& args,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(120));
   // Waits until every started agent is online in `flotilla agents`.
   bool waitOnline(std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Waits until the rollout reaches a finished state; returns its status document.
-  nlohmann::json waitFinished(const std::string& rollout, std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  nlohmann::json waitFinished(const std::string& rollout,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(120));
   nlohmann::json status(const std::string& rollout);
 
   // A release tarball whose health is decided by the file HEALTHY inside it

@@ -96,14 +96,17 @@ NetLab::NetLab(std::string ip, std::string prefix) : ip_(std::move(ip)), prefix_
 
 Result<std::unique_ptr<NetLab>> NetLab::create() {
   auto ip = ipTool();
-  if (ip.empty()) return Error(Errc::kUnavailable, "needs iproute2's `ip` (Debian package iproute2), found in none of /usr/sbin, /sbin, /usr/bin, /bin");
+  if (ip.empty())
+    return Error(Errc::kUnavailable,
+                 "needs iproute2's `ip` (Debian package iproute2), found in none of /usr/sbin, /sbin, /usr/bin, /bin");
   removeLeftovers(ip);
   static int labs = 0;
   const std::string prefix = kLabPrefix + std::to_string(::getpid()) + "-" + std::to_string(labs++);
   std::unique_ptr<NetLab> lab(new NetLab(ip, prefix));
   const std::string hub = prefix + "-hub";
   if (auto st = runIp(ip, {"netns", "add", hub}); !st.ok())
-    return Error(Errc::kPermission, "needs CAP_NET_ADMIN and CAP_SYS_ADMIN (run as root) and network namespaces: " + st.error().message);
+    return Error(Errc::kPermission,
+                 "needs CAP_NET_ADMIN and CAP_SYS_ADMIN (run as root) and network namespaces: " + st.error().message);
   lab->hub_ = hub;  // from here on the destructor removes it
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"-n", hub, "link", "set", "lo", "up"},

@@ -75,8 +75,8 @@ fs::path buildTarballWithEntry(const fs::path& out_dir, const std::string& entry
   writeFile(src / "payload", content);
   const fs::path tarball = out_dir / ("raw-" + std::to_string(n) + ".tar.gz");
   // -P keeps a leading "../" or "/" that GNU tar would otherwise strip.
-  runTar({"/bin/tar", "-P", "--transform", "s,^payload$," + sedEscape(entry_name) + ",", "-czf", tarball.string(),
-          "-C", src.string(), "payload"});
+  runTar({"/bin/tar", "-P", "--transform", "s,^payload$," + sedEscape(entry_name) + ",", "-czf", tarball.string(), "-C",
+          src.string(), "payload"});
 
   common::ProcessSpec list;
   list.argv = {"/bin/tar", "-tzf", tarball.string()};
@@ -86,7 +86,8 @@ fs::path buildTarballWithEntry(const fs::path& out_dir, const std::string& entry
   REQUIRE(r->success());
   // Listing may also warn on stderr ("Removing leading `../'"); the name must be there verbatim.
   INFO("tar -t output: " << r->output);
-  REQUIRE((r->output.rfind(entry_name + "\n", 0) == 0 || r->output.find("\n" + entry_name + "\n") != std::string::npos));
+  REQUIRE(
+      (r->output.rfind(entry_name + "\n", 0) == 0 || r->output.find("\n" + entry_name + "\n") != std::string::npos));
   return tarball;
 }
 

@@ -28,7 +28,9 @@ Result<common::PublicKey> keyKey(const std::filesystem::path& file, const toml::
   auto s = stringKey(file, t, key, true);
   if (!s) return s.error();
   auto k = common::publicKeyFromHex(*s);
-  if (!k) return Error(Errc::kInvalidArgument, where(file, t.get(key)->source()) + ": " + key + ": expected 64 hex characters");
+  if (!k)
+    return Error(Errc::kInvalidArgument,
+                 where(file, t.get(key)->source()) + ": " + key + ": expected 64 hex characters");
   return *k;
 }
 

@@ -64,7 +64,8 @@ void SimAgent::onMessage(SimContext& ctx, const protocol::CoordinatorMessage& ms
                          std::vector<std::string>& out) {
   if (const auto* w = std::get_if<protocol::Welcome>(&msg)) {
     ++ctx.stats.welcomes;
-    heartbeat_interval_ = ctx.config.heartbeat_override.value_or(common::Millis(std::max<std::int64_t>(w->heartbeat_interval_ms, 10)));
+    heartbeat_interval_ =
+        ctx.config.heartbeat_override.value_or(common::Millis(std::max<std::int64_t>(w->heartbeat_interval_ms, 10)));
     hello_backoff_ = ctx.config.hello_backoff;
     ever_welcomed_ = true;
     if (w->status == protocol::WelcomeStatus::kAccepted) {
@@ -200,9 +201,10 @@ void SimAgent::onChunk(SimContext& ctx, const protocol::Chunk& c, const SimNow& 
   auto& f = *fetch_;
   const auto& b = current_->order.body;
   if (c.total != b.artifact_size || c.offset != f.received || c.data.size() > b.artifact_size - f.received) {
-    fail(ctx, Phase::kFailed, "chunk does not fit the order (offset " + std::to_string(c.offset) + ", total " +
-                                  std::to_string(c.total) + ")",
-         now, out);
+    fail(
+        ctx, Phase::kFailed,
+        "chunk does not fit the order (offset " + std::to_string(c.offset) + ", total " + std::to_string(c.total) + ")",
+        now, out);
     return;
   }
   f.hasher.update(common::asBytes(c.data));
@@ -237,7 +239,8 @@ void SimAgent::fail(SimContext& ctx, Phase phase, const std::string& why, const 
 void SimAgent::finish(SimContext& ctx, const SimNow& now, std::vector<std::string>& out) {
   Work& w = *current_;
   const auto& b = w.order.body;
-  const bool reverted = ctx.config.fail_rate > 0 && std::uniform_real_distribution<double>(0, 1)(ctx.rng) < ctx.config.fail_rate;
+  const bool reverted =
+      ctx.config.fail_rate > 0 && std::uniform_real_distribution<double>(0, 1)(ctx.rng) < ctx.config.fail_rate;
   if (reverted) {
     ++ctx.stats.orders_reverted;
     report(ctx, w, Phase::kReverted, "simulated failure: health checks failed, reverted", w.previous, now, out);
@@ -258,8 +261,8 @@ void SimAgent::finish(SimContext& ctx, const SimNow& now, std::vector<std::strin
   startNext(ctx, now, out);
 }
 
-void SimAgent::report(SimContext& ctx, const Work& w, Phase phase, const std::string& message,
-                      const std::string& live, const SimNow& now, std::vector<std::string>& out) {
+void SimAgent::report(SimContext& ctx, const Work& w, Phase phase, const std::string& message, const std::string& live,
+                      const SimNow& now, std::vector<std::string>& out) {
   protocol::Report r;
   r.order_id = w.order.body.order_id;
   r.app = w.order.body.app;
@@ -279,7 +282,8 @@ void SimAgent::report(SimContext& ctx, const Work& w, Phase phase, const std::st
 
 void SimAgent::onTimer(SimContext& ctx, const SimNow& now, std::vector<std::string>& out) {
   if (current_ && !fetch_ && now.steady >= apply_due_) finish(ctx, now, out);
-  if (fetch_ && now.steady >= fetch_->deadline) fail(ctx, Phase::kFailed, "download did not finish within fetch_timeout", now, out);
+  if (fetch_ && now.steady >= fetch_->deadline)
+    fail(ctx, Phase::kFailed, "download did not finish within fetch_timeout", now, out);
   if (state_ != State::kOnline && now.steady >= next_hello_) sendHello(ctx, now, out);
   if (state_ == State::kOnline && now.steady >= next_heartbeat_) sendHeartbeat(now, ctx, out);
 }

@@ -59,7 +59,8 @@ Swarm::~Swarm() {
 
 void Swarm::requestStop() {
   std::uint64_t one = 1;
-  if (stop_fd_ >= 0) [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+  if (stop_fd_ >= 0) [[maybe_unused]]
+    auto n = ::write(stop_fd_, &one, sizeof one);
 }
 
 Status Swarm::start() {
@@ -80,7 +81,8 @@ Status Swarm::start() {
   config_.heartbeat_override = options_.heartbeat_override;
   for (const auto& kv : options_.labels) {
     auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) return Error(Errc::kInvalidArgument, "--label '" + kv + "': expected key=value");
+    if (eq == std::string::npos || eq == 0)
+      return Error(Errc::kInvalidArgument, "--label '" + kv + "': expected key=value");
     config_.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
 
@@ -170,8 +172,7 @@ void Swarm::connectNext(SteadyTime now) {
     ev.events = EPOLLIN;
     ev.data.u64 = idx;
     const int fd = s.sock.get(zmq::sockopt::fd);
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0)
-      throw zmq::error_t();  // errno is set; reported below
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw zmq::error_t();  // errno is set; reported below
   } catch (const zmq::error_t& e) {
     std::fprintf(stderr, "flotilla-swarm: agent %s: %s (descriptor limit %llu)\n", s.agent.id().c_str(), e.what(),
                  static_cast<unsigned long long>(fd_limit_));
@@ -290,9 +291,10 @@ void Swarm::progress(SteadyTime now) {
 Status Swarm::run() {
   started_ = clock_.steadyNow();
   next_connect_ = started_;
-  const SteadyTime end = options_.duration_s > 0
-                             ? started_ + std::chrono::milliseconds(static_cast<std::int64_t>(options_.duration_s * 1000))
-                             : SteadyTime::max();
+  const SteadyTime end =
+      options_.duration_s > 0
+          ? started_ + std::chrono::milliseconds(static_cast<std::int64_t>(options_.duration_s * 1000))
+          : SteadyTime::max();
   if (options_.progress_s > 0) next_progress_ = started_;
   std::vector<epoll_event> events(1024);
   while (!stopping_) {
@@ -368,12 +370,9 @@ nlohmann::json Swarm::statsJson() const {
   j["messages_in"] = stats_.messages_in;
   j["malformed_in"] = stats_.malformed_in;
   j["send_dropped"] = stats_.send_dropped;
-  j["orders"] = {{"received", stats_.orders_received},
-                 {"verified", stats_.orders_verified},
-                 {"refused", stats_.orders_refused},
-                 {"healthy", stats_.orders_healthy},
-                 {"reverted", stats_.orders_reverted},
-                 {"failed", stats_.orders_failed}};
+  j["orders"] = {{"received", stats_.orders_received}, {"verified", stats_.orders_verified},
+                 {"refused", stats_.orders_refused},   {"healthy", stats_.orders_healthy},
+                 {"reverted", stats_.orders_reverted}, {"failed", stats_.orders_failed}};
   j["first_receipt_ms"] = stats_.first_receipt_ms ? nlohmann::json(stats_.first_receipt_ms) : nlohmann::json(nullptr);
   j["last_verified_ms"] = stats_.last_verified_ms ? nlohmann::json(stats_.last_verified_ms) : nlohmann::json(nullptr);
   j["receipt_to_verified"] = stats_.verify_us.summary();

@@ -55,20 +55,21 @@ Result<std::unique_ptr<ControlClient>> ControlClient::connect(ClientOptions opti
   constexpr std::string_view kIpc = "ipc://";
   if (options.endpoint.rfind(kIpc, 0) == 0) {
     const std::string path = options.endpoint.substr(kIpc.size());
-    if (path.empty()) return Error(Errc::kInvalidArgument, "invalid control endpoint '" + options.endpoint + "': no path");
+    if (path.empty())
+      return Error(Errc::kInvalidArgument, "invalid control endpoint '" + options.endpoint + "': no path");
     // '@' names a socket in the abstract namespace: there is no file to check.
     if (path[0] != '@') {
       struct stat st {};
       if (::stat(path.c_str(), &st) != 0) {
         if (errno == EACCES)
-          return Error(Errc::kPermission, "access denied: cannot reach the control socket " + path + ": " +
-                                              std::strerror(errno));
+          return Error(Errc::kPermission,
+                       "access denied: cannot reach the control socket " + path + ": " + std::strerror(errno));
         return Error(Errc::kUnavailable,
                      "coordinator unreachable: no control socket at " + path + " (is flotilla-coordinator running?)");
       }
       if (!S_ISSOCK(st.st_mode))
-        return Error(Errc::kInvalidArgument, "invalid control endpoint '" + options.endpoint + "': " + path +
-                                                 " is not a socket");
+        return Error(Errc::kInvalidArgument,
+                     "invalid control endpoint '" + options.endpoint + "': " + path + " is not a socket");
       if (::access(path.c_str(), R_OK | W_OK) != 0)
         return Error(Errc::kPermission, "access denied: " + path + " is not readable and writable by " +
                                             defaultOperatorName() +
@@ -89,7 +90,9 @@ Result<std::unique_ptr<ControlClient>> ControlClient::connect(ClientOptions opti
     std::memcpy(secret.data(), raw->data(), 32);
     crypto_scalarmult_base(pub.data(), secret.data());
     auto sk = common::publicKeyFromHex(options.coordinator_key);
-    if (!sk) return Error(Errc::kInvalidArgument, "--coordinator-key: expected 64 hex characters (the coordinator's keys/curve.pub)");
+    if (!sk)
+      return Error(Errc::kInvalidArgument,
+                   "--coordinator-key: expected 64 hex characters (the coordinator's keys/curve.pub)");
     server = *sk;
   }
   std::unique_ptr<ControlClient> client(new ControlClient(std::move(options)));
@@ -125,10 +128,11 @@ Result<std::int64_t> ControlClient::send(json req, std::string_view attachment, 
     // With ZMQ_IMMEDIATE the socket is writable only once a connection is up.
     zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLOUT, 0};
     zmq::poll(&item, 1, wait);
-    if (!(item.revents & ZMQ_POLLOUT)) return unreachable("no connection to " + options_.endpoint + " within " + seconds(wait));
+    if (!(item.revents & ZMQ_POLLOUT))
+      return unreachable("no connection to " + options_.endpoint + " within " + seconds(wait));
     const bool more = !attachment.empty();
-    if (!sock_.send(zmq::buffer(text), more ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
-                                            : zmq::send_flags::dontwait))
+    if (!sock_.send(zmq::buffer(text),
+                    more ? zmq::send_flags::sndmore | zmq::send_flags::dontwait : zmq::send_flags::dontwait))
       return unreachable("cannot send to " + options_.endpoint);
     if (more && !sock_.send(zmq::buffer(attachment.data(), attachment.size()), zmq::send_flags::dontwait))
       return unreachable("cannot send to " + options_.endpoint);

@@ -208,15 +208,20 @@ int Console::keygen(const std::string& prefix, const std::string& kind) {
       public_hex = common::toHex(k.public_key);
     }
     const std::string key = prefix + ".key", pub = prefix + ".pub";
-    if (std::filesystem::exists(key)) return fail(Error(Errc::kAlreadyExists, key + " already exists; refusing to overwrite a key"), kExitUsage);
+    if (std::filesystem::exists(key))
+      return fail(Error(Errc::kAlreadyExists, key + " already exists; refusing to overwrite a key"), kExitUsage);
     if (auto st = common::writeSecretFile(key, secret_hex + "\n"); !st.ok()) return fail(st.error(), kExitUsage);
     if (auto st = common::atomicWriteFile(pub, public_hex + "\n", 0644); !st.ok()) return fail(st.error(), kExitUsage);
     if (options_.json) {
-      out_ << json{{"kind", kind}, {"secret_file", key}, {"public_file", pub}, {"public_key", public_hex}}.dump() << "\n";
+      out_ << json{{"kind", kind}, {"secret_file", key}, {"public_file", pub}, {"public_key", public_hex}}.dump()
+           << "\n";
     } else {
-      out_ << kind << " key written: " << key << " (secret, 0600) and " << pub << "\n" << "public key: " << public_hex << "\n";
-      if (kind == "release") out_ << "put the public key in each agent's agent.toml release_keys; keep " << key << " offline\n";
-      else out_ << "add the public key to coordinator.toml [control] operators\n";
+      out_ << kind << " key written: " << key << " (secret, 0600) and " << pub << "\n"
+           << "public key: " << public_hex << "\n";
+      if (kind == "release")
+        out_ << "put the public key in each agent's agent.toml release_keys; keep " << key << " offline\n";
+      else
+        out_ << "add the public key to coordinator.toml [control] operators\n";
     }
     return kExitOk;
   });
@@ -239,11 +244,17 @@ int Console::sign(const std::string& plan_path, const std::string& key_file) {
                                           : plan->artifact_signature;
     if (auto st = common::atomicWriteFile(out, sig + "\n", 0644); !st.ok()) return fail(st.error(), kExitUsage);
     if (options_.json) {
-      out_ << json{{"signature_file", out.string()}, {"app", plan->app}, {"version", plan->version},
-                   {"artifact_digest", digest->digest}, {"key_id", common::keyId(key.public_key)}}.dump() << "\n";
+      out_ << json{{"signature_file", out.string()},
+                   {"app", plan->app},
+                   {"version", plan->version},
+                   {"artifact_digest", digest->digest},
+                   {"key_id", common::keyId(key.public_key)}}
+                  .dump()
+           << "\n";
     } else {
       out_ << "signed " << plan->app << " " << plan->version << " (" << digest->digest.substr(0, 16) << ", "
-           << digest->size << " bytes) with release key " << common::keyId(key.public_key) << ": " << out.string() << "\n";
+           << digest->size << " bytes) with release key " << common::keyId(key.public_key) << ": " << out.string()
+           << "\n";
       if (plan->artifact_signature.empty())
         out_ << "add to the plan's [artifact]: signature = \"" << out.filename().string() << "\"\n";
     }
@@ -291,8 +302,9 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
   auto c = client();
   if (!c) return fail(c.error());
   ControlClient& cl = **c;
-  const auto mode = options_.json ? WatchView::Mode::kJson
-                                  : options_.terminal ? WatchView::Mode::kTerminal : WatchView::Mode::kPlain;
+  const auto mode = options_.json       ? WatchView::Mode::kJson
+                    : options_.terminal ? WatchView::Mode::kTerminal
+                                        : WatchView::Mode::kPlain;
   WatchView view(out_, mode, options_.width);
   auto watchReq = [&] { return json{{"cmd", "watch"}, {"rollout", id}, {"after", view.lastSeq()}}; };
 
@@ -305,7 +317,8 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
   // watch after a silence also re-registers after a coordinator restart.
   g_interrupted = 0;
   struct sigaction sa {};
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   sa.sa_handler = [](int) { Console::interrupt(); };
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;  // no SA_RESTART: let the poll return
@@ -332,8 +345,8 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
     const auto now = common::SteadyClock::now();
     const auto next_resend = std::max(last_heard, last_sent) + kWatchResend;
     const auto give_up = last_heard + silence_limit;
-    const auto wait = std::max(common::Millis(0), std::chrono::duration_cast<common::Millis>(
-                                                      std::min(next_resend, give_up) - now));
+    const auto wait =
+        std::max(common::Millis(0), std::chrono::duration_cast<common::Millis>(std::min(next_resend, give_up) - now));
     auto msg = cl.receive(wait);
     if (!msg) return fail(msg.error());
     if (msg->has_value()) {
@@ -381,7 +394,10 @@ int Console::operatorAction(const std::string& cmd, const std::string& rollout) 
   return guarded([&] {
     auto reply = request({{"cmd", cmd}, {"rollout", rollout}});
     if (!reply) return fail(reply.error());
-    const char* done = cmd == "pause" ? "paused" : cmd == "resume" ? "resumed" : cmd == "promote" ? "promoted" : "aborted";
+    const char* done = cmd == "pause"     ? "paused"
+                       : cmd == "resume"  ? "resumed"
+                       : cmd == "promote" ? "promoted"
+                                          : "aborted";
     return printRolloutReply(*reply, std::string(done) + " " + sanitize(rollout));
   });
 }

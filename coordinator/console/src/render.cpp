@@ -42,7 +42,8 @@ std::string pairs(const json& j, std::string_view key) {
   std::string out;
   for (auto it = v->begin(); it != v->end(); ++it) {
     if (!out.empty()) out += ",";
-    out += sanitize(it.key()) + "=" + (it->is_string() ? sanitize(it->get_ref<const std::string&>()) : sanitize(it->dump()));
+    out += sanitize(it.key()) + "=" +
+           (it->is_string() ? sanitize(it->get_ref<const std::string&>()) : sanitize(it->dump()));
   }
   return out;
 }
@@ -59,8 +60,10 @@ int exitCodeForError(Errc code) {
   switch (code) {
     case Errc::kPermission:
     case Errc::kUnavailable:
-    case Errc::kTimeout: return kExitUnreachable;
-    default: return kExitUsage;
+    case Errc::kTimeout:
+      return kExitUnreachable;
+    default:
+      return kExitUsage;
   }
 }
 
@@ -261,14 +264,15 @@ void metricsRows(const std::string& scope, const json& m, std::vector<std::vecto
   if (auto fs = jsonInt(l, "from_submission"); fs > 0) lead_basis += " (" + std::to_string(fs) + " from submission)";
   rows.push_back({scope, "lead time", lead ? formatSeconds(*lead) : "-", text(l, "band"), lead_basis});
   auto rate = number(c, "rate");
-  std::string rate_basis = std::to_string(jsonInt(c, "failed")) + " of " + std::to_string(jsonInt(c, "finished")) +
-                           " finished";
+  std::string rate_basis =
+      std::to_string(jsonInt(c, "failed")) + " of " + std::to_string(jsonInt(c, "finished")) + " finished";
   if (auto ab = jsonInt(c, "aborted"); ab > 0) rate_basis += ", " + std::to_string(ab) + " aborted apart";
-  rows.push_back({scope, "change failure rate", rate ? fixed(*rate * 100, "%.1f%%") : "-", text(c, "band"), rate_basis});
+  rows.push_back(
+      {scope, "change failure rate", rate ? fixed(*rate * 100, "%.1f%%") : "-", text(c, "band"), rate_basis});
   auto rec = number(r, "median_seconds");
   rows.push_back({scope, "recovery time", rec ? formatSeconds(*rec) : "-", text(r, "band"),
-                  std::to_string(jsonInt(r, "recoveries")) + " recovered, " + std::to_string(jsonInt(r, "unrecovered")) +
-                      " unrecovered"});
+                  std::to_string(jsonInt(r, "recoveries")) + " recovered, " +
+                      std::to_string(jsonInt(r, "unrecovered")) + " unrecovered"});
 }
 
 }  // namespace

@@ -29,8 +29,7 @@ void WatchView::onWatchReply(const json& reply) {
     for (const auto& e : *it) onEvent(e);
   auto fin = reply.find("finished");
   const bool finished = fin != reply.end() && fin->is_boolean() && fin->get<bool>();
-  if (auto it = reply.find("rollout"); it != reply.end() && it->is_object())
-    onStatus(*it, finished ? "end" : "status");
+  if (auto it = reply.find("rollout"); it != reply.end() && it->is_object()) onStatus(*it, finished ? "end" : "status");
   if (finished) {
     ended_ = true;
     vanished_ = !isTerminalState(state());

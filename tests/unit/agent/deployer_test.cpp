@@ -257,7 +257,8 @@ const Phases kFreshDeploy = {"accepted", "fetching", "staging", "switching", "re
 // expandVars / expandSpec
 
 TEST_CASE("expandVars substitutes known host variables", "[deployer]") {
-  const std::map<std::string, std::string> vars{{"port", "8080"}, {"host", "web-1"}, {"empty", ""}, {"tricky", "${port}"}};
+  const std::map<std::string, std::string> vars{
+      {"port", "8080"}, {"host", "web-1"}, {"empty", ""}, {"tricky", "${port}"}};
   auto e = [&](const std::string& text) {
     auto r = expandVars(text, vars);
     INFO("text: " << text);
@@ -317,7 +318,8 @@ TEST_CASE("expandSpec expands hooks, restart and every check, and nothing else",
 
   auto r = expandSpec(spec, vars);
   REQUIRE(r.ok());
-  CHECK(r->deploy.before_switch == std::vector<std::vector<std::string>>{{"migrate", "--dir=/srv/web"}, {"echo", "plain"}});
+  CHECK(r->deploy.before_switch ==
+        std::vector<std::vector<std::string>>{{"migrate", "--dir=/srv/web"}, {"echo", "plain"}});
   CHECK(r->deploy.restart == std::vector<std::string>{"systemctl", "restart", "web@8080"});
   REQUIRE(r->health.checks.size() == 2);
   CHECK(r->health.checks[0].target == "http://127.0.0.1:8080/healthz");
@@ -428,8 +430,7 @@ TEST_CASE("deployer: probation waits for healthy_for of continuous passing check
   CHECK(host.clock.steadyNow() - start < 500ms);
 }
 
-TEST_CASE("deployer: healthy_for 0 is one passing round of checks, run as soon as the restart returns",
-          "[deployer]") {
+TEST_CASE("deployer: healthy_for 0 is one passing round of checks, run as soon as the restart returns", "[deployer]") {
   Host host;
   OrderSpec spec = defaultSpec();
   spec.health.healthy_for = 0ms;
@@ -829,8 +830,7 @@ TEST_CASE("deployer: deploying the live version again reports it already live", 
 // run. stage() has a kConflict for exactly this case ("release 1.0 is live
 // with different content; deploy a new version"), which the shortcut makes
 // unreachable.
-TEST_CASE("deployer: the live version with a different artifact is not reported already live",
-          "[deployer]") {
+TEST_CASE("deployer: the live version with a different artifact is not reported already live", "[deployer]") {
   Host host;
   REQUIRE(host.deploy("web", "1.0") == Phase::kHealthy);
   const std::string live_digest = host.app("web").releases.at("1.0").digest;
@@ -851,8 +851,7 @@ TEST_CASE("deployer: the live version with a different artifact is not reported 
 // then writes <state_dir>/../../victim, outside the downloads directory. An
 // order naming something that is not a BLAKE2b-256 hex digest should fail
 // before any file operation.
-TEST_CASE("deployer: an artifact digest that is not hex touches nothing outside downloads",
-          "[deployer]") {
+TEST_CASE("deployer: an artifact digest that is not hex touches nothing outside downloads", "[deployer]") {
   Host host;
   const fs::path victim = host.config.state_dir.parent_path() / "victim";
   std::ofstream(victim) << "keep me";
@@ -1236,8 +1235,7 @@ TEST_CASE("deployer: checkAll reports each live app healthy or unhealthy", "[dep
   fs::remove(host.releaseDir("api", "7") / "HEALTHY");
   CHECK(host.deployer().checkAll() ==
         std::map<std::string, std::string>{{"web", "healthy"}, {"api", "unhealthy"}, {"batch", "healthy"}});
-  CHECK(host.deployer().releases() ==
-        std::map<std::string, std::string>{{"web", "1.0"}, {"api", "7"}, {"batch", "1"}});
+  CHECK(host.deployer().releases() == std::map<std::string, std::string>{{"web", "1.0"}, {"api", "7"}, {"batch", "1"}});
 }
 
 TEST_CASE("deployer: checkAll runs the checks with host variables expanded", "[deployer]") {
@@ -1278,6 +1276,6 @@ TEST_CASE("deployer: monitorInterval follows the slowest plan but checks at most
   fast.health.healthy_for = 0ms;
   REQUIRE(host.deploy("api", "1", {}, fast) == Phase::kHealthy);
   CHECK(host.deployer().monitorInterval() == Millis(5000));  // 2s probation interval, idle checks every 5s
-  REQUIRE(host.deploy("web", "1.0") == Phase::kHealthy);      // 20ms
+  REQUIRE(host.deploy("web", "1.0") == Phase::kHealthy);     // 20ms
   CHECK(host.deployer().monitorInterval() == Millis(5000));
 }

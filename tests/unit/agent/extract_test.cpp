@@ -23,8 +23,8 @@ namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using flotilla::Errc;
 using flotilla::Status;
-using flotilla::agent::ExtractLimits;
 using flotilla::agent::extractArchive;
+using flotilla::agent::ExtractLimits;
 
 // A fresh directory under $TMPDIR, removed (even when left read-only) at the end.
 class TempDir {
@@ -36,8 +36,8 @@ class TempDir {
   }
   ~TempDir() {
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(path_, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
       if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
     }
     fs::remove_all(path_, ec);
@@ -81,8 +81,7 @@ enum class Format { kTarGz, kTarXz, kTarZstd, kZip };
 // types and modes exactly as given: hostile entries included.
 class ArchiveBuilder {
  public:
-  explicit ArchiveBuilder(const fs::path& path, Format format = Format::kTarGz)
-      : a_(archive_write_new()) {
+  explicit ArchiveBuilder(const fs::path& path, Format format = Format::kTarGz) : a_(archive_write_new()) {
     switch (format) {
       case Format::kTarGz:
         REQUIRE(archive_write_set_format_pax_restricted(a_) == ARCHIVE_OK);
@@ -110,24 +109,17 @@ class ArchiveBuilder {
 
   ArchiveBuilder& file(const std::string& name, const std::string& content, unsigned mode = 0644,
                        std::int64_t mtime = 1'700'000'000) {
-    return add(name, AE_IFREG, mode, content, [&](archive_entry* e) {
-      archive_entry_set_mtime(e, mtime, 0);
-    });
+    return add(name, AE_IFREG, mode, content, [&](archive_entry* e) { archive_entry_set_mtime(e, mtime, 0); });
   }
-  ArchiveBuilder& dir(const std::string& name, unsigned mode = 0755) {
-    return add(name, AE_IFDIR, mode, "", nullptr);
-  }
+  ArchiveBuilder& dir(const std::string& name, unsigned mode = 0755) { return add(name, AE_IFDIR, mode, "", nullptr); }
   ArchiveBuilder& symlink(const std::string& name, const std::string& target) {
-    return add(name, AE_IFLNK, 0777, "",
-               [&](archive_entry* e) { archive_entry_set_symlink(e, target.c_str()); });
+    return add(name, AE_IFLNK, 0777, "", [&](archive_entry* e) { archive_entry_set_symlink(e, target.c_str()); });
   }
   ArchiveBuilder& hardlink(const std::string& name, const std::string& target) {
-    return add(name, AE_IFREG, 0644, "",
-               [&](archive_entry* e) { archive_entry_set_hardlink(e, target.c_str()); });
+    return add(name, AE_IFREG, 0644, "", [&](archive_entry* e) { archive_entry_set_hardlink(e, target.c_str()); });
   }
   ArchiveBuilder& special(const std::string& name, unsigned type, unsigned mode = 0644) {
-    return add(name, type, mode, "",
-               [&](archive_entry* e) { archive_entry_set_rdev(e, makedev(1, 3)); });
+    return add(name, type, mode, "", [&](archive_entry* e) { archive_entry_set_rdev(e, makedev(1, 3)); });
   }
   void close() {
     REQUIRE(archive_write_close(a_) == ARCHIVE_OK);
@@ -137,8 +129,7 @@ class ArchiveBuilder {
 
  private:
   template <typename Extra>
-  ArchiveBuilder& add(const std::string& name, unsigned type, unsigned mode,
-                      const std::string& content, Extra extra) {
+  ArchiveBuilder& add(const std::string& name, unsigned type, unsigned mode, const std::string& content, Extra extra) {
     archive_entry* e = archive_entry_new();
     archive_entry_set_pathname(e, name.c_str());
     archive_entry_set_filetype(e, type);
@@ -148,8 +139,7 @@ class ArchiveBuilder {
     if constexpr (!std::is_same_v<Extra, std::nullptr_t>) extra(e);
     REQUIRE(archive_write_header(a_, e) == ARCHIVE_OK);
     if (!content.empty())
-      REQUIRE(archive_write_data(a_, content.data(), content.size()) ==
-              static_cast<la_ssize_t>(content.size()));
+      REQUIRE(archive_write_data(a_, content.data(), content.size()) == static_cast<la_ssize_t>(content.size()));
     archive_entry_free(e);
     return *this;
   }
@@ -349,8 +339,7 @@ TEST_CASE("refuses 'a -> ../../x' at the top of the tree", "[agent][extract]") {
   expectRefused(sb, "a", "symlink target '../../x' leaves the release directory");
 }
 
-TEST_CASE("refuses writing through a symlink to the parent ('link -> ..', 'link/x')",
-          "[agent][extract]") {
+TEST_CASE("refuses writing through a symlink to the parent ('link -> ..', 'link/x')", "[agent][extract]") {
   Sandbox sb;
   {
     ArchiveBuilder b(sb.archive);
@@ -539,8 +528,7 @@ TEST_CASE("refuses more bytes than max_bytes", "[agent][extract]") {
   }
 }
 
-TEST_CASE("counts the bytes actually written when a header understates the size",
-          "[agent][extract]") {
+TEST_CASE("counts the bytes actually written when a header understates the size", "[agent][extract]") {
   // A zip whose headers claim 10 bytes for a member that inflates to 1 MB; the
   // member is larger than libarchive's inflate buffer, so data arrives before
   // libarchive itself notices the size mismatch.

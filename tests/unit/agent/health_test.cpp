@@ -49,8 +49,7 @@ class Socket {
       sin6->sin6_addr = in6addr_loopback;
       len = sizeof(sockaddr_in6);
     }
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-        (listening && ::listen(fd_, backlog) != 0) ||
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || (listening && ::listen(fd_, backlog) != 0) ||
         ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
       ::close(fd_);
       fd_ = -1;
@@ -78,8 +77,7 @@ class Socket {
 // after a few seconds so a failing test never hangs.
 class OneShotHttpServer {
  public:
-  explicit OneShotHttpServer(std::string response)
-      : response_(std::move(response)), listener_(true) {
+  explicit OneShotHttpServer(std::string response) : response_(std::move(response)), listener_(true) {
     REQUIRE(listener_.valid());
     thread_ = std::thread([this] { serve(); });
   }
@@ -159,8 +157,7 @@ CheckContext plainContext() {
   return ctx;
 }
 
-std::string response(const std::string& status_line, const std::string& extra = "",
-                     const std::string& body = "ok") {
+std::string response(const std::string& status_line, const std::string& extra = "", const std::string& body = "ok") {
   return status_line + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra +
          "Connection: close\r\n\r\n" + body;
 }
@@ -238,8 +235,8 @@ TEST_CASE("tcp gives up within its timeout", "[agent][health]") {
 }
 
 TEST_CASE("tcp rejects a malformed target", "[agent][health]") {
-  auto target = GENERATE(as<std::string>{}, "nonsense", "127.0.0.1:", "127.0.0.1:99999",
-                         "127.0.0.1:http", ":80", "::1:80", "[::1:80");
+  auto target = GENERATE(as<std::string>{}, "nonsense", "127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:http", ":80",
+                         "::1:80", "[::1:80");
   Status st = runHealthCheck(tcpCheck(target), {});
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().code == Errc::kInvalidArgument);
@@ -354,17 +351,15 @@ TEST_CASE("exec runs in the release directory with the given environment", "[age
   ctx.cwd = fs::canonical(fs::temp_directory_path());
   ctx.env["FLOTILLA_APP"] = "web";
   ctx.env["EXPECTED_DIR"] = ctx.cwd.string();
-  Status st = runHealthCheck(
-      execCheck(R"sh(test "$(pwd -P)" = "$EXPECTED_DIR" && test "$FLOTILLA_APP" = web)sh"), ctx);
+  Status st = runHealthCheck(execCheck(R"sh(test "$(pwd -P)" = "$EXPECTED_DIR" && test "$FLOTILLA_APP" = web)sh"), ctx);
   INFO((st.ok() ? "" : st.error().message));
   CHECK(st.ok());
 }
 
 TEST_CASE("exec fails on a non-zero exit with the first line of output", "[agent][health]") {
   // The output lines are built at run time so the command text does not contain them.
-  Status st = runHealthCheck(
-      execCheck(R"sh(x=unreachable; echo "db $x"; echo "then $x again"; exit 3)sh"),
-      plainContext());
+  Status st =
+      runHealthCheck(execCheck(R"sh(x=unreachable; echo "db $x"; echo "then $x again"; exit 3)sh"), plainContext());
   REQUIRE_FALSE(st.ok());
   INFO(st.error().message);
   CHECK_THAT(st.error().message, Contains("exit 3"));

@@ -33,7 +33,11 @@ using flotilla::protocol::Report;
 using flotilla::testing::TempDir;
 
 // Spec bytes are msgpack, so they hold NULs and high bytes; the journal must keep them exactly.
-const std::string kBinarySpec = std::string("\x82\xa6" "deploy\x00\xff\x7f", 11) + std::string(1, '\0');
+const std::string kBinarySpec = std::string(
+                                    "\x82\xa6"
+                                    "deploy\x00\xff\x7f",
+                                    11) +
+                                std::string(1, '\0');
 
 JournalState sampleState() {
   JournalState s;
@@ -43,8 +47,8 @@ JournalState sampleState() {
   web.sequence = 17;
   web.releases["1.4.1"] = ReleaseInfo{std::string(64, 'a'), kBinarySpec};
   web.releases["1.4.2"] = ReleaseInfo{std::string(64, 'b'), "plain"};
-  web.last_order = FinishedOrder{"ord-8", 17, "deploy", "1.4.2", Phase::kHealthy, "healthy for 10s", "1.4.2",
-                                 1700000000123};
+  web.last_order =
+      FinishedOrder{"ord-8", 17, "deploy", "1.4.2", Phase::kHealthy, "healthy for 10s", "1.4.2", 1700000000123};
   s.apps["web"] = web;
   AppState api;
   api.sequence = std::numeric_limits<std::uint64_t>::max();
@@ -187,9 +191,7 @@ TEST_CASE("journal: a journal written before last_order existed still loads", "[
 }
 
 TEST_CASE("journal: a last_order that is not a terminal report is refused", "[journal]") {
-  auto with = [](const std::string& last) {
-    return R"({"version":1,"apps":{"web":{"last_order":)" + last + "}}}";
-  };
+  auto with = [](const std::string& last) { return R"({"version":1,"apps":{"web":{"last_order":)" + last + "}}}"; };
   requireParseError(with("[]"), "apps.web.last_order must be an object");
   requireParseError(with(R"({"id":"o","phase":"probation"})"), "apps.web.last_order.phase");
   requireParseError(with(R"({"id":"o","phase":"exploded"})"), "apps.web.last_order.phase");
@@ -228,8 +230,7 @@ TEST_CASE("journal: fields of the wrong type are refused with their name", "[jou
   requireParseError(R"({"version":1,"apps":{"web":{"releases":[]}}})", "apps.web.releases must be an object");
   requireParseError(R"({"version":1,"apps":{"web":{"releases":{"1.0":"x"}}}})",
                     "apps.web.releases.1.0 must be an object");
-  requireParseError(R"({"version":1,"apps":{"web":{"releases":{"1.0":{"digest":7}}}}})",
-                    "'digest' must be a string");
+  requireParseError(R"({"version":1,"apps":{"web":{"releases":{"1.0":{"digest":7}}}}})", "'digest' must be a string");
   requireParseError(R"({"version":1,"order":[]})", "'order' must be an object");
   requireParseError(R"({"version":1,"order":{"id":5}})", "'id' must be a string");
   requireParseError(R"({"version":1,"order":{"sequence":true}})", "'sequence' must be an unsigned integer");

@@ -145,8 +145,7 @@ TEST_CASE("publicKeyFromHex rejects a short key and says so", "[crypto][hex]") {
 }
 
 TEST_CASE("BLAKE2b-256 of the empty string matches the known answer", "[crypto][digest]") {
-  REQUIRE(blake2bHex(asBytes("")) ==
-          "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
+  REQUIRE(blake2bHex(asBytes("")) == "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
 }
 
 TEST_CASE("streaming Hasher equals the one-shot digest", "[crypto][digest]") {
@@ -206,8 +205,7 @@ TEST_CASE("a secret file is written 0600 and reads back", "[crypto][secret]") {
   REQUIRE(*back == "s3cret");
 }
 
-TEST_CASE("writeSecretFile replaces an existing world-readable file with a 0600 one",
-          "[crypto][secret]") {
+TEST_CASE("writeSecretFile replaces an existing world-readable file with a 0600 one", "[crypto][secret]") {
   TempDir dir;
   auto path = dir.path() / "agent.key";
   writePlain(path, "old", 0644);
@@ -216,8 +214,7 @@ TEST_CASE("writeSecretFile replaces an existing world-readable file with a 0600 
   REQUIRE(*readSecretFile(path) == "new");
 }
 
-TEST_CASE("readSecretFile refuses a file readable by others and says how to fix it",
-          "[crypto][secret]") {
+TEST_CASE("readSecretFile refuses a file readable by others and says how to fix it", "[crypto][secret]") {
   TempDir dir;
   auto path = dir.path() / "agent.key";
   writePlain(path, "s3cret", 0644);

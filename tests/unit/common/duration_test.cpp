@@ -3,10 +3,10 @@
 #include <catch2/catch.hpp>
 
 using namespace std::chrono_literals;
-using flotilla::common::fromUnixMillis;
-using flotilla::common::fromUnixSeconds;
 using flotilla::common::formatDuration;
 using flotilla::common::formatRfc3339;
+using flotilla::common::fromUnixMillis;
+using flotilla::common::fromUnixSeconds;
 using flotilla::common::Millis;
 using flotilla::common::parseDuration;
 using flotilla::common::parseRfc3339;
@@ -148,8 +148,7 @@ TEST_CASE("parseRfc3339 keeps fractional seconds", "[common][time]") {
   CHECK(timeOf("2026-11-26T09:12:00.5Z") == kExample + 500ms);
   CHECK(timeOf("2026-11-26T09:12:00.250+01:00") == kExample - 1h + 250ms);
   CHECK(timeOf("2026-11-26T09:12:00.000000001Z") - kExample == std::chrono::nanoseconds(1));
-  CHECK(timeOf("2026-11-26T09:12:00.1234567891234Z") - kExample ==
-        std::chrono::nanoseconds(123456789));
+  CHECK(timeOf("2026-11-26T09:12:00.1234567891234Z") - kExample == std::chrono::nanoseconds(123456789));
 }
 
 TEST_CASE("parseRfc3339 rejects a missing offset", "[common][time]") {

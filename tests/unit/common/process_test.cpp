@@ -55,8 +55,8 @@ bool processEnded(pid_t pid) {
   if (!in) return true;
   std::string stat((std::istreambuf_iterator<char>(in)), {});
   auto close_paren = stat.rfind(')');
-  return close_paren == std::string::npos || close_paren + 2 >= stat.size() ||
-         stat[close_paren + 2] == 'Z' || stat[close_paren + 2] == 'X';
+  return close_paren == std::string::npos || close_paren + 2 >= stat.size() || stat[close_paren + 2] == 'Z' ||
+         stat[close_paren + 2] == 'X';
 }
 
 bool waitUntilEnded(pid_t pid, std::chrono::milliseconds limit) {
@@ -160,8 +160,7 @@ TEST_CASE("output larger than the pipe buffer is captured whole", "[process]") {
   REQUIRE_FALSE(r.truncated);
 }
 
-TEST_CASE("output past max_output is dropped and flagged, and the command still finishes",
-          "[process]") {
+TEST_CASE("output past max_output is dropped and flagged, and the command still finishes", "[process]") {
   auto spec = shell("head -c 200000 /dev/zero | tr '\\0' a; echo done >&2");
   spec.max_output = 1000;
   auto r = mustRun(spec);
@@ -228,8 +227,7 @@ TEST_CASE("a missing working directory fails the command with a message", "[proc
   REQUIRE_THAT(r.output, Catch::Contains((dir.path() / "missing").string()));
 }
 
-TEST_CASE("a background daemon holding the output pipe does not delay completion",
-          "[process]") {
+TEST_CASE("a background daemon holding the output pipe does not delay completion", "[process]") {
   TempDir dir;
   auto pidfile = dir.path() / "daemon.pid";
   PidFileReaper reaper{pidfile};

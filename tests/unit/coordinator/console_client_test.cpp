@@ -176,11 +176,12 @@ TEST_CASE("an error reply becomes an Error with the coordinator's code and messa
   const auto sock = dir.path() / "control.sock";
   FakeCoordinator fake("ipc://" + sock.string(), [](zmq::socket_t& router) {
     auto r = FakeCoordinator::receive(router);
-    FakeCoordinator::send(router, r.rid,
-                          {{"type", "response"},
-                           {"req", r.body["req"]},
-                           {"ok", false},
-                           {"error", {{"code", "conflict"}, {"message", "rollout web-3 of app 'web' is still active"}}}});
+    FakeCoordinator::send(
+        router, r.rid,
+        {{"type", "response"},
+         {"req", r.body["req"]},
+         {"ok", false},
+         {"error", {{"code", "conflict"}, {"message", "rollout web-3 of app 'web' is still active"}}}});
   });
   auto c = ControlClient::connect(optionsFor(sock));
   REQUIRE(c.ok());

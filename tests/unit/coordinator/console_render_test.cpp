@@ -9,10 +9,9 @@ using nlohmann::json;
 namespace {
 
 json wave(int index, int hosts, int healthy, int failed, int unreachable, const char* state) {
-  return {{"index", index},       {"hosts", hosts},   {"done", healthy + failed + unreachable},
-          {"healthy", healthy},   {"failed", failed}, {"unreachable", unreachable},
-          {"max_failed", 0},      {"max_unreachable", 0},
-          {"state", state}};
+  return {{"index", index},     {"hosts", hosts},       {"done", healthy + failed + unreachable},
+          {"healthy", healthy}, {"failed", failed},     {"unreachable", unreachable},
+          {"max_failed", 0},    {"max_unreachable", 0}, {"state", state}};
 }
 
 json runningStatus() {
@@ -80,10 +79,14 @@ TEST_CASE("status block of a finished rollout marks no wave and has no gate", "[
 
 TEST_CASE("status block lists hosts when the document has them", "[console][render]") {
   json s = runningStatus();
-  s["hosts"] = json::array({{{"id", "h1"}, {"wave", 0}, {"state", "healthy"}, {"phase", "healthy"},
-                             {"previous", "2.4.0"}, {"message", ""}},
-                            {{"id", "h2"}, {"wave", 1}, {"state", "failed"}, {"phase", "reverted"},
-                             {"previous", ""}, {"message", "healthz 500"}}});
+  s["hosts"] = json::array(
+      {{{"id", "h1"}, {"wave", 0}, {"state", "healthy"}, {"phase", "healthy"}, {"previous", "2.4.0"}, {"message", ""}},
+       {{"id", "h2"},
+        {"wave", 1},
+        {"state", "failed"},
+        {"phase", "reverted"},
+        {"previous", ""},
+        {"message", "healthz 500"}}});
   const std::string text = renderStatus(s);
   CHECK(text.find("  HOST  WAVE  STATE    PHASE     PREVIOUS  MESSAGE\n") != std::string::npos);
   CHECK(text.find("  h1    0     healthy  healthy   2.4.0\n") != std::string::npos);
@@ -107,13 +110,16 @@ TEST_CASE("tables align columns and trim trailing spaces", "[console][render]") 
 }
 
 TEST_CASE("agents table shows labels, releases and health as k=v lists", "[console][render]") {
-  json agents = json::array(
-      {{{"id", "host-1"},
-        {"state", "online"},
-        {"labels", {{"role", "web"}, {"zone", "a"}}},
-        {"releases", {{"web", "2.4.1"}}},
-        {"health", {{"web", "healthy"}}}},
-       {{"id", "host-2"}, {"state", "pending"}, {"labels", json::object()}, {"releases", json::object()}, {"health", json::object()}}});
+  json agents = json::array({{{"id", "host-1"},
+                              {"state", "online"},
+                              {"labels", {{"role", "web"}, {"zone", "a"}}},
+                              {"releases", {{"web", "2.4.1"}}},
+                              {"health", {{"web", "healthy"}}}},
+                             {{"id", "host-2"},
+                              {"state", "pending"},
+                              {"labels", json::object()},
+                              {"releases", json::object()},
+                              {"health", json::object()}}});
   CHECK(renderAgents(agents) ==
         "ID      STATE    LABELS           RELEASES   HEALTH\n"
         "host-1  online   role=web,zone=a  web=2.4.1  web=healthy\n"
@@ -178,13 +184,18 @@ TEST_CASE("metrics of one app have no fleet rows", "[console][render]") {
 }
 
 TEST_CASE("event line has time, kind, agent, wave, message and actor", "[console][render]") {
-  json host = {{"seq", 7},       {"rollout", "web-3"}, {"at", "2026-11-26T09:12:05Z"}, {"kind", "host_failed"},
-               {"agent", "h2"}, {"wave", 0},          {"message", "healthz 500"},       {"actor", nullptr}};
+  json host = {{"seq", 7},      {"rollout", "web-3"}, {"at", "2026-11-26T09:12:05Z"}, {"kind", "host_failed"},
+               {"agent", "h2"}, {"wave", 0},          {"message", "healthz 500"},     {"actor", nullptr}};
   CHECK(eventLine(host) == "2026-11-26T09:12:05Z host_failed h2 wave 0 healthz 500");
   CHECK(eventLine(host, true) == "09:12:05 host_failed h2 wave 0 healthz 500");
 
-  json op = {{"seq", 9},      {"rollout", "web-3"}, {"at", "2026-11-26T09:13:00Z"}, {"kind", "operator_pause"},
-             {"agent", nullptr}, {"wave", nullptr}, {"message", "pause by alice@box (local)"},
+  json op = {{"seq", 9},
+             {"rollout", "web-3"},
+             {"at", "2026-11-26T09:13:00Z"},
+             {"kind", "operator_pause"},
+             {"agent", nullptr},
+             {"wave", nullptr},
+             {"message", "pause by alice@box (local)"},
              {"actor", "alice@box (local)"}};
   CHECK(eventLine(op) == "2026-11-26T09:13:00Z operator_pause pause by alice@box (local) (alice@box (local))");
   CHECK(renderEvents(json::array({host, op})) == eventLine(host) + "\n" + eventLine(op) + "\n");

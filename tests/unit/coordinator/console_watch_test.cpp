@@ -11,8 +11,8 @@ using nlohmann::json;
 namespace {
 
 json wave(int index, int hosts, int healthy, int failed, const char* state) {
-  return {{"index", index},    {"hosts", hosts},   {"done", healthy + failed}, {"healthy", healthy},
-          {"failed", failed}, {"unreachable", 0}, {"state", state}};
+  return {{"index", index},   {"hosts", hosts}, {"done", healthy + failed}, {"healthy", healthy}, {"failed", failed},
+          {"unreachable", 0}, {"state", state}};
 }
 
 json status(const char* state, const char* gate, json waves) {
@@ -44,8 +44,8 @@ json push(json doc, const char* type) {
 }
 
 json watchReply(json st, json events, bool finished) {
-  return {{"type", "response"}, {"req", 1},        {"ok", true},
-          {"rollout", std::move(st)}, {"events", std::move(events)}, {"finished", finished}};
+  return {{"type", "response"},  {"req", 1}, {"ok", true}, {"rollout", std::move(st)}, {"events", std::move(events)},
+          {"finished", finished}};
 }
 
 std::vector<std::string> lines(const std::string& text) {
@@ -96,7 +96,8 @@ TEST_CASE("plain watch prints a bake countdown once, not every tick", "[console]
 TEST_CASE("watch ends with a summary and exit 0 when the rollout succeeded", "[console][watch]") {
   std::ostringstream out;
   WatchView view(out, WatchView::Mode::kPlain);
-  view.onWatchReply(watchReply(status("running", "", json::array({wave(0, 1, 0, 0, "running")})), json::array(), false));
+  view.onWatchReply(
+      watchReply(status("running", "", json::array({wave(0, 1, 0, 0, "running")})), json::array(), false));
   view.onPush(push(event(5, "rollout_succeeded", "1 hosts healthy"), "event"));
   json end = status("succeeded", "", json::array({wave(0, 1, 1, 0, "succeeded")}));
   end["finished_at"] = "2026-11-26T09:12:09Z";

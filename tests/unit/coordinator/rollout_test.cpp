@@ -490,8 +490,8 @@ SteadyTime fromMs(std::int64_t ms) { return SteadyTime(std::chrono::milliseconds
 // saveState() and the host rows.
 std::unique_ptr<Rollout> reloaded(const Drive& d, WavePolicy p) {
   std::vector<flotilla::coordinator::HostSlot> hosts(d.rollout.hosts().begin(), d.rollout.hosts().end());
-  auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", std::move(p), 5min}, hosts,
-                            d.rollout.saveState(toMs), fromMs);
+  auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", std::move(p), 5min}, hosts, d.rollout.saveState(toMs),
+                            fromMs);
   REQUIRE(r.ok());
   return std::move(*r);
 }
@@ -1029,7 +1029,8 @@ TEST_CASE("rollout: operator actions on a finished rollout are conflicts", "[coo
   CHECK(d.out.empty());
 }
 
-TEST_CASE("rollout: on_failure=pause pauses and resume goes on with the next wave", "[coordinator][rollout][operator]") {
+TEST_CASE("rollout: on_failure=pause pauses and resume goes on with the next wave",
+          "[coordinator][rollout][operator]") {
   auto p = policy({count(1), pct(100)});
   p.on_failure = OnFailure::kPause;
   Drive d(p, 3);

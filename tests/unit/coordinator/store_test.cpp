@@ -11,9 +11,9 @@
 
 using flotilla::coordinator::AgentRecord;
 using flotilla::coordinator::AppRecord;
-using flotilla::coordinator::RolloutHostRecord;
 using flotilla::coordinator::EventRecord;
 using flotilla::coordinator::ReleaseRecord;
+using flotilla::coordinator::RolloutHostRecord;
 using flotilla::coordinator::RolloutRecord;
 using flotilla::coordinator::Store;
 using flotilla::coordinator::TokenRecord;

@@ -47,7 +47,10 @@ class Raw {
     return *this;
   }
   Raw& boolean(bool b) {
-    if (b) p_.pack_true(); else p_.pack_false();
+    if (b)
+      p_.pack_true();
+    else
+      p_.pack_false();
     return *this;
   }
   // The envelope [version, type, <body follows>].
@@ -400,8 +403,8 @@ TEST_CASE("codec: invalid specs are refused", "[protocol][codec][spec]") {
 
 TEST_CASE("codec: spec with a hook that is not an array is refused", "[protocol][codec][spec]") {
   // [[[ "x" ], [], 1000], [1000, 1000, 1000, []]] with the hook a bare string.
-  auto bytes = Raw().array(2).array(3).array(1).str("x").array(0).i(1000).array(4).i(1000).i(1000).i(1000).array(0)
-                   .bytes();
+  auto bytes =
+      Raw().array(2).array(3).array(1).str("x").array(0).i(1000).array(4).i(1000).i(1000).i(1000).array(0).bytes();
   auto r = decodeSpec(bytes);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == Errc::kCorrupt);
@@ -508,12 +511,33 @@ TEST_CASE("codec: wrong field types are refused", "[protocol][codec][strict]") {
   // hello.labels as an array
   agentError(Raw().envelope(kProtocolVersion, 1).array(5).str("a").array(0).map(0).str("t").str("v").bytes());
   // a label value that is not a string
-  agentError(Raw().envelope(kProtocolVersion, 1).array(5).str("a").map(1).str("k").u(1).map(0).str("t").str("v").bytes());
+  agentError(
+      Raw().envelope(kProtocolVersion, 1).array(5).str("a").map(1).str("k").u(1).map(0).str("t").str("v").bytes());
   // report.sequence negative, and as a string
-  agentError(Raw().envelope(kProtocolVersion, 3).array(8).str("o").str("web").str("1").i(-1).u(7).str("").str("").i(0)
+  agentError(Raw()
+                 .envelope(kProtocolVersion, 3)
+                 .array(8)
+                 .str("o")
+                 .str("web")
+                 .str("1")
+                 .i(-1)
+                 .u(7)
+                 .str("")
+                 .str("")
+                 .i(0)
                  .bytes());
-  agentError(Raw().envelope(kProtocolVersion, 3).array(8).str("o").str("web").str("1").str("1").u(7).str("").str("")
-                 .i(0).bytes());
+  agentError(Raw()
+                 .envelope(kProtocolVersion, 3)
+                 .array(8)
+                 .str("o")
+                 .str("web")
+                 .str("1")
+                 .str("1")
+                 .u(7)
+                 .str("")
+                 .str("")
+                 .i(0)
+                 .bytes());
   // fetch.offset as a boolean
   agentError(Raw().envelope(kProtocolVersion, 4).array(3).str("d").boolean(true).u(1).bytes());
   // order fields as strings instead of bytes
@@ -526,11 +550,31 @@ TEST_CASE("codec: wrong field types are refused", "[protocol][codec][strict]") {
 
 TEST_CASE("codec: out-of-range values are refused", "[protocol][codec][strict]") {
   // report phase beyond the last one
-  agentError(Raw().envelope(kProtocolVersion, 3).array(8).str("o").str("web").str("1").u(1).u(13).str("").str("").i(0)
+  agentError(Raw()
+                 .envelope(kProtocolVersion, 3)
+                 .array(8)
+                 .str("o")
+                 .str("web")
+                 .str("1")
+                 .u(1)
+                 .u(13)
+                 .str("")
+                 .str("")
+                 .i(0)
                  .bytes());
   // report at_ms beyond int64
-  agentError(Raw().envelope(kProtocolVersion, 3).array(8).str("o").str("web").str("1").u(1).u(7).str("").str("")
-                 .u(1ULL << 63).bytes());
+  agentError(Raw()
+                 .envelope(kProtocolVersion, 3)
+                 .array(8)
+                 .str("o")
+                 .str("web")
+                 .str("1")
+                 .u(1)
+                 .u(7)
+                 .str("")
+                 .str("")
+                 .u(1ULL << 63)
+                 .bytes());
   // welcome status unknown, interval not positive
   coordinatorError(Raw().envelope(kProtocolVersion, 16).array(4).u(2).str("").i(5000).i(0).bytes());
   Welcome w = sampleWelcome();
@@ -545,8 +589,17 @@ TEST_CASE("codec: out-of-range values are refused", "[protocol][codec][strict]")
 }
 
 TEST_CASE("codec: duplicate map keys are refused", "[protocol][codec][strict]") {
-  auto bytes = Raw().envelope(kProtocolVersion, 2).array(3).map(2).str("web").str("1").str("web").str("2").map(0)
-                   .str("").bytes();
+  auto bytes = Raw()
+                   .envelope(kProtocolVersion, 2)
+                   .array(3)
+                   .map(2)
+                   .str("web")
+                   .str("1")
+                   .str("web")
+                   .str("2")
+                   .map(0)
+                   .str("")
+                   .bytes();
   CHECK(agentError(bytes).find("duplicate") != std::string::npos);
 }
 

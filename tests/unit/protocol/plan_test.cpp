@@ -84,8 +84,7 @@ std::string errorOf(std::string_view text) {
   return r.error().message;
 }
 
-const flotilla::common::SysTime kCommittedAt =
-    std::chrono::sys_days{std::chrono::year{2026} / 11 / 26} + 9h + 12min;
+const flotilla::common::SysTime kCommittedAt = std::chrono::sys_days{std::chrono::year{2026} / 11 / 26} + 9h + 12min;
 
 // A fresh directory under the system temp dir, removed afterwards.
 class TempDir {
@@ -146,8 +145,7 @@ TEST_CASE("the DESIGN.md example plan parses with every field", "[protocol][plan
   CHECK(waves.on_failure == OnFailure::kRollback);
   CHECK(waves.deadline == 10min);
 
-  CHECK(plan.deploy.before_switch ==
-        std::vector<std::vector<std::string>>{{"./bin/migrate", "--check"}});
+  CHECK(plan.deploy.before_switch == std::vector<std::vector<std::string>>{{"./bin/migrate", "--check"}});
   CHECK(plan.deploy.restart == std::vector<std::string>{"systemctl", "restart", "web"});
   CHECK(plan.deploy.hook_timeout == 5min);
 
@@ -369,16 +367,11 @@ sizes = [1, "ten"]
 }
 
 TEST_CASE("plan error: wave size not positive", "[protocol][plan][error]") {
-  CHECK_THAT(errorOf(kMinimal + "waves.sizes = [0]\n"),
-             Catch::StartsWith("p.toml:5:16: waves.sizes[0]: "));
-  CHECK_THAT(errorOf(kMinimal + "waves.sizes = [\"0%\"]\n"),
-             Catch::StartsWith("p.toml:5:16: waves.sizes[0]: "));
-  CHECK_THAT(errorOf(kMinimal + "waves.sizes = [\"101%\"]\n"),
-             Catch::StartsWith("p.toml:5:16: waves.sizes[0]: "));
-  CHECK_THAT(errorOf(kMinimal + "waves.sizes = [1.5]\n"),
-             Catch::Contains("got a floating-point number"));
-  CHECK_THAT(errorOf(kMinimal + "waves.sizes = []\n"),
-             Catch::StartsWith("p.toml:5:15: waves.sizes: "));
+  CHECK_THAT(errorOf(kMinimal + "waves.sizes = [0]\n"), Catch::StartsWith("p.toml:5:16: waves.sizes[0]: "));
+  CHECK_THAT(errorOf(kMinimal + "waves.sizes = [\"0%\"]\n"), Catch::StartsWith("p.toml:5:16: waves.sizes[0]: "));
+  CHECK_THAT(errorOf(kMinimal + "waves.sizes = [\"101%\"]\n"), Catch::StartsWith("p.toml:5:16: waves.sizes[0]: "));
+  CHECK_THAT(errorOf(kMinimal + "waves.sizes = [1.5]\n"), Catch::Contains("got a floating-point number"));
+  CHECK_THAT(errorOf(kMinimal + "waves.sizes = []\n"), Catch::StartsWith("p.toml:5:15: waves.sizes: "));
 }
 
 TEST_CASE("plan error: decreasing wave sizes", "[protocol][plan][error]") {
@@ -387,8 +380,7 @@ sizes = [1, "50%", 2, "10%"]
 )");
   CHECK_THAT(msg, Catch::StartsWith("p.toml:6:23: waves.sizes[3]: "));
   CHECK_THAT(msg, Catch::Contains("10% after 50%"));
-  CHECK_THAT(errorOf(kMinimal + "waves.sizes = [5, \"10%\", 3]\n"),
-             Catch::StartsWith("p.toml:5:26: waves.sizes[2]: "));
+  CHECK_THAT(errorOf(kMinimal + "waves.sizes = [5, \"10%\", 3]\n"), Catch::StartsWith("p.toml:5:26: waves.sizes[2]: "));
 }
 
 TEST_CASE("plan error: zero max_parallel", "[protocol][plan][error]") {
@@ -403,14 +395,11 @@ TEST_CASE("plan error: bad failure budget", "[protocol][plan][error]") {
   std::string msg = errorOf(kMinimal + R"([waves]
 max_failed = "five"
 )");
-  CHECK(msg ==
-        "p.toml:6:14: waves.max_failed: expected a count or a percentage like \"5%\", got \"five\"");
-  CHECK_THAT(errorOf(kMinimal + "waves.max_failed = \"150%\"\n"),
-             Catch::StartsWith("p.toml:5:20: waves.max_failed: "));
+  CHECK(msg == "p.toml:6:14: waves.max_failed: expected a count or a percentage like \"5%\", got \"five\"");
+  CHECK_THAT(errorOf(kMinimal + "waves.max_failed = \"150%\"\n"), Catch::StartsWith("p.toml:5:20: waves.max_failed: "));
   CHECK_THAT(errorOf(kMinimal + "waves.max_unreachable = -1\n"),
              Catch::StartsWith("p.toml:5:25: waves.max_unreachable: must not be negative"));
-  CHECK_THAT(errorOf(kMinimal + "waves.max_failed = \"5 %\"\n"),
-             Catch::StartsWith("p.toml:5:20: waves.max_failed: "));
+  CHECK_THAT(errorOf(kMinimal + "waves.max_failed = \"5 %\"\n"), Catch::StartsWith("p.toml:5:20: waves.max_failed: "));
 }
 
 TEST_CASE("plan error: bad duration", "[protocol][plan][error]") {
@@ -424,12 +413,9 @@ bake = "3x"
 }
 
 TEST_CASE("plan error: zero durations where time must pass", "[protocol][plan][error]") {
-  CHECK_THAT(errorOf(kMinimal + "waves.deadline = \"0s\"\n"),
-             Catch::StartsWith("p.toml:5:18: waves.deadline: "));
-  CHECK_THAT(errorOf(kMinimal + "health.interval = \"0ms\"\n"),
-             Catch::StartsWith("p.toml:5:19: health.interval: "));
-  CHECK_THAT(errorOf(kMinimal + "deploy.timeout = \"0s\"\n"),
-             Catch::StartsWith("p.toml:5:18: deploy.timeout: "));
+  CHECK_THAT(errorOf(kMinimal + "waves.deadline = \"0s\"\n"), Catch::StartsWith("p.toml:5:18: waves.deadline: "));
+  CHECK_THAT(errorOf(kMinimal + "health.interval = \"0ms\"\n"), Catch::StartsWith("p.toml:5:19: health.interval: "));
+  CHECK_THAT(errorOf(kMinimal + "deploy.timeout = \"0s\"\n"), Catch::StartsWith("p.toml:5:18: deploy.timeout: "));
 }
 
 TEST_CASE("plan error: health deadline shorter than healthy_for", "[protocol][plan][error]") {
@@ -440,8 +426,7 @@ deadline = "20s"
   CHECK_THAT(msg, Catch::StartsWith("p.toml:7:12: health.deadline: "));
   CHECK_THAT(msg, Catch::Contains("at least health.healthy_for (30s), got 20s"));
   // Against the default deadline (60s), the position is the key that was written.
-  CHECK_THAT(errorOf(kMinimal + "health.healthy_for = \"2m\"\n"),
-             Catch::StartsWith("p.toml:5:22: health.deadline: "));
+  CHECK_THAT(errorOf(kMinimal + "health.healthy_for = \"2m\"\n"), Catch::StartsWith("p.toml:5:22: health.deadline: "));
 }
 
 TEST_CASE("plan error: health check with two kinds", "[protocol][plan][error]") {
@@ -488,8 +473,7 @@ TEST_CASE("plan error: bad http check", "[protocol][plan][error]") {
 http = "ftp://127.0.0.1/"
 )");
   CHECK_THAT(msg, Catch::StartsWith("p.toml:6:8: health.check[0].http: "));
-  CHECK_THAT(errorOf(kMinimal + "[[health.check]]\nhttp = \"http://\"\n"),
-             Catch::Contains("health.check[0].http: "));
+  CHECK_THAT(errorOf(kMinimal + "[[health.check]]\nhttp = \"http://\"\n"), Catch::Contains("health.check[0].http: "));
 }
 
 TEST_CASE("plan error: bad exec check", "[protocol][plan][error]") {
@@ -557,8 +541,7 @@ TEST_CASE("plan error: committed_at without a UTC offset", "[protocol][plan][err
   std::string msg = errorOf(kMinimal + R"([change]
 committed_at = 2026-11-26T09:12:00
 )");
-  CHECK(msg ==
-        "p.toml:6:16: change.committed_at: needs a UTC offset, e.g. 2026-11-26T09:12:00Z");
+  CHECK(msg == "p.toml:6:16: change.committed_at: needs a UTC offset, e.g. 2026-11-26T09:12:00Z");
   CHECK_THAT(errorOf(kMinimal + "change.committed_at = \"2026-11-26T09:12:00\"\n"),
              Catch::StartsWith("p.toml:5:23: change.committed_at: missing UTC offset"));
   CHECK_THAT(errorOf(kMinimal + "change.committed_at = 2026-11-26\n"),

@@ -66,7 +66,7 @@ class Agent {
   const common::Clock& clock_;
   zmq::context_t ctx_;
   zmq::socket_t coord_;
-  zmq::socket_t pipe_;  // reactor end
+  zmq::socket_t pipe_;     // reactor end
   zmq::socket_t monitor_;  // connection events of coord_ (a new handshake means: say hello)
   std::thread worker_;
   int stop_fd_ = -1;

@@ -18,8 +18,8 @@ struct AgentConfig {
   std::filesystem::path dir;  // directory of agent.toml; relative paths resolve here
   std::string id;
   std::string coordinator_endpoint;
-  common::PublicKey coordinator_key{};  // CURVE server key
-  common::PublicKey plan_key{};         // pinned Ed25519 plan key
+  common::PublicKey coordinator_key{};          // CURVE server key
+  common::PublicKey plan_key{};                 // pinned Ed25519 plan key
   std::vector<common::PublicKey> release_keys;  // offline release keys; non-empty = artifacts must be signed
   std::string join_token;
   common::CurveKeyPair curve_key;
@@ -38,7 +38,7 @@ struct AgentConfig {
 struct AgentInitOptions {
   std::filesystem::path dir;
   std::filesystem::path join_file;
-  std::string id;  // empty = host name
+  std::string id;                   // empty = host name
   std::vector<std::string> labels;  // "k=v"
   std::vector<std::string> vars;    // "k=v"
   std::filesystem::path apps_dir;   // empty = <dir>/apps

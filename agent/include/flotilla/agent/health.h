@@ -15,8 +15,8 @@
 namespace flotilla::agent {
 
 struct CheckContext {
-  std::filesystem::path cwd;                // the release directory
-  std::map<std::string, std::string> env;   // FLOTILLA_* variables + base env
+  std::filesystem::path cwd;               // the release directory
+  std::map<std::string, std::string> env;  // FLOTILLA_* variables + base env
   std::optional<std::string> run_as;
 };
 

@@ -44,8 +44,8 @@ struct FinishedOrder {
 };
 
 struct AppState {
-  std::string current;   // live release ("" = none)
-  std::string previous;  // the release to revert to
+  std::string current;         // live release ("" = none)
+  std::string previous;        // the release to revert to
   std::uint64_t sequence = 0;  // highest order sequence accepted
   std::map<std::string, ReleaseInfo> releases;
   std::optional<FinishedOrder> last_order;  // absent in journals written before it existed
@@ -55,11 +55,11 @@ struct InFlightOrder {
   std::string order_id;
   std::string app;
   std::string version;
-  std::string previous;  // live release when the order started
+  std::string previous;           // live release when the order started
   std::string previous_previous;  // the app's `previous` when the order started
   std::string action;
   std::uint64_t sequence = 0;
-  std::string phase;     // protocol::toString(Phase) of the step being taken
+  std::string phase;  // protocol::toString(Phase) of the step being taken
   std::string digest;
   std::string spec;
 };

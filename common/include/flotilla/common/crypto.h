@@ -24,9 +24,7 @@ using Signature = std::array<std::uint8_t, 64>;
 // sodium_init(); call once from main before anything else here. Idempotent.
 Status initCrypto();
 
-inline Bytes asBytes(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
+inline Bytes asBytes(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 
 std::string toHex(Bytes bytes);
 // Decodes exactly `expected_len` bytes (0 = any even length) of hex.

@@ -14,12 +14,10 @@
 
 namespace flotilla::common {
 
-Status atomicWriteFile(const std::filesystem::path& path, std::string_view content,
-                       mode_t mode = 0644);
+Status atomicWriteFile(const std::filesystem::path& path, std::string_view content, mode_t mode = 0644);
 
 // Reads a whole file; fails with kInvalidArgument if it is larger than max_bytes.
-Result<std::string> readFile(const std::filesystem::path& path,
-                             std::size_t max_bytes = 16 * 1024 * 1024);
+Result<std::string> readFile(const std::filesystem::path& path, std::size_t max_bytes = 16 * 1024 * 1024);
 
 Status fsyncDir(const std::filesystem::path& dir);
 

@@ -15,13 +15,13 @@ enum class Errc {
   kInvalidArgument,  // bad input from a user or a peer
   kNotFound,
   kAlreadyExists,
-  kPermission,       // refused by policy or by the OS
-  kIo,               // an OS call failed
-  kCorrupt,          // stored or received data is malformed
+  kPermission,  // refused by policy or by the OS
+  kIo,          // an OS call failed
+  kCorrupt,     // stored or received data is malformed
   kTimeout,
-  kUnavailable,      // the other side is unreachable
-  kConflict,         // the request conflicts with current state
-  kRefused,          // a peer refused (signature, enrollment, order checks)
+  kUnavailable,  // the other side is unreachable
+  kConflict,     // the request conflicts with current state
+  kRefused,      // a peer refused (signature, enrollment, order checks)
   kInternal,
 };
 
@@ -41,21 +41,33 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { assert(ok()); return std::get<0>(v_); }
-  const T& value() const& { assert(ok()); return std::get<0>(v_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const Error& error() const { assert(!ok()); return std::get<1>(v_); }
+  const Error& error() const {
+    assert(!ok());
+    return std::get<1>(v_);
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -69,7 +81,10 @@ class [[nodiscard]] Result<void> {
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const { assert(!ok_); return err_; }
+  const Error& error() const {
+    assert(!ok_);
+    return err_;
+  }
 
  private:
   Error err_;
@@ -83,8 +98,8 @@ inline Status okStatus() { return Status(); }
 }  // namespace flotilla
 
 // Propagate an error from an expression returning Result/Status.
-#define FLOTILLA_TRY(expr)                                    \
-  do {                                                        \
-    auto&& flotilla_try_result_ = (expr);                     \
+#define FLOTILLA_TRY(expr)                                               \
+  do {                                                                   \
+    auto&& flotilla_try_result_ = (expr);                                \
     if (!flotilla_try_result_.ok()) return flotilla_try_result_.error(); \
   } while (0)

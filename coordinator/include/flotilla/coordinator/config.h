@@ -18,11 +18,11 @@ namespace flotilla::coordinator {
 struct CoordinatorConfig {
   std::filesystem::path dir;  // directory of coordinator.toml; relative paths resolve here
   std::string agent_listen = "tcp://0.0.0.0:7700";
-  std::string control_endpoint;  // default ipc://<dir>/control.sock
-  std::string control_group;     // group owning the IPC socket (mode 0660); empty = the daemon's
+  std::string control_endpoint;              // default ipc://<dir>/control.sock
+  std::string control_group;                 // group owning the IPC socket (mode 0660); empty = the daemon's
   std::vector<common::PublicKey> operators;  // CURVE keys allowed on a tcp:// control endpoint
-  std::filesystem::path store_file;      // <dir>/flotilla.db
-  std::filesystem::path artifacts_dir;   // <dir>/artifacts
+  std::filesystem::path store_file;          // <dir>/flotilla.db
+  std::filesystem::path artifacts_dir;       // <dir>/artifacts
   common::Millis heartbeat_interval{std::chrono::seconds(5)};
   common::Millis heartbeat_expiry{std::chrono::seconds(15)};
   common::Millis order_ttl{std::chrono::hours(1)};

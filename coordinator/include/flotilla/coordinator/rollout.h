@@ -9,8 +9,8 @@
 
 #include <cstddef>
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -27,7 +27,16 @@ namespace flotilla::coordinator {
 
 enum class RolloutState { kPending, kRunning, kPaused, kRollingBack, kSucceeded, kFailed, kRolledBack, kAborted };
 enum class WaveState { kPending, kRunning, kBaking, kAwaitingApproval, kSucceeded, kFailed };
-enum class HostState { kPending, kDeploying, kHealthy, kFailed, kUnreachable, kRollingBack, kRolledBack, kRollbackFailed };
+enum class HostState {
+  kPending,
+  kDeploying,
+  kHealthy,
+  kFailed,
+  kUnreachable,
+  kRollingBack,
+  kRolledBack,
+  kRollbackFailed
+};
 
 const char* toString(RolloutState s);
 const char* toString(WaveState s);
@@ -73,7 +82,7 @@ struct WaveSlot {
   std::size_t index = 0;
   std::size_t begin = 0, end = 0;  // [begin, end) into hosts()
   WaveState state = WaveState::kPending;
-  std::size_t next = 0;            // next host index to dispatch
+  std::size_t next = 0;  // next host index to dispatch
   std::size_t in_flight = 0;
   std::size_t healthy = 0, failed = 0, unreachable = 0;
   std::size_t max_failed = 0, max_unreachable = 0;
@@ -106,8 +115,8 @@ class Rollout {
 
   void start(common::SteadyTime now);
   // A phase report from a host for this rollout's order (deploy or rollback).
-  void onHostPhase(const std::string& agent_id, bool rollback_order, protocol::Phase phase,
-                   const std::string& message, common::SteadyTime now);
+  void onHostPhase(const std::string& agent_id, bool rollback_order, protocol::Phase phase, const std::string& message,
+                   common::SteadyTime now);
   // The coordinator lost the host (heartbeats expired or disconnected).
   void onHostLost(const std::string& agent_id, common::SteadyTime now);
   // A heartbeat said the app on this host is unhealthy (counts during bake).
@@ -141,7 +150,8 @@ class Rollout {
   // After a restart: deadlines that passed (or pass before `not_before`) while
   // the coordinator was down move to `not_before`, so agents have time to reconnect and report.
   void extendDeadlines(common::SteadyTime not_before);
-  static Result<std::unique_ptr<Rollout>> restore(Config config, std::vector<HostSlot> hosts, const nlohmann::json& state,
+  static Result<std::unique_ptr<Rollout>> restore(Config config, std::vector<HostSlot> hosts,
+                                                  const nlohmann::json& state,
                                                   const std::function<common::SteadyTime(std::int64_t)>& from_wall);
 
   const Config& config() const { return config_; }

@@ -61,8 +61,8 @@ class Server {
     std::string artifact_digest;
     std::uint64_t artifact_size = 0;
     std::string release_signature;
-    std::string kind;        // "rollout" | "rollback" (a rollback plan has its waves overridden)
-    std::string plan_text;   // as submitted, to rebuild the plan after a restart
+    std::string kind;                // "rollout" | "rollback" (a rollback plan has its waves overridden)
+    std::string plan_text;           // as submitted, to rebuild the plan after a restart
     std::set<std::string> watchers;  // control routing ids following this rollout
     bool dirty = false;              // the snapshot in the store is stale
   };
@@ -158,13 +158,13 @@ class Server {
   int stop_fd_ = -1;
   int signal_fd_ = -1;
 
-  std::unordered_map<std::string, Agent> agents_;               // by agent id
-  std::unordered_map<std::string, Agent*> routing_;             // routing id -> its agent (nodes of agents_ never move)
-  std::unordered_set<std::string> operator_keys_;               // hex CURVE keys allowed on a TCP control endpoint
-  std::unordered_set<std::string> denied_keys_;                 // revoked or rejected CURVE keys (hex)
+  std::unordered_map<std::string, Agent> agents_;    // by agent id
+  std::unordered_map<std::string, Agent*> routing_;  // routing id -> its agent (nodes of agents_ never move)
+  std::unordered_set<std::string> operator_keys_;    // hex CURVE keys allowed on a TCP control endpoint
+  std::unordered_set<std::string> denied_keys_;      // revoked or rejected CURVE keys (hex)
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
-  std::unordered_map<std::string, std::string> active_by_app_;  // app -> rollout id
-  std::unordered_map<std::string, OrderRef> orders_;            // outstanding orders by id
+  std::unordered_map<std::string, std::string> active_by_app_;                // app -> rollout id
+  std::unordered_map<std::string, OrderRef> orders_;                          // outstanding orders by id
   // Orders are sent only after the transaction recording them commits, so a
   // crash never leaves an order out in the world that the store does not know.
   // Signed and sent one by one at flush, so agents start verifying while the
@@ -185,17 +185,18 @@ class Server {
   // Sequences reserved for the orders of one batch of actions: [seq_next_, seq_end_) of seq_app_.
   std::string seq_app_;
   std::uint64_t seq_next_ = 0, seq_end_ = 0;
-  std::map<std::string, AppRecord> current_apps_;               // app -> its current release
-  std::set<std::string> converge_attempted_;                    // "agent\napp\nversion", once per run
-  std::string store_error_;   // the last store failure while it lasts ("" = healthy)
-  bool write_failed_ = false; // a write of this reactor iteration failed
+  std::map<std::string, AppRecord> current_apps_;  // app -> its current release
+  std::set<std::string> converge_attempted_;       // "agent\napp\nversion", once per run
+  std::string store_error_;                        // the last store failure while it lasts ("" = healthy)
+  bool write_failed_ = false;                      // a write of this reactor iteration failed
   // After a failed transaction, what it held is written again once the store
   // takes writes: every active rollout in full, and rollouts that finished.
   bool resave_ = false;
   std::vector<RolloutRecord> unsaved_finals_;
   common::SteadyTime next_sweep_{};
   std::map<std::string, std::uint64_t> refusals_;
-  std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered  // order refusals reported by agents, by reason
+  std::uint64_t dropped_from_denied_ =
+      0;  // messages from revoked/rejected keys, dropped unanswered  // order refusals reported by agents, by reason
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   std::unique_ptr<HttpEndpoint> http_;
   std::uint64_t rollout_counter_ = 0;

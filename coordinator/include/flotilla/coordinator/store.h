@@ -36,8 +36,8 @@ struct ReleaseRecord {
   std::string version;
   std::string artifact_digest;
   std::uint64_t artifact_size = 0;
-  std::string spec;       // msgpack OrderSpec executed for this release
-  std::string plan_text;  // the plan it was submitted with
+  std::string spec;               // msgpack OrderSpec executed for this release
+  std::string plan_text;          // the plan it was submitted with
   std::string release_signature;  // hex, from `flotilla sign`; "" = unsigned
 };
 
@@ -55,9 +55,9 @@ struct RolloutRecord {
   std::string commit;
   std::optional<std::int64_t> committed_at_ms;
   std::string message;
-  std::string snapshot;  // JSON status document (see docs/protocol.md)
-  std::string engine;    // JSON engine state of a rollout that has not finished (resumed after a restart)
-  std::string plan_text; // the plan as submitted (written once, with the rollout)
+  std::string snapshot;   // JSON status document (see docs/protocol.md)
+  std::string engine;     // JSON engine state of a rollout that has not finished (resumed after a restart)
+  std::string plan_text;  // the plan as submitted (written once, with the rollout)
 };
 
 // One host of one rollout, as the rollout engine last left it. Written in the

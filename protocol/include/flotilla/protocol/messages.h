@@ -57,19 +57,19 @@ struct Heartbeat {
 
 // What happened to an order. Terminal phases end the order.
 enum class Phase : std::uint8_t {
-  kAccepted = 0,    // verified, queued
+  kAccepted = 0,  // verified, queued
   kFetching = 1,
-  kStaging = 2,     // digest checked, extracting
+  kStaging = 2,  // digest checked, extracting
   kBeforeSwitch = 3,
   kSwitching = 4,
   kRestarting = 5,
   kProbation = 6,
-  kHealthy = 7,       // terminal, success: the new release is live and healthy
+  kHealthy = 7,  // terminal, success: the new release is live and healthy
   kReverting = 8,
-  kReverted = 9,      // terminal, failure: the previous release is live again
-  kFailed = 10,       // terminal, failure before the switch: nothing changed
-  kRevertFailed = 11, // terminal, failure: could not restore the previous release
-  kRefused = 12,      // terminal: the order failed verification; nothing changed
+  kReverted = 9,       // terminal, failure: the previous release is live again
+  kFailed = 10,        // terminal, failure before the switch: nothing changed
+  kRevertFailed = 11,  // terminal, failure: could not restore the previous release
+  kRefused = 12,       // terminal: the order failed verification; nothing changed
 };
 const char* toString(Phase p);
 bool isTerminal(Phase p);
@@ -104,18 +104,18 @@ struct Welcome {
 // What the coordinator signs. Compact: digests, not bodies.
 struct OrderBody {
   std::string order_id;
-  std::string target;       // agent id
+  std::string target;  // agent id
   std::string rollout_id;
   std::string app;
   std::string version;
-  std::string action;       // "deploy" | "rollback"
+  std::string action;           // "deploy" | "rollback"
   std::string artifact_digest;  // BLAKE2b-256 hex
   std::uint64_t artifact_size = 0;
-  std::string spec_digest;  // BLAKE2b-256 hex of the OrderSpec bytes
-  std::uint64_t sequence = 0;   // per-app, strictly increasing
-  std::int64_t issued_at = 0;   // unix seconds
-  std::int64_t expires_at = 0;  // unix seconds
-  std::string key_id;           // which plan key signed it
+  std::string spec_digest;        // BLAKE2b-256 hex of the OrderSpec bytes
+  std::uint64_t sequence = 0;     // per-app, strictly increasing
+  std::int64_t issued_at = 0;     // unix seconds
+  std::int64_t expires_at = 0;    // unix seconds
+  std::string key_id;             // which plan key signed it
   std::string release_signature;  // hex Ed25519 by an offline release key, "" = unsigned
 };
 
@@ -146,8 +146,8 @@ struct Refusal {
 // "The plan key `old_key` hands over to `new_key`", signed by old_key. Agents
 // pinning old_key move their pin to new_key; nothing else can change the pin.
 struct Rotation {
-  std::string old_key;  // 32 bytes
-  std::string new_key;  // 32 bytes
+  std::string old_key;         // 32 bytes
+  std::string new_key;         // 32 bytes
   std::int64_t issued_at = 0;  // unix seconds
   std::string signature;       // 64 bytes Ed25519 over rotationStatement(...)
 };

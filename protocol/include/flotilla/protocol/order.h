@@ -14,8 +14,7 @@ namespace flotilla::protocol {
 
 // Signs `body` (its key_id and spec_digest are filled in here) together with
 // the spec bytes it commits to.
-SignedOrder signOrder(OrderBody body, const std::string& spec_bytes,
-                      const common::SigningKeyPair& plan_key);
+SignedOrder signOrder(OrderBody body, const std::string& spec_bytes, const common::SigningKeyPair& plan_key);
 
 // Why an order was refused; the string form goes into reports and events.
 enum class RefusalReason {
@@ -25,8 +24,8 @@ enum class RefusalReason {
   kWrongTarget,
   kExpired,
   kNotYetValid,
-  kReplay,     // sequence not above the highest accepted for the app
-  kBadSpec,    // spec bytes do not match the signed digest, or do not decode
+  kReplay,           // sequence not above the highest accepted for the app
+  kBadSpec,          // spec bytes do not match the signed digest, or do not decode
   kUnsignedRelease,  // release keys are configured and no one of them signed this artifact
 };
 const char* toString(RefusalReason r);
@@ -45,7 +44,7 @@ struct VerifyContext {
   common::PublicKey plan_key{};
   std::string agent_id;
   std::int64_t now_unix_s = 0;
-  std::int64_t clock_skew_s = 300;  // tolerated difference between host and coordinator clocks
+  std::int64_t clock_skew_s = 300;     // tolerated difference between host and coordinator clocks
   std::uint64_t highest_sequence = 0;  // for the order's app; 0 = none accepted yet
   // Offline release keys; when not empty, every artifact must carry a release
   // signature by one of them (a compromised coordinator cannot ship code).

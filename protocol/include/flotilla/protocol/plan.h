@@ -58,8 +58,8 @@ struct HealthSpec {
 };
 
 struct DeploySpec {
-  std::vector<std::vector<std::string>> before_switch;  // each argv non-empty
-  std::vector<std::string> restart;                     // empty = no restart command
+  std::vector<std::vector<std::string>> before_switch;   // each argv non-empty
+  std::vector<std::string> restart;                      // empty = no restart command
   common::Millis hook_timeout{std::chrono::minutes(5)};  // [deploy] timeout
 };
 

@@ -36,10 +36,10 @@ struct SimConfig {
   common::PublicKey plan_key{};
   std::string join_token;
   protocol::StringMap labels;
-  common::Millis apply_time{0};    // from accepted (or fetched) to the terminal report
-  double fail_rate = 0;            // probability that an order ends reverted
-  bool fetch = false;              // download the artifact before applying
-  std::optional<common::Millis> heartbeat_override;  // ignore the welcome's interval (load tests)
+  common::Millis apply_time{0};                           // from accepted (or fetched) to the terminal report
+  double fail_rate = 0;                                   // probability that an order ends reverted
+  bool fetch = false;                                     // download the artifact before applying
+  std::optional<common::Millis> heartbeat_override;       // ignore the welcome's interval (load tests)
   common::Millis hello_backoff{std::chrono::seconds(2)};  // first re-hello while unanswered
   common::Millis hello_backoff_max{std::chrono::seconds(30)};
   common::Millis fetch_timeout{std::chrono::minutes(5)};
@@ -86,7 +86,9 @@ class SimAgent {
   bool busy() const { return current_.has_value(); }
   // The plan key this agent verifies orders against: the configured one, or
   // where a verified rotation statement moved the pin.
-  const common::PublicKey& planKey(const SimConfig& config) const { return rotated_key_ ? *rotated_key_ : config.plan_key; }
+  const common::PublicKey& planKey(const SimConfig& config) const {
+    return rotated_key_ ? *rotated_key_ : config.plan_key;
+  }
 
  private:
   struct Work {

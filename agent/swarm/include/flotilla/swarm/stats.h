@@ -30,12 +30,12 @@ class Samples {
 
 struct SwarmStats {
   // Connections and enrollment.
-  std::uint64_t connects = 0;      // sockets created and connected
-  std::uint64_t online = 0;        // agents welcomed as accepted right now
-  std::uint64_t pending = 0;       // agents welcomed as pending right now
+  std::uint64_t connects = 0;  // sockets created and connected
+  std::uint64_t online = 0;    // agents welcomed as accepted right now
+  std::uint64_t pending = 0;   // agents welcomed as pending right now
   std::uint64_t welcomes = 0;
   std::uint64_t refusals = 0;
-  std::uint64_t rotations = 0;     // plan key rotations followed
+  std::uint64_t rotations = 0;  // plan key rotations followed
   // Traffic.
   std::uint64_t hellos = 0;
   std::uint64_t heartbeats = 0;
@@ -52,10 +52,10 @@ struct SwarmStats {
   std::uint64_t orders_reverted = 0;
   std::uint64_t orders_failed = 0;  // fetch or digest failures
   std::uint64_t fetched_bytes = 0;
-  std::int64_t first_receipt_ms = 0;   // unix ms of the first order received
-  std::int64_t last_verified_ms = 0;   // unix ms of the latest order verified
-  Samples verify_us;   // order receipt -> verified (decode + Ed25519 + checks)
-  Samples done_us;     // order receipt -> terminal report sent
+  std::int64_t first_receipt_ms = 0;  // unix ms of the first order received
+  std::int64_t last_verified_ms = 0;  // unix ms of the latest order verified
+  Samples verify_us;                  // order receipt -> verified (decode + Ed25519 + checks)
+  Samples done_us;                    // order receipt -> terminal report sent
 
   // Order event log; null = off. The caller owns the FILE.
   std::FILE* log = nullptr;

@@ -46,15 +46,15 @@ struct SwarmOptions {
   common::Millis apply_time{0};
   double fail_rate = 0;
   bool fetch = false;
-  double duration_s = 0;             // stop after this long; 0 = until SIGTERM/SIGINT
-  double connect_rate = 400;         // new connections per second
-  std::size_t connect_window = 64;   // connected but not yet welcomed, at most
+  double duration_s = 0;                             // stop after this long; 0 = until SIGTERM/SIGINT
+  double connect_rate = 400;                         // new connections per second
+  std::size_t connect_window = 64;                   // connected but not yet welcomed, at most
   std::optional<common::Millis> heartbeat_override;  // else the welcome's interval
-  int zmtp_heartbeat_ms = 10000;     // ZMTP PING interval, as the agent sets it (agent.cpp); 0 = off
-  std::filesystem::path order_log;   // per-order event lines; empty = none
-  double progress_s = 0;             // a progress line on stderr this often; 0 = none
+  int zmtp_heartbeat_ms = 10000;                     // ZMTP PING interval, as the agent sets it (agent.cpp); 0 = off
+  std::filesystem::path order_log;                   // per-order event lines; empty = none
+  double progress_s = 0;                             // a progress line on stderr this often; 0 = none
   int io_threads = 1;
-  std::uint64_t seed = 0;            // 0 = random
+  std::uint64_t seed = 0;  // 0 = random
 };
 
 class Swarm {
@@ -104,8 +104,8 @@ class Swarm {
   std::optional<zmq::context_t> ctx_;
   std::vector<Slot> slots_;
   TimerHeap timers_;
-  std::vector<std::string> out_;        // scratch outbox for one agent call
-  std::vector<std::size_t> recheck_;    // sockets sent on outside drain(): ZMQ_FD may have been reset
+  std::vector<std::string> out_;      // scratch outbox for one agent call
+  std::vector<std::size_t> recheck_;  // sockets sent on outside drain(): ZMQ_FD may have been reset
   std::size_t connected_ = 0;
   std::size_t window_used_ = 0;
   common::SteadyTime next_connect_{};

@@ -31,9 +31,9 @@ namespace flotilla::console {
 using nlohmann::json;
 
 struct ClientOptions {
-  std::string endpoint;                           // ipc://PATH (or any ZeroMQ endpoint)
+  std::string endpoint;                              // ipc://PATH (or any ZeroMQ endpoint)
   common::Millis timeout{std::chrono::seconds(10)};  // how long a request waits for its reply
-  std::string operator_name;                      // recorded by the coordinator with every action
+  std::string operator_name;                         // recorded by the coordinator with every action
   // For a tcp:// endpoint: the operator's CURVE key file (flotilla keygen --operator)
   // and the coordinator's CURVE public key (hex, keys/curve.pub).
   std::string key_file;

@@ -25,14 +25,14 @@
 namespace flotilla::console {
 
 struct ConsoleOptions {
-  std::string control;           // control endpoint; "" = none configured
-  bool json = false;             // --json
-  double timeout_seconds = 10;   // --timeout: reply wait, and the longest silence a watch tolerates
-  bool terminal = false;         // stdout is an interactive terminal: redraw the watch view in place
-  std::size_t width = 0;         // terminal columns (0 = unknown)
-  std::string operator_name;     // "user@host", recorded with every action
-  std::string key_file;          // --key: operator CURVE key for a tcp:// endpoint
-  std::string coordinator_key;   // --coordinator-key: the coordinator's CURVE public key (hex)
+  std::string control;          // control endpoint; "" = none configured
+  bool json = false;            // --json
+  double timeout_seconds = 10;  // --timeout: reply wait, and the longest silence a watch tolerates
+  bool terminal = false;        // stdout is an interactive terminal: redraw the watch view in place
+  std::size_t width = 0;        // terminal columns (0 = unknown)
+  std::string operator_name;    // "user@host", recorded with every action
+  std::string key_file;         // --key: operator CURVE key for a tcp:// endpoint
+  std::string coordinator_key;  // --coordinator-key: the coordinator's CURVE public key (hex)
 };
 
 // Re-send `watch` after this long without any message from the coordinator.
