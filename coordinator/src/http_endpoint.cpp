@@ -101,7 +101,7 @@ std::string HttpEndpoint::renderMetrics() {
   std::lock_guard<std::mutex> lock(render_mu_);
   std::ostringstream os;
   os << gauges_->read();
-  auto store = Store::open(store_file_);
+  auto store = openStore({.file = store_file_});
   if (!store) {
     os << "# store unavailable: " << store.error().message << "\n";
     return os.str();

@@ -68,7 +68,7 @@ Status Server::start() {
                                          std::to_string(patch) +
                                          " is too old: 4.3.2 or later is required (CVE-2019-13132)");
   FLOTILLA_TRY(common::ensureDir(config_.artifacts_dir, 0750));
-  auto store = Store::open(config_.store_file);
+  auto store = openStore({.file = config_.store_file});
   if (!store) return store.error();
   store_ = std::move(*store);
   auto agents = store_->loadAgents();
