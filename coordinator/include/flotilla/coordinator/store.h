@@ -19,8 +19,9 @@
 // - A lookup of an unknown id is not an error: it gives nullopt, an empty list,
 //   or (useToken) false; updateRollout of an unknown id writes nothing.
 //   Expected failures are values: kIo for the medium, kAlreadyExists for an id
-//   that is taken, kPermission for a write to a read-only store, kConflict for
-//   a store whose schema version this code does not read.
+//   that is taken, kPermission for a write to a read-only store, kNotFound for
+//   a read-only open of a store that does not exist, kConflict for a store
+//   whose schema version this code does not read.
 // - Order sequences only go forward: a sequence handed out by a committed unit
 //   is never handed out again, for the life of the store.
 // - A Store object is used by one thread at a time. Several objects may open
