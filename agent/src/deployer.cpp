@@ -294,17 +294,9 @@ Status Deployer::stage(Ctx& c) {
   FLOTILLA_TRY(common::ensureDir(releases, 0755));
   const fs::path staging = releases / (".staging-" + c.body.version);
   fs::remove_all(staging, ec);
-  if (auto st = checkReleaseFits(os_, part, releases, c.body.version, kExtractLimits); !st.ok()) {
+  if (auto st = extract(c, part, staging); !st.ok()) {
     fs::remove(part, ec);
     return st;
-  }
-  if (auto st = os_.extractArchive(part, staging, kExtractLimits); !st.ok()) {
-    fs::remove_all(staging, ec);
-    Error error = st.error().code == Errc::kNoSpace
-                      ? explainNoSpace(os_, part, releases, c.body.version, kExtractLimits, st.error())
-                      : st.error().context("extracting artifact");
-    fs::remove(part, ec);
-    return error;
   }
   os_.crashPoint("staging:extracted");
   const fs::path rel = releases / c.body.version;
@@ -321,6 +313,19 @@ Status Deployer::stage(Ctx& c) {
   FLOTILLA_TRY(journal_.save());
   fs::remove(part, ec);
   return {};
+}
+
+Status Deployer::extract(const Ctx& c, const fs::path& part, const fs::path& staging) {
+  const fs::path releases = staging.parent_path();
+  FLOTILLA_TRY(checkReleaseFits(os_, part, releases, c.body.version, kExtractLimits));
+  auto st = os_.extractArchive(part, staging, kExtractLimits);
+  if (st.ok()) return {};
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  // Measured once the partial release is gone: the free space it would leave.
+  if (st.error().code == Errc::kNoSpace)
+    return explainNoSpace(os_, part, releases, c.body.version, kExtractLimits, st.error());
+  return st.error().context("extracting artifact");
 }
 
 Status Deployer::runCommand(const std::string& what, common::ProcessSpec ps) {

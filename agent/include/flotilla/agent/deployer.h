@@ -87,6 +87,9 @@ class Deployer {
                     const std::string& version, const std::string& previous_dir);
   bool probation(Ctx& c, std::string& why);
   Status stage(Ctx& c);
+  // Extracts the verified download `part` into `staging`; a release the disk
+  // cannot hold fails with Errc::kNoSpace saying how full it is.
+  Status extract(const Ctx& c, const std::filesystem::path& part, const std::filesystem::path& staging);
   protocol::Report makeReport(const Ctx& c, protocol::Phase phase, const std::string& message,
                               const std::string& live) const;
   void send(const protocol::Report& r);
