@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "flotilla/agent/deployer.h"
+#include "flotilla/agent/real_host_os.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/protocol/order.h"
@@ -205,7 +206,8 @@ void Agent::workerMain() {
     if (!fetch_result) return Error(Errc::kUnavailable, "agent stopping");
     return *fetch_result;
   };
-  Deployer deployer(config_, journal, hooks, clock_);
+  RealHostOs host_os;
+  Deployer deployer(config_, journal, hooks, clock_, host_os);
   std::map<std::string, std::string> health;
   auto publish = [&](const std::string& busy) { sendInternal(pipe, StateUpdate{deployer.releases(), health, busy}); };
 
