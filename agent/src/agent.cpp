@@ -51,7 +51,7 @@ struct ReportOut {
 };
 struct StateUpdate {
   std::map<std::string, std::string> releases;
-  std::map<std::string, std::string> health;
+  protocol::HealthMap health;
   std::string busy;
 };
 struct Stop {};
@@ -207,7 +207,11 @@ void Agent::workerMain() {
   };
   Deployer deployer(config_, journal, hooks, clock_);
   std::map<std::string, std::string> health;
-  auto publish = [&](const std::string& busy) { sendInternal(pipe, StateUpdate{deployer.releases(), health, busy}); };
+  auto publish = [&](const std::string& busy) {
+    protocol::HealthMap states;
+    for (const auto& [app, word] : health) states.emplace(app, protocol::healthStateFromString(word));
+    sendInternal(pipe, StateUpdate{deployer.releases(), std::move(states), busy});
+  };
 
   deployer.recover();
   health = deployer.checkAll();
@@ -611,14 +615,14 @@ void Agent::handleCoordinator() {
         } else if constexpr (std::is_same_v<T, protocol::Rotation>) {
           onRotation(x);
         } else if constexpr (std::is_same_v<T, protocol::Refusal>) {
-          spdlog::warn("coordinator refused: {}", x.reason);
-          if (fetch_ && x.reason.rfind("fetch:", 0) == 0) {
-            finishFetch(Error(Errc::kNotFound, x.reason));
+          spdlog::warn("coordinator refused: {}: {}", protocol::toString(x.code), x.detail);
+          if (protocol::isFetchRefusal(x.code)) {
+            if (fetch_) finishFetch(Error(Errc::kNotFound, "fetch refused: " + x.detail));
             return;
           }
           // A restarted coordinator, or one that lost our connection, asks us to
           // introduce ourselves again.
-          if (x.reason.rfind("not enrolled", 0) == 0 || x.reason.rfind("pending", 0) == 0) {
+          if (protocol::asksForHello(x.code)) {
             welcomed_ = false;
             next_hello_ = clock_.steadyNow();
           } else {

@@ -110,14 +110,14 @@ void SimAgent::onMessage(SimContext& ctx, const protocol::CoordinatorMessage& ms
   }
   if (const auto* r = std::get_if<protocol::Refusal>(&msg)) {
     ++ctx.stats.refusals;
-    if (fetch_ && r->reason.rfind("fetch:", 0) == 0) {
-      fail(ctx, Phase::kFailed, r->reason, now, out);
+    if (protocol::isFetchRefusal(r->code)) {
+      if (fetch_) fail(ctx, Phase::kFailed, "fetch refused: " + r->detail, now, out);
       return;
     }
     goOffline(ctx);
     // "not enrolled" (a restarted coordinator) or "pending": introduce ourselves
     // again now; anything else (revoked, id taken) is retried slowly.
-    if (r->reason.rfind("not enrolled", 0) == 0 || r->reason.rfind("pending", 0) == 0) {
+    if (protocol::asksForHello(r->code)) {
       next_hello_ = now.steady;
     } else {
       next_hello_ = now.steady + std::chrono::seconds(30);
@@ -251,7 +251,7 @@ void SimAgent::finish(SimContext& ctx, const SimNow& now, std::vector<std::strin
     report(ctx, w, Phase::kHealthy, "", b.version, now, out);
     ctx.stats.logEvent("healthy", common::toUnixMillis(now.sys), id_, b.order_id);
   }
-  if (releases_.count(b.app)) health_[b.app] = "healthy";
+  if (releases_.count(b.app)) health_[b.app] = protocol::HealthState::kHealthy;
   ctx.stats.done_us.add(micros(w.received, now.steady));
   current_.reset();
   apply_due_ = SteadyTime::max();

@@ -151,7 +151,7 @@ TEST_CASE_METHOD(Fixture, "a pending welcome waits, a 'not enrolled' refusal say
   CHECK(stats.pending == 0);
   CHECK(stats.online == 1);
   take();
-  a.onMessage(ctx, protocol::Refusal{"not enrolled: say hello first"}, now(), out);
+  a.onMessage(ctx, protocol::Refusal{protocol::RefusalCode::kNotEnrolled, "say hello first"}, now(), out);
   CHECK(stats.online == 0);
   CHECK(a.nextDeadline() == clock.steady);
   a.onTimer(ctx, now(), out);
@@ -182,7 +182,7 @@ TEST_CASE_METHOD(Fixture, "a verified order is reported accepted then healthy af
   CHECK(done.live_version == "2");
   auto& hb = std::get<protocol::Heartbeat>(msgs[1]);
   CHECK(hb.releases.at("web") == "2");
-  CHECK(hb.health.at("web") == "healthy");
+  CHECK(hb.health.at("web") == protocol::HealthState::kHealthy);
   CHECK(a.releases().at("web") == "2");
   CHECK(a.highestSequence("web") == 1);
   CHECK_FALSE(a.busy());

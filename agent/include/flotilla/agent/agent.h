@@ -80,7 +80,7 @@ class Agent {
   common::SteadyTime next_hello_{};
   common::Millis hello_backoff_{std::chrono::seconds(1)};
   std::map<std::string, std::string> releases_;
-  std::map<std::string, std::string> health_;
+  protocol::HealthMap health_;
   std::string busy_;
   std::map<std::string, std::uint64_t> sequences_;  // highest accepted order sequence per app
   OrderLedger ledger_;  // orders in hand and finished, to answer repeats and re-report on each session

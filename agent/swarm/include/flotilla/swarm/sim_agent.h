@@ -78,7 +78,7 @@ class SimAgent {
   State state() const { return state_; }
   bool everWelcomed() const { return ever_welcomed_; }
   const protocol::StringMap& releases() const { return releases_; }
-  const protocol::StringMap& health() const { return health_; }
+  const protocol::HealthMap& health() const { return health_; }
   std::uint64_t highestSequence(const std::string& app) const {
     auto it = sequences_.find(app);
     return it == sequences_.end() ? 0 : it->second;
@@ -125,7 +125,7 @@ class SimAgent {
   common::SteadyTime next_heartbeat_ = common::SteadyTime::max();
   common::SteadyTime apply_due_ = common::SteadyTime::max();
   protocol::StringMap releases_;
-  protocol::StringMap health_;
+  protocol::HealthMap health_;
   std::map<std::string, std::uint64_t> sequences_;  // highest accepted sequence per app
   std::optional<common::PublicKey> rotated_key_;
   std::optional<Work> current_;
