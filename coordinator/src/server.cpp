@@ -299,8 +299,8 @@ void Server::sendToAgent(const std::string& rid, const std::string& payload) {
   }
 }
 
-void Server::refuse(const std::string& rid, const std::string& reason) {
-  sendToAgent(rid, protocol::encode(protocol::Refusal{reason}));
+void Server::refuse(const std::string& rid, protocol::RefusalCode code, const std::string& detail) {
+  sendToAgent(rid, protocol::encode(protocol::Refusal{code, detail}));
 }
 
 void Server::handleAgentMessage() {
@@ -330,7 +330,7 @@ void Server::handleAgentMessage() {
   auto msg = protocol::decodeAgentMessage(std::string_view(static_cast<const char*>(payload.data()), payload.size()));
   if (!msg) {
     spdlog::warn("refused a malformed message from key {}: {}", key.substr(0, 16), msg.error().message);
-    refuse(rid, "malformed message: " + msg.error().message);
+    refuse(rid, protocol::RefusalCode::kMalformed, msg.error().message);
     return;
   }
   if (auto* hello = std::get_if<protocol::Hello>(&*msg)) {
@@ -339,8 +339,10 @@ void Server::handleAgentMessage() {
   }
   Agent* a = agentByRouting(rid);
   if (!a || a->record.state != "accepted" || a->record.curve_key != key) {
-    refuse(rid, a && a->record.state == "pending" ? "pending: waiting for an operator to accept this agent"
-                                                  : "not enrolled: say hello first");
+    if (a && a->record.state == "pending")
+      refuse(rid, protocol::RefusalCode::kPending, "waiting for an operator to accept this agent");
+    else
+      refuse(rid, protocol::RefusalCode::kNotEnrolled, "say hello first");
     return;
   }
   a->last_seen = clock_.steadyNow();
@@ -371,13 +373,13 @@ void Server::handleAgentMessage() {
 void Server::onHello(const std::string& rid, const std::string& key, const protocol::Hello& m) {
   const auto now_ms = common::toUnixMillis(clock_.systemNow());
   if (m.agent_id.empty() || m.agent_id.size() > 128) {
-    refuse(rid, "invalid agent id");
+    refuse(rid, protocol::RefusalCode::kInvalidAgentId, "invalid agent id");
     return;
   }
   auto it = agents_.find(m.agent_id);
   if (it != agents_.end() && it->second.record.curve_key != key) {
     spdlog::warn("agent id {} claimed by a different key {}; refused", m.agent_id, key.substr(0, 16));
-    refuse(rid, "agent id '" + m.agent_id + "' is enrolled with another key");
+    refuse(rid, protocol::RefusalCode::kIdTaken, "agent id '" + m.agent_id + "' is enrolled with another key");
     return;
   }
   if (it == agents_.end()) {
@@ -390,7 +392,8 @@ void Server::onHello(const std::string& rid, const std::string& key, const proto
   }
   Agent& a = it->second;
   if (a.record.state == "revoked" || a.record.state == "rejected") {
-    refuse(rid, "agent '" + m.agent_id + "' is " + a.record.state);
+    refuse(rid, a.record.state == "revoked" ? protocol::RefusalCode::kRevoked : protocol::RefusalCode::kRejected,
+           "agent '" + m.agent_id + "' is " + a.record.state);
     return;
   }
   if (a.record.state == "pending" && !m.join_token.empty()) {
@@ -442,11 +445,12 @@ void Server::onHeartbeat(Agent& a, const protocol::Heartbeat& m) {
   a.busy = m.busy;
   for (const auto& [app, state] : m.health) {
     auto& prev = a.health[app];
-    if (state == "unhealthy" && prev != "unhealthy") {
+    const char* word = protocol::toString(state);
+    if (state == protocol::HealthState::kUnhealthy && prev != word) {
       if (auto r = active_by_app_.find(app); r != active_by_app_.end())
         rollouts_.at(r->second)->engine->onHostUnhealthy(a.record.id, clock_.steadyNow());
     }
-    prev = state;
+    prev = word;
   }
   if (releases_changed) {
     a.record.last_seen_ms = common::toUnixMillis(clock_.systemNow());
@@ -486,13 +490,13 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
 
 void Server::onFetch(Agent& a, const protocol::Fetch& m) {
   if (m.digest.size() != 64 || m.digest.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    refuse(a.routing_id, "fetch: bad digest");
+    refuse(a.routing_id, protocol::RefusalCode::kFetchBadDigest, "bad digest");
     return;
   }
   const auto path = config_.artifacts_dir / m.digest;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    refuse(a.routing_id, "fetch: no artifact " + m.digest);
+    refuse(a.routing_id, protocol::RefusalCode::kFetchNoArtifact, "no artifact " + m.digest);
     return;
   }
   struct stat st {};
