@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "support/temp_dir.h"
+
 using flotilla::coordinator::AgentRecord;
 using flotilla::coordinator::AppRecord;
 using flotilla::coordinator::EventRecord;
@@ -17,26 +19,10 @@ using flotilla::coordinator::RolloutHostRecord;
 using flotilla::coordinator::RolloutRecord;
 using flotilla::coordinator::Store;
 using flotilla::coordinator::TokenRecord;
+using flotilla::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "flotilla-store-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::unique_ptr<Store> openStore(const fs::path& file) {
   auto s = Store::open(file);
