@@ -145,16 +145,17 @@ TEST_CASE("an unknown CURVE key without a token is pending and gets no order", "
   CHECK(st["state"] == "succeeded");
   auto hosts = rolloutHosts(f, id);
   CHECK(std::find(hosts.begin(), hosts.end(), "intruder") == hosts.end());
-  // The pending peer was sent nothing but refusals.
-  while (auto next = raw.next(300ms)) {
-    CHECK(!std::holds_alternative<proto::SignedOrder>(*next));
-    CHECK(!std::holds_alternative<proto::Chunk>(*next));
-  }
-  // Its heartbeats are refused as pending.
+  // Its heartbeats are refused as pending, and the answer to one sent after
+  // the rollout comes after anything else the peer was sent: no order, no chunk.
   REQUIRE(raw.socket().sendBlocking(proto::encode(proto::Heartbeat{})));
-  auto reason = raw.refusal();
+  std::vector<proto::CoordinatorMessage> before;
+  auto reason = raw.refusal(5s, &before);
   REQUIRE(reason);
   CHECK(reason->rfind("pending", 0) == 0);
+  for (const auto& m : before) {
+    CHECK(!std::holds_alternative<proto::SignedOrder>(m));
+    CHECK(!std::holds_alternative<proto::Chunk>(m));
+  }
   CHECK(coordinatorUp(f));
 }
 
@@ -164,12 +165,15 @@ TEST_CASE("a peer without CURVE gets no reply from the agents' port", "[integrat
   f.startAgent("h0");
   REQUIRE(f.waitOnline(1));
   RawSocket plain(ZMQ_DEALER);
+  plain.watchHandshakes();
   REQUIRE(plain.connect(f.agentsEndpoint()));
   proto::Hello h;
   h.agent_id = "plain";
   h.join_token = f.joinToken();
   plain.send(proto::encode(h));
-  CHECK(!plain.recv(1s));
+  // The handshake fails, so nothing the peer sends is ever read.
+  CHECK(plain.handshakeFailure(10s));
+  CHECK(!plain.recv(0ms));
   CHECK(coordinatorUp(f));
   CHECK(f.agentState("plain") == "");
   CHECK(f.agentState("h0") == "online");
@@ -179,12 +183,18 @@ TEST_CASE("a client with the wrong server key gets nothing", "[integration][trus
   Fleet f;
   f.startCoordinator();
   auto other = common::generateCurveKeyPair();
-  RawAgent raw(f, common::toHex(other.public_key));
+  RawSocket raw(ZMQ_DEALER);
+  raw.curveClient(std::string(reinterpret_cast<const char*>(other.public_key.data()), 32),
+                  common::generateCurveKeyPair());
+  raw.watchHandshakes();
+  REQUIRE(raw.connect(f.agentsEndpoint()));
   proto::Hello h;
   h.agent_id = "mitm";
   h.join_token = f.joinToken();
-  raw.socket().send(proto::encode(h));
-  CHECK(!raw.socket().recv(1s));
+  raw.send(proto::encode(h));
+  // The handshake fails, so nothing the client sends is ever read.
+  CHECK(raw.handshakeFailure(10s));
+  CHECK(!raw.recv(0ms));
   CHECK(coordinatorUp(f));
   CHECK(f.agentState("mitm") == "");
 }
@@ -954,10 +964,16 @@ TEST_CASE("a pending peer cannot fetch artifacts", "[integration][trust]") {
   fe.digest = d->digest;
   fe.credit = 4;
   REQUIRE(raw.socket().sendBlocking(proto::encode(fe)));
-  auto reason = raw.refusal();
+  REQUIRE(raw.socket().sendBlocking(proto::encode(proto::Heartbeat{})));
+  // Both are refused as pending, with no chunk before the second refusal.
+  std::vector<proto::CoordinatorMessage> before;
+  auto reason = raw.refusal(5s, &before);
   REQUIRE(reason);
   CHECK(reason->rfind("pending", 0) == 0);
-  while (auto m = raw.next(300ms)) CHECK(!std::holds_alternative<proto::Chunk>(*m));
+  reason = raw.refusal(5s, &before);
+  REQUIRE(reason);
+  CHECK(reason->rfind("pending", 0) == 0);
+  for (const auto& m : before) CHECK(!std::holds_alternative<proto::Chunk>(m));
   CHECK(f.agentState("lurker") == "pending");
 }
 
@@ -1098,7 +1114,7 @@ TEST_CASE("a rejected key gets no welcome on a new connection", "[integration][t
   h.join_token = f.joinToken();
   second.send(proto::encode(h));
   // The new connection never gets past the handshake, so nothing it sent is read.
-  CHECK(second.handshakeRefused(10s));
+  CHECK(second.handshakeFailure(10s) == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
   CHECK(!second.recv(std::chrono::milliseconds(0)));
   CHECK(f.agentState("shady") == "rejected");
   CHECK(coordinatorUp(f));

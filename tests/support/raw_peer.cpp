@@ -51,7 +51,9 @@ void RawSocket::curveServer(const std::string& secret_bytes) {
 void RawSocket::watchHandshakes() {
   static std::atomic<int> serial{0};
   const std::string endpoint = "inproc://raw-socket-monitor-" + std::to_string(++serial);
-  REQUIRE(zmq_socket_monitor(socket_, endpoint.c_str(), ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0);
+  const int failures =
+      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+  REQUIRE(zmq_socket_monitor(socket_, endpoint.c_str(), failures) == 0);
   monitor_ = zmq_socket(context(), ZMQ_PAIR);
   int zero = 0;
   zmq_setsockopt(monitor_, ZMQ_LINGER, &zero, sizeof zero);
@@ -90,18 +92,31 @@ std::optional<std::vector<std::string>> RawSocket::recv(std::chrono::millisecond
   }
 }
 
-bool RawSocket::handshakeRefused(std::chrono::milliseconds timeout) {
+std::optional<int> RawSocket::handshakeFailure(std::chrono::milliseconds timeout) {
   REQUIRE(monitor_);
   zmq_pollitem_t item{monitor_, 0, ZMQ_POLLIN, 0};
-  if (zmq_poll(&item, 1, static_cast<long>(timeout.count())) <= 0) return false;
-  // Only ZMQ_EVENT_HANDSHAKE_FAILED_AUTH is watched: any event is a refusal.
-  return true;
+  if (zmq_poll(&item, 1, static_cast<long>(timeout.count())) <= 0) return std::nullopt;
+  // Two frames: a 16-bit event id and a 32-bit value, then the endpoint.
+  std::optional<int> event;
+  zmq_msg_t m;
+  zmq_msg_init(&m);
+  if (zmq_msg_recv(&m, monitor_, ZMQ_DONTWAIT) >= 2) {
+    std::uint16_t id = 0;
+    std::memcpy(&id, zmq_msg_data(&m), sizeof id);
+    event = id;
+  }
+  const bool more = zmq_msg_more(&m);
+  zmq_msg_close(&m);
+  if (more) {
+    zmq_msg_init(&m);
+    zmq_msg_recv(&m, monitor_, ZMQ_DONTWAIT);
+    zmq_msg_close(&m);
+  }
+  return event;
 }
 
-RawAgent::RawAgent(Fleet& fleet, std::optional<std::string> server_public_hex, std::optional<common::CurveKeyPair> key)
-    : fleet_(fleet), key_(key ? *key : common::generateCurveKeyPair()), socket_(ZMQ_DEALER) {
-  const std::string server = server_public_hex ? *server_public_hex : readFile(fleet.dir() / "coord/keys/curve.pub");
-  socket_.curveClient(keyBytes(server, 32), key_);
+RawAgent::RawAgent(Fleet& fleet) : fleet_(fleet), key_(common::generateCurveKeyPair()), socket_(ZMQ_DEALER) {
+  socket_.curveClient(keyBytes(readFile(fleet.dir() / "coord/keys/curve.pub"), 32), key_);
   REQUIRE(socket_.connect(fleet.agentsEndpoint()));
 }
 
@@ -131,12 +146,14 @@ void RawAgent::enroll(const std::string& id) {
   REQUIRE(w->status == protocol::WelcomeStatus::kAccepted);
 }
 
-std::optional<std::string> RawAgent::refusal(std::chrono::milliseconds timeout) {
+std::optional<std::string> RawAgent::refusal(std::chrono::milliseconds timeout,
+                                             std::vector<protocol::CoordinatorMessage>* before) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     auto m = next(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
     if (!m) return std::nullopt;
     if (auto* r = std::get_if<protocol::Refusal>(&*m)) return r->reason;
+    if (before) before->push_back(std::move(*m));
   }
   return std::nullopt;
 }
@@ -155,7 +172,7 @@ bool coordinatorRefusesKey(Fleet& fleet, const common::CurveKeyPair& key, std::c
   probe.curveClient(keyBytes(readFile(fleet.dir() / "coord/keys/curve.pub"), 32), key);
   probe.watchHandshakes();
   REQUIRE(probe.connect(fleet.agentsEndpoint()));
-  return probe.handshakeRefused(timeout);
+  return probe.handshakeFailure(timeout) == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 }
 
 }  // namespace flotilla::testing

@@ -31,8 +31,8 @@ class RawSocket {
 
   void curveClient(const std::string& server_public_bytes, const common::CurveKeyPair& me);
   void curveServer(const std::string& secret_bytes);
-  // Reports this socket's failed CURVE authentications to handshakeRefused();
-  // call before connect().
+  // Reports this socket's failed handshakes to handshakeFailure(); call
+  // before connect().
   void watchHandshakes();
   bool connect(const std::string& endpoint);
   bool bind(const std::string& endpoint);
@@ -43,22 +43,22 @@ class RawSocket {
   bool sendBlocking(const std::string& data, bool more = false);
   // All frames of the next message, or nothing within `timeout`.
   std::optional<std::vector<std::string>> recv(std::chrono::milliseconds timeout);
-  // True once the peer turned this socket's CURVE key down (ZAP refused it)
-  // within `timeout`. Needs watchHandshakes().
-  bool handshakeRefused(std::chrono::milliseconds timeout);
+  // The libzmq event of the first failed handshake within `timeout`:
+  // ZMQ_EVENT_HANDSHAKE_FAILED_AUTH when the peer turned this socket's CURVE
+  // key down, _PROTOCOL or _NO_DETAIL when the two ends could not agree.
+  // Needs watchHandshakes().
+  std::optional<int> handshakeFailure(std::chrono::milliseconds timeout);
 
  private:
   void* socket_;
   void* monitor_ = nullptr;
 };
 
-// A DEALER with a CURVE key of its own (a fresh one unless given) connected to
-// the fleet's agents port, trusting `server_public_hex` (the coordinator's key
-// by default).
+// A DEALER with a fresh CURVE key of its own, connected to the fleet's agents
+// port and trusting the coordinator's key.
 class RawAgent {
  public:
-  explicit RawAgent(Fleet& fleet, std::optional<std::string> server_public_hex = std::nullopt,
-                    std::optional<common::CurveKeyPair> key = std::nullopt);
+  explicit RawAgent(Fleet& fleet);
 
   RawSocket& socket() { return socket_; }
   void hello(const std::string& id, const std::string& token, const std::string& role = "raw");
@@ -66,8 +66,10 @@ class RawAgent {
   std::optional<protocol::CoordinatorMessage> next(std::chrono::milliseconds timeout = std::chrono::seconds(2));
   // Enrolls with the fleet's join token and REQUIREs an accepted welcome.
   void enroll(const std::string& id);
-  // Waits for a Refusal (skipping anything else) and returns its reason.
-  std::optional<std::string> refusal(std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  // Waits for a Refusal and returns its reason; what came before it is
+  // skipped, or kept in `before`.
+  std::optional<std::string> refusal(std::chrono::milliseconds timeout = std::chrono::seconds(2),
+                                     std::vector<protocol::CoordinatorMessage>* before = nullptr);
 
  private:
   Fleet& fleet_;
