@@ -17,11 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void baseline(Fleet& f, const std::string& version) {
-  auto plan = f.writePlan("web", version, f.makeRelease(version, true), "sizes = [\"100%\"]");
-  REQUIRE(f.waitFinished(f.submit(plan))["state"] == "succeeded");
-}
-
 bool eventWithText(Fleet& f, const std::string& id, const std::string& kind, const std::string& text) {
   auto r = f.console({"events", id});
   for (const auto& e : r.json.value("events", json::array()))
@@ -47,7 +42,7 @@ json killDuring(Fleet& f, const std::string& phase, const std::string& deploy_to
   f.startCoordinator();
   f.startAgent({"h0"});
   REQUIRE(f.waitOnline(1));
-  baseline(f, "1");
+  f.baseline("1");
   auto id = f.submit(planOf2(f, true, deploy_toml, health_toml));
   REQUIRE(waitUntil([&] { return f.hostPhase(id, "h0") == phase; }, 20s));
   f.stopAgent("h0", SIGKILL);
@@ -163,7 +158,7 @@ CrashRun crashAt(Fleet& f, const std::string& point, bool healthy, const std::st
   f.startCoordinator({"agents.heartbeat_interval = \"500ms\"", "agents.heartbeat_expiry = \"2s\""});
   f.startAgent({"h0"});
   REQUIRE(f.waitOnline(1));
-  baseline(f, "1");
+  f.baseline("1");
   f.stopAgent("h0");
   REQUIRE(waitUntil([&] { return f.agentState("h0") == "lost"; }, 10s));
   // From here on the file names only restarts the rollout or the recovery caused.
@@ -309,7 +304,7 @@ std::string killCoordinatorInProbation(Fleet& f, bool healthy, const std::string
   f.startCoordinator();
   f.startAgent({"h0"});
   REQUIRE(f.waitOnline(1));
-  baseline(f, "1");
+  f.baseline("1");
   fs::remove(f.appsDir("h0") / "web/restarted");
   auto id = f.submit(planOf2(f, healthy, kRestartOnly, health_toml));
   REQUIRE(waitUntil([&] { return f.hostPhase(id, "h0") == "probation"; }, 20s));

@@ -19,13 +19,6 @@ void startFleet(Fleet& f, int n) {
   REQUIRE(f.waitOnline(static_cast<std::size_t>(n)));
 }
 
-// Puts every host of the fleet on release `version` (one wave, all at once).
-void baseline(Fleet& f, const std::string& version) {
-  auto plan = f.writePlan("web", version, f.makeRelease(version, true), "sizes = [\"100%\"]\nmax_parallel = 10");
-  auto st = f.waitFinished(f.submit(plan));
-  REQUIRE(st["state"] == "succeeded");
-}
-
 // A health check that fails on hosts where the test created <apps>/web/FAIL.
 const char* kFailFileHealth =
     "[health]\ninterval = \"100ms\"\nhealthy_for = \"300ms\"\ndeadline = \"5s\"\n\n"
@@ -69,7 +62,7 @@ TEST_CASE("a release rolls out wave by wave to every host", "[integration][rollo
 TEST_CASE("a failing canary reverts itself and the rollout stops", "[integration][rollout][revert]") {
   Fleet f;
   startFleet(f, 3);
-  baseline(f, "1");
+  f.baseline("1");
   auto plan = f.writePlan("web", "2", f.makeRelease("2", false), "sizes = [1, \"100%\"]\non_failure = \"rollback\"");
   auto id = f.submit(plan);
   auto st = f.waitFinished(id);
@@ -98,7 +91,7 @@ TEST_CASE("a failing canary reverts itself and the rollout stops", "[integration
 TEST_CASE("a failure in a later wave rolls back every host the rollout moved", "[integration][rollout][rollback]") {
   Fleet f;
   startFleet(f, 4);
-  baseline(f, "1");
+  f.baseline("1");
   // Which host is the canary depends on the rollout id; make every host but the
   // canary fail by marking all, then clearing the canary once it is chosen.
   for (int i = 0; i < 4; ++i) std::ofstream(f.appsDir("h" + std::to_string(i)) / "web/FAIL") << "x";
@@ -130,7 +123,7 @@ TEST_CASE("a failure in a later wave rolls back every host the rollout moved", "
 TEST_CASE("failures within max_failed do not stop the rollout", "[integration][rollout][budget]") {
   Fleet f;
   startFleet(f, 4);
-  baseline(f, "1");
+  f.baseline("1");
   std::ofstream(f.appsDir("h2") / "web/FAIL") << "x";
   auto plan = f.writePlan("web", "2", f.makeRelease("2", true), "sizes = [\"100%\"]\nmax_parallel = 4\nmax_failed = 1",
                           kFailFileHealth);
@@ -190,7 +183,7 @@ TEST_CASE("pause holds the rollout and resume continues it", "[integration][roll
 TEST_CASE("abort stops a rollout where it is", "[integration][rollout][abort]") {
   Fleet f;
   startFleet(f, 3);
-  baseline(f, "1");
+  f.baseline("1");
   auto plan = f.writePlan("web", "2", f.makeRelease("2", true), "sizes = [1, \"100%\"]\napproval = \"manual\"");
   auto id = f.submit(plan);
   REQUIRE(waitUntil([&] { return f.status(id)["waves"][1]["state"] == "awaiting_approval"; }, 20s));

@@ -148,6 +148,16 @@ bool waitUntil(const std::function<bool()>& cond, std::chrono::milliseconds time
 }
 
 fs::path binDir() { return FLOTILLA_BIN_DIR; }
+
+bool existsAnywhere(const fs::path& root, const std::string& name) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->path().filename() == name && it->path().string().find("src-") == std::string::npos) return true;
+  }
+  return false;
+}
 fs::path sourceDir() { return FLOTILLA_SOURCE_DIR; }
 
 Fleet::Fleet() : tmp_("flotilla-fleet") {
@@ -426,6 +436,35 @@ std::vector<std::string> Fleet::restarts(const std::string& id, const std::strin
 std::string Fleet::lastRestart(const std::string& id, const std::string& app) const {
   auto all = restarts(id, app);
   return all.empty() ? "" : all.back();
+}
+
+std::string Fleet::rollOut(const std::string& version, bool healthy) {
+  return submit(writePlan("web", version, makeRelease(version, healthy), kOneWaveAllAtOnce));
+}
+
+void Fleet::baseline(const std::string& version) {
+  auto st = waitFinished(rollOut(version));
+  if (!st.is_object() || st.value("state", "") != "succeeded")
+    throw std::runtime_error("release " + version + " did not roll out: " + st.dump(2));
+}
+
+bool Fleet::coordinatorUp() { return console({"agents"}).exit_code == 0; }
+
+std::optional<nlohmann::json> Fleet::findEvent(const std::string& rollout, const std::string& kind,
+                                               const std::string& needle) {
+  for (const auto& e : events(rollout)) {
+    if (!kind.empty() && e.value("kind", "") != kind) continue;
+    if (e.value("message", "").find(needle) != std::string::npos) return e;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> Fleet::rolloutHosts(const std::string& rollout) {
+  std::vector<std::string> hosts;
+  auto r = console({"status", rollout, "--hosts"});
+  if (r.json.is_object())
+    for (const auto& h : r.json.value("hosts", nlohmann::json::array())) hosts.push_back(h.value("id", ""));
+  return hosts;
 }
 
 std::string Fleet::submit(const fs::path& plan) {

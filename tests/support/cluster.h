@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,13 @@ bool waitUntil(const std::function<bool()>& cond, std::chrono::milliseconds time
 
 std::filesystem::path binDir();     // build tree root
 std::filesystem::path sourceDir();  // repository root
+
+// True when a file named `name` exists anywhere under `root`, outside the
+// src-* directories Fleet::makeRelease() builds releases from.
+bool existsAnywhere(const std::filesystem::path& root, const std::string& name);
+
+// The [waves] of a plan that moves every host at once in one wave.
+inline constexpr const char* kOneWaveAllAtOnce = "sizes = [\"100%\"]\nmax_parallel = 10";
 
 class Fleet {
  public:
@@ -160,6 +168,20 @@ class Fleet {
   // `flotilla rollout PLAN`; returns the rollout id, throws with the console's
   // answer when the coordinator refuses the plan.
   std::string submit(const std::filesystem::path& plan);
+  // Submits release `version` of app "web" (makeRelease) for every web host in
+  // one wave, all at once; returns the rollout id.
+  std::string rollOut(const std::string& version, bool healthy = true);
+  // rollOut() a healthy release and wait until it succeeded; throws with the
+  // rollout's status otherwise.
+  void baseline(const std::string& version);
+  // True when the coordinator answers the console.
+  bool coordinatorUp();
+  // The first event of the rollout of `kind` (any kind if "") whose message
+  // contains `needle`.
+  std::optional<nlohmann::json> findEvent(const std::string& rollout, const std::string& kind,
+                                          const std::string& needle);
+  // The ids of the rollout's hosts (`flotilla status --hosts`).
+  std::vector<std::string> rolloutHosts(const std::string& rollout);
 };
 
 }  // namespace flotilla::testing

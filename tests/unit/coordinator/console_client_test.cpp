@@ -2,8 +2,6 @@
 // directory (the coordinator's side of the control protocol, played by a thread).
 #include <catch2/catch.hpp>
 
-#include <stdlib.h>
-
 #include <atomic>
 #include <filesystem>
 #include <functional>

@@ -1,7 +1,5 @@
 #include "flotilla/coordinator/store.h"
 
-#include <stdlib.h>
-
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>

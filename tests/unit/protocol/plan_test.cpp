@@ -1,9 +1,6 @@
 #include "flotilla/protocol/plan.h"
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <fstream>
 
 #include "support/temp_dir.h"
 
