@@ -78,12 +78,16 @@ def main():
         start = time.monotonic()
         proc = subprocess.Popen([console, "--control", endpoint, "--json", "--timeout", "60", "rollout", plan],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # wait4, not Popen.poll: only wait4 gives the child's ru_maxrss.
         deadline = time.monotonic() + a.timeout
-        while proc.poll() is None and time.monotonic() < deadline:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
             time.sleep(0.05)
-        if proc.poll() is None:
-            proc.kill()
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.monotonic() - start
         out = proc.stdout.read().decode(errors="replace")
         stored = [n for n in os.listdir(os.path.join(cdir, "artifacts")) if not n.startswith(".")]

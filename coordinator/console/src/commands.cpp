@@ -104,10 +104,10 @@ Result<ControlClient*> Console::client() {
   return client_.get();
 }
 
-Result<json> Console::request(json req, std::string_view attachment) {
+Result<json> Console::request(json req) {
   auto c = client();
   if (!c) return c.error();
-  return (*c)->request(std::move(req), attachment);
+  return (*c)->request(std::move(req));
 }
 
 int Console::printRolloutReply(const json& reply, const std::string& human_prefix) {

@@ -3,7 +3,7 @@
 //
 // One DEALER socket to the coordinator's control ROUTER. A request is one JSON
 // frame {"req": N, "cmd": ..., "operator": "user@host", ...}, optionally
-// followed by one frame of bytes (the artifact of `rollout`). The coordinator
+// followed by one frame of bytes (an upload chunk, see upload.h). The coordinator
 // answers {"type": "response", "req": N, "ok": true, ...} or
 // {"type": "response", "req": N, "ok": false, "error": {"code", "message"}},
 // and pushes {"type": "event" | "status" | "end", ...} to a connection that
