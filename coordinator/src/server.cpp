@@ -136,6 +136,16 @@ Status Server::start() {
     return Error(Errc::kUnavailable, std::string("binding sockets: ") + e.what());
   }
 
+  stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  signal_fd_ = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  // Threads inherit the signal mask: workers and the HTTP endpoint start after
+  // SIGTERM and SIGINT are blocked, so those reach the reactor's signalfd only
+  // (delivered to another thread, they would end the process unflushed).
   background_ = std::make_unique<BackgroundWork>(
       ctx_, config_, clock_,
       [this](const std::string& rid, zmq::message_t payload) {
@@ -152,14 +162,6 @@ Status Server::start() {
     http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_);
     FLOTILLA_TRY(http_->start(config_.http_listen));
   }
-
-  stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
-  signal_fd_ = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   spdlog::info("coordinator listening for agents on {}, control on {}", config_.agent_listen, config_.control_endpoint);
   return {};
 }

@@ -116,3 +116,18 @@ TEST_CASE("upload: an artifact that does not match its digest is refused with ex
   REQUIRE(history.exit_code == 0);
   CHECK(history.json["rollouts"].empty());
 }
+
+TEST_CASE("upload: SIGTERM reaches the coordinator's reactor, not its worker threads: it exits 0",
+          "[integration][upload]") {
+  Fleet f;
+  f.startCoordinator();
+  f.stopCoordinator();
+  Process coordinator({(binDir() / "coordinator/flotilla-coordinator").string(), "run", "--config",
+                       (f.dir() / "coord/coordinator.toml").string()},
+                      f.dir() / "coordinator-2.log");
+  REQUIRE(waitUntil([&] { return f.console({"metrics"}).exit_code == 0; }, 20s));
+  const int status = coordinator.stop(SIGTERM);
+  REQUIRE(WIFEXITED(status));  // a signal taken by a worker thread would kill it unflushed
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK_FALSE(fs::exists(f.dir() / "coord/flotilla.db-wal"));  // every store connection closed
+}
