@@ -96,6 +96,8 @@ class ArtifactLoop {
     } else {
       return;
     }
+    if (!body.value("ok", false))
+      spdlog::warn("upload{}{} refused: {}", id.empty() ? "" : " ", id, body["error"].value("message", ""));
     if (!body.value("ok", false) && !id.empty()) {
       Frames gone;
       gone.push_back(frameOf("gone"));

@@ -8,6 +8,11 @@
 #include <fstream>
 #include <random>
 
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "flotilla/common/crypto.h"
+
 #include "support/cluster.h"
 
 using namespace flotilla::testing;
@@ -48,7 +53,60 @@ fs::path makeLargeRelease(Fleet& f, const std::string& version, std::size_t blob
   return out;
 }
 
+// A bare control connection speaking the upload commands frame by frame.
+class RawControl {
+ public:
+  explicit RawControl(const std::string& endpoint) : sock_(ctx_, zmq::socket_type::dealer) {
+    sock_.set(zmq::sockopt::linger, 0);
+    sock_.set(zmq::sockopt::rcvtimeo, 10000);
+    sock_.connect(endpoint);
+  }
+  nlohmann::json call(nlohmann::json req, const std::string& data = "") {
+    req["req"] = ++next_;
+    const std::string text = req.dump();
+    sock_.send(zmq::buffer(text), data.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    if (!data.empty()) sock_.send(zmq::buffer(data), zmq::send_flags::none);
+    zmq::message_t reply;
+    if (!sock_.recv(reply)) return nullptr;
+    return nlohmann::json::parse(reply.to_string_view(), nullptr, false);
+  }
+
+ private:
+  zmq::context_t ctx_;
+  zmq::socket_t sock_;
+  int next_ = 0;
+};
+
 }  // namespace
+
+TEST_CASE("upload: a chunk out of order is refused over the control socket and the upload ends",
+          "[integration][upload]") {
+  Fleet f;
+  f.startCoordinator();
+  RawControl c(f.controlEndpoint());
+  const std::string data(3000, 'x');
+  const std::string digest = flotilla::common::blake2bHex(flotilla::common::asBytes(data));
+  auto begin = c.call({{"cmd", "upload_begin"}, {"digest", digest}, {"size", data.size()}});
+  INFO(begin.dump());
+  REQUIRE(begin["ok"] == true);
+  const std::string id = begin["upload_id"];
+  CHECK(begin["credit"].get<int>() >= 1);
+  CHECK(begin["type"] == "response");
+  CHECK(begin["req"] == 1);
+  auto first = c.call({{"cmd", "upload_chunk"}, {"upload_id", id}, {"offset", 0}}, data.substr(0, 1000));
+  INFO(first.dump());
+  CHECK(first["ok"] == true);
+  CHECK(first["received"] == 1000);
+  CHECK(first["req"] == 2);
+  auto skipped = c.call({{"cmd", "upload_chunk"}, {"upload_id", id}, {"offset", 2000}}, data.substr(2000));
+  INFO(skipped.dump());
+  CHECK(skipped["ok"] == false);
+  CHECK_THAT(skipped["error"]["message"].get<std::string>(), Catch::Contains("out of order"));
+  CHECK(artifactFiles(f).empty());
+  auto end = c.call({{"cmd", "upload_end"}, {"upload_id", id}});
+  CHECK(end["ok"] == false);
+  CHECK(end["error"]["code"] == "not_found");
+}
 
 TEST_CASE("upload: an artifact sent in many chunks is stored whole and deploys", "[integration][upload]") {
   Fleet f;
