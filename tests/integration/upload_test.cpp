@@ -156,7 +156,7 @@ TEST_CASE("upload: a console killed mid-upload leaves nothing once the upload ti
   CHECK(history.json["rollouts"].empty());
 }
 
-TEST_CASE("upload: an artifact that does not match its digest is refused with exit 2, nothing stored",
+TEST_CASE("upload: an artifact that does not match its digest is refused with exit 2 and nothing is stored",
           "[integration][upload]") {
   Fleet f;
   f.startCoordinator();
@@ -175,7 +175,7 @@ TEST_CASE("upload: an artifact that does not match its digest is refused with ex
   CHECK(history.json["rollouts"].empty());
 }
 
-TEST_CASE("upload: SIGTERM reaches the coordinator's reactor, not its worker threads: it exits 0",
+TEST_CASE("upload: SIGTERM reaches the coordinator reactor and not its worker threads so it exits 0",
           "[integration][upload]") {
   Fleet f;
   f.startCoordinator();

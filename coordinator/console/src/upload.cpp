@@ -23,6 +23,9 @@ constexpr std::int64_t kMinChunk = 4 * 1024;
 constexpr std::int64_t kMaxChunk = 4 * 1024 * 1024;
 constexpr std::int64_t kMaxCredit = 16;
 constexpr common::Millis kProgressEvery{200};
+// How often a silent wait checks that the connection is still up: a
+// coordinator that died is reported at once, not after the whole timeout.
+constexpr common::Millis kConnectionCheck{250};
 
 Error replyError(const json& m) {
   const json err = m.contains("error") && m["error"].is_object() ? m["error"] : json::object();
@@ -99,9 +102,15 @@ Status sendChunks(ControlClient& client, int fd, const std::filesystem::path& fi
       return Error(Errc::kUnavailable, "coordinator stopped answering during the upload of " + file.string() +
                                            ": no acknowledgement for " + common::formatDuration(silence) + " after " +
                                            common::formatBytes(acked) + " of " + common::formatBytes(size));
-    auto msg = client.receive(left);
+    auto msg = client.receive(std::min(left, kConnectionCheck));
     if (!msg) return msg.error();
-    if (!msg->has_value()) continue;
+    if (!msg->has_value()) {
+      if (!client.connected())
+        return Error(Errc::kUnavailable, "coordinator went away during the upload of " + file.string() +
+                                             ": the connection closed after " + common::formatBytes(acked) + " of " +
+                                             common::formatBytes(size) + " were acknowledged");
+      continue;
+    }
     const json& m = **msg;
     auto it = in_flight.find(jsonInt(m, "req", -1));
     if (jsonString(m, "type") != "response" || it == in_flight.end()) continue;

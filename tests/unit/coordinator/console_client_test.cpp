@@ -310,7 +310,7 @@ TEST_CASE("upload sends nothing when the coordinator already has the artifact", 
   CHECK((*result)->already_stored);
 }
 
-TEST_CASE("a coordinator that stops acknowledging mid-upload is reported as such, after the timeout",
+TEST_CASE("a coordinator that stops acknowledging mid-upload is reported as such after the timeout",
           "[console][upload]") {
   TempDir dir;
   const auto sock = dir.path() / "control.sock";
@@ -331,6 +331,27 @@ TEST_CASE("a coordinator that stops acknowledging mid-upload is reported as such
   CHECK_THAT(result.error().message, Catch::Contains("4.0 KiB of 40 KiB"));
   CHECK(exitCodeForError(result.error().code) == kExitUnreachable);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+}
+
+TEST_CASE("a coordinator that goes away mid-upload is reported at once rather than after the timeout",
+          "[console][upload]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  writeArtifact(dir.path() / "a.tar", 10 * 4096);
+  FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+    auto b = FakeCoordinator::receive(router);
+    FakeCoordinator::send(router, b.rid, ok(b, {{"upload_id", "u1"}, {"chunk_bytes", 4096}, {"credit", 2}}));
+    (void)FakeCoordinator::receive(router);  // the first chunk arrived: the upload is under way
+    router.close();
+  });
+  auto c = ControlClient::connect(optionsFor(sock, 20000));
+  REQUIRE(c.ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto result = uploadArtifact(**c, dir.path() / "a.tar", "plan.toml: artifact.file", nullptr);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == Errc::kUnavailable);
+  CHECK_THAT(result.error().message, Catch::Contains("went away during the upload"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
 }
 
 TEST_CASE("a digest mismatch at upload_end is an error that exits 2", "[console][upload]") {

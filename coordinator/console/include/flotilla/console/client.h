@@ -71,6 +71,10 @@ class ControlClient {
   // signal interrupted the wait. Frames that are not JSON objects are dropped.
   Result<std::optional<json>> receive(common::Millis timeout);
 
+  // Whether a connection to the coordinator is up (the socket takes messages
+  // only then): false soon after a coordinator that was there goes away.
+  bool connected();
+
   const ClientOptions& options() const { return options_; }
 
  private:
