@@ -122,12 +122,13 @@ class ArtifactLoop {
   void fetch(WorkerPipe::WorkerEnd& pipe, const std::string& rid, const json& args) {
     const std::string digest = args.value("digest", "");
     if (digest.size() != 64 || digest.find_first_not_of("0123456789abcdef") != std::string::npos) {
-      toAgent(pipe, rid, protocol::encode(protocol::Refusal{"fetch: bad digest"}));
+      toAgent(pipe, rid, protocol::encode(protocol::Refusal{protocol::RefusalCode::kFetchBadDigest, "bad digest"}));
       return;
     }
     int fd = ::open((dir_ / digest).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-      toAgent(pipe, rid, protocol::encode(protocol::Refusal{"fetch: no artifact " + digest}));
+      toAgent(pipe, rid,
+              protocol::encode(protocol::Refusal{protocol::RefusalCode::kFetchNoArtifact, "no artifact " + digest}));
       return;
     }
     struct stat st {};

@@ -29,7 +29,7 @@ json metricsReply(Store& store, const MetricsQuery& q) {
 
 MetricsWorker::MetricsWorker(zmq::context_t& ctx, std::filesystem::path store_file) {
   pipe_ = std::make_unique<WorkerPipe>(ctx, "metrics", [file = std::move(store_file)](WorkerPipe::WorkerEnd& end) {
-    auto store = Store::open(file);
+    auto store = openStore({.file = file, .read_only = true});
     if (!store) spdlog::error("metrics: cannot open the store: {}", store.error().message);
     while (true) {
       auto frames = end.receive(std::nullopt);

@@ -67,7 +67,7 @@ Status Server::start() {
                                          std::to_string(patch) +
                                          " is too old: 4.3.2 or later is required (CVE-2019-13132)");
   FLOTILLA_TRY(common::ensureDir(config_.artifacts_dir, 0750));
-  auto store = Store::open(config_.store_file);
+  auto store = openStore({.file = config_.store_file});
   if (!store) return store.error();
   store_ = std::move(*store);
   auto agents = store_->loadAgents();
@@ -316,8 +316,8 @@ void Server::sendToAgent(const std::string& rid, const std::string& payload) {
   }
 }
 
-void Server::refuse(const std::string& rid, const std::string& reason) {
-  sendToAgent(rid, protocol::encode(protocol::Refusal{reason}));
+void Server::refuse(const std::string& rid, protocol::RefusalCode code, const std::string& detail) {
+  sendToAgent(rid, protocol::encode(protocol::Refusal{code, detail}));
 }
 
 void Server::handleAgentMessage() {
@@ -347,7 +347,7 @@ void Server::handleAgentMessage() {
   auto msg = protocol::decodeAgentMessage(std::string_view(static_cast<const char*>(payload.data()), payload.size()));
   if (!msg) {
     spdlog::warn("refused a malformed message from key {}: {}", key.substr(0, 16), msg.error().message);
-    refuse(rid, "malformed message: " + msg.error().message);
+    refuse(rid, protocol::RefusalCode::kMalformed, msg.error().message);
     return;
   }
   if (auto* hello = std::get_if<protocol::Hello>(&*msg)) {
@@ -356,8 +356,10 @@ void Server::handleAgentMessage() {
   }
   Agent* a = agentByRouting(rid);
   if (!a || a->record.state != "accepted" || a->record.curve_key != key) {
-    refuse(rid, a && a->record.state == "pending" ? "pending: waiting for an operator to accept this agent"
-                                                  : "not enrolled: say hello first");
+    if (a && a->record.state == "pending")
+      refuse(rid, protocol::RefusalCode::kPending, "waiting for an operator to accept this agent");
+    else
+      refuse(rid, protocol::RefusalCode::kNotEnrolled, "say hello first");
     return;
   }
   a->last_seen = clock_.steadyNow();
@@ -388,13 +390,13 @@ void Server::handleAgentMessage() {
 void Server::onHello(const std::string& rid, const std::string& key, const protocol::Hello& m) {
   const auto now_ms = common::toUnixMillis(clock_.systemNow());
   if (m.agent_id.empty() || m.agent_id.size() > 128) {
-    refuse(rid, "invalid agent id");
+    refuse(rid, protocol::RefusalCode::kInvalidAgentId, "invalid agent id");
     return;
   }
   auto it = agents_.find(m.agent_id);
   if (it != agents_.end() && it->second.record.curve_key != key) {
     spdlog::warn("agent id {} claimed by a different key {}; refused", m.agent_id, key.substr(0, 16));
-    refuse(rid, "agent id '" + m.agent_id + "' is enrolled with another key");
+    refuse(rid, protocol::RefusalCode::kIdTaken, "agent id '" + m.agent_id + "' is enrolled with another key");
     return;
   }
   if (it == agents_.end()) {
@@ -407,7 +409,8 @@ void Server::onHello(const std::string& rid, const std::string& key, const proto
   }
   Agent& a = it->second;
   if (a.record.state == "revoked" || a.record.state == "rejected") {
-    refuse(rid, "agent '" + m.agent_id + "' is " + a.record.state);
+    refuse(rid, a.record.state == "revoked" ? protocol::RefusalCode::kRevoked : protocol::RefusalCode::kRejected,
+           "agent '" + m.agent_id + "' is " + a.record.state);
     return;
   }
   if (a.record.state == "pending" && !m.join_token.empty()) {
@@ -459,11 +462,12 @@ void Server::onHeartbeat(Agent& a, const protocol::Heartbeat& m) {
   a.busy = m.busy;
   for (const auto& [app, state] : m.health) {
     auto& prev = a.health[app];
-    if (state == "unhealthy" && prev != "unhealthy") {
+    const char* word = protocol::toString(state);
+    if (state == protocol::HealthState::kUnhealthy && prev != word) {
       if (auto r = active_by_app_.find(app); r != active_by_app_.end())
         rollouts_.at(r->second)->engine->onHostUnhealthy(a.record.id, clock_.steadyNow());
     }
-    prev = state;
+    prev = word;
   }
   if (releases_changed) {
     a.record.last_seen_ms = common::toUnixMillis(clock_.systemNow());

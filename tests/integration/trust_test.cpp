@@ -253,13 +253,13 @@ struct RawAgent {
     REQUIRE(w);
     REQUIRE(w->status == proto::WelcomeStatus::kAccepted);
   }
-  // Waits for a Refusal (skipping anything else) and returns its reason.
-  std::optional<std::string> refusal(std::chrono::milliseconds timeout = 2s) {
+  // Waits for a Refusal (skipping anything else) and returns it.
+  std::optional<proto::Refusal> refusal(std::chrono::milliseconds timeout = 2s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       auto m = next(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
       if (!m) return std::nullopt;
-      if (auto* r = std::get_if<proto::Refusal>(&*m)) return r->reason;
+      if (auto* r = std::get_if<proto::Refusal>(&*m)) return *r;
     }
     return std::nullopt;
   }
@@ -319,7 +319,7 @@ class FakeCoordinator {
     if (!std::holds_alternative<proto::Hello>(*m) && rid != rid_) {
       // Like the real coordinator: a connection that has not said hello is asked to.
       router_.send(rid, true);
-      router_.send(proto::encode(proto::Refusal{"not enrolled: say hello first"}));
+      router_.send(proto::encode(proto::Refusal{proto::RefusalCode::kNotEnrolled, "say hello first"}));
       return;
     }
     if (auto* h = std::get_if<proto::Hello>(&*m)) {
@@ -567,7 +567,7 @@ TEST_CASE("an unknown CURVE key without a token is pending and gets no order", "
   REQUIRE(raw.sock.sendBlocking(proto::encode(proto::Heartbeat{})));
   auto reason = raw.refusal();
   REQUIRE(reason);
-  CHECK(reason->rfind("pending", 0) == 0);
+  CHECK(reason->code == proto::RefusalCode::kPending);
   CHECK(coordinatorUp(f));
 }
 
@@ -672,7 +672,7 @@ TEST_CASE("a second process claiming an enrolled id with another key is refused"
   impostor.hello("h0", joinValue(f, "token"), "web");
   auto reason = impostor.refusal();
   REQUIRE(reason);
-  CHECK(reason->find("another key") != std::string::npos);
+  CHECK(reason->code == proto::RefusalCode::kIdTaken);
   CHECK(agentState(f, "h0") == "online");
   auto after = f.console({"agents"});
   CHECK(after.json["agents"][0].value("key", "") == key_before);
@@ -947,7 +947,7 @@ void coordinatorSurvives(const std::vector<std::string>& frames, bool expect_ref
   if (expect_refusal) {
     auto reason = raw.refusal();
     REQUIRE(reason);
-    CHECK(reason->rfind("malformed", 0) == 0);
+    CHECK(reason->code == proto::RefusalCode::kMalformed);
   }
   CHECK(coordinatorUp(f));
   CHECK(agentState(f, "h0") == "online");
@@ -1022,7 +1022,7 @@ TEST_CASE("coordinator: a fetch for a path outside the store is refused", "[inte
   raw.sock.sendBlocking(proto::encode(fe));
   auto reason = raw.refusal();
   REQUIRE(reason);
-  CHECK(reason->find("fetch") != std::string::npos);
+  CHECK(proto::isFetchRefusal(reason->code));
   CHECK(coordinatorUp(f));
 }
 
@@ -1321,7 +1321,7 @@ TEST_CASE("a peer that never said hello is refused and asked to say hello", "[in
   REQUIRE(raw.sock.sendBlocking(proto::encode(proto::Heartbeat{})));
   auto reason = raw.refusal();
   REQUIRE(reason);
-  CHECK(reason->rfind("not enrolled", 0) == 0);
+  CHECK(reason->code == proto::RefusalCode::kNotEnrolled);
   proto::Report rep;
   rep.order_id = "web-1/h0";
   rep.phase = proto::Phase::kHealthy;
@@ -1350,7 +1350,7 @@ TEST_CASE("a pending peer cannot fetch artifacts", "[integration][trust]") {
   REQUIRE(raw.sock.sendBlocking(proto::encode(fe)));
   auto reason = raw.refusal();
   REQUIRE(reason);
-  CHECK(reason->rfind("pending", 0) == 0);
+  CHECK(reason->code == proto::RefusalCode::kPending);
   while (auto m = raw.next(300ms)) CHECK(!std::holds_alternative<proto::Chunk>(*m));
   CHECK(agentState(f, "lurker") == "pending");
 }

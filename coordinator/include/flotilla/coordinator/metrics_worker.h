@@ -1,12 +1,12 @@
 #pragma once
 // MetricsWorker: answers the control `metrics` command (DORA over up to a
-// million rollouts) on its own thread with its own store connection, so the
+// million rollouts) on its own thread with its own read-only store connection, so the
 // reactor never waits for the query. The reactor hands it a MetricsQuery and a
 // token; drain() gives back the reply body ({"ok": true, ...report} or
 // {"ok": false, "error"}) under that token.
 //
-// The store is opened on the worker thread when it starts (a failure to open
-// is answered to every query). Constructed, called and destroyed on the
+// The store is opened read-only on the worker thread when it starts (a failure
+// to open is answered to every query). Constructed, called and destroyed on the
 // reactor thread; the zmq context outlives the worker.
 
 #include <cstdint>
