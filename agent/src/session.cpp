@@ -65,8 +65,8 @@ void Session::sendHeartbeat(SteadyTime now, SessionPort& port) {
 // ---------------------------------------------------------------- from the coordinator
 
 void Session::onWelcome(const protocol::Welcome& w, SteadyTime now, SessionPort& port) {
-  heartbeat_interval_ =
-      std::max(kMinHeartbeatInterval, port.heartbeatInterval(common::Millis(w.heartbeat_interval_ms)));
+  heartbeat_interval_ = std::clamp(port.heartbeatInterval(common::Millis(w.heartbeat_interval_ms)),
+                                   kMinHeartbeatInterval, kMaxHeartbeatInterval);
   hello_backoff_ = kHelloBackoffMin;
   ever_welcomed_ = true;
   if (w.status == protocol::WelcomeStatus::kPending) {

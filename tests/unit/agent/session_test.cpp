@@ -3,6 +3,7 @@
 #include "flotilla/agent/session.h"
 
 #include <catch2/catch.hpp>
+#include <limits>
 #include <optional>
 #include <string>
 #include <variant>
@@ -220,6 +221,17 @@ TEST_CASE_METHOD(Fixture, "session: heartbeats follow the welcome's interval, th
   port.heartbeat_override = 1ms;
   session.onWelcome(welcome(protocol::WelcomeStatus::kAccepted, 2000), now(), port);
   CHECK(session.nextDeadline() == now() + agent::kMinHeartbeatInterval);
+}
+
+TEST_CASE_METHOD(Fixture, "session: a welcome's interval past the ceiling heartbeats at the ceiling, not in a loop",
+                 "[agent][session]") {
+  const std::int64_t offered = GENERATE(std::numeric_limits<std::int64_t>::max(), std::int64_t{24} * 3600 * 1000);
+  session.connected(now(), port);
+  session.onWelcome(welcome(protocol::WelcomeStatus::kAccepted, offered), now(), port);
+  port.sent.clear();
+  CHECK(session.nextDeadline() == now() + agent::kMaxHeartbeatInterval);
+  session.onTimer(now(), port);
+  CHECK(port.sent.empty());
 }
 
 TEST_CASE_METHOD(Fixture, "session: a state change is heartbeated at once when online, only when it changed",
