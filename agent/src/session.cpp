@@ -98,6 +98,12 @@ void Session::onAccepted(SessionPort& port) {
     port.send(MsgType::kReport, protocol::encode(r));
     port.resent(r);
   }
+  // The download in hand lost its requests with the old session: nothing
+  // would ask again, and it would stall until its deadline failed the order.
+  if (fetch_) {
+    fetch_->rewind();
+    requestChunks(port);
+  }
 }
 
 std::optional<Error> Session::onRefusal(const protocol::Refusal& r, SteadyTime now) {

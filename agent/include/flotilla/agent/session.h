@@ -5,8 +5,8 @@
 // the welcome's interval, the typed refusals, orders checked against the
 // sequences and the ledger (a repeated order id is answered with its latest
 // report, never run twice), reports held while there is no welcome and re-sent
-// after each one, the artifact download window, and the check that a dropped
-// connection came back.
+// after each one, the artifact download window (asked again after each new
+// session), and the check that a dropped connection came back.
 //
 // Pure: no sockets, threads or clocks. The owner feeds it decoded messages and
 // `now`, calls onTimer() when nextDeadline() passes, and acts on what the calls
