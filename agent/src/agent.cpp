@@ -15,7 +15,6 @@
 
 #include "flotilla/agent/deployer.h"
 #include "flotilla/agent/real_host_os.h"
-#include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/protocol/order.h"
 
