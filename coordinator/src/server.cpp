@@ -16,6 +16,7 @@
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
+#include "flotilla/coordinator/fleet_gauges.h"
 #include "flotilla/protocol/order.h"
 
 #ifdef FLOTILLA_HAVE_SYSTEMD
@@ -463,10 +464,7 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
   }
   it->second.reported = true;
   OrderRef ref = it->second;
-  if (m.phase == Phase::kRefused) {
-    auto colon = m.message.find(':');
-    ++refusals_[colon == std::string::npos ? m.message : m.message.substr(0, colon)];
-  }
+  if (m.phase == Phase::kRefused) refusals_.count(m.message);
   if (protocol::isTerminal(m.phase)) {
     closeOrder(m.order_id);
     if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
@@ -531,33 +529,17 @@ void Server::sweepLiveness(SteadyTime now) {
 }
 
 void Server::publishGauges() {
-  std::map<std::string, std::size_t> agent_states{
-      {"online", 0}, {"lost", 0}, {"pending", 0}, {"revoked", 0}, {"rejected", 0}};
+  FleetGauges g;
   for (const auto& [id, a] : agents_) {
     const std::string& st = a.record.state;
-    ++agent_states[st == "accepted" ? (a.online ? "online" : "lost") : st];
+    ++g.agents[st == "accepted" ? (a.online ? "online" : "lost") : st];
   }
-  std::map<std::string, std::size_t> host_states;
+  g.active_rollouts = rollouts_.size();
   for (const auto& [id, r] : rollouts_)
-    for (const auto& h : r->engine->hosts()) ++host_states[toString(h.state)];
-  std::string out;
-  out += "# HELP flotilla_agents Agents by state.\n# TYPE flotilla_agents gauge\n";
-  for (const auto& [st, n] : agent_states) out += "flotilla_agents{state=\"" + st + "\"} " + std::to_string(n) + "\n";
-  out += "# HELP flotilla_active_rollouts Rollouts not yet finished.\n# TYPE flotilla_active_rollouts gauge\n";
-  out += "flotilla_active_rollouts " + std::to_string(rollouts_.size()) + "\n";
-  out += "# HELP flotilla_rollout_hosts Hosts of active rollouts by state.\n# TYPE flotilla_rollout_hosts gauge\n";
-  for (const auto& [st, n] : host_states)
-    out += "flotilla_rollout_hosts{state=\"" + st + "\"} " + std::to_string(n) + "\n";
-  out +=
-      "# HELP flotilla_order_refusals_total Orders refused by agents since start, by reason.\n"
-      "# TYPE flotilla_order_refusals_total counter\n";
-  for (const auto& [reason, n] : refusals_)
-    out += "flotilla_order_refusals_total{reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
-  out +=
-      "# HELP flotilla_denied_messages_total Messages from revoked or rejected agent keys, dropped.\n"
-      "# TYPE flotilla_denied_messages_total counter\nflotilla_denied_messages_total " +
-      std::to_string(dropped_from_denied_) + "\n";
-  gauges_->publish(std::move(out));
+    for (const auto& h : r->engine->hosts()) ++g.rollout_hosts[toString(h.state)];
+  g.refusals = refusals_.byReason();
+  g.denied_messages = dropped_from_denied_;
+  gauges_->publish(renderFleetGauges(g));
 }
 
 void Server::markLost(Agent& a, const std::string& why, SteadyTime now) {

@@ -38,6 +38,14 @@ const char* toString(RefusalReason r) {
   return "unknown";
 }
 
+std::optional<RefusalReason> refusalReasonFromString(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(RefusalReason::kUnsignedRelease); ++i) {
+    const auto r = static_cast<RefusalReason>(i);
+    if (name == toString(r)) return r;
+  }
+  return std::nullopt;
+}
+
 SignedOrder signOrder(OrderBody body, const std::string& spec_bytes, const common::SigningKeyPair& plan_key) {
   body.key_id = common::keyId(plan_key.public_key);
   body.spec_digest = common::blake2bHex(common::asBytes(spec_bytes));

@@ -24,6 +24,7 @@
 #include "flotilla/common/clock.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/http_endpoint.h"
+#include "flotilla/coordinator/order_refusals.h"
 #include "flotilla/coordinator/rollout.h"
 #include "flotilla/coordinator/store.h"
 #include "flotilla/protocol/messages.h"
@@ -194,9 +195,8 @@ class Server {
   bool resave_ = false;
   std::vector<RolloutRecord> unsaved_finals_;
   common::SteadyTime next_sweep_{};
-  std::map<std::string, std::uint64_t> refusals_;
-  std::uint64_t dropped_from_denied_ =
-      0;  // messages from revoked/rejected keys, dropped unanswered  // order refusals reported by agents, by reason
+  OrderRefusals refusals_;                 // order refusals reported by agents, by reason
+  std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   std::unique_ptr<HttpEndpoint> http_;
   std::uint64_t rollout_counter_ = 0;

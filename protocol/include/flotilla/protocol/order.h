@@ -3,7 +3,9 @@
 // their inputs: the caller supplies the time and the highest accepted sequence.
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "flotilla/common/crypto.h"
@@ -29,6 +31,8 @@ enum class RefusalReason {
   kUnsignedRelease,  // release keys are configured and no one of them signed this artifact
 };
 const char* toString(RefusalReason r);
+// The reason named `name` (toString's form), or nullopt for any other text.
+std::optional<RefusalReason> refusalReasonFromString(std::string_view name);
 
 struct OrderRefusal {
   RefusalReason reason;
