@@ -431,7 +431,7 @@ json Server::cmdWatch(const std::string& rid, const json& req) {
   auto events = cmdEvents(req);
   resp["events"] = events.value("events", json::array());
   if (auto* r = findRollout(str(req, "rollout"))) {
-    r->watchers.insert(rid);
+    watchers_.add(r->record.id, rid);
     resp["finished"] = false;
   } else {
     resp["finished"] = true;

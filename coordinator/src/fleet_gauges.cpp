@@ -12,6 +12,8 @@ std::string renderFleetGauges(const FleetGauges& g) {
   w.sample("flotilla_active_rollouts", g.active_rollouts);
   w.family("flotilla_rollout_hosts", "gauge", "Hosts of active rollouts by state.");
   for (const auto& [state, n] : g.rollout_hosts) w.sample("flotilla_rollout_hosts", {{"state", state}}, n);
+  w.family("flotilla_watchers", "gauge", "Consoles following a rollout.");
+  w.sample("flotilla_watchers", g.watchers);
   w.family("flotilla_order_refusals_total", "counter", "Orders refused by agents since start, by reason.");
   for (const auto& [reason, n] : g.refusals) w.sample("flotilla_order_refusals_total", {{"reason", reason}}, n);
   w.family("flotilla_denied_messages_total", "counter", "Messages from revoked or rejected agent keys, dropped.");

@@ -109,6 +109,9 @@ Status Server::start() {
     control_sock_ = zmq::socket_t(ctx_, zmq::socket_type::router);
     control_sock_.set(zmq::sockopt::linger, 0);
     control_sock_.set(zmq::sockopt::maxmsgsize, std::int64_t{1} << 30);
+    // A send to a console that went away fails (EHOSTUNREACH) instead of
+    // vanishing, so a departed watcher is dropped (Watchers).
+    control_sock_.set(zmq::sockopt::router_mandatory, 1);
     control_sock_.set(zmq::sockopt::zap_domain, kControlDomain);
     const bool tcp = config_.control_endpoint.rfind("tcp://", 0) == 0;
     for (const auto& k : config_.operators) operator_keys_.insert(common::toHex(k));
@@ -220,7 +223,7 @@ void Server::afterWork(SteadyTime now) {
     publishGauges();
     // Watchers see gates count down (bake, approval) without asking.
     for (auto& [id, r] : rollouts_)
-      if (!r->watchers.empty()) r->dirty = true;
+      if (watchers_.any(id)) r->watch_tick = true;
     next_sweep_ = now + std::chrono::seconds(1);
   }
   std::vector<std::string> done;
@@ -228,7 +231,10 @@ void Server::afterWork(SteadyTime now) {
     auto d = r->engine->nextDeadline();
     if (d && *d <= now) r->engine->tick(now);
     applyActions(*r, now);
-    if (r->dirty) persistRollout(*r);
+    if (r->store_stale)
+      persistRollout(*r);
+    else if (r->watch_tick)
+      pushStatus(*r, now);
     if (r->engine->finished()) done.push_back(id);
   }
   for (const auto& id : done) finishRollout(*rollouts_.at(id));
@@ -539,6 +545,7 @@ void Server::publishGauges() {
     for (const auto& h : r->engine->hosts()) ++g.rollout_hosts[toString(h.state)];
   g.refusals = refusals_.byReason();
   g.denied_messages = dropped_from_denied_;
+  g.watchers = watchers_.count();
   gauges_->publish(renderFleetGauges(g));
 }
 
@@ -572,7 +579,7 @@ void Server::applyActions(ActiveRollout& r, SteadyTime now) {
   for (int round = 0; round < 1000; ++round) {
     auto actions = r.engine->drainActions();
     if (actions.empty()) return;
-    r.dirty = true;
+    r.store_stale = true;
     // One statement reserves the sequences of a whole wave's orders.
     std::uint64_t orders = 0;
     for (const auto& act : actions)
@@ -812,7 +819,7 @@ void Server::resaveAfterFailure() {
     if (auto st = store_->updateRollout(rec); !st.ok()) storeFailed(st.error());
   for (auto& [id, r] : rollouts_) {
     r->engine->markAllDirty();
-    r->dirty = true;
+    r->store_stale = true;
   }
   spdlog::info("re-saving {} active and {} finished rollouts after a failed store transaction", rollouts_.size(),
                unsaved_finals_.size());
@@ -946,7 +953,7 @@ Status Server::restoreRollouts() {
                 "coordinator restarted; resuming " + std::string(toString(r.engine->state())) + " rollout at wave " +
                     std::to_string(r.engine->currentWave()) + " with " + std::to_string(open) + " orders in hand",
                 "coordinator");
-    r.dirty = true;
+    r.store_stale = true;
     spdlog::info("[{}] resumed after a restart ({} orders in hand)", rec.id, open);
   }
   return {};
@@ -976,15 +983,15 @@ void Server::recordEventFor(const std::string& rollout_id, ActiveRollout* r, con
   // Per-host events are the bulk at fleet scale: debug; rollout-level ones: info.
   spdlog::log(agent.empty() ? spdlog::level::info : spdlog::level::debug, "[{}] {}{}{}", rollout_id, kind,
               agent.empty() ? "" : " " + agent, message.empty() ? "" : ": " + message);
-  if (r && !r->watchers.empty()) {
+  if (r && watchers_.any(rollout_id)) {
     nlohmann::json doc = eventJson(e);
     doc["type"] = "event";
-    pushToWatchers(*r, doc);
+    pushToWatchers(rollout_id, doc);
   }
 }
 
 void Server::persistRollout(ActiveRollout& r) {
-  r.dirty = false;
+  r.store_stale = false;
   const auto now = clock_.steadyNow();
   r.record.state = toString(r.engine->state());
   nlohmann::json snap = statusJson(r, false);
@@ -1004,11 +1011,16 @@ void Server::persistRollout(ActiveRollout& r) {
         h.message, h.moved,    h.reverted_itself,        h.order_id,        h.sequence};
     if (auto st = store_->putRolloutHost(r.record.id, rec); !st.ok()) storeFailed(st.error());
   }
-  if (!r.watchers.empty()) {
-    snap["type"] = "status";
-    snap["gate"] = r.engine->gate(now);
-    pushToWatchers(r, snap);
-  }
+  pushStatus(r, now);
+}
+
+void Server::pushStatus(ActiveRollout& r, SteadyTime now) {
+  r.watch_tick = false;
+  if (!watchers_.any(r.record.id)) return;
+  nlohmann::json snap = statusJson(r, false);
+  snap["type"] = "status";
+  snap["gate"] = r.engine->gate(now);
+  pushToWatchers(r.record.id, snap);
 }
 
 void Server::finishRollout(ActiveRollout& r) {
@@ -1026,7 +1038,8 @@ void Server::finishRollout(ActiveRollout& r) {
   unsaved_finals_.push_back(r.record);
   nlohmann::json end = statusJson(r, false);
   end["type"] = "end";
-  pushToWatchers(r, end);
+  pushToWatchers(id, end);
+  watchers_.endRollout(id);
   std::vector<std::string> closed;
   for (const auto& [oid, ref] : orders_)
     if (ref.rollout_id == id && !ref.converge) closed.push_back(oid);
@@ -1047,17 +1060,20 @@ Server::ActiveRollout* Server::findRollout(const std::string& id) {
   return it == rollouts_.end() ? nullptr : it->second.get();
 }
 
-void Server::pushToWatchers(ActiveRollout& r, const nlohmann::json& doc) {
-  for (const auto& w : r.watchers) sendControl(w, doc);
+void Server::pushToWatchers(const std::string& rollout_id, const nlohmann::json& doc) {
+  const auto dropped = watchers_.push(rollout_id, doc.dump(), [this](const std::string& rid, const std::string& text) {
+    return sendControl(rid, text);
+  });
+  if (dropped > 0) spdlog::info("[{}] {} watcher(s) gone; no longer following", rollout_id, dropped);
 }
 
-void Server::sendControl(const std::string& rid, const nlohmann::json& doc) {
-  const std::string text = doc.dump();
+bool Server::sendControl(const std::string& rid, const std::string& text) {
   try {
-    control_sock_.send(zmq::buffer(rid), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-    control_sock_.send(zmq::buffer(text), zmq::send_flags::dontwait);
+    if (!control_sock_.send(zmq::buffer(rid), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
+    return control_sock_.send(zmq::buffer(text), zmq::send_flags::dontwait).has_value();
   } catch (const zmq::error_t& e) {
     spdlog::debug("control send failed: {}", e.what());
+    return false;
   }
 }
 
@@ -1091,7 +1107,7 @@ void Server::handleControlMessage() {
   }
   if (req.is_object() && req.contains("req")) resp["req"] = req["req"];
   resp["type"] = "response";
-  sendControl(rid, resp);
+  sendControl(rid, resp.dump());
 }
 
 }  // namespace flotilla::coordinator

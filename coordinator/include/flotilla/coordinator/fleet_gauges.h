@@ -16,6 +16,7 @@ struct FleetGauges {
       {"online", 0}, {"lost", 0}, {"pending", 0}, {"revoked", 0}, {"rejected", 0}};
   std::size_t active_rollouts = 0;
   std::map<std::string, std::size_t> rollout_hosts;  // hosts of active rollouts by HostState name
+  std::size_t watchers = 0;                          // consoles following a rollout
   std::map<std::string, std::uint64_t> refusals;     // OrderRefusals::byReason()
   std::uint64_t denied_messages = 0;
 };

@@ -27,6 +27,7 @@
 #include "flotilla/coordinator/order_refusals.h"
 #include "flotilla/coordinator/rollout.h"
 #include "flotilla/coordinator/store.h"
+#include "flotilla/coordinator/watchers.h"
 #include "flotilla/protocol/messages.h"
 #include "flotilla/protocol/plan.h"
 
@@ -62,10 +63,10 @@ class Server {
     std::string artifact_digest;
     std::uint64_t artifact_size = 0;
     std::string release_signature;
-    std::string kind;                // "rollout" | "rollback" (a rollback plan has its waves overridden)
-    std::string plan_text;           // as submitted, to rebuild the plan after a restart
-    std::set<std::string> watchers;  // control routing ids following this rollout
-    bool dirty = false;              // the snapshot in the store is stale
+    std::string kind;          // "rollout" | "rollback" (a rollback plan has its waves overridden)
+    std::string plan_text;     // as submitted, to rebuild the plan after a restart
+    bool store_stale = false;  // the snapshot in the store is stale: persistRollout() writes it
+    bool watch_tick = false;   // watchers want a fresh status (gates count down): pushStatus()
   };
 
   // An order sent and not finished. Resent with the same id and sequence (so
@@ -125,7 +126,9 @@ class Server {
   // rollout that set the app's current release).
   void recordEventFor(const std::string& rollout_id, ActiveRollout* r, const std::string& kind,
                       const std::string& agent, int wave, const std::string& message, const std::string& actor = "");
+  // Writes the rollout to the store, then pushes its status to its watchers.
   void persistRollout(ActiveRollout& r);
+  void pushStatus(ActiveRollout& r, common::SteadyTime now);
   void finishRollout(ActiveRollout& r);
 
   // --- control (control.cpp) ---
@@ -145,8 +148,9 @@ class Server {
                                    const std::string& kind, const std::string& release_signature);
   nlohmann::json statusJson(const ActiveRollout& r, bool with_hosts) const;
   nlohmann::json eventJson(const EventRecord& e) const;
-  void pushToWatchers(ActiveRollout& r, const nlohmann::json& doc);
-  void sendControl(const std::string& rid, const nlohmann::json& doc);
+  void pushToWatchers(const std::string& rollout_id, const nlohmann::json& doc);
+  // False when the message could not be queued (the console is gone, or its queue is full).
+  bool sendControl(const std::string& rid, const std::string& text);
   ActiveRollout* findRollout(const std::string& id);
 
   CoordinatorConfig config_;
@@ -164,6 +168,7 @@ class Server {
   std::unordered_set<std::string> operator_keys_;    // hex CURVE keys allowed on a TCP control endpoint
   std::unordered_set<std::string> denied_keys_;      // revoked or rejected CURVE keys (hex)
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
+  Watchers watchers_;                                                         // consoles following rollouts
   std::unordered_map<std::string, std::string> active_by_app_;                // app -> rollout id
   std::unordered_map<std::string, OrderRef> orders_;                          // outstanding orders by id
   // Orders are sent only after the transaction recording them commits, so a
