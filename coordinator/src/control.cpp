@@ -120,16 +120,10 @@ json Server::dispatchControl(const std::string& rid, const json& req, const zmq:
 }
 
 json Server::cmdAgents() {
-  std::vector<const Agent*> sorted;
-  sorted.reserve(agents_.size());
-  for (const auto& [id, a] : agents_) sorted.push_back(&a);
-  std::sort(sorted.begin(), sorted.end(), [](const Agent* x, const Agent* y) { return x->record.id < y->record.id; });
   json list = json::array();
-  for (const Agent* a : sorted) {
-    std::string state = a->record.state;
-    if (state == "accepted") state = a->online ? "online" : "lost";
+  for (const Agent* a : agents_.sorted()) {
     list.push_back({{"id", a->record.id},
-                    {"state", state},
+                    {"state", a->displayState()},
                     {"labels", a->record.labels},
                     {"releases", a->record.releases},
                     {"health", a->health},
@@ -143,27 +137,19 @@ json Server::cmdAgents() {
 json Server::cmdAgentState(const json& req, const std::string& actor) {
   const std::string cmd = req["cmd"].get<std::string>();
   const std::string id = str(req, "id");
-  auto it = agents_.find(id);
-  if (it == agents_.end()) return errorJson(Errc::kNotFound, "no agent '" + id + "'");
-  Agent& a = it->second;
-  const std::string to = cmd == "agent_accept" ? "accepted" : cmd == "agent_reject" ? "rejected" : "revoked";
-  if (cmd == "agent_accept" && a.record.state != "pending")
-    return errorJson(Errc::kConflict, "agent '" + id + "' is " + a.record.state + ", not pending");
-  if (cmd == "agent_reject" && a.record.state != "pending")
-    return errorJson(Errc::kConflict,
-                     "agent '" + id + "' is " + a.record.state + "; only pending agents can be rejected (use revoke)");
-  a.record.state = to;
-  if (to != "accepted") {
-    denied_keys_.insert(a.record.curve_key);
-    // Cut it off: it is no longer routable and every later message is refused.
-    if (!a.routing_id.empty()) routing_.erase(a.routing_id);
-    a.routing_id.clear();
+  const AgentState to = cmd == "agent_accept"   ? AgentState::kAccepted
+                        : cmd == "agent_reject" ? AgentState::kRejected
+                                                : AgentState::kRevoked;
+  auto decided = agents_.decide(id, to);
+  if (!decided) return errorJson(decided.error());
+  Agent& a = **decided;
+  if (to != AgentState::kAccepted) {
     if (a.online) markLost(a, "revoked by " + actor, clock_.steadyNow());
     a.online = false;
   }
   if (auto st = store_->upsertAgent(a.record); !st.ok()) return errorJson(st.error());
-  spdlog::info("agent {} {} by {}", id, to, actor);
-  return {{"ok", true}, {"id", id}, {"state", to}};
+  spdlog::info("agent {} {} by {}", id, toString(to), actor);
+  return {{"ok", true}, {"id", id}, {"state", toString(to)}};
 }
 
 Result<std::string> Server::startRollout(protocol::Plan plan, const std::string& plan_text,
@@ -178,10 +164,9 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
                                       "' is still active; one active rollout per app (abort or wait for it)");
   std::vector<std::string> targets;
   std::map<std::string, std::string> previous;
-  for (const auto& [id, a] : agents_) {
-    if (a.record.state != "accepted" || !labelsMatch(plan.target_labels, a.record.labels)) continue;
-    targets.push_back(id);
-    if (auto r = a.record.releases.find(plan.app); r != a.record.releases.end()) previous[id] = r->second;
+  for (const Agent* a : agents_.accepted(plan.target_labels)) {
+    targets.push_back(a->record.id);
+    if (auto r = a->record.releases.find(plan.app); r != a->record.releases.end()) previous[a->record.id] = r->second;
   }
   if (targets.empty()) {
     std::string labels;

@@ -74,12 +74,7 @@ Status Server::start() {
   store_ = std::move(*store);
   auto agents = store_->loadAgents();
   if (!agents) return agents.error();
-  for (auto& rec : *agents) {
-    Agent a;
-    a.record = std::move(rec);
-    if (a.record.state == "revoked" || a.record.state == "rejected") denied_keys_.insert(a.record.curve_key);
-    agents_.emplace(a.record.id, std::move(a));
-  }
+  agents_.load(std::move(*agents));
   auto apps = store_->apps();
   if (!apps) return apps.error();
   for (auto& app : *apps) current_apps_[app.app] = std::move(app);
@@ -262,7 +257,7 @@ void Server::handleZap() {
     status = "200";
     text = "OK";
     // Revoked and rejected keys are turned away before any message is read.
-    if (denied_keys_.count(user)) {
+    if (agents_.deniedKey(user)) {
       status = "400";
       text = "key revoked or rejected";
       user.clear();
@@ -289,12 +284,6 @@ void Server::handleZap() {
 }
 
 // ---------------------------------------------------------------- agents
-
-Server::Agent* Server::agentByRouting(const std::string& rid) {
-  auto it = routing_.find(rid);
-  if (it == routing_.end() || it->second->routing_id != rid) return nullptr;
-  return it->second;
-}
 
 void Server::sendToAgent(const std::string& rid, const std::string& payload) {
   try {
@@ -330,7 +319,7 @@ void Server::handleAgentMessage() {
   const std::string key = uid ? uid : "";
   // A revoked or rejected key gets nothing at all, not even a refusal; its
   // connection outlives the revocation only until it reconnects (ZAP refuses it).
-  if (denied_keys_.count(key)) {
+  if (agents_.deniedKey(key)) {
     ++dropped_from_denied_;
     return;
   }
@@ -344,12 +333,12 @@ void Server::handleAgentMessage() {
     onHello(rid, key, *hello);
     return;
   }
-  Agent* a = agentByRouting(rid);
-  if (!a || a->record.state != "accepted" || a->record.curve_key != key) {
-    refuse(rid, a && a->record.state == "pending" ? "pending: waiting for an operator to accept this agent"
-                                                  : "not enrolled: say hello first");
+  auto session = agents_.session(rid, key);
+  if (!session) {
+    refuse(rid, session.error().message);
     return;
   }
+  Agent* a = *session;
   a->last_seen = clock_.steadyNow();
   const bool came_back = !a->online;
   if (came_back) {
@@ -377,52 +366,22 @@ void Server::handleAgentMessage() {
 
 void Server::onHello(const std::string& rid, const std::string& key, const protocol::Hello& m) {
   const auto now_ms = common::toUnixMillis(clock_.systemNow());
-  if (m.agent_id.empty() || m.agent_id.size() > 128) {
-    refuse(rid, "invalid agent id");
+  auto useToken = [&](const std::string& token) {
+    auto ok = store_->useToken(common::blake2bHex(common::asBytes(token)), now_ms);
+    return ok.ok() && *ok;
+  };
+  auto admitted = agents_.hello(rid, key, m, now_ms, clock_.steadyNow(), useToken);
+  if (!admitted) {
+    refuse(rid, admitted.error().message);
     return;
   }
-  auto it = agents_.find(m.agent_id);
-  if (it != agents_.end() && it->second.record.curve_key != key) {
-    spdlog::warn("agent id {} claimed by a different key {}; refused", m.agent_id, key.substr(0, 16));
-    refuse(rid, "agent id '" + m.agent_id + "' is enrolled with another key");
-    return;
-  }
-  if (it == agents_.end()) {
-    Agent a;
-    a.record.id = m.agent_id;
-    a.record.curve_key = key;
-    a.record.state = "pending";
-    a.record.first_seen_ms = now_ms;
-    it = agents_.emplace(m.agent_id, std::move(a)).first;
-  }
-  Agent& a = it->second;
-  if (a.record.state == "revoked" || a.record.state == "rejected") {
-    refuse(rid, "agent '" + m.agent_id + "' is " + a.record.state);
-    return;
-  }
-  if (a.record.state == "pending" && !m.join_token.empty()) {
-    auto ok = store_->useToken(common::blake2bHex(common::asBytes(m.join_token)), now_ms);
-    if (ok.ok() && *ok) {
-      a.record.state = "accepted";
-      spdlog::info("agent {} enrolled with a join token", a.record.id);
-    } else {
-      spdlog::warn("agent {} presented an invalid or expired join token; pending", a.record.id);
-    }
-  }
-  // A new connection from the same agent replaces the old one.
-  if (!a.routing_id.empty() && a.routing_id != rid) routing_.erase(a.routing_id);
-  a.routing_id = rid;
-  routing_[rid] = &a;
-  a.record.labels = m.labels;
-  a.record.releases = m.releases;
-  a.record.last_seen_ms = now_ms;
-  a.last_seen = clock_.steadyNow();
+  Agent& a = **admitted;
   if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
 
   protocol::Welcome w;
   w.heartbeat_interval_ms = config_.heartbeat_interval.count();
   w.server_time_ms = now_ms;
-  if (a.record.state == "accepted") {
+  if (a.state == AgentState::kAccepted) {
     a.online = true;
     w.status = protocol::WelcomeStatus::kAccepted;
     w.message = "welcome";
@@ -528,18 +487,13 @@ void Server::onFetch(Agent& a, const protocol::Fetch& m) {
 }
 
 void Server::sweepLiveness(SteadyTime now) {
-  for (auto& [id, a] : agents_) {
-    if (a.online && now - a.last_seen > config_.heartbeat_expiry)
-      markLost(a, "no heartbeat for " + common::formatDuration(config_.heartbeat_expiry), now);
-  }
+  for (Agent* a : agents_.silentSince(now, config_.heartbeat_expiry))
+    markLost(*a, "no heartbeat for " + common::formatDuration(config_.heartbeat_expiry), now);
 }
 
 void Server::publishGauges() {
   FleetGauges g;
-  for (const auto& [id, a] : agents_) {
-    const std::string& st = a.record.state;
-    ++g.agents[st == "accepted" ? (a.online ? "online" : "lost") : st];
-  }
+  g.agents = agents_.countByState();
   g.active_rollouts = rollouts_.size();
   for (const auto& [id, r] : rollouts_)
     for (const auto& h : r->engine->hosts()) ++g.rollout_hosts[toString(h.state)];
@@ -620,8 +574,8 @@ void Server::applyActions(ActiveRollout& r, SteadyTime now) {
 }
 
 void Server::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, SteadyTime now) {
-  auto it = agents_.find(agent_id);
-  const bool online = it != agents_.end() && it->second.online && !it->second.routing_id.empty();
+  const Agent* agent = agents_.find(agent_id);
+  const bool online = agent && agent->online && !agent->routing_id.empty();
   if (!rollback && !online) {
     r.engine->onHostLost(agent_id, now);
     return;
@@ -650,17 +604,17 @@ void Server::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollb
 std::string Server::openOrder(OrderRef ref, std::string order_id) {
   if (order_id.empty()) order_id = ref.rollout_id + "/" + ref.agent_id + "/" + std::to_string(ref.sequence);
   auto& stored = orders_[order_id] = std::move(ref);
-  auto a = agents_.find(stored.agent_id);
-  if (a == agents_.end()) return order_id;
-  a->second.orders.insert(order_id);
-  if (a->second.online) queueOrder(order_id, stored);
+  Agent* a = agents_.find(stored.agent_id);
+  if (!a) return order_id;
+  a->orders.insert(order_id);
+  if (a->online) queueOrder(order_id, stored);
   return order_id;
 }
 
 void Server::closeOrder(const std::string& order_id) {
   auto it = orders_.find(order_id);
   if (it == orders_.end()) return;
-  if (auto a = agents_.find(it->second.agent_id); a != agents_.end()) a->second.orders.erase(order_id);
+  if (Agent* a = agents_.find(it->second.agent_id)) a->orders.erase(order_id);
   orders_.erase(it);
 }
 
@@ -722,11 +676,11 @@ void Server::flushOutbox() {
   std::vector<std::pair<Agent*, Outgoing*>> ready;
   ready.reserve(outbox_.size());
   for (auto& o : outbox_) {
-    auto a = agents_.find(o.agent_id);
-    if (a == agents_.end() || !a->second.online || a->second.routing_id.empty()) continue;
+    Agent* a = agents_.find(o.agent_id);
+    if (!a || !a->online || a->routing_id.empty()) continue;
     o.body.issued_at = issued;
     o.body.expires_at = expires;
-    ready.emplace_back(&a->second, &o);
+    ready.emplace_back(a, &o);
   }
   // Signing (Ed25519, ~25 us each) is the bulk of a large wave's work: a
   // second thread signs half of a big batch while this one signs the rest.
@@ -765,14 +719,14 @@ void Server::retryOrders(SteadyTime now) {
   // again. The agent recognises a repeat by its id and only reports again.
   for (auto& [id, ref] : orders_) {
     if (ref.reported || now - ref.last_sent < config_.order_retry) continue;
-    auto a = agents_.find(ref.agent_id);
-    if (a == agents_.end() || !a->second.online) continue;
+    const Agent* a = agents_.find(ref.agent_id);
+    if (!a || !a->online) continue;
     queueOrder(id, ref);
   }
 }
 
 void Server::maybeConverge(Agent& a) {
-  if (!a.online || a.record.state != "accepted") return;
+  if (!a.online || a.state != AgentState::kAccepted) return;
   for (const auto& [app, cur] : current_apps_) {
     if (active_by_app_.count(app) || !labelsMatch(cur.target, a.record.labels)) continue;
     auto live = a.record.releases.find(app);
@@ -1050,7 +1004,7 @@ void Server::finishRollout(ActiveRollout& r) {
   if (succeeded)
     for (const auto& h : r.engine->hosts())
       if (h.state == HostState::kUnreachable || h.state == HostState::kPending)
-        if (auto a = agents_.find(h.agent_id); a != agents_.end() && a->second.online) missed.push_back(&a->second);
+        if (Agent* a = agents_.find(h.agent_id); a && a->online) missed.push_back(a);
   rollouts_.erase(id);
   for (auto* a : missed) maybeConverge(*a);
 }

@@ -22,6 +22,7 @@
 #include <zmq.hpp>
 
 #include "flotilla/common/clock.h"
+#include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/http_endpoint.h"
 #include "flotilla/coordinator/order_refusals.h"
@@ -45,16 +46,6 @@ class Server {
   void requestStop();
 
  private:
-  struct Agent {
-    AgentRecord record;
-    std::string routing_id;  // current connection; empty when offline
-    bool online = false;
-    common::SteadyTime last_seen{};
-    std::map<std::string, std::string> health;  // app -> state
-    std::string busy;
-    std::set<std::string> orders;  // order ids sent to it and not finished
-  };
-
   struct ActiveRollout {
     std::unique_ptr<Rollout> engine;
     protocol::Plan plan;
@@ -102,7 +93,6 @@ class Server {
   void resendOrders(Agent& a);
   void retryOrders(common::SteadyTime now);
   void maybeConverge(Agent& a);
-  Agent* agentByRouting(const std::string& rid);
 
   // --- rollouts ---
   void applyActions(ActiveRollout& r, common::SteadyTime now);
@@ -163,10 +153,8 @@ class Server {
   int stop_fd_ = -1;
   int signal_fd_ = -1;
 
-  std::unordered_map<std::string, Agent> agents_;    // by agent id
-  std::unordered_map<std::string, Agent*> routing_;  // routing id -> its agent (nodes of agents_ never move)
-  std::unordered_set<std::string> operator_keys_;    // hex CURVE keys allowed on a TCP control endpoint
-  std::unordered_set<std::string> denied_keys_;      // revoked or rejected CURVE keys (hex)
+  AgentRegistry agents_;
+  std::unordered_set<std::string> operator_keys_;  // hex CURVE keys allowed on a TCP control endpoint
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
   Watchers watchers_;                                                         // consoles following rollouts
   std::unordered_map<std::string, std::string> active_by_app_;                // app -> rollout id
