@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -17,6 +16,7 @@
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/coordinator/fleet_gauges.h"
+#include "flotilla/coordinator/order_signing.h"
 #include "flotilla/protocol/order.h"
 
 #ifdef FLOTILLA_HAVE_SYSTEMD
@@ -32,9 +32,8 @@ namespace {
 
 constexpr const char* kAgentDomain = "agents";
 constexpr const char* kControlDomain = "control";
-constexpr int kMaxBurst = 512;               // messages handled per socket before looking at the others
-constexpr std::size_t kOrderChunk = 500;     // orders committed and sent together in a large wave
-constexpr std::size_t kParallelSignAt = 64;  // batches this large are signed on two threads
+constexpr int kMaxBurst = 512;            // messages handled per socket before looking at the others
+constexpr std::size_t kOrderChunk = 500;  // orders committed and sent together in a large wave
 
 std::string frameString(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
 
@@ -422,13 +421,13 @@ void Server::onHeartbeat(Agent& a, const protocol::Heartbeat& m) {
 
 void Server::onReport(Agent& a, const protocol::Report& m) {
   if (!m.live_version.empty()) a.record.releases[m.app] = m.live_version;
-  auto it = orders_.find(m.order_id);
-  if (it == orders_.end() || it->second.agent_id != a.record.id) {
+  OrderRef* open = orders_.find(m.order_id);
+  if (!open || open->agent_id != a.record.id) {
     spdlog::debug("report for unknown order {} from {}", m.order_id, a.record.id);
     return;
   }
-  it->second.reported = true;
-  OrderRef ref = it->second;
+  open->reported = true;
+  const OrderRef ref = *open;
   if (m.phase == Phase::kRefused) refusals_.count(m.message);
   if (protocol::isTerminal(m.phase)) {
     closeOrder(m.order_id);
@@ -539,11 +538,8 @@ void Server::applyActions(ActiveRollout& r, SteadyTime now) {
     for (const auto& act : actions)
       if (act.kind != RolloutAction::Kind::kEvent) ++orders;
     if (orders > 1) {
-      if (auto last = store_->reserveSequences(r.plan.app, orders); last.ok()) {
-        seq_app_ = r.plan.app;
-        seq_next_ = *last - orders + 1;
-        seq_end_ = *last + 1;
-      }
+      if (auto last = store_->reserveSequences(r.plan.app, orders); last.ok())
+        orders_.reserve(r.plan.app, *last - orders + 1, *last + 1);
     }
     std::size_t unflushed = 0;
     for (const auto& act : actions) {
@@ -567,9 +563,7 @@ void Server::applyActions(ActiveRollout& r, SteadyTime now) {
         unflushed = 0;
       }
     }
-    // Unused reservations are dropped: a later nextSequence() is above them,
-    // and a sequence must never go back.
-    seq_next_ = seq_end_ = 0;
+    orders_.endReservation();
   }
 }
 
@@ -602,126 +596,87 @@ void Server::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollb
 }
 
 std::string Server::openOrder(OrderRef ref, std::string order_id) {
-  if (order_id.empty()) order_id = ref.rollout_id + "/" + ref.agent_id + "/" + std::to_string(ref.sequence);
-  auto& stored = orders_[order_id] = std::move(ref);
-  Agent* a = agents_.find(stored.agent_id);
-  if (!a) return order_id;
-  a->orders.insert(order_id);
-  if (a->online) queueOrder(order_id, stored);
+  order_id = orders_.open(std::move(ref), std::move(order_id));
+  const Agent* a = agents_.find(orders_.find(order_id)->agent_id);
+  if (a && a->online) queueOrder(order_id);
   return order_id;
 }
 
-void Server::closeOrder(const std::string& order_id) {
-  auto it = orders_.find(order_id);
-  if (it == orders_.end()) return;
-  if (Agent* a = agents_.find(it->second.agent_id)) a->orders.erase(order_id);
-  orders_.erase(it);
-}
+void Server::closeOrder(const std::string& order_id) { orders_.close(order_id); }
 
-void Server::queueOrder(const std::string& order_id, OrderRef& ref) {
-  Outgoing out;
-  auto& body = out.body;
+std::optional<ReleaseData> Server::releaseFor(const OrderRef& ref) {
   auto active = rollouts_.find(ref.rollout_id);
   if (active != rollouts_.end() && !ref.rollback && !ref.converge) {
     const auto& r = *active->second;
-    out.spec = r.spec;
-    body.artifact_digest = r.artifact_digest;
-    body.artifact_size = r.artifact_size;
-    body.release_signature = r.release_signature;
-  } else {
-    const auto key = std::make_pair(ref.app, ref.version);
-    auto cached = release_cache_.find(key);
-    if (cached == release_cache_.end()) {
-      ReleaseData data;
-      auto rel = store_->release(ref.app, ref.version);
-      if (!rel) {
-        // Not sent now: retryOrders() tries again (last_sent is unchanged).
-        storeFailed(rel.error());
-        return;
-      }
-      if (rel->has_value()) {
-        data.spec = std::make_shared<const std::string>((*rel)->spec);
-        data.digest = (*rel)->artifact_digest;
-        data.size = (*rel)->artifact_size;
-        data.signature = (*rel)->release_signature;
-      } else {
-        // Not deployed through this coordinator: the agent must still have
-        // the release on disk (it keeps the last keep_releases).
-        data.spec = std::make_shared<const std::string>();
-      }
-      if (release_cache_.size() >= 64) release_cache_.clear();
-      cached = release_cache_.emplace(key, std::move(data)).first;
-    }
-    out.spec = cached->second.spec;
-    body.artifact_digest = cached->second.digest;
-    body.artifact_size = cached->second.size;
-    body.release_signature = cached->second.signature;
+    return ReleaseData{r.spec, r.artifact_digest, r.release_signature, r.artifact_size};
   }
-  body.order_id = order_id;
-  body.target = ref.agent_id;
-  body.rollout_id = ref.rollout_id;
-  body.app = ref.app;
-  body.version = ref.version;
-  body.action = ref.rollback ? "rollback" : "deploy";
-  body.sequence = ref.sequence;
-  out.agent_id = ref.agent_id;
-  outbox_.push_back(std::move(out));
-  ref.last_sent = clock_.steadyNow();
+  const auto key = std::make_pair(ref.app, ref.version);
+  if (auto cached = release_cache_.find(key); cached != release_cache_.end()) return cached->second;
+  auto rel = store_->release(ref.app, ref.version);
+  if (!rel) {
+    storeFailed(rel.error());
+    return std::nullopt;
+  }
+  ReleaseData data;
+  if (rel->has_value()) {
+    data = ReleaseData{std::make_shared<const std::string>((*rel)->spec), (*rel)->artifact_digest,
+                       (*rel)->release_signature, (*rel)->artifact_size};
+  } else {
+    // Not deployed through this coordinator: the agent must still have
+    // the release on disk (it keeps the last keep_releases).
+    data.spec = std::make_shared<const std::string>();
+  }
+  if (release_cache_.size() >= 64) release_cache_.clear();
+  return release_cache_.emplace(key, std::move(data)).first->second;
+}
+
+void Server::queueOrder(const std::string& order_id) {
+  const OrderRef* ref = orders_.find(order_id);
+  if (!ref) return;
+  // Without its release it is not sent now: retryOrders() tries again (last_sent is unchanged).
+  if (auto release = releaseFor(*ref)) orders_.queue(order_id, *release, clock_.steadyNow());
 }
 
 void Server::flushOutbox() {
+  if (orders_.outboxEmpty()) return;
+  auto outbox = orders_.takeOutbox();
   // Issue times are taken here, when the orders really leave.
   const auto sys_now = clock_.systemNow();
   const auto issued = common::toUnixSeconds(sys_now), expires = common::toUnixSeconds(sys_now + config_.order_ttl);
-  std::vector<std::pair<Agent*, Outgoing*>> ready;
-  ready.reserve(outbox_.size());
-  for (auto& o : outbox_) {
-    Agent* a = agents_.find(o.agent_id);
+  std::vector<OutgoingOrder*> ready;
+  std::vector<const Agent*> to;
+  ready.reserve(outbox.size());
+  to.reserve(outbox.size());
+  for (auto& o : outbox) {
+    const Agent* a = agents_.find(o.agent_id);
     if (!a || !a->online || a->routing_id.empty()) continue;
     o.body.issued_at = issued;
     o.body.expires_at = expires;
-    ready.emplace_back(a, &o);
+    ready.push_back(&o);
+    to.push_back(a);
   }
-  // Signing (Ed25519, ~25 us each) is the bulk of a large wave's work: a
-  // second thread signs half of a big batch while this one signs the rest.
-  std::vector<std::string> encoded(ready.size());
-  auto sign = [&](std::size_t from, std::size_t to) {
-    for (std::size_t i = from; i < to; ++i)
-      encoded[i] = protocol::encode(
-          protocol::signOrder(std::move(ready[i].second->body), *ready[i].second->spec, config_.plan_key));
-  };
-  if (ready.size() >= kParallelSignAt) {
-    const std::size_t half = ready.size() / 2;
-    std::thread helper(sign, half, ready.size());
-    sign(0, half);
-    helper.join();
-  } else {
-    sign(0, ready.size());
-  }
-  for (std::size_t i = 0; i < ready.size(); ++i) sendToAgent(ready[i].first->routing_id, encoded[i]);
-  outbox_.clear();
+  // Signed on two threads for a large batch, then sent one by one.
+  const auto encoded = signOrders(ready, config_.plan_key);
+  for (std::size_t i = 0; i < ready.size(); ++i) sendToAgent(to[i]->routing_id, encoded[i]);
 }
 
 Result<std::uint64_t> Server::takeSequence(const std::string& app) {
-  if (app == seq_app_ && seq_next_ < seq_end_) return seq_next_++;
+  if (auto reserved = orders_.takeReserved(app)) return *reserved;
   return store_->nextSequence(app);
 }
 
 void Server::resendOrders(Agent& a) {
-  for (const auto& id : a.orders) {
-    auto it = orders_.find(id);
-    if (it != orders_.end()) queueOrder(id, it->second);
-  }
+  // A copy: queueOrder does not change the set, but keep the loop independent of it.
+  const auto ids = orders_.ofAgent(a.record.id);
+  for (const auto& id : ids) queueOrder(id);
 }
 
 void Server::retryOrders(SteadyTime now) {
   // An order nobody acknowledged may have been lost with a connection: send it
   // again. The agent recognises a repeat by its id and only reports again.
-  for (auto& [id, ref] : orders_) {
-    if (ref.reported || now - ref.last_sent < config_.order_retry) continue;
-    const Agent* a = agents_.find(ref.agent_id);
-    if (!a || !a->online) continue;
-    queueOrder(id, ref);
+  for (const auto& id : orders_.dueForRetry(now, config_.order_retry)) {
+    const Agent* a = agents_.find(orders_.find(id)->agent_id);
+    if (a && a->online) queueOrder(id);
   }
 }
 
@@ -733,10 +688,7 @@ void Server::maybeConverge(Agent& a) {
     if (live != a.record.releases.end() && live->second == cur.current_version) continue;
     const std::string key = a.record.id + "\n" + app + "\n" + cur.current_version;
     if (converge_attempted_.count(key)) continue;
-    bool busy = false;
-    for (const auto& id : a.orders)
-      if (auto o = orders_.find(id); o != orders_.end() && o->second.app == app) busy = true;
-    if (busy) continue;
+    if (orders_.busyWith(a.record.id, app)) continue;
     // Hosts the current release's rollout reached keep what they have: a host
     // that failed on it is not retried behind the operator's back.
     auto st = store_->hostState(cur.current_rollout, a.record.id);
@@ -994,10 +946,7 @@ void Server::finishRollout(ActiveRollout& r) {
   end["type"] = "end";
   pushToWatchers(id, end);
   watchers_.endRollout(id);
-  std::vector<std::string> closed;
-  for (const auto& [oid, ref] : orders_)
-    if (ref.rollout_id == id && !ref.converge) closed.push_back(oid);
-  for (const auto& oid : closed) closeOrder(oid);
+  for (const auto& oid : orders_.ofRollout(id)) closeOrder(oid);
   active_by_app_.erase(r.plan.app);
   // Hosts this rollout could not reach and that are back now converge to it.
   std::vector<Agent*> missed;

@@ -16,7 +16,6 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -43,7 +42,6 @@ struct Agent {
   common::SteadyTime last_seen{};
   std::map<std::string, std::string> health;  // app -> state
   std::string busy;
-  std::set<std::string> orders;  // order ids sent to it and not finished
 
   void setState(AgentState s) {
     state = s;

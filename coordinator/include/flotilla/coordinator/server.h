@@ -25,6 +25,7 @@
 #include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/http_endpoint.h"
+#include "flotilla/coordinator/order_book.h"
 #include "flotilla/coordinator/order_refusals.h"
 #include "flotilla/coordinator/rollout.h"
 #include "flotilla/coordinator/store.h"
@@ -60,19 +61,6 @@ class Server {
     bool watch_tick = false;   // watchers want a fresh status (gates count down): pushStatus()
   };
 
-  // An order sent and not finished. Resent with the same id and sequence (so
-  // the agent recognises it) when its agent reconnects or stays silent.
-  struct OrderRef {
-    std::string rollout_id;
-    std::string agent_id;
-    std::string app, version;
-    std::uint64_t sequence = 0;
-    bool rollback = false;
-    bool converge = false;  // brings a host to the app's current release outside any rollout
-    bool reported = false;  // the agent said something about it
-    common::SteadyTime last_sent{};
-  };
-
   // --- reactor ---
   void handleZap();
   void handleAgentMessage();
@@ -101,8 +89,10 @@ class Server {
   // sending; returns its id, "ROLLOUT/AGENT/SEQUENCE" unless `order_id` is given.
   std::string openOrder(OrderRef ref, std::string order_id = {});
   void closeOrder(const std::string& order_id);
-  // Signs the order `order_id` afresh and queues it in the outbox.
-  void queueOrder(const std::string& order_id, OrderRef& ref);
+  // Queues the order `order_id` in the outbox (signed afresh when it leaves).
+  void queueOrder(const std::string& order_id);
+  // What an order carries of its release: the active rollout's, else the store's (cached).
+  std::optional<ReleaseData> releaseFor(const OrderRef& ref);
   void flushOutbox();
   // Commits the store (tracking failures) and sends what waited for it.
   void commitAndFlush();
@@ -158,27 +148,11 @@ class Server {
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
   Watchers watchers_;                                                         // consoles following rollouts
   std::unordered_map<std::string, std::string> active_by_app_;                // app -> rollout id
-  std::unordered_map<std::string, OrderRef> orders_;                          // outstanding orders by id
   // Orders are sent only after the transaction recording them commits, so a
   // crash never leaves an order out in the world that the store does not know.
-  // Signed and sent one by one at flush, so agents start verifying while the
-  // rest of a large wave is still being signed.
-  struct Outgoing {
-    std::string agent_id;
-    protocol::OrderBody body;
-    std::shared_ptr<const std::string> spec;
-  };
-  std::vector<Outgoing> outbox_;
+  OrderBook orders_;
   // What orders of releases other than an active rollout's carry (rollbacks, convergence).
-  struct ReleaseData {
-    std::shared_ptr<const std::string> spec;
-    std::string digest, signature;
-    std::uint64_t size = 0;
-  };
   std::map<std::pair<std::string, std::string>, ReleaseData> release_cache_;
-  // Sequences reserved for the orders of one batch of actions: [seq_next_, seq_end_) of seq_app_.
-  std::string seq_app_;
-  std::uint64_t seq_next_ = 0, seq_end_ = 0;
   std::map<std::string, AppRecord> current_apps_;  // app -> its current release
   std::set<std::string> converge_attempted_;       // "agent\napp\nversion", once per run
   std::string store_error_;                        // the last store failure while it lasts ("" = healthy)
