@@ -179,35 +179,14 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
 
   protocol::OrderSpec spec{plan.deploy, plan.health};
   auto spec_bytes = protocol::encodeSpec(spec);
-  ReleaseRecord rel{plan.app, plan.version, digest, size, spec_bytes, plan_text, release_signature};
+  ReleaseRecord rel{plan.app, plan.version, digest, size, std::move(spec_bytes), plan_text, release_signature};
   FLOTILLA_TRY(store_->putRelease(rel));
 
-  auto ar = std::make_unique<ActiveRollout>();
-  const auto now_ms = common::toUnixMillis(clock_.systemNow());
-  ar->record.id = id;
-  ar->record.app = plan.app;
-  ar->record.version = plan.version;
-  ar->record.plan_name = plan_name;
-  ar->record.artifact_digest = digest;
-  ar->record.submitted_by = actor;
-  ar->record.submitted_at_ms = now_ms;
-  ar->record.started_at_ms = now_ms;
-  ar->record.message = kind;
-  if (plan.change) {
-    ar->record.commit = plan.change->commit;
-    if (plan.change->committed_at) ar->record.committed_at_ms = common::toUnixMillis(*plan.change->committed_at);
-  }
-  ar->spec = std::make_shared<const std::string>(std::move(spec_bytes));
-  ar->artifact_digest = digest;
-  ar->artifact_size = size;
-  ar->release_signature = release_signature;
-  ar->kind = kind;
-  ar->plan_text = plan_text;
-  ar->record.plan_text = plan_text;
-  Rollout::Config cfg{id, plan.app, plan.version, plan.waves,
-                      std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2)))};
-  ar->engine = std::make_unique<Rollout>(cfg, orderHosts(id, targets), previous);
-  ar->plan = std::move(plan);
+  RolloutRecord record =
+      newRolloutRecord(id, plan, plan_name, plan_text, actor, kind, common::toUnixMillis(clock_.systemNow()));
+  record.artifact_digest = digest;
+  auto engine = std::make_unique<Rollout>(engineConfig(id, plan), orderHosts(id, targets), previous);
+  auto ar = makeActiveRollout(std::move(record), std::move(plan), kind, rel, std::move(engine));
   ar->record.state = toString(ar->engine->state());
   ar->record.snapshot = statusJson(*ar, false).dump();
   FLOTILLA_TRY(store_->insertRollout(ar->record));

@@ -16,7 +16,9 @@
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/coordinator/fleet_gauges.h"
+#include "flotilla/coordinator/host_record.h"
 #include "flotilla/coordinator/order_signing.h"
+#include "flotilla/coordinator/rollout_restore.h"
 #include "flotilla/protocol/order.h"
 
 #ifdef FLOTILLA_HAVE_SYSTEMD
@@ -743,125 +745,63 @@ Status Server::restoreRollouts() {
   if (!stored) return stored.error();
   const auto steady_now = clock_.steadyNow();
   const auto sys_ms = common::toUnixMillis(clock_.systemNow());
-  auto from_wall = [&](std::int64_t ms) { return steady_now + common::Millis(ms - sys_ms); };
+  auto release = [&](const std::string& app, const std::string& version) { return store_->release(app, version); };
+  auto hosts = [&](const std::string& id) { return store_->rolloutHosts(id); };
   for (auto& rec : *stored) {
     auto st = rolloutStateFromString(rec.state);
     if (!st || isFinished(*st)) continue;
-    auto fail = [&](const std::string& why) -> Status {
-      // Nothing to resume from: close it loudly rather than guess.
-      rec.message = "coordinator restarted and could not resume the rollout: " + why;
-      rec.state = toString(RolloutState::kFailed);
-      rec.finished_at_ms = sys_ms;
-      rec.engine.clear();
-      FLOTILLA_TRY(store_->updateRollout(rec));
-      EventRecord e{0, rec.id, sys_ms, "rollout_failed", "", -1, rec.message, "coordinator"};
-      spdlog::error("[{}] {}", rec.id, rec.message);
-      if (auto seq = store_->appendEvent(e); !seq) return seq.error();
-      return {};
-    };
-    auto saved = nlohmann::json::parse(rec.engine, nullptr, false);
-    if (!saved.is_object() || !saved.contains("engine") || rec.plan_text.empty()) {
-      FLOTILLA_TRY(fail("no stored engine state"));
+    auto out = restoreRollout(rec, release, hosts, steady_now, sys_ms, 2 * config_.heartbeat_expiry);
+    if (!out) return out.error();
+    if (!out->rollout) {
+      FLOTILLA_TRY(failUnresumable(std::move(rec), out->why_not, sys_ms));
       continue;
     }
-    auto plan = protocol::parsePlan(rec.plan_text, rec.plan_name, "");
-    if (!plan) {
-      FLOTILLA_TRY(fail(plan.error().message));
-      continue;
-    }
-    const std::string kind = saved.value("kind", "rollout");
-    if (kind == "rollback") plan->waves = rollbackPolicy(plan->waves);
-    auto rel = store_->release(plan->app, plan->version);
-    if (!rel) return rel.error();
-    if (!rel->has_value()) {
-      FLOTILLA_TRY(fail("release " + plan->app + " " + plan->version + " is not in the store"));
-      continue;
-    }
-    auto rows = store_->rolloutHosts(rec.id);
-    if (!rows) return rows.error();
-    std::vector<HostSlot> hosts;
-    hosts.reserve(rows->size());
-    bool rows_ok = true;
-    for (std::size_t i = 0; i < rows->size(); ++i) {
-      auto& row = (*rows)[i];
-      auto hs = hostStateFromString(row.state);
-      if (!hs || row.idx != i) {
-        rows_ok = false;
-        break;
-      }
-      HostSlot h;
-      h.agent_id = std::move(row.agent_id);
-      h.wave = static_cast<std::size_t>(row.wave);
-      h.state = *hs;
-      h.phase = std::move(row.phase);
-      h.previous_version = std::move(row.previous_version);
-      h.message = std::move(row.message);
-      h.moved = row.moved;
-      h.reverted_itself = row.reverted_itself;
-      h.order_id = std::move(row.order_id);
-      h.sequence = row.sequence;
-      hosts.push_back(std::move(h));
-    }
-    if (!rows_ok) {
-      FLOTILLA_TRY(fail("its stored hosts are inconsistent"));
-      continue;
-    }
-    Rollout::Config cfg{rec.id, plan->app, plan->version, plan->waves,
-                        std::max(plan->waves.deadline, common::Millis(std::chrono::minutes(2)))};
-    auto engine = Rollout::restore(cfg, std::move(hosts), saved["engine"], from_wall);
-    if (!engine) {
-      FLOTILLA_TRY(fail(engine.error().message));
-      continue;
-    }
-    // Agents need time to reconnect and report what happened meanwhile.
-    (*engine)->extendDeadlines(steady_now + 2 * config_.heartbeat_expiry);
-    auto ar = std::make_unique<ActiveRollout>();
-    ar->engine = std::move(*engine);
-    ar->plan = std::move(*plan);
-    ar->record = rec;
-    ar->spec = std::make_shared<const std::string>((*rel)->spec);
-    ar->artifact_digest = (*rel)->artifact_digest;
-    ar->artifact_size = (*rel)->artifact_size;
-    ar->release_signature = (*rel)->release_signature;
-    ar->kind = kind;
-    ar->plan_text = rec.plan_text;
-    auto& r = *ar;
-    rollouts_.emplace(rec.id, std::move(ar));
-    active_by_app_[r.plan.app] = rec.id;
-    // Orders in hand when the coordinator stopped go out again (same id and
-    // sequence) as their agents reconnect.
-    std::size_t open = 0;
-    for (std::size_t i = 0; i < r.engine->hosts().size(); ++i) {
-      const HostSlot& h = r.engine->hosts()[i];
-      const bool rolling_back = h.state == HostState::kRollingBack;
-      if (h.state != HostState::kDeploying && !rolling_back) continue;
-      OrderRef ref;
-      ref.rollout_id = rec.id;
-      ref.agent_id = h.agent_id;
-      ref.app = r.plan.app;
-      ref.version = rolling_back ? h.previous_version : r.plan.version;
-      ref.sequence = h.sequence;
-      ref.rollback = rolling_back;
-      ++open;
-      if (!h.order_id.empty()) {
-        openOrder(std::move(ref), h.order_id);
-        continue;
-      }
-      // Dispatched, but its order was in a chunk that never committed: it
-      // never left. Issue it now; it goes out when the agent returns.
-      auto seq = store_->nextSequence(r.plan.app);
-      if (!seq) return seq.error();
-      ref.sequence = *seq;
-      const std::string agent_id = h.agent_id;
-      r.engine->setOrder(agent_id, openOrder(std::move(ref)), *seq);
-    }
-    recordEvent(r, "rollout_resumed", "", -1,
-                "coordinator restarted; resuming " + std::string(toString(r.engine->state())) + " rollout at wave " +
-                    std::to_string(r.engine->currentWave()) + " with " + std::to_string(open) + " orders in hand",
-                "coordinator");
-    r.store_stale = true;
-    spdlog::info("[{}] resumed after a restart ({} orders in hand)", rec.id, open);
+    FLOTILLA_TRY(resumeRollout(std::move(out->rollout)));
   }
+  return {};
+}
+
+Status Server::failUnresumable(RolloutRecord rec, const std::string& why, std::int64_t sys_ms) {
+  // Nothing to resume from: close it loudly rather than guess.
+  rec.message = "coordinator restarted and could not resume the rollout: " + why;
+  rec.state = toString(RolloutState::kFailed);
+  rec.finished_at_ms = sys_ms;
+  rec.engine.clear();
+  FLOTILLA_TRY(store_->updateRollout(rec));
+  EventRecord e{0, rec.id, sys_ms, "rollout_failed", "", -1, rec.message, "coordinator"};
+  spdlog::error("[{}] {}", rec.id, rec.message);
+  if (auto seq = store_->appendEvent(e); !seq) return seq.error();
+  return {};
+}
+
+Status Server::resumeRollout(std::unique_ptr<ActiveRollout> rollout) {
+  auto& r = *rollout;
+  const std::string id = r.record.id;
+  rollouts_.emplace(id, std::move(rollout));
+  active_by_app_[r.plan.app] = id;
+  // Orders in hand when the coordinator stopped go out again (same id and
+  // sequence) as their agents reconnect.
+  const auto in_hand = ordersInHand(r);
+  for (auto [ref, order_id] : in_hand) {
+    if (!order_id.empty()) {
+      openOrder(std::move(ref), order_id);
+      continue;
+    }
+    // Dispatched, but its order was in a chunk that never committed: it
+    // never left. Issue it now; it goes out when the agent returns.
+    auto seq = store_->nextSequence(r.plan.app);
+    if (!seq) return seq.error();
+    ref.sequence = *seq;
+    const std::string agent_id = ref.agent_id;
+    r.engine->setOrder(agent_id, openOrder(std::move(ref)), *seq);
+  }
+  recordEvent(r, "rollout_resumed", "", -1,
+              "coordinator restarted; resuming " + std::string(toString(r.engine->state())) + " rollout at wave " +
+                  std::to_string(r.engine->currentWave()) + " with " + std::to_string(in_hand.size()) +
+                  " orders in hand",
+              "coordinator");
+  r.store_stale = true;
+  spdlog::info("[{}] resumed after a restart ({} orders in hand)", id, in_hand.size());
   return {};
 }
 
@@ -910,13 +850,9 @@ void Server::persistRollout(ActiveRollout& r) {
     r.record.engine = nlohmann::json{{"engine", r.engine->saveState(to_wall)}, {"kind", r.kind}}.dump();
   }
   if (auto st = store_->updateRollout(r.record); !st.ok()) storeFailed(st.error());
-  for (auto idx : r.engine->drainDirtyHosts()) {
-    const auto& h = r.engine->hosts()[idx];
-    RolloutHostRecord rec{
-        idx,       h.agent_id, static_cast<int>(h.wave), toString(h.state), h.phase,   h.previous_version,
-        h.message, h.moved,    h.reverted_itself,        h.order_id,        h.sequence};
-    if (auto st = store_->putRolloutHost(r.record.id, rec); !st.ok()) storeFailed(st.error());
-  }
+  for (auto idx : r.engine->drainDirtyHosts())
+    if (auto st = store_->putRolloutHost(r.record.id, toHostRecord(idx, r.engine->hosts()[idx])); !st.ok())
+      storeFailed(st.error());
   pushStatus(r, now);
 }
 
@@ -958,7 +894,7 @@ void Server::finishRollout(ActiveRollout& r) {
   for (auto* a : missed) maybeConverge(*a);
 }
 
-Server::ActiveRollout* Server::findRollout(const std::string& id) {
+ActiveRollout* Server::findRollout(const std::string& id) {
   auto it = rollouts_.find(id);
   return it == rollouts_.end() ? nullptr : it->second.get();
 }

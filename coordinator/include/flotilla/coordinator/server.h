@@ -22,6 +22,7 @@
 #include <zmq.hpp>
 
 #include "flotilla/common/clock.h"
+#include "flotilla/coordinator/active_rollout.h"
 #include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/http_endpoint.h"
@@ -47,20 +48,6 @@ class Server {
   void requestStop();
 
  private:
-  struct ActiveRollout {
-    std::unique_ptr<Rollout> engine;
-    protocol::Plan plan;
-    RolloutRecord record;
-    std::shared_ptr<const std::string> spec;  // msgpack OrderSpec for this release
-    std::string artifact_digest;
-    std::uint64_t artifact_size = 0;
-    std::string release_signature;
-    std::string kind;          // "rollout" | "rollback" (a rollback plan has its waves overridden)
-    std::string plan_text;     // as submitted, to rebuild the plan after a restart
-    bool store_stale = false;  // the snapshot in the store is stale: persistRollout() writes it
-    bool watch_tick = false;   // watchers want a fresh status (gates count down): pushStatus()
-  };
-
   // --- reactor ---
   void handleZap();
   void handleAgentMessage();
@@ -98,6 +85,9 @@ class Server {
   void commitAndFlush();
   Result<std::uint64_t> takeSequence(const std::string& app);
   Status restoreRollouts();
+  // Closes a stored rollout that cannot resume, saying why.
+  Status failUnresumable(RolloutRecord rec, const std::string& why, std::int64_t sys_ms);
+  Status resumeRollout(std::unique_ptr<ActiveRollout> rollout);
   void storeFailed(const Error& e);
   void resaveAfterFailure();
   void recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
