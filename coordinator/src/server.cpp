@@ -15,6 +15,7 @@
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
+#include "flotilla/coordinator/control_docs.h"
 #include "flotilla/coordinator/fleet_gauges.h"
 #include "flotilla/coordinator/host_record.h"
 #include "flotilla/coordinator/order_signing.h"
@@ -830,8 +831,8 @@ void Server::recordEventFor(const std::string& rollout_id, ActiveRollout* r, con
   spdlog::log(agent.empty() ? spdlog::level::info : spdlog::level::debug, "[{}] {}{}{}", rollout_id, kind,
               agent.empty() ? "" : " " + agent, message.empty() ? "" : ": " + message);
   if (r && watchers_.any(rollout_id)) {
-    nlohmann::json doc = eventJson(e);
-    doc["type"] = "event";
+    nlohmann::json doc = eventDoc(e);
+    doc["type"] = protocol::control::kTypeEvent;
     pushToWatchers(rollout_id, doc);
   }
 }
@@ -840,7 +841,7 @@ void Server::persistRollout(ActiveRollout& r) {
   r.store_stale = false;
   const auto now = clock_.steadyNow();
   r.record.state = toString(r.engine->state());
-  nlohmann::json snap = statusJson(r, false);
+  nlohmann::json snap = statusJson(r);
   r.record.snapshot = snap.dump();
   if (r.engine->finished()) {
     r.record.engine.clear();
@@ -859,8 +860,8 @@ void Server::persistRollout(ActiveRollout& r) {
 void Server::pushStatus(ActiveRollout& r, SteadyTime now) {
   r.watch_tick = false;
   if (!watchers_.any(r.record.id)) return;
-  nlohmann::json snap = statusJson(r, false);
-  snap["type"] = "status";
+  nlohmann::json snap = statusJson(r);
+  snap["type"] = protocol::control::kTypeStatus;
   snap["gate"] = r.engine->gate(now);
   pushToWatchers(r.record.id, snap);
 }
@@ -878,8 +879,8 @@ void Server::finishRollout(ActiveRollout& r) {
   const bool succeeded = r.engine->state() == RolloutState::kSucceeded;
   persistRollout(r);
   unsaved_finals_.push_back(r.record);
-  nlohmann::json end = statusJson(r, false);
-  end["type"] = "end";
+  nlohmann::json end = statusJson(r);
+  end["type"] = protocol::control::kTypeEnd;
   pushToWatchers(id, end);
   watchers_.endRollout(id);
   for (const auto& oid : orders_.ofRollout(id)) closeOrder(oid);
@@ -892,11 +893,6 @@ void Server::finishRollout(ActiveRollout& r) {
         if (Agent* a = agents_.find(h.agent_id); a && a->online) missed.push_back(a);
   rollouts_.erase(id);
   for (auto* a : missed) maybeConverge(*a);
-}
-
-ActiveRollout* Server::findRollout(const std::string& id) {
-  auto it = rollouts_.find(id);
-  return it == rollouts_.end() ? nullptr : it->second.get();
 }
 
 void Server::pushToWatchers(const std::string& rollout_id, const nlohmann::json& doc) {
@@ -932,20 +928,11 @@ void Server::handleControlMessage() {
   // Who acts: the authenticated operator key over TCP; over IPC the local user
   // the console names (the socket's file mode decided they may connect).
   if (req.is_object()) req["_peer"] = uid ? uid : "local";
-  nlohmann::json resp;
-  if (!req.is_object() || !req.contains("cmd") || !req["cmd"].is_string()) {
-    resp = {{"ok", false},
-            {"error", {{"code", "invalid_argument"}, {"message", "request must be a JSON object with \"cmd\""}}}};
-  } else {
-    try {
-      resp = dispatchControl(rid, req, frames.size() > 2 ? &frames[2] : nullptr);
-    } catch (const nlohmann::json::exception& e) {
-      resp = {{"ok", false},
-              {"error", {{"code", "invalid_argument"}, {"message", std::string("bad request: ") + e.what()}}}};
-    }
-  }
+  std::string_view attachment;
+  if (frames.size() > 2) attachment = std::string_view(static_cast<const char*>(frames[2].data()), frames[2].size());
+  nlohmann::json resp = control_api_.handle(rid, req, frames.size() > 2 ? &attachment : nullptr);
   if (req.is_object() && req.contains("req")) resp["req"] = req["req"];
-  resp["type"] = "response";
+  resp["type"] = protocol::control::kTypeResponse;
   sendControl(rid, resp.dump());
 }
 

@@ -25,6 +25,7 @@
 #include "flotilla/coordinator/active_rollout.h"
 #include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/config.h"
+#include "flotilla/coordinator/control_api.h"
 #include "flotilla/coordinator/http_endpoint.h"
 #include "flotilla/coordinator/order_book.h"
 #include "flotilla/coordinator/order_refusals.h"
@@ -36,7 +37,7 @@
 
 namespace flotilla::coordinator {
 
-class Server {
+class Server : private ControlContext {
  public:
   Server(CoordinatorConfig config, const common::Clock& clock);
   ~Server();
@@ -101,27 +102,27 @@ class Server {
   void pushStatus(ActiveRollout& r, common::SteadyTime now);
   void finishRollout(ActiveRollout& r);
 
-  // --- control (control.cpp) ---
-  nlohmann::json dispatchControl(const std::string& rid, const nlohmann::json& req, const zmq::message_t* attachment);
-  nlohmann::json cmdAgents();
-  nlohmann::json cmdAgentState(const nlohmann::json& req, const std::string& actor);
-  nlohmann::json cmdRollout(const nlohmann::json& req, const zmq::message_t* attachment, const std::string& actor);
-  nlohmann::json cmdStatus(const nlohmann::json& req);
-  nlohmann::json cmdOperator(const std::string& cmd, const nlohmann::json& req, const std::string& actor);
-  nlohmann::json cmdRollback(const nlohmann::json& req, const std::string& actor);
-  nlohmann::json cmdHistory(const nlohmann::json& req);
-  nlohmann::json cmdEvents(const nlohmann::json& req);
-  nlohmann::json cmdMetrics(const nlohmann::json& req);
-  nlohmann::json cmdWatch(const std::string& rid, const nlohmann::json& req);
-  Result<std::string> startRollout(protocol::Plan plan, const std::string& plan_text, const std::string& plan_name,
-                                   const std::string& digest, std::uint64_t size, const std::string& actor,
-                                   const std::string& kind, const std::string& release_signature);
-  nlohmann::json statusJson(const ActiveRollout& r, bool with_hosts) const;
-  nlohmann::json eventJson(const EventRecord& e) const;
+  // --- ControlContext, for ControlApi (server_control.cpp) ---
+  AgentRegistry& agents() override { return agents_; }
+  Store& store() override { return *store_; }
+  common::SteadyTime steadyNow() const override { return clock_.steadyNow(); }
+  std::int64_t nowMs() const override;
+  const std::filesystem::path& artifactsDir() const override { return config_.artifacts_dir; }
+  ActiveRollout* findRollout(const std::string& id) override;
+  std::vector<const ActiveRollout*> activeRollouts() const override;
+  std::string activeRolloutOf(const std::string& app) const override;
+  void cutOff(Agent& a, const std::string& why) override { markLost(a, why, clock_.steadyNow()); }
+  Result<std::string> startRollout(RolloutStart start) override;
+  void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
+                     const std::string& actor) override;
+  void watch(const std::string& rollout_id, const std::string& routing_id) override {
+    watchers_.add(rollout_id, routing_id);
+  }
+  // The status document of an active rollout, as JSON.
+  nlohmann::json statusJson(const ActiveRollout& r) const;
   void pushToWatchers(const std::string& rollout_id, const nlohmann::json& doc);
   // False when the message could not be queued (the console is gone, or its queue is full).
   bool sendControl(const std::string& rid, const std::string& text);
-  ActiveRollout* findRollout(const std::string& id);
 
   CoordinatorConfig config_;
   const common::Clock& clock_;
@@ -156,6 +157,7 @@ class Server {
   std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   std::unique_ptr<HttpEndpoint> http_;
+  ControlApi control_api_{*this};
   std::uint64_t rollout_counter_ = 0;
 };
 
