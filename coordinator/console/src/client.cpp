@@ -15,6 +15,7 @@
 
 #include "flotilla/common/duration.h"
 #include "flotilla/console/render.h"
+#include "flotilla/protocol/control.h"
 
 namespace flotilla::console {
 
@@ -154,7 +155,7 @@ Result<json> ControlClient::request(json req, std::string_view attachment) {
     if (!msg) return msg.error();
     if (!msg->has_value()) continue;
     json& m = **msg;
-    if (jsonString(m, "type") != "response") {
+    if (jsonString(m, "type") != protocol::control::kTypeResponse) {
       pending_.push_back(std::move(m));
       continue;
     }

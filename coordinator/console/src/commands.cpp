@@ -15,9 +15,12 @@
 #include "flotilla/common/crypto.h"
 #include "flotilla/console/render.h"
 #include "flotilla/console/watch.h"
+#include "flotilla/protocol/control.h"
 #include "flotilla/protocol/plan.h"
 
 namespace flotilla::console {
+
+namespace control = protocol::control;
 
 namespace {
 
@@ -122,7 +125,7 @@ int Console::printRolloutReply(const json& reply, const std::string& human_prefi
 
 int Console::agents() {
   return guarded([&] {
-    auto reply = request({{"cmd", "agents"}});
+    auto reply = request(control::AgentsRequest{});
     if (!reply) return fail(reply.error());
     if (options_.json) {
       out_ << replyData(*reply).dump() << "\n";
@@ -140,7 +143,7 @@ int Console::agents() {
 
 int Console::agentAction(const std::string& action, const std::string& id) {
   return guarded([&] {
-    auto reply = request({{"cmd", "agent_" + action}, {"id", id}});
+    auto reply = request(control::AgentActionRequest{"agent_" + action, id});
     if (!reply) return fail(reply.error());
     if (options_.json) {
       out_ << replyData(*reply).dump() << "\n";
@@ -161,13 +164,13 @@ int Console::rollout(const std::string& plan_path, bool watch) {
     auto artifact = readFile(plan->artifact_file);
     if (!artifact) return fail(artifact.error().context(plan_path + ": artifact.file"), kExitUsage);
     const std::string digest = common::blake2bHex(common::asBytes(*artifact));
-    json req = {{"cmd", "rollout"}, {"plan", *text}, {"plan_name", plan_path}, {"artifact_digest", digest}};
+    control::RolloutRequest req{*text, plan_path, digest, ""};
     if (!plan->artifact_signature.empty()) {
       auto sig = readFile(plan->artifact_signature);
       if (!sig) return fail(sig.error().context(plan_path + ": artifact.signature"), kExitUsage);
       std::string hex = *sig;
       while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
-      req["release_signature"] = hex;
+      req.release_signature = hex;
     }
     const auto submitted = common::SteadyClock::now();
     auto reply = request(req, *artifact);
@@ -264,8 +267,7 @@ int Console::sign(const std::string& plan_path, const std::string& key_file) {
 
 int Console::status(const std::string& rollout, bool hosts) {
   return guarded([&] {
-    json req = {{"cmd", "status"}, {"hosts", hosts}};
-    if (!rollout.empty()) req["rollout"] = rollout;
+    const control::StatusRequest req{rollout, hosts};
     auto reply = request(req);
     if (!reply) return fail(reply.error());
     if (!rollout.empty()) {
@@ -306,7 +308,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
                     : options_.terminal ? WatchView::Mode::kTerminal
                                         : WatchView::Mode::kPlain;
   WatchView view(out_, mode, options_.width);
-  auto watchReq = [&] { return json{{"cmd", "watch"}, {"rollout", id}, {"after", view.lastSeq()}}; };
+  auto watchReq = [&] { return json(control::WatchRequest{id, view.lastSeq()}); };
 
   auto reply = cl.request(watchReq());
   if (!reply) return fail(reply.error());
@@ -354,7 +356,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
       // Take the whole burst before redrawing.
       for (int n = 0; n < 10000 && msg && msg->has_value(); ++n) {
         const json& m = **msg;
-        if (jsonString(m, "type") == "response") {
+        if (jsonString(m, "type") == control::kTypeResponse) {
           if (m.value("ok", false) != true) {
             const json err = m.contains("error") && m["error"].is_object() ? m["error"] : json::object();
             std::string message = jsonString(err, "message");
@@ -392,7 +394,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
 
 int Console::operatorAction(const std::string& cmd, const std::string& rollout) {
   return guarded([&] {
-    auto reply = request({{"cmd", cmd}, {"rollout", rollout}});
+    auto reply = request(control::RolloutActionRequest{cmd, rollout});
     if (!reply) return fail(reply.error());
     const char* done = cmd == "pause"     ? "paused"
                        : cmd == "resume"  ? "resumed"
@@ -404,8 +406,7 @@ int Console::operatorAction(const std::string& cmd, const std::string& rollout) 
 
 int Console::rollback(const std::string& app, const std::string& to, bool watch) {
   return guarded([&] {
-    json req = {{"cmd", "rollback"}, {"app", app}};
-    if (!to.empty()) req["to"] = to;
+    const control::RollbackRequest req{app, to};
     const auto submitted = common::SteadyClock::now();
     auto reply = request(req);
     if (!reply) return fail(reply.error());
@@ -433,8 +434,7 @@ int Console::rollback(const std::string& app, const std::string& to, bool watch)
 
 int Console::history(const std::string& app, std::int64_t limit) {
   return guarded([&] {
-    json req = {{"cmd", "history"}, {"limit", limit}};
-    if (!app.empty()) req["app"] = app;
+    const control::HistoryRequest req{app, limit};
     auto reply = request(req);
     if (!reply) return fail(reply.error());
     if (options_.json) {
@@ -453,7 +453,7 @@ int Console::history(const std::string& app, std::int64_t limit) {
 
 int Console::events(const std::string& rollout, std::int64_t after) {
   return guarded([&] {
-    auto reply = request({{"cmd", "events"}, {"rollout", rollout}, {"after", after}});
+    auto reply = request(control::EventsRequest{rollout, after});
     if (!reply) return fail(reply.error());
     if (options_.json) {
       out_ << replyData(*reply).dump() << "\n";
@@ -466,8 +466,7 @@ int Console::events(const std::string& rollout, std::int64_t after) {
 
 int Console::metrics(const std::string& app, std::int64_t days) {
   return guarded([&] {
-    json req = {{"cmd", "metrics"}, {"days", days}};
-    if (!app.empty()) req["app"] = app;
+    const control::MetricsRequest req{app, days};
     auto reply = request(req);
     if (!reply) return fail(reply.error());
     if (options_.json) {
