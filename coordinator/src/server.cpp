@@ -79,7 +79,7 @@ Status Server::start() {
   agents_.load(std::move(*agents));
   auto apps = store_->apps();
   if (!apps) return apps.error();
-  for (auto& app : *apps) current_apps_[app.app] = std::move(app);
+  convergence_.load(std::move(*apps));
   FLOTILLA_TRY(store_->begin());
   FLOTILLA_TRY(restoreRollouts());
   FLOTILLA_TRY(store_->commit());
@@ -684,24 +684,17 @@ void Server::retryOrders(SteadyTime now) {
 }
 
 void Server::maybeConverge(Agent& a) {
-  if (!a.online || a.state != AgentState::kAccepted) return;
-  for (const auto& [app, cur] : current_apps_) {
-    if (active_by_app_.count(app) || !labelsMatch(cur.target, a.record.labels)) continue;
-    auto live = a.record.releases.find(app);
-    if (live != a.record.releases.end() && live->second == cur.current_version) continue;
-    const std::string key = a.record.id + "\n" + app + "\n" + cur.current_version;
-    if (converge_attempted_.count(key)) continue;
-    if (orders_.busyWith(a.record.id, app)) continue;
-    // Hosts the current release's rollout reached keep what they have: a host
-    // that failed on it is not retried behind the operator's back.
+  auto busy = [&](const std::string& app) { return active_by_app_.count(app) || orders_.busyWith(a.record.id, app); };
+  for (const auto& c : convergence_.candidates(a, busy)) {
+    const AppRecord& cur = *c.app;
     auto st = store_->hostState(cur.current_rollout, a.record.id);
     if (!st) {
       storeFailed(st.error());
       continue;
     }
-    if (st->has_value() && **st != toString(HostState::kPending) && **st != toString(HostState::kUnreachable)) continue;
-    converge_attempted_.insert(key);
-    auto seq = store_->nextSequence(app);
+    if (!Convergence::mayConverge(*st)) continue;
+    convergence_.markTried(a.record.id, cur);
+    auto seq = store_->nextSequence(cur.app);
     if (!seq) {
       storeFailed(seq.error());
       continue;
@@ -709,15 +702,13 @@ void Server::maybeConverge(Agent& a) {
     OrderRef ref;
     ref.rollout_id = cur.current_rollout;
     ref.agent_id = a.record.id;
-    ref.app = app;
+    ref.app = cur.app;
     ref.version = cur.current_version;
     ref.sequence = *seq;
     ref.converge = true;
     recordEventFor(cur.current_rollout, findRollout(cur.current_rollout), "host_converging", a.record.id, -1,
-                   (live == a.record.releases.end() ? std::string("no release") : "live " + live->second) +
-                       ", converging to " + cur.current_version + " (sequence " + std::to_string(*seq) + ")",
-                   "coordinator");
-    spdlog::info("agent {} converging to {} {}", a.record.id, app, cur.current_version);
+                   Convergence::eventMessage(c, *seq), "coordinator");
+    spdlog::info("agent {} converging to {} {}", a.record.id, cur.app, cur.current_version);
     openOrder(std::move(ref));
   }
 }
@@ -874,7 +865,7 @@ void Server::finishRollout(ActiveRollout& r) {
   if (r.engine->state() == RolloutState::kSucceeded) {
     AppRecord app{r.plan.app, r.plan.version, id, r.plan.target_labels};
     if (auto st = store_->setCurrentRelease(app); !st.ok()) storeFailed(st.error());
-    current_apps_[app.app] = std::move(app);
+    convergence_.setCurrent(std::move(app));
   }
   const bool succeeded = r.engine->state() == RolloutState::kSucceeded;
   persistRollout(r);

@@ -26,6 +26,7 @@
 #include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/control_api.h"
+#include "flotilla/coordinator/convergence.h"
 #include "flotilla/coordinator/http_endpoint.h"
 #include "flotilla/coordinator/order_book.h"
 #include "flotilla/coordinator/order_refusals.h"
@@ -144,10 +145,9 @@ class Server : private ControlContext {
   OrderBook orders_;
   // What orders of releases other than an active rollout's carry (rollbacks, convergence).
   std::map<std::pair<std::string, std::string>, ReleaseData> release_cache_;
-  std::map<std::string, AppRecord> current_apps_;  // app -> its current release
-  std::set<std::string> converge_attempted_;       // "agent\napp\nversion", once per run
-  std::string store_error_;                        // the last store failure while it lasts ("" = healthy)
-  bool write_failed_ = false;                      // a write of this reactor iteration failed
+  Convergence convergence_;    // apps' current releases; hosts tried this run
+  std::string store_error_;    // the last store failure while it lasts ("" = healthy)
+  bool write_failed_ = false;  // a write of this reactor iteration failed
   // After a failed transaction, what it held is written again once the store
   // takes writes: every active rollout in full, and rollouts that finished.
   bool resave_ = false;
