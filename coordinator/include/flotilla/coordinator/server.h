@@ -5,6 +5,21 @@
 // bake end, the next liveness check), never from a fixed sleep. Per-message
 // work is O(1) in the fleet size: agents are found by hash, rollouts by app.
 //
+// Server keeps the sockets, the loop and the store transactions (begin/commit,
+// the store-failure bookkeeping, re-saving after a failed transaction), and
+// wires the parts that do the rest:
+//   AgentRegistry    agents, enrolment, routing, liveness   (agent_registry.h)
+//   OrderBook        open orders, outbox, sequences         (order_book.h, order_signing.h)
+//   Rollout          one rollout's waves and hosts          (rollout.h, active_rollout.h)
+//   restoreRollout   resuming after a restart                (rollout_restore.h, host_record.h)
+//   Convergence      hosts to their apps' current release   (convergence.h)
+//   ControlApi       one handler per control command         (control_api.h, control_docs.h)
+//   Watchers         consoles following a rollout            (watchers.h)
+//   FleetGauges      the live part of /metrics               (fleet_gauges.h, prometheus_writer.h)
+// Its methods are spread by concern: server.cpp (reactor), server_agents.cpp
+// (agent messages), server_rollouts.cpp (driving rollouts and their orders),
+// server_control.cpp (what ControlApi asks of it).
+//
 // run() blocks on the calling thread; requestStop() may be called from any
 // thread or a signal handler context (it writes to an eventfd).
 
@@ -50,7 +65,11 @@ class Server : private ControlContext {
   void requestStop();
 
  private:
-  // --- reactor ---
+  // --- reactor (server.cpp) ---
+  Status bindSockets();
+  Status bindControl();
+  // One agent message: false when there is none, or it was malformed framing (dropped).
+  bool receiveAgentMessage(std::string& rid, zmq::message_t& payload);
   void handleZap();
   void handleAgentMessage();
   void handleControlMessage();
@@ -59,7 +78,7 @@ class Server : private ControlContext {
   void publishGauges();
   std::optional<common::SteadyTime> nextDeadline() const;
 
-  // --- agents ---
+  // --- agents (server_agents.cpp) ---
   void onHello(const std::string& rid, const std::string& key, const protocol::Hello& m);
   void onHeartbeat(Agent& a, const protocol::Heartbeat& m);
   void onReport(Agent& a, const protocol::Report& m);
@@ -71,7 +90,7 @@ class Server : private ControlContext {
   void retryOrders(common::SteadyTime now);
   void maybeConverge(Agent& a);
 
-  // --- rollouts ---
+  // --- rollouts and their orders (server_rollouts.cpp) ---
   void applyActions(ActiveRollout& r, common::SteadyTime now);
   void sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, common::SteadyTime now);
   // Registers an order (by id, and in its agent's set) and queues it for
