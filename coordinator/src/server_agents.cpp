@@ -90,8 +90,7 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
   if (ref.converge) {
     if (!protocol::isTerminal(m.phase)) return;
     const bool ok = m.phase == Phase::kHealthy;
-    recordEventFor(ref.rollout_id, r == rollouts_.end() ? nullptr : r->second.get(),
-                   ok ? "host_converged" : "host_converge_failed", a.record.id, -1,
+    recordEventFor(ref.rollout_id, ok ? "host_converged" : "host_converge_failed", a.record.id, -1,
                    ok ? "now on " + ref.version : std::string(protocol::toString(m.phase)) + ": " + m.message);
     return;
   }
@@ -172,8 +171,8 @@ void Server::maybeConverge(Agent& a) {
     ref.version = cur.current_version;
     ref.sequence = *seq;
     ref.converge = true;
-    recordEventFor(cur.current_rollout, findRollout(cur.current_rollout), "host_converging", a.record.id, -1,
-                   Convergence::eventMessage(c, *seq), "coordinator");
+    recordEventFor(cur.current_rollout, "host_converging", a.record.id, -1, Convergence::eventMessage(c, *seq),
+                   "coordinator");
     spdlog::info("agent {} converging to {} {}", a.record.id, cur.app, cur.current_version);
     openOrder(std::move(ref));
   }

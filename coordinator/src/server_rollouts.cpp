@@ -242,33 +242,20 @@ Status Server::resumeRollout(std::unique_ptr<ActiveRollout> rollout) {
 
 void Server::recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
                          const std::string& message, const std::string& actor) {
-  recordEventFor(r.record.id, &r, kind, agent, wave, message, actor);
+  recordEventFor(r.record.id, kind, agent, wave, message, actor);
 }
 
-void Server::recordEventFor(const std::string& rollout_id, ActiveRollout* r, const std::string& kind,
-                            const std::string& agent, int wave, const std::string& message, const std::string& actor) {
-  EventRecord e;
-  e.rollout_id = rollout_id;
-  e.at_ms = common::toUnixMillis(clock_.systemNow());
-  e.kind = kind;
-  e.agent_id = agent;
-  e.wave = wave;
-  e.message = message;
-  e.actor = actor;
-  auto seq = store_->appendEvent(e);
-  if (!seq) {
-    storeFailed(seq.error());
-    return;
-  }
-  e.seq = *seq;
-  // Per-host events are the bulk at fleet scale: debug; rollout-level ones: info.
-  spdlog::log(agent.empty() ? spdlog::level::info : spdlog::level::debug, "[{}] {}{}{}", rollout_id, kind,
-              agent.empty() ? "" : " " + agent, message.empty() ? "" : ": " + message);
-  if (r && watchers_.any(rollout_id)) {
-    nlohmann::json doc = eventDoc(e);
-    doc["type"] = protocol::control::kTypeEvent;
-    pushToWatchers(rollout_id, doc);
-  }
+void Server::recordEventFor(const std::string& rollout_id, const std::string& kind, const std::string& agent, int wave,
+                            const std::string& message, const std::string& actor) {
+  if (auto st = events_.record(rollout_id, kind, agent, wave, message, actor); !st.ok()) storeFailed(st.error());
+}
+
+void Server::publishEvent(const EventRecord& e) {
+  // Watchers follow active rollouts only (a rollout's watchers end with it).
+  if (!watchers_.any(e.rollout_id) || !findRollout(e.rollout_id)) return;
+  nlohmann::json doc = eventDoc(e);
+  doc["type"] = protocol::control::kTypeEvent;
+  pushToWatchers(e.rollout_id, doc);
 }
 
 void Server::persistRollout(ActiveRollout& r) {

@@ -42,6 +42,7 @@
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/control_api.h"
 #include "flotilla/coordinator/convergence.h"
+#include "flotilla/coordinator/event_log.h"
 #include "flotilla/coordinator/http_endpoint.h"
 #include "flotilla/coordinator/order_book.h"
 #include "flotilla/coordinator/order_refusals.h"
@@ -115,8 +116,9 @@ class Server : private ControlContext {
                    const std::string& message, const std::string& actor = "");
   // For a rollout that may have finished (convergence orders record under the
   // rollout that set the app's current release).
-  void recordEventFor(const std::string& rollout_id, ActiveRollout* r, const std::string& kind,
-                      const std::string& agent, int wave, const std::string& message, const std::string& actor = "");
+  void recordEventFor(const std::string& rollout_id, const std::string& kind, const std::string& agent, int wave,
+                      const std::string& message, const std::string& actor = "");
+  void publishEvent(const EventRecord& e);
   // Writes the rollout to the store, then pushes its status to its watchers.
   void persistRollout(ActiveRollout& r);
   void pushStatus(ActiveRollout& r, common::SteadyTime now);
@@ -157,8 +159,10 @@ class Server : private ControlContext {
   AgentRegistry agents_;
   std::unordered_set<std::string> operator_keys_;  // hex CURVE keys allowed on a TCP control endpoint
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
-  Watchers watchers_;                                                         // consoles following rollouts
-  std::unordered_map<std::string, std::string> active_by_app_;                // app -> rollout id
+  EventLog events_{clock_, [this](const EventRecord& e) { return store_->appendEvent(e); },
+                   [this](const EventRecord& e) { publishEvent(e); }};
+  Watchers watchers_;                                           // consoles following rollouts
+  std::unordered_map<std::string, std::string> active_by_app_;  // app -> rollout id
   // Orders are sent only after the transaction recording them commits, so a
   // crash never leaves an order out in the world that the store does not know.
   OrderBook orders_;
