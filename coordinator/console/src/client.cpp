@@ -162,11 +162,10 @@ Result<json> ControlClient::request(json req, std::string_view attachment) {
     if (jsonInt(m, "req", -1) != *id) continue;  // a late reply to an earlier request
     auto ok = m.find("ok");
     if (ok != m.end() && ok->is_boolean() && ok->get<bool>()) return std::move(m);
-    const json err = m.contains("error") && m["error"].is_object() ? m["error"] : json::object();
-    std::string code = jsonString(err, "code");
-    std::string message = jsonString(err, "message");
-    if (message.empty()) message = "the coordinator refused the request" + (code.empty() ? "" : " (" + code + ")");
-    return Error(errcFromName(code), message);
+    auto err = m.get<protocol::control::ErrorReply>();  // lenient: missing fields read as ""
+    if (err.message.empty())
+      err.message = "the coordinator refused the request" + (err.code.empty() ? "" : " (" + err.code + ")");
+    return Error(errcFromName(err.code), err.message);
   }
   return unreachable("no reply from " + options_.endpoint + " within " + seconds(options_.timeout));
 }

@@ -179,7 +179,7 @@ int Console::rollout(const std::string& plan_path, bool watch) {
     if (it == reply->end() || !it->is_object())
       return fail(Error(Errc::kCorrupt, "unexpected reply from the coordinator: no \"rollout\" object"));
     const json status = *it;
-    const std::string id = jsonString(status, "id");
+    const std::string id = status.get<control::RolloutStatus>().id;
     if (watch) {
       if (!options_.json)
         out_ << "rollout " << sanitize(id) << " submitted: " << sanitize(plan->app) << " " << sanitize(plan->version)
@@ -358,10 +358,9 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
         const json& m = **msg;
         if (jsonString(m, "type") == control::kTypeResponse) {
           if (m.value("ok", false) != true) {
-            const json err = m.contains("error") && m["error"].is_object() ? m["error"] : json::object();
-            std::string message = jsonString(err, "message");
-            if (message.empty()) message = "the coordinator refused to watch " + id;
-            return fail(Error(errcFromName(jsonString(err, "code")), message));
+            auto err = m.get<control::ErrorReply>();
+            if (err.message.empty()) err.message = "the coordinator refused to watch " + id;
+            return fail(Error(errcFromName(err.code), err.message));
           }
           view.onWatchReply(m);
         } else {
@@ -413,15 +412,15 @@ int Console::rollback(const std::string& app, const std::string& to, bool watch)
     auto it = reply->find("rollout");
     if (it == reply->end() || !it->is_object())
       return fail(Error(Errc::kCorrupt, "unexpected reply from the coordinator: no \"rollout\" object"));
-    const json status = *it;
-    const std::string id = jsonString(status, "id");
+    const auto doc = it->get<control::RolloutStatus>();  // lenient: never throws
+    const std::string& id = doc.id;
     // Rolling back the active rollout ends it "rolled_back" (that is the
     // success here); otherwise a new rollout to the earlier release runs and
     // must succeed.
-    const bool in_place = jsonString(status, "state") == "rolling_back";
-    const std::string prefix = in_place ? "rolling back " + sanitize(id)
-                                        : "rollback of " + sanitize(app) + ": rollout " + sanitize(id) + " to " +
-                                              sanitize(jsonString(status, "version"));
+    const bool in_place = doc.state == "rolling_back";
+    const std::string prefix =
+        in_place ? "rolling back " + sanitize(id)
+                 : "rollback of " + sanitize(app) + ": rollout " + sanitize(id) + " to " + sanitize(doc.version);
     if (watch) {
       if (!options_.json) out_ << prefix << "\n";
       // In place, the rollout began before this command: its own timestamps give the duration.
