@@ -9,6 +9,7 @@ packages=(
   catch2 libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev
   libarchive-dev libcurl4-openssl-dev libsystemd-dev libcpp-httplib-dev
   python3 tar gzip curl iproute2 procps
+  prometheus  # only for promtool: the metrics test lints /metrics with it
   clang-14 libclang-rt-14-dev
 )
 

@@ -8,7 +8,7 @@ cd "$root"
 scripts/bootstrap.sh
 
 build=${FLOTILLA_TEST_BUILD:-build/test}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_SANITIZE=ON -DFLOTILLA_TESTS=ON >/dev/null
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_SANITIZE=ON -DFLOTILLA_TESTS=ON -DFLOTILLA_CRASH_POINTS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
 # Fuzz the decoders, the plan parser and the journal parser for a bounded time

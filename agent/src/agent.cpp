@@ -6,14 +6,15 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include <random>
-#include <set>
+#include <deque>
+#include <map>
 #include <utility>
 #include <variant>
 
 #include <spdlog/spdlog.h>
 
 #include "flotilla/agent/deployer.h"
+#include "flotilla/agent/real_host_os.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/protocol/order.h"
@@ -25,12 +26,10 @@
 namespace flotilla::agent {
 
 using common::SteadyTime;
-using protocol::Phase;
 
 namespace {
 
 constexpr const char* kWorkerPipe = "inproc://flotilla-agent-worker";
-constexpr std::uint32_t kFetchWindowChunks = 8;
 constexpr const char* kAgentVersion = "0.1.0";
 
 // Messages between the reactor and the worker. Passed by pointer through the
@@ -51,7 +50,7 @@ struct ReportOut {
 };
 struct StateUpdate {
   std::map<std::string, std::string> releases;
-  std::map<std::string, std::string> health;
+  protocol::HealthMap health;
   std::string busy;
 };
 struct Stop {};
@@ -71,8 +70,13 @@ std::unique_ptr<Internal> recvInternal(zmq::socket_t& s, zmq::recv_flags flags) 
   return std::unique_ptr<Internal>(p);
 }
 
+// The reactor wakes at least this often even with nothing due: a bound, not a schedule.
+constexpr common::Millis kMaxPollWait{60000};
+constexpr common::Millis kStopGrace{90000};
+
 long millisUntil(SteadyTime t, SteadyTime now) {
-  return std::max<long>(0, std::chrono::duration_cast<common::Millis>(t - now).count());
+  if (t <= now) return 0;
+  return std::min<common::Millis>(std::chrono::duration_cast<common::Millis>(t - now), kMaxPollWait).count();
 }
 
 }  // namespace
@@ -87,7 +91,7 @@ Agent::~Agent() {
     }
     worker_.join();
   }
-  if (fetch_ && fetch_->fd >= 0) ::close(fetch_->fd);
+  if (fetch_fd_ >= 0) ::close(fetch_fd_);
   if (stop_fd_ >= 0) ::close(stop_fd_);
   if (signal_fd_ >= 0) ::close(signal_fd_);
 }
@@ -114,11 +118,13 @@ Status Agent::start() {
     std::memcpy(config_.plan_key.data(), raw->data(), 32);
   }
   journal_.emplace(std::move(*journal));
-  ledger_ = OrderLedger(journal_->state());
+  std::map<std::string, std::uint64_t> sequences;
+  protocol::StringMap releases;
   for (const auto& [app, st] : journal_->state().apps) {
-    sequences_[app] = st.sequence;
-    if (!st.current.empty()) releases_[app] = st.current;
+    sequences[app] = st.sequence;
+    if (!st.current.empty()) releases[app] = st.current;
   }
+  session_.restore(OrderLedger(journal_->state()), std::move(sequences), std::move(releases));
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   sigset_t mask;
   sigemptyset(&mask);
@@ -205,9 +211,14 @@ void Agent::workerMain() {
     if (!fetch_result) return Error(Errc::kUnavailable, "agent stopping");
     return *fetch_result;
   };
-  Deployer deployer(config_, journal, hooks, clock_);
+  RealHostOs host_os;
+  Deployer deployer(config_, journal, hooks, clock_, host_os);
   std::map<std::string, std::string> health;
-  auto publish = [&](const std::string& busy) { sendInternal(pipe, StateUpdate{deployer.releases(), health, busy}); };
+  auto publish = [&](const std::string& busy) {
+    protocol::HealthMap states;
+    for (const auto& [app, word] : health) states.emplace(app, protocol::healthStateFromString(word));
+    sendInternal(pipe, StateUpdate{deployer.releases(), std::move(states), busy});
+  };
 
   deployer.recover();
   health = deployer.checkAll();
@@ -241,7 +252,7 @@ void Agent::workerMain() {
 
 // ---------------------------------------------------------------- reactor
 
-void Agent::send(const std::string& payload) {
+void Agent::sendFrame(const std::string& payload) {
   try {
     coord_.send(zmq::buffer(payload), zmq::send_flags::dontwait);
   } catch (const zmq::error_t& e) {
@@ -249,60 +260,22 @@ void Agent::send(const std::string& payload) {
   }
 }
 
-void Agent::sendHello() {
-  protocol::Hello h;
+void Agent::send(protocol::MsgType, std::string frame) { sendFrame(frame); }
+
+common::Millis Agent::jitter(common::Millis max) {
+  return common::Millis(std::uniform_int_distribution<long>(0, max.count())(rng_));
+}
+
+void Agent::identify(protocol::Hello& h) {
   h.agent_id = config_.id;
   h.labels = config_.labels;
-  h.releases = releases_;
   h.join_token = config_.join_token;
   h.agent_version = kAgentVersion;
-  send(protocol::encode(h));
-  const auto now = clock_.steadyNow();
-  // Until welcomed, say hello again with exponential backoff and jitter.
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  auto jitter = common::Millis(std::uniform_int_distribution<long>(0, hello_backoff_.count() / 2)(rng));
-  next_hello_ = now + hello_backoff_ + jitter;
-  hello_backoff_ = std::min<common::Millis>(hello_backoff_ * 2, std::chrono::seconds(30));
 }
 
-void Agent::sendHeartbeat() {
-  protocol::Heartbeat hb;
-  hb.releases = releases_;
-  hb.health = health_;
-  hb.busy = busy_;
-  send(protocol::encode(hb));
-  next_heartbeat_ = clock_.steadyNow() + heartbeat_interval_;
-}
-
-void Agent::onWelcomed() {
-  // Reports held while disconnected go first, in order. Then the latest report
-  // of every order in hand and of every app's last finished order, so a
-  // coordinator that restarted (or missed them) learns what happened while it
-  // was away; it ignores reports of orders it does not know.
-  std::set<std::pair<std::string, Phase>> sent;
-  while (!outbox_.empty()) {
-    sent.emplace(outbox_.front().order_id, outbox_.front().phase);
-    send(protocol::encode(outbox_.front()));
-    outbox_.pop_front();
-  }
-  for (const auto& r : ledger_.latestReports()) {
-    if (sent.count({r.order_id, r.phase})) continue;
-    spdlog::info("re-sent the {} report of order {} ({} {}) to the coordinator", protocol::toString(r.phase),
-                 r.order_id, r.app, r.version);
-    send(protocol::encode(r));
-  }
-}
-
-void Agent::sendReport(const protocol::Report& r) {
-  if (!r.live_version.empty())
-    releases_[r.app] = r.live_version;
-  else if (protocol::isTerminal(r.phase) && r.phase != Phase::kRefused && r.live_version.empty())
-    releases_.erase(r.app);
-  if (!welcomed_) {
-    outbox_.push_back(r);
-    return;
-  }
-  send(protocol::encode(r));
+void Agent::resent(const protocol::Report& r) {
+  spdlog::info("re-sent the {} report of order {} ({} {}) to the coordinator", protocol::toString(r.phase), r.order_id,
+               r.app, r.version);
 }
 
 Status Agent::run() {
@@ -310,8 +283,8 @@ Status Agent::run() {
   sd_notify(0, "READY=1");
 #endif
   // The first hello goes out when the handshake completes (handleMonitor);
-  // this is only the fallback if that event never comes.
-  next_hello_ = clock_.steadyNow() + std::chrono::seconds(3);
+  // the session falls back to a hello of its own if that event never comes.
+  session_.awaitConnection(clock_.steadyNow());
   SteadyTime stop_deadline{};
   while (!worker_done_) {
     zmq::pollitem_t items[] = {
@@ -319,10 +292,7 @@ Status Agent::run() {
         {nullptr, signal_fd_, ZMQ_POLLIN, 0}, {monitor_.handle(), 0, ZMQ_POLLIN, 0},
     };
     const auto now = clock_.steadyNow();
-    SteadyTime next = welcomed_ ? next_heartbeat_ : next_hello_;
-    if (pending_) next = next_hello_;
-    if (fetch_) next = std::min(next, fetch_->deadline);
-    if (reconnect_check_) next = std::min(next, *reconnect_check_);
+    SteadyTime next = session_.nextDeadline();
     if (stopping_) next = std::min(next, stop_deadline);
     try {
       zmq::poll(items, 5, std::chrono::milliseconds(millisUntil(next, now) + 1));
@@ -333,16 +303,16 @@ Status Agent::run() {
     if ((items[2].revents || items[3].revents) && !stopping_) {
       spdlog::info("stopping: letting the worker finish or revert the step in hand");
       stopping_ = true;
-      stop_deadline = clock_.steadyNow() + std::chrono::seconds(90);
+      stop_deadline = clock_.steadyNow() + kStopGrace;
       sendInternal(pipe_, Stop{});
-      if (fetch_) finishFetch(Error(Errc::kUnavailable, "agent stopping"));
+      finishFetch(Error(Errc::kUnavailable, "agent stopping"));
     }
     for (int i = 0; i < 256 && (coord_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) handleCoordinator();
     for (int i = 0; i < 256 && (pipe_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) handleWorker();
     if (items[4].revents & ZMQ_POLLIN) handleMonitor();
     const auto t = clock_.steadyNow();
-    if (reconnect_check_ && t >= *reconnect_check_) {
-      reconnect_check_.reset();
+    const auto due = session_.onTimer(t, *this);
+    if (due.reconnect) {
       spdlog::warn("no new session with the coordinator since the connection dropped; reconnecting");
       try {
         coord_.disconnect(config_.coordinator_endpoint);
@@ -351,10 +321,7 @@ Status Agent::run() {
         spdlog::error("reconnecting to {}: {}", config_.coordinator_endpoint, e.what());
       }
     }
-    if (fetch_ && t >= fetch_->deadline)
-      finishFetch(Error(Errc::kTimeout, "download did not finish within fetch_timeout"));
-    if ((!welcomed_ || pending_) && t >= next_hello_) sendHello();
-    if (welcomed_ && !pending_ && t >= next_heartbeat_) sendHeartbeat();
+    if (due.fetch_expired) finishFetch(Error(Errc::kTimeout, "download did not finish within fetch_timeout"));
     if (stopping_ && t >= stop_deadline) {
       spdlog::error("worker did not stop within 90s; exiting anyway");
       break;
@@ -369,7 +336,9 @@ Status Agent::run() {
 }
 
 void Agent::handleMonitor() {
+  const auto now = clock_.steadyNow();
   bool handshake = false;
+  bool dropped_since = false;  // a disconnect after the last handshake of this batch
   while (true) {
     zmq::message_t event;
     if (!monitor_.recv(event, zmq::recv_flags::dontwait)) break;
@@ -378,22 +347,20 @@ void Agent::handleMonitor() {
       std::memcpy(&id, event.data(), sizeof id);
       if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         handshake = true;
-        reconnect_check_.reset();
-      } else if (id == ZMQ_EVENT_DISCONNECTED && !reconnect_check_) {
-        static thread_local std::mt19937 rng{std::random_device{}()};
-        reconnect_check_ = clock_.steadyNow() + std::chrono::seconds(5) +
-                           common::Millis(std::uniform_int_distribution<long>(0, 5000)(rng));
+        dropped_since = false;
+      } else if (id == ZMQ_EVENT_DISCONNECTED) {
+        if (handshake)
+          dropped_since = true;
+        else
+          session_.disconnected(now, *this);
       }
     }
     zmq::message_t address;  // the second frame of every event
     (void)monitor_.recv(address, zmq::recv_flags::dontwait);
   }
-  if (handshake && !stopping_) {
-    // The coordinator on the other end may not know this connection yet.
-    welcomed_ = false;
-    hello_backoff_ = std::chrono::seconds(1);
-    sendHello();
-  }
+  // The coordinator on the other end may not know this connection yet.
+  if (handshake && !stopping_) session_.connected(now, *this);
+  if (dropped_since) session_.disconnected(now, *this);
 }
 
 void Agent::handleWorker() {
@@ -403,23 +370,19 @@ void Agent::handleWorker() {
       [&](auto& m) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, ReportOut>) {
-          ledger_.reported(m.report);
-          sendReport(m.report);
+          session_.report(m.report, *this);
         } else if constexpr (std::is_same_v<T, StateUpdate>) {
-          bool changed = m.releases != releases_ || m.health != health_ || m.busy != busy_;
-          releases_ = std::move(m.releases);
-          health_ = std::move(m.health);
-          busy_ = std::move(m.busy);
-          if (changed && welcomed_ && !pending_) sendHeartbeat();
+          session_.updateState(std::move(m.releases), std::move(m.health), std::move(m.busy), clock_.steadyNow(),
+                               *this);
         } else if constexpr (std::is_same_v<T, FetchRequest>) {
-          if (fetch_) finishFetch(Error(Errc::kConflict, "another download in progress"));
+          finishFetch(Error(Errc::kConflict, "another download in progress"));
           int fd = ::open(m.dest.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
           if (fd < 0) {
             sendInternal(pipe_, FetchDone{Error(Errc::kIo, "open " + m.dest.string() + ": " + std::strerror(errno))});
             return;
           }
-          fetch_ = FetchState{m.digest, m.size, 0, 0, fd, clock_.steadyNow() + config_.fetch_timeout};
-          requestMoreChunks();
+          fetch_fd_ = fd;
+          session_.beginFetch(m.digest, m.size, clock_.steadyNow() + config_.fetch_timeout, *this);
         } else if constexpr (std::is_same_v<T, Stopped>) {
           worker_done_ = true;
         }
@@ -427,58 +390,26 @@ void Agent::handleWorker() {
       *msg);
 }
 
-void Agent::requestMoreChunks() {
-  if (!fetch_) return;
-  auto& f = *fetch_;
-  const std::uint64_t window = kFetchWindowChunks * protocol::kChunkBytes;
-  if (f.size == 0 && f.requested == 0) {
-    send(protocol::encode(protocol::Fetch{f.digest, 0, 1}));
-    f.requested = 1;
-    return;
-  }
-  // Credit-based flow control: keep at most `window` bytes in flight.
-  if (f.requested >= f.size) return;
-  std::uint64_t in_flight = f.requested - f.received;
-  if (in_flight > window / 2) return;
-  std::uint64_t room = window - in_flight;
-  std::uint64_t bytes = std::min<std::uint64_t>(room, f.size - f.requested);
-  auto credit = static_cast<std::uint32_t>((bytes + protocol::kChunkBytes - 1) / protocol::kChunkBytes);
-  if (credit == 0) return;
-  send(protocol::encode(protocol::Fetch{f.digest, f.requested, credit}));
-  f.requested = std::min<std::uint64_t>(f.size, f.requested + std::uint64_t{credit} * protocol::kChunkBytes);
-}
-
 void Agent::finishFetch(Status result) {
-  if (!fetch_) return;
-  if (fetch_->fd >= 0) {
-    if (result.ok() && ::fsync(fetch_->fd) != 0)
-      result = Error(Errc::kIo, std::string("fsync: ") + std::strerror(errno));
-    ::close(fetch_->fd);
-  }
-  fetch_.reset();
+  if (fetch_fd_ < 0) return;
+  if (result.ok() && ::fsync(fetch_fd_) != 0) result = Error(Errc::kIo, std::string("fsync: ") + std::strerror(errno));
+  ::close(fetch_fd_);
+  fetch_fd_ = -1;
+  session_.abandonFetch();
   sendInternal(pipe_, FetchDone{std::move(result)});
 }
 
 void Agent::onChunk(const protocol::Chunk& c) {
-  if (!fetch_ || c.digest != fetch_->digest) return;  // a late chunk of an abandoned download
-  auto& f = *fetch_;
-  if (c.total != f.size) {
-    finishFetch(Error(Errc::kCorrupt, "coordinator reports " + std::to_string(c.total) + " bytes, the order says " +
-                                          std::to_string(f.size)));
+  if (fetch_fd_ < 0) return;  // a late chunk of an abandoned download
+  auto fit = session_.onChunk(c, *this);
+  if (!fit) {
+    finishFetch(fit.error());
     return;
   }
-  if (c.offset != f.received) {
-    finishFetch(Error(Errc::kCorrupt,
-                      "chunk at offset " + std::to_string(c.offset) + ", expected " + std::to_string(f.received)));
-    return;
-  }
-  if (c.data.size() > f.size - f.received) {
-    finishFetch(Error(Errc::kCorrupt, "coordinator sent more bytes than the order's length"));
-    return;
-  }
+  if (*fit == FetchWindow::Fit::kStale) return;
   std::size_t off = 0;
   while (off < c.data.size()) {
-    ssize_t n = ::pwrite(f.fd, c.data.data() + off, c.data.size() - off, static_cast<off_t>(f.received + off));
+    ssize_t n = ::pwrite(fetch_fd_, c.data.data() + off, c.data.size() - off, static_cast<off_t>(c.offset + off));
     if (n < 0) {
       if (errno == EINTR) continue;
       finishFetch(Error(Errc::kIo, std::string("writing download: ") + std::strerror(errno)));
@@ -486,64 +417,37 @@ void Agent::onChunk(const protocol::Chunk& c) {
     }
     off += static_cast<std::size_t>(n);
   }
-  f.received += c.data.size();
-  if (f.received == f.size) {
-    finishFetch({});
-    return;
-  }
-  requestMoreChunks();
+  if (*fit == FetchWindow::Fit::kComplete) finishFetch({});
 }
 
 void Agent::onOrder(const protocol::SignedOrder& order) {
-  auto peek = protocol::decodeOrderBody(order.body);
-  protocol::Report r;
-  r.phase = Phase::kRefused;
-  r.at_ms = common::toUnixMillis(clock_.systemNow());
-  if (peek) {
-    r.order_id = peek->order_id;
-    r.app = peek->app;
-    r.version = peek->version;
-    r.sequence = peek->sequence;
-    if (auto it = releases_.find(peek->app); it != releases_.end()) r.live_version = it->second;
-  }
+  using Kind = Session::OrderDecision::Kind;
   protocol::VerifyContext ctx;
   ctx.plan_key = config_.plan_key;
   ctx.agent_id = config_.id;
-  ctx.now_unix_s = common::toUnixSeconds(clock_.systemNow());
   ctx.clock_skew_s = config_.clock_skew_s;
-  ctx.highest_sequence = peek ? sequences_[peek->app] : 0;
   ctx.release_keys = config_.release_keys;
-  if (auto repeat = peek ? ledger_.repeatOf(*peek) : OrderLedger::Repeat{}; repeat.repeat) {
-    // The same order again (a restarted coordinator resends what it has no
-    // result for, re-signed): not a replay, and never a second deploy. It must
-    // still verify; one that does not is dropped without a refusal report,
-    // which would misstate how the order it copies went.
-    ctx.highest_sequence = peek->sequence - 1;
-    auto copy = protocol::OrderVerifier::verify(order, ctx);
-    if (!copy.ok) {
-      spdlog::warn("ignored a copy of order {} that does not verify: {}: {}", peek->order_id,
-                   protocol::toString(copy.refusal.reason), copy.refusal.message);
+  auto d = session_.onOrder(order, std::move(ctx), clock_.systemNow(), *this);
+  switch (d.kind) {
+    case Kind::kNotOnline:
+      spdlog::warn("ignored an order received before being accepted");
       return;
-    }
-    if (!repeat.latest) {
-      spdlog::info("order {} again: it is queued, its reports will follow", peek->order_id);
+    case Kind::kBadCopy:
+      spdlog::warn("ignored a copy of order {} that does not verify: {}", d.order_id, d.note);
       return;
-    }
-    spdlog::info("order {} again: re-sent its latest report ({})", peek->order_id,
-                 protocol::toString(repeat.latest->phase));
-    send(protocol::encode(*repeat.latest));
-    return;
+    case Kind::kRepeatQueued:
+      spdlog::info("order {} again: it is queued, its reports will follow", d.order_id);
+      return;
+    case Kind::kRepeatAnswered:
+      spdlog::info("order {} again: re-sent its latest report ({})", d.order_id, d.note);
+      return;
+    case Kind::kRefused:
+      spdlog::warn("refused order {}: {}", d.order_id.empty() ? "(undecodable)" : d.order_id, d.note);
+      return;
+    case Kind::kAccepted:
+      sendInternal(pipe_, ExecuteOrder{std::move(d.order)});
+      return;
   }
-  auto outcome = protocol::OrderVerifier::verify(order, ctx);
-  if (!outcome.ok) {
-    r.message = std::string(protocol::toString(outcome.refusal.reason)) + ": " + outcome.refusal.message;
-    spdlog::warn("refused order {}: {}", r.order_id.empty() ? "(undecodable)" : r.order_id, r.message);
-    sendReport(r);
-    return;
-  }
-  sequences_[outcome.order.body.app] = outcome.order.body.sequence;
-  ledger_.accepted(outcome.order.body);
-  sendInternal(pipe_, ExecuteOrder{std::move(outcome.order)});
 }
 
 void Agent::onRotation(const protocol::Rotation& r) {
@@ -585,46 +489,21 @@ void Agent::handleCoordinator() {
       [&](auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, protocol::Welcome>) {
-          heartbeat_interval_ = common::Millis(x.heartbeat_interval_ms);
-          hello_backoff_ = std::chrono::seconds(1);
-          if (x.status == protocol::WelcomeStatus::kAccepted) {
-            const bool new_session = !welcomed_ || pending_;
-            if (new_session) spdlog::info("connected to the coordinator: {}", x.message);
-            welcomed_ = true;
-            pending_ = false;
-            if (new_session) onWelcomed();
-            sendHeartbeat();
-          } else {
-            if (!pending_) spdlog::warn("{}", x.message);
-            welcomed_ = true;
-            pending_ = true;
-            next_hello_ = clock_.steadyNow() + std::chrono::seconds(5);
-          }
+          const auto before = session_.state();
+          session_.onWelcome(x, clock_.steadyNow(), *this);
+          if (session_.online() && before != Session::State::kOnline)
+            spdlog::info("connected to the coordinator: {}", x.message);
+          else if (session_.state() == Session::State::kPending && before != Session::State::kPending)
+            spdlog::warn("{}", x.message);
         } else if constexpr (std::is_same_v<T, protocol::SignedOrder>) {
-          if (!welcomed_ || pending_) {
-            spdlog::warn("ignored an order received before being accepted");
-            return;
-          }
           onOrder(x);
         } else if constexpr (std::is_same_v<T, protocol::Chunk>) {
           onChunk(x);
         } else if constexpr (std::is_same_v<T, protocol::Rotation>) {
           onRotation(x);
         } else if constexpr (std::is_same_v<T, protocol::Refusal>) {
-          spdlog::warn("coordinator refused: {}", x.reason);
-          if (fetch_ && x.reason.rfind("fetch:", 0) == 0) {
-            finishFetch(Error(Errc::kNotFound, x.reason));
-            return;
-          }
-          // A restarted coordinator, or one that lost our connection, asks us to
-          // introduce ourselves again.
-          if (x.reason.rfind("not enrolled", 0) == 0 || x.reason.rfind("pending", 0) == 0) {
-            welcomed_ = false;
-            next_hello_ = clock_.steadyNow();
-          } else {
-            welcomed_ = false;
-            next_hello_ = clock_.steadyNow() + std::chrono::seconds(30);
-          }
+          spdlog::warn("coordinator refused: {}: {}", protocol::toString(x.code), x.detail);
+          if (auto failed = session_.onRefusal(x, clock_.steadyNow())) finishFetch(*failed);
         }
       },
       *msg);

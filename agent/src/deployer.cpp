@@ -1,16 +1,14 @@
 #include "flotilla/agent/deployer.h"
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdlib>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <optional>
 
 #include <spdlog/spdlog.h>
 
-#include "flotilla/agent/extract.h"
-#include "flotilla/agent/health.h"
+#include "flotilla/agent/release_space.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
@@ -95,30 +93,14 @@ bool isDigest(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
-std::optional<std::string> linkTarget(const fs::path& link) {
-  std::error_code ec;
-  auto t = fs::read_symlink(link, ec);
-  if (ec) return std::nullopt;
-  return t.filename().string();
-}
+// Extraction runs with the default limits (extract.h).
+constexpr ExtractLimits kExtractLimits{};
 
 }  // namespace
 
-Deployer::Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock)
-    : config_(config), journal_(journal), hooks_(std::move(hooks)), clock_(clock) {
-  if (const char* at = std::getenv("FLOTILLA_TEST_CRASH_AT"); at && *at) {
-    crash_at_ = at;
-    spdlog::warn("FLOTILLA_TEST_CRASH_AT={}: this agent kills itself at that point (fault injection for tests only)",
-                 crash_at_);
-  }
-}
-
-void Deployer::crashIfAt(std::string_view point) const {
-  if (point != crash_at_) return;
-  spdlog::critical("FLOTILLA_TEST_CRASH_AT={}: killing the agent with SIGKILL", crash_at_);
-  spdlog::default_logger()->flush();
-  ::raise(SIGKILL);
-}
+Deployer::Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock,
+                   HostOs& os)
+    : config_(config), journal_(journal), hooks_(std::move(hooks)), clock_(clock), os_(os) {}
 
 std::map<std::string, std::string> Deployer::hookEnv(const std::string& app, const std::string& version,
                                                      const fs::path& dir, const std::string& previous_dir) const {
@@ -164,7 +146,7 @@ Phase Deployer::finish(const Ctx& c, Phase phase, const std::string& message, co
       FinishedOrder{r.order_id, r.sequence, c.body.action, r.version, r.phase, r.message, r.live_version, r.at_ms};
   s.order.reset();
   if (auto st = journal_.save(); !st.ok()) spdlog::error("journal: {}", st.error().message);
-  crashPoint(protocol::toString(phase));
+  os_.crashPoint(protocol::toString(phase));
   send(r);
   return phase;
 }
@@ -186,7 +168,7 @@ Status Deployer::journalPhase(Ctx& c, Phase phase) {
   }
   s.order->phase = protocol::toString(phase);
   FLOTILLA_TRY(journal_.save());
-  crashPoint(s.order->phase);
+  os_.crashPoint(s.order->phase);
   return {};
 }
 
@@ -224,7 +206,7 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   auto live_info = app.releases.find(c.body.version);
   const bool same_content = c.body.artifact_digest.empty() ||
                             (live_info != app.releases.end() && live_info->second.digest == c.body.artifact_digest);
-  if (c.previous == c.body.version && linkTarget(current) == c.body.version && fs::is_directory(rel, ec)) {
+  if (c.previous == c.body.version && os_.linkTarget(current) == c.body.version && fs::is_directory(rel, ec)) {
     if (!same_content)
       return fail(c, Phase::kFailed,
                   "release " + c.body.version + " is live with different content; deploy a new version");
@@ -253,9 +235,9 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
 
   if (auto st = journalPhase(c, Phase::kSwitching); !st.ok())
     return fail(c, Phase::kFailed, "journal: " + st.error().message);
-  if (auto st = common::atomicSymlink(current, fs::path("releases") / c.body.version); !st.ok())
+  if (auto st = os_.switchLink(current, fs::path("releases") / c.body.version); !st.ok())
     return fail(c, Phase::kFailed, "switching current: " + st.error().message);
-  crashPoint("switching:after");
+  os_.crashPoint("switching:after");
   {
     auto& a = journal_.state().apps[c.body.app];
     if (c.previous != c.body.version) a.previous = c.previous;
@@ -312,12 +294,11 @@ Status Deployer::stage(Ctx& c) {
   FLOTILLA_TRY(common::ensureDir(releases, 0755));
   const fs::path staging = releases / (".staging-" + c.body.version);
   fs::remove_all(staging, ec);
-  if (auto st = extractArchive(part, staging); !st.ok()) {
-    fs::remove_all(staging, ec);
+  if (auto st = extract(c, part, staging); !st.ok()) {
     fs::remove(part, ec);
-    return st.error().context("extracting artifact");
+    return st;
   }
-  crashPoint("staging:extracted");
+  os_.crashPoint("staging:extracted");
   const fs::path rel = releases / c.body.version;
   if (fs::exists(rel, ec)) {
     if (c.previous == c.body.version)
@@ -334,6 +315,29 @@ Status Deployer::stage(Ctx& c) {
   return {};
 }
 
+Status Deployer::extract(const Ctx& c, const fs::path& part, const fs::path& staging) {
+  const fs::path releases = staging.parent_path();
+  FLOTILLA_TRY(checkReleaseFits(os_, part, releases, c.body.version, kExtractLimits));
+  auto st = os_.extractArchive(part, staging, kExtractLimits);
+  if (st.ok()) return {};
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  // Measured once the partial release is gone: the free space it would leave.
+  if (st.error().code == Errc::kNoSpace)
+    return explainNoSpace(os_, part, releases, c.body.version, kExtractLimits, st.error());
+  return st.error().context("extracting artifact");
+}
+
+Status Deployer::runCommand(const std::string& what, common::ProcessSpec ps) {
+  ps.run_as = config_.run_as;
+  auto r = os_.runProcess(ps);
+  if (!r) return Error(r.error().code, what + " " + describeCommand(ps.argv) + ": " + r.error().message);
+  if (!r->success())
+    return Error(Errc::kRefused, what + " " + describeCommand(ps.argv) + " failed: " + r->describe() +
+                                     (r->output.empty() ? "" : ": " + firstLine(r->output)));
+  return {};
+}
+
 Status Deployer::runHooks(Ctx& c) {
   const fs::path rel = releaseDir(c.body.app, c.body.version);
   const std::string prev_dir = c.previous.empty() ? "" : releaseDir(c.body.app, c.previous).string();
@@ -342,13 +346,8 @@ Status Deployer::runHooks(Ctx& c) {
     ps.argv = argv;
     ps.cwd = rel;
     ps.env = hookEnv(c.body.app, c.body.version, rel, prev_dir);
-    ps.run_as = config_.run_as;
     ps.timeout = c.spec.deploy.hook_timeout;
-    auto r = common::runProcess(ps);
-    if (!r) return Error(r.error().code, "before_switch " + describeCommand(argv) + ": " + r.error().message);
-    if (!r->success())
-      return Error(Errc::kRefused, "before_switch " + describeCommand(argv) + " failed: " + r->describe() +
-                                       (r->output.empty() ? "" : ": " + firstLine(r->output)));
+    FLOTILLA_TRY(runCommand("before_switch", std::move(ps)));
   }
   return {};
 }
@@ -360,14 +359,8 @@ Status Deployer::runRestart(const protocol::OrderSpec& spec, const fs::path& dir
   ps.argv = spec.deploy.restart;
   ps.cwd = dir;
   ps.env = hookEnv(app, version, dir, previous_dir);
-  ps.run_as = config_.run_as;
   ps.timeout = spec.deploy.hook_timeout;
-  auto r = common::runProcess(ps);
-  if (!r) return Error(r.error().code, "restart " + describeCommand(ps.argv) + ": " + r.error().message);
-  if (!r->success())
-    return Error(Errc::kRefused, "restart " + describeCommand(ps.argv) + " failed: " + r->describe() +
-                                     (r->output.empty() ? "" : ": " + firstLine(r->output)));
-  return {};
+  return runCommand("restart", std::move(ps));
 }
 
 bool Deployer::probation(Ctx& c, std::string& why) {
@@ -383,7 +376,7 @@ bool Deployer::probation(Ctx& c, std::string& why) {
   while (true) {
     bool ok = true;
     for (const auto& check : h.checks) {
-      if (auto st = runHealthCheck(check, ctx); !st.ok()) {
+      if (auto st = os_.runHealthCheck(check, ctx); !st.ok()) {
         ok = false;
         last_failure = st.error().message;
         break;
@@ -418,21 +411,19 @@ Phase Deployer::revert(Ctx& c, const std::string& why) {
   auto& a = journal_.state().apps[c.body.app];
   const fs::path current = appDir(c.body.app) / "current";
   // After a crash mid-revert `current` may already point back: report what is live.
-  report(c, Phase::kReverting, why, linkTarget(current).value_or(""));
+  report(c, Phase::kReverting, why, os_.linkTarget(current).value_or(""));
   if (c.previous.empty() || c.previous == c.body.version) {
-    std::error_code ec;
-    fs::remove(current, ec);
-    (void)common::fsyncDir(appDir(c.body.app));
+    (void)os_.removeLink(current);
     a.current.clear();
     return finish(c, Phase::kReverted, why + "; there was no previous release, so `current` was removed", "");
   }
-  if (auto st = common::atomicSymlink(current, fs::path("releases") / c.previous); !st.ok())
+  if (auto st = os_.switchLink(current, fs::path("releases") / c.previous); !st.ok())
     return finish(c, Phase::kRevertFailed, why + "; switching back to " + c.previous + " failed: " + st.error().message,
                   c.body.version);
   a.current = c.previous;
   a.previous = c.previous_previous;
   (void)journal_.save();
-  crashPoint("reverting:after");
+  os_.crashPoint("reverting:after");
   // Restart the previous release with its own spec when we know it.
   protocol::OrderSpec prev_spec = c.spec;
   if (auto it = a.releases.find(c.previous); it != a.releases.end() && !it->second.spec.empty()) {
@@ -468,7 +459,7 @@ void Deployer::recover() {
     auto expanded = expandSpec(*spec, config_.vars);
     c.spec = expanded ? *expanded : *spec;
   }
-  const auto target = linkTarget(appDir(o.app) / "current");
+  const auto target = os_.linkTarget(appDir(o.app) / "current");
   const bool switched = target && *target == o.version && o.previous != o.version;
   spdlog::warn("recovering order {} interrupted in phase {} (current -> {})", o.order_id, o.phase,
                target ? *target : std::string("none"));
@@ -558,7 +549,7 @@ std::map<std::string, std::string> Deployer::checkAll() {
                      config_.run_as};
     bool ok = true;
     for (const auto& check : expanded->health.checks) {
-      if (!runHealthCheck(check, ctx).ok()) {
+      if (!os_.runHealthCheck(check, ctx).ok()) {
         ok = false;
         break;
       }

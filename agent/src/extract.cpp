@@ -61,6 +61,14 @@ std::string archiveMessage(archive* a) {
   return msg != nullptr ? msg : "unknown libarchive error";
 }
 
+// A write into the tree failed. libarchive says only "Write failed": a full
+// file system is named as such, so that the deployer can say how full.
+Error writeError(archive* out, const std::string& what, Errc otherwise = Errc::kIo) {
+  const int err = archive_errno(out);
+  if (err == ENOSPC || err == EDQUOT) return Error(Errc::kNoSpace, what + ": " + std::strerror(err));
+  return Error(otherwise, what + ": " + archiveMessage(out));
+}
+
 // Splits a relative path on '/', dropping empty and '.' components. '..' is
 // kept so that callers decide what it means.
 Components split(std::string_view path) {
@@ -231,8 +239,7 @@ class Extractor {
       std::string why = tree_.checkSymlinkTarget(parentOf(split(key)), target);
       if (!why.empty()) return refuse(key, "symlink target '" + shown(target) + "' " + why);
     }
-    if (archive_write_close(out) < ARCHIVE_WARN)
-      return Error(Errc::kIo, "finishing extraction into " + dest_.string() + ": " + archiveMessage(out));
+    if (archive_write_close(out) < ARCHIVE_WARN) return writeError(out, "finishing extraction into " + dest_.string());
     return okStatus();
   }
 
@@ -322,10 +329,10 @@ class Extractor {
     if (hardlink != nullptr) archive_entry_copy_hardlink(entry, (dest_ / link_key).c_str());
 
     int r = archive_write_header(out, entry);
-    if (r < ARCHIVE_WARN) return Error(Errc::kIo, "entry '" + shown(name) + "': " + archiveMessage(out));
+    if (r < ARCHIVE_WARN) return writeError(out, "entry '" + shown(name) + "'");
     FLOTILLA_TRY(copyData(in, out, name));
     r = archive_write_finish_entry(out);
-    if (r < ARCHIVE_WARN) return Error(Errc::kIo, "entry '" + shown(name) + "': " + archiveMessage(out));
+    if (r < ARCHIVE_WARN) return writeError(out, "entry '" + shown(name) + "'");
     return okStatus();
   }
 
@@ -347,8 +354,9 @@ class Extractor {
       if (budget_.bytes > budget_.limits.max_bytes || extent > budget_.limits.max_bytes - budget_.bytes)
         return refuse(name, budget_.bytesReason());
       la_ssize_t w = archive_write_data_block(out, buf, size, offset);
-      if (w == ARCHIVE_WARN) return Error(Errc::kCorrupt, "entry '" + shown(name) + "': " + archiveMessage(out));
-      if (w < ARCHIVE_OK) return Error(Errc::kIo, "entry '" + shown(name) + "': " + archiveMessage(out));
+      // A failed write(2) comes back as ARCHIVE_WARN.
+      if (w < ARCHIVE_OK)
+        return writeError(out, "entry '" + shown(name) + "'", w == ARCHIVE_WARN ? Errc::kCorrupt : Errc::kIo);
     }
     budget_.bytes += extent;
     return okStatus();
@@ -387,14 +395,8 @@ Result<fs::path> resolveDest(const fs::path& dest_dir) {
   return real_parent / abs.filename();
 }
 
-Status extractImpl(const fs::path& archive_path, const fs::path& dest_dir, const ExtractLimits& limits) {
-  auto dest = resolveDest(dest_dir);
-  if (!dest.ok()) return dest.error();
-
-  std::error_code ec;
-  if (fs::symlink_status(*dest, ec).type() != fs::file_type::not_found)
-    return Error(Errc::kAlreadyExists, dest_dir.string() + ": already exists");
-
+// The archive opened for reading in the formats an artifact may use.
+Result<ReadArchive> openArchive(const fs::path& archive_path) {
   ReadArchive in(archive_read_new());
   if (!in) return Error(Errc::kInternal, "archive_read_new failed");
   archive_read_support_filter_all(in.get());
@@ -409,11 +411,25 @@ Status extractImpl(const fs::path& archive_path, const fs::path& dest_dir, const
     Errc code = err == ENOENT ? Errc::kNotFound : (err == EACCES ? Errc::kPermission : Errc::kCorrupt);
     return Error(code, archive_path.string() + ": not a readable archive: " + archiveMessage(in.get()));
   }
+  return in;
+}
+
+Status extractImpl(const fs::path& archive_path, const fs::path& dest_dir, const ExtractLimits& limits) {
+  auto dest = resolveDest(dest_dir);
+  if (!dest.ok()) return dest.error();
+
+  std::error_code ec;
+  if (fs::symlink_status(*dest, ec).type() != fs::file_type::not_found)
+    return Error(Errc::kAlreadyExists, dest_dir.string() + ": already exists");
+
+  auto in = openArchive(archive_path);
+  if (!in) return in.error();
 
   if (::mkdir(dest->c_str(), 0755) != 0) {
     int err = errno;
     if (err == EEXIST) return Error(Errc::kAlreadyExists, dest_dir.string() + ": already exists");
-    return Error(Errc::kIo, "creating " + dest_dir.string() + ": " + std::strerror(err));
+    return Error(err == ENOSPC || err == EDQUOT ? Errc::kNoSpace : Errc::kIo,
+                 "creating " + dest_dir.string() + ": " + std::strerror(err));
   }
   if (::chmod(dest->c_str(), 0755) != 0)
     return Error(Errc::kIo, "chmod " + dest_dir.string() + ": " + std::strerror(errno));
@@ -428,7 +444,48 @@ Status extractImpl(const fs::path& archive_path, const fs::path& dest_dir, const
     return Error(Errc::kInternal, "archive_write_disk_set_options: " + archiveMessage(out.get()));
 
   Extractor extractor(archive_path, *dest, limits);
-  return extractor.run(in.get(), out.get());
+  return extractor.run(in->get(), out.get());
+}
+
+std::uint64_t roundUp(std::uint64_t bytes, std::uint64_t block) {
+  if (block == 0) return bytes;
+  return (bytes / block + (bytes % block != 0 ? 1 : 0)) * block;
+}
+
+Result<UnpackedSize> unpackedSizeImpl(const fs::path& archive_path, std::uint64_t block_size,
+                                      const ExtractLimits& limits) {
+  auto in = openArchive(archive_path);
+  if (!in) return in.error();
+  UnpackedSize out;
+  std::uint64_t content = 0;
+  archive_entry* entry = nullptr;
+  for (;;) {
+    int r = archive_read_next_header(in->get(), &entry);
+    if (r == ARCHIVE_EOF) break;
+    if (r == ARCHIVE_RETRY) continue;
+    if (r < ARCHIVE_WARN)
+      return Error(Errc::kCorrupt, "reading " + archive_path.string() + ": " + archiveMessage(in->get()));
+    if (++out.entries > limits.max_entries) {
+      out.within_limits = false;
+      break;
+    }
+    const mode_t type = archive_entry_filetype(entry);
+    if (type == AE_IFDIR) {
+      out.bytes += block_size;
+    } else if (type == AE_IFREG && archive_entry_hardlink(entry) == nullptr && archive_entry_size_is_set(entry) &&
+               archive_entry_size(entry) > 0) {
+      const auto size = static_cast<std::uint64_t>(archive_entry_size(entry));
+      content += size;
+      if (content > limits.max_bytes) {
+        out.within_limits = false;
+        break;
+      }
+      out.bytes += roundUp(size, block_size);
+    }
+    if (archive_read_data_skip(in->get()) < ARCHIVE_WARN)
+      return Error(Errc::kCorrupt, "reading " + archive_path.string() + ": " + archiveMessage(in->get()));
+  }
+  return out;
 }
 
 }  // namespace
@@ -439,6 +496,15 @@ Status extractArchive(const std::filesystem::path& archive, const std::filesyste
     return extractImpl(archive, dest_dir, limits);
   } catch (const std::exception& e) {
     return Error(Errc::kInternal, "extracting " + archive.string() + ": " + e.what());
+  }
+}
+
+Result<UnpackedSize> unpackedSize(const std::filesystem::path& archive, std::uint64_t block_size,
+                                  const ExtractLimits& limits) {
+  try {
+    return unpackedSizeImpl(archive, block_size, limits);
+  } catch (const std::exception& e) {
+    return Error(Errc::kInternal, "measuring " + archive.string() + ": " + e.what());
   }
 }
 

@@ -26,6 +26,8 @@ const char* errcName(Errc code) {
       return "refused";
     case Errc::kInternal:
       return "internal";
+    case Errc::kNoSpace:
+      return "no_space";
   }
   return "unknown";
 }

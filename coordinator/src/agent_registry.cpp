@@ -8,25 +8,13 @@
 
 namespace flotilla::coordinator {
 
-const char* toString(AgentState s) {
-  switch (s) {
-    case AgentState::kPending:
-      return "pending";
-    case AgentState::kAccepted:
-      return "accepted";
-    case AgentState::kRejected:
-      return "rejected";
-    case AgentState::kRevoked:
-      return "revoked";
-  }
-  return "pending";
+namespace {
+
+Admission refused(protocol::RefusalCode code, std::string detail) {
+  return Admission{nullptr, protocol::Refusal{code, std::move(detail)}};
 }
 
-std::optional<AgentState> agentStateFromString(std::string_view name) {
-  for (auto s : {AgentState::kPending, AgentState::kAccepted, AgentState::kRejected, AgentState::kRevoked})
-    if (name == toString(s)) return s;
-  return std::nullopt;
-}
+}  // namespace
 
 std::string Agent::displayState() const {
   if (state == AgentState::kAccepted) return online ? "online" : "lost";
@@ -37,7 +25,7 @@ void AgentRegistry::load(std::vector<AgentRecord> records) {
   for (auto& rec : records) {
     Agent a;
     a.record = std::move(rec);
-    a.state = agentStateFromString(a.record.state).value_or(AgentState::kPending);
+    a.state = protocol::agentStateFromString(a.record.state).value_or(AgentState::kPending);
     if (a.denied()) denied_keys_.insert(a.record.curve_key);
     const std::string id = a.record.id;
     agents_.emplace(id, std::move(a));
@@ -60,13 +48,14 @@ Agent* AgentRegistry::byRouting(const std::string& routing_id) {
   return it->second;
 }
 
-Result<Agent*> AgentRegistry::hello(const std::string& routing_id, const std::string& key, const protocol::Hello& m,
-                                    std::int64_t now_ms, common::SteadyTime now, const UseToken& use_token) {
-  if (m.agent_id.empty() || m.agent_id.size() > 128) return Error(Errc::kRefused, "invalid agent id");
+Admission AgentRegistry::hello(const std::string& routing_id, const std::string& key, const protocol::Hello& m,
+                               std::int64_t now_ms, common::SteadyTime now, const UseToken& use_token) {
+  if (m.agent_id.empty() || m.agent_id.size() > 128)
+    return refused(protocol::RefusalCode::kInvalidAgentId, "invalid agent id");
   auto it = agents_.find(m.agent_id);
   if (it != agents_.end() && it->second.record.curve_key != key) {
     spdlog::warn("agent id {} claimed by a different key {}; refused", m.agent_id, key.substr(0, 16));
-    return Error(Errc::kRefused, "agent id '" + m.agent_id + "' is enrolled with another key");
+    return refused(protocol::RefusalCode::kIdTaken, "agent id '" + m.agent_id + "' is enrolled with another key");
   }
   if (it == agents_.end()) {
     Agent a;
@@ -77,7 +66,9 @@ Result<Agent*> AgentRegistry::hello(const std::string& routing_id, const std::st
     it = agents_.emplace(m.agent_id, std::move(a)).first;
   }
   Agent& a = it->second;
-  if (a.denied()) return Error(Errc::kRefused, "agent '" + m.agent_id + "' is " + a.record.state);
+  if (a.denied())
+    return refused(a.state == AgentState::kRevoked ? protocol::RefusalCode::kRevoked : protocol::RefusalCode::kRejected,
+                   "agent '" + m.agent_id + "' is " + a.record.state);
   if (a.state == AgentState::kPending && !m.join_token.empty()) {
     if (use_token(m.join_token)) {
       a.setState(AgentState::kAccepted);
@@ -94,15 +85,15 @@ Result<Agent*> AgentRegistry::hello(const std::string& routing_id, const std::st
   a.record.releases = m.releases;
   a.record.last_seen_ms = now_ms;
   a.last_seen = now;
-  return &a;
+  return Admission{&a, {}};
 }
 
-Result<Agent*> AgentRegistry::session(const std::string& routing_id, const std::string& key) {
+Admission AgentRegistry::session(const std::string& routing_id, const std::string& key) {
   Agent* a = byRouting(routing_id);
-  if (a && a->state == AgentState::kAccepted && a->record.curve_key == key) return a;
-  return Error(Errc::kRefused, a && a->state == AgentState::kPending
-                                   ? "pending: waiting for an operator to accept this agent"
-                                   : "not enrolled: say hello first");
+  if (a && a->state == AgentState::kAccepted && a->record.curve_key == key) return Admission{a, {}};
+  if (a && a->state == AgentState::kPending)
+    return refused(protocol::RefusalCode::kPending, "waiting for an operator to accept this agent");
+  return refused(protocol::RefusalCode::kNotEnrolled, "say hello first");
 }
 
 Result<Agent*> AgentRegistry::decide(const std::string& id, AgentState to) {

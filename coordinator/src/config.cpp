@@ -137,7 +137,7 @@ Result<std::string> rotatePlanKey(const CoordinatorConfig& config) {
 }
 
 Result<std::string> createJoinToken(const CoordinatorConfig& config, common::Millis ttl, long uses) {
-  auto store = Store::open(config.store_file);
+  auto store = openStore({.file = config.store_file});
   if (!store) return store.error();
   std::string token = common::randomHex(32);
   TokenRecord rec;

@@ -95,19 +95,28 @@ void HttpEndpoint::stop() {
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();
+  std::lock_guard<std::mutex> lock(render_mu_);
+  store_.reset();
 }
 
 std::string HttpEndpoint::renderMetrics() {
   std::lock_guard<std::mutex> lock(render_mu_);
   std::ostringstream os;
   os << gauges_->read();
-  auto store = Store::open(store_file_);
-  if (!store) {
-    os << "# store unavailable: " << store.error().message << "\n";
+  if (!store_) {
+    auto opened = openStore({.file = store_file_, .read_only = true});
+    if (!opened) {
+      os << "# store unavailable: " << opened.error().message << "\n";
+      return os.str();
+    }
+    store_ = std::move(*opened);
+  }
+  auto rollouts = store_->rollouts("", 1000000);
+  if (!rollouts) {
+    os << "# store unavailable: " << rollouts.error().message << "\n";
+    store_.reset();  // opened afresh by the next scrape
     return os.str();
   }
-  auto rollouts = (*store)->rollouts("", 1000000);
-  if (!rollouts) return os.str();
 
   std::map<std::pair<std::string, std::string>, std::uint64_t> outcomes;
   std::map<std::string, Histogram> rollout_durations;
@@ -126,7 +135,7 @@ std::string HttpEndpoint::renderMetrics() {
   renderHistogram(os, "flotilla_rollout_duration_seconds", "Submission to finish of each finished rollout.",
                   rollout_durations);
   std::map<std::string, Histogram> wave_durations;
-  if (auto waves = (*store)->waveDurations(); waves.ok())
+  if (auto waves = store_->waveDurations(); waves.ok())
     for (const auto& w : *waves) wave_durations[app_of[w.rollout_id]].observe(w.seconds);
   renderHistogram(os, "flotilla_wave_duration_seconds", "Start to end of each wave (including bake).", wave_durations);
 

@@ -293,9 +293,10 @@ std::string toPrometheus(const DoraReport& r) {
   for (const auto& [app, m] : r.apps) scopes.emplace_back("app=\"" + escapeLabel(app) + "\"", &m);
 
   std::string out;
-  out += "# HELP flotilla_dora_window_days Length of the window the DORA figures cover, in days.\n";
-  out += "# TYPE flotilla_dora_window_days gauge\n";
-  out += "flotilla_dora_window_days " + std::to_string(r.window_days) + "\n";
+  // Prometheus wants base units: the window in seconds.
+  out += "# HELP flotilla_dora_window_seconds Length of the window the DORA figures cover.\n";
+  out += "# TYPE flotilla_dora_window_seconds gauge\n";
+  out += "flotilla_dora_window_seconds " + std::to_string(std::int64_t{r.window_days} * 86400) + "\n";
 
   family(out, scopes, "flotilla_dora_deployment_frequency_per_day", "Successful rollouts per day over the window.",
          [](const ScopeMetrics& m) { return num(m.deployment_frequency.per_day); });

@@ -1,6 +1,6 @@
 #include "flotilla/coordinator/order_refusals.h"
 
-#include "flotilla/protocol/order.h"
+#include "flotilla/protocol/words.h"
 
 namespace flotilla::coordinator {
 

@@ -67,7 +67,7 @@ Status Server::start() {
                                          std::to_string(patch) +
                                          " is too old: 4.3.2 or later is required (CVE-2019-13132)");
   FLOTILLA_TRY(common::ensureDir(config_.artifacts_dir, 0750));
-  auto store = Store::open(config_.store_file);
+  auto store = openStore({.file = config_.store_file});
   if (!store) return store.error();
   store_ = std::move(*store);
   auto agents = store_->loadAgents();
@@ -302,8 +302,8 @@ void Server::sendToAgent(const std::string& rid, const std::string& payload) {
   }
 }
 
-void Server::refuse(const std::string& rid, const std::string& reason) {
-  sendToAgent(rid, protocol::encode(protocol::Refusal{reason}));
+void Server::refuse(const std::string& rid, protocol::RefusalCode code, const std::string& detail) {
+  sendToAgent(rid, protocol::encode(protocol::Refusal{code, detail}));
 }
 
 bool Server::receiveAgentMessage(std::string& rid, zmq::message_t& payload) {
@@ -340,7 +340,7 @@ void Server::handleAgentMessage() {
   auto msg = protocol::decodeAgentMessage(std::string_view(static_cast<const char*>(payload.data()), payload.size()));
   if (!msg) {
     spdlog::warn("refused a malformed message from key {}: {}", key.substr(0, 16), msg.error().message);
-    refuse(rid, "malformed message: " + msg.error().message);
+    refuse(rid, protocol::RefusalCode::kMalformed, msg.error().message);
     return;
   }
   if (auto* hello = std::get_if<protocol::Hello>(&*msg)) {
@@ -349,10 +349,10 @@ void Server::handleAgentMessage() {
   }
   auto session = agents_.session(rid, key);
   if (!session) {
-    refuse(rid, session.error().message);
+    refuse(rid, session.refusal.code, session.refusal.detail);
     return;
   }
-  Agent* a = *session;
+  Agent* a = session.agent;
   a->last_seen = clock_.steadyNow();
   const bool came_back = !a->online;
   if (came_back) {

@@ -24,10 +24,10 @@ void Server::onHello(const std::string& rid, const std::string& key, const proto
   };
   auto admitted = agents_.hello(rid, key, m, now_ms, clock_.steadyNow(), useToken);
   if (!admitted) {
-    refuse(rid, admitted.error().message);
+    refuse(rid, admitted.refusal.code, admitted.refusal.detail);
     return;
   }
-  Agent& a = **admitted;
+  Agent& a = *admitted.agent;
   if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
 
   protocol::Welcome w;
@@ -60,11 +60,12 @@ void Server::onHeartbeat(Agent& a, const protocol::Heartbeat& m) {
   a.busy = m.busy;
   for (const auto& [app, state] : m.health) {
     auto& prev = a.health[app];
-    if (state == "unhealthy" && prev != "unhealthy") {
+    const char* word = protocol::toString(state);
+    if (state == protocol::HealthState::kUnhealthy && prev != word) {
       if (auto r = active_by_app_.find(app); r != active_by_app_.end())
         rollouts_.at(r->second)->engine->onHostUnhealthy(a.record.id, clock_.steadyNow());
     }
-    prev = state;
+    prev = word;
   }
   if (releases_changed) {
     a.record.last_seen_ms = common::toUnixMillis(clock_.systemNow());
@@ -100,13 +101,13 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
 
 void Server::onFetch(Agent& a, const protocol::Fetch& m) {
   if (m.digest.size() != 64 || m.digest.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    refuse(a.routing_id, "fetch: bad digest");
+    refuse(a.routing_id, protocol::RefusalCode::kFetchBadDigest, "bad digest");
     return;
   }
   const auto path = config_.artifacts_dir / m.digest;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    refuse(a.routing_id, "fetch: no artifact " + m.digest);
+    refuse(a.routing_id, protocol::RefusalCode::kFetchNoArtifact, "no artifact " + m.digest);
     return;
   }
   struct stat st {};

@@ -194,14 +194,19 @@ Hello readHello(const msgpack::object& o) {
 void packBody(Packer& p, const Heartbeat& m) {
   p.pack_array(3);
   packMap(p, m.releases);
-  packMap(p, m.health);
+  p.pack_map(static_cast<std::uint32_t>(m.health.size()));
+  for (const auto& [app, state] : m.health) {
+    packStr(p, app);
+    packStr(p, toString(state));
+  }
   packStr(p, m.busy);
 }
 Heartbeat readHeartbeat(const msgpack::object& o) {
   FieldReader r(o, 3, "heartbeat");
   Heartbeat m;
   m.releases = r.map();
-  m.health = r.map();
+  // A health word from a newer agent reads as unknown, which no rollout acts on.
+  for (auto& [app, word] : r.map()) m.health.emplace(app, healthStateFromString(word));
   m.busy = r.str();
   return m;
 }
@@ -304,13 +309,19 @@ Chunk readChunk(const msgpack::object& o) {
   return m;
 }
 
+// The code travels as its word, so a newer coordinator's code reads as kUnknown
+// here instead of failing the whole message.
 void packBody(Packer& p, const Refusal& m) {
-  p.pack_array(1);
-  packStr(p, m.reason);
+  p.pack_array(2);
+  packStr(p, toString(m.code));
+  packStr(p, m.detail);
 }
 Refusal readRefusal(const msgpack::object& o) {
-  FieldReader r(o, 1, "refusal");
-  return Refusal{r.str()};
+  FieldReader r(o, 2, "refusal");
+  Refusal m;
+  m.code = refusalCodeFromString(r.str());
+  m.detail = r.str();
+  return m;
 }
 
 void packBody(Packer& p, const Rotation& m) {

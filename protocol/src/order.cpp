@@ -14,38 +14,6 @@ std::string signedBytes(const std::string& body) {
 
 }  // namespace
 
-const char* toString(RefusalReason r) {
-  switch (r) {
-    case RefusalReason::kMalformed:
-      return "malformed";
-    case RefusalReason::kUnknownKey:
-      return "unknown_key";
-    case RefusalReason::kBadSignature:
-      return "bad_signature";
-    case RefusalReason::kWrongTarget:
-      return "wrong_target";
-    case RefusalReason::kExpired:
-      return "expired";
-    case RefusalReason::kNotYetValid:
-      return "not_yet_valid";
-    case RefusalReason::kReplay:
-      return "replay";
-    case RefusalReason::kBadSpec:
-      return "bad_spec";
-    case RefusalReason::kUnsignedRelease:
-      return "unsigned_release";
-  }
-  return "unknown";
-}
-
-std::optional<RefusalReason> refusalReasonFromString(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(RefusalReason::kUnsignedRelease); ++i) {
-    const auto r = static_cast<RefusalReason>(i);
-    if (name == toString(r)) return r;
-  }
-  return std::nullopt;
-}
-
 SignedOrder signOrder(OrderBody body, const std::string& spec_bytes, const common::SigningKeyPair& plan_key) {
   body.key_id = common::keyId(plan_key.public_key);
   body.spec_digest = common::blake2bHex(common::asBytes(spec_bytes));

@@ -207,7 +207,7 @@ def log_ms(line):
     m = LOG_TIME.match(line)
     if not m:
         return None
-    return int(datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
+    return round(datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
 
 
 def cmd_dispatch(a):
@@ -437,17 +437,9 @@ counters (`hellos`, `heartbeats`, `reports`, `fetches`, `messages_in`, `send_dro
         f.write(doc)
 
 
-LOG_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})")
 AGENT_PHASE = re.compile(r"order ([^/]+)/([^/]+)/\S+: \S+ \S+ ([a-z_]+)")
 WAVE_EVENT = re.compile(r"\[([^\]]+)\] (wave_started|wave_succeeded|rollout_started|rollout_succeeded)")
 PHASES = ["accepted", "fetching", "staging", "before_switch", "switching", "restarting", "probation", "healthy"]
-
-
-def log_ms(line):
-    m = LOG_TS.match(line)
-    if not m:
-        return None
-    return datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc).timestamp() * 1000
 
 
 def cmd_phases(a):

@@ -78,8 +78,9 @@ bool writeProtocol(const fs::path& dir, const common::SigningKeyPair& key) {
   auto put = [&](const char* name, const std::string& bytes) { ok = write(dir / name, bytes) && ok; };
 
   put("hello", encode(Hello{"agent-1", {{"role", "web"}, {"zone", "a"}}, {{"web", "2.4.0"}}, "join-token", "0.1.0"}));
-  put("heartbeat_idle", encode(Heartbeat{{{"web", "2.4.0"}}, {{"web", "healthy"}}, ""}));
-  put("heartbeat_busy", encode(Heartbeat{{}, {{"web", "unknown"}}, "o-4"}));
+  put("heartbeat_idle", encode(Heartbeat{{{"web", "2.4.0"}}, {{"web", HealthState::kHealthy}}, ""}));
+  put("heartbeat_busy",
+      encode(Heartbeat{{}, {{"web", HealthState::kUnknown}, {"db", HealthState::kUnhealthy}}, "o-4"}));
   put("report_accepted", encode(Report{"o-4", "web", "2.4.1", 4, Phase::kAccepted, "", "2.4.0", 1'800'000'000'000}));
   put("report_reverted",
       encode(Report{"o-4", "web", "2.4.1", 4, Phase::kReverted, "health check failed", "2.4.0", -1}));
@@ -87,7 +88,8 @@ bool writeProtocol(const fs::path& dir, const common::SigningKeyPair& key) {
   put("welcome", encode(Welcome{WelcomeStatus::kAccepted, "", 5000, 1'800'000'000'000}));
   put("welcome_pending", encode(Welcome{WelcomeStatus::kPending, "waiting for accept", 1, 0}));
   put("chunk", encode(Chunk{std::string(64, 'a'), 0, 5, "hello"}));
-  put("refusal", encode(Refusal{"not enrolled"}));
+  put("refusal", encode(Refusal{RefusalCode::kNotEnrolled, "say hello first"}));
+  put("refusal_fetch", encode(Refusal{RefusalCode::kFetchNoArtifact, "no artifact " + std::string(64, 'a')}));
 
   const std::string spec = encodeSpec(fullSpec());
   put("spec", spec);

@@ -1,7 +1,12 @@
 // The coordinator's HTTP endpoint and `flotilla metrics`, scraped and queried for real.
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "support/cluster.h"
 
@@ -35,6 +40,23 @@ HttpReply httpGet(const std::string& url) {
 
 bool hasLine(const std::string& text, const std::string& line) {
   return text.find("\n" + line + "\n") != std::string::npos;
+}
+
+// promtool (Debian package prometheus) on $PATH, or "" when it is not installed.
+std::string promtool() {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const auto candidate = std::filesystem::path(dir.empty() ? "." : dir) / "promtool";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return "";
+}
+
+// Prometheus' own linter over an exposition: what it complains about ("" when nothing).
+std::string promtoolComplaints(const std::string& tool, const std::filesystem::path& exposition) {
+  auto r = runCommand({"/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"", tool, exposition.string()});
+  return r.exit_code == 0 ? "" : "exit " + std::to_string(r.exit_code) + ": " + r.out + r.err;
 }
 
 }  // namespace
@@ -76,6 +98,15 @@ TEST_CASE("the coordinator serves Prometheus metrics and health over HTTP", "[in
   CHECK(m.body.find("flotilla_wave_duration_seconds_bucket{app=\"web\",le=\"+Inf\"} 2") != std::string::npos);
   CHECK(m.body.find("# TYPE flotilla_dora_deployment_frequency_per_day gauge") != std::string::npos);
   CHECK(m.body.find("flotilla_dora_change_failure_rate{app=\"web\"} 0.5") != std::string::npos);
+  CHECK(hasLine(m.body, "flotilla_dora_window_seconds 2592000"));
+
+  if (const auto tool = promtool(); tool.empty()) {
+    WARN("promtool not found (Debian package prometheus, see scripts/bootstrap.sh): exposition not linted");
+  } else {
+    const auto exposition = f.dir() / "metrics.txt";
+    std::ofstream(exposition) << m.body;
+    CHECK(promtoolComplaints(tool, exposition) == "");
+  }
 
   // The same record through the console.
   auto metrics = f.console({"metrics", "--app", "web"});

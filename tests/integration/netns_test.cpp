@@ -38,25 +38,6 @@ std::unique_ptr<NetLab> openLab() {
   return std::move(lab.value());
 }
 
-std::string agentState(Fleet& f, const std::string& id) {
-  auto a = f.agentInfo(id);
-  return a.is_object() ? a.value("state", "") : "";
-}
-
-// The release of `app` the coordinator last heard agent `id` report.
-std::string reportedRelease(Fleet& f, const std::string& id, const std::string& app) {
-  auto a = f.agentInfo(id);
-  if (!a.is_object() || !a["releases"].is_object()) return "";
-  return a["releases"].value(app, "");
-}
-
-std::string hostPhase(Fleet& f, const std::string& rollout, const std::string& host) {
-  auto s = f.console({"status", rollout, "--hosts"});
-  for (const auto& h : s.json.value("hosts", json::array()))
-    if (h["id"] == host) return h.value("phase", "");
-  return "";
-}
-
 // Probation that takes `healthy_for` of passing checks, or reverts at `deadline`.
 std::string slowHealth(const std::string& healthy_for, const std::string& deadline) {
   return "[health]\ninterval = \"100ms\"\nhealthy_for = \"" + healthy_for + "\"\ndeadline = \"" + deadline +
@@ -70,14 +51,6 @@ bool settledOn(Fleet& f, const std::string& id, const std::string& app, const st
   auto j = json::parse(in, nullptr, false);
   if (!j.is_object() || (j.contains("order") && !j["order"].is_null())) return false;
   return j["apps"][app].value("current", "") == version;
-}
-
-// The last release whose bin/restart ran on the host.
-std::string lastRestarted(Fleet& f, const std::string& id) {
-  std::ifstream in(f.appsDir(id) / "web/restarted");
-  std::string last, line;
-  while (in >> line) last = line;
-  return last;
 }
 
 // One scenario: a coordinator in the lab's hub and hosts h0..h{n-1}, each an
@@ -131,9 +104,9 @@ struct Scenario {
   std::string cutInProbation(const std::string& host, bool healthy, const std::string& waves_toml,
                              const std::string& health_toml) {
     auto id = submit("2", healthy, waves_toml, health_toml);
-    REQUIRE(waitUntil([&] { return hostPhase(*fleet, id, host) == "probation"; }, 30s));
+    REQUIRE(waitUntil([&] { return fleet->hostPhase(id, host) == "probation"; }, 30s));
     cutOff(host);
-    REQUIRE(waitUntil([&] { return agentState(*fleet, host) == "lost"; }, kExpiry + 15s));
+    REQUIRE(waitUntil([&] { return fleet->agentState(host) == "lost"; }, kExpiry + 15s));
     CHECK(Clock::now() - cut <= kExpiry + 3s);
     return id;
   }
@@ -201,8 +174,8 @@ TEST_CASE("a wave whose host is cut off but not yet lost ends at its deadline, n
   CHECK(st["waves"][0]["failed"] == 1);
   CHECK(st["waves"][0]["healthy"] == 1);
   CHECK(took >= 5s);
-  CHECK(took < 5s + 5s);                   // the deadline plus the coordinator's tick and the console's latency
-  CHECK(agentState(f, "h1") == "online");  // never declared lost: the deadline alone ended the wave
+  CHECK(took < 5s + 5s);                  // the deadline plus the coordinator's tick and the console's latency
+  CHECK(f.agentState("h1") == "online");  // never declared lost: the deadline alone ended the wave
 }
 
 TEST_CASE("a host cut off in probation whose checks fail reverts alone and reports it when healed",
@@ -215,15 +188,15 @@ TEST_CASE("a host cut off in probation whose checks fail reverts alone and repor
                              slowHealth("1s", "6s"));
   auto& f = *s.fleet;
   CHECK(f.waitFinished(id, 20s)["state"] == "failed");
-  CHECK(reportedRelease(f, "h0", "web") == "2");  // its last word before the cut: probation of 2
+  CHECK(f.reportedRelease("h0", "web") == "2");  // its last word before the cut: probation of 2
   // At its health deadline, still cut off, the host goes back to release 1 on its own.
   CHECK(waitUntil([&] { return settledOn(f, "h0", "web", "1"); }, 20s));
   CHECK(f.liveRelease("h0", "web") == "1");
-  CHECK(lastRestarted(f, "h0") == "1");
-  CHECK(agentState(f, "h0") == "lost");
+  CHECK(f.lastRestart("h0") == "1");
+  CHECK(f.agentState("h0") == "lost");
   s.lab->heal("h0");
   REQUIRE(f.waitOnline(1, 30s));
-  CHECK(waitUntil([&] { return reportedRelease(f, "h0", "web") == "1"; }, 15s));
+  CHECK(waitUntil([&] { return f.reportedRelease("h0", "web") == "1"; }, 15s));
 }
 
 TEST_CASE("a host cut off in probation whose checks pass keeps the new release and reports it when healed",
@@ -241,8 +214,8 @@ TEST_CASE("a host cut off in probation whose checks pass keeps the new release a
   // Its probation ends while it is still cut off, and it stays on release 2.
   CHECK(waitUntil([&] { return settledOn(f, "h0", "web", "2"); }, 20s));
   CHECK(f.liveRelease("h0", "web") == "2");
-  CHECK(lastRestarted(f, "h0") == "2");
-  CHECK(agentState(f, "h0") == "lost");
+  CHECK(f.lastRestart("h0") == "2");
+  CHECK(f.agentState("h0") == "lost");
   s.lab->heal("h0");
   REQUIRE(f.waitOnline(1, 30s));
   CHECK(waitUntil(
@@ -259,7 +232,7 @@ TEST_CASE("a host cut off through a rollout converges to the app's release once 
   if (!s.start(3)) return;
   auto& f = *s.fleet;
   s.cutOff("h2");
-  REQUIRE(waitUntil([&] { return agentState(f, "h2") == "lost"; }, kExpiry + 15s));
+  REQUIRE(waitUntil([&] { return f.agentState("h2") == "lost"; }, kExpiry + 15s));
   auto id = s.submit("2", true, "sizes = [\"100%\"]\nmax_parallel = 3\nmax_unreachable = 1\ndeadline = \"20s\"");
   auto st = f.waitFinished(id, 30s);
   INFO(st.dump(2));
@@ -269,7 +242,7 @@ TEST_CASE("a host cut off through a rollout converges to the app's release once 
   s.lab->heal("h2");
   REQUIRE(f.waitOnline(3, 30s));
   CHECK(waitUntil([&] { return f.liveRelease("h2", "web") == "2"; }, 30s));
-  CHECK(waitUntil([&] { return reportedRelease(f, "h2", "web") == "2"; }, 15s));
+  CHECK(waitUntil([&] { return f.reportedRelease("h2", "web") == "2"; }, 15s));
 }
 
 TEST_CASE("a lab leaves no namespace and no link behind", "[integration][netns]") {

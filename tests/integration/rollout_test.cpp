@@ -3,7 +3,6 @@
 
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "support/cluster.h"
 
@@ -20,34 +19,6 @@ void startFleet(Fleet& f, int n) {
   REQUIRE(f.waitOnline(static_cast<std::size_t>(n)));
 }
 
-std::string submit(Fleet& f, const std::filesystem::path& plan) {
-  auto r = f.console({"rollout", plan.string()});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
-  REQUIRE(r.json.contains("id"));
-  return r.json["id"].get<std::string>();
-}
-
-// Puts every host of the fleet on release `version` (one wave, all at once).
-void baseline(Fleet& f, const std::string& version) {
-  auto plan = f.writePlan("web", version, f.makeRelease(version, true), "sizes = [\"100%\"]\nmax_parallel = 10");
-  auto st = f.waitFinished(submit(f, plan));
-  REQUIRE(st["state"] == "succeeded");
-}
-
-std::vector<json> events(Fleet& f, const std::string& id) {
-  auto r = f.console({"events", id});
-  REQUIRE(r.exit_code == 0);
-  return r.json["events"].get<std::vector<json>>();
-}
-
-std::size_t countEvents(const std::vector<json>& ev, const std::string& kind) {
-  std::size_t n = 0;
-  for (const auto& e : ev)
-    if (e["kind"] == kind) ++n;
-  return n;
-}
-
 // A health check that fails on hosts where the test created <apps>/web/FAIL.
 const char* kFailFileHealth =
     "[health]\ninterval = \"100ms\"\nhealthy_for = \"300ms\"\ndeadline = \"5s\"\n\n"
@@ -60,7 +31,7 @@ TEST_CASE("a release rolls out wave by wave to every host", "[integration][rollo
   startFleet(f, 4);
   auto plan = f.writePlan("web", "2", f.makeRelease("2", true),
                           "sizes = [1, \"50%\", \"100%\"]\nmax_parallel = 2\nbake = \"200ms\"");
-  auto id = submit(f, plan);
+  auto id = f.submit(plan);
   auto st = f.waitFinished(id);
   INFO(st.dump(2));
   REQUIRE(st["state"] == "succeeded");
@@ -74,9 +45,9 @@ TEST_CASE("a release rolls out wave by wave to every host", "[integration][rollo
   }
   for (int i = 0; i < 4; ++i) CHECK(f.liveRelease("h" + std::to_string(i), "web") == "2");
 
-  auto ev = events(f, id);
-  CHECK(countEvents(ev, "wave_started") == 3);
-  CHECK(countEvents(ev, "host_healthy") == 4);
+  auto ev = f.events(id);
+  CHECK(f.countEvents(id, "wave_started") == 3);
+  CHECK(f.countEvents(id, "host_healthy") == 4);
   // Waves run in order: wave 1 starts only after wave 0 succeeded.
   std::vector<std::string> kinds;
   for (const auto& e : ev)
@@ -91,16 +62,16 @@ TEST_CASE("a release rolls out wave by wave to every host", "[integration][rollo
 TEST_CASE("a failing canary reverts itself and the rollout stops", "[integration][rollout][revert]") {
   Fleet f;
   startFleet(f, 3);
-  baseline(f, "1");
+  f.baseline("1");
   auto plan = f.writePlan("web", "2", f.makeRelease("2", false), "sizes = [1, \"100%\"]\non_failure = \"rollback\"");
-  auto id = submit(f, plan);
+  auto id = f.submit(plan);
   auto st = f.waitFinished(id);
   INFO(st.dump(2));
   CHECK(st["state"] == "rolled_back");
   CHECK(st["waves"][0]["failed"] == 1);
   CHECK(st["waves"][1]["state"] == "pending");  // never started
   for (int i = 0; i < 3; ++i) CHECK(f.liveRelease("h" + std::to_string(i), "web") == "1");
-  auto ev = events(f, id);
+  auto ev = f.events(id);
   bool reverted = false;
   for (const auto& e : ev)
     if (e["kind"] == "host_failed" && e["message"].get<std::string>().find("reverted") != std::string::npos)
@@ -120,7 +91,7 @@ TEST_CASE("a failing canary reverts itself and the rollout stops", "[integration
 TEST_CASE("a failure in a later wave rolls back every host the rollout moved", "[integration][rollout][rollback]") {
   Fleet f;
   startFleet(f, 4);
-  baseline(f, "1");
+  f.baseline("1");
   // Which host is the canary depends on the rollout id; make every host but the
   // canary fail by marking all, then clearing the canary once it is chosen.
   for (int i = 0; i < 4; ++i) std::ofstream(f.appsDir("h" + std::to_string(i)) / "web/FAIL") << "x";
@@ -128,7 +99,7 @@ TEST_CASE("a failure in a later wave rolls back every host the rollout moved", "
       f.writePlan("web", "2", f.makeRelease("2", true),
                   "sizes = [1, \"100%\"]\nmax_parallel = 3\nbake = \"1s\"\non_failure = \"rollback\"", kFailFileHealth);
   // Hold the canary's wave in bake long enough to learn who it is.
-  auto id = submit(f, plan);
+  auto id = f.submit(plan);
   std::string canary;
   REQUIRE(waitUntil(
       [&] {
@@ -145,19 +116,18 @@ TEST_CASE("a failure in a later wave rolls back every host the rollout moved", "
   CHECK(st["waves"][1]["failed"].get<int>() >= 1);
   CHECK(st["state"] == "rolled_back");
   for (int i = 0; i < 4; ++i) CHECK(f.liveRelease("h" + std::to_string(i), "web") == "1");
-  auto ev = events(f, id);
-  CHECK(countEvents(ev, "rollback_started") == 1);
-  CHECK(countEvents(ev, "host_rolled_back") >= 1);  // at least the healthy canary was sent back
+  CHECK(f.countEvents(id, "rollback_started") == 1);
+  CHECK(f.countEvents(id, "host_rolled_back") >= 1);  // at least the healthy canary was sent back
 }
 
 TEST_CASE("failures within max_failed do not stop the rollout", "[integration][rollout][budget]") {
   Fleet f;
   startFleet(f, 4);
-  baseline(f, "1");
+  f.baseline("1");
   std::ofstream(f.appsDir("h2") / "web/FAIL") << "x";
   auto plan = f.writePlan("web", "2", f.makeRelease("2", true), "sizes = [\"100%\"]\nmax_parallel = 4\nmax_failed = 1",
                           kFailFileHealth);
-  auto st = f.waitFinished(submit(f, plan));
+  auto st = f.waitFinished(f.submit(plan));
   INFO(st.dump(2));
   CHECK(st["state"] == "succeeded");
   CHECK(st["waves"][0]["failed"] == 1);
@@ -170,7 +140,7 @@ TEST_CASE("manual approval waits for promote", "[integration][rollout][approval]
   Fleet f;
   startFleet(f, 3);
   auto plan = f.writePlan("web", "2", f.makeRelease("2", true), "sizes = [1, \"100%\"]\napproval = \"manual\"");
-  auto id = submit(f, plan);
+  auto id = f.submit(plan);
   REQUIRE(waitUntil([&] { return f.status(id)["waves"][1]["state"] == "awaiting_approval"; }, 20s));
   CHECK(f.status(id)["state"] == "running");
   auto r = f.console({"promote", id});
@@ -178,7 +148,7 @@ TEST_CASE("manual approval waits for promote", "[integration][rollout][approval]
   CHECK(r.exit_code == 0);
   auto st = f.waitFinished(id);
   CHECK(st["state"] == "succeeded");
-  auto ev = events(f, id);
+  auto ev = f.events(id);
   bool operator_named = false;
   for (const auto& e : ev)
     if (e["kind"] == "operator_promote" && e["actor"].is_string() && !e["actor"].get<std::string>().empty())
@@ -190,11 +160,16 @@ TEST_CASE("pause holds the rollout and resume continues it", "[integration][roll
   Fleet f;
   startFleet(f, 3);
   auto plan = f.writePlan("web", "2", f.makeRelease("2", true), "sizes = [1, \"100%\"]\nbake = \"2s\"");
-  auto id = submit(f, plan);
+  auto id = f.submit(plan);
   REQUIRE(f.console({"pause", id}).exit_code == 0);
   CHECK(f.status(id)["state"] == "paused");
-  // Well past the bake, the next wave has not started.
-  std::this_thread::sleep_for(3s);  // the behaviour under test is that time passing changes nothing
+  // The canary's order was out before the pause: it finishes and wave 0 bakes.
+  REQUIRE(waitUntil([&] { return f.status(id)["waves"][0]["state"] == "baking"; }, 30s));
+  // A rollout of another app with the same bake, submitted after that bake
+  // began, gets through its own bake and first wave: the coordinator's clock
+  // has passed this rollout's bake, and its next wave has not started.
+  auto other = f.writePlan("api", "7", f.makeRelease("7", true), "sizes = [1, \"100%\"]\nbake = \"2s\"");
+  REQUIRE(f.waitFinished(f.submit(other))["state"] == "succeeded");
   auto st = f.status(id);
   CHECK(st["state"] == "paused");
   CHECK(st["waves"][1]["state"] == "pending");
@@ -208,9 +183,9 @@ TEST_CASE("pause holds the rollout and resume continues it", "[integration][roll
 TEST_CASE("abort stops a rollout where it is", "[integration][rollout][abort]") {
   Fleet f;
   startFleet(f, 3);
-  baseline(f, "1");
+  f.baseline("1");
   auto plan = f.writePlan("web", "2", f.makeRelease("2", true), "sizes = [1, \"100%\"]\napproval = \"manual\"");
-  auto id = submit(f, plan);
+  auto id = f.submit(plan);
   REQUIRE(waitUntil([&] { return f.status(id)["waves"][1]["state"] == "awaiting_approval"; }, 20s));
   REQUIRE(f.console({"abort", id}).exit_code == 0);
   auto st = f.status(id);
@@ -220,7 +195,7 @@ TEST_CASE("abort stops a rollout where it is", "[integration][rollout][abort]") 
   CHECK(on_two == 1);  // only the canary moved
   // A new rollout of the app is allowed once this one is over.
   auto next = f.writePlan("web", "3", f.makeRelease("3", true), "sizes = [\"100%\"]");
-  CHECK(f.waitFinished(submit(f, next))["state"] == "succeeded");
+  CHECK(f.waitFinished(f.submit(next))["state"] == "succeeded");
 }
 
 TEST_CASE("an agent refuses an order signed by a key it does not trust", "[integration][trust]") {
@@ -244,13 +219,13 @@ TEST_CASE("an agent refuses an order signed by a key it does not trust", "[integ
   REQUIRE(f.waitOnline(1));
 
   auto plan = f.writePlan("web", "2", f.makeRelease("2", true), "sizes = [\"100%\"]\non_failure = \"halt\"");
-  auto id = submit(f, plan);
+  auto id = f.submit(plan);
   auto st = f.waitFinished(id);
   CHECK(st["state"] == "failed");
   CHECK(f.liveRelease("h0", "web").empty());
   CHECK_FALSE(std::filesystem::exists(f.appsDir("h0") / "web/releases/2"));
   bool refused = false;
-  for (const auto& e : events(f, id))
+  for (const auto& e : f.events(id))
     if (e["kind"] == "host_failed" && e["message"].get<std::string>().find("unknown_key") != std::string::npos)
       refused = true;
   CHECK(refused);

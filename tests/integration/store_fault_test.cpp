@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "support/cluster.h"
+#include "support/small_disk.h"
 
 using namespace flotilla::testing;
 using namespace std::chrono_literals;
@@ -19,36 +20,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A tmpfs of `size` mounted on `where` for the life of the object.
-class SmallDisk {
- public:
-  SmallDisk(fs::path where, const std::string& size) : where_(std::move(where)) {
-    fs::create_directories(where_);
-    if (::mount("tmpfs", where_.c_str(), "tmpfs", 0, ("size=" + size + ",mode=0700").c_str()) != 0)
-      error_ = std::string("mount tmpfs: ") + std::strerror(errno);
-  }
-  ~SmallDisk() {
-    if (error_.empty()) ::umount2(where_.c_str(), MNT_DETACH);
-  }
-  const std::string& error() const { return error_; }
-  const fs::path& path() const { return where_; }
-  bool remount(unsigned long flags) {
-    return ::mount("tmpfs", where_.c_str(), "tmpfs", MS_REMOUNT | flags, nullptr) == 0;
-  }
-  // Writes zeros until the file system is full; returns the filler's path.
-  fs::path fill() {
-    const auto filler = where_ / "filler";
-    std::ofstream out(filler, std::ios::binary);
-    std::string block(64 * 1024, '\0');
-    while (out.write(block.data(), static_cast<std::streamsize>(block.size()))) out.flush();
-    return filler;
-  }
-
- private:
-  fs::path where_;
-  std::string error_;
-};
 
 bool canMount(const SmallDisk& d) {
   if (::geteuid() != 0 || !d.error().empty()) {

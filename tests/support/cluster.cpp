@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -18,29 +18,6 @@ namespace flotilla::testing {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-TempDir::TempDir(const std::string& prefix) {
-  std::random_device rd;
-  for (int i = 0; i < 100; ++i) {
-    auto p = fs::temp_directory_path() / (prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    std::error_code ec;
-    if (fs::create_directory(p, ec)) {
-      path_ = p;
-      return;
-    }
-  }
-  throw std::runtime_error("cannot create a temporary directory");
-}
-
-TempDir::~TempDir() {
-  // FLOTILLA_TEST_KEEP=1 keeps every test's directory (logs, stores) for a post-mortem.
-  if (const char* keep = std::getenv("FLOTILLA_TEST_KEEP"); keep && *keep && std::string(keep) != "0") {
-    std::fprintf(stderr, "kept %s\n", path_.c_str());
-    return;
-  }
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
 
 int freeTcpPort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -171,6 +148,16 @@ bool waitUntil(const std::function<bool()>& cond, std::chrono::milliseconds time
 }
 
 fs::path binDir() { return FLOTILLA_BIN_DIR; }
+
+bool existsAnywhere(const fs::path& root, const std::string& name) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->path().filename() == name && it->path().string().find("src-") == std::string::npos) return true;
+  }
+  return false;
+}
 fs::path sourceDir() { return FLOTILLA_SOURCE_DIR; }
 
 Fleet::Fleet() : tmp_("flotilla-fleet") {
@@ -186,6 +173,20 @@ Fleet::~Fleet() {
 }
 
 std::string Fleet::controlEndpoint() const { return "ipc://" + (dir() / "coord/control.sock").string(); }
+
+std::string Fleet::agentsEndpoint() const { return "tcp://127.0.0.1:" + std::to_string(agent_port_); }
+
+std::string Fleet::joinToken() const {
+  std::ifstream in(dir() / "coord/join.toml");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("token = ", 0) != 0) continue;
+    auto value = line.substr(8);
+    value.erase(std::remove_if(value.begin(), value.end(), [](char c) { return c == '"' || c == '\'' || c == ' '; }),
+                value.end());
+    return value;
+  }
+  throw std::runtime_error("no token in " + (dir() / "coord/join.toml").string());
+}
 
 void Fleet::startCoordinator(const std::vector<std::string>& extra_config_lines) {
   const auto cfg = dir() / "coord/coordinator.toml";
@@ -229,25 +230,37 @@ void Fleet::startCoordinator(const std::vector<std::string>& extra_config_lines)
 
 void Fleet::stopCoordinator(int sig) { coordinator_.stop(sig); }
 
+void Fleet::initAgent(const AgentSpec& spec) {
+  std::vector<std::string> argv{(binDir() / "agent/flotilla-agent").string(),
+                                "init",
+                                agentDir(spec.id).string(),
+                                "--join",
+                                (dir() / "coord/join.toml").string(),
+                                "--id",
+                                spec.id};
+  for (const auto& [k, v] : spec.labels) {
+    argv.push_back("--label");
+    argv.push_back(k + "=" + v);
+  }
+  for (const auto& [k, v] : spec.vars) {
+    argv.push_back("--var");
+    argv.push_back(k + "=" + v);
+  }
+  auto r = runCommand(argv);
+  if (r.exit_code != 0) throw std::runtime_error("agent init failed: " + r.err);
+}
+
 void Fleet::startAgent(const AgentSpec& spec) {
   const auto adir = agentDir(spec.id);
-  if (!fs::exists(adir / "agent.toml")) {
-    std::vector<std::string> argv{(binDir() / "agent/flotilla-agent").string(), "init", adir.string(), "--join",
-                                  (dir() / "coord/join.toml").string(),         "--id", spec.id};
-    for (const auto& [k, v] : spec.labels) {
-      argv.push_back("--label");
-      argv.push_back(k + "=" + v);
-    }
-    for (const auto& [k, v] : spec.vars) {
-      argv.push_back("--var");
-      argv.push_back(k + "=" + v);
-    }
-    auto r = runCommand(argv);
-    if (r.exit_code != 0) throw std::runtime_error("agent init failed: " + r.err);
-  }
+  if (!fs::exists(adir / "agent.toml")) initAgent(spec);
   agents_[spec.id] = Process({(binDir() / "agent/flotilla-agent").string(), "run", "--config",
                               (adir / "agent.toml").string(), "--log-level", "debug"},
                              dir() / ("agent-" + spec.id + ".log"));
+}
+
+bool Fleet::agentRunning(const std::string& id) {
+  auto it = agents_.find(id);
+  return it != agents_.end() && it->second.running();
 }
 
 void Fleet::stopAgent(const std::string& id, int sig) {
@@ -371,6 +384,87 @@ nlohmann::json Fleet::agentInfo(const std::string& id) {
     for (const auto& a : r.json.value("agents", nlohmann::json::array()))
       if (a.value("id", "") == id) return a;
   return nullptr;
+}
+
+std::string Fleet::agentState(const std::string& id) {
+  auto r = console({"agents"});
+  if (r.exit_code != 0 || !r.json.is_object()) return "<console failed>";
+  for (const auto& a : r.json.value("agents", nlohmann::json::array()))
+    if (a.value("id", "") == id) return a.value("state", "");
+  return "";
+}
+
+nlohmann::json Fleet::events(const std::string& rollout) {
+  auto r = console({"events", rollout});
+  return r.json.is_object() ? r.json.value("events", nlohmann::json::array()) : nlohmann::json::array();
+}
+
+std::string Fleet::hostPhase(const std::string& rollout, const std::string& host) {
+  auto r = console({"status", rollout, "--hosts"});
+  if (r.json.is_object())
+    for (const auto& h : r.json.value("hosts", nlohmann::json::array()))
+      if (h.value("id", "") == host) return h.value("phase", "");
+  return "";
+}
+
+std::size_t Fleet::countEvents(const std::string& rollout, const std::string& kind, const std::string& agent) {
+  std::size_t n = 0;
+  for (const auto& e : events(rollout))
+    if (e.value("kind", "") == kind && (agent.empty() || e.value("agent", "") == agent)) ++n;
+  return n;
+}
+
+std::string Fleet::reportedRelease(const std::string& id, const std::string& app) {
+  auto a = agentInfo(id);
+  if (!a.is_object() || !a["releases"].is_object()) return "";
+  return a["releases"].value(app, "");
+}
+
+std::string Fleet::reportedHealth(const std::string& id, const std::string& app) {
+  auto a = agentInfo(id);
+  if (!a.is_object() || !a["health"].is_object()) return "";
+  return a["health"].value(app, "");
+}
+
+std::vector<std::string> Fleet::restarts(const std::string& id, const std::string& app) const {
+  std::ifstream in(appsDir(id) / app / "restarted");
+  std::vector<std::string> out;
+  for (std::string v; in >> v;) out.push_back(v);
+  return out;
+}
+
+std::string Fleet::lastRestart(const std::string& id, const std::string& app) const {
+  auto all = restarts(id, app);
+  return all.empty() ? "" : all.back();
+}
+
+std::string Fleet::rollOut(const std::string& version, bool healthy) {
+  return submit(writePlan("web", version, makeRelease(version, healthy), kOneWaveAllAtOnce));
+}
+
+void Fleet::baseline(const std::string& version) {
+  auto st = waitFinished(rollOut(version));
+  if (!st.is_object() || st.value("state", "") != "succeeded")
+    throw std::runtime_error("release " + version + " did not roll out: " + st.dump(2));
+}
+
+bool Fleet::coordinatorUp() { return console({"agents"}).exit_code == 0; }
+
+std::optional<nlohmann::json> Fleet::findEvent(const std::string& rollout, const std::string& kind,
+                                               const std::string& needle) {
+  for (const auto& e : events(rollout)) {
+    if (!kind.empty() && e.value("kind", "") != kind) continue;
+    if (e.value("message", "").find(needle) != std::string::npos) return e;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> Fleet::rolloutHosts(const std::string& rollout) {
+  std::vector<std::string> hosts;
+  auto r = console({"status", rollout, "--hosts"});
+  if (r.json.is_object())
+    for (const auto& h : r.json.value("hosts", nlohmann::json::array())) hosts.push_back(h.value("id", ""));
+  return hosts;
 }
 
 std::string Fleet::submit(const fs::path& plan) {

@@ -62,6 +62,13 @@ bool waitUntil(const std::function<bool()>& cond, std::chrono::milliseconds time
 std::filesystem::path binDir();     // build tree root
 std::filesystem::path sourceDir();  // repository root
 
+// True when a file named `name` exists anywhere under `root`, outside the
+// src-* directories Fleet::makeRelease() builds releases from.
+bool existsAnywhere(const std::filesystem::path& root, const std::string& name);
+
+// The [waves] of a plan that moves every host at once in one wave.
+inline constexpr const char* kOneWaveAllAtOnce = "sizes = [\"100%\"]\nmax_parallel = 10";
+
 class Fleet {
  public:
   struct AgentSpec {
@@ -79,11 +86,21 @@ class Fleet {
 
   const std::filesystem::path& dir() const { return tmp_.path(); }
   std::string controlEndpoint() const;
+  // Where the coordinator listens for agents on loopback (coordinator.toml's
+  // agents.listen as `init` wrote it).
+  std::string agentsEndpoint() const;
+  // The join token in the coordinator's join.toml.
+  std::string joinToken() const;
 
   void startCoordinator(const std::vector<std::string>& extra_config_lines = {});
   void stopCoordinator(int sig = 15);
+  // `flotilla-agent init` for the agent, without starting it (so a test can
+  // edit its agent.toml first); throws when init fails.
+  void initAgent(const AgentSpec& spec);
   // Creates the agent (init) the first time, then starts it.
   void startAgent(const AgentSpec& spec);
+  // True while the agent process startAgent() started has not exited.
+  bool agentRunning(const std::string& id);
   void stopAgent(const std::string& id, int sig = 15);
   void signalAgent(const std::string& id, int sig);
   std::filesystem::path agentDir(const std::string& id) const { return dir() / "agents" / id; }
@@ -129,9 +146,42 @@ class Fleet {
   // The agent's entry in `flotilla agents` (state, releases, health...), or
   // null when the coordinator does not list it.
   nlohmann::json agentInfo(const std::string& id);
+  // The agent's state in `flotilla agents` ("online", "pending", ...): "" when
+  // the coordinator does not list it, "<console failed>" when the console fails.
+  std::string agentState(const std::string& id);
+  // The events of a rollout (`flotilla events`), oldest first; empty when the
+  // console fails.
+  nlohmann::json events(const std::string& rollout);
+  // The phase host `host` of the rollout last reported ("" when it has none).
+  std::string hostPhase(const std::string& rollout, const std::string& host);
+  // How many events of the rollout are of `kind` (and about `agent`, if given).
+  std::size_t countEvents(const std::string& rollout, const std::string& kind, const std::string& agent = "");
+  // The release of `app` and its health as the coordinator last heard agent
+  // `id` report them ("" when it has not).
+  std::string reportedRelease(const std::string& id, const std::string& app);
+  std::string reportedHealth(const std::string& id, const std::string& app);
+  // The releases of `app` whose bin/restart ran on agent `id`, oldest first
+  // (the releases makeRelease() builds append one line per restart), and the
+  // last of them ("" when none).
+  std::vector<std::string> restarts(const std::string& id, const std::string& app = "web") const;
+  std::string lastRestart(const std::string& id, const std::string& app = "web") const;
   // `flotilla rollout PLAN`; returns the rollout id, throws with the console's
   // answer when the coordinator refuses the plan.
   std::string submit(const std::filesystem::path& plan);
+  // Submits release `version` of app "web" (makeRelease) for every web host in
+  // one wave, all at once; returns the rollout id.
+  std::string rollOut(const std::string& version, bool healthy = true);
+  // rollOut() a healthy release and wait until it succeeded; throws with the
+  // rollout's status otherwise.
+  void baseline(const std::string& version);
+  // True when the coordinator answers the console.
+  bool coordinatorUp();
+  // The first event of the rollout of `kind` (any kind if "") whose message
+  // contains `needle`.
+  std::optional<nlohmann::json> findEvent(const std::string& rollout, const std::string& kind,
+                                          const std::string& needle);
+  // The ids of the rollout's hosts (`flotilla status --hosts`).
+  std::vector<std::string> rolloutHosts(const std::string& rollout);
 };
 
 }  // namespace flotilla::testing

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
-#include <sstream>
 
 #include "flotilla/common/process.h"
 

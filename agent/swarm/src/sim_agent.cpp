@@ -12,8 +12,6 @@ using protocol::Phase;
 namespace {
 
 constexpr const char* kAgentVersion = "0.1.0-swarm";
-// The real agent's transfer window: 8 chunks of 256 KiB in flight at most.
-constexpr std::uint64_t kFetchWindowChunks = 8;
 
 std::int64_t micros(common::SteadyTime from, common::SteadyTime to) {
   return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
@@ -21,248 +19,203 @@ std::int64_t micros(common::SteadyTime from, common::SteadyTime to) {
 
 }  // namespace
 
+// The session's way out: frames to this agent's outbox, counted by kind.
+// Built for one call, so a simulated agent stores no sink.
+class SimAgent::Port final : public agent::SessionPort {
+ public:
+  Port(SimContext& ctx, const std::string& id, std::vector<std::string>& out) : ctx_(ctx), id_(id), out_(out) {}
+
+  void send(protocol::MsgType type, std::string frame) override {
+    out_.push_back(std::move(frame));
+    switch (type) {
+      case protocol::MsgType::kHello:
+        ++ctx_.stats.hellos;
+        break;
+      case protocol::MsgType::kHeartbeat:
+        ++ctx_.stats.heartbeats;
+        break;
+      case protocol::MsgType::kReport:
+        ++ctx_.stats.reports;
+        break;
+      case protocol::MsgType::kFetch:
+        ++ctx_.stats.fetches;
+        break;
+      default:
+        break;
+    }
+  }
+  common::Millis jitter(common::Millis max) override {
+    return common::Millis(std::uniform_int_distribution<std::int64_t>(0, max.count())(ctx_.rng));
+  }
+  void identify(protocol::Hello& h) override {
+    h.agent_id = id_;
+    h.labels = ctx_.config.labels;
+    h.join_token = ctx_.config.join_token;
+    h.agent_version = kAgentVersion;
+  }
+  common::Millis heartbeatInterval(common::Millis offered) override {
+    return ctx_.config.heartbeat_override.value_or(offered);
+  }
+
+ private:
+  SimContext& ctx_;
+  const std::string& id_;
+  std::vector<std::string>& out_;
+};
+
+void SimAgent::track(SimContext& ctx, State before) const {
+  const State after = session_.state();
+  if (after == before) return;
+  if (before == State::kOnline && ctx.stats.online > 0) --ctx.stats.online;
+  if (before == State::kPending && ctx.stats.pending > 0) --ctx.stats.pending;
+  if (after == State::kOnline) ++ctx.stats.online;
+  if (after == State::kPending) ++ctx.stats.pending;
+}
+
 void SimAgent::start(SimContext& ctx, const SimNow& now, std::vector<std::string>& out) {
-  hello_backoff_ = ctx.config.hello_backoff;
-  sendHello(ctx, now, out);
-}
-
-void SimAgent::sendHello(SimContext& ctx, const SimNow& now, std::vector<std::string>& out) {
-  protocol::Hello h;
-  h.agent_id = id_;
-  h.labels = ctx.config.labels;
-  h.releases = releases_;
-  h.join_token = ctx.config.join_token;
-  h.agent_version = kAgentVersion;
-  out.push_back(protocol::encode(h));
-  ++ctx.stats.hellos;
-  if (state_ == State::kIdle) state_ = State::kHelloSent;
-  // Unanswered: say it again with exponential backoff and jitter, as the agent does.
-  const auto half = std::max<std::int64_t>(1, hello_backoff_.count() / 2);
-  const auto jitter = common::Millis(std::uniform_int_distribution<std::int64_t>(0, half)(ctx.rng));
-  next_hello_ = now.steady + hello_backoff_ + jitter;
-  hello_backoff_ = std::min(hello_backoff_ * 2, ctx.config.hello_backoff_max);
-}
-
-void SimAgent::sendHeartbeat(const SimNow& now, SimContext& ctx, std::vector<std::string>& out) {
-  protocol::Heartbeat hb;
-  hb.releases = releases_;
-  hb.health = health_;
-  hb.busy = current_ ? current_->order.body.order_id : std::string();
-  out.push_back(protocol::encode(hb));
-  ++ctx.stats.heartbeats;
-  next_heartbeat_ = now.steady + heartbeat_interval_;
-}
-
-void SimAgent::goOffline(SimContext& ctx) {
-  if (state_ == State::kOnline && ctx.stats.online > 0) --ctx.stats.online;
-  if (state_ == State::kPending && ctx.stats.pending > 0) --ctx.stats.pending;
-  state_ = State::kHelloSent;
-  next_heartbeat_ = SteadyTime::max();
+  Port port(ctx, id_, out);
+  const State before = session_.state();
+  session_.connected(now.steady, port);
+  track(ctx, before);
 }
 
 void SimAgent::onMessage(SimContext& ctx, const protocol::CoordinatorMessage& msg, const SimNow& now,
                          std::vector<std::string>& out) {
+  Port port(ctx, id_, out);
+  const State before = session_.state();
   if (const auto* w = std::get_if<protocol::Welcome>(&msg)) {
     ++ctx.stats.welcomes;
-    heartbeat_interval_ =
-        ctx.config.heartbeat_override.value_or(common::Millis(std::max<std::int64_t>(w->heartbeat_interval_ms, 10)));
-    hello_backoff_ = ctx.config.hello_backoff;
-    ever_welcomed_ = true;
-    if (w->status == protocol::WelcomeStatus::kAccepted) {
-      if (state_ == State::kPending && ctx.stats.pending > 0) --ctx.stats.pending;
-      if (state_ != State::kOnline) ++ctx.stats.online;
-      state_ = State::kOnline;
-      next_hello_ = SteadyTime::max();
-      while (!outbox_.empty()) {
-        out.push_back(std::move(outbox_.front()));
-        outbox_.pop_front();
-        ++ctx.stats.reports;
-      }
-      sendHeartbeat(now, ctx, out);
-    } else {
-      if (state_ == State::kOnline && ctx.stats.online > 0) --ctx.stats.online;
-      if (state_ != State::kPending) ++ctx.stats.pending;
-      state_ = State::kPending;
-      next_heartbeat_ = SteadyTime::max();
-      next_hello_ = now.steady + std::chrono::seconds(5);
-    }
-    return;
-  }
-  if (const auto* o = std::get_if<protocol::SignedOrder>(&msg)) {
-    if (state_ != State::kOnline) return;  // the agent ignores orders before it is accepted
-    onOrder(ctx, *o, now, out);
-    return;
-  }
-  if (const auto* c = std::get_if<protocol::Chunk>(&msg)) {
-    onChunk(ctx, *c, now, out);
-    return;
-  }
-  if (const auto* rot = std::get_if<protocol::Rotation>(&msg)) {
-    // Statements for older links of the chain do not verify against our pin
-    // and are ignored, as the agent does.
-    if (rot->new_key.size() == 32 && protocol::verifyRotation(*rot, planKey(ctx.config))) {
-      common::PublicKey next{};
-      std::copy(rot->new_key.begin(), rot->new_key.end(), next.begin());
-      rotated_key_ = next;
-      ++ctx.stats.rotations;
-    }
-    return;
-  }
-  if (const auto* r = std::get_if<protocol::Refusal>(&msg)) {
+    session_.onWelcome(*w, now.steady, port);
+  } else if (const auto* o = std::get_if<protocol::SignedOrder>(&msg)) {
+    onOrder(ctx, port, *o, now);
+  } else if (const auto* c = std::get_if<protocol::Chunk>(&msg)) {
+    onChunk(ctx, port, *c, now);
+  } else if (const auto* rot = std::get_if<protocol::Rotation>(&msg)) {
+    onRotation(ctx, *rot);
+  } else if (const auto* r = std::get_if<protocol::Refusal>(&msg)) {
     ++ctx.stats.refusals;
-    if (fetch_ && r->reason.rfind("fetch:", 0) == 0) {
-      fail(ctx, Phase::kFailed, r->reason, now, out);
-      return;
-    }
-    goOffline(ctx);
-    // "not enrolled" (a restarted coordinator) or "pending": introduce ourselves
-    // again now; anything else (revoked, id taken) is retried slowly.
-    if (r->reason.rfind("not enrolled", 0) == 0 || r->reason.rfind("pending", 0) == 0) {
-      next_hello_ = now.steady;
-    } else {
-      next_hello_ = now.steady + std::chrono::seconds(30);
-    }
+    if (auto failed = session_.onRefusal(*r, now.steady)) fail(ctx, port, failed->message, now);
   }
+  track(ctx, before);
 }
 
-void SimAgent::onOrder(SimContext& ctx, const protocol::SignedOrder& order, const SimNow& now,
-                       std::vector<std::string>& out) {
+void SimAgent::onRotation(SimContext& ctx, const protocol::Rotation& rot) {
+  // Statements for older links of the chain do not verify against our pin
+  // and are ignored, as the agent does.
+  if (rot.new_key.size() != 32 || !protocol::verifyRotation(rot, planKey(ctx.config))) return;
+  common::PublicKey next{};
+  std::copy(rot.new_key.begin(), rot.new_key.end(), next.begin());
+  rotated_key_ = next;
+  ++ctx.stats.rotations;
+}
+
+void SimAgent::onOrder(SimContext& ctx, Port& port, const protocol::SignedOrder& order, const SimNow& now) {
+  using Kind = agent::Session::OrderDecision::Kind;
+  if (!session_.online()) return;  // the agent ignores orders before it is accepted
   ++ctx.stats.orders_received;
   const auto now_ms = common::toUnixMillis(now.sys);
   if (ctx.stats.first_receipt_ms == 0) ctx.stats.first_receipt_ms = now_ms;
-  auto peek = protocol::decodeOrderBody(order.body);
   protocol::VerifyContext vc;
   vc.plan_key = planKey(ctx.config);
   vc.agent_id = id_;
-  vc.now_unix_s = common::toUnixSeconds(now.sys);
   vc.clock_skew_s = ctx.config.clock_skew_s;
-  vc.highest_sequence = peek ? highestSequence(peek->app) : 0;
-  auto outcome = protocol::OrderVerifier::verify(order, vc);
+  auto d = session_.onOrder(order, std::move(vc), now.sys, port);
   // A fresh reading: the verify work itself is part of what this times.
   const auto verified_at = ctx.clock.steadyNow();
-  if (!outcome.ok) {
+  if (d.kind == Kind::kRefused) {
     ++ctx.stats.orders_refused;
-    Work w;
-    if (peek) w.order.body = *peek;
-    w.received = now.steady;
-    const std::string live = peek && releases_.count(peek->app) ? releases_.at(peek->app) : std::string();
-    report(ctx, w, Phase::kRefused,
-           std::string(protocol::toString(outcome.refusal.reason)) + ": " + outcome.refusal.message, live, now, out);
-    ctx.stats.logEvent("refused", now_ms, id_, peek ? peek->order_id : std::string("?"));
+    ctx.stats.logEvent("refused", now_ms, id_, d.order_id.empty() ? std::string("?") : d.order_id);
     return;
   }
+  if (d.kind != Kind::kAccepted) return;  // a repeat: answered (or queued) by the session
   ++ctx.stats.orders_verified;
   ctx.stats.verify_us.add(micros(now.steady, verified_at));
   ctx.stats.last_verified_ms = common::toUnixMillis(now.sys + (verified_at - now.steady));
-  ctx.stats.logEvent("verified", ctx.stats.last_verified_ms, id_, outcome.order.body.order_id);
-  sequences_[outcome.order.body.app] = outcome.order.body.sequence;
-  queue_.push_back(Work{std::move(outcome.order), now.steady, {}});
-  if (!current_) startNext(ctx, now, out);
+  ctx.stats.logEvent("verified", ctx.stats.last_verified_ms, id_, d.order.body.order_id);
+  queue_.push_back(Work{std::move(d.order), now.steady, {}});
+  if (!current_) startNext(ctx, port, now);
 }
 
-void SimAgent::startNext(SimContext& ctx, const SimNow& now, std::vector<std::string>& out) {
+void SimAgent::startNext(SimContext& ctx, Port& port, const SimNow& now) {
   if (current_ || queue_.empty()) return;
   current_ = std::move(queue_.front());
   queue_.pop_front();
   Work& w = *current_;
   const auto& b = w.order.body;
-  if (auto it = releases_.find(b.app); it != releases_.end()) w.previous = it->second;
-  report(ctx, w, Phase::kAccepted, "", w.previous, now, out);
+  if (auto it = session_.releases().find(b.app); it != session_.releases().end()) w.previous = it->second;
+  session_.setBusy(b.order_id);
+  report(port, w, Phase::kAccepted, "", w.previous, now);
   if (ctx.config.fetch && b.artifact_size > 0 && !b.artifact_digest.empty()) {
-    report(ctx, w, Phase::kFetching, "", w.previous, now, out);
-    fetch_.emplace();
-    fetch_->deadline = now.steady + ctx.config.fetch_timeout;
-    requestChunks(ctx, out);
+    report(port, w, Phase::kFetching, "", w.previous, now);
+    hasher_.emplace();
+    session_.beginFetch(b.artifact_digest, b.artifact_size, now.steady + ctx.config.fetch_timeout, port);
     return;
   }
   apply_due_ = now.steady + ctx.config.apply_time;
 }
 
-void SimAgent::requestChunks(SimContext& ctx, std::vector<std::string>& out) {
-  if (!fetch_ || !current_) return;
-  auto& f = *fetch_;
-  const auto& b = current_->order.body;
-  const std::uint64_t window = kFetchWindowChunks * protocol::kChunkBytes;
-  // Credit-based flow control, as agent/src/agent.cpp: keep at most `window`
-  // bytes in flight and top it up once half of it has landed.
-  if (f.requested >= b.artifact_size) return;
-  const std::uint64_t in_flight = f.requested - f.received;
-  if (in_flight > window / 2) return;
-  const std::uint64_t bytes = std::min<std::uint64_t>(window - in_flight, b.artifact_size - f.requested);
-  const auto credit = static_cast<std::uint32_t>((bytes + protocol::kChunkBytes - 1) / protocol::kChunkBytes);
-  if (credit == 0) return;
-  out.push_back(protocol::encode(protocol::Fetch{b.artifact_digest, f.requested, credit}));
-  ++ctx.stats.fetches;
-  f.requested = std::min<std::uint64_t>(b.artifact_size, f.requested + std::uint64_t{credit} * protocol::kChunkBytes);
-}
-
-void SimAgent::onChunk(SimContext& ctx, const protocol::Chunk& c, const SimNow& now, std::vector<std::string>& out) {
-  if (!fetch_ || !current_ || c.digest != current_->order.body.artifact_digest) return;  // late chunk
-  auto& f = *fetch_;
-  const auto& b = current_->order.body;
-  if (c.total != b.artifact_size || c.offset != f.received || c.data.size() > b.artifact_size - f.received) {
-    fail(
-        ctx, Phase::kFailed,
-        "chunk does not fit the order (offset " + std::to_string(c.offset) + ", total " + std::to_string(c.total) + ")",
-        now, out);
+void SimAgent::onChunk(SimContext& ctx, Port& port, const protocol::Chunk& c, const SimNow& now) {
+  if (!current_ || !hasher_) return;  // a late chunk
+  auto fit = session_.onChunk(c, port);
+  if (!fit) {
+    fail(ctx, port, fit.error().message, now);
     return;
   }
-  f.hasher.update(common::asBytes(c.data));
-  f.received += c.data.size();
+  if (*fit == agent::FetchWindow::Fit::kStale) return;
+  hasher_->update(common::asBytes(c.data));
   ctx.stats.fetched_bytes += c.data.size();
-  if (f.received < b.artifact_size) {
-    requestChunks(ctx, out);
+  if (*fit == agent::FetchWindow::Fit::kMore) return;
+  const bool intact = hasher_->finalHex() == current_->order.body.artifact_digest;
+  hasher_.reset();
+  if (!intact) {
+    fail(ctx, port, "artifact digest mismatch", now);
     return;
   }
-  if (f.hasher.finalHex() != b.artifact_digest) {
-    fail(ctx, Phase::kFailed, "artifact digest mismatch", now, out);
-    return;
-  }
-  fetch_.reset();
   apply_due_ = now.steady + ctx.config.apply_time;
 }
 
-void SimAgent::fail(SimContext& ctx, Phase phase, const std::string& why, const SimNow& now,
-                    std::vector<std::string>& out) {
+void SimAgent::fail(SimContext& ctx, Port& port, const std::string& why, const SimNow& now) {
   if (!current_) return;
   ++ctx.stats.orders_failed;
-  report(ctx, *current_, phase, why, current_->previous, now, out);
+  report(port, *current_, Phase::kFailed, why, current_->previous, now);
   ctx.stats.done_us.add(micros(current_->received, now.steady));
   ctx.stats.logEvent("failed", common::toUnixMillis(now.sys), id_, current_->order.body.order_id);
   current_.reset();
-  fetch_.reset();
+  hasher_.reset();
+  session_.abandonFetch();
   apply_due_ = SteadyTime::max();
-  if (state_ == State::kOnline) sendHeartbeat(now, ctx, out);
-  startNext(ctx, now, out);
+  session_.setBusy("");
+  session_.heartbeat(now.steady, port);
+  startNext(ctx, port, now);
 }
 
-void SimAgent::finish(SimContext& ctx, const SimNow& now, std::vector<std::string>& out) {
+void SimAgent::finish(SimContext& ctx, Port& port, const SimNow& now) {
   Work& w = *current_;
   const auto& b = w.order.body;
   const bool reverted =
       ctx.config.fail_rate > 0 && std::uniform_real_distribution<double>(0, 1)(ctx.rng) < ctx.config.fail_rate;
   if (reverted) {
     ++ctx.stats.orders_reverted;
-    report(ctx, w, Phase::kReverted, "simulated failure: health checks failed, reverted", w.previous, now, out);
+    report(port, w, Phase::kReverted, "simulated failure: health checks failed, reverted", w.previous, now);
     ctx.stats.logEvent("reverted", common::toUnixMillis(now.sys), id_, b.order_id);
   } else {
     ++ctx.stats.orders_healthy;
-    releases_[b.app] = b.version;
-    report(ctx, w, Phase::kHealthy, "", b.version, now, out);
+    report(port, w, Phase::kHealthy, "", b.version, now);
     ctx.stats.logEvent("healthy", common::toUnixMillis(now.sys), id_, b.order_id);
   }
-  if (releases_.count(b.app)) health_[b.app] = "healthy";
+  if (session_.releases().count(b.app)) session_.setHealth(b.app, protocol::HealthState::kHealthy);
   ctx.stats.done_us.add(micros(w.received, now.steady));
   current_.reset();
   apply_due_ = SteadyTime::max();
   // The real agent's worker publishes its new state, which the reactor turns
   // into a heartbeat straight away.
-  if (state_ == State::kOnline) sendHeartbeat(now, ctx, out);
-  startNext(ctx, now, out);
+  session_.setBusy("");
+  session_.heartbeat(now.steady, port);
+  startNext(ctx, port, now);
 }
 
-void SimAgent::report(SimContext& ctx, const Work& w, Phase phase, const std::string& message, const std::string& live,
-                      const SimNow& now, std::vector<std::string>& out) {
+void SimAgent::report(Port& port, const Work& w, Phase phase, const std::string& message, const std::string& live,
+                      const SimNow& now) {
   protocol::Report r;
   r.order_id = w.order.body.order_id;
   r.app = w.order.body.app;
@@ -272,27 +225,18 @@ void SimAgent::report(SimContext& ctx, const Work& w, Phase phase, const std::st
   r.message = message;
   r.live_version = live;
   r.at_ms = common::toUnixMillis(now.sys);
-  if (state_ != State::kOnline) {
-    outbox_.push_back(protocol::encode(r));
-    return;
-  }
-  out.push_back(protocol::encode(r));
-  ++ctx.stats.reports;
+  session_.report(r, port);
 }
 
 void SimAgent::onTimer(SimContext& ctx, const SimNow& now, std::vector<std::string>& out) {
-  if (current_ && !fetch_ && now.steady >= apply_due_) finish(ctx, now, out);
-  if (fetch_ && now.steady >= fetch_->deadline)
-    fail(ctx, Phase::kFailed, "download did not finish within fetch_timeout", now, out);
-  if (state_ != State::kOnline && now.steady >= next_hello_) sendHello(ctx, now, out);
-  if (state_ == State::kOnline && now.steady >= next_heartbeat_) sendHeartbeat(now, ctx, out);
+  Port port(ctx, id_, out);
+  const State before = session_.state();
+  if (current_ && now.steady >= apply_due_) finish(ctx, port, now);
+  const auto due = session_.onTimer(now.steady, port);
+  if (due.fetch_expired) fail(ctx, port, "download did not finish within fetch_timeout", now);
+  track(ctx, before);
 }
 
-SteadyTime SimAgent::nextDeadline() const {
-  SteadyTime next = state_ == State::kOnline ? next_heartbeat_ : next_hello_;
-  if (current_ && !fetch_) next = std::min(next, apply_due_);
-  if (fetch_) next = std::min(next, fetch_->deadline);
-  return next;
-}
+SteadyTime SimAgent::nextDeadline() const { return std::min(session_.nextDeadline(), apply_due_); }
 
 }  // namespace flotilla::swarm

@@ -41,9 +41,9 @@ struct Fixture {
   protocol::CoordinatorMessage order(const std::string& target, std::uint64_t seq, const std::string& version = "2",
                                      const std::string& digest = "", std::uint64_t size = 0) {
     protocol::OrderBody b;
-    b.order_id = "web-1/" + target + "/" + std::to_string(seq);
+    b.order_id = rollout + "/" + target + "/" + std::to_string(seq);
     b.target = target;
-    b.rollout_id = "web-1";
+    b.rollout_id = rollout;
     b.app = "web";
     b.version = version;
     b.action = "deploy";
@@ -88,6 +88,7 @@ struct Fixture {
   }
 
   StepClock clock;
+  std::string rollout = "web-1";
   common::SigningKeyPair plan;
   swarm::SimConfig config;
   swarm::SwarmStats stats;
@@ -126,18 +127,19 @@ TEST_CASE_METHOD(Fixture, "hello carries the id, labels and join token; welcome 
 }
 
 TEST_CASE_METHOD(Fixture, "an unanswered hello is repeated with backoff", "[swarm]") {
+  // The agent's own backoff (agent::kHelloBackoffMin, doubling, jitter up to half).
   swarm::SimAgent a("swarm-0");
   a.start(ctx, now(), out);
   take();
   const auto first = a.nextDeadline();
-  CHECK(first >= clock.steady + 2s);
-  CHECK(first <= clock.steady + 3s);
+  CHECK(first >= clock.steady + 1s);
+  CHECK(first <= clock.steady + 1500ms);
   clock.steady = first;
   a.onTimer(ctx, now(), out);
   auto msgs = take();
   REQUIRE(msgs.size() == 1);
   CHECK(std::holds_alternative<protocol::Hello>(msgs[0]));
-  CHECK(a.nextDeadline() >= clock.steady + 4s);
+  CHECK(a.nextDeadline() >= clock.steady + 2s);
 }
 
 TEST_CASE_METHOD(Fixture, "a pending welcome waits, a 'not enrolled' refusal says hello again at once", "[swarm]") {
@@ -151,7 +153,7 @@ TEST_CASE_METHOD(Fixture, "a pending welcome waits, a 'not enrolled' refusal say
   CHECK(stats.pending == 0);
   CHECK(stats.online == 1);
   take();
-  a.onMessage(ctx, protocol::Refusal{"not enrolled: say hello first"}, now(), out);
+  a.onMessage(ctx, protocol::Refusal{protocol::RefusalCode::kNotEnrolled, "say hello first"}, now(), out);
   CHECK(stats.online == 0);
   CHECK(a.nextDeadline() == clock.steady);
   a.onTimer(ctx, now(), out);
@@ -182,7 +184,7 @@ TEST_CASE_METHOD(Fixture, "a verified order is reported accepted then healthy af
   CHECK(done.live_version == "2");
   auto& hb = std::get<protocol::Heartbeat>(msgs[1]);
   CHECK(hb.releases.at("web") == "2");
-  CHECK(hb.health.at("web") == "healthy");
+  CHECK(hb.health.at("web") == protocol::HealthState::kHealthy);
   CHECK(a.releases().at("web") == "2");
   CHECK(a.highestSequence("web") == 1);
   CHECK_FALSE(a.busy());
@@ -216,6 +218,7 @@ TEST_CASE_METHOD(Fixture, "orders for another agent, replays and bad signatures 
   a.onMessage(ctx, order("swarm-0", 5), now(), out);
   a.onTimer(ctx, now(), out);
   reports();
+  rollout = "web-2";  // another order with the spent sequence (the same order id would be a repeat)
   a.onMessage(ctx, order("swarm-0", 5), now(), out);
   r = reports();
   REQUIRE(r.size() == 1);
@@ -229,6 +232,38 @@ TEST_CASE_METHOD(Fixture, "orders for another agent, replays and bad signatures 
   REQUIRE(r.size() == 1);
   CHECK(r[0].message.rfind("bad_signature", 0) == 0);
   CHECK(stats.orders_refused == 3);
+}
+
+TEST_CASE_METHOD(Fixture, "a repeated order id is answered with its latest report, as the agent does", "[swarm]") {
+  swarm::SimAgent a("swarm-0");
+  online(a);
+  a.onMessage(ctx, order("swarm-0", 3), now(), out);
+  a.onTimer(ctx, now(), out);
+  reports();
+  a.onMessage(ctx, order("swarm-0", 3), now(), out);  // a restarted coordinator resends it
+  auto r = reports();
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].phase == Phase::kHealthy);
+  CHECK(stats.orders_verified == 1);
+  CHECK(stats.orders_refused == 0);
+  CHECK_FALSE(a.busy());
+}
+
+TEST_CASE_METHOD(Fixture, "reports wait for a welcome; a new session starts with the latest ones", "[swarm]") {
+  swarm::SimAgent a("swarm-0");
+  online(a);
+  a.onMessage(ctx, order("swarm-0", 1), now(), out);
+  take();
+  a.onMessage(ctx, protocol::Refusal{protocol::RefusalCode::kNotEnrolled, "say hello first"}, now(), out);
+  a.onTimer(ctx, now(), out);  // the hello again, and the order's end, held
+  auto msgs = take();
+  REQUIRE(msgs.size() == 1);
+  CHECK(std::holds_alternative<protocol::Hello>(msgs[0]));
+  a.onMessage(ctx, welcome(), now(), out);
+  auto r = reports();
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].phase == Phase::kHealthy);
+  CHECK(stats.online == 1);
 }
 
 TEST_CASE_METHOD(Fixture, "orders arriving while busy queue behind the one in hand", "[swarm]") {

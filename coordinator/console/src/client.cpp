@@ -23,6 +23,7 @@ namespace {
 
 // Replies can be large (history, events of a big rollout) but are never artifacts.
 constexpr std::int64_t kMaxReplyBytes = std::int64_t{256} << 20;
+constexpr const char* kMonitorEndpoint = "inproc://flotilla-console-monitor";
 
 common::Millis remaining(common::SteadyTime deadline) {
   auto left = std::chrono::duration_cast<common::Millis>(deadline - common::SteadyClock::now());
@@ -102,6 +103,14 @@ Result<std::unique_ptr<ControlClient>> ControlClient::connect(ClientOptions opti
       client->sock_.set(zmq::sockopt::curve_serverkey, zmq::const_buffer(server.data(), 32));
       client->sock_.set(zmq::sockopt::curve_publickey, zmq::const_buffer(pub.data(), 32));
       client->sock_.set(zmq::sockopt::curve_secretkey, zmq::const_buffer(secret.data(), 32));
+      // A key the coordinator does not allow fails the CURVE handshake; only a
+      // socket monitor hears of it (the socket itself just never connects).
+      if (zmq_socket_monitor(client->sock_.handle(), kMonitorEndpoint, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+        return Error(Errc::kInternal, std::string("socket monitor: ") + zmq_strerror(zmq_errno()));
+      client->monitor_ = zmq::socket_t(client->ctx_, zmq::socket_type::pair);
+      client->monitor_.set(zmq::sockopt::linger, 0);
+      client->monitor_.connect(kMonitorEndpoint);
+      client->key_id_ = common::keyId(pub);
     }
     client->sock_.set(zmq::sockopt::linger, 0);
     // Queue nothing for a coordinator that is not there: a request fails fast
@@ -120,6 +129,23 @@ Error ControlClient::unreachable(const std::string& why) const {
   return Error(Errc::kUnavailable, "coordinator unreachable: " + why + " (is flotilla-coordinator running?)");
 }
 
+std::optional<Error> ControlClient::keyRefused() {
+  if (!monitor_) return std::nullopt;
+  bool refused = false;
+  // Each event is two frames: 16-bit id and 32-bit value, then the endpoint.
+  for (zmq::message_t event; monitor_.recv(event, zmq::recv_flags::dontwait);) {
+    std::uint16_t id = 0;
+    if (event.size() >= sizeof id) std::memcpy(&id, event.data(), sizeof id);
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) refused = true;
+    zmq::message_t address;
+    if (event.more()) (void)monitor_.recv(address, zmq::recv_flags::dontwait);
+  }
+  if (!refused) return std::nullopt;
+  return Error(Errc::kPermission, "access denied: the coordinator at " + options_.endpoint + " refused operator key " +
+                                      key_id_ + " (" + options_.key_file +
+                                      "): its public key is not in the coordinator's control.operators");
+}
+
 Result<std::int64_t> ControlClient::send(json req, std::string_view attachment, common::Millis wait) {
   const std::int64_t id = next_req_++;
   req["req"] = id;
@@ -127,10 +153,15 @@ Result<std::int64_t> ControlClient::send(json req, std::string_view attachment, 
   const std::string text = req.dump();
   try {
     // With ZMQ_IMMEDIATE the socket is writable only once a connection is up.
-    zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLOUT, 0};
-    zmq::poll(&item, 1, wait);
-    if (!(item.revents & ZMQ_POLLOUT))
-      return unreachable("no connection to " + options_.endpoint + " within " + seconds(wait));
+    const auto deadline = common::SteadyClock::now() + wait;
+    while (true) {
+      zmq::pollitem_t items[] = {{sock_.handle(), 0, ZMQ_POLLOUT, 0}, {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, monitor_ ? 2 : 1, remaining(deadline));
+      if (items[0].revents & ZMQ_POLLOUT) break;
+      if (auto refused = keyRefused()) return *refused;
+      if (remaining(deadline).count() == 0)
+        return unreachable("no connection to " + options_.endpoint + " within " + seconds(wait));
+    }
     const bool more = !attachment.empty();
     if (!sock_.send(zmq::buffer(text),
                     more ? zmq::send_flags::sndmore | zmq::send_flags::dontwait : zmq::send_flags::dontwait))

@@ -1,4 +1,5 @@
 #include "flotilla/agent/deployer.h"
+#include "flotilla/agent/real_host_os.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -18,17 +19,10 @@
 #include "flotilla/common/fs.h"
 #include "flotilla/protocol/messages.h"
 #include "flotilla/protocol/order.h"
+#include "support/catch_phase.h"
 #include "support/cluster.h"
 #include "support/fake_clock.h"
 #include "support/release_builder.h"
-
-// Phases print by name in failure messages.
-namespace Catch {
-template <>
-struct StringMaker<flotilla::protocol::Phase> {
-  static std::string convert(flotilla::protocol::Phase p) { return flotilla::protocol::toString(p); }
-};
-}  // namespace Catch
 
 namespace {
 
@@ -146,7 +140,7 @@ class Host {
       clock.advance(d);
       return true;
     };
-    deployer_ = std::make_unique<Deployer>(config, *journal_, std::move(hooks), clock);
+    deployer_ = std::make_unique<Deployer>(config, *journal_, std::move(hooks), clock, os_);
   }
 
   Deployer& deployer() { return *deployer_; }
@@ -236,6 +230,7 @@ class Host {
 
  private:
   TempDir tmp_{"flotilla-deployer"};
+  flotilla::agent::RealHostOs os_;
   std::map<std::string, fs::path> artifacts_;
   std::uint64_t sequence_ = 0;
   std::optional<Journal> journal_;

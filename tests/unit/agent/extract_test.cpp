@@ -17,6 +17,8 @@
 #include <string>
 #include <system_error>
 
+#include "support/temp_dir.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -25,30 +27,7 @@ using flotilla::Errc;
 using flotilla::Status;
 using flotilla::agent::extractArchive;
 using flotilla::agent::ExtractLimits;
-
-// A fresh directory under $TMPDIR, removed (even when left read-only) at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "flotilla-extract-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
-    }
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using flotilla::testing::TempDir;
 
 // work/
 //   artifact.tar.gz

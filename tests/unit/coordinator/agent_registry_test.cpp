@@ -10,6 +10,7 @@ using flotilla::coordinator::AgentRecord;
 using flotilla::coordinator::AgentRegistry;
 using flotilla::coordinator::AgentState;
 using flotilla::protocol::Hello;
+using flotilla::protocol::RefusalCode;
 using flotilla::testing::FakeClock;
 using namespace std::chrono_literals;
 
@@ -42,30 +43,31 @@ TEST_CASE("registry: a new agent without a token is pending and routed", "[coord
   AgentRegistry reg;
   FakeClock clock;
   auto a = reg.hello("rid1", "key1", hello("h0"), 1000, clock.steadyNow(), tokens(""));
-  REQUIRE(a.ok());
-  CHECK((*a)->state == AgentState::kPending);
-  CHECK((*a)->record.state == "pending");
-  CHECK((*a)->record.first_seen_ms == 1000);
-  CHECK((*a)->record.labels.at("role") == "web");
-  CHECK(reg.byRouting("rid1") == *a);
+  REQUIRE(a);
+  CHECK(a.agent->state == AgentState::kPending);
+  CHECK(a.agent->record.state == "pending");
+  CHECK(a.agent->record.first_seen_ms == 1000);
+  CHECK(a.agent->record.labels.at("role") == "web");
+  CHECK(reg.byRouting("rid1") == a.agent);
   auto s = reg.session("rid1", "key1");
-  REQUIRE_FALSE(s.ok());
-  CHECK(s.error().message == "pending: waiting for an operator to accept this agent");
+  REQUIRE_FALSE(s);
+  CHECK(s.refusal.code == RefusalCode::kPending);
+  CHECK(s.refusal.detail == "waiting for an operator to accept this agent");
 }
 
 TEST_CASE("registry: a valid join token enrols at hello, an invalid one leaves it pending", "[coordinator][registry]") {
   AgentRegistry reg;
   FakeClock clock;
   auto bad = reg.hello("rid1", "key1", hello("h0", "wrong"), 1, clock.steadyNow(), tokens("good"));
-  REQUIRE(bad.ok());
-  CHECK((*bad)->state == AgentState::kPending);
+  REQUIRE(bad);
+  CHECK(bad.agent->state == AgentState::kPending);
   auto good = reg.hello("rid2", "key1", hello("h0", "good"), 2, clock.steadyNow(), tokens("good"));
-  REQUIRE(good.ok());
-  CHECK((*good)->state == AgentState::kAccepted);
+  REQUIRE(good);
+  CHECK(good.agent->state == AgentState::kAccepted);
   // The new connection replaced the old one.
   CHECK(reg.byRouting("rid1") == nullptr);
-  CHECK(reg.session("rid2", "key1").ok());
-  CHECK_FALSE(reg.session("rid2", "other-key").ok());
+  CHECK(reg.session("rid2", "key1"));
+  CHECK_FALSE(reg.session("rid2", "other-key"));
 }
 
 TEST_CASE("registry: hellos that are refused", "[coordinator][registry]") {
@@ -73,16 +75,17 @@ TEST_CASE("registry: hellos that are refused", "[coordinator][registry]") {
   FakeClock clock;
   reg.load({stored("h0", "key0", "accepted"), stored("bad", "keyb", "revoked")});
   auto empty = reg.hello("r", "k", hello(""), 1, clock.steadyNow(), tokens(""));
-  REQUIRE_FALSE(empty.ok());
-  CHECK(empty.error().message == "invalid agent id");
-  CHECK_FALSE(reg.hello("r", "k", hello(std::string(129, 'x')), 1, clock.steadyNow(), tokens("")).ok());
+  REQUIRE_FALSE(empty);
+  CHECK(empty.refusal.code == RefusalCode::kInvalidAgentId);
+  CHECK_FALSE(reg.hello("r", "k", hello(std::string(129, 'x')), 1, clock.steadyNow(), tokens("")));
   auto stolen = reg.hello("r", "other", hello("h0"), 1, clock.steadyNow(), tokens(""));
-  REQUIRE_FALSE(stolen.ok());
-  CHECK(stolen.error().code == Errc::kRefused);
-  CHECK(stolen.error().message == "agent id 'h0' is enrolled with another key");
+  REQUIRE_FALSE(stolen);
+  CHECK(stolen.refusal.code == RefusalCode::kIdTaken);
+  CHECK(stolen.refusal.detail == "agent id 'h0' is enrolled with another key");
   auto revoked = reg.hello("r", "keyb", hello("bad"), 1, clock.steadyNow(), tokens(""));
-  REQUIRE_FALSE(revoked.ok());
-  CHECK(revoked.error().message == "agent 'bad' is revoked");
+  REQUIRE_FALSE(revoked);
+  CHECK(revoked.refusal.code == RefusalCode::kRevoked);
+  CHECK(revoked.refusal.detail == "agent 'bad' is revoked");
   CHECK(reg.deniedKey("keyb"));
   CHECK_FALSE(reg.deniedKey("key0"));
 }
@@ -90,18 +93,18 @@ TEST_CASE("registry: hellos that are refused", "[coordinator][registry]") {
 TEST_CASE("registry: a message before hello is not enrolled", "[coordinator][registry]") {
   AgentRegistry reg;
   auto s = reg.session("nobody", "k");
-  REQUIRE_FALSE(s.ok());
-  CHECK(s.error().message == "not enrolled: say hello first");
+  REQUIRE_FALSE(s);
+  CHECK(s.refusal.code == RefusalCode::kNotEnrolled);
 }
 
 TEST_CASE("registry: operators accept and reject pending agents, and revoke any", "[coordinator][registry]") {
   AgentRegistry reg;
   FakeClock clock;
-  REQUIRE(reg.hello("r0", "k0", hello("h0"), 1, clock.steadyNow(), tokens("")).ok());
-  REQUIRE(reg.hello("r1", "k1", hello("h1"), 1, clock.steadyNow(), tokens("")).ok());
+  REQUIRE(reg.hello("r0", "k0", hello("h0"), 1, clock.steadyNow(), tokens("")));
+  REQUIRE(reg.hello("r1", "k1", hello("h1"), 1, clock.steadyNow(), tokens("")));
   CHECK(reg.decide("nope", AgentState::kAccepted).error().code == Errc::kNotFound);
   REQUIRE(reg.decide("h0", AgentState::kAccepted).ok());
-  CHECK(reg.session("r0", "k0").ok());
+  CHECK(reg.session("r0", "k0"));
   auto again = reg.decide("h0", AgentState::kAccepted);
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().code == Errc::kConflict);
@@ -124,8 +127,8 @@ TEST_CASE("registry: the sweep finds online agents silent for longer than the ex
   reg.load({stored("h0", "k0", "accepted"), stored("h1", "k1", "accepted")});
   for (auto [rid, key, id] : {std::tuple{"r0", "k0", "h0"}, std::tuple{"r1", "k1", "h1"}}) {
     auto a = reg.hello(rid, key, hello(id), 1, clock.steadyNow(), tokens(""));
-    REQUIRE(a.ok());
-    (*a)->online = true;
+    REQUIRE(a);
+    a.agent->online = true;
   }
   clock.advance(10s);
   reg.find("h1")->last_seen = clock.steadyNow();

@@ -2,8 +2,6 @@
 // directory (the coordinator's side of the control protocol, played by a thread).
 #include <catch2/catch.hpp>
 
-#include <stdlib.h>
-
 #include <atomic>
 #include <filesystem>
 #include <functional>
@@ -15,29 +13,15 @@
 
 #include "flotilla/console/client.h"
 #include "flotilla/console/render.h"
+#include "support/temp_dir.h"
 
 using namespace flotilla;
 using namespace flotilla::console;
+using flotilla::testing::TempDir;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "flotilla-console-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data()) ? fs::path(tmpl) : fs::path();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Binds a ROUTER at `endpoint` on its own thread and runs `script` with it;
 // the socket lives and dies on that thread. The constructor returns once it

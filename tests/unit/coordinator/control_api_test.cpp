@@ -25,7 +25,7 @@ sizes = ["100%"]
 // directory, rollouts the test puts in, and a record of what was asked.
 struct FakeDaemon : ControlContext {
   FakeDaemon() {
-    auto s = Store::open(dir.path() / "store.db");
+    auto s = openStore({.file = dir.path() / "store.db"});
     REQUIRE(s.ok());
     store_ = std::move(*s);
   }
@@ -105,7 +105,7 @@ TEST_CASE("control api: agents are listed and an operator accepts or revokes the
   flotilla::protocol::Hello h;
   h.agent_id = "h0";
   auto a = d.registry.hello("r0", "k0", h, 1, d.clock.steadyNow(), [](const std::string&) { return false; });
-  REQUIRE(a.ok());
+  REQUIRE(a);
   auto list = call(api, json{{"cmd", "agents"}});
   REQUIRE(list["agents"].size() == 1);
   CHECK(list["agents"][0]["state"] == "pending");
@@ -114,7 +114,7 @@ TEST_CASE("control api: agents are listed and an operator accepts or revokes the
   CHECK(accepted == json{{"ok", true}, {"id", "h0"}, {"state", "accepted"}});
   CHECK(errorCode(call(api, json{{"cmd", "agent_reject"}, {"id", "h0"}})) == "conflict");
   CHECK(errorCode(call(api, json{{"cmd", "agent_accept"}, {"id", "nobody"}})) == "not_found");
-  (*a)->online = true;
+  a.agent->online = true;
   CHECK(call(api, json{{"cmd", "agent_revoke"}, {"id", "h0"}, {"operator", "ann"}})["state"] == "revoked");
   REQUIRE(d.cut_off.size() == 1);
   CHECK(d.cut_off[0] == "h0: revoked by ann (local)");

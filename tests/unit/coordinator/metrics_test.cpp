@@ -440,8 +440,9 @@ TEST_CASE("toPrometheus exports gauges with HELP and TYPE, fleet without an app 
     CHECK(text.find(s) != std::string::npos);
   };
 
-  has("# HELP flotilla_dora_window_days ");
-  has("# TYPE flotilla_dora_window_days gauge\nflotilla_dora_window_days 30\n");
+  has("# HELP flotilla_dora_window_seconds ");
+  has("# TYPE flotilla_dora_window_seconds gauge\nflotilla_dora_window_seconds 2592000\n");
+  CHECK(text.find("window_days") == std::string::npos);
   has("# TYPE flotilla_dora_deployment_frequency_per_day gauge\n");
   has("\nflotilla_dora_deployment_frequency_per_day 0.06666666666666667\n");
   has("\nflotilla_dora_deployment_frequency_per_day{app=\"web\"} 0.03333333333333333\n");

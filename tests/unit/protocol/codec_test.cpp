@@ -75,7 +75,7 @@ Hello sampleHello() {
 Heartbeat sampleHeartbeat() {
   Heartbeat m;
   m.releases = {{"web", "2.4.1"}};
-  m.health = {{"web", "healthy"}, {"db", "unknown"}};
+  m.health = {{"web", HealthState::kHealthy}, {"db", HealthState::kUnknown}, {"api", HealthState::kUnhealthy}};
   m.busy = "o-17";
   return m;
 }
@@ -214,7 +214,8 @@ std::vector<std::string> everyAgentMessage() {
   return {encode(sampleHello()), encode(sampleHeartbeat()), encode(sampleReport()), encode(sampleFetch())};
 }
 std::vector<std::string> everyCoordinatorMessage() {
-  return {encode(sampleWelcome()), encode(sampleOrder()), encode(sampleChunk()), encode(Refusal{"no"})};
+  return {encode(sampleWelcome()), encode(sampleOrder()), encode(sampleChunk()),
+          encode(Refusal{RefusalCode::kRevoked, "no"})};
 }
 
 }  // namespace
@@ -304,8 +305,48 @@ TEST_CASE("codec: chunk round trip, binary data and full size", "[protocol][code
   CHECK(coordinatorMessage<Chunk>(bytes).data.size() == kChunkBytes);
 }
 
-TEST_CASE("codec: refusal round trip", "[protocol][codec]") {
-  CHECK(coordinatorMessage<Refusal>(encode(Refusal{"agent revoked"})).reason == "agent revoked");
+TEST_CASE("codec: refusal round trip, every code", "[protocol][codec]") {
+  for (auto code : {RefusalCode::kUnknown, RefusalCode::kMalformed, RefusalCode::kNotEnrolled, RefusalCode::kPending,
+                    RefusalCode::kInvalidAgentId, RefusalCode::kIdTaken, RefusalCode::kRevoked, RefusalCode::kRejected,
+                    RefusalCode::kFetchBadDigest, RefusalCode::kFetchNoArtifact}) {
+    auto m = coordinatorMessage<Refusal>(encode(Refusal{code, "agent revoked"}));
+    CHECK(m.code == code);
+    CHECK(m.detail == "agent revoked");
+  }
+}
+
+TEST_CASE("codec: a refusal code from a newer coordinator decodes as unknown", "[protocol][codec]") {
+  auto bytes = Raw().envelope(kProtocolVersion, 19).array(2).str("rate_limited").str("slow down").bytes();
+  auto m = coordinatorMessage<Refusal>(bytes);
+  CHECK(m.code == RefusalCode::kUnknown);
+  CHECK(m.detail == "slow down");
+}
+
+TEST_CASE("codec: a refusal code that is not a string is refused", "[protocol][codec][strict]") {
+  CHECK(coordinatorError(Raw().envelope(kProtocolVersion, 19).array(2).u(3).str("x").bytes()).find("string") !=
+        std::string::npos);
+  coordinatorError(Raw().envelope(kProtocolVersion, 19).array(2).str("pending").u(1).bytes());
+}
+
+TEST_CASE("codec: a health word from a newer agent decodes as unknown", "[protocol][codec]") {
+  auto bytes = Raw()
+                   .envelope(kProtocolVersion, 2)
+                   .array(3)
+                   .map(0)
+                   .map(2)
+                   .str("web")
+                   .str("degraded")
+                   .str("db")
+                   .str("unhealthy")
+                   .str("")
+                   .bytes();
+  auto m = agentMessage<Heartbeat>(bytes);
+  CHECK(m.health.at("web") == HealthState::kUnknown);
+  CHECK(m.health.at("db") == HealthState::kUnhealthy);
+}
+
+TEST_CASE("codec: a health value that is not a string is refused", "[protocol][codec][strict]") {
+  agentError(Raw().envelope(kProtocolVersion, 2).array(3).map(0).map(1).str("web").u(1).str("").bytes());
 }
 
 TEST_CASE("codec: order body round trip", "[protocol][codec]") {
@@ -491,9 +532,10 @@ TEST_CASE("codec: wrong field counts are refused", "[protocol][codec][strict]") 
   CHECK(agentError(four).find("fields") != std::string::npos);
   auto six = Raw().envelope(kProtocolVersion, 1).array(6).str("a").map(0).map(0).str("t").str("v").str("x").bytes();
   agentError(six);
-  // fetch has 3, refusal 1, chunk 4
+  // fetch has 3, refusal 2, chunk 4
   agentError(Raw().envelope(kProtocolVersion, 4).array(2).str("d").u(0).bytes());
   coordinatorError(Raw().envelope(kProtocolVersion, 19).array(0).bytes());
+  coordinatorError(Raw().envelope(kProtocolVersion, 19).array(1).str("not enrolled: say hello first").bytes());
   coordinatorError(Raw().envelope(kProtocolVersion, 18).array(3).str("d").u(0).u(0).bytes());
   // a body that is not an array
   agentError(Raw().envelope(kProtocolVersion, 2).map(0).bytes());

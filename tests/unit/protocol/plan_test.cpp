@@ -1,9 +1,8 @@
 #include "flotilla/protocol/plan.h"
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <fstream>
+
+#include "support/temp_dir.h"
 
 using namespace std::chrono_literals;
 using flotilla::Errc;
@@ -16,6 +15,7 @@ using flotilla::protocol::parsePlanFile;
 using flotilla::protocol::Plan;
 using flotilla::protocol::validAppName;
 using flotilla::protocol::validVersion;
+using flotilla::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -85,30 +85,6 @@ std::string errorOf(std::string_view text) {
 }
 
 const flotilla::common::SysTime kCommittedAt = std::chrono::sys_days{std::chrono::year{2026} / 11 / 26} + 9h + 12min;
-
-// A fresh directory under the system temp dir, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("flotilla-plan-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  void write(const std::string& name, std::string_view text) const {
-    std::ofstream out(path_ / name, std::ios::binary);
-    out << text;
-  }
-
- private:
-  fs::path path_;
-};
 
 }  // namespace
 

@@ -1,18 +1,15 @@
 #pragma once
 // The agent daemon. Two threads:
-//  - the reactor (run()'s caller) owns the DEALER socket to the coordinator:
-//    hello, heartbeats, order verification, artifact transfer with credit-based
-//    flow control, forwarding reports. It never blocks on slow work, so
-//    heartbeats never stall.
+//  - the reactor (run()'s caller) owns the DEALER socket to the coordinator
+//    and the Session (hello, heartbeats, order verification, artifact transfer
+//    with credit-based flow control, forwarding reports). It never blocks on
+//    slow work, so heartbeats never stall.
 //  - the worker owns the journal and the Deployer: it executes orders one at a
 //    time and runs the idle health monitor.
 // They talk only by messages over an inproc PAIR pipe.
 
-#include <atomic>
-#include <deque>
-#include <map>
-#include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -20,12 +17,13 @@
 
 #include "flotilla/agent/config.h"
 #include "flotilla/agent/journal.h"
+#include "flotilla/agent/session.h"
 #include "flotilla/common/clock.h"
 #include "flotilla/protocol/messages.h"
 
 namespace flotilla::agent {
 
-class Agent {
+class Agent final : private SessionPort {
  public:
   Agent(AgentConfig config, const common::Clock& clock);
   ~Agent();
@@ -38,14 +36,11 @@ class Agent {
   void requestStop();
 
  private:
-  struct FetchState {
-    std::string digest;
-    std::uint64_t size = 0;
-    std::uint64_t received = 0;
-    std::uint64_t requested = 0;  // bytes asked for so far
-    int fd = -1;
-    common::SteadyTime deadline{};
-  };
+  // SessionPort: how the session reaches the coordinator socket.
+  void send(protocol::MsgType type, std::string frame) override;
+  common::Millis jitter(common::Millis max) override;
+  void identify(protocol::Hello& hello) override;
+  void resent(const protocol::Report& r) override;
 
   void handleCoordinator();
   void handleWorker();
@@ -53,12 +48,7 @@ class Agent {
   void onOrder(const protocol::SignedOrder& order);
   void onChunk(const protocol::Chunk& chunk);
   void onRotation(const protocol::Rotation& r);
-  void sendHello();
-  void sendHeartbeat();
-  void send(const std::string& payload);
-  void sendReport(const protocol::Report& r);
-  void onWelcomed();
-  void requestMoreChunks();
+  void sendFrame(const std::string& payload);
   void finishFetch(Status result);
   void workerMain();
 
@@ -73,22 +63,11 @@ class Agent {
   int signal_fd_ = -1;
   std::optional<Journal> journal_;  // moved into the worker at start
 
-  bool welcomed_ = false;
-  bool pending_ = false;
-  common::Millis heartbeat_interval_{std::chrono::seconds(5)};
-  common::SteadyTime next_heartbeat_{};
-  common::SteadyTime next_hello_{};
-  common::Millis hello_backoff_{std::chrono::seconds(1)};
-  std::map<std::string, std::string> releases_;
-  std::map<std::string, std::string> health_;
-  std::string busy_;
-  std::map<std::string, std::uint64_t> sequences_;  // highest accepted order sequence per app
-  OrderLedger ledger_;  // orders in hand and finished, to answer repeats and re-report on each session
-  std::optional<FetchState> fetch_;
-  // Set when the connection dropped; if no new handshake by then, reconnect by
-  // hand (libzmq gives up on a connection it closed for a protocol error).
-  std::optional<common::SteadyTime> reconnect_check_;
-  std::deque<protocol::Report> outbox_;  // reports waiting for a welcome
+  // Hello, heartbeats, orders checked against sequences and the ledger,
+  // reports held for a welcome, the download window, the reconnect check.
+  Session session_;
+  std::mt19937 rng_{std::random_device{}()};  // jitter
+  int fetch_fd_ = -1;                         // the download in hand's file, -1 when none
   bool stopping_ = false;
   bool worker_done_ = false;
 };

@@ -7,12 +7,17 @@
 // the previous release whether or not the coordinator is reachable.
 //
 // Runs on the agent's worker thread; the network is reached only through the
-// injected hooks, so tests drive it with a local fetcher and a fake reporter.
+// injected hooks and the host only through the injected HostOs (processes,
+// health checks, the switch of `current`, extraction, free space), so tests
+// drive it with a local fetcher, a fake reporter and tests/support's
+// FakeHostOs. The journal, downloads and staged releases live under the
+// configured directories on the real file system.
 //
-// Test-only fault injection: when the environment variable
-// FLOTILLA_TEST_CRASH_AT names a crash point at construction, the agent
-// SIGKILLs itself there, so integration tests can kill it inside phases too
-// short to catch from outside. The points are:
+// Crash points: at each point below the Deployer calls HostOs::crashPoint, so
+// tests can stop it inside phases too short to catch from outside. FakeHostOs
+// records them and can stop there; RealHostOs SIGKILLs the agent at the point
+// named by FLOTILLA_TEST_CRASH_AT, in builds configured with
+// -DFLOTILLA_CRASH_POINTS=ON only (scripts/test.sh). The points are:
 //   <phase>            right after that phase is journaled, before it takes
 //                      effect (accepted, fetching, staging, before_switch,
 //                      switching, restarting, probation, reverting)
@@ -21,15 +26,14 @@
 //   reverting:after    `current` points back at the previous release, not yet restarted
 //   <terminal phase>   the order is journaled as finished, not yet reported
 //                      (healthy, failed, reverted, revert_failed)
-// Unset (always, outside tests) it costs one empty-string check per point.
 
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
-#include <string_view>
 
 #include "flotilla/agent/config.h"
+#include "flotilla/agent/host_os.h"
 #include "flotilla/agent/journal.h"
 #include "flotilla/common/clock.h"
 #include "flotilla/protocol/messages.h"
@@ -52,7 +56,8 @@ Result<protocol::OrderSpec> expandSpec(const protocol::OrderSpec& spec, const st
 
 class Deployer {
  public:
-  Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock);
+  // Keeps references to config, journal, clock and os: they outlive the Deployer.
+  Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock, HostOs& os);
 
   // Makes an order interrupted by a crash consistent (old release live, or the
   // new one live) and reports the outcome. Call once at start, before orders.
@@ -75,19 +80,20 @@ class Deployer {
   // clears it from the journal, saves, then reports `phase`.
   protocol::Phase finish(const Ctx& c, protocol::Phase phase, const std::string& message, const std::string& live);
   protocol::Phase revert(Ctx& c, const std::string& why);
+  // Runs a hook or restart command as run_as; `what` names it in the error.
+  Status runCommand(const std::string& what, common::ProcessSpec ps);
   Status runHooks(Ctx& c);
   Status runRestart(const protocol::OrderSpec& spec, const std::filesystem::path& dir, const std::string& app,
                     const std::string& version, const std::string& previous_dir);
   bool probation(Ctx& c, std::string& why);
   Status stage(Ctx& c);
+  // Extracts the verified download `part` into `staging`; a release the disk
+  // cannot hold fails with Errc::kNoSpace saying how full it is.
+  Status extract(const Ctx& c, const std::filesystem::path& part, const std::filesystem::path& staging);
   protocol::Report makeReport(const Ctx& c, protocol::Phase phase, const std::string& message,
                               const std::string& live) const;
   void send(const protocol::Report& r);
   void report(const Ctx& c, protocol::Phase phase, const std::string& message, const std::string& live);
-  void crashPoint(std::string_view point) const {
-    if (!crash_at_.empty()) crashIfAt(point);
-  }
-  void crashIfAt(std::string_view point) const;
   Status journalPhase(Ctx& c, protocol::Phase phase);
   void prune(const std::string& app);
   std::map<std::string, std::string> hookEnv(const std::string& app, const std::string& version,
@@ -101,7 +107,7 @@ class Deployer {
   Journal& journal_;
   DeployerHooks hooks_;
   const common::Clock& clock_;
-  std::string crash_at_;  // FLOTILLA_TEST_CRASH_AT, read once; "" = never
+  HostOs& os_;
 };
 
 }  // namespace flotilla::agent

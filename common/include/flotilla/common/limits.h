@@ -1,8 +1,9 @@
 #pragma once
-// Process resource limits for programs that hold many sockets: a coordinator
-// with thousands of connected agents, or flotilla-swarm simulating them. Each
-// ZeroMQ socket costs a file descriptor for its mailbox plus one per TCP
-// connection, so the usual soft limit of 1024 descriptors runs out early.
+// Process resource limits for a program that holds many sockets. Each ZeroMQ
+// socket costs a file descriptor for its mailbox plus one per TCP connection,
+// so the usual soft limit of 1024 descriptors runs out early. flotilla-swarm
+// calls this; the coordinator does not, and relies on its service unit's
+// LimitNOFILE (scripts/systemd/flotilla-coordinator.service).
 
 #include <cstdint>
 
@@ -11,8 +12,10 @@
 namespace flotilla::common {
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (an unprivileged process may
-// always do that) and returns the soft limit now in force. Idempotent; call it
-// from main before creating sockets. Fails only if getrlimit/setrlimit fail.
+// always do that), or to the kernel's fs.nr_open when the hard limit is
+// unlimited, and returns the soft limit now in force; a soft limit already
+// that high is left alone. Idempotent; call it before creating sockets. Fails
+// only if getrlimit/setrlimit fail.
 Result<std::uint64_t> raiseFileLimit();
 
 }  // namespace flotilla::common

@@ -23,6 +23,7 @@ enum class Errc {
   kConflict,     // the request conflicts with current state
   kRefused,      // a peer refused (signature, enrollment, order checks)
   kInternal,
+  kNoSpace,  // the file system is full (space, inodes or quota)
 };
 
 const char* errcName(Errc code);

@@ -29,10 +29,8 @@
 
 namespace flotilla::coordinator {
 
-// Enrolment state, stored as its name in AgentRecord::state.
-enum class AgentState { kPending, kAccepted, kRejected, kRevoked };
-const char* toString(AgentState s);
-std::optional<AgentState> agentStateFromString(std::string_view name);
+// Enrolment state (protocol/words.h), stored as its name in AgentRecord::state.
+using AgentState = protocol::AgentState;
 
 struct Agent {
   AgentRecord record;  // record.state is toString(state)
@@ -52,6 +50,13 @@ struct Agent {
   std::string displayState() const;
 };
 
+// An agent admitted, or the refusal to answer with.
+struct Admission {
+  Agent* agent = nullptr;  // null when refused
+  protocol::Refusal refusal;
+  explicit operator bool() const { return agent != nullptr; }
+};
+
 class AgentRegistry {
  public:
   // Returns true when `token` (as the agent sent it) is a valid join token; uses it up.
@@ -68,15 +73,15 @@ class AgentRegistry {
   // A revoked or rejected CURVE key (hex): turned away at the handshake, its messages dropped.
   bool deniedKey(const std::string& key) const { return denied_keys_.count(key) > 0; }
 
-  // A hello on connection `routing_id` from CURVE key `key`: an error
-  // (kRefused, the refusal text) or the agent, now routed to that connection
-  // with its labels, releases and last-seen updated. A pending agent with a
-  // valid join token becomes accepted. `online` is left to the caller.
-  Result<Agent*> hello(const std::string& routing_id, const std::string& key, const protocol::Hello& m,
-                       std::int64_t now_ms, common::SteadyTime now, const UseToken& use_token);
-  // A message other than hello: the accepted agent of this session, or an
-  // error (kRefused) with the text to answer.
-  Result<Agent*> session(const std::string& routing_id, const std::string& key);
+  // A hello on connection `routing_id` from CURVE key `key`: the refusal, or
+  // the agent, now routed to that connection with its labels, releases and
+  // last-seen updated. A pending agent with a valid join token becomes
+  // accepted. `online` is left to the caller.
+  Admission hello(const std::string& routing_id, const std::string& key, const protocol::Hello& m, std::int64_t now_ms,
+                  common::SteadyTime now, const UseToken& use_token);
+  // A message other than hello: the accepted agent of this session, or the
+  // refusal to answer with (pending, or not enrolled).
+  Admission session(const std::string& routing_id, const std::string& key);
 
   // An operator moves agent `id` to `to`. Accepting and rejecting need a
   // pending agent (kConflict otherwise); an unknown id is kNotFound. A

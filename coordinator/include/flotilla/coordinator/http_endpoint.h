@@ -2,9 +2,10 @@
 // The coordinator's HTTP endpoint (`http.listen` in coordinator.toml): GET
 // /metrics in Prometheus text format and GET /healthz. It runs on its own
 // threads (cpp-httplib) and never touches the reactor's state: figures derived
-// from the record come from its own read-only store connection, and live
-// figures (agents, hosts, refusals) from text the reactor publishes about once
-// a second through LiveGauges.
+// from the record come from its own store, opened read-only (no schema work, no
+// write, nothing created) at the first scrape and kept for the next ones, and
+// live figures (agents, hosts, refusals) from text the reactor publishes about
+// once a second through LiveGauges.
 
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "flotilla/common/result.h"
+#include "flotilla/coordinator/store.h"
 
 namespace httplib {
 class Server;
@@ -54,7 +56,8 @@ class HttpEndpoint {
   std::shared_ptr<LiveGauges> gauges_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
-  std::mutex render_mu_;  // one render at a time (it opens the store)
+  std::mutex render_mu_;          // one render at a time; guards store_
+  std::unique_ptr<Store> store_;  // read-only; null until a scrape opens it, or after a failed read
   int port_ = 0;
 };
 

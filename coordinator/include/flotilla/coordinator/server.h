@@ -85,7 +85,7 @@ class Server : private ControlContext {
   void onReport(Agent& a, const protocol::Report& m);
   void onFetch(Agent& a, const protocol::Fetch& m);
   void sendToAgent(const std::string& rid, const std::string& payload);
-  void refuse(const std::string& rid, const std::string& reason);
+  void refuse(const std::string& rid, protocol::RefusalCode code, const std::string& detail);
   void markLost(Agent& a, const std::string& why, common::SteadyTime now);
   void resendOrders(Agent& a);
   void retryOrders(common::SteadyTime now);

@@ -1,10 +1,32 @@
 #pragma once
-// The coordinator's durable record, in SQLite (WAL, synchronous=NORMAL inside
-// explicit transactions). The reactor wraps each burst of work in
-// begin()/commit(), so many writes share one fsync: writes are batched by
-// construction, never one transaction per message.
+// The coordinator's durable record, in the coordinator's own terms: agents,
+// releases, rollouts with their hosts and events, each app's current release
+// and order sequence, join tokens. `Store` is the interface every part above
+// it uses; SqliteStore (sqlite_store.h) is today's implementation, and another
+// one (PostgreSQL) plugs in behind openStore() without touching its callers.
 //
-// Owned and used by the reactor thread only.
+// The contract every implementation keeps, checked for each of them by
+// tests/unit/coordinator/store_contract.h:
+// - Units of work. begin() starts one; the writes made until commit() become
+//   durable together at commit(), or not at all. The reactor wraps each burst
+//   of work in one unit, so many writes share one flush: writes are batched by
+//   construction, never one transaction per message. commit() after no write
+//   succeeds and costs nothing; begin() inside a unit and commit() outside one
+//   do nothing. A write outside any unit is durable when it returns. Reads
+//   see the writes of the open unit.
+// - A failed commit() loses every write of its unit and says so: the caller
+//   must assume none of them stayed.
+// - A lookup of an unknown id is not an error: it gives nullopt, an empty list,
+//   or (useToken) false; updateRollout of an unknown id writes nothing.
+//   Expected failures are values: kIo for the medium, kAlreadyExists for an id
+//   that is taken, kPermission for a write to a read-only store, kNotFound for
+//   a read-only open of a store that does not exist, kConflict for a store
+//   whose schema version this code does not read.
+// - Order sequences only go forward: a sequence handed out by a committed unit
+//   is never handed out again, for the life of the store.
+// - A Store object is used by one thread at a time. Several objects may open
+//   the same store at once, from threads or processes: one that writes (the
+//   reactor's) and any number opened read-only, which see committed work only.
 
 #include <cstdint>
 #include <filesystem>
@@ -15,9 +37,6 @@
 #include <vector>
 
 #include "flotilla/common/result.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
 
 namespace flotilla::coordinator {
 
@@ -103,34 +122,41 @@ struct TokenRecord {
   std::int64_t uses_left = -1;  // -1 = unlimited while valid
 };
 
+struct StoreOptions {
+  std::filesystem::path file;  // the database file (SQLite, the one implementation today)
+  // Read-only: no schema or migration work and no write; a store that does not
+  // exist, or is not at the schema version this code writes, is refused.
+  bool read_only = false;
+};
+
 class Store {
  public:
-  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& file);
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
 
-  // begin() arms a transaction that the first write opens; commit() ends it
-  // (nothing to do when nothing was written).
-  Status begin();
-  Status commit();
-  bool inTransaction() const { return in_tx_; }
+  // Units of work (see the contract above).
+  virtual Status begin() = 0;
+  virtual Status commit() = 0;
 
-  Status upsertAgent(const AgentRecord& a);
-  Result<std::vector<AgentRecord>> loadAgents();
+  // Inserts or updates by id; an update keeps first_seen_ms.
+  virtual Status upsertAgent(const AgentRecord& a) = 0;
+  // Every agent, ordered by id.
+  virtual Result<std::vector<AgentRecord>> loadAgents() = 0;
 
-  Status putRelease(const ReleaseRecord& r);
-  Result<std::optional<ReleaseRecord>> release(const std::string& app, const std::string& version);
+  // Inserts or replaces (app, version).
+  virtual Status putRelease(const ReleaseRecord& r) = 0;
+  virtual Result<std::optional<ReleaseRecord>> release(const std::string& app, const std::string& version) = 0;
 
-  Status insertRollout(const RolloutRecord& r);
-  Status updateRollout(const RolloutRecord& r);
-  Result<std::optional<RolloutRecord>> rollout(const std::string& id);
-  // Newest first; empty app = every app.
-  Result<std::vector<RolloutRecord>> rollouts(const std::string& app, std::size_t limit);
-
-  Result<std::int64_t> countRollouts(const std::string& app);
+  // kAlreadyExists when the id is taken.
+  virtual Status insertRollout(const RolloutRecord& r) = 0;
+  // Writes what changes while a rollout runs: state, started/finished, message,
+  // snapshot, engine. The rest is written once, by insertRollout.
+  virtual Status updateRollout(const RolloutRecord& r) = 0;
+  virtual Result<std::optional<RolloutRecord>> rollout(const std::string& id) = 0;
+  // Newest submission first (ties: the later insert first); empty app = every app.
+  virtual Result<std::vector<RolloutRecord>> rollouts(const std::string& app, std::size_t limit) = 0;
+  virtual Result<std::int64_t> countRollouts(const std::string& app) = 0;
   // Rollouts not finished (finished_at_ms = 0), oldest first: what a restarted coordinator resumes.
-  Result<std::vector<RolloutRecord>> unfinishedRollouts();
+  virtual Result<std::vector<RolloutRecord>> unfinishedRollouts() = 0;
 
   // (rollout, wave, seconds) for every wave that started and ended, oldest first.
   struct WaveDuration {
@@ -139,40 +165,46 @@ class Store {
     double seconds = 0;
     bool succeeded = false;
   };
-  Result<std::vector<WaveDuration>> waveDurations();
+  // From the wave_started / wave_succeeded / wave_failed events.
+  virtual Result<std::vector<WaveDuration>> waveDurations() = 0;
 
-  Result<std::int64_t> appendEvent(const EventRecord& e);
-  Result<std::vector<EventRecord>> events(const std::string& rollout_id, std::int64_t after_seq);
+  // Returns the event's seq, greater than every seq before it (in any rollout).
+  virtual Result<std::int64_t> appendEvent(const EventRecord& e) = 0;
+  // The events of one rollout with seq > after_seq, in seq order.
+  virtual Result<std::vector<EventRecord>> events(const std::string& rollout_id, std::int64_t after_seq) = 0;
 
-  // Per-app order sequence: returns the next value and records it.
-  Result<std::uint64_t> nextSequence(const std::string& app);
+  // Per-app order sequence, starting at 1: returns the next value and records it.
+  virtual Result<std::uint64_t> nextSequence(const std::string& app) = 0;
   // Reserves `n` sequences at once; returns the last (the first is last - n + 1).
-  Result<std::uint64_t> reserveSequences(const std::string& app, std::uint64_t n);
-  Status setCurrentRelease(const AppRecord& a);
-  Result<std::vector<AppRecord>> apps();
-  Result<std::map<std::string, std::string>> currentReleases();
+  virtual Result<std::uint64_t> reserveSequences(const std::string& app, std::uint64_t n) = 0;
+  // Sets an app's current release; its sequence is left as it is.
+  virtual Status setCurrentRelease(const AppRecord& a) = 0;
+  // Apps that have a current release, ordered by name.
+  virtual Result<std::vector<AppRecord>> apps() = 0;
+  // app -> current version, for the apps that have one.
+  virtual Result<std::map<std::string, std::string>> currentReleases() = 0;
 
-  Status putRolloutHost(const std::string& rollout_id, const RolloutHostRecord& h);
-  Result<std::vector<RolloutHostRecord>> rolloutHosts(const std::string& rollout_id);
+  // Inserts or replaces host h.idx of a rollout.
+  virtual Status putRolloutHost(const std::string& rollout_id, const RolloutHostRecord& h) = 0;
+  // Ordered by idx.
+  virtual Result<std::vector<RolloutHostRecord>> rolloutHosts(const std::string& rollout_id) = 0;
   // The state of `agent_id` in `rollout_id` (nullopt when it was not part of it).
-  Result<std::optional<std::string>> hostState(const std::string& rollout_id, const std::string& agent_id);
+  virtual Result<std::optional<std::string>> hostState(const std::string& rollout_id, const std::string& agent_id) = 0;
 
-  Status putToken(const TokenRecord& t);
-  // Consumes one use of a valid token; false when unknown, expired or used up.
-  Result<bool> useToken(const std::string& token_hash, std::int64_t now_ms);
+  // Inserts or replaces a join token by its hash.
+  virtual Status putToken(const TokenRecord& t) = 0;
+  // Consumes one use of a valid token; false when unknown, expired (now_ms >=
+  // expires_at_ms) or used up.
+  virtual Result<bool> useToken(const std::string& token_hash, std::int64_t now_ms) = 0;
 
- private:
-  explicit Store(sqlite3* db) : db_(db) {}
-  Status exec(const char* sql);
-  Status migrate();
-  Status write();  // opens the armed transaction before a write
-  Result<sqlite3_stmt*> prepare(const char* sql);
-  Error sqlError(const std::string& what) const;
-
-  sqlite3* db_;
-  bool in_tx_ = false;
-  bool want_tx_ = false;
-  std::map<const char*, sqlite3_stmt*> stmts_;
+ protected:
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
 };
+
+// Opens the store `options` names, creating it and bringing its schema up to
+// date unless it is read-only. The one place that knows the implementations.
+Result<std::unique_ptr<Store>> openStore(const StoreOptions& options);
 
 }  // namespace flotilla::coordinator

@@ -17,6 +17,7 @@
 
 #include "flotilla/common/result.h"
 #include "flotilla/protocol/plan.h"
+#include "flotilla/protocol/words.h"
 
 namespace flotilla::protocol {
 
@@ -49,9 +50,11 @@ struct Hello {
   std::string agent_version;
 };
 
+using HealthMap = std::map<std::string, HealthState>;
+
 struct Heartbeat {
   StringMap releases;  // app -> live version
-  StringMap health;    // app -> "healthy" | "unhealthy" | "unknown"
+  HealthMap health;    // app -> health; on the wire the state's word (words.h)
   std::string busy;    // order id in hand, empty when idle
 };
 
@@ -139,8 +142,11 @@ struct Chunk {
   std::string data;
 };
 
+// The coordinator would not act on an agent's message. The agent acts on
+// `code` only; `detail` is for people (logs), never parsed.
 struct Refusal {
-  std::string reason;
+  RefusalCode code = RefusalCode::kUnknown;
+  std::string detail;
 };
 
 // "The plan key `old_key` hands over to `new_key`", signed by old_key. Agents

@@ -3,9 +3,7 @@
 // their inputs: the caller supplies the time and the highest accepted sequence.
 
 #include <cstdint>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "flotilla/common/crypto.h"
@@ -18,22 +16,8 @@ namespace flotilla::protocol {
 // the spec bytes it commits to.
 SignedOrder signOrder(OrderBody body, const std::string& spec_bytes, const common::SigningKeyPair& plan_key);
 
-// Why an order was refused; the string form goes into reports and events.
-enum class RefusalReason {
-  kMalformed,
-  kUnknownKey,
-  kBadSignature,
-  kWrongTarget,
-  kExpired,
-  kNotYetValid,
-  kReplay,           // sequence not above the highest accepted for the app
-  kBadSpec,          // spec bytes do not match the signed digest, or do not decode
-  kUnsignedRelease,  // release keys are configured and no one of them signed this artifact
-};
-const char* toString(RefusalReason r);
-// The reason named `name` (toString's form), or nullopt for any other text.
-std::optional<RefusalReason> refusalReasonFromString(std::string_view name);
-
+// Why an order was refused (RefusalReason is in words.h); the reason's string
+// form goes into reports and events.
 struct OrderRefusal {
   RefusalReason reason;
   std::string message;

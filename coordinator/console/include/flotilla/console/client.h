@@ -63,7 +63,9 @@ class ControlClient {
   Result<json> request(json req, std::string_view attachment = {});
 
   // Sends without waiting for the reply; returns the request id. Waits at most
-  // `wait` for the connection to accept the message (kUnavailable otherwise).
+  // `wait` for the connection to accept the message (kUnavailable otherwise;
+  // kPermission "access denied: ... refused operator key ..." as soon as a
+  // tcp:// coordinator turns the operator key down in the CURVE handshake).
   Result<std::int64_t> send(json req, std::string_view attachment, common::Millis wait);
 
   // The next message from the coordinator (a push, or a response to a request
@@ -77,10 +79,15 @@ class ControlClient {
   explicit ControlClient(ClientOptions options);
   Result<std::optional<json>> receiveFromSocket(common::Millis timeout);
   Error unreachable(const std::string& why) const;
+  // The error for a handshake the coordinator refused, if the socket monitor
+  // reported one (tcp:// only; reads the monitor without waiting).
+  std::optional<Error> keyRefused();
 
   ClientOptions options_;
   zmq::context_t ctx_;
   zmq::socket_t sock_;
+  zmq::socket_t monitor_;  // tcp:// only: sock_'s failed handshakes
+  std::string key_id_;     // tcp:// only: the operator key's id, for messages
   std::int64_t next_req_ = 1;
   std::deque<json> pending_;  // messages received while waiting for a response
 };
