@@ -2,10 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "flotilla/common/crypto.h"
-#include "flotilla/common/fs.h"
 #include "flotilla/coordinator/control_docs.h"
-#include "flotilla/coordinator/metrics.h"
 #include "flotilla/protocol/control.h"
 
 namespace flotilla::coordinator {
@@ -36,18 +33,25 @@ std::string actorOf(const json& req) {
 
 ControlApi::ControlApi(ControlContext& ctx) : ctx_(ctx) {
   handlers_ = {
-      {control::kAgents, &ControlApi::agents},           {control::kAgentAccept, &ControlApi::agentAction},
-      {control::kAgentReject, &ControlApi::agentAction}, {control::kAgentRevoke, &ControlApi::agentAction},
-      {control::kRollout, &ControlApi::rollout},         {control::kStatus, &ControlApi::status},
-      {control::kPause, &ControlApi::rolloutAction},     {control::kResume, &ControlApi::rolloutAction},
-      {control::kPromote, &ControlApi::rolloutAction},   {control::kAbort, &ControlApi::rolloutAction},
-      {control::kRollback, &ControlApi::rollback},       {control::kHistory, &ControlApi::history},
-      {control::kEvents, &ControlApi::events},           {control::kWatch, &ControlApi::watch},
-      {control::kMetrics, &ControlApi::metrics},         {control::kPing, &ControlApi::ping},
+      {control::kAgents, &ControlApi::agents},
+      {control::kAgentAccept, &ControlApi::agentAction},
+      {control::kAgentReject, &ControlApi::agentAction},
+      {control::kAgentRevoke, &ControlApi::agentAction},
+      {control::kRollout, &ControlApi::rollout},
+      {control::kStatus, &ControlApi::status},
+      {control::kPause, &ControlApi::rolloutAction},
+      {control::kResume, &ControlApi::rolloutAction},
+      {control::kPromote, &ControlApi::rolloutAction},
+      {control::kAbort, &ControlApi::rolloutAction},
+      {control::kRollback, &ControlApi::rollback},
+      {control::kHistory, &ControlApi::history},
+      {control::kEvents, &ControlApi::events},
+      {control::kWatch, &ControlApi::watch},
+      {control::kPing, &ControlApi::ping},
   };
 }
 
-json ControlApi::handle(const std::string& routing_id, const json& req, const std::string_view* attachment) {
+json ControlApi::handle(const std::string& routing_id, const json& req) {
   if (!req.is_object() || !req.contains("cmd") || !req["cmd"].is_string())
     return errorJson(Errc::kInvalidArgument, "request must be a JSON object with \"cmd\"");
   const std::string cmd = req["cmd"].get<std::string>();
@@ -55,7 +59,7 @@ json ControlApi::handle(const std::string& routing_id, const json& req, const st
   if (it == handlers_.end()) return errorJson(Errc::kInvalidArgument, "unknown command '" + cmd + "'");
   const std::string actor = actorOf(req);
   try {
-    return (this->*(it->second))(Call{routing_id, req, attachment, actor});
+    return (this->*(it->second))(Call{routing_id, req, actor});
   } catch (const json::exception& e) {
     // A field of the wrong type (protocol/control.h's from_json).
     return errorJson(Errc::kInvalidArgument, std::string("bad request: ") + e.what());
@@ -87,30 +91,20 @@ json ControlApi::agentAction(const Call& c) {
   return control::AgentStateReply{r.id, toString(to)};
 }
 
-Result<std::string> ControlApi::storeAttachment(std::string_view bytes, const std::string& want_digest) {
-  const std::string digest =
-      common::blake2bHex(common::Bytes(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
-  if (!want_digest.empty() && want_digest != digest)
-    return Error(Errc::kCorrupt, "artifact digest mismatch in transit: expected " + want_digest + ", got " + digest);
-  const auto path = ctx_.artifactsDir() / digest;
-  if (!std::filesystem::exists(path)) FLOTILLA_TRY(common::atomicWriteFile(path, bytes, 0640));
-  return digest;
-}
-
 json ControlApi::rollout(const Call& c) {
   auto r = c.req.get<control::RolloutRequest>();
   const std::string name = r.plan_name.empty() ? "plan.toml" : r.plan_name;
   auto plan = protocol::parsePlan(r.plan, name, "");
   if (!plan) return errorJson(plan.error());
-  if (!c.attachment) return errorJson(Errc::kInvalidArgument, name + ": artifact.file: the artifact was not attached");
-  auto digest = storeAttachment(*c.attachment, r.artifact_digest);
-  if (!digest) return errorJson(digest.error());
+  // The artifact came before, by upload_begin/upload_chunk/upload_end.
+  auto size = ctx_.storedArtifact(r.artifact_digest);
+  if (!size) return errorJson(size.error().context(name + ": artifact.file"));
   const std::string& sig = r.release_signature;
   if (!sig.empty() && (sig.size() != 128 || sig.find_first_not_of("0123456789abcdef") != std::string::npos))
     return errorJson(Errc::kInvalidArgument,
                      name + ": artifact.signature: not a release signature (128 hex characters)");
   auto id = ctx_.startRollout(
-      RolloutStart{std::move(*plan), r.plan, name, *digest, c.attachment->size(), c.actor, "rollout", sig});
+      RolloutStart{std::move(*plan), r.plan, name, r.artifact_digest, *size, c.actor, "rollout", sig});
   if (!id) return errorJson(id.error());
   return control::RolloutReply{statusDoc(*ctx_.findRollout(*id), false, ctx_.steadyNow())};
 }
@@ -229,23 +223,6 @@ json ControlApi::events(const Call& c) {
   control::EventsReply reply;
   for (const auto& e : *events) reply.events.push_back(eventDoc(e));
   return reply;
-}
-
-json ControlApi::metrics(const Call& c) {
-  const auto r = c.req.get<control::MetricsRequest>();
-  MetricsQuery q;
-  q.app = r.app;
-  q.days = static_cast<int>(r.days);
-  q.now_ms = ctx_.nowMs();
-  if (!q.app.empty() && !protocol::validAppName(q.app))
-    return errorJson(Errc::kInvalidArgument, "invalid app name '" + q.app + "'");
-  auto records = ctx_.store().rollouts(q.app, 1000000);
-  if (!records) return errorJson(records.error());
-  auto report = computeDora(*records, q);
-  if (!report) return errorJson(report.error());
-  json j = toJson(*report);
-  j["ok"] = true;
-  return j;
 }
 
 json ControlApi::watch(const Call& c) {

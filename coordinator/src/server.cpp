@@ -82,12 +82,6 @@ Status Server::start() {
 
   FLOTILLA_TRY(bindSockets());
 
-  publishGauges();
-  if (!config_.http_listen.empty()) {
-    http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_);
-    FLOTILLA_TRY(http_->start(config_.http_listen));
-  }
-
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   sigset_t mask;
   sigemptyset(&mask);
@@ -95,6 +89,25 @@ Status Server::start() {
   sigaddset(&mask, SIGINT);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal_fd_ = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  // Threads inherit the signal mask: workers and the HTTP endpoint start after
+  // SIGTERM and SIGINT are blocked, so those reach the reactor's signalfd only
+  // (delivered to another thread, they would end the process unflushed).
+  background_ = std::make_unique<BackgroundWork>(
+      ctx_, config_, clock_,
+      [this](const std::string& rid, zmq::message_t payload) {
+        try {
+          agents_sock_.send(zmq::buffer(rid), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+          agents_sock_.send(payload, zmq::send_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+          spdlog::debug("send to agent failed: {}", e.what());
+        }
+      },
+      [this](const std::string& rid, const nlohmann::json& doc) { sendControl(rid, doc.dump()); });
+  publishGauges();
+  if (!config_.http_listen.empty()) {
+    http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_);
+    FLOTILLA_TRY(http_->start(config_.http_listen));
+  }
   spdlog::info("coordinator listening for agents on {}, control on {}", config_.agent_listen, config_.control_endpoint);
   return {};
 }
@@ -129,7 +142,7 @@ Status Server::bindSockets() {
 Status Server::bindControl() {
   control_sock_ = zmq::socket_t(ctx_, zmq::socket_type::router);
   control_sock_.set(zmq::sockopt::linger, 0);
-  control_sock_.set(zmq::sockopt::maxmsgsize, std::int64_t{1} << 30);
+  control_sock_.set(zmq::sockopt::maxmsgsize, kMaxControlFrameBytes);
   // A send to a console that went away fails (EHOSTUNREACH) instead of
   // vanishing, so a departed watcher is dropped (Watchers).
   control_sock_.set(zmq::sockopt::router_mandatory, 1);
@@ -177,9 +190,13 @@ Status Server::run() {
   bool stopping = false;
   while (!stopping) {
     zmq::pollitem_t items[] = {
-        {zap_.handle(), 0, ZMQ_POLLIN, 0},          {agents_sock_.handle(), 0, ZMQ_POLLIN, 0},
-        {control_sock_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, stop_fd_, ZMQ_POLLIN, 0},
+        {zap_.handle(), 0, ZMQ_POLLIN, 0},
+        {agents_sock_.handle(), 0, ZMQ_POLLIN, 0},
+        {control_sock_.handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, stop_fd_, ZMQ_POLLIN, 0},
         {nullptr, signal_fd_, ZMQ_POLLIN, 0},
+        {background_->artifactSocket().handle(), 0, ZMQ_POLLIN, 0},
+        {background_->metricsSocket().handle(), 0, ZMQ_POLLIN, 0},
     };
     auto now = clock_.steadyNow();
     long timeout_ms = -1;
@@ -187,7 +204,7 @@ Status Server::run() {
       timeout_ms = std::max<long>(0, std::chrono::duration_cast<common::Millis>(*d - now).count() + 1);
     }
     try {
-      zmq::poll(items, 5, std::chrono::milliseconds(timeout_ms));
+      zmq::poll(items, std::size(items), std::chrono::milliseconds(timeout_ms));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       return Error(Errc::kIo, std::string("poll: ") + e.what());
@@ -209,6 +226,7 @@ Status Server::run() {
       if (!(control_sock_.get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
       handleControlMessage();
     }
+    background_->drain();
     afterWork(clock_.steadyNow());
     commitAndFlush();
   }
@@ -461,9 +479,8 @@ void Server::handleControlMessage() {
   // Who acts: the authenticated operator key over TCP; over IPC the local user
   // the console names (the socket's file mode decided they may connect).
   if (req.is_object()) req["_peer"] = uid ? uid : "local";
-  std::string_view attachment;
-  if (frames.size() > 2) attachment = std::string_view(static_cast<const char*>(frames[2].data()), frames[2].size());
-  nlohmann::json resp = control_api_.handle(rid, req, frames.size() > 2 ? &attachment : nullptr);
+  if (req.is_object() && background_->takeControl(rid, req, frames)) return;  // answered by a worker
+  nlohmann::json resp = control_api_.handle(rid, req);
   if (req.is_object() && req.contains("req")) resp["req"] = req["req"];
   resp["type"] = protocol::control::kTypeResponse;
   sendControl(rid, resp.dump());

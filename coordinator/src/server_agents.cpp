@@ -1,8 +1,5 @@
 // The agents' side of the reactor: what each agent message does, liveness,
 // and convergence of hosts to their apps' current releases.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -99,44 +96,8 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
   r->second->engine->onHostPhase(a.record.id, ref.rollback, m.phase, m.message, clock_.steadyNow());
 }
 
-void Server::onFetch(Agent& a, const protocol::Fetch& m) {
-  if (m.digest.size() != 64 || m.digest.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    refuse(a.routing_id, protocol::RefusalCode::kFetchBadDigest, "bad digest");
-    return;
-  }
-  const auto path = config_.artifacts_dir / m.digest;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    refuse(a.routing_id, protocol::RefusalCode::kFetchNoArtifact, "no artifact " + m.digest);
-    return;
-  }
-  struct stat st {};
-  ::fstat(fd, &st);
-  const auto total = static_cast<std::uint64_t>(st.st_size);
-  std::uint64_t offset = m.offset;
-  std::string buf;
-  for (std::uint32_t i = 0; i < m.credit && offset < total; ++i) {
-    protocol::Chunk c;
-    c.digest = m.digest;
-    c.offset = offset;
-    c.total = total;
-    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(protocol::kChunkBytes, total - offset));
-    c.data.resize(want);
-    ssize_t n = ::pread(fd, c.data.data(), want, static_cast<off_t>(offset));
-    if (n <= 0) break;
-    c.data.resize(static_cast<std::size_t>(n));
-    offset += static_cast<std::uint64_t>(n);
-    sendToAgent(a.routing_id, protocol::encode(c));
-  }
-  if (total == 0 || m.offset >= total) {
-    protocol::Chunk c;
-    c.digest = m.digest;
-    c.offset = total;
-    c.total = total;
-    sendToAgent(a.routing_id, protocol::encode(c));
-  }
-  ::close(fd);
-}
+// Chunk reads run on the artifact worker; chunks go straight back to the agent.
+void Server::onFetch(Agent& a, const protocol::Fetch& m) { background_->fetch(a.routing_id, m); }
 
 void Server::sweepLiveness(SteadyTime now) {
   for (Agent* a : agents_.silentSince(now, config_.heartbeat_expiry))

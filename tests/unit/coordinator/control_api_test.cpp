@@ -14,6 +14,8 @@ using nlohmann::json;
 
 namespace {
 
+const std::string kDigest(64, 'd');
+
 const std::string kPlan = R"(app = "web"
 version = "2"
 artifact.file = "web.tar.gz"
@@ -33,7 +35,10 @@ struct FakeDaemon : ControlContext {
   Store& store() override { return *store_; }
   flotilla::common::SteadyTime steadyNow() const override { return clock.steadyNow(); }
   std::int64_t nowMs() const override { return flotilla::common::toUnixMillis(clock.systemNow()); }
-  const std::filesystem::path& artifactsDir() const override { return dir.path(); }
+  Result<std::uint64_t> storedArtifact(const std::string& digest) const override {
+    if (digest == kDigest) return std::uint64_t{42};
+    return flotilla::Error(flotilla::Errc::kNotFound, "no artifact " + digest + " was uploaded");
+  }
   ActiveRollout* findRollout(const std::string& id) override {
     auto it = rollouts.find(id);
     return it == rollouts.end() ? nullptr : it->second.get();
@@ -77,9 +82,9 @@ struct FakeDaemon : ControlContext {
   std::vector<std::string> cut_off, started, acted, watched;
 };
 
-json call(ControlApi& api, json req, const std::string_view* attachment = nullptr) {
+json call(ControlApi& api, json req) {
   if (req.is_object()) req["_peer"] = "local";
-  return api.handle("rid-1", req, attachment);
+  return api.handle("rid-1", req);
 }
 
 std::string errorCode(const json& reply) { return reply.value("ok", true) ? "" : reply["error"].value("code", ""); }
@@ -124,21 +129,20 @@ TEST_CASE("control api: agents are listed and an operator accepts or revokes the
   CHECK((*stored)[0].state == "revoked");
 }
 
-TEST_CASE("control api: a rollout needs its artifact, with the digest the console computed", "[coordinator][control]") {
+TEST_CASE("control api: a rollout names an artifact uploaded before", "[coordinator][control]") {
   FakeDaemon d;
   ControlApi api(d);
-  auto none = call(api, json{{"cmd", "rollout"}, {"plan", kPlan}});
-  CHECK(errorCode(none) == "invalid_argument");
-  CHECK(none["error"]["message"] == "plan.toml: artifact.file: the artifact was not attached");
-  const std::string_view bytes = "artifact bytes";
-  auto wrong = call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", std::string(64, '0')}}, &bytes);
-  CHECK(errorCode(wrong) == "corrupt");
+  auto missing = call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", std::string(64, '0')}});
+  CHECK(errorCode(missing) == "not_found");
+  CHECK(missing["error"]["message"].get<std::string>().rfind("plan.toml: artifact.file: ", 0) == 0);
   CHECK(d.started.empty());
-  auto refused = call(api, json{{"cmd", "rollout"}, {"plan", kPlan}}, &bytes);
+  auto refused = call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}});
   CHECK(errorCode(refused) == "unavailable");
   REQUIRE(d.started.size() == 1);
-  const std::string digest = d.started[0].substr(4);
-  CHECK(std::filesystem::exists(d.dir.path() / digest));
+  CHECK(d.started[0] == "web " + kDigest);
+  auto bad_sig =
+      call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}, {"release_signature", "zz"}});
+  CHECK(errorCode(bad_sig) == "invalid_argument");
 }
 
 TEST_CASE("control api: status, operator actions and watch of an active rollout", "[coordinator][control]") {

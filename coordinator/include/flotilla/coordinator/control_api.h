@@ -7,8 +7,9 @@
 // It owns no state. What it needs of the daemon (agents, the store, active
 // rollouts, starting one, telling a rollout an operator acted, watching) comes
 // through ControlContext, which Server implements. Reactor thread only.
+// The artifact of a rollout was uploaded before (upload_begin/chunk/end, on
+// the artifact worker); the rollout command names it by digest.
 
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -42,7 +43,9 @@ class ControlContext {
   virtual Store& store() = 0;
   virtual common::SteadyTime steadyNow() const = 0;
   virtual std::int64_t nowMs() const = 0;  // wall clock, unix ms
-  virtual const std::filesystem::path& artifactsDir() const = 0;
+  // The size of the stored artifact `digest` (uploaded before the rollout
+  // command), or an error telling the operator to upload it first.
+  virtual Result<std::uint64_t> storedArtifact(const std::string& digest) const = 0;
   virtual ActiveRollout* findRollout(const std::string& id) = 0;
   virtual std::vector<const ActiveRollout*> activeRollouts() const = 0;
   // The id of app's active rollout, or "" when none.
@@ -62,17 +65,17 @@ class ControlApi {
   explicit ControlApi(ControlContext& ctx);
 
   // `req` is the request as received, with "_peer" added (the authenticated
-  // peer: "operator:KEYID" or "local"); `attachment` the second frame, if any.
+  // peer: "operator:KEYID" or "local"). The commands a worker answers
+  // (upload_*, metrics: background_work.h) never reach it.
   // Returns the reply without "type" and "req" (the caller adds them); a
   // request that is not an object with a string "cmd", or has a field of the
   // wrong type, gets an invalid_argument error.
-  nlohmann::json handle(const std::string& routing_id, const nlohmann::json& req, const std::string_view* attachment);
+  nlohmann::json handle(const std::string& routing_id, const nlohmann::json& req);
 
  private:
   struct Call {
     const std::string& routing_id;
     const nlohmann::json& req;
-    const std::string_view* attachment;
     const std::string& actor;
   };
   using Handler = nlohmann::json (ControlApi::*)(const Call&);
@@ -86,14 +89,8 @@ class ControlApi {
   nlohmann::json rollbackToEarlier(const std::string& app, const std::string& to, const std::string& actor);
   nlohmann::json history(const Call& c);
   nlohmann::json events(const Call& c);
-  nlohmann::json metrics(const Call& c);
   nlohmann::json watch(const Call& c);
   nlohmann::json ping(const Call& c);
-
-  // The rollout command's artifact: checked against the digest the console
-  // computed and written to the artifacts directory under its digest.
-  // Returns its digest.
-  Result<std::string> storeAttachment(std::string_view bytes, const std::string& want_digest);
 
   ControlContext& ctx_;
   std::unordered_map<std::string, Handler> handlers_;

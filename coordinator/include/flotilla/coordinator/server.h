@@ -39,6 +39,7 @@
 #include "flotilla/common/clock.h"
 #include "flotilla/coordinator/active_rollout.h"
 #include "flotilla/coordinator/agent_registry.h"
+#include "flotilla/coordinator/background_work.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/control_api.h"
 #include "flotilla/coordinator/convergence.h"
@@ -129,7 +130,9 @@ class Server : private ControlContext {
   Store& store() override { return *store_; }
   common::SteadyTime steadyNow() const override { return clock_.steadyNow(); }
   std::int64_t nowMs() const override;
-  const std::filesystem::path& artifactsDir() const override { return config_.artifacts_dir; }
+  Result<std::uint64_t> storedArtifact(const std::string& digest) const override {
+    return background_->storedArtifact(digest);
+  }
   ActiveRollout* findRollout(const std::string& id) override;
   std::vector<const ActiveRollout*> activeRollouts() const override;
   std::string activeRolloutOf(const std::string& app) const override;
@@ -155,6 +158,8 @@ class Server : private ControlContext {
   zmq::socket_t control_sock_;
   int stop_fd_ = -1;
   int signal_fd_ = -1;
+  // Disk and long store reads off the reactor (uploads, agents' fetches, metrics).
+  std::unique_ptr<BackgroundWork> background_;
 
   AgentRegistry agents_;
   std::unordered_set<std::string> operator_keys_;  // hex CURVE keys allowed on a TCP control endpoint

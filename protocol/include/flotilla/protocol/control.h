@@ -65,11 +65,12 @@ struct AgentActionRequest {
   std::string cmd;
   std::string id;
 };
-// Followed by one frame with the artifact's bytes.
+// The artifact was uploaded before (upload_begin/upload_chunk/upload_end,
+// docs/protocol.md); the request names it by digest.
 struct RolloutRequest {
   std::string plan;               // TOML text
   std::string plan_name;          // "" = "plan.toml"
-  std::string artifact_digest;    // BLAKE2b-256 hex of the attached artifact ("" = not checked)
+  std::string artifact_digest;    // BLAKE2b-256 hex of the uploaded artifact
   std::string release_signature;  // hex, optional
 };
 struct StatusRequest {
