@@ -15,6 +15,7 @@
 
 #include "flotilla/common/duration.h"
 #include "flotilla/console/render.h"
+#include "flotilla/protocol/control.h"
 
 namespace flotilla::console {
 
@@ -185,18 +186,17 @@ Result<json> ControlClient::request(json req, std::string_view attachment) {
     if (!msg) return msg.error();
     if (!msg->has_value()) continue;
     json& m = **msg;
-    if (jsonString(m, "type") != "response") {
+    if (jsonString(m, "type") != protocol::control::kTypeResponse) {
       pending_.push_back(std::move(m));
       continue;
     }
     if (jsonInt(m, "req", -1) != *id) continue;  // a late reply to an earlier request
     auto ok = m.find("ok");
     if (ok != m.end() && ok->is_boolean() && ok->get<bool>()) return std::move(m);
-    const json err = m.contains("error") && m["error"].is_object() ? m["error"] : json::object();
-    std::string code = jsonString(err, "code");
-    std::string message = jsonString(err, "message");
-    if (message.empty()) message = "the coordinator refused the request" + (code.empty() ? "" : " (" + code + ")");
-    return Error(errcFromName(code), message);
+    auto err = m.get<protocol::control::ErrorReply>();  // lenient: missing fields read as ""
+    if (err.message.empty())
+      err.message = "the coordinator refused the request" + (err.code.empty() ? "" : " (" + err.code + ")");
+    return Error(errcFromName(err.code), err.message);
   }
   return unreachable("no reply from " + options_.endpoint + " within " + seconds(options_.timeout));
 }

@@ -18,9 +18,12 @@
 #include "flotilla/console/render.h"
 #include "flotilla/console/upload.h"
 #include "flotilla/console/watch.h"
+#include "flotilla/protocol/control.h"
 #include "flotilla/protocol/plan.h"
 
 namespace flotilla::console {
+
+namespace control = protocol::control;
 
 namespace {
 
@@ -125,7 +128,7 @@ int Console::printRolloutReply(const json& reply, const std::string& human_prefi
 
 int Console::agents() {
   return guarded([&] {
-    auto reply = request({{"cmd", "agents"}});
+    auto reply = request(control::AgentsRequest{});
     if (!reply) return fail(reply.error());
     if (options_.json) {
       out_ << replyData(*reply).dump() << "\n";
@@ -143,7 +146,7 @@ int Console::agents() {
 
 int Console::agentAction(const std::string& action, const std::string& id) {
   return guarded([&] {
-    auto reply = request({{"cmd", "agent_" + action}, {"id", id}});
+    auto reply = request(control::AgentActionRequest{"agent_" + action, id});
     if (!reply) return fail(reply.error());
     if (options_.json) {
       out_ << replyData(*reply).dump() << "\n";
@@ -166,13 +169,13 @@ int Console::rollout(const std::string& plan_path, bool watch) {
       return fail(Error(Errc::kIo, plan_path + ": artifact.file: cannot read " + plan->artifact_file.string() + ": " +
                                        std::strerror(errno)),
                   kExitUsage);
-    json req = {{"cmd", "rollout"}, {"plan", *text}, {"plan_name", plan_path}};
+    control::RolloutRequest req{*text, plan_path, "", ""};
     if (!plan->artifact_signature.empty()) {
       auto sig = readFile(plan->artifact_signature);
       if (!sig) return fail(sig.error().context(plan_path + ": artifact.signature"), kExitUsage);
       std::string hex = *sig;
       while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
-      req["release_signature"] = hex;
+      req.release_signature = hex;
     }
     auto c = client();
     if (!c) return fail(c.error());
@@ -180,14 +183,14 @@ int Console::rollout(const std::string& plan_path, bool watch) {
     auto artifact = uploadArtifact(**c, plan->artifact_file, plan_path + ": artifact.file",
                                    options_.terminal && !options_.json ? &err_ : nullptr);
     if (!artifact) return fail(artifact.error());
-    req["artifact_digest"] = artifact->digest;
+    req.artifact_digest = artifact->digest;
     auto reply = request(req);
     if (!reply) return fail(reply.error());
     auto it = reply->find("rollout");
     if (it == reply->end() || !it->is_object())
       return fail(Error(Errc::kCorrupt, "unexpected reply from the coordinator: no \"rollout\" object"));
     const json status = *it;
-    const std::string id = jsonString(status, "id");
+    const std::string id = status.get<control::RolloutStatus>().id;
     if (watch) {
       if (!options_.json)
         out_ << "rollout " << sanitize(id) << " submitted: " << sanitize(plan->app) << " " << sanitize(plan->version)
@@ -275,8 +278,7 @@ int Console::sign(const std::string& plan_path, const std::string& key_file) {
 
 int Console::status(const std::string& rollout, bool hosts) {
   return guarded([&] {
-    json req = {{"cmd", "status"}, {"hosts", hosts}};
-    if (!rollout.empty()) req["rollout"] = rollout;
+    const control::StatusRequest req{rollout, hosts};
     auto reply = request(req);
     if (!reply) return fail(reply.error());
     if (!rollout.empty()) {
@@ -317,7 +319,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
                     : options_.terminal ? WatchView::Mode::kTerminal
                                         : WatchView::Mode::kPlain;
   WatchView view(out_, mode, options_.width);
-  auto watchReq = [&] { return json{{"cmd", "watch"}, {"rollout", id}, {"after", view.lastSeq()}}; };
+  auto watchReq = [&] { return json(control::WatchRequest{id, view.lastSeq()}); };
 
   auto reply = cl.request(watchReq());
   if (!reply) return fail(reply.error());
@@ -365,12 +367,11 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
       // Take the whole burst before redrawing.
       for (int n = 0; n < 10000 && msg && msg->has_value(); ++n) {
         const json& m = **msg;
-        if (jsonString(m, "type") == "response") {
+        if (jsonString(m, "type") == control::kTypeResponse) {
           if (m.value("ok", false) != true) {
-            const json err = m.contains("error") && m["error"].is_object() ? m["error"] : json::object();
-            std::string message = jsonString(err, "message");
-            if (message.empty()) message = "the coordinator refused to watch " + id;
-            return fail(Error(errcFromName(jsonString(err, "code")), message));
+            auto err = m.get<control::ErrorReply>();
+            if (err.message.empty()) err.message = "the coordinator refused to watch " + id;
+            return fail(Error(errcFromName(err.code), err.message));
           }
           view.onWatchReply(m);
         } else {
@@ -403,7 +404,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
 
 int Console::operatorAction(const std::string& cmd, const std::string& rollout) {
   return guarded([&] {
-    auto reply = request({{"cmd", cmd}, {"rollout", rollout}});
+    auto reply = request(control::RolloutActionRequest{cmd, rollout});
     if (!reply) return fail(reply.error());
     const char* done = cmd == "pause"     ? "paused"
                        : cmd == "resume"  ? "resumed"
@@ -415,23 +416,22 @@ int Console::operatorAction(const std::string& cmd, const std::string& rollout) 
 
 int Console::rollback(const std::string& app, const std::string& to, bool watch) {
   return guarded([&] {
-    json req = {{"cmd", "rollback"}, {"app", app}};
-    if (!to.empty()) req["to"] = to;
+    const control::RollbackRequest req{app, to};
     const auto submitted = common::SteadyClock::now();
     auto reply = request(req);
     if (!reply) return fail(reply.error());
     auto it = reply->find("rollout");
     if (it == reply->end() || !it->is_object())
       return fail(Error(Errc::kCorrupt, "unexpected reply from the coordinator: no \"rollout\" object"));
-    const json status = *it;
-    const std::string id = jsonString(status, "id");
+    const auto doc = it->get<control::RolloutStatus>();  // lenient: never throws
+    const std::string& id = doc.id;
     // Rolling back the active rollout ends it "rolled_back" (that is the
     // success here); otherwise a new rollout to the earlier release runs and
     // must succeed.
-    const bool in_place = jsonString(status, "state") == "rolling_back";
-    const std::string prefix = in_place ? "rolling back " + sanitize(id)
-                                        : "rollback of " + sanitize(app) + ": rollout " + sanitize(id) + " to " +
-                                              sanitize(jsonString(status, "version"));
+    const bool in_place = doc.state == "rolling_back";
+    const std::string prefix =
+        in_place ? "rolling back " + sanitize(id)
+                 : "rollback of " + sanitize(app) + ": rollout " + sanitize(id) + " to " + sanitize(doc.version);
     if (watch) {
       if (!options_.json) out_ << prefix << "\n";
       // In place, the rollout began before this command: its own timestamps give the duration.
@@ -444,8 +444,7 @@ int Console::rollback(const std::string& app, const std::string& to, bool watch)
 
 int Console::history(const std::string& app, std::int64_t limit) {
   return guarded([&] {
-    json req = {{"cmd", "history"}, {"limit", limit}};
-    if (!app.empty()) req["app"] = app;
+    const control::HistoryRequest req{app, limit};
     auto reply = request(req);
     if (!reply) return fail(reply.error());
     if (options_.json) {
@@ -464,7 +463,7 @@ int Console::history(const std::string& app, std::int64_t limit) {
 
 int Console::events(const std::string& rollout, std::int64_t after) {
   return guarded([&] {
-    auto reply = request({{"cmd", "events"}, {"rollout", rollout}, {"after", after}});
+    auto reply = request(control::EventsRequest{rollout, after});
     if (!reply) return fail(reply.error());
     if (options_.json) {
       out_ << replyData(*reply).dump() << "\n";
@@ -477,8 +476,7 @@ int Console::events(const std::string& rollout, std::int64_t after) {
 
 int Console::metrics(const std::string& app, std::int64_t days) {
   return guarded([&] {
-    json req = {{"cmd", "metrics"}, {"days", days}};
-    if (!app.empty()) req["app"] = app;
+    const control::MetricsRequest req{app, days};
     auto reply = request(req);
     if (!reply) return fail(reply.error());
     if (options_.json) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "flotilla/common/duration.h"
+#include "flotilla/protocol/control.h"
 
 namespace flotilla::console {
 
@@ -50,9 +51,7 @@ std::string pairs(const json& j, std::string_view key) {
 
 }  // namespace
 
-bool isTerminalState(std::string_view state) {
-  return state == "succeeded" || state == "failed" || state == "rolled_back" || state == "aborted";
-}
+bool isTerminalState(std::string_view state) { return protocol::control::isTerminalRolloutState(state); }
 
 int exitCodeForState(std::string_view state) { return state == "succeeded" ? kExitOk : kExitNotSucceeded; }
 

@@ -4,8 +4,11 @@
 #include <cctype>
 
 #include "flotilla/console/render.h"
+#include "flotilla/protocol/control.h"
 
 namespace flotilla::console {
+
+namespace control = protocol::control;
 
 namespace {
 
@@ -29,7 +32,8 @@ void WatchView::onWatchReply(const json& reply) {
     for (const auto& e : *it) onEvent(e);
   auto fin = reply.find("finished");
   const bool finished = fin != reply.end() && fin->is_boolean() && fin->get<bool>();
-  if (auto it = reply.find("rollout"); it != reply.end() && it->is_object()) onStatus(*it, finished ? "end" : "status");
+  if (auto it = reply.find("rollout"); it != reply.end() && it->is_object())
+    onStatus(*it, finished ? control::kTypeEnd : control::kTypeStatus);
   if (finished) {
     ended_ = true;
     vanished_ = !isTerminalState(state());
@@ -38,12 +42,12 @@ void WatchView::onWatchReply(const json& reply) {
 
 void WatchView::onPush(const json& msg) {
   const std::string type = jsonString(msg, "type");
-  if (type == "event") {
+  if (type == control::kTypeEvent) {
     onEvent(msg);
-  } else if (type == "status") {
-    onStatus(msg, "status");
-  } else if (type == "end") {
-    onStatus(msg, "end");
+  } else if (type == control::kTypeStatus) {
+    onStatus(msg, control::kTypeStatus);
+  } else if (type == control::kTypeEnd) {
+    onStatus(msg, control::kTypeEnd);
     ended_ = true;
     vanished_ = !isTerminalState(state());
   }
@@ -58,7 +62,7 @@ void WatchView::onEvent(const json& event) {
   if (kind.rfind("rollout_", 0) == 0 && isTerminalState(kind.substr(8))) final_message_ = jsonString(event, "message");
   if (mode_ == Mode::kJson) {
     json doc = event;
-    if (!doc.contains("type")) doc["type"] = "event";
+    if (!doc.contains("type")) doc["type"] = control::kTypeEvent;
     pending_.push_back(doc.dump());
   } else {
     pending_.push_back(eventLine(event, true));
@@ -69,7 +73,7 @@ void WatchView::onStatus(const json& status, const char* type) {
   json doc = status;
   doc.erase("type");
   // A finished rollout's stored snapshot may lack what the live one had.
-  if (have_status_ && doc == status_ && std::string(type) != "end") return;
+  if (have_status_ && doc == status_ && std::string(type) != control::kTypeEnd) return;
   status_ = doc;
   have_status_ = true;
   status_changed_ = true;

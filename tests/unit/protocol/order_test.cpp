@@ -311,3 +311,61 @@ TEST_CASE("order: refusal reasons have stable names", "[protocol][order]") {
   CHECK(std::string(toString(RefusalReason::kReplay)) == "replay");
   CHECK(std::string(toString(RefusalReason::kBadSpec)) == "bad_spec");
 }
+
+// The checks run in the order order.h documents, and the first failure wins:
+// an order failing two adjacent checks is refused for the earlier one.
+TEST_CASE("order: verify checks in the documented order and stops at the first failure", "[protocol][order]") {
+  Fixture f;
+  SECTION("key id before signature") {
+    auto order = signOrder(sampleBody(), encodeSpec(sampleSpec()), generateSigningKeyPair());
+    order.signature[0] ^= 1;
+    refused(OrderVerifier::verify(order, f.ctx), RefusalReason::kUnknownKey);
+  }
+  SECTION("signature before target") {
+    auto b = sampleBody();
+    b.target = "db-01";
+    auto order = f.sign(b);
+    order.signature[0] ^= 1;
+    refused(OrderVerifier::verify(order, f.ctx), RefusalReason::kBadSignature);
+  }
+  SECTION("target before expiry") {
+    auto b = sampleBody();
+    b.target = "db-01";
+    b.expires_at = kNow - 2 * kSkew;
+    refused(OrderVerifier::verify(f.sign(b), f.ctx), RefusalReason::kWrongTarget);
+  }
+  SECTION("expiry before sequence") {
+    auto b = sampleBody();
+    b.expires_at = kNow - 2 * kSkew;
+    b.sequence = 1;
+    refused(OrderVerifier::verify(f.sign(b), f.ctx), RefusalReason::kExpired);
+  }
+  SECTION("not yet valid before sequence") {
+    auto b = sampleBody();
+    b.issued_at = kNow + 2 * kSkew;
+    b.expires_at = kNow + 4 * kSkew;
+    b.sequence = 1;
+    refused(OrderVerifier::verify(f.sign(b), f.ctx), RefusalReason::kNotYetValid);
+  }
+  SECTION("sequence before spec") {
+    auto b = sampleBody();
+    b.sequence = 1;
+    auto order = f.sign(b);
+    order.spec.clear();
+    refused(OrderVerifier::verify(order, f.ctx), RefusalReason::kReplay);
+  }
+  SECTION("spec before release signature") {
+    f.ctx.release_keys = {generateSigningKeyPair().public_key};
+    auto order = f.sign();
+    order.spec.clear();
+    refused(OrderVerifier::verify(order, f.ctx), RefusalReason::kBadSpec);
+  }
+  SECTION("release signature last, and only when the order names an artifact") {
+    f.ctx.release_keys = {generateSigningKeyPair().public_key};
+    refused(OrderVerifier::verify(f.sign(), f.ctx), RefusalReason::kUnsignedRelease);
+    auto b = sampleBody();
+    b.action = "rollback";  // to a release on disk: no artifact named
+    b.artifact_digest.clear();
+    accepted(OrderVerifier::verify(f.sign(b), f.ctx));
+  }
+}

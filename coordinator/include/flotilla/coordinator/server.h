@@ -5,6 +5,21 @@
 // bake end, the next liveness check), never from a fixed sleep. Per-message
 // work is O(1) in the fleet size: agents are found by hash, rollouts by app.
 //
+// Server keeps the sockets, the loop and the store transactions (begin/commit,
+// the store-failure bookkeeping, re-saving after a failed transaction), and
+// wires the parts that do the rest:
+//   AgentRegistry    agents, enrolment, routing, liveness   (agent_registry.h)
+//   OrderBook        open orders, outbox, sequences         (order_book.h, order_signing.h)
+//   Rollout          one rollout's waves and hosts          (rollout.h, active_rollout.h)
+//   restoreRollout   resuming after a restart                (rollout_restore.h, host_record.h)
+//   Convergence      hosts to their apps' current release   (convergence.h)
+//   ControlApi       one handler per control command         (control_api.h, control_docs.h)
+//   Watchers         consoles following a rollout            (watchers.h)
+//   FleetGauges      the live part of /metrics               (fleet_gauges.h, prometheus_writer.h)
+// Its methods are spread by concern: server.cpp (reactor), server_agents.cpp
+// (agent messages), server_rollouts.cpp (driving rollouts and their orders),
+// server_control.cpp (what ControlApi asks of it).
+//
 // run() blocks on the calling thread; requestStop() may be called from any
 // thread or a signal handler context (it writes to an eventfd).
 
@@ -22,17 +37,25 @@
 #include <zmq.hpp>
 
 #include "flotilla/common/clock.h"
+#include "flotilla/coordinator/active_rollout.h"
+#include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/background_work.h"
 #include "flotilla/coordinator/config.h"
+#include "flotilla/coordinator/control_api.h"
+#include "flotilla/coordinator/convergence.h"
+#include "flotilla/coordinator/event_log.h"
 #include "flotilla/coordinator/http_endpoint.h"
+#include "flotilla/coordinator/order_book.h"
+#include "flotilla/coordinator/order_refusals.h"
 #include "flotilla/coordinator/rollout.h"
 #include "flotilla/coordinator/store.h"
+#include "flotilla/coordinator/watchers.h"
 #include "flotilla/protocol/messages.h"
 #include "flotilla/protocol/plan.h"
 
 namespace flotilla::coordinator {
 
-class Server {
+class Server : private ControlContext {
  public:
   Server(CoordinatorConfig config, const common::Clock& clock);
   ~Server();
@@ -44,44 +67,11 @@ class Server {
   void requestStop();
 
  private:
-  struct Agent {
-    AgentRecord record;
-    std::string routing_id;  // current connection; empty when offline
-    bool online = false;
-    common::SteadyTime last_seen{};
-    std::map<std::string, std::string> health;  // app -> state
-    std::string busy;
-    std::set<std::string> orders;  // order ids sent to it and not finished
-  };
-
-  struct ActiveRollout {
-    std::unique_ptr<Rollout> engine;
-    protocol::Plan plan;
-    RolloutRecord record;
-    std::shared_ptr<const std::string> spec;  // msgpack OrderSpec for this release
-    std::string artifact_digest;
-    std::uint64_t artifact_size = 0;
-    std::string release_signature;
-    std::string kind;                // "rollout" | "rollback" (a rollback plan has its waves overridden)
-    std::string plan_text;           // as submitted, to rebuild the plan after a restart
-    std::set<std::string> watchers;  // control routing ids following this rollout
-    bool dirty = false;              // the snapshot in the store is stale
-  };
-
-  // An order sent and not finished. Resent with the same id and sequence (so
-  // the agent recognises it) when its agent reconnects or stays silent.
-  struct OrderRef {
-    std::string rollout_id;
-    std::string agent_id;
-    std::string app, version;
-    std::uint64_t sequence = 0;
-    bool rollback = false;
-    bool converge = false;  // brings a host to the app's current release outside any rollout
-    bool reported = false;  // the agent said something about it
-    common::SteadyTime last_sent{};
-  };
-
-  // --- reactor ---
+  // --- reactor (server.cpp) ---
+  Status bindSockets();
+  Status bindControl();
+  // One agent message: false when there is none, or it was malformed framing (dropped).
+  bool receiveAgentMessage(std::string& rid, zmq::message_t& payload);
   void handleZap();
   void handleAgentMessage();
   void handleControlMessage();
@@ -90,7 +80,7 @@ class Server {
   void publishGauges();
   std::optional<common::SteadyTime> nextDeadline() const;
 
-  // --- agents ---
+  // --- agents (server_agents.cpp) ---
   void onHello(const std::string& rid, const std::string& key, const protocol::Hello& m);
   void onHeartbeat(Agent& a, const protocol::Heartbeat& m);
   void onReport(Agent& a, const protocol::Report& m);
@@ -101,52 +91,63 @@ class Server {
   void resendOrders(Agent& a);
   void retryOrders(common::SteadyTime now);
   void maybeConverge(Agent& a);
-  Agent* agentByRouting(const std::string& rid);
 
-  // --- rollouts ---
+  // --- rollouts and their orders (server_rollouts.cpp) ---
   void applyActions(ActiveRollout& r, common::SteadyTime now);
   void sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, common::SteadyTime now);
   // Registers an order (by id, and in its agent's set) and queues it for
   // sending; returns its id, "ROLLOUT/AGENT/SEQUENCE" unless `order_id` is given.
   std::string openOrder(OrderRef ref, std::string order_id = {});
   void closeOrder(const std::string& order_id);
-  // Signs the order `order_id` afresh and queues it in the outbox.
-  void queueOrder(const std::string& order_id, OrderRef& ref);
+  // Queues the order `order_id` in the outbox (signed afresh when it leaves).
+  void queueOrder(const std::string& order_id);
+  // What an order carries of its release: the active rollout's, else the store's (cached).
+  std::optional<ReleaseData> releaseFor(const OrderRef& ref);
   void flushOutbox();
   // Commits the store (tracking failures) and sends what waited for it.
   void commitAndFlush();
   Result<std::uint64_t> takeSequence(const std::string& app);
   Status restoreRollouts();
+  // Closes a stored rollout that cannot resume, saying why.
+  Status failUnresumable(RolloutRecord rec, const std::string& why, std::int64_t sys_ms);
+  Status resumeRollout(std::unique_ptr<ActiveRollout> rollout);
   void storeFailed(const Error& e);
   void resaveAfterFailure();
   void recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
                    const std::string& message, const std::string& actor = "");
   // For a rollout that may have finished (convergence orders record under the
   // rollout that set the app's current release).
-  void recordEventFor(const std::string& rollout_id, ActiveRollout* r, const std::string& kind,
-                      const std::string& agent, int wave, const std::string& message, const std::string& actor = "");
+  void recordEventFor(const std::string& rollout_id, const std::string& kind, const std::string& agent, int wave,
+                      const std::string& message, const std::string& actor = "");
+  void publishEvent(const EventRecord& e);
+  // Writes the rollout to the store, then pushes its status to its watchers.
   void persistRollout(ActiveRollout& r);
+  void pushStatus(ActiveRollout& r, common::SteadyTime now);
   void finishRollout(ActiveRollout& r);
 
-  // --- control (control.cpp) ---
-  nlohmann::json dispatchControl(const std::string& rid, const nlohmann::json& req);
-  nlohmann::json cmdAgents();
-  nlohmann::json cmdAgentState(const nlohmann::json& req, const std::string& actor);
-  nlohmann::json cmdRollout(const nlohmann::json& req, const std::string& actor);
-  nlohmann::json cmdStatus(const nlohmann::json& req);
-  nlohmann::json cmdOperator(const std::string& cmd, const nlohmann::json& req, const std::string& actor);
-  nlohmann::json cmdRollback(const nlohmann::json& req, const std::string& actor);
-  nlohmann::json cmdHistory(const nlohmann::json& req);
-  nlohmann::json cmdEvents(const nlohmann::json& req);
-  nlohmann::json cmdWatch(const std::string& rid, const nlohmann::json& req);
-  Result<std::string> startRollout(protocol::Plan plan, const std::string& plan_text, const std::string& plan_name,
-                                   const std::string& digest, std::uint64_t size, const std::string& actor,
-                                   const std::string& kind, const std::string& release_signature);
-  nlohmann::json statusJson(const ActiveRollout& r, bool with_hosts) const;
-  nlohmann::json eventJson(const EventRecord& e) const;
-  void pushToWatchers(ActiveRollout& r, const nlohmann::json& doc);
-  void sendControl(const std::string& rid, const nlohmann::json& doc);
-  ActiveRollout* findRollout(const std::string& id);
+  // --- ControlContext, for ControlApi (server_control.cpp) ---
+  AgentRegistry& agents() override { return agents_; }
+  Store& store() override { return *store_; }
+  common::SteadyTime steadyNow() const override { return clock_.steadyNow(); }
+  std::int64_t nowMs() const override;
+  Result<std::uint64_t> storedArtifact(const std::string& digest) const override {
+    return background_->storedArtifact(digest);
+  }
+  ActiveRollout* findRollout(const std::string& id) override;
+  std::vector<const ActiveRollout*> activeRollouts() const override;
+  std::string activeRolloutOf(const std::string& app) const override;
+  void cutOff(Agent& a, const std::string& why) override { markLost(a, why, clock_.steadyNow()); }
+  Result<std::string> startRollout(RolloutStart start) override;
+  void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
+                     const std::string& actor) override;
+  void watch(const std::string& rollout_id, const std::string& routing_id) override {
+    watchers_.add(rollout_id, routing_id);
+  }
+  // The status document of an active rollout, as JSON.
+  nlohmann::json statusJson(const ActiveRollout& r) const;
+  void pushToWatchers(const std::string& rollout_id, const nlohmann::json& doc);
+  // False when the message could not be queued (the console is gone, or its queue is full).
+  bool sendControl(const std::string& rid, const std::string& text);
 
   CoordinatorConfig config_;
   const common::Clock& clock_;
@@ -160,47 +161,31 @@ class Server {
   // Disk and long store reads off the reactor (uploads, agents' fetches, metrics).
   std::unique_ptr<BackgroundWork> background_;
 
-  std::unordered_map<std::string, Agent> agents_;    // by agent id
-  std::unordered_map<std::string, Agent*> routing_;  // routing id -> its agent (nodes of agents_ never move)
-  std::unordered_set<std::string> operator_keys_;    // hex CURVE keys allowed on a TCP control endpoint
-  std::unordered_set<std::string> denied_keys_;      // revoked or rejected CURVE keys (hex)
+  AgentRegistry agents_;
+  std::unordered_set<std::string> operator_keys_;  // hex CURVE keys allowed on a TCP control endpoint
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
-  std::unordered_map<std::string, std::string> active_by_app_;                // app -> rollout id
-  std::unordered_map<std::string, OrderRef> orders_;                          // outstanding orders by id
+  EventLog events_{clock_, [this](const EventRecord& e) { return store_->appendEvent(e); },
+                   [this](const EventRecord& e) { publishEvent(e); }};
+  Watchers watchers_;                                           // consoles following rollouts
+  std::unordered_map<std::string, std::string> active_by_app_;  // app -> rollout id
   // Orders are sent only after the transaction recording them commits, so a
   // crash never leaves an order out in the world that the store does not know.
-  // Signed and sent one by one at flush, so agents start verifying while the
-  // rest of a large wave is still being signed.
-  struct Outgoing {
-    std::string agent_id;
-    protocol::OrderBody body;
-    std::shared_ptr<const std::string> spec;
-  };
-  std::vector<Outgoing> outbox_;
+  OrderBook orders_;
   // What orders of releases other than an active rollout's carry (rollbacks, convergence).
-  struct ReleaseData {
-    std::shared_ptr<const std::string> spec;
-    std::string digest, signature;
-    std::uint64_t size = 0;
-  };
   std::map<std::pair<std::string, std::string>, ReleaseData> release_cache_;
-  // Sequences reserved for the orders of one batch of actions: [seq_next_, seq_end_) of seq_app_.
-  std::string seq_app_;
-  std::uint64_t seq_next_ = 0, seq_end_ = 0;
-  std::map<std::string, AppRecord> current_apps_;  // app -> its current release
-  std::set<std::string> converge_attempted_;       // "agent\napp\nversion", once per run
-  std::string store_error_;                        // the last store failure while it lasts ("" = healthy)
-  bool write_failed_ = false;                      // a write of this reactor iteration failed
+  Convergence convergence_;    // apps' current releases; hosts tried this run
+  std::string store_error_;    // the last store failure while it lasts ("" = healthy)
+  bool write_failed_ = false;  // a write of this reactor iteration failed
   // After a failed transaction, what it held is written again once the store
   // takes writes: every active rollout in full, and rollouts that finished.
   bool resave_ = false;
   std::vector<RolloutRecord> unsaved_finals_;
   common::SteadyTime next_sweep_{};
-  std::map<std::string, std::uint64_t> refusals_;
-  std::uint64_t dropped_from_denied_ =
-      0;  // messages from revoked/rejected keys, dropped unanswered  // order refusals reported by agents, by reason
+  OrderRefusals refusals_;                 // order refusals reported by agents, by reason
+  std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   std::unique_ptr<HttpEndpoint> http_;
+  ControlApi control_api_{*this};
   std::uint64_t rollout_counter_ = 0;
 };
 

@@ -49,9 +49,16 @@ Rotation makeRotation(const common::SigningKeyPair& current, const common::Publi
 // True when `r` hands `pinned` over to another key and `pinned` signed it.
 bool verifyRotation(const Rotation& r, const common::PublicKey& pinned);
 
-// Checks, in order: decodes, key id, signature over kOrderDomain+body, target,
-// validity window (issued_at - skew <= now <= expires_at + skew), sequence,
-// spec digest. On refusal `refusal` is set and the Result is an error.
+// Checks, in this order, and stops at the first that fails: the body decodes
+// (kMalformed), its key id is the pinned plan key's (kUnknownKey), the
+// signature over kOrderDomain+body verifies (kBadSignature), the target is this
+// agent (kWrongTarget), now <= expires_at + skew (kExpired), now >= issued_at -
+// skew (kNotYetValid), the sequence is above ctx.highest_sequence (kReplay),
+// the spec bytes match the signed digest and decode (kBadSpec), and, when
+// ctx.release_keys is not empty and the order names an artifact, a release key
+// signed it (kUnsignedRelease). verify() returns an Outcome, not a Result: on
+// refusal `ok` is false and `refusal` holds the reason and a message; when `ok`
+// is true, `order` holds the verified body and its decoded spec.
 class OrderVerifier {
  public:
   struct Outcome {

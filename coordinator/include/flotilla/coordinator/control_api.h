@@ -1,0 +1,99 @@
+#pragma once
+// ControlApi: the coordinator's side of the control protocol
+// (protocol/control.h, docs/protocol.md). One handler per command, found in a
+// dispatch table by the request's "cmd"; each reads its typed request and
+// returns its typed reply (or an ErrorReply) as JSON.
+//
+// It owns no state. What it needs of the daemon (agents, the store, active
+// rollouts, starting one, telling a rollout an operator acted, watching) comes
+// through ControlContext, which Server implements. Reactor thread only.
+// The artifact of a rollout was uploaded before (upload_begin/chunk/end, on
+// the artifact worker); the rollout command names it by digest.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "flotilla/common/clock.h"
+#include "flotilla/common/result.h"
+#include "flotilla/coordinator/active_rollout.h"
+#include "flotilla/coordinator/agent_registry.h"
+#include "flotilla/coordinator/store.h"
+
+namespace flotilla::coordinator {
+
+// A rollout to start: a plan and the release it deploys.
+struct RolloutStart {
+  protocol::Plan plan;
+  std::string plan_text, plan_name;
+  std::string digest;
+  std::uint64_t size = 0;
+  std::string actor;
+  std::string kind;  // "rollout" | "rollback"
+  std::string release_signature;
+};
+
+class ControlContext {
+ public:
+  virtual ~ControlContext() = default;
+  virtual AgentRegistry& agents() = 0;
+  virtual Store& store() = 0;
+  virtual common::SteadyTime steadyNow() const = 0;
+  virtual std::int64_t nowMs() const = 0;  // wall clock, unix ms
+  // The size of the stored artifact `digest` (uploaded before the rollout
+  // command), or an error telling the operator to upload it first.
+  virtual Result<std::uint64_t> storedArtifact(const std::string& digest) const = 0;
+  virtual ActiveRollout* findRollout(const std::string& id) = 0;
+  virtual std::vector<const ActiveRollout*> activeRollouts() const = 0;
+  // The id of app's active rollout, or "" when none.
+  virtual std::string activeRolloutOf(const std::string& app) const = 0;
+  // A rejected or revoked agent that was online is lost to every rollout.
+  virtual void cutOff(Agent& a, const std::string& why) = 0;
+  // Durable before any order leaves; returns the new rollout's id.
+  virtual Result<std::string> startRollout(RolloutStart start) = 0;
+  // An operator changed `r`'s engine: record the event, act on it, persist.
+  virtual void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
+                             const std::string& actor) = 0;
+  virtual void watch(const std::string& rollout_id, const std::string& routing_id) = 0;
+};
+
+class ControlApi {
+ public:
+  explicit ControlApi(ControlContext& ctx);
+
+  // `req` is the request as received, with "_peer" added (the authenticated
+  // peer: "operator:KEYID" or "local"). The commands a worker answers
+  // (upload_*, metrics: background_work.h) never reach it.
+  // Returns the reply without "type" and "req" (the caller adds them); a
+  // request that is not an object with a string "cmd", or has a field of the
+  // wrong type, gets an invalid_argument error.
+  nlohmann::json handle(const std::string& routing_id, const nlohmann::json& req);
+
+ private:
+  struct Call {
+    const std::string& routing_id;
+    const nlohmann::json& req;
+    const std::string& actor;
+  };
+  using Handler = nlohmann::json (ControlApi::*)(const Call&);
+
+  nlohmann::json agents(const Call& c);
+  nlohmann::json agentAction(const Call& c);
+  nlohmann::json rollout(const Call& c);
+  nlohmann::json status(const Call& c);
+  nlohmann::json rolloutAction(const Call& c);
+  nlohmann::json rollback(const Call& c);
+  nlohmann::json rollbackToEarlier(const std::string& app, const std::string& to, const std::string& actor);
+  nlohmann::json history(const Call& c);
+  nlohmann::json events(const Call& c);
+  nlohmann::json watch(const Call& c);
+  nlohmann::json ping(const Call& c);
+
+  ControlContext& ctx_;
+  std::unordered_map<std::string, Handler> handlers_;
+};
+
+}  // namespace flotilla::coordinator

@@ -1,0 +1,26 @@
+#pragma once
+// FleetGauges: the live figures the reactor publishes once a second, and their
+// Prometheus text (the part of /metrics that is not read from the store).
+// Pure: counts in, text out.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace flotilla::coordinator {
+
+struct FleetGauges {
+  // Agents by state: online, lost, pending, revoked, rejected (all present, 0 or more).
+  std::map<std::string, std::size_t> agents{
+      {"online", 0}, {"lost", 0}, {"pending", 0}, {"revoked", 0}, {"rejected", 0}};
+  std::size_t active_rollouts = 0;
+  std::map<std::string, std::size_t> rollout_hosts;  // hosts of active rollouts by HostState name
+  std::size_t watchers = 0;                          // consoles following a rollout
+  std::map<std::string, std::uint64_t> refusals;     // OrderRefusals::byReason()
+  std::uint64_t denied_messages = 0;
+};
+
+std::string renderFleetGauges(const FleetGauges& g);
+
+}  // namespace flotilla::coordinator

@@ -1,0 +1,143 @@
+// The agents' side of the reactor: what each agent message does, liveness,
+// and convergence of hosts to their apps' current releases.
+
+#include <spdlog/spdlog.h>
+
+#include "flotilla/common/crypto.h"
+#include "flotilla/common/duration.h"
+#include "flotilla/coordinator/server.h"
+#include "flotilla/protocol/order.h"
+
+namespace flotilla::coordinator {
+
+using common::SteadyTime;
+using protocol::Phase;
+
+void Server::onHello(const std::string& rid, const std::string& key, const protocol::Hello& m) {
+  const auto now_ms = common::toUnixMillis(clock_.systemNow());
+  auto useToken = [&](const std::string& token) {
+    auto ok = store_->useToken(common::blake2bHex(common::asBytes(token)), now_ms);
+    return ok.ok() && *ok;
+  };
+  auto admitted = agents_.hello(rid, key, m, now_ms, clock_.steadyNow(), useToken);
+  if (!admitted) {
+    refuse(rid, admitted.refusal.code, admitted.refusal.detail);
+    return;
+  }
+  Agent& a = *admitted.agent;
+  if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
+
+  protocol::Welcome w;
+  w.heartbeat_interval_ms = config_.heartbeat_interval.count();
+  w.server_time_ms = now_ms;
+  if (a.state == AgentState::kAccepted) {
+    a.online = true;
+    w.status = protocol::WelcomeStatus::kAccepted;
+    w.message = "welcome";
+    sendToAgent(rid, protocol::encode(w));
+    // Agents still pinning an older plan key follow the chain to the current one.
+    for (const auto& r : config_.rotations) sendToAgent(rid, protocol::encode(r));
+    spdlog::info("agent {} online ({} apps)", a.record.id, m.releases.size());
+    // A new session may have lost orders in flight (or the coordinator
+    // restarted): send again what it has not finished, then bring it to the
+    // current release of apps it missed.
+    resendOrders(a);
+    maybeConverge(a);
+  } else {
+    a.online = false;
+    w.status = protocol::WelcomeStatus::kPending;
+    w.message = "pending: an operator must run `flotilla agents accept " + a.record.id + "`";
+    sendToAgent(rid, protocol::encode(w));
+  }
+}
+
+void Server::onHeartbeat(Agent& a, const protocol::Heartbeat& m) {
+  bool releases_changed = a.record.releases != m.releases;
+  a.record.releases = m.releases;
+  a.busy = m.busy;
+  for (const auto& [app, state] : m.health) {
+    auto& prev = a.health[app];
+    const char* word = protocol::toString(state);
+    if (state == protocol::HealthState::kUnhealthy && prev != word) {
+      if (auto r = active_by_app_.find(app); r != active_by_app_.end())
+        rollouts_.at(r->second)->engine->onHostUnhealthy(a.record.id, clock_.steadyNow());
+    }
+    prev = word;
+  }
+  if (releases_changed) {
+    a.record.last_seen_ms = common::toUnixMillis(clock_.systemNow());
+    if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
+  }
+}
+
+void Server::onReport(Agent& a, const protocol::Report& m) {
+  if (!m.live_version.empty()) a.record.releases[m.app] = m.live_version;
+  OrderRef* open = orders_.find(m.order_id);
+  if (!open || open->agent_id != a.record.id) {
+    spdlog::debug("report for unknown order {} from {}", m.order_id, a.record.id);
+    return;
+  }
+  open->reported = true;
+  const OrderRef ref = *open;
+  if (m.phase == Phase::kRefused) refusals_.count(m.message);
+  if (protocol::isTerminal(m.phase)) {
+    closeOrder(m.order_id);
+    if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
+  }
+  auto r = rollouts_.find(ref.rollout_id);
+  if (ref.converge) {
+    if (!protocol::isTerminal(m.phase)) return;
+    const bool ok = m.phase == Phase::kHealthy;
+    recordEventFor(ref.rollout_id, ok ? "host_converged" : "host_converge_failed", a.record.id, -1,
+                   ok ? "now on " + ref.version : std::string(protocol::toString(m.phase)) + ": " + m.message);
+    return;
+  }
+  if (r == rollouts_.end()) return;
+  r->second->engine->onHostPhase(a.record.id, ref.rollback, m.phase, m.message, clock_.steadyNow());
+}
+
+// Chunk reads run on the artifact worker; chunks go straight back to the agent.
+void Server::onFetch(Agent& a, const protocol::Fetch& m) { background_->fetch(a.routing_id, m); }
+
+void Server::sweepLiveness(SteadyTime now) {
+  for (Agent* a : agents_.silentSince(now, config_.heartbeat_expiry))
+    markLost(*a, "no heartbeat for " + common::formatDuration(config_.heartbeat_expiry), now);
+}
+
+void Server::markLost(Agent& a, const std::string& why, SteadyTime now) {
+  a.online = false;
+  spdlog::warn("agent {} lost: {}", a.record.id, why);
+  for (auto& [id, r] : rollouts_) r->engine->onHostLost(a.record.id, now);
+}
+
+void Server::maybeConverge(Agent& a) {
+  auto busy = [&](const std::string& app) { return active_by_app_.count(app) || orders_.busyWith(a.record.id, app); };
+  for (const auto& c : convergence_.candidates(a, busy)) {
+    const AppRecord& cur = *c.app;
+    auto st = store_->hostState(cur.current_rollout, a.record.id);
+    if (!st) {
+      storeFailed(st.error());
+      continue;
+    }
+    if (!Convergence::mayConverge(*st)) continue;
+    convergence_.markTried(a.record.id, cur);
+    auto seq = store_->nextSequence(cur.app);
+    if (!seq) {
+      storeFailed(seq.error());
+      continue;
+    }
+    OrderRef ref;
+    ref.rollout_id = cur.current_rollout;
+    ref.agent_id = a.record.id;
+    ref.app = cur.app;
+    ref.version = cur.current_version;
+    ref.sequence = *seq;
+    ref.converge = true;
+    recordEventFor(cur.current_rollout, "host_converging", a.record.id, -1, Convergence::eventMessage(c, *seq),
+                   "coordinator");
+    spdlog::info("agent {} converging to {} {}", a.record.id, cur.app, cur.current_version);
+    openOrder(std::move(ref));
+  }
+}
+
+}  // namespace flotilla::coordinator

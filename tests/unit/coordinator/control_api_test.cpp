@@ -1,0 +1,170 @@
+#include "flotilla/coordinator/control_api.h"
+
+#include <catch2/catch.hpp>
+
+#include "flotilla/common/duration.h"
+#include "support/fake_clock.h"
+#include "support/temp_dir.h"
+
+using namespace flotilla::coordinator;
+using flotilla::Result;
+using flotilla::testing::FakeClock;
+using flotilla::testing::TempDir;
+using nlohmann::json;
+
+namespace {
+
+const std::string kDigest(64, 'd');
+
+const std::string kPlan = R"(app = "web"
+version = "2"
+artifact.file = "web.tar.gz"
+[waves]
+sizes = ["100%"]
+)";
+
+// The daemon as ControlApi sees it: a registry, a real store in a temporary
+// directory, rollouts the test puts in, and a record of what was asked.
+struct FakeDaemon : ControlContext {
+  FakeDaemon() {
+    auto s = openStore({.file = dir.path() / "store.db"});
+    REQUIRE(s.ok());
+    store_ = std::move(*s);
+  }
+  AgentRegistry& agents() override { return registry; }
+  Store& store() override { return *store_; }
+  flotilla::common::SteadyTime steadyNow() const override { return clock.steadyNow(); }
+  std::int64_t nowMs() const override { return flotilla::common::toUnixMillis(clock.systemNow()); }
+  Result<std::uint64_t> storedArtifact(const std::string& digest) const override {
+    if (digest == kDigest) return std::uint64_t{42};
+    return flotilla::Error(flotilla::Errc::kNotFound, "no artifact " + digest + " was uploaded");
+  }
+  ActiveRollout* findRollout(const std::string& id) override {
+    auto it = rollouts.find(id);
+    return it == rollouts.end() ? nullptr : it->second.get();
+  }
+  std::vector<const ActiveRollout*> activeRollouts() const override {
+    std::vector<const ActiveRollout*> out;
+    for (const auto& [id, r] : rollouts) out.push_back(r.get());
+    return out;
+  }
+  std::string activeRolloutOf(const std::string& app) const override {
+    for (const auto& [id, r] : rollouts)
+      if (r->plan.app == app) return id;
+    return "";
+  }
+  void cutOff(Agent& a, const std::string& why) override { cut_off.push_back(a.record.id + ": " + why); }
+  Result<std::string> startRollout(RolloutStart start) override {
+    started.push_back(start.plan.app + " " + start.digest);
+    return flotilla::Error(flotilla::Errc::kUnavailable, "not in this test");
+  }
+  void operatorActed(ActiveRollout&, const std::string& kind, const std::string&, const std::string&) override {
+    acted.push_back(kind);
+  }
+  void watch(const std::string& rollout_id, const std::string& routing_id) override {
+    watched.push_back(rollout_id + " " + routing_id);
+  }
+
+  void addRollout(const std::string& id) {
+    auto plan = flotilla::protocol::parsePlan(kPlan, "p.toml", "");
+    REQUIRE(plan.ok());
+    auto engine = std::make_unique<Rollout>(engineConfig(id, *plan), std::vector<std::string>{"h0"},
+                                            std::map<std::string, std::string>{});
+    RolloutRecord rec = newRolloutRecord(id, *plan, "p.toml", kPlan, "ops", "rollout", nowMs());
+    rollouts[id] = makeActiveRollout(rec, std::move(*plan), "rollout", ReleaseRecord{}, std::move(engine));
+  }
+
+  TempDir dir;
+  FakeClock clock;
+  AgentRegistry registry;
+  std::unique_ptr<Store> store_;
+  std::map<std::string, std::unique_ptr<ActiveRollout>> rollouts;
+  std::vector<std::string> cut_off, started, acted, watched;
+};
+
+json call(ControlApi& api, json req) {
+  if (req.is_object()) req["_peer"] = "local";
+  return api.handle("rid-1", req);
+}
+
+std::string errorCode(const json& reply) { return reply.value("ok", true) ? "" : reply["error"].value("code", ""); }
+
+}  // namespace
+
+TEST_CASE("control api: malformed requests and unknown commands are invalid arguments", "[coordinator][control]") {
+  FakeDaemon d;
+  ControlApi api(d);
+  CHECK(errorCode(call(api, json::array())) == "invalid_argument");
+  CHECK(errorCode(call(api, json{{"cmd", 3}})) == "invalid_argument");
+  auto unknown = call(api, json{{"cmd", "format"}});
+  CHECK(unknown["error"]["message"] == "unknown command 'format'");
+  auto bad = call(api, json{{"cmd", "status"}, {"hosts", "yes"}});
+  CHECK(errorCode(bad) == "invalid_argument");
+  CHECK(bad["error"]["message"].get<std::string>().rfind("bad request: ", 0) == 0);
+  CHECK(call(api, json{{"cmd", "ping"}}) == json{{"ok", true}});
+}
+
+TEST_CASE("control api: agents are listed and an operator accepts or revokes them", "[coordinator][control]") {
+  FakeDaemon d;
+  ControlApi api(d);
+  flotilla::protocol::Hello h;
+  h.agent_id = "h0";
+  auto a = d.registry.hello("r0", "k0", h, 1, d.clock.steadyNow(), [](const std::string&) { return false; });
+  REQUIRE(a);
+  auto list = call(api, json{{"cmd", "agents"}});
+  REQUIRE(list["agents"].size() == 1);
+  CHECK(list["agents"][0]["state"] == "pending");
+  CHECK(list["agents"][0]["busy"].is_null());
+  auto accepted = call(api, json{{"cmd", "agent_accept"}, {"id", "h0"}, {"operator", "ann"}});
+  CHECK(accepted == json{{"ok", true}, {"id", "h0"}, {"state", "accepted"}});
+  CHECK(errorCode(call(api, json{{"cmd", "agent_reject"}, {"id", "h0"}})) == "conflict");
+  CHECK(errorCode(call(api, json{{"cmd", "agent_accept"}, {"id", "nobody"}})) == "not_found");
+  a.agent->online = true;
+  CHECK(call(api, json{{"cmd", "agent_revoke"}, {"id", "h0"}, {"operator", "ann"}})["state"] == "revoked");
+  REQUIRE(d.cut_off.size() == 1);
+  CHECK(d.cut_off[0] == "h0: revoked by ann (local)");
+  auto stored = d.store().loadAgents();
+  REQUIRE(stored.ok());
+  REQUIRE(stored->size() == 1);
+  CHECK((*stored)[0].state == "revoked");
+}
+
+TEST_CASE("control api: a rollout names an artifact uploaded before", "[coordinator][control]") {
+  FakeDaemon d;
+  ControlApi api(d);
+  auto missing = call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", std::string(64, '0')}});
+  CHECK(errorCode(missing) == "not_found");
+  CHECK(missing["error"]["message"].get<std::string>().rfind("plan.toml: artifact.file: ", 0) == 0);
+  CHECK(d.started.empty());
+  auto refused = call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}});
+  CHECK(errorCode(refused) == "unavailable");
+  REQUIRE(d.started.size() == 1);
+  CHECK(d.started[0] == "web " + kDigest);
+  auto bad_sig =
+      call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}, {"release_signature", "zz"}});
+  CHECK(errorCode(bad_sig) == "invalid_argument");
+}
+
+TEST_CASE("control api: status, operator actions and watch of an active rollout", "[coordinator][control]") {
+  FakeDaemon d;
+  ControlApi api(d);
+  d.addRollout("web-1");
+  auto list = call(api, json{{"cmd", "status"}});
+  REQUIRE(list["rollouts"].size() == 1);
+  auto one = call(api, json{{"cmd", "status"}, {"rollout", "web-1"}, {"hosts", true}});
+  CHECK(one["rollout"]["id"] == "web-1");
+  CHECK(one["rollout"]["hosts"].size() == 1);
+  CHECK(errorCode(call(api, json{{"cmd", "status"}, {"rollout", "nope-1"}})) == "not_found");
+  d.rollouts["web-1"]->engine->start(d.clock.steadyNow());
+  auto paused = call(api, json{{"cmd", "pause"}, {"rollout", "web-1"}});
+  CHECK(paused["rollout"]["state"] == "paused");
+  REQUIRE(d.acted.size() == 1);
+  CHECK(d.acted[0] == "operator_pause");
+  CHECK(errorCode(call(api, json{{"cmd", "promote"}, {"rollout", "nope-1"}})) == "not_found");
+  auto watch = call(api, json{{"cmd", "watch"}, {"rollout", "web-1"}});
+  CHECK(watch["finished"] == false);
+  CHECK(watch["rollout"]["id"] == "web-1");
+  CHECK(watch["events"] == json::array());
+  REQUIRE(d.watched.size() == 1);
+  CHECK(d.watched[0] == "web-1 rid-1");
+}
