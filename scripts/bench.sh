@@ -498,6 +498,17 @@ PY
 if [ -f "$root/scripts/bench/notes.md" ]; then
   { echo; cat "$root/scripts/bench/notes.md"; } >>"$notes"
 fi
+say "(f) uploading a 2 GB artifact: peak memory of the console and the coordinator"
+python3 "$root/scripts/bench/upload_bench.py" --bin "$bin" --size 2000000000 >"$B/upload.json" || echo '{}' >"$B/upload.json"
+up_console=$(field console_peak_rss_kb <"$B/upload.json")
+up_coord=$(field coordinator_peak_rss_kb <"$B/upload.json")
+record --id f1 --what "console peak RSS uploading a 2 GB artifact ($(field seconds <"$B/upload.json") s, stored: $(field stored <"$B/upload.json"))" \
+  --num "$(python3 -c "print(round(${up_console:-0}/1024,1))")" --unit " MB" --le 64 --target "< 64 MB" \
+  --command "scripts/bench/upload_bench.py (ru_maxrss)"
+record --id f2 --what "coordinator peak RSS receiving a 2 GB artifact" \
+  --num "$(python3 -c "print(round(${up_coord:-0}/1024,1))")" --unit " MB" --le 64 --target "< 64 MB" \
+  --command "scripts/bench/upload_bench.py (VmHWM)"
+
 say "Results"
 $py render --results "$results" --machine "$work/machine.json" --notes "$notes" --out "$out"
 echo

@@ -15,7 +15,6 @@
 
 #include "flotilla/agent/deployer.h"
 #include "flotilla/agent/real_host_os.h"
-#include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/protocol/order.h"
 
@@ -213,12 +212,8 @@ void Agent::workerMain() {
   };
   RealHostOs host_os;
   Deployer deployer(config_, journal, hooks, clock_, host_os);
-  std::map<std::string, std::string> health;
-  auto publish = [&](const std::string& busy) {
-    protocol::HealthMap states;
-    for (const auto& [app, word] : health) states.emplace(app, protocol::healthStateFromString(word));
-    sendInternal(pipe, StateUpdate{deployer.releases(), std::move(states), busy});
-  };
+  protocol::HealthMap health;
+  auto publish = [&](const std::string& busy) { sendInternal(pipe, StateUpdate{deployer.releases(), health, busy}); };
 
   deployer.recover();
   health = deployer.checkAll();

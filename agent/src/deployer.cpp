@@ -526,23 +526,24 @@ common::Millis Deployer::monitorInterval() const {
   return best;
 }
 
-std::map<std::string, std::string> Deployer::checkAll() {
-  std::map<std::string, std::string> out;
+protocol::HealthMap Deployer::checkAll() {
+  using protocol::HealthState;
+  protocol::HealthMap out;
   for (const auto& [name, a] : journal_.state().apps) {
     if (a.current.empty()) continue;
     auto it = a.releases.find(a.current);
     if (it == a.releases.end()) {
-      out[name] = "unknown";
+      out[name] = HealthState::kUnknown;
       continue;
     }
     auto spec = protocol::decodeSpec(it->second.spec);
     if (!spec) {
-      out[name] = "unknown";
+      out[name] = HealthState::kUnknown;
       continue;
     }
     auto expanded = expandSpec(*spec, config_.vars);
     if (!expanded) {
-      out[name] = "unknown";
+      out[name] = HealthState::kUnknown;
       continue;
     }
     CheckContext ctx{releaseDir(name, a.current), hookEnv(name, a.current, releaseDir(name, a.current), ""),
@@ -554,7 +555,7 @@ std::map<std::string, std::string> Deployer::checkAll() {
         break;
       }
     }
-    out[name] = ok ? "healthy" : "unhealthy";
+    out[name] = ok ? HealthState::kHealthy : HealthState::kUnhealthy;
   }
   return out;
 }

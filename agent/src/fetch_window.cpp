@@ -27,6 +27,7 @@ Result<FetchWindow::Fit> FetchWindow::accept(const protocol::Chunk& c) {
   if (c.total != size_)
     return Error(Errc::kCorrupt,
                  "coordinator reports " + std::to_string(c.total) + " bytes, the order says " + std::to_string(size_));
+  if (c.offset < received_ && c.data.size() <= received_ - c.offset) return Fit::kStale;
   if (c.offset != received_)
     return Error(Errc::kCorrupt,
                  "chunk at offset " + std::to_string(c.offset) + ", expected " + std::to_string(received_));

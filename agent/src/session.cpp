@@ -65,8 +65,8 @@ void Session::sendHeartbeat(SteadyTime now, SessionPort& port) {
 // ---------------------------------------------------------------- from the coordinator
 
 void Session::onWelcome(const protocol::Welcome& w, SteadyTime now, SessionPort& port) {
-  heartbeat_interval_ =
-      std::max(kMinHeartbeatInterval, port.heartbeatInterval(common::Millis(w.heartbeat_interval_ms)));
+  heartbeat_interval_ = std::clamp(port.heartbeatInterval(common::Millis(w.heartbeat_interval_ms)),
+                                   kMinHeartbeatInterval, kMaxHeartbeatInterval);
   hello_backoff_ = kHelloBackoffMin;
   ever_welcomed_ = true;
   if (w.status == protocol::WelcomeStatus::kPending) {
@@ -97,6 +97,12 @@ void Session::onAccepted(SessionPort& port) {
     if (sent.count({r.order_id, r.phase})) continue;
     port.send(MsgType::kReport, protocol::encode(r));
     port.resent(r);
+  }
+  // The download in hand lost its requests with the old session: nothing
+  // would ask again, and it would stall until its deadline failed the order.
+  if (fetch_) {
+    fetch_->rewind();
+    requestChunks(port);
   }
 }
 

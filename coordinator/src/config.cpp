@@ -133,6 +133,9 @@ Status readStore(const fs::path& file, const toml::table& root, CoordinatorConfi
   FLOTILLA_TRY(readString(file, **store, "artifacts", "store.artifacts", artifacts));
   c.store_file = resolve(c.dir, store_file);
   c.artifacts_dir = resolve(c.dir, artifacts);
+  FLOTILLA_TRY(readDuration(file, **store, "upload_timeout", "store.upload_timeout", c.upload_timeout));
+  if (c.upload_timeout.count() <= 0)
+    return Error(Errc::kInvalidArgument, file.string() + ": store.upload_timeout must be positive");
   return {};
 }
 
@@ -217,7 +220,8 @@ Status initCoordinator(const InitOptions& opts) {
       << "retry = \"5s\"               # an order no agent acknowledged is sent again after this\n\n"
       << "[store]\n"
       << "file = \"flotilla.db\"\n"
-      << "artifacts = \"artifacts\"\n\n"
+      << "artifacts = \"artifacts\"\n"
+      << "upload_timeout = \"60s\"      # an upload that sends nothing this long is dropped and its file deleted\n\n"
       << "[keys]\n"
       << "plan_secret = \"keys/plan.key\"\n"
       << "plan_public = \"keys/plan.pub\"\n"

@@ -2,10 +2,7 @@
 // reactor thread (docs/protocol.md lists every command and field).
 #include <spdlog/spdlog.h>
 
-#include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
-#include "flotilla/common/fs.h"
-#include "flotilla/coordinator/metrics.h"
 #include "flotilla/coordinator/server.h"
 
 namespace flotilla::coordinator {
@@ -99,7 +96,7 @@ json Server::statusJson(const ActiveRollout& r, bool with_hosts) const {
   return j;
 }
 
-json Server::dispatchControl(const std::string& rid, const json& req, const zmq::message_t* attachment) {
+json Server::dispatchControl(const std::string& rid, const json& req) {
   const std::string cmd = req["cmd"].get<std::string>();
   std::string actor = str(req, "operator");
   const std::string peer = str(req, "_peer");
@@ -107,14 +104,13 @@ json Server::dispatchControl(const std::string& rid, const json& req, const zmq:
   actor = peer.rfind("operator:", 0) == 0 ? peer + " (" + actor + ")" : actor + " (local)";
   if (cmd == "agents") return cmdAgents();
   if (cmd == "agent_accept" || cmd == "agent_reject" || cmd == "agent_revoke") return cmdAgentState(req, actor);
-  if (cmd == "rollout") return cmdRollout(req, attachment, actor);
+  if (cmd == "rollout") return cmdRollout(req, actor);
   if (cmd == "status") return cmdStatus(req);
   if (cmd == "pause" || cmd == "resume" || cmd == "promote" || cmd == "abort") return cmdOperator(cmd, req, actor);
   if (cmd == "rollback") return cmdRollback(req, actor);
   if (cmd == "history") return cmdHistory(req);
   if (cmd == "events") return cmdEvents(req);
   if (cmd == "watch") return cmdWatch(rid, req);
-  if (cmd == "metrics") return cmdMetrics(req);
   if (cmd == "ping") return {{"ok", true}};
   return errorJson(Errc::kInvalidArgument, "unknown command '" + cmd + "'");
 }
@@ -251,30 +247,22 @@ Result<std::string> Server::startRollout(protocol::Plan plan, const std::string&
   return id;
 }
 
-json Server::cmdRollout(const json& req, const zmq::message_t* attachment, const std::string& actor) {
+json Server::cmdRollout(const json& req, const std::string& actor) {
   const std::string text = str(req, "plan");
   std::string name = str(req, "plan_name");
   if (name.empty()) name = "plan.toml";
   auto plan = protocol::parsePlan(text, name, "");
   if (!plan) return errorJson(plan.error());
-  if (!attachment) return errorJson(Errc::kInvalidArgument, name + ": artifact.file: the artifact was not attached");
-  const auto* data = static_cast<const std::uint8_t*>(attachment->data());
-  const std::string digest = common::blake2bHex(common::Bytes(data, attachment->size()));
-  const std::string want = str(req, "artifact_digest");
-  if (!want.empty() && want != digest)
-    return errorJson(Errc::kCorrupt, "artifact digest mismatch in transit: expected " + want + ", got " + digest);
-  const auto path = config_.artifacts_dir / digest;
-  if (!std::filesystem::exists(path)) {
-    auto st = common::atomicWriteFile(
-        path, std::string_view(static_cast<const char*>(attachment->data()), attachment->size()), 0640);
-    if (!st.ok()) return errorJson(st.error());
-  }
+  // The artifact came before, by upload_begin/upload_chunk/upload_end.
+  const std::string digest = str(req, "artifact_digest");
+  auto size = background_->storedArtifact(digest);
+  if (!size) return errorJson(size.error().context(name + ": artifact.file"));
   const std::string release_sig = str(req, "release_signature");
   if (!release_sig.empty() &&
       (release_sig.size() != 128 || release_sig.find_first_not_of("0123456789abcdef") != std::string::npos))
     return errorJson(Errc::kInvalidArgument,
                      name + ": artifact.signature: not a release signature (128 hex characters)");
-  auto id = startRollout(std::move(*plan), text, name, digest, attachment->size(), actor, "rollout", release_sig);
+  auto id = startRollout(std::move(*plan), text, name, digest, *size, actor, "rollout", release_sig);
   if (!id) return errorJson(id.error());
   return {{"ok", true}, {"rollout", statusJson(*rollouts_.at(*id), false)}};
 }
@@ -407,22 +395,6 @@ json Server::cmdEvents(const json& req) {
   json out = json::array();
   for (const auto& e : *events) out.push_back(eventJson(e));
   return {{"ok", true}, {"events", out}};
-}
-
-json Server::cmdMetrics(const json& req) {
-  MetricsQuery q;
-  q.app = str(req, "app");
-  q.days = req.value("days", 30);
-  q.now_ms = common::toUnixMillis(clock_.systemNow());
-  if (!q.app.empty() && !protocol::validAppName(q.app))
-    return errorJson(Errc::kInvalidArgument, "invalid app name '" + q.app + "'");
-  auto records = store_->rollouts(q.app, 1000000);
-  if (!records) return errorJson(records.error());
-  auto report = computeDora(*records, q);
-  if (!report) return errorJson(report.error());
-  json j = toJson(*report);
-  j["ok"] = true;
-  return j;
 }
 
 json Server::cmdWatch(const std::string& rid, const json& req) {

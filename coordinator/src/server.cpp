@@ -1,6 +1,5 @@
 #include "flotilla/coordinator/server.h"
 
-#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -107,7 +106,7 @@ Status Server::start() {
 
     control_sock_ = zmq::socket_t(ctx_, zmq::socket_type::router);
     control_sock_.set(zmq::sockopt::linger, 0);
-    control_sock_.set(zmq::sockopt::maxmsgsize, std::int64_t{1} << 30);
+    control_sock_.set(zmq::sockopt::maxmsgsize, kMaxControlFrameBytes);
     control_sock_.set(zmq::sockopt::zap_domain, kControlDomain);
     const bool tcp = config_.control_endpoint.rfind("tcp://", 0) == 0;
     for (const auto& k : config_.operators) operator_keys_.insert(common::toHex(k));
@@ -137,12 +136,6 @@ Status Server::start() {
     return Error(Errc::kUnavailable, std::string("binding sockets: ") + e.what());
   }
 
-  publishGauges();
-  if (!config_.http_listen.empty()) {
-    http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_);
-    FLOTILLA_TRY(http_->start(config_.http_listen));
-  }
-
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   sigset_t mask;
   sigemptyset(&mask);
@@ -150,6 +143,25 @@ Status Server::start() {
   sigaddset(&mask, SIGINT);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal_fd_ = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  // Threads inherit the signal mask: workers and the HTTP endpoint start after
+  // SIGTERM and SIGINT are blocked, so those reach the reactor's signalfd only
+  // (delivered to another thread, they would end the process unflushed).
+  background_ = std::make_unique<BackgroundWork>(
+      ctx_, config_, clock_,
+      [this](const std::string& rid, zmq::message_t payload) {
+        try {
+          agents_sock_.send(zmq::buffer(rid), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+          agents_sock_.send(payload, zmq::send_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+          spdlog::debug("send to agent failed: {}", e.what());
+        }
+      },
+      [this](const std::string& rid, const nlohmann::json& doc) { sendControl(rid, doc); });
+  publishGauges();
+  if (!config_.http_listen.empty()) {
+    http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_);
+    FLOTILLA_TRY(http_->start(config_.http_listen));
+  }
   spdlog::info("coordinator listening for agents on {}, control on {}", config_.agent_listen, config_.control_endpoint);
   return {};
 }
@@ -171,9 +183,13 @@ Status Server::run() {
   bool stopping = false;
   while (!stopping) {
     zmq::pollitem_t items[] = {
-        {zap_.handle(), 0, ZMQ_POLLIN, 0},          {agents_sock_.handle(), 0, ZMQ_POLLIN, 0},
-        {control_sock_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, stop_fd_, ZMQ_POLLIN, 0},
+        {zap_.handle(), 0, ZMQ_POLLIN, 0},
+        {agents_sock_.handle(), 0, ZMQ_POLLIN, 0},
+        {control_sock_.handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, stop_fd_, ZMQ_POLLIN, 0},
         {nullptr, signal_fd_, ZMQ_POLLIN, 0},
+        {background_->artifactSocket().handle(), 0, ZMQ_POLLIN, 0},
+        {background_->metricsSocket().handle(), 0, ZMQ_POLLIN, 0},
     };
     auto now = clock_.steadyNow();
     long timeout_ms = -1;
@@ -181,7 +197,7 @@ Status Server::run() {
       timeout_ms = std::max<long>(0, std::chrono::duration_cast<common::Millis>(*d - now).count() + 1);
     }
     try {
-      zmq::poll(items, 5, std::chrono::milliseconds(timeout_ms));
+      zmq::poll(items, std::size(items), std::chrono::milliseconds(timeout_ms));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       return Error(Errc::kIo, std::string("poll: ") + e.what());
@@ -203,6 +219,7 @@ Status Server::run() {
       if (!(control_sock_.get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
       handleControlMessage();
     }
+    background_->drain();
     afterWork(clock_.steadyNow());
     commitAndFlush();
   }
@@ -488,44 +505,7 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
   r->second->engine->onHostPhase(a.record.id, ref.rollback, m.phase, m.message, clock_.steadyNow());
 }
 
-void Server::onFetch(Agent& a, const protocol::Fetch& m) {
-  if (m.digest.size() != 64 || m.digest.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    refuse(a.routing_id, protocol::RefusalCode::kFetchBadDigest, "bad digest");
-    return;
-  }
-  const auto path = config_.artifacts_dir / m.digest;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    refuse(a.routing_id, protocol::RefusalCode::kFetchNoArtifact, "no artifact " + m.digest);
-    return;
-  }
-  struct stat st {};
-  ::fstat(fd, &st);
-  const auto total = static_cast<std::uint64_t>(st.st_size);
-  std::uint64_t offset = m.offset;
-  std::string buf;
-  for (std::uint32_t i = 0; i < m.credit && offset < total; ++i) {
-    protocol::Chunk c;
-    c.digest = m.digest;
-    c.offset = offset;
-    c.total = total;
-    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(protocol::kChunkBytes, total - offset));
-    c.data.resize(want);
-    ssize_t n = ::pread(fd, c.data.data(), want, static_cast<off_t>(offset));
-    if (n <= 0) break;
-    c.data.resize(static_cast<std::size_t>(n));
-    offset += static_cast<std::uint64_t>(n);
-    sendToAgent(a.routing_id, protocol::encode(c));
-  }
-  if (total == 0 || m.offset >= total) {
-    protocol::Chunk c;
-    c.digest = m.digest;
-    c.offset = total;
-    c.total = total;
-    sendToAgent(a.routing_id, protocol::encode(c));
-  }
-  ::close(fd);
-}
+void Server::onFetch(Agent& a, const protocol::Fetch& m) { background_->fetch(a.routing_id, m); }
 
 void Server::sweepLiveness(SteadyTime now) {
   for (auto& [id, a] : agents_) {
@@ -1099,13 +1079,14 @@ void Server::handleControlMessage() {
   // Who acts: the authenticated operator key over TCP; over IPC the local user
   // the console names (the socket's file mode decided they may connect).
   if (req.is_object()) req["_peer"] = uid ? uid : "local";
+  if (req.is_object() && background_->takeControl(rid, req, frames)) return;  // answered by a worker
   nlohmann::json resp;
   if (!req.is_object() || !req.contains("cmd") || !req["cmd"].is_string()) {
     resp = {{"ok", false},
             {"error", {{"code", "invalid_argument"}, {"message", "request must be a JSON object with \"cmd\""}}}};
   } else {
     try {
-      resp = dispatchControl(rid, req, frames.size() > 2 ? &frames[2] : nullptr);
+      resp = dispatchControl(rid, req);
     } catch (const nlohmann::json::exception& e) {
       resp = {{"ok", false},
               {"error", {{"code", "invalid_argument"}, {"message", std::string("bad request: ") + e.what()}}}};

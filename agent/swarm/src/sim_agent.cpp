@@ -143,7 +143,10 @@ void SimAgent::startNext(SimContext& ctx, Port& port, const SimNow& now) {
   Work& w = *current_;
   const auto& b = w.order.body;
   if (auto it = session_.releases().find(b.app); it != session_.releases().end()) w.previous = it->second;
+  // As on the agent: its worker publishes busy before it runs the order, and
+  // the reactor heartbeats the change before the first report.
   session_.setBusy(b.order_id);
+  session_.heartbeat(now.steady, port);
   report(port, w, Phase::kAccepted, "", w.previous, now);
   if (ctx.config.fetch && b.artifact_size > 0 && !b.artifact_digest.empty()) {
     report(port, w, Phase::kFetching, "", w.previous, now);

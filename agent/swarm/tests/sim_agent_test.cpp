@@ -192,6 +192,21 @@ TEST_CASE_METHOD(Fixture, "a verified order is reported accepted then healthy af
   CHECK(stats.done_us.size() == 1);
 }
 
+TEST_CASE_METHOD(Fixture, "taking an order up is heartbeated at once with its id as busy, as the agent does",
+                 "[swarm]") {
+  // The agent's worker publishes its state (busy = the order) before it runs
+  // the order, and the reactor heartbeats the change: the swarm sends the same.
+  swarm::SimAgent a("swarm-0");
+  online(a);
+  a.onMessage(ctx, order("swarm-0", 1), now(), out);
+  auto msgs = take();
+  REQUIRE(msgs.size() == 2);
+  auto* hb = std::get_if<protocol::Heartbeat>(&msgs[0]);
+  REQUIRE(hb != nullptr);
+  CHECK(hb->busy == "web-1/swarm-0/1");
+  CHECK(std::get<protocol::Report>(msgs[1]).phase == Phase::kAccepted);
+}
+
 TEST_CASE_METHOD(Fixture, "with fail rate 1 every order ends reverted on the previous release", "[swarm]") {
   config.fail_rate = 1.0;
   swarm::SimAgent a("swarm-0");
@@ -296,9 +311,9 @@ TEST_CASE_METHOD(Fixture, "with fetch the artifact comes in credit-sized chunks 
   online(a);
   a.onMessage(ctx, order("swarm-0", 1, "2", digest, artifact.size()), now(), out);
   auto msgs = take();
-  REQUIRE(msgs.size() == 3);  // accepted, fetching, fetch
-  CHECK(std::get<protocol::Report>(msgs[1]).phase == Phase::kFetching);
-  auto& f = std::get<protocol::Fetch>(msgs[2]);
+  REQUIRE(msgs.size() == 4);  // heartbeat (busy), accepted, fetching, fetch
+  CHECK(std::get<protocol::Report>(msgs[2]).phase == Phase::kFetching);
+  auto& f = std::get<protocol::Fetch>(msgs[3]);
   CHECK(f.offset == 0);
   CHECK(f.credit == 3);
   for (std::uint64_t off = 0; off < artifact.size(); off += protocol::kChunkBytes) {

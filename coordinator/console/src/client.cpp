@@ -201,6 +201,14 @@ Result<json> ControlClient::request(json req, std::string_view attachment) {
   return unreachable("no reply from " + options_.endpoint + " within " + seconds(options_.timeout));
 }
 
+bool ControlClient::connected() {
+  try {
+    return (sock_.get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
 Result<std::optional<json>> ControlClient::receive(common::Millis timeout) {
   if (!pending_.empty()) {
     json m = std::move(pending_.front());

@@ -4,6 +4,8 @@
 
 #include "flotilla/common/fs.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -14,6 +16,7 @@
 
 #include "flotilla/common/crypto.h"
 #include "flotilla/console/render.h"
+#include "flotilla/console/upload.h"
 #include "flotilla/console/watch.h"
 #include "flotilla/protocol/plan.h"
 
@@ -101,10 +104,10 @@ Result<ControlClient*> Console::client() {
   return client_.get();
 }
 
-Result<json> Console::request(json req, std::string_view attachment) {
+Result<json> Console::request(json req) {
   auto c = client();
   if (!c) return c.error();
-  return (*c)->request(std::move(req), attachment);
+  return (*c)->request(std::move(req));
 }
 
 int Console::printRolloutReply(const json& reply, const std::string& human_prefix) {
@@ -158,10 +161,12 @@ int Console::rollout(const std::string& plan_path, bool watch) {
     if (!plan) return fail(plan.error(), kExitUsage);
     auto text = readFile(plan_path);
     if (!text) return fail(text.error(), kExitUsage);
-    auto artifact = readFile(plan->artifact_file);
-    if (!artifact) return fail(artifact.error().context(plan_path + ": artifact.file"), kExitUsage);
-    const std::string digest = common::blake2bHex(common::asBytes(*artifact));
-    json req = {{"cmd", "rollout"}, {"plan", *text}, {"plan_name", plan_path}, {"artifact_digest", digest}};
+    // A missing artifact is refused before contacting anyone; upload.cpp streams it later.
+    if (::access(plan->artifact_file.c_str(), R_OK) != 0)
+      return fail(Error(Errc::kIo, plan_path + ": artifact.file: cannot read " + plan->artifact_file.string() + ": " +
+                                       std::strerror(errno)),
+                  kExitUsage);
+    json req = {{"cmd", "rollout"}, {"plan", *text}, {"plan_name", plan_path}};
     if (!plan->artifact_signature.empty()) {
       auto sig = readFile(plan->artifact_signature);
       if (!sig) return fail(sig.error().context(plan_path + ": artifact.signature"), kExitUsage);
@@ -169,8 +174,14 @@ int Console::rollout(const std::string& plan_path, bool watch) {
       while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
       req["release_signature"] = hex;
     }
+    auto c = client();
+    if (!c) return fail(c.error());
     const auto submitted = common::SteadyClock::now();
-    auto reply = request(req, *artifact);
+    auto artifact = uploadArtifact(**c, plan->artifact_file, plan_path + ": artifact.file",
+                                   options_.terminal && !options_.json ? &err_ : nullptr);
+    if (!artifact) return fail(artifact.error());
+    req["artifact_digest"] = artifact->digest;
+    auto reply = request(req);
     if (!reply) return fail(reply.error());
     auto it = reply->find("rollout");
     if (it == reply->end() || !it->is_object())

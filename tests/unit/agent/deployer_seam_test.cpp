@@ -29,6 +29,8 @@ using flotilla::testing::DeployerRig;
 using flotilla::testing::FakeCrash;
 using flotilla::testing::FakeHostOs;
 using Strings = std::vector<std::string>;
+using flotilla::protocol::HealthMap;
+using H = flotilla::protocol::HealthState;
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
@@ -120,9 +122,9 @@ TEST_CASE("seam: checkAll asks the seam for each live app's health", "[deployer]
   SeamHost host;
   REQUIRE(host.deploy("1.0") == Phase::kHealthy);
   host.os.setUnhealthy();
-  CHECK(host.rig.deployer().checkAll() == std::map<std::string, std::string>{{"web", "unhealthy"}});
+  CHECK(host.rig.deployer().checkAll() == HealthMap{{"web", H::kUnhealthy}});
   host.os.setHealthy();
-  CHECK(host.rig.deployer().checkAll() == std::map<std::string, std::string>{{"web", "healthy"}});
+  CHECK(host.rig.deployer().checkAll() == HealthMap{{"web", H::kHealthy}});
 }
 
 // ---------------------------------------------------------------------------

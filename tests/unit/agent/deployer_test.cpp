@@ -52,6 +52,8 @@ using flotilla::testing::readLines;
 using flotilla::testing::ReleaseOptions;
 using flotilla::testing::TempDir;
 using Phases = std::vector<std::string>;
+using flotilla::protocol::HealthMap;
+using H = flotilla::protocol::HealthState;
 
 // Thrown from a hook to stop execute() dead, as a crash would: whatever the
 // journal on disk says at that moment is what the next start finds.
@@ -1224,12 +1226,10 @@ TEST_CASE("deployer: checkAll reports each live app healthy or unhealthy", "[dep
   REQUIRE(host.deploy("batch", "1", {}, no_checks) == Phase::kHealthy);
   REQUIRE(host.deploy("gone", "1", unhealthy()) == Phase::kReverted);  // nothing live
 
-  CHECK(host.deployer().checkAll() ==
-        std::map<std::string, std::string>{{"web", "healthy"}, {"api", "healthy"}, {"batch", "healthy"}});
+  CHECK(host.deployer().checkAll() == HealthMap{{"web", H::kHealthy}, {"api", H::kHealthy}, {"batch", H::kHealthy}});
 
   fs::remove(host.releaseDir("api", "7") / "HEALTHY");
-  CHECK(host.deployer().checkAll() ==
-        std::map<std::string, std::string>{{"web", "healthy"}, {"api", "unhealthy"}, {"batch", "healthy"}});
+  CHECK(host.deployer().checkAll() == HealthMap{{"web", H::kHealthy}, {"api", H::kUnhealthy}, {"batch", H::kHealthy}});
   CHECK(host.deployer().releases() == std::map<std::string, std::string>{{"web", "1.0"}, {"api", "7"}, {"batch", "1"}});
 }
 
@@ -1238,17 +1238,17 @@ TEST_CASE("deployer: checkAll runs the checks with host variables expanded", "[d
   OrderSpec spec = defaultSpec();
   spec.health.checks[0].argv = {"test", "-f", "${health_file}"};
   REQUIRE(host.deploy("web", "1.0", {}, spec) == Phase::kHealthy);
-  CHECK(host.deployer().checkAll() == std::map<std::string, std::string>{{"web", "healthy"}});
+  CHECK(host.deployer().checkAll() == HealthMap{{"web", H::kHealthy}});
   host.config.vars["health_file"] = "MISSING";
-  CHECK(host.deployer().checkAll() == std::map<std::string, std::string>{{"web", "unhealthy"}});
+  CHECK(host.deployer().checkAll() == HealthMap{{"web", H::kUnhealthy}});
   host.config.vars.erase("health_file");
-  CHECK(host.deployer().checkAll() == std::map<std::string, std::string>{{"web", "unknown"}});
+  CHECK(host.deployer().checkAll() == HealthMap{{"web", H::kUnknown}});
 }
 
 TEST_CASE("deployer: checkAll says unknown for a live release it has no spec for", "[deployer]") {
   Host host;
   host.journal().state().apps["legacy"].current = "0.1";
-  CHECK(host.deployer().checkAll() == std::map<std::string, std::string>{{"legacy", "unknown"}});
+  CHECK(host.deployer().checkAll() == HealthMap{{"legacy", H::kUnknown}});
 }
 
 TEST_CASE("deployer: a tcp check against a closed port is unhealthy", "[deployer]") {

@@ -3,6 +3,7 @@
 #include "flotilla/agent/session.h"
 
 #include <catch2/catch.hpp>
+#include <limits>
 #include <optional>
 #include <string>
 #include <variant>
@@ -222,6 +223,17 @@ TEST_CASE_METHOD(Fixture, "session: heartbeats follow the welcome's interval, th
   CHECK(session.nextDeadline() == now() + agent::kMinHeartbeatInterval);
 }
 
+TEST_CASE_METHOD(Fixture, "session: a welcome's interval past the ceiling heartbeats at the ceiling, not in a loop",
+                 "[agent][session]") {
+  const std::int64_t offered = GENERATE(std::numeric_limits<std::int64_t>::max(), std::int64_t{24} * 3600 * 1000);
+  session.connected(now(), port);
+  session.onWelcome(welcome(protocol::WelcomeStatus::kAccepted, offered), now(), port);
+  port.sent.clear();
+  CHECK(session.nextDeadline() == now() + agent::kMaxHeartbeatInterval);
+  session.onTimer(now(), port);
+  CHECK(port.sent.empty());
+}
+
 TEST_CASE_METHOD(Fixture, "session: a state change is heartbeated at once when online, only when it changed",
                  "[agent][session]") {
   session.updateState({{"web", "2"}}, {{"web", protocol::HealthState::kHealthy}}, "", now(), port);
@@ -437,6 +449,37 @@ TEST_CASE_METHOD(Fixture, "session: chunks that do not fit end the download; sta
         session.onChunk(chunk(kDigest, 2 * protocol::kChunkBytes, total, protocol::kChunkBytes + 1), port).ok());
   }
   CHECK_FALSE(session.fetching());
+}
+
+TEST_CASE_METHOD(Fixture, "session: a new session asks again for the chunks the old one lost", "[agent][session]") {
+  online();
+  const std::uint64_t total = 12 * protocol::kChunkBytes;
+  session.beginFetch(kDigest, total, now() + 5min, port);
+  REQUIRE(port.take<protocol::Fetch>().size() == 1);
+  REQUIRE(session.onChunk(chunk(kDigest, 0, total), port).ok());
+  REQUIRE(session.onChunk(chunk(kDigest, protocol::kChunkBytes, total), port).ok());
+  // The connection drops with six chunks in flight (a coordinator restart, a
+  // network cut): they never come. A new session asks from what has landed.
+  session.connected(now(), port);
+  session.onWelcome(welcome(), now(), port);
+  auto f = port.take<protocol::Fetch>();
+  REQUIRE(f.size() == 1);
+  CHECK(f[0].offset == 2 * protocol::kChunkBytes);
+  CHECK(f[0].credit == agent::kFetchWindowChunks);
+  // An answer to the old request that arrives anyway repeats bytes already in:
+  // ignored, not corrupt.
+  auto late = session.onChunk(chunk(kDigest, protocol::kChunkBytes, total), port);
+  REQUIRE(late.ok());
+  CHECK(*late == agent::FetchWindow::Fit::kStale);
+  for (std::uint64_t i = 2; i < 12; ++i) {
+    auto fit = session.onChunk(chunk(kDigest, i * protocol::kChunkBytes, total), port);
+    REQUIRE(fit.ok());
+    CHECK(*fit == (i == 11 ? agent::FetchWindow::Fit::kComplete : agent::FetchWindow::Fit::kMore));
+  }
+  // A chunk that straddles what has landed does not fit the transfer.
+  session.beginFetch(kDigest, total, now() + 5min, port);
+  REQUIRE(session.onChunk(chunk(kDigest, 0, total), port).ok());
+  REQUIRE_FALSE(session.onChunk(chunk(kDigest, protocol::kChunkBytes / 2, total), port).ok());
 }
 
 TEST_CASE_METHOD(Fixture, "session: an empty artifact is asked for once and completes with its empty chunk",

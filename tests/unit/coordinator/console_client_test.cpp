@@ -13,6 +13,11 @@
 
 #include "flotilla/console/client.h"
 #include "flotilla/console/render.h"
+#include "flotilla/console/upload.h"
+
+#include <fstream>
+
+#include "flotilla/common/crypto.h"
 #include "support/temp_dir.h"
 
 using namespace flotilla;
@@ -198,4 +203,173 @@ TEST_CASE("operator name is user@host", "[console][client]") {
   REQUIRE(at != std::string::npos);
   CHECK(at > 0);
   CHECK(at + 1 < name.size());
+}
+
+namespace {
+
+// Writes `bytes` bytes of a repeating pattern to `path` and returns them.
+std::string writeArtifact(const fs::path& path, std::size_t bytes) {
+  std::string data(bytes, '\0');
+  for (std::size_t i = 0; i < bytes; ++i) data[i] = static_cast<char>('a' + i % 23);
+  std::ofstream(path, std::ios::binary) << data;
+  return data;
+}
+
+json ok(const FakeCoordinator::Request& r, json fields = json::object()) {
+  fields["type"] = "response";
+  fields["req"] = r.body["req"];
+  fields["ok"] = true;
+  return fields;
+}
+
+}  // namespace
+
+TEST_CASE("upload streams the artifact in order, within the credit, then ends it", "[console][upload]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  const std::string data = writeArtifact(dir.path() / "a.tar", 5 * 4096 + 100);
+  json begin;
+  std::string received, ended;
+  std::size_t max_unanswered = 0;
+  std::optional<Result<UploadedArtifact>> result;
+  {
+    FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+      auto b = FakeCoordinator::receive(router);
+      begin = b.body;
+      FakeCoordinator::send(router, b.rid, ok(b, {{"upload_id", "u1"}, {"chunk_bytes", 4096}, {"credit", 2}}));
+      std::vector<FakeCoordinator::Request> unanswered;
+      while (true) {
+        auto r = FakeCoordinator::receive(router);
+        if (!r.body.is_object()) return;  // nothing for 5 s: the test fails on what it saw
+        if (r.body.value("cmd", "") == "upload_end") {
+          ended = r.body.value("upload_id", "");
+          FakeCoordinator::send(router, r.rid, ok(r));
+          return;
+        }
+        if (r.body.value("cmd", "") != "upload_chunk") return;
+        CHECK(r.body["offset"] == received.size());
+        received += r.attachment;
+        unanswered.push_back(r);
+        max_unanswered = std::max(max_unanswered, unanswered.size());
+        // Answer only when the console has used its whole credit (or sent the last chunk).
+        if (unanswered.size() == 2 || received.size() == data.size()) {
+          for (const auto& u : unanswered)
+            FakeCoordinator::send(router, u.rid,
+                                  ok(u, {{"received", u.body["offset"].get<std::size_t>() + u.attachment.size()}}));
+          unanswered.clear();
+        }
+      }
+    });
+    auto c = ControlClient::connect(optionsFor(sock));
+    REQUIRE(c.ok());
+    result = uploadArtifact(**c, dir.path() / "a.tar", "plan.toml: artifact.file", nullptr);
+  }
+  INFO((result->ok() ? std::string() : result->error().message));
+  REQUIRE(result->ok());
+  CHECK((*result)->digest == common::blake2bHex(common::asBytes(data)));
+  CHECK((*result)->size == data.size());
+  CHECK(begin["cmd"] == "upload_begin");
+  CHECK(begin["digest"] == (*result)->digest);
+  CHECK(begin["size"] == data.size());
+  CHECK(received == data);
+  CHECK(max_unanswered == 2);
+  CHECK(ended == "u1");
+}
+
+TEST_CASE("upload sends nothing when the coordinator already has the artifact", "[console][upload]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  writeArtifact(dir.path() / "a.tar", 10000);
+  std::optional<Result<UploadedArtifact>> result;
+  {
+    FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+      auto b = FakeCoordinator::receive(router);
+      FakeCoordinator::send(router, b.rid, ok(b, {{"stored", true}}));
+    });
+    auto c = ControlClient::connect(optionsFor(sock));
+    REQUIRE(c.ok());
+    result = uploadArtifact(**c, dir.path() / "a.tar", "plan.toml: artifact.file", nullptr);
+  }
+  REQUIRE(result->ok());
+  CHECK((*result)->already_stored);
+}
+
+TEST_CASE("a coordinator that stops acknowledging mid-upload is reported as such after the timeout",
+          "[console][upload]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  writeArtifact(dir.path() / "a.tar", 10 * 4096);
+  FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+    auto b = FakeCoordinator::receive(router);
+    FakeCoordinator::send(router, b.rid, ok(b, {{"upload_id", "u1"}, {"chunk_bytes", 4096}, {"credit", 2}}));
+    auto first = FakeCoordinator::receive(router);
+    FakeCoordinator::send(router, first.rid, ok(first, {{"received", 4096}}));
+  });
+  auto c = ControlClient::connect(optionsFor(sock, 500));
+  REQUIRE(c.ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto result = uploadArtifact(**c, dir.path() / "a.tar", "plan.toml: artifact.file", nullptr);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == Errc::kUnavailable);
+  CHECK_THAT(result.error().message, Catch::Contains("stopped answering during the upload"));
+  CHECK_THAT(result.error().message, Catch::Contains("4.0 KiB of 40 KiB"));
+  CHECK(exitCodeForError(result.error().code) == kExitUnreachable);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+}
+
+TEST_CASE("a coordinator that goes away mid-upload is reported at once rather than after the timeout",
+          "[console][upload]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  writeArtifact(dir.path() / "a.tar", 10 * 4096);
+  FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+    auto b = FakeCoordinator::receive(router);
+    FakeCoordinator::send(router, b.rid, ok(b, {{"upload_id", "u1"}, {"chunk_bytes", 4096}, {"credit", 2}}));
+    (void)FakeCoordinator::receive(router);  // the first chunk arrived: the upload is under way
+    router.close();
+  });
+  auto c = ControlClient::connect(optionsFor(sock, 20000));
+  REQUIRE(c.ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto result = uploadArtifact(**c, dir.path() / "a.tar", "plan.toml: artifact.file", nullptr);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == Errc::kUnavailable);
+  CHECK_THAT(result.error().message, Catch::Contains("went away during the upload"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+}
+
+TEST_CASE("a digest mismatch at upload_end is an error that exits 2", "[console][upload]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  writeArtifact(dir.path() / "a.tar", 100);
+  FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+    auto b = FakeCoordinator::receive(router);
+    FakeCoordinator::send(router, b.rid, ok(b, {{"upload_id", "u1"}, {"chunk_bytes", 4096}, {"credit", 2}}));
+    auto chunk = FakeCoordinator::receive(router);
+    FakeCoordinator::send(router, chunk.rid, ok(chunk, {{"received", 100}}));
+    auto end = FakeCoordinator::receive(router);
+    FakeCoordinator::send(router, end.rid,
+                          {{"type", "response"},
+                           {"req", end.body["req"]},
+                           {"ok", false},
+                           {"error", {{"code", "corrupt"}, {"message", "artifact digest mismatch: ..."}}}});
+  });
+  auto c = ControlClient::connect(optionsFor(sock));
+  REQUIRE(c.ok());
+  auto result = uploadArtifact(**c, dir.path() / "a.tar", "plan.toml: artifact.file", nullptr);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == Errc::kCorrupt);
+  CHECK(exitCodeForError(result.error().code) == kExitUsage);
+}
+
+TEST_CASE("upload names the plan key when the artifact cannot be read", "[console][upload]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  FakeCoordinator fake("ipc://" + sock.string(), [](zmq::socket_t&) {});
+  auto c = ControlClient::connect(optionsFor(sock));
+  REQUIRE(c.ok());
+  auto result = uploadArtifact(**c, dir.path() / "missing.tar", "plan.toml: artifact.file", nullptr);
+  REQUIRE_FALSE(result.ok());
+  CHECK_THAT(result.error().message, Catch::StartsWith("plan.toml: artifact.file: "));
+  CHECK(exitCodeForError(result.error().code) == kExitUsage);
 }

@@ -66,8 +66,9 @@ class Deployer {
   // Runs one verified order to a terminal phase and returns that phase.
   protocol::Phase execute(const protocol::VerifiedOrder& order);
 
-  // One round of every live app's health checks: app -> "healthy" | "unhealthy".
-  std::map<std::string, std::string> checkAll();
+  // One round of every live app's health checks; kUnknown when the live
+  // release's spec is missing or does not expand.
+  protocol::HealthMap checkAll();
   // app -> live version.
   std::map<std::string, std::string> releases() const;
   // The shortest health interval among live apps (for the idle monitor).

@@ -4,6 +4,8 @@
 // offset and never has more than kFetchWindowChunks in flight, topping the
 // window up once half of it has landed. It counts bytes and checks that every
 // chunk fits the transfer; where the bytes go (a file, a hash) is the owner's.
+// Requests in flight die with a connection: after a new session the owner
+// rewinds, and the window asks again from the first byte it lacks.
 //
 // Pure: no sockets, files or clocks; the deadline is only carried. Owned by
 // one Session, on its owner's thread.
@@ -29,9 +31,13 @@ class FetchWindow {
   // The next request to send, if the window has room for one. An empty
   // artifact is asked for once, so its (empty) chunk still comes back.
   std::optional<protocol::Fetch> nextRequest();
+  // Forgets the requests in flight (their answers were lost with the
+  // connection), so nextRequest() asks from the first byte not yet received.
+  void rewind() { requested_ = received_; }
 
   enum class Fit : std::uint8_t {
-    kStale,     // another download's chunk (an abandoned one, arriving late): ignore it
+    kStale,     // another download's chunk (an abandoned one, arriving late), or bytes
+                // already received (a request answered twice across a rewind): ignore it
     kMore,      // counted in; more are due
     kComplete,  // counted in; that was the last byte
   };

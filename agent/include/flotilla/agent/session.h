@@ -5,8 +5,8 @@
 // the welcome's interval, the typed refusals, orders checked against the
 // sequences and the ledger (a repeated order id is answered with its latest
 // report, never run twice), reports held while there is no welcome and re-sent
-// after each one, the artifact download window, and the check that a dropped
-// connection came back.
+// after each one, the artifact download window (asked again after each new
+// session), and the check that a dropped connection came back.
 //
 // Pure: no sockets, threads or clocks. The owner feeds it decoded messages and
 // `now`, calls onTimer() when nextDeadline() passes, and acts on what the calls
@@ -44,9 +44,13 @@ inline constexpr common::Millis kFirstHelloFallback{3000};
 // hand (libzmq gives up on a connection it closed for a protocol error).
 inline constexpr common::Millis kReconnectCheckDelay{5000};
 inline constexpr common::Millis kReconnectCheckJitter{5000};
-// Heartbeats until a welcome says otherwise, and never faster than the floor.
+// Heartbeats until a welcome says otherwise, never faster than the floor and
+// never slower than the ceiling (a welcome's interval is a peer's number: one
+// near its type's limit would overflow the deadline into the past, and the
+// session would heartbeat in a busy loop).
 inline constexpr common::Millis kDefaultHeartbeatInterval{5000};
 inline constexpr common::Millis kMinHeartbeatInterval{10};
+inline constexpr common::Millis kMaxHeartbeatInterval{std::chrono::hours(1)};
 
 // The owner's side of a session, passed into every call that may send.
 class SessionPort {

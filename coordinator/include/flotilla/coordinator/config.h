@@ -23,6 +23,7 @@ struct CoordinatorConfig {
   std::vector<common::PublicKey> operators;  // CURVE keys allowed on a tcp:// control endpoint
   std::filesystem::path store_file;          // <dir>/flotilla.db
   std::filesystem::path artifacts_dir;       // <dir>/artifacts
+  common::Millis upload_timeout{std::chrono::seconds(60)};  // an upload silent this long is dropped, its file deleted
   common::Millis heartbeat_interval{std::chrono::seconds(5)};
   common::Millis heartbeat_expiry{std::chrono::seconds(15)};
   common::Millis order_ttl{std::chrono::hours(1)};

@@ -22,6 +22,7 @@
 #include <zmq.hpp>
 
 #include "flotilla/common/clock.h"
+#include "flotilla/coordinator/background_work.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/http_endpoint.h"
 #include "flotilla/coordinator/rollout.h"
@@ -128,16 +129,15 @@ class Server {
   void finishRollout(ActiveRollout& r);
 
   // --- control (control.cpp) ---
-  nlohmann::json dispatchControl(const std::string& rid, const nlohmann::json& req, const zmq::message_t* attachment);
+  nlohmann::json dispatchControl(const std::string& rid, const nlohmann::json& req);
   nlohmann::json cmdAgents();
   nlohmann::json cmdAgentState(const nlohmann::json& req, const std::string& actor);
-  nlohmann::json cmdRollout(const nlohmann::json& req, const zmq::message_t* attachment, const std::string& actor);
+  nlohmann::json cmdRollout(const nlohmann::json& req, const std::string& actor);
   nlohmann::json cmdStatus(const nlohmann::json& req);
   nlohmann::json cmdOperator(const std::string& cmd, const nlohmann::json& req, const std::string& actor);
   nlohmann::json cmdRollback(const nlohmann::json& req, const std::string& actor);
   nlohmann::json cmdHistory(const nlohmann::json& req);
   nlohmann::json cmdEvents(const nlohmann::json& req);
-  nlohmann::json cmdMetrics(const nlohmann::json& req);
   nlohmann::json cmdWatch(const std::string& rid, const nlohmann::json& req);
   Result<std::string> startRollout(protocol::Plan plan, const std::string& plan_text, const std::string& plan_name,
                                    const std::string& digest, std::uint64_t size, const std::string& actor,
@@ -157,6 +157,8 @@ class Server {
   zmq::socket_t control_sock_;
   int stop_fd_ = -1;
   int signal_fd_ = -1;
+  // Disk and long store reads off the reactor (uploads, agents' fetches, metrics).
+  std::unique_ptr<BackgroundWork> background_;
 
   std::unordered_map<std::string, Agent> agents_;    // by agent id
   std::unordered_map<std::string, Agent*> routing_;  // routing id -> its agent (nodes of agents_ never move)

@@ -3,7 +3,7 @@
 //
 // One DEALER socket to the coordinator's control ROUTER. A request is one JSON
 // frame {"req": N, "cmd": ..., "operator": "user@host", ...}, optionally
-// followed by one frame of bytes (the artifact of `rollout`). The coordinator
+// followed by one frame of bytes (an upload chunk, see upload.h). The coordinator
 // answers {"type": "response", "req": N, "ok": true, ...} or
 // {"type": "response", "req": N, "ok": false, "error": {"code", "message"}},
 // and pushes {"type": "event" | "status" | "end", ...} to a connection that
@@ -72,6 +72,10 @@ class ControlClient {
   // made with send()), or nullopt when none arrived within `timeout` or a
   // signal interrupted the wait. Frames that are not JSON objects are dropped.
   Result<std::optional<json>> receive(common::Millis timeout);
+
+  // Whether a connection to the coordinator is up (the socket takes messages
+  // only then): false soon after a coordinator that was there goes away.
+  bool connected();
 
   const ClientOptions& options() const { return options_; }
 

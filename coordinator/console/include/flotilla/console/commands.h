@@ -72,7 +72,7 @@ class Console {
 
  private:
   Result<ControlClient*> client();
-  Result<json> request(json req, std::string_view attachment = {});
+  Result<json> request(json req);
   int fail(const Error& e);
   int fail(const Error& e, int exit_code);
   // Prints reply["rollout"] (the status document) as JSON or via `human`.
