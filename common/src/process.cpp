@@ -314,6 +314,20 @@ ChildPlan prepareChild(const ProcessSpec& spec, const std::optional<UserSwitch>&
   return plan;
 }
 
+// The parent's side of a fresh child: its process group, its output pipe made
+// non-blocking, and a pidfd to poll for its exit (-1 when there is none).
+int watchChild(pid_t pid, int out_fd) {
+  // Also done by the child; doing it here too closes the window in which a
+  // timeout could signal a group that does not exist yet.
+  ::setpgid(pid, pid);
+  // Non-blocking so the final drain never waits on a background descendant.
+  ::fcntl(out_fd, F_SETFL, ::fcntl(out_fd, F_GETFL) | O_NONBLOCK);
+  // A pidfd turns "the child exited" into a poll event (Linux 5.3+). Without
+  // one, waitpid is polled every few milliseconds. Either way completion is
+  // the child's exit, not EOF, which a backgrounded daemon could hold off forever.
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
 // How waiting for a child ended: it exited (with `status`), waiting failed
 // (`error`, an errno), or neither, which means the deadline passed.
 struct ChildWait {
@@ -409,15 +423,7 @@ Result<ProcessResult> runProcess(const ProcessSpec& spec) {
 
   ::close(fds[1]);
   const int out_fd = fds[0];
-  // Also done by the child; doing it here too closes the window in which a
-  // timeout could signal a group that does not exist yet.
-  ::setpgid(pid, pid);
-  // Non-blocking so the final drain never waits on a background descendant.
-  ::fcntl(out_fd, F_SETFL, ::fcntl(out_fd, F_GETFL) | O_NONBLOCK);
-  // A pidfd turns "the child exited" into a poll event (Linux 5.3+). Without
-  // one, waitpid is polled every few milliseconds. Either way completion is
-  // the child's exit, not EOF, which a backgrounded daemon could hold off forever.
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  const int pidfd = watchChild(pid, out_fd);
 
   ProcessResult result;
   ChildWait wait = waitForChild(pid, out_fd, pidfd, deadline, spec.max_output, result);
