@@ -71,14 +71,14 @@ std::optional<double> parsePercent(std::string_view text) {
 
 }  // namespace
 
-std::string quote(std::string_view text) {
+std::string TomlValueReader::quote(std::string_view text) {
   std::string out = "\"";
   out.append(text);
   out += '"';
   return out;
 }
 
-std::string join(std::string_view path, std::string_view key) {
+std::string TomlValueReader::join(std::string_view path, std::string_view key) {
   if (path.empty()) return std::string(key);
   std::string out(path);
   out += '.';
@@ -86,7 +86,9 @@ std::string join(std::string_view path, std::string_view key) {
   return out;
 }
 
-std::string indexed(std::string_view path, std::size_t i) { return std::string(path) + "[" + std::to_string(i) + "]"; }
+std::string TomlValueReader::indexed(std::string_view path, std::size_t i) {
+  return std::string(path) + "[" + std::to_string(i) + "]";
+}
 
 std::string TomlValueReader::position(const toml::source_region& where) const {
   unsigned line = where.begin.line == 0 ? 1 : where.begin.line;

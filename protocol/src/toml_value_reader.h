@@ -19,16 +19,16 @@
 
 namespace flotilla::protocol {
 
-// "\"text\"", for values quoted in error messages.
-std::string quote(std::string_view text);
-// "path.key", or "key" at the root.
-std::string join(std::string_view path, std::string_view key);
-// "path[i]".
-std::string indexed(std::string_view path, std::size_t i);
-
 class TomlValueReader {
  public:
   explicit TomlValueReader(std::string source) : source_(std::move(source)) {}
+
+  // "\"text\"", for values quoted in error messages.
+  static std::string quote(std::string_view text);
+  // "path.key", or "key" at the root.
+  static std::string join(std::string_view path, std::string_view key);
+  // "path[i]".
+  static std::string indexed(std::string_view path, std::size_t i);
 
   const std::string& source() const { return source_; }
 
