@@ -71,28 +71,38 @@ Result<std::pair<std::string, std::string>> splitKv(const std::string& kv, const
   return std::make_pair(kv.substr(0, eq), kv.substr(eq + 1));
 }
 
-}  // namespace
+// What a coordinator's join.toml tells a new agent.
+struct JoinInfo {
+  std::string endpoint;
+  common::PublicKey coordinator_key{};
+  common::PublicKey plan_key{};
+  std::string token;  // empty = none
+};
 
-Status initAgent(const AgentInitOptions& opts) {
-  const fs::path dir = fs::absolute(opts.dir);
-  const fs::path config_file = dir / "agent.toml";
-  if (fs::exists(config_file))
-    return Error(Errc::kAlreadyExists, config_file.string() + " already exists; refusing to overwrite its keys");
-  auto join = parseToml(opts.join_file);
+Result<JoinInfo> readJoinFile(const fs::path& file) {
+  auto join = parseToml(file);
   if (!join) return join.error();
-  auto endpoint = requireString(opts.join_file, *join, "coordinator", "coordinator");
+  JoinInfo info;
+  auto endpoint = requireString(file, *join, "coordinator", "coordinator");
   if (!endpoint) return endpoint.error();
-  auto ckey = hexKey(opts.join_file, *join, "coordinator_key", "coordinator_key");
+  info.endpoint = *endpoint;
+  auto ckey = hexKey(file, *join, "coordinator_key", "coordinator_key");
   if (!ckey) return ckey.error();
-  auto pkey = hexKey(opts.join_file, *join, "plan_key", "plan_key");
+  info.coordinator_key = *ckey;
+  auto pkey = hexKey(file, *join, "plan_key", "plan_key");
   if (!pkey) return pkey.error();
-  std::string token;
+  info.plan_key = *pkey;
   if (join->get("token")) {
-    auto t = requireString(opts.join_file, *join, "token", "token");
+    auto t = requireString(file, *join, "token", "token");
     if (!t) return t.error();
-    token = *t;
+    info.token = *t;
   }
-  std::string id = opts.id;
+  return info;
+}
+
+// `requested`, or the host name when it is empty.
+Result<std::string> agentId(const std::string& requested) {
+  std::string id = requested;
   if (id.empty()) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
@@ -100,25 +110,22 @@ Status initAgent(const AgentInitOptions& opts) {
   }
   if (id.empty() || id.size() > 128 || id.find_first_of(" \t\n/\"\\") != std::string::npos)
     return Error(Errc::kInvalidArgument, "--id '" + id + "': use 1-128 characters without spaces, quotes or '/'");
+  return id;
+}
 
-  toml::table labels, vars;
-  for (const auto& kv : opts.labels) {
-    auto p = splitKv(kv, "--label");
+// "k=v" flags as a TOML table.
+Result<toml::table> flagTable(const std::vector<std::string>& flags, const char* flag) {
+  toml::table out;
+  for (const auto& kv : flags) {
+    auto p = splitKv(kv, flag);
     if (!p) return p.error();
-    labels.insert_or_assign(p->first, p->second);
+    out.insert_or_assign(p->first, p->second);
   }
-  for (const auto& kv : opts.vars) {
-    auto p = splitKv(kv, "--var");
-    if (!p) return p.error();
-    vars.insert_or_assign(p->first, p->second);
-  }
-  FLOTILLA_TRY(common::ensureDir(dir, 0700));
-  FLOTILLA_TRY(common::ensureDir(dir / "keys", 0700));
-  auto curve = common::generateCurveKeyPair();
-  FLOTILLA_TRY(common::writeSecretFile(dir / "keys/agent.key", common::toHex(curve.secret_key) + "\n"));
-  FLOTILLA_TRY(common::atomicWriteFile(dir / "keys/agent.pub", common::toHex(curve.public_key) + "\n"));
+  return out;
+}
 
-  fs::path apps = opts.apps_dir.empty() ? dir / "apps" : fs::absolute(opts.apps_dir);
+std::string agentConfigText(const AgentInitOptions& opts, const std::string& id, const fs::path& apps,
+                            const JoinInfo& join, const toml::table& labels, const toml::table& vars) {
   std::ostringstream os;
   os << "# Flotilla agent. Paths are relative to this file's directory.\n"
      << "id = " << toml::value<std::string>(id) << "\n"
@@ -132,72 +139,75 @@ Status initAgent(const AgentInitOptions& opts) {
      << "release_keys = []   # offline release public keys (flotilla keygen --release); if set, only signed artifacts "
         "run\n\n"
      << "[coordinator]\n"
-     << "endpoint = " << toml::value<std::string>(*endpoint) << "\n"
-     << "curve_key = \"" << common::toHex(*ckey) << "\"\n"
-     << "plan_key = \"" << common::toHex(*pkey) << "\"   # orders must be signed by this key\n"
-     << "token = " << toml::value<std::string>(token) << "\n\n"
+     << "endpoint = " << toml::value<std::string>(join.endpoint) << "\n"
+     << "curve_key = \"" << common::toHex(join.coordinator_key) << "\"\n"
+     << "plan_key = \"" << common::toHex(join.plan_key) << "\"   # orders must be signed by this key\n"
+     << "token = " << toml::value<std::string>(join.token) << "\n\n"
      << "[keys]\n"
      << "curve_secret = \"keys/agent.key\"\n\n"
      << "[labels]\n"
      << labels << "\n\n"
      << "[vars]\n"
      << vars << "\n";
-  // agent.toml holds the join token: owner-only.
-  return common::writeSecretFile(config_file, os.str());
+  return os.str();
 }
 
-Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
-  const fs::path file = fs::absolute(file_in);
-  auto root = parseToml(file);
-  if (!root) return root.error();
+Status checkKnownKeys(const fs::path& file, const toml::table& root) {
   static const std::set<std::string> kKnown = {
       "id",         "apps_dir",           "state_dir",    "run_as",      "keep_releases", "fetch_timeout", "log_level",
       "clock_skew", "max_artifact_bytes", "release_keys", "coordinator", "keys",          "labels",        "vars"};
-  for (auto& [k, v] : *root)
+  for (auto& [k, v] : root)
     if (!kKnown.count(std::string(k.str())))
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + std::string(k.str()) + ": unknown key");
-  AgentConfig c;
-  c.dir = file.parent_path();
-  auto id = requireString(file, *root, "id", "id");
+  return okStatus();
+}
+
+// The top-level keys: who the agent is, where it keeps things, how it runs.
+Status readAgentSettings(const fs::path& file, const toml::table& root, AgentConfig& c) {
+  auto id = requireString(file, root, "id", "id");
   if (!id) return id.error();
   c.id = *id;
-  auto apps = requireString(file, *root, "apps_dir", "apps_dir");
+  auto apps = requireString(file, root, "apps_dir", "apps_dir");
   if (!apps) return apps.error();
   c.apps_dir = fs::path(*apps).is_absolute() ? fs::path(*apps) : c.dir / *apps;
   std::string state = "state";
-  if (root->get("state_dir")) {
-    auto s = requireString(file, *root, "state_dir", "state_dir");
+  if (root.get("state_dir")) {
+    auto s = requireString(file, root, "state_dir", "state_dir");
     if (!s) return s.error();
     state = *s;
   }
   c.state_dir = fs::path(state).is_absolute() ? fs::path(state) : c.dir / state;
-  if (root->get("run_as")) {
-    auto s = requireString(file, *root, "run_as", "run_as");
+  if (root.get("run_as")) {
+    auto s = requireString(file, root, "run_as", "run_as");
     if (!s) return s.error();
     if (!s->empty()) c.run_as = *s;
   }
-  if (const toml::node* n = root->get("keep_releases")) {
+  if (const toml::node* n = root.get("keep_releases")) {
     auto v = n->value<std::int64_t>();
     if (!v || *v < 2)
       return Error(Errc::kInvalidArgument, where(file, n->source()) + ": keep_releases: expected an integer >= 2");
     c.keep_releases = static_cast<std::size_t>(*v);
   }
   for (auto [key, target] : {std::pair<const char*, common::Millis*>{"fetch_timeout", &c.fetch_timeout}}) {
-    if (!root->get(key)) continue;
-    auto s = requireString(file, *root, key, key);
+    if (!root.get(key)) continue;
+    auto s = requireString(file, root, key, key);
     if (!s) return s.error();
     auto d = common::parseDuration(*s);
     if (!d)
       return Error(Errc::kInvalidArgument,
-                   where(file, root->get(key)->source()) + ": " + key + ": " + d.error().message);
+                   where(file, root.get(key)->source()) + ": " + key + ": " + d.error().message);
     *target = *d;
   }
-  if (root->get("log_level")) {
-    auto s = requireString(file, *root, "log_level", "log_level");
+  if (root.get("log_level")) {
+    auto s = requireString(file, root, "log_level", "log_level");
     if (!s) return s.error();
     c.log_level = *s;
   }
-  const toml::node* coord = root->get("coordinator");
+  return okStatus();
+}
+
+Status readCoordinator(const fs::path& file, const toml::table& root, AgentConfig& c) {
+  const toml::node* coord = root.get("coordinator");
   if (!coord || !coord->is_table())
     return Error(Errc::kInvalidArgument, file.string() + ": [coordinator]: missing table");
   const auto& ct = *coord->as_table();
@@ -215,8 +225,13 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
     if (!t) return t.error();
     c.join_token = *t;
   }
+  return okStatus();
+}
+
+// The agent's CURVE key pair, from the secret key file [keys] names.
+Status readCurveSecret(const fs::path& file, const toml::table& root, AgentConfig& c) {
   std::string secret = "keys/agent.key";
-  if (const toml::node* keys = root->get("keys"); keys && keys->is_table() && keys->as_table()->get("curve_secret")) {
+  if (const toml::node* keys = root.get("keys"); keys && keys->is_table() && keys->as_table()->get("curve_secret")) {
     auto s = requireString(file, *keys->as_table(), "curve_secret", "keys.curve_secret");
     if (!s) return s.error();
     secret = *s;
@@ -226,19 +241,64 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
   if (!raw) return raw.error().context(file.string() + ": keys.curve_secret");
   std::copy(raw->begin(), raw->end(), c.curve_key.secret_key.begin());
   crypto_scalarmult_base(c.curve_key.public_key.data(), c.curve_key.secret_key.data());
-  if (const toml::node* rk = root->get("release_keys")) {
-    const toml::array* arr = rk->as_array();
-    if (!arr)
-      return Error(Errc::kInvalidArgument, where(file, rk->source()) + ": release_keys: expected an array of hex keys");
-    for (const auto& el : *arr) {
-      auto hex = el.value<std::string>();
-      auto key = hex ? common::publicKeyFromHex(*hex) : Result<common::PublicKey>(Error(Errc::kInvalidArgument, ""));
-      if (!key)
-        return Error(Errc::kInvalidArgument,
-                     where(file, el.source()) + ": release_keys: expected a release public key (64 hex characters)");
-      c.release_keys.push_back(*key);
-    }
+  return okStatus();
+}
+
+Status readReleaseKeys(const fs::path& file, const toml::table& root, AgentConfig& c) {
+  const toml::node* rk = root.get("release_keys");
+  if (rk == nullptr) return okStatus();
+  const toml::array* arr = rk->as_array();
+  if (!arr)
+    return Error(Errc::kInvalidArgument, where(file, rk->source()) + ": release_keys: expected an array of hex keys");
+  for (const auto& el : *arr) {
+    auto hex = el.value<std::string>();
+    auto key = hex ? common::publicKeyFromHex(*hex) : Result<common::PublicKey>(Error(Errc::kInvalidArgument, ""));
+    if (!key)
+      return Error(Errc::kInvalidArgument,
+                   where(file, el.source()) + ": release_keys: expected a release public key (64 hex characters)");
+    c.release_keys.push_back(*key);
   }
+  return okStatus();
+}
+
+}  // namespace
+
+Status initAgent(const AgentInitOptions& opts) {
+  const fs::path dir = fs::absolute(opts.dir);
+  const fs::path config_file = dir / "agent.toml";
+  if (fs::exists(config_file))
+    return Error(Errc::kAlreadyExists, config_file.string() + " already exists; refusing to overwrite its keys");
+  auto join = readJoinFile(opts.join_file);
+  if (!join) return join.error();
+  auto id = agentId(opts.id);
+  if (!id) return id.error();
+  auto labels = flagTable(opts.labels, "--label");
+  if (!labels) return labels.error();
+  auto vars = flagTable(opts.vars, "--var");
+  if (!vars) return vars.error();
+
+  FLOTILLA_TRY(common::ensureDir(dir, 0700));
+  FLOTILLA_TRY(common::ensureDir(dir / "keys", 0700));
+  auto curve = common::generateCurveKeyPair();
+  FLOTILLA_TRY(common::writeSecretFile(dir / "keys/agent.key", common::toHex(curve.secret_key) + "\n"));
+  FLOTILLA_TRY(common::atomicWriteFile(dir / "keys/agent.pub", common::toHex(curve.public_key) + "\n"));
+
+  fs::path apps = opts.apps_dir.empty() ? dir / "apps" : fs::absolute(opts.apps_dir);
+  // agent.toml holds the join token: owner-only.
+  return common::writeSecretFile(config_file, agentConfigText(opts, *id, apps, *join, *labels, *vars));
+}
+
+Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
+  const fs::path file = fs::absolute(file_in);
+  auto root = parseToml(file);
+  if (!root) return root.error();
+  FLOTILLA_TRY(checkKnownKeys(file, *root));
+  AgentConfig c;
+  c.dir = file.parent_path();
+  FLOTILLA_TRY(readAgentSettings(file, *root, c));
+  FLOTILLA_TRY(readCoordinator(file, *root, c));
+  FLOTILLA_TRY(readCurveSecret(file, *root, c));
+  FLOTILLA_TRY(readReleaseKeys(file, *root, c));
   auto labels = stringTable(file, *root, "labels");
   if (!labels) return labels.error();
   c.labels = *labels;

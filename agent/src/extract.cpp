@@ -268,21 +268,9 @@ class Extractor {
     const char* hardlink = archive_entry_hardlink(entry);
     const char* symlink = archive_entry_symlink(entry);
 
-    Kind kind;
-    if (hardlink != nullptr) {
-      if (type != 0 && type != AE_IFREG) return refuse(name, "hardlink of an unsupported type");
-      kind = Kind::kFile;
-    } else if (type == AE_IFREG) {
-      kind = Kind::kFile;
-    } else if (type == AE_IFDIR) {
-      kind = Kind::kDir;
-    } else if (type == AE_IFLNK) {
-      kind = Kind::kSymlink;
-    } else {
-      const char* what = typeName(type);
-      return refuse(name, what != nullptr ? std::string("unsupported file type (") + what + ")"
-                                          : "unsupported file type (" + octal(type) + ")");
-    }
+    Result<Kind> kind_or = entryKind(name, type, hardlink);
+    if (!kind_or) return kind_or.error();
+    const Kind kind = *kind_or;
     if ((mode & (S_ISUID | S_ISGID | S_ISVTX)) != 0)
       return refuse(name, "setuid/setgid/sticky bit set (mode " + octal(mode & 07777) + ")");
 
@@ -296,22 +284,12 @@ class Extractor {
     std::string why = tree_.claimParents(parts);
     if (!why.empty()) return refuse(name, why);
 
-    if (kind == Kind::kSymlink) {
-      if (symlink == nullptr || *symlink == '\0') return refuse(name, "symlink without a target");
-      if (symlink[0] == '/') return refuse(name, "symlink target '" + shown(symlink) + "' is absolute");
-      why = tree_.checkSymlinkTarget(parentOf(parts), symlink);
-      if (!why.empty()) return refuse(name, "symlink target '" + shown(symlink) + "' " + why);
-    }
-
+    if (kind == Kind::kSymlink) FLOTILLA_TRY(checkSymlink(name, parts, symlink));
     std::string link_key;
     if (hardlink != nullptr) {
-      if (hardlink[0] == '/') return refuse(name, "hardlink target '" + shown(hardlink) + "' is absolute");
-      const Components target = split(hardlink);
-      if (hasDotDot(target))
-        return refuse(name, "hardlink target '" + shown(hardlink) + "' leaves the release directory");
-      link_key = join(target);
-      if (link_key == key || !tree_.isFile(link_key))
-        return refuse(name, "hardlink target '" + shown(hardlink) + "' is not a regular file extracted earlier");
+      Result<std::string> target = hardlinkKey(name, key, hardlink);
+      if (!target) return target.error();
+      link_key = *target;
     }
 
     why = tree_.claim(key, kind);
@@ -324,9 +302,16 @@ class Extractor {
         return refuse(name, budget_.bytesReason());
     }
 
+    return writeEntry(in, out, entry, name, key, link_key);
+  }
+
+  // Writes a checked entry under dest_; `link_key` is its hardlink target's key
+  // ("" when it is not a hardlink).
+  Status writeEntry(archive* in, archive* out, archive_entry* entry, const std::string& name, const std::string& key,
+                    const std::string& link_key) {
     const std::string full = (dest_ / key).string();
     archive_entry_copy_pathname(entry, full.c_str());
-    if (hardlink != nullptr) archive_entry_copy_hardlink(entry, (dest_ / link_key).c_str());
+    if (!link_key.empty()) archive_entry_copy_hardlink(entry, (dest_ / link_key).c_str());
 
     int r = archive_write_header(out, entry);
     if (r < ARCHIVE_WARN) return writeError(out, "entry '" + shown(name) + "'");
@@ -334,6 +319,41 @@ class Extractor {
     r = archive_write_finish_entry(out);
     if (r < ARCHIVE_WARN) return writeError(out, "entry '" + shown(name) + "'");
     return okStatus();
+  }
+
+  // What the entry is: a regular file (or a hardlink to one), a directory or a symlink.
+  Result<Kind> entryKind(const std::string& name, mode_t type, const char* hardlink) const {
+    if (hardlink != nullptr) {
+      if (type != 0 && type != AE_IFREG) return refuse(name, "hardlink of an unsupported type");
+      return Kind::kFile;
+    }
+    if (type == AE_IFREG) return Kind::kFile;
+    if (type == AE_IFDIR) return Kind::kDir;
+    if (type == AE_IFLNK) return Kind::kSymlink;
+    const char* what = typeName(type);
+    return refuse(name, what != nullptr ? std::string("unsupported file type (") + what + ")"
+                                        : "unsupported file type (" + octal(type) + ")");
+  }
+
+  // A symlink must point somewhere inside the release, by a relative path.
+  Status checkSymlink(const std::string& name, const Components& parts, const char* symlink) const {
+    if (symlink == nullptr || *symlink == '\0') return refuse(name, "symlink without a target");
+    if (symlink[0] == '/') return refuse(name, "symlink target '" + shown(symlink) + "' is absolute");
+    std::string why = tree_.checkSymlinkTarget(parentOf(parts), symlink);
+    if (!why.empty()) return refuse(name, "symlink target '" + shown(symlink) + "' " + why);
+    return okStatus();
+  }
+
+  // The tree key of a hardlink's target, which must be a regular file extracted earlier.
+  Result<std::string> hardlinkKey(const std::string& name, const std::string& key, const char* hardlink) const {
+    if (hardlink[0] == '/') return refuse(name, "hardlink target '" + shown(hardlink) + "' is absolute");
+    const Components target = split(hardlink);
+    if (hasDotDot(target))
+      return refuse(name, "hardlink target '" + shown(hardlink) + "' leaves the release directory");
+    std::string link_key = join(target);
+    if (link_key == key || !tree_.isFile(link_key))
+      return refuse(name, "hardlink target '" + shown(hardlink) + "' is not a regular file extracted earlier");
+    return link_key;
   }
 
   // Counts what the entry really carries: headers can understate sizes.

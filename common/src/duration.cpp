@@ -138,6 +138,50 @@ std::string formatRfc3339(SysTime t) {
   return buf;
 }
 
+namespace {
+
+// The fraction of a second (".123") at `pos`, if there is one; moves `pos`
+// past it. Returns why it is malformed, or "".
+std::string readFraction(std::string_view text, std::size_t& pos, std::chrono::nanoseconds& fraction) {
+  if (pos >= text.size() || text[pos] != '.') return "";
+  ++pos;
+  std::size_t start = pos;
+  std::int64_t nanos = 0;
+  while (pos < text.size() && isDigit(text[pos])) {
+    // Digits past nanoseconds are below what a time_point holds; drop them.
+    if (pos - start < 9) nanos = nanos * 10 + (text[pos] - '0');
+    ++pos;
+  }
+  if (pos == start) return "missing digits after '.'";
+  for (std::size_t n = pos - start; n < 9; ++n) nanos *= 10;
+  fraction = std::chrono::nanoseconds(nanos);
+  return "";
+}
+
+// The UTC offset at `pos` (Z, +HH:MM or -HH:MM); moves `pos` past it.
+// Returns why it is missing or malformed, or "".
+std::string readUtcOffset(std::string_view text, std::size_t& pos, minutes& offset) {
+  if (pos >= text.size()) return "missing UTC offset (Z or +HH:MM)";
+  char zone = text[pos];
+  if (zone == 'Z' || zone == 'z') {
+    ++pos;
+    return "";
+  }
+  if (zone != '+' && zone != '-') return "unexpected '" + std::string(1, zone) + "' where the UTC offset belongs";
+  int off_h = 0, off_m = 0;
+  if (!fixedDigits(text, pos + 1, 2, off_h) || text.size() < pos + 4 || text[pos + 3] != ':' ||
+      !fixedDigits(text, pos + 4, 2, off_m)) {
+    return "malformed UTC offset";
+  }
+  if (off_h > 23 || off_m > 59) return "UTC offset out of range";
+  offset = minutes(off_h * 60 + off_m);
+  if (zone == '-') offset = -offset;
+  pos += 6;
+  return "";
+}
+
+}  // namespace
+
 Result<SysTime> parseRfc3339(std::string_view text) {
   auto bad = [&](const std::string& why) {
     return invalid(why + " in " + quote(text) + " (expected an RFC 3339 timestamp like \"2026-11-26T09:12:00Z\")");
@@ -164,38 +208,9 @@ Result<SysTime> parseRfc3339(std::string_view text) {
 
   std::size_t pos = 19;
   std::chrono::nanoseconds fraction{0};
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    std::size_t start = pos;
-    std::int64_t nanos = 0;
-    while (pos < text.size() && isDigit(text[pos])) {
-      // Digits past nanoseconds are below what a time_point holds; drop them.
-      if (pos - start < 9) nanos = nanos * 10 + (text[pos] - '0');
-      ++pos;
-    }
-    if (pos == start) return bad("missing digits after '.'");
-    for (std::size_t n = pos - start; n < 9; ++n) nanos *= 10;
-    fraction = std::chrono::nanoseconds(nanos);
-  }
-
+  if (std::string why = readFraction(text, pos, fraction); !why.empty()) return bad(why);
   minutes offset{0};
-  if (pos >= text.size()) return bad("missing UTC offset (Z or +HH:MM)");
-  char zone = text[pos];
-  if (zone == 'Z' || zone == 'z') {
-    ++pos;
-  } else if (zone == '+' || zone == '-') {
-    int off_h = 0, off_m = 0;
-    if (!fixedDigits(text, pos + 1, 2, off_h) || text.size() < pos + 4 || text[pos + 3] != ':' ||
-        !fixedDigits(text, pos + 4, 2, off_m)) {
-      return bad("malformed UTC offset");
-    }
-    if (off_h > 23 || off_m > 59) return bad("UTC offset out of range");
-    offset = minutes(off_h * 60 + off_m);
-    if (zone == '-') offset = -offset;
-    pos += 6;
-  } else {
-    return bad("unexpected '" + std::string(1, zone) + "' where the UTC offset belongs");
-  }
+  if (std::string why = readUtcOffset(text, pos, offset); !why.empty()) return bad(why);
   if (pos != text.size()) return bad("unexpected text after the timestamp");
 
   // SysTime counts nanoseconds in 64 bits: it holds 1678..2261. Refuse what it

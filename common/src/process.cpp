@@ -110,12 +110,11 @@ void writeStr(int fd, const char* s) {
   ::_exit(kExecFailedExit);
 }
 
-// Runs in the forked child: async-signal-safe calls only.
-[[noreturn]] void runChild(const ChildPlan& plan) {
-  ::setpgid(0, 0);
+// The functions down to runChild run in the forked child: async-signal-safe calls only.
 
-  // Signal mask and ignored dispositions survive execve; a daemon that blocks
-  // SIGTERM or ignores SIGPIPE must not hand that to deploy hooks.
+// Signal mask and ignored dispositions survive execve; a daemon that blocks
+// SIGTERM or ignores SIGPIPE must not hand that to deploy hooks.
+void resetSignals() {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -127,8 +126,10 @@ void writeStr(int fd, const char* s) {
       ::sigaction(sig, &dfl, nullptr);
     }
   }
+}
 
-  int out = plan.out_fd;
+// stdin from /dev/null; stdout and stderr into the output pipe.
+void redirectStdio(int out) {
   if (out < 3) out = ::fcntl(out, F_DUPFD, 3);  // the parent may run with 0-2 closed
   if (out < 0) ::_exit(kExecFailedExit);
   int null_fd = ::open("/dev/null", O_RDONLY);
@@ -136,26 +137,21 @@ void writeStr(int fd, const char* s) {
   if (::dup2(null_fd, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(out, STDERR_FILENO) < 0) {
     childFail(out, "cannot set up", "stdio", errno);
   }
-  // Nothing of the parent's (sockets, keys, the other children's pipes) leaks
-  // into hooks; a leaked pipe end would also delay another caller's EOF.
+}
+
+// Nothing of the parent's (sockets, keys, the other children's pipes) leaks
+// into hooks; a leaked pipe end would also delay another caller's EOF.
+void closeInheritedFds() {
   if (::close_range(3, ~0U, 0) != 0) {
     long max_fd = ::sysconf(_SC_OPEN_MAX);
     if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
     for (int fd = 3; fd < max_fd; ++fd) ::close(fd);
   }
+}
 
-  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) {
-    childFail(STDERR_FILENO, "cannot change directory to", plan.cwd, errno);
-  }
-  if (plan.user != nullptr) {
-    const UserSwitch& u = *plan.user;
-    if (::setgroups(u.groups.size(), u.groups.data()) != 0 || ::setgid(u.gid) != 0 || ::setuid(u.uid) != 0) {
-      childFail(STDERR_FILENO, "cannot switch to user", plan.user_name, errno);
-    }
-  }
-
-  // The execvpe search, done by hand so PATH comes from the child's
-  // environment and not ours.
+// The execvpe search, done by hand so PATH comes from the child's
+// environment and not ours.
+[[noreturn]] void execCommand(const ChildPlan& plan) {
   int err = ENOENT;
   bool saw_eacces = false;
   for (const char* path : plan.candidates) {
@@ -175,6 +171,23 @@ void writeStr(int fd, const char* s) {
     ::_exit(kExecFailedExit);
   }
   childFail(STDERR_FILENO, "cannot execute", plan.argv[0], err);
+}
+
+[[noreturn]] void runChild(const ChildPlan& plan) {
+  ::setpgid(0, 0);
+  resetSignals();
+  redirectStdio(plan.out_fd);
+  closeInheritedFds();
+  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) {
+    childFail(STDERR_FILENO, "cannot change directory to", plan.cwd, errno);
+  }
+  if (plan.user != nullptr) {
+    const UserSwitch& u = *plan.user;
+    if (::setgroups(u.groups.size(), u.groups.data()) != 0 || ::setgid(u.gid) != 0 || ::setuid(u.uid) != 0) {
+      childFail(STDERR_FILENO, "cannot switch to user", plan.user_name, errno);
+    }
+  }
+  execCommand(plan);
 }
 
 std::vector<std::string> execCandidates(const std::string& arg0, const std::map<std::string, std::string>& env) {
@@ -274,6 +287,97 @@ std::vector<char*> cStrings(std::vector<std::string>& strings) {
   return out;
 }
 
+// The strings a ChildPlan points into; they must outlive the fork and stay put.
+struct ChildStorage {
+  std::vector<std::string> argv, env, candidates;
+  std::string cwd;
+  std::vector<char*> argv_ptrs, env_ptrs;
+};
+
+ChildPlan prepareChild(const ProcessSpec& spec, const std::optional<UserSwitch>& user, ChildStorage& storage) {
+  storage.argv = spec.argv;
+  storage.env.reserve(spec.env.size());
+  for (const auto& [key, value] : spec.env) storage.env.push_back(key + "=" + value);
+  storage.argv_ptrs = cStrings(storage.argv);
+  storage.env_ptrs = cStrings(storage.env);
+  storage.candidates = execCandidates(spec.argv[0], spec.env);
+  storage.cwd = spec.cwd.string();
+
+  ChildPlan plan;
+  plan.argv = storage.argv_ptrs.data();
+  plan.envp = storage.env_ptrs.data();
+  for (const auto& c : storage.candidates) plan.candidates.push_back(c.c_str());
+  plan.searched_path = spec.argv[0].find('/') == std::string::npos;
+  plan.cwd = storage.cwd.empty() ? nullptr : storage.cwd.c_str();
+  plan.user = user ? &*user : nullptr;
+  plan.user_name = spec.run_as ? spec.run_as->c_str() : nullptr;
+  return plan;
+}
+
+// The parent's side of a fresh child: its process group, its output pipe made
+// non-blocking, and a pidfd to poll for its exit (-1 when there is none).
+int watchChild(pid_t pid, int out_fd) {
+  // Also done by the child; doing it here too closes the window in which a
+  // timeout could signal a group that does not exist yet.
+  ::setpgid(pid, pid);
+  // Non-blocking so the final drain never waits on a background descendant.
+  ::fcntl(out_fd, F_SETFL, ::fcntl(out_fd, F_GETFL) | O_NONBLOCK);
+  // A pidfd turns "the child exited" into a poll event (Linux 5.3+). Without
+  // one, waitpid is polled every few milliseconds. Either way completion is
+  // the child's exit, not EOF, which a backgrounded daemon could hold off forever.
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+// How waiting for a child ended: it exited (with `status`), waiting failed
+// (`error`, an errno), or neither, which means the deadline passed.
+struct ChildWait {
+  bool exited = false;
+  int status = 0;
+  int error = 0;
+  bool pipe_open = true;  // the output pipe has not reached EOF
+};
+
+// Collects the child's output into `result` until it exits, the deadline
+// passes or waiting fails.
+ChildWait waitForChild(pid_t pid, int out_fd, int pidfd, std::chrono::steady_clock::time_point deadline,
+                       std::size_t max_output, ProcessResult& result) {
+  ChildWait wait;
+  while (!wait.exited) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    auto remaining = std::chrono::ceil<milliseconds>(deadline - now).count();
+    long long wait_ms = std::min<long long>(remaining, INT_MAX);
+    if (pidfd < 0) wait_ms = std::min<long long>(wait_ms, kFallbackPollMs);
+
+    pollfd pfds[2];
+    nfds_t nfds = 0;
+    int pipe_index = -1;
+    if (wait.pipe_open) {
+      pipe_index = static_cast<int>(nfds);
+      pfds[nfds++] = pollfd{out_fd, POLLIN, 0};
+    }
+    if (pidfd >= 0) pfds[nfds++] = pollfd{pidfd, POLLIN, 0};
+    int rc = ::poll(pfds, nfds, static_cast<int>(wait_ms));
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      wait.error = errno;
+      break;
+    }
+    if (pipe_index >= 0 && (pfds[pipe_index].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      if (readOnce(out_fd, result, max_output, nullptr) == PipeState::kDone) wait.pipe_open = false;
+    }
+    pid_t w = waitRetry(pid, &wait.status, WNOHANG);
+    if (w == pid) {
+      wait.exited = true;
+    } else if (w < 0) {
+      // ECHILD: someone else reaped it (a stray waitpid(-1)); its status is lost.
+      wait.error = errno;
+      break;
+    }
+  }
+  return wait;
+}
+
 std::string formatLimit(milliseconds limit) {
   auto ms = limit.count();
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
@@ -299,24 +403,8 @@ Result<ProcessResult> runProcess(const ProcessSpec& spec) {
     if (!looked_up) return looked_up.error();
     user = std::move(*looked_up);
   }
-
-  std::vector<std::string> argv_strings = spec.argv;
-  std::vector<std::string> env_strings;
-  env_strings.reserve(spec.env.size());
-  for (const auto& [key, value] : spec.env) env_strings.push_back(key + "=" + value);
-  std::vector<char*> argv = cStrings(argv_strings);
-  std::vector<char*> envp = cStrings(env_strings);
-  std::vector<std::string> candidate_strings = execCandidates(spec.argv[0], spec.env);
-  std::string cwd = spec.cwd.string();
-
-  ChildPlan plan;
-  plan.argv = argv.data();
-  plan.envp = envp.data();
-  for (const auto& c : candidate_strings) plan.candidates.push_back(c.c_str());
-  plan.searched_path = spec.argv[0].find('/') == std::string::npos;
-  plan.cwd = cwd.empty() ? nullptr : cwd.c_str();
-  plan.user = user ? &*user : nullptr;
-  plan.user_name = spec.run_as ? spec.run_as->c_str() : nullptr;
+  ChildStorage storage;
+  ChildPlan plan = prepareChild(spec, user, storage);
 
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return osError("creating output pipe", errno);
@@ -335,73 +423,28 @@ Result<ProcessResult> runProcess(const ProcessSpec& spec) {
 
   ::close(fds[1]);
   const int out_fd = fds[0];
-  // Also done by the child; doing it here too closes the window in which a
-  // timeout could signal a group that does not exist yet.
-  ::setpgid(pid, pid);
-  // Non-blocking so the final drain never waits on a background descendant.
-  ::fcntl(out_fd, F_SETFL, ::fcntl(out_fd, F_GETFL) | O_NONBLOCK);
-  // A pidfd turns "the child exited" into a poll event (Linux 5.3+). Without
-  // one, waitpid is polled every few milliseconds. Either way completion is
-  // the child's exit, not EOF, which a backgrounded daemon could hold off forever.
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  const int pidfd = watchChild(pid, out_fd);
 
   ProcessResult result;
-  bool pipe_open = true;
-  bool exited = false;
-  int status = 0;
-  int poll_errno = 0;
-  while (!exited) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) break;
-    auto remaining = std::chrono::ceil<milliseconds>(deadline - now).count();
-    long long wait_ms = std::min<long long>(remaining, INT_MAX);
-    if (pidfd < 0) wait_ms = std::min<long long>(wait_ms, kFallbackPollMs);
-
-    pollfd pfds[2];
-    nfds_t nfds = 0;
-    int pipe_index = -1;
-    if (pipe_open) {
-      pipe_index = static_cast<int>(nfds);
-      pfds[nfds++] = pollfd{out_fd, POLLIN, 0};
-    }
-    if (pidfd >= 0) pfds[nfds++] = pollfd{pidfd, POLLIN, 0};
-    int rc = ::poll(pfds, nfds, static_cast<int>(wait_ms));
-    if (rc < 0) {
-      if (errno == EINTR) continue;
-      poll_errno = errno;
-      break;
-    }
-    if (pipe_index >= 0 && (pfds[pipe_index].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-      if (readOnce(out_fd, result, spec.max_output, nullptr) == PipeState::kDone) pipe_open = false;
-    }
-    pid_t w = waitRetry(pid, &status, WNOHANG);
-    if (w == pid) {
-      exited = true;
-    } else if (w < 0) {
-      // ECHILD: someone else reaped it (a stray waitpid(-1)); its status is lost.
-      poll_errno = errno;
-      break;
-    }
-  }
-
-  if (!exited && poll_errno == 0) {
-    killGroupAndReap(pid, &status);
+  ChildWait wait = waitForChild(pid, out_fd, pidfd, deadline, spec.max_output, result);
+  if (!wait.exited && wait.error == 0) {
+    killGroupAndReap(pid, &wait.status);
     result.timed_out = true;
     result.timed_out_after = spec.timeout;
-  } else if (!exited) {
-    if (poll_errno != ECHILD) killGroupAndReap(pid, &status);
+  } else if (!wait.exited) {
+    if (wait.error != ECHILD) killGroupAndReap(pid, &wait.status);
     if (pidfd >= 0) ::close(pidfd);
     ::close(out_fd);
-    return osError("waiting for '" + spec.argv[0] + "'", poll_errno);
+    return osError("waiting for '" + spec.argv[0] + "'", wait.error);
   }
-  if (pipe_open) drainPipe(out_fd, result, spec.max_output);
+  if (wait.pipe_open) drainPipe(out_fd, result, spec.max_output);
   ::close(out_fd);
   if (pidfd >= 0) ::close(pidfd);
 
-  if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    result.signal = WTERMSIG(status);
+  if (WIFEXITED(wait.status)) {
+    result.exit_code = WEXITSTATUS(wait.status);
+  } else if (WIFSIGNALED(wait.status)) {
+    result.signal = WTERMSIG(wait.status);
   }
   return result;
 }

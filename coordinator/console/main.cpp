@@ -65,16 +65,62 @@ bool interactiveStdout() {
   return term && *term && std::strcmp(term, "dumb") != 0;
 }
 
-}  // namespace
+// Every subcommand and the values its arguments fill. CLI11 keeps pointers to
+// these fields, so a CommandLine stays where it was made.
+struct CommandLine {
+  CLI::App *agents = nullptr, *accept = nullptr, *reject = nullptr, *revoke = nullptr;
+  std::string agent_id;
 
-int main(int argc, char** argv) {
-  CLI::App app{
-      "flotilla: the Flotilla console. Submit, watch and steer rollouts, and manage the agents of the fleet,\n"
-      "through the coordinator's control endpoint. See docs/operations.md."};
-  app.fallthrough();  // global options are also accepted after the command
-  app.require_subcommand(1);
+  CLI::App* rollout = nullptr;
+  std::string plan_path;
+  bool rollout_watch = false;
 
-  console::ConsoleOptions opts;
+  CLI::App* status = nullptr;
+  std::string status_id;
+  bool status_hosts = false;
+
+  CLI::App* watch = nullptr;
+  std::string watch_id;
+
+  // pause | resume | promote | abort
+  struct OperatorCommand {
+    const char* name;
+    const char* help;
+    CLI::App* app = nullptr;
+  };
+  OperatorCommand ops[4] = {
+      {"pause", "Pause a running rollout: no new host starts; hosts already deploying finish"},
+      {"resume", "Resume a paused rollout (also past a failed wave when on_failure = \"pause\")"},
+      {"promote", "Approve the next wave of a manual-approval rollout, or cut the current bake short"},
+      {"abort", "Abort a rollout: nothing more is sent; hosts stay where they are (see rollback)"},
+  };
+  std::string op_id;
+
+  CLI::App* rollback = nullptr;
+  std::string rollback_app, rollback_to;
+  bool rollback_watch = false;
+
+  CLI::App* history = nullptr;
+  std::string history_app;
+  std::int64_t history_limit = 50;
+
+  CLI::App* events = nullptr;
+  std::string events_id;
+  std::int64_t events_after = 0;
+
+  CLI::App* metrics = nullptr;
+  std::string metrics_app;
+  std::int64_t metrics_days = 30;
+
+  CLI::App* keygen = nullptr;
+  std::string keygen_prefix;
+  bool keygen_release = false, keygen_operator = false;
+
+  CLI::App* sign = nullptr;
+  std::string sign_plan, sign_key;
+};
+
+void addGlobalOptions(CLI::App& app, console::ConsoleOptions& opts) {
   app.add_option("--control", opts.control,
                  "Control endpoint of the coordinator, e.g. ipc:///var/lib/flotilla/control.sock "
                  "(default: $FLOTILLA_CONTROL)")
@@ -104,134 +150,152 @@ int main(int argc, char** argv) {
                  "The coordinator's CURVE public key (hex, its keys/curve.pub) for a tcp:// control endpoint "
                  "(default: $FLOTILLA_COORDINATOR_KEY)")
       ->envname("FLOTILLA_COORDINATOR_KEY");
+}
 
-  // agents
-  auto* agents = app.add_subcommand("agents",
-                                    "List the agents: id, state (online | lost | pending | revoked), "
-                                    "labels, release per app, health. Subcommands accept/reject/revoke ID");
-  agents->require_subcommand(0, 1);
-  std::string agent_id;
-  auto* accept = agents->add_subcommand("accept", "Accept a pending agent: it may join and receive orders");
-  accept->add_option("ID", agent_id, "Agent id (as listed by `flotilla agents`)")->required();
-  auto* reject = agents->add_subcommand("reject", "Reject a pending agent: its key is refused from now on");
-  reject->add_option("ID", agent_id, "Agent id (as listed by `flotilla agents`)")->required();
-  auto* revoke = agents->add_subcommand("revoke", "Revoke an accepted agent: it is disconnected at once and refused");
-  revoke->add_option("ID", agent_id, "Agent id (as listed by `flotilla agents`)")->required();
+void addAgentCommands(CLI::App& app, CommandLine& c) {
+  c.agents = app.add_subcommand("agents",
+                                "List the agents: id, state (online | lost | pending | revoked), "
+                                "labels, release per app, health. Subcommands accept/reject/revoke ID");
+  c.agents->require_subcommand(0, 1);
+  c.accept = c.agents->add_subcommand("accept", "Accept a pending agent: it may join and receive orders");
+  c.accept->add_option("ID", c.agent_id, "Agent id (as listed by `flotilla agents`)")->required();
+  c.reject = c.agents->add_subcommand("reject", "Reject a pending agent: its key is refused from now on");
+  c.reject->add_option("ID", c.agent_id, "Agent id (as listed by `flotilla agents`)")->required();
+  c.revoke = c.agents->add_subcommand("revoke", "Revoke an accepted agent: it is disconnected at once and refused");
+  c.revoke->add_option("ID", c.agent_id, "Agent id (as listed by `flotilla agents`)")->required();
+}
 
-  // rollout
-  std::string plan_path;
-  bool rollout_watch = false;
-  auto* rollout = app.add_subcommand(
+// rollout, status, watch, the operator actions and rollback: the commands that
+// start, follow and steer rollouts.
+void addRolloutCommands(CLI::App& app, CommandLine& c) {
+  c.rollout = app.add_subcommand(
       "rollout",
       "Submit a plan: parse PLAN.toml locally (errors name file:line:col and the key, exit 2), upload the artifact "
       "it names and start the rollout; prints the rollout id and status");
-  rollout->add_option("PLAN", plan_path, "Plan file (TOML); [artifact] file is read relative to it")->required();
-  rollout->add_flag("--watch", rollout_watch, "Follow the rollout until it ends, as `flotilla watch ID` does");
-  rollout->footer(kRolloutFooter);
+  c.rollout->add_option("PLAN", c.plan_path, "Plan file (TOML); [artifact] file is read relative to it")->required();
+  c.rollout->add_flag("--watch", c.rollout_watch, "Follow the rollout until it ends, as `flotilla watch ID` does");
+  c.rollout->footer(kRolloutFooter);
 
-  // status
-  std::string status_id;
-  bool status_hosts = false;
-  auto* status = app.add_subcommand(
+  c.status = app.add_subcommand(
       "status",
       "Show a rollout (state, gate, progress of every wave), or without ROLLOUT the active rollouts. "
       "Exits 0 whatever the rollout's state");
-  status->add_option("ROLLOUT", status_id, "Rollout id, e.g. web-3");
-  status->add_flag("--hosts", status_hosts, "Also list every host: wave, state, phase, previous release, message");
+  c.status->add_option("ROLLOUT", c.status_id, "Rollout id, e.g. web-3");
+  c.status->add_flag("--hosts", c.status_hosts, "Also list every host: wave, state, phase, previous release, message");
 
-  // watch
-  std::string watch_id;
-  auto* watch = app.add_subcommand("watch", "Follow a rollout until it ends (the rollout does not depend on it)");
-  watch->add_option("ROLLOUT", watch_id, "Rollout id, e.g. web-3")->required();
-  watch->footer(kWatchFooter);
+  c.watch = app.add_subcommand("watch", "Follow a rollout until it ends (the rollout does not depend on it)");
+  c.watch->add_option("ROLLOUT", c.watch_id, "Rollout id, e.g. web-3")->required();
+  c.watch->footer(kWatchFooter);
 
-  // pause | resume | promote | abort
-  std::string op_id;
-  struct OperatorCommand {
-    const char* name;
-    const char* help;
-    CLI::App* app = nullptr;
-  };
-  OperatorCommand ops[] = {
-      {"pause", "Pause a running rollout: no new host starts; hosts already deploying finish"},
-      {"resume", "Resume a paused rollout (also past a failed wave when on_failure = \"pause\")"},
-      {"promote", "Approve the next wave of a manual-approval rollout, or cut the current bake short"},
-      {"abort", "Abort a rollout: nothing more is sent; hosts stay where they are (see rollback)"},
-  };
-  for (auto& op : ops) {
+  for (auto& op : c.ops) {
     op.app = app.add_subcommand(op.name, op.help);
-    op.app->add_option("ROLLOUT", op_id, "Rollout id, e.g. web-3")->required();
+    op.app->add_option("ROLLOUT", c.op_id, "Rollout id, e.g. web-3")->required();
   }
 
-  // rollback
-  std::string rollback_app, rollback_to;
-  bool rollback_watch = false;
-  auto* rollback = app.add_subcommand(
+  c.rollback = app.add_subcommand(
       "rollback",
       "Roll APP back: while a rollout of APP is active, send every host it moved back to its previous release; "
       "otherwise start a fast rollout (one wave, no bake) of the previous successful release, or of --to VERSION");
-  rollback->add_option("APP", rollback_app, "Application name")->required();
-  rollback->add_option("--to", rollback_to, "Release to go back to (only when no rollout of APP is active)");
-  rollback->add_flag("--watch", rollback_watch,
-                     "Follow the rollback until it ends; exit 0 when it reached its goal (rolled_back for an active "
-                     "rollout, succeeded for a new one), else 1");
+  c.rollback->add_option("APP", c.rollback_app, "Application name")->required();
+  c.rollback->add_option("--to", c.rollback_to, "Release to go back to (only when no rollout of APP is active)");
+  c.rollback->add_flag("--watch", c.rollback_watch,
+                       "Follow the rollback until it ends; exit 0 when it reached its goal (rolled_back for an active "
+                       "rollout, succeeded for a new one), else 1");
+}
 
-  // history
-  std::string history_app;
-  std::int64_t history_limit = 50;
-  auto* history = app.add_subcommand("history",
-                                     "List past and active rollouts, newest first: id, app, version, "
-                                     "state, submitted at, by whom, duration");
-  history->add_option("--app", history_app, "Only rollouts of this application");
-  history->add_option("--limit", history_limit, "At most this many rollouts")
+// history, events, metrics: what the coordinator recorded.
+void addRecordCommands(CLI::App& app, CommandLine& c) {
+  c.history = app.add_subcommand("history",
+                                 "List past and active rollouts, newest first: id, app, version, "
+                                 "state, submitted at, by whom, duration");
+  c.history->add_option("--app", c.history_app, "Only rollouts of this application");
+  c.history->add_option("--limit", c.history_limit, "At most this many rollouts")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}))
       ->capture_default_str();
 
-  // events
-  std::string events_id;
-  std::int64_t events_after = 0;
-  auto* events = app.add_subcommand(
+  c.events = app.add_subcommand(
       "events", "Print the recorded events of a rollout, one a line: TIME KIND [AGENT] [wave N] MESSAGE (actor)");
-  events->add_option("ROLLOUT", events_id, "Rollout id, e.g. web-3")->required();
-  events->add_option("--after", events_after, "Only events with a sequence number above this")
+  c.events->add_option("ROLLOUT", c.events_id, "Rollout id, e.g. web-3")->required();
+  c.events->add_option("--after", c.events_after, "Only events with a sequence number above this")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
 
-  // metrics
-  std::string metrics_app;
-  std::int64_t metrics_days = 30;
-  auto* metrics = app.add_subcommand(
+  c.metrics = app.add_subcommand(
       "metrics",
       "DORA delivery metrics over a window ending now: deployment frequency, lead time for changes, "
       "change failure rate, failed-deployment recovery time, each beside its performance band and the "
       "rollouts it rests on (docs/metrics.md)");
-  metrics->add_option("--app", metrics_app, "Only this application (default: the fleet and every app)");
-  metrics->add_option("--days", metrics_days, "Window length in days")
+  c.metrics->add_option("--app", c.metrics_app, "Only this application (default: the fleet and every app)");
+  c.metrics->add_option("--days", c.metrics_days, "Window length in days")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{3650}))
       ->capture_default_str();
+}
 
-  // keygen
-  std::string keygen_prefix;
-  bool keygen_release = false, keygen_operator = false;
-  auto* keygen = app.add_subcommand(
+// keygen and sign: offline key work.
+void addKeyCommands(CLI::App& app, CommandLine& c) {
+  c.keygen = app.add_subcommand(
       "keygen",
       "Make a key pair: PREFIX.key (secret, 0600) and PREFIX.pub. --release: an offline release key for "
       "`flotilla sign` (agents list its public half in release_keys); --operator: an operator key for a "
       "tcp:// control endpoint (the coordinator lists it in [control] operators). Works offline");
-  keygen->add_option("PREFIX", keygen_prefix, "Path prefix of the two files")->required();
-  auto* kg_rel = keygen->add_flag("--release", keygen_release, "Ed25519 release signing key");
-  auto* kg_op = keygen->add_flag("--operator", keygen_operator, "X25519 CURVE operator key");
+  c.keygen->add_option("PREFIX", c.keygen_prefix, "Path prefix of the two files")->required();
+  auto* kg_rel = c.keygen->add_flag("--release", c.keygen_release, "Ed25519 release signing key");
+  auto* kg_op = c.keygen->add_flag("--operator", c.keygen_operator, "X25519 CURVE operator key");
   kg_rel->excludes(kg_op);
 
-  // sign
-  std::string sign_plan, sign_key;
-  auto* sign = app.add_subcommand(
+  c.sign = app.add_subcommand(
       "sign",
       "Sign the release a plan names (app, version, artifact digest and length) with an offline release key; "
       "writes the plan's artifact.signature file (default: ARTIFACT.sig). Works offline");
-  sign->add_option("PLAN", sign_plan, "Plan file (TOML)")->required();
-  sign->add_option("--key", sign_key, "Release key file from `flotilla keygen --release`")->required();
+  c.sign->add_option("PLAN", c.sign_plan, "Plan file (TOML)")->required();
+  c.sign->add_option("--key", c.sign_key, "Release key file from `flotilla keygen --release`")->required();
+}
 
+// Runs the parsed command; returns the exit code.
+int runCommand(const CommandLine& c, console::Console& con, const CLI::App& app) {
+  if (*c.agents) {
+    if (*c.accept) return con.agentAction("accept", c.agent_id);
+    if (*c.reject) return con.agentAction("reject", c.agent_id);
+    if (*c.revoke) return con.agentAction("revoke", c.agent_id);
+    return con.agents();
+  }
+  if (*c.rollout) return con.rollout(c.plan_path, c.rollout_watch);
+  if (*c.status) return con.status(c.status_id, c.status_hosts);
+  if (*c.watch) return con.watch(c.watch_id);
+  for (const auto& op : c.ops)
+    if (*op.app) return con.operatorAction(op.name, c.op_id);
+  if (*c.rollback) return con.rollback(c.rollback_app, c.rollback_to, c.rollback_watch);
+  if (*c.history) return con.history(c.history_app, c.history_limit);
+  if (*c.events) return con.events(c.events_id, c.events_after);
+  if (*c.metrics) return con.metrics(c.metrics_app, c.metrics_days);
+  if (*c.keygen) {
+    if (!c.keygen_release && !c.keygen_operator) {
+      std::cerr << "flotilla: keygen: say --release or --operator\n";
+      return console::kExitUsage;
+    }
+    return con.keygen(c.keygen_prefix, c.keygen_release ? "release" : "operator");
+  }
+  if (*c.sign) return con.sign(c.sign_plan, c.sign_key);
+  std::cerr << app.help();
+  return console::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "flotilla: the Flotilla console. Submit, watch and steer rollouts, and manage the agents of the fleet,\n"
+      "through the coordinator's control endpoint. See docs/operations.md."};
+  app.fallthrough();  // global options are also accepted after the command
+  app.require_subcommand(1);
+
+  console::ConsoleOptions opts;
+  addGlobalOptions(app, opts);
+  CommandLine commands;
+  addAgentCommands(app, commands);
+  addRolloutCommands(app, commands);
+  addRecordCommands(app, commands);
+  addKeyCommands(app, commands);
   app.footer(kFooter);
 
   try {
@@ -252,29 +316,5 @@ int main(int argc, char** argv) {
   opts.operator_name = console::defaultOperatorName();
 
   console::Console con(opts, std::cout, std::cerr);
-  if (*agents) {
-    if (*accept) return con.agentAction("accept", agent_id);
-    if (*reject) return con.agentAction("reject", agent_id);
-    if (*revoke) return con.agentAction("revoke", agent_id);
-    return con.agents();
-  }
-  if (*rollout) return con.rollout(plan_path, rollout_watch);
-  if (*status) return con.status(status_id, status_hosts);
-  if (*watch) return con.watch(watch_id);
-  for (const auto& op : ops)
-    if (*op.app) return con.operatorAction(op.name, op_id);
-  if (*rollback) return con.rollback(rollback_app, rollback_to, rollback_watch);
-  if (*history) return con.history(history_app, history_limit);
-  if (*events) return con.events(events_id, events_after);
-  if (*metrics) return con.metrics(metrics_app, metrics_days);
-  if (*keygen) {
-    if (!keygen_release && !keygen_operator) {
-      std::cerr << "flotilla: keygen: say --release or --operator\n";
-      return console::kExitUsage;
-    }
-    return con.keygen(keygen_prefix, keygen_release ? "release" : "operator");
-  }
-  if (*sign) return con.sign(sign_plan, sign_key);
-  std::cerr << app.help();
-  return console::kExitUsage;
+  return runCommand(commands, con, app);
 }

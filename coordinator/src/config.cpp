@@ -48,6 +48,136 @@ fs::path resolve(const fs::path& dir, const std::string& p) {
   return fs::path(p).is_absolute() ? fs::path(p) : dir / p;
 }
 
+Status checkKnownKeys(const fs::path& file, const toml::table& root) {
+  for (auto& [k, v] : root) {
+    std::string key(k.str());
+    if (key != "log_level" && key != "http" && key != "agents" && key != "control" && key != "orders" &&
+        key != "store" && key != "keys")
+      return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + key + ": unknown key");
+  }
+  return {};
+}
+
+// The table `name` of `root`; an absent one reads as empty.
+Result<const toml::table*> section(const fs::path& file, const toml::table& root, const char* name) {
+  static const toml::table kEmpty;
+  const toml::node* n = root.get(name);
+  if (!n) return &kEmpty;
+  if (!n->is_table())
+    return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + name + ": expected a table");
+  return n->as_table();
+}
+
+Status readAgents(const fs::path& file, const toml::table& root, CoordinatorConfig& c) {
+  auto agents = section(file, root, "agents");
+  if (!agents) return agents.error();
+  FLOTILLA_TRY(readString(file, **agents, "listen", "agents.listen", c.agent_listen));
+  FLOTILLA_TRY(readDuration(file, **agents, "heartbeat_interval", "agents.heartbeat_interval", c.heartbeat_interval));
+  FLOTILLA_TRY(readDuration(file, **agents, "heartbeat_expiry", "agents.heartbeat_expiry", c.heartbeat_expiry));
+  if (c.heartbeat_expiry <= c.heartbeat_interval)
+    return Error(Errc::kInvalidArgument,
+                 file.string() + ": agents.heartbeat_expiry must be longer than heartbeat_interval");
+  return {};
+}
+
+Status readOperators(const fs::path& file, const toml::table& control, CoordinatorConfig& c) {
+  const toml::node* ops = control.get("operators");
+  if (!ops) return {};
+  const toml::array* arr = ops->as_array();
+  if (!arr)
+    return Error(Errc::kInvalidArgument,
+                 where(file, ops->source()) + ": control.operators: expected an array of hex keys");
+  for (const auto& el : *arr) {
+    auto hex = el.value<std::string>();
+    auto key = hex ? common::publicKeyFromHex(*hex) : Result<common::PublicKey>(Error(Errc::kInvalidArgument, ""));
+    if (!key)
+      return Error(Errc::kInvalidArgument, where(file, el.source()) +
+                                               ": control.operators: expected an operator public key (64 hex "
+                                               "characters, from `flotilla keygen`)");
+    c.operators.push_back(*key);
+  }
+  return {};
+}
+
+Status readControl(const fs::path& file, const toml::table& root, CoordinatorConfig& c) {
+  auto control = section(file, root, "control");
+  if (!control) return control.error();
+  FLOTILLA_TRY(readString(file, **control, "endpoint", "control.endpoint", c.control_endpoint));
+  FLOTILLA_TRY(readString(file, **control, "group", "control.group", c.control_group));
+  if (c.control_endpoint.empty()) c.control_endpoint = "ipc://" + (c.dir / "control.sock").string();
+  FLOTILLA_TRY(readOperators(file, **control, c));
+  if (c.control_endpoint.rfind("tcp://", 0) == 0 && c.operators.empty())
+    return Error(Errc::kInvalidArgument, file.string() + ": control.endpoint " + c.control_endpoint +
+                                             ": a TCP control endpoint needs control.operators (operator public keys)");
+  if (c.control_endpoint.rfind("tcp://", 0) != 0 && c.control_endpoint.rfind("ipc://", 0) != 0)
+    return Error(Errc::kInvalidArgument, file.string() + ": control.endpoint " + c.control_endpoint +
+                                             ": expected ipc://PATH or tcp://HOST:PORT");
+  return {};
+}
+
+Status readOrders(const fs::path& file, const toml::table& root, CoordinatorConfig& c) {
+  auto orders = section(file, root, "orders");
+  if (!orders) return orders.error();
+  FLOTILLA_TRY(readDuration(file, **orders, "ttl", "orders.ttl", c.order_ttl));
+  FLOTILLA_TRY(readDuration(file, **orders, "retry", "orders.retry", c.order_retry));
+  if (c.order_retry.count() <= 0)
+    return Error(Errc::kInvalidArgument, file.string() + ": orders.retry must be positive");
+  return {};
+}
+
+Status readStore(const fs::path& file, const toml::table& root, CoordinatorConfig& c) {
+  auto store = section(file, root, "store");
+  if (!store) return store.error();
+  std::string store_file = "flotilla.db", artifacts = "artifacts";
+  FLOTILLA_TRY(readString(file, **store, "file", "store.file", store_file));
+  FLOTILLA_TRY(readString(file, **store, "artifacts", "store.artifacts", artifacts));
+  c.store_file = resolve(c.dir, store_file);
+  c.artifacts_dir = resolve(c.dir, artifacts);
+  FLOTILLA_TRY(readDuration(file, **store, "upload_timeout", "store.upload_timeout", c.upload_timeout));
+  if (c.upload_timeout.count() <= 0)
+    return Error(Errc::kInvalidArgument, file.string() + ": store.upload_timeout must be positive");
+  return {};
+}
+
+// keys/rotations: one hex-encoded rotation statement per line, oldest first.
+Status readRotations(const fs::path& rotations, std::vector<protocol::Rotation>& out) {
+  if (!fs::exists(rotations)) return {};
+  auto text = common::readFile(rotations);
+  if (!text) return text.error();
+  std::istringstream lines(*text);
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    if (line.empty()) continue;
+    auto raw = common::fromHex(line);
+    auto msg = raw ? protocol::decodeCoordinatorMessage(*raw) : Result<protocol::CoordinatorMessage>(raw.error());
+    if (!msg || !std::holds_alternative<protocol::Rotation>(*msg))
+      return Error(Errc::kCorrupt, rotations.string() + ":" + std::to_string(n) + ": not a rotation statement");
+    out.push_back(std::get<protocol::Rotation>(*msg));
+  }
+  return {};
+}
+
+Status readKeys(const fs::path& file, const toml::table& root, CoordinatorConfig& c) {
+  auto keys = section(file, root, "keys");
+  if (!keys) return keys.error();
+  std::string plan_secret = "keys/plan.key", curve_secret = "keys/curve.key";
+  FLOTILLA_TRY(readString(file, **keys, "plan_secret", "keys.plan_secret", plan_secret));
+  FLOTILLA_TRY(readString(file, **keys, "curve_secret", "keys.curve_secret", curve_secret));
+  auto plan = common::readKeyFile(resolve(c.dir, plan_secret), 64, "a plan signing key");
+  if (!plan) return plan.error().context(file.string() + ": keys.plan_secret");
+  std::copy(plan->begin(), plan->end(), c.plan_key.secret_key.begin());
+  // An Ed25519 secret key carries its public half in its last 32 bytes.
+  std::copy(plan->begin() + 32, plan->end(), c.plan_key.public_key.begin());
+  FLOTILLA_TRY(readRotations(c.dir / "keys/rotations", c.rotations));
+  auto curve = common::readKeyFile(resolve(c.dir, curve_secret), 32, "a CURVE secret key");
+  if (!curve) return curve.error().context(file.string() + ": keys.curve_secret");
+  std::copy(curve->begin(), curve->end(), c.curve_key.secret_key.begin());
+  crypto_scalarmult_base(c.curve_key.public_key.data(), c.curve_key.secret_key.data());
+  return {};
+}
+
 }  // namespace
 
 std::string advertisedEndpoint(const std::string& listen) {
@@ -161,103 +291,12 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   c.dir = file.parent_path();
   FLOTILLA_TRY(readString(file, root, "log_level", "log_level", c.log_level));
   FLOTILLA_TRY(readString(file, root, "http", "http", c.http_listen));
-  const toml::table empty;
-  auto table = [&](const char* name) -> Result<const toml::table*> {
-    const toml::node* n = root.get(name);
-    if (!n) return &empty;
-    if (!n->is_table())
-      return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + name + ": expected a table");
-    return n->as_table();
-  };
-  for (auto& [k, v] : root) {
-    std::string key(k.str());
-    if (key != "log_level" && key != "http" && key != "agents" && key != "control" && key != "orders" &&
-        key != "store" && key != "keys")
-      return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + key + ": unknown key");
-  }
-  auto agents = table("agents");
-  if (!agents) return agents.error();
-  FLOTILLA_TRY(readString(file, **agents, "listen", "agents.listen", c.agent_listen));
-  FLOTILLA_TRY(readDuration(file, **agents, "heartbeat_interval", "agents.heartbeat_interval", c.heartbeat_interval));
-  FLOTILLA_TRY(readDuration(file, **agents, "heartbeat_expiry", "agents.heartbeat_expiry", c.heartbeat_expiry));
-  if (c.heartbeat_expiry <= c.heartbeat_interval)
-    return Error(Errc::kInvalidArgument,
-                 file.string() + ": agents.heartbeat_expiry must be longer than heartbeat_interval");
-  auto control = table("control");
-  if (!control) return control.error();
-  FLOTILLA_TRY(readString(file, **control, "endpoint", "control.endpoint", c.control_endpoint));
-  FLOTILLA_TRY(readString(file, **control, "group", "control.group", c.control_group));
-  if (c.control_endpoint.empty()) c.control_endpoint = "ipc://" + (c.dir / "control.sock").string();
-  if (const toml::node* ops = (*control)->get("operators")) {
-    const toml::array* arr = ops->as_array();
-    if (!arr)
-      return Error(Errc::kInvalidArgument,
-                   where(file, ops->source()) + ": control.operators: expected an array of hex keys");
-    for (const auto& el : *arr) {
-      auto hex = el.value<std::string>();
-      auto key = hex ? common::publicKeyFromHex(*hex) : Result<common::PublicKey>(Error(Errc::kInvalidArgument, ""));
-      if (!key)
-        return Error(Errc::kInvalidArgument,
-                     where(file, el.source()) +
-                         ": control.operators: expected an operator public key (64 hex characters, "
-                         "from `flotilla keygen`)");
-      c.operators.push_back(*key);
-    }
-  }
-  if (c.control_endpoint.rfind("tcp://", 0) == 0 && c.operators.empty())
-    return Error(Errc::kInvalidArgument, file.string() + ": control.endpoint " + c.control_endpoint +
-                                             ": a TCP control endpoint needs control.operators (operator public keys)");
-  if (c.control_endpoint.rfind("tcp://", 0) != 0 && c.control_endpoint.rfind("ipc://", 0) != 0)
-    return Error(Errc::kInvalidArgument, file.string() + ": control.endpoint " + c.control_endpoint +
-                                             ": expected ipc://PATH or tcp://HOST:PORT");
-  auto orders = table("orders");
-  if (!orders) return orders.error();
-  FLOTILLA_TRY(readDuration(file, **orders, "ttl", "orders.ttl", c.order_ttl));
-  FLOTILLA_TRY(readDuration(file, **orders, "retry", "orders.retry", c.order_retry));
-  if (c.order_retry.count() <= 0)
-    return Error(Errc::kInvalidArgument, file.string() + ": orders.retry must be positive");
-  auto store = table("store");
-  if (!store) return store.error();
-  std::string store_file = "flotilla.db", artifacts = "artifacts";
-  FLOTILLA_TRY(readString(file, **store, "file", "store.file", store_file));
-  FLOTILLA_TRY(readString(file, **store, "artifacts", "store.artifacts", artifacts));
-  c.store_file = resolve(c.dir, store_file);
-  c.artifacts_dir = resolve(c.dir, artifacts);
-  FLOTILLA_TRY(readDuration(file, **store, "upload_timeout", "store.upload_timeout", c.upload_timeout));
-  if (c.upload_timeout.count() <= 0)
-    return Error(Errc::kInvalidArgument, file.string() + ": store.upload_timeout must be positive");
-
-  auto keys = table("keys");
-  if (!keys) return keys.error();
-  std::string plan_secret = "keys/plan.key", curve_secret = "keys/curve.key";
-  FLOTILLA_TRY(readString(file, **keys, "plan_secret", "keys.plan_secret", plan_secret));
-  FLOTILLA_TRY(readString(file, **keys, "curve_secret", "keys.curve_secret", curve_secret));
-  auto plan = common::readKeyFile(resolve(c.dir, plan_secret), 64, "a plan signing key");
-  if (!plan) return plan.error().context(file.string() + ": keys.plan_secret");
-  std::copy(plan->begin(), plan->end(), c.plan_key.secret_key.begin());
-  // An Ed25519 secret key carries its public half in its last 32 bytes.
-  std::copy(plan->begin() + 32, plan->end(), c.plan_key.public_key.begin());
-  const fs::path rotations = c.dir / "keys/rotations";
-  if (fs::exists(rotations)) {
-    auto text = common::readFile(rotations);
-    if (!text) return text.error();
-    std::istringstream lines(*text);
-    std::string line;
-    int n = 0;
-    while (std::getline(lines, line)) {
-      ++n;
-      if (line.empty()) continue;
-      auto raw = common::fromHex(line);
-      auto msg = raw ? protocol::decodeCoordinatorMessage(*raw) : Result<protocol::CoordinatorMessage>(raw.error());
-      if (!msg || !std::holds_alternative<protocol::Rotation>(*msg))
-        return Error(Errc::kCorrupt, rotations.string() + ":" + std::to_string(n) + ": not a rotation statement");
-      c.rotations.push_back(std::get<protocol::Rotation>(*msg));
-    }
-  }
-  auto curve = common::readKeyFile(resolve(c.dir, curve_secret), 32, "a CURVE secret key");
-  if (!curve) return curve.error().context(file.string() + ": keys.curve_secret");
-  std::copy(curve->begin(), curve->end(), c.curve_key.secret_key.begin());
-  crypto_scalarmult_base(c.curve_key.public_key.data(), c.curve_key.secret_key.data());
+  FLOTILLA_TRY(checkKnownKeys(file, root));
+  FLOTILLA_TRY(readAgents(file, root, c));
+  FLOTILLA_TRY(readControl(file, root, c));
+  FLOTILLA_TRY(readOrders(file, root, c));
+  FLOTILLA_TRY(readStore(file, root, c));
+  FLOTILLA_TRY(readKeys(file, root, c));
   return c;
 }
 

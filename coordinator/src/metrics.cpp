@@ -37,57 +37,43 @@ struct Finished {
   RolloutState state;
 };
 
-// Every figure for one scope. `in_window` holds the scope's finished rollouts
-// in the window; `successes` maps each app of the scope to the finish times of
-// all its successes up to now (in or before the window), sorted, for recovery.
-ScopeMetrics computeScope(const std::vector<Finished>& in_window,
-                          const std::map<std::string, std::vector<std::int64_t>>& successes, int days) {
-  ScopeMetrics m;
-  std::vector<std::int64_t> lead_ms;
-  std::vector<std::int64_t> recovery_ms;
-  for (const Finished& f : in_window) {
-    const RolloutRecord& r = *f.record;
-    switch (f.state) {
-      case RolloutState::kSucceeded: {
-        ++m.deployment_frequency.deployments;
-        ++m.change_failure_rate.finished;
-        std::int64_t from = 0;
-        if (r.committed_at_ms && *r.committed_at_ms > 0) {
-          from = *r.committed_at_ms;
-        } else if (r.submitted_at_ms > 0) {
-          from = r.submitted_at_ms;
-          ++m.lead_time.from_submission;
-        } else {
-          break;  // no usable start time: left out of the lead-time sample
-        }
-        lead_ms.push_back(std::max<std::int64_t>(0, r.finished_at_ms - from));
-        break;
-      }
-      case RolloutState::kFailed:
-      case RolloutState::kRolledBack: {
-        ++m.change_failure_rate.failed;
-        ++m.change_failure_rate.finished;
-        auto it = successes.find(r.app);
-        const std::int64_t* next = nullptr;
-        if (it != successes.end()) {
-          auto s = std::upper_bound(it->second.begin(), it->second.end(), r.finished_at_ms);
-          if (s != it->second.end()) next = &*s;
-        }
-        if (next) {
-          recovery_ms.push_back(*next - r.finished_at_ms);
-        } else {
-          ++m.recovery_time.unrecovered;
-        }
-        break;
-      }
-      case RolloutState::kAborted:
-        ++m.change_failure_rate.aborted;
-        break;
-      default:
-        break;  // not finished: filtered out before
-    }
+// A success is a deployment and, when its start is known, joins the lead-time sample.
+void countSuccess(const RolloutRecord& r, ScopeMetrics& m, std::vector<std::int64_t>& lead_ms) {
+  ++m.deployment_frequency.deployments;
+  ++m.change_failure_rate.finished;
+  std::int64_t from = 0;
+  if (r.committed_at_ms && *r.committed_at_ms > 0) {
+    from = *r.committed_at_ms;
+  } else if (r.submitted_at_ms > 0) {
+    from = r.submitted_at_ms;
+    ++m.lead_time.from_submission;
+  } else {
+    return;  // no usable start time: left out of the lead-time sample
   }
+  lead_ms.push_back(std::max<std::int64_t>(0, r.finished_at_ms - from));
+}
 
+// A failure counts against the change failure rate; the app's next success,
+// if there is one, ends its recovery.
+void countFailure(const RolloutRecord& r, const std::map<std::string, std::vector<std::int64_t>>& successes,
+                  ScopeMetrics& m, std::vector<std::int64_t>& recovery_ms) {
+  ++m.change_failure_rate.failed;
+  ++m.change_failure_rate.finished;
+  auto it = successes.find(r.app);
+  const std::int64_t* next = nullptr;
+  if (it != successes.end()) {
+    auto s = std::upper_bound(it->second.begin(), it->second.end(), r.finished_at_ms);
+    if (s != it->second.end()) next = &*s;
+  }
+  if (next) {
+    recovery_ms.push_back(*next - r.finished_at_ms);
+  } else {
+    ++m.recovery_time.unrecovered;
+  }
+}
+
+// The rates, medians and bands from the counts and samples.
+void summarize(ScopeMetrics& m, std::vector<std::int64_t> lead_ms, std::vector<std::int64_t> recovery_ms, int days) {
   DeploymentFrequency& df = m.deployment_frequency;
   df.per_day = static_cast<double>(df.deployments) / static_cast<double>(days);
   df.band = deploymentFrequencyBand(df.deployments, days);
@@ -105,6 +91,33 @@ ScopeMetrics computeScope(const std::vector<Finished>& in_window,
   m.recovery_time.recoveries = static_cast<std::int64_t>(recovery_ms.size());
   m.recovery_time.median_seconds = toSeconds(recovery);
   m.recovery_time.band = recovery ? recoveryTimeBand(*recovery) : DoraBand::kNone;
+}
+
+// Every figure for one scope. `in_window` holds the scope's finished rollouts
+// in the window; `successes` maps each app of the scope to the finish times of
+// all its successes up to now (in or before the window), sorted, for recovery.
+ScopeMetrics computeScope(const std::vector<Finished>& in_window,
+                          const std::map<std::string, std::vector<std::int64_t>>& successes, int days) {
+  ScopeMetrics m;
+  std::vector<std::int64_t> lead_ms;
+  std::vector<std::int64_t> recovery_ms;
+  for (const Finished& f : in_window) {
+    switch (f.state) {
+      case RolloutState::kSucceeded:
+        countSuccess(*f.record, m, lead_ms);
+        break;
+      case RolloutState::kFailed:
+      case RolloutState::kRolledBack:
+        countFailure(*f.record, successes, m, recovery_ms);
+        break;
+      case RolloutState::kAborted:
+        ++m.change_failure_rate.aborted;
+        break;
+      default:
+        break;  // not finished: filtered out before
+    }
+  }
+  summarize(m, std::move(lead_ms), std::move(recovery_ms), days);
   return m;
 }
 

@@ -1,156 +1,12 @@
 #include "flotilla/coordinator/rollout.h"
 
 #include <algorithm>
-#include <cmath>
 
-#include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 
 namespace flotilla::coordinator {
 
 using protocol::Phase;
-
-const char* toString(RolloutState s) {
-  switch (s) {
-    case RolloutState::kPending:
-      return "pending";
-    case RolloutState::kRunning:
-      return "running";
-    case RolloutState::kPaused:
-      return "paused";
-    case RolloutState::kRollingBack:
-      return "rolling_back";
-    case RolloutState::kSucceeded:
-      return "succeeded";
-    case RolloutState::kFailed:
-      return "failed";
-    case RolloutState::kRolledBack:
-      return "rolled_back";
-    case RolloutState::kAborted:
-      return "aborted";
-  }
-  return "unknown";
-}
-
-std::optional<RolloutState> rolloutStateFromString(std::string_view s) {
-  for (auto st : {RolloutState::kPending, RolloutState::kRunning, RolloutState::kPaused, RolloutState::kRollingBack,
-                  RolloutState::kSucceeded, RolloutState::kFailed, RolloutState::kRolledBack, RolloutState::kAborted})
-    if (s == toString(st)) return st;
-  return std::nullopt;
-}
-
-const char* toString(WaveState s) {
-  switch (s) {
-    case WaveState::kPending:
-      return "pending";
-    case WaveState::kRunning:
-      return "running";
-    case WaveState::kBaking:
-      return "baking";
-    case WaveState::kAwaitingApproval:
-      return "awaiting_approval";
-    case WaveState::kSucceeded:
-      return "succeeded";
-    case WaveState::kFailed:
-      return "failed";
-  }
-  return "unknown";
-}
-
-const char* toString(HostState s) {
-  switch (s) {
-    case HostState::kPending:
-      return "pending";
-    case HostState::kDeploying:
-      return "deploying";
-    case HostState::kHealthy:
-      return "healthy";
-    case HostState::kFailed:
-      return "failed";
-    case HostState::kUnreachable:
-      return "unreachable";
-    case HostState::kRollingBack:
-      return "rolling_back";
-    case HostState::kRolledBack:
-      return "rolled_back";
-    case HostState::kRollbackFailed:
-      return "rollback_failed";
-  }
-  return "unknown";
-}
-
-std::optional<HostState> hostStateFromString(std::string_view s) {
-  for (auto st : {HostState::kPending, HostState::kDeploying, HostState::kHealthy, HostState::kFailed,
-                  HostState::kUnreachable, HostState::kRollingBack, HostState::kRolledBack, HostState::kRollbackFailed})
-    if (s == toString(st)) return st;
-  return std::nullopt;
-}
-
-namespace {
-
-std::optional<WaveState> waveStateFromString(std::string_view s) {
-  for (auto st : {WaveState::kPending, WaveState::kRunning, WaveState::kBaking, WaveState::kAwaitingApproval,
-                  WaveState::kSucceeded, WaveState::kFailed})
-    if (s == toString(st)) return st;
-  return std::nullopt;
-}
-
-}  // namespace
-
-bool isFinished(RolloutState s) {
-  return s == RolloutState::kSucceeded || s == RolloutState::kFailed || s == RolloutState::kRolledBack ||
-         s == RolloutState::kAborted;
-}
-
-std::vector<std::string> orderHosts(const std::string& rollout_id, std::vector<std::string> agent_ids) {
-  std::vector<std::pair<std::string, std::string>> keyed;
-  keyed.reserve(agent_ids.size());
-  for (auto& id : agent_ids) {
-    std::string k = common::blake2bHex(common::asBytes(rollout_id + "/" + id));
-    keyed.emplace_back(std::move(k), std::move(id));
-  }
-  std::sort(keyed.begin(), keyed.end());
-  std::vector<std::string> out;
-  out.reserve(keyed.size());
-  for (auto& [k, id] : keyed) out.push_back(std::move(id));
-  return out;
-}
-
-protocol::WavePolicy rollbackPolicy(protocol::WavePolicy p) {
-  p.sizes = {protocol::Amount{true, 100}};
-  p.max_parallel = std::max<std::size_t>(p.max_parallel, 1000);
-  p.bake = common::Millis(0);
-  p.approval = protocol::Approval::kAuto;
-  p.on_failure = protocol::OnFailure::kHalt;
-  return p;
-}
-
-bool labelsMatch(const std::map<std::string, std::string>& want, const std::map<std::string, std::string>& have) {
-  for (const auto& [k, v] : want) {
-    auto it = have.find(k);
-    if (it == have.end() || it->second != v) return false;
-  }
-  return true;
-}
-
-std::vector<std::size_t> planWaveEnds(const std::vector<protocol::Amount>& sizes, std::size_t hosts) {
-  std::vector<std::size_t> ends;
-  std::size_t last = 0;
-  for (const auto& s : sizes) {
-    std::size_t e = std::min(s.resolve(hosts), hosts);
-    if (e > last) {
-      ends.push_back(e);
-      last = e;
-    }
-  }
-  if (last < hosts) ends.push_back(hosts);
-  return ends;
-}
-
-std::size_t resolveBudget(const protocol::Amount& budget, std::size_t wave_hosts) {
-  if (!budget.percent) return static_cast<std::size_t>(budget.value);
-  return static_cast<std::size_t>(std::floor(static_cast<double>(wave_hosts) * budget.value / 100.0 + 1e-9));
-}
 
 Rollout::Rollout(Config config, std::vector<std::string> hosts, const std::map<std::string, std::string>& previous)
     : config_(std::move(config)) {
@@ -182,14 +38,6 @@ Rollout::Rollout(Config config, std::vector<std::string> hosts, const std::map<s
   for (std::size_t i = 0; i < hosts_.size(); ++i) dirty_hosts_[i] = i;
 }
 
-void Rollout::extendDeadlines(common::SteadyTime not_before) {
-  if (!waves_.empty()) {
-    auto& w = waves_[current_];
-    if (w.state == WaveState::kRunning && w.deadline < not_before) w.deadline = not_before;
-  }
-  if (state_ == RolloutState::kRollingBack && rollback_deadline_ < not_before) rollback_deadline_ = not_before;
-}
-
 HostSlot& Rollout::touch(std::size_t idx) {
   if (!host_dirty_[idx]) {
     host_dirty_[idx] = true;
@@ -215,96 +63,6 @@ void Rollout::setOrder(const std::string& agent_id, const std::string& order_id,
   auto& h = touch(it->second);
   h.order_id = order_id;
   h.sequence = sequence;
-}
-
-nlohmann::json Rollout::saveState(const std::function<std::int64_t(common::SteadyTime)>& to_wall) const {
-  nlohmann::json waves = nlohmann::json::array();
-  for (const auto& w : waves_) {
-    waves.push_back({{"state", toString(w.state)},
-                     {"begin", w.begin},
-                     {"end", w.end},
-                     {"next", w.next},
-                     {"in_flight", w.in_flight},
-                     {"healthy", w.healthy},
-                     {"failed", w.failed},
-                     {"unreachable", w.unreachable},
-                     {"started_ms", to_wall(w.started)},
-                     {"deadline_ms", to_wall(w.deadline)},
-                     {"bake_until_ms", to_wall(w.bake_until)}});
-  }
-  return {{"state", toString(state_)},
-          {"current", current_},
-          {"failure_pending", failure_pending_},
-          {"rollback_outstanding", rollback_outstanding_},
-          {"rollback_deadline_ms", to_wall(rollback_deadline_)},
-          {"paused_at_ms", to_wall(paused_at_)},
-          {"final_message", final_message_},
-          {"waves", std::move(waves)}};
-}
-
-Result<std::unique_ptr<Rollout>> Rollout::restore(Config config, std::vector<HostSlot> hosts,
-                                                  const nlohmann::json& state,
-                                                  const std::function<common::SteadyTime(std::int64_t)>& from_wall) {
-  const std::string id = config.id;
-  auto bad = [&](const std::string& what) {
-    return Error(Errc::kCorrupt, "stored state of rollout " + id + ": " + what);
-  };
-  try {
-    std::vector<std::string> ids;
-    ids.reserve(hosts.size());
-    for (const auto& h : hosts) ids.push_back(h.agent_id);
-    auto r = std::make_unique<Rollout>(std::move(config), std::move(ids), std::map<std::string, std::string>{});
-    r->drainDirtyHosts();  // nothing new to write: the rows came from the store
-    auto st = rolloutStateFromString(state.at("state").get<std::string>());
-    if (!st) return bad("unknown state");
-    r->state_ = *st;
-    r->current_ = state.at("current").get<std::size_t>();
-    r->failure_pending_ = state.at("failure_pending").get<bool>();
-    r->rollback_outstanding_ = state.at("rollback_outstanding").get<std::size_t>();
-    r->rollback_deadline_ = from_wall(state.at("rollback_deadline_ms").get<std::int64_t>());
-    r->paused_at_ = from_wall(state.at("paused_at_ms").get<std::int64_t>());
-    r->final_message_ = state.at("final_message").get<std::string>();
-    const auto& waves = state.at("waves");
-    if (!waves.is_array() || waves.size() != r->waves_.size())
-      return bad("it has " + std::to_string(waves.is_array() ? waves.size() : 0) + " waves; its plan gives " +
-                 std::to_string(r->waves_.size()));
-    if (r->current_ >= r->waves_.size() && !r->waves_.empty()) return bad("current wave out of range");
-    for (std::size_t i = 0; i < r->waves_.size(); ++i) {
-      auto& w = r->waves_[i];
-      const auto& j = waves[i];
-      if (j.at("begin").get<std::size_t>() != w.begin || j.at("end").get<std::size_t>() != w.end)
-        return bad("wave " + std::to_string(i) + " holds other hosts than its plan gives");
-      auto ws = waveStateFromString(j.at("state").get<std::string>());
-      if (!ws) return bad("wave " + std::to_string(i) + ": unknown state");
-      w.state = *ws;
-      w.next = j.at("next").get<std::size_t>();
-      w.in_flight = j.at("in_flight").get<std::size_t>();
-      w.healthy = j.at("healthy").get<std::size_t>();
-      w.failed = j.at("failed").get<std::size_t>();
-      w.unreachable = j.at("unreachable").get<std::size_t>();
-      if (w.next < w.begin || w.next > w.end) return bad("wave " + std::to_string(i) + ": next host out of range");
-      w.started = from_wall(j.at("started_ms").get<std::int64_t>());
-      w.deadline = from_wall(j.at("deadline_ms").get<std::int64_t>());
-      w.bake_until = from_wall(j.at("bake_until_ms").get<std::int64_t>());
-    }
-    for (std::size_t i = 0; i < hosts.size(); ++i) {
-      auto& slot = r->hosts_[i];
-      if (hosts[i].wave != slot.wave) return bad("host " + slot.agent_id + " is stored in another wave");
-      slot = std::move(hosts[i]);
-    }
-    // Hosts dispatched whose order was never stored (the coordinator stopped
-    // before that chunk committed) are still dispatched: the caller issues
-    // their orders (deploying, no order id).
-    for (const auto& w : r->waves_)
-      for (std::size_t i = w.begin; i < w.next; ++i)
-        if (r->hosts_[i].state == HostState::kPending) {
-          r->hosts_[i].state = HostState::kDeploying;
-          r->hosts_[i].moved = true;
-        }
-    return r;
-  } catch (const nlohmann::json::exception& e) {
-    return bad(e.what());
-  }
 }
 
 const HostSlot* Rollout::host(const std::string& agent_id) const {
