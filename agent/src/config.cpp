@@ -163,6 +163,29 @@ Status checkKnownKeys(const fs::path& file, const toml::table& root) {
 }
 
 // The top-level keys: who the agent is, where it keeps things, how it runs.
+// How far the host's clock may be from the coordinator's when checking an
+// order's issue and expiry times, and the largest artifact an order may carry.
+Status readOrderLimits(const fs::path& file, const toml::table& root, AgentConfig& c) {
+  if (const toml::node* n = root.get("clock_skew")) {
+    auto s = requireString(file, root, "clock_skew", "clock_skew");
+    if (!s) return s.error();
+    auto d = common::parseDuration(*s);
+    if (!d) return Error(Errc::kInvalidArgument, where(file, n->source()) + ": clock_skew: " + d.error().message);
+    if (*d > std::chrono::hours(1))
+      return Error(Errc::kInvalidArgument, where(file, n->source()) + ": clock_skew: " + *s +
+                                               " is more than 1h; fix the host's clock (NTP) instead");
+    c.clock_skew_s = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+  }
+  if (const toml::node* n = root.get("max_artifact_bytes")) {
+    auto v = n->value<std::int64_t>();
+    if (!v || *v <= 0)
+      return Error(Errc::kInvalidArgument,
+                   where(file, n->source()) + ": max_artifact_bytes: expected a positive integer (bytes)");
+    c.max_artifact_bytes = static_cast<std::uint64_t>(*v);
+  }
+  return okStatus();
+}
+
 Status readAgentSettings(const fs::path& file, const toml::table& root, AgentConfig& c) {
   auto id = requireString(file, root, "id", "id");
   if (!id) return id.error();
@@ -198,6 +221,7 @@ Status readAgentSettings(const fs::path& file, const toml::table& root, AgentCon
                    where(file, root.get(key)->source()) + ": " + key + ": " + d.error().message);
     *target = *d;
   }
+  FLOTILLA_TRY(readOrderLimits(file, root, c));
   if (root.get("log_level")) {
     auto s = requireString(file, root, "log_level", "log_level");
     if (!s) return s.error();
