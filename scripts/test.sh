@@ -8,7 +8,11 @@ cd "$root"
 scripts/bootstrap.sh
 
 build=${FLOTILLA_TEST_BUILD:-build/test}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_SANITIZE=ON -DFLOTILLA_TESTS=ON -DFLOTILLA_CRASH_POINTS=ON >/dev/null
+# ccache, where a developer has it, makes rebuilds across worktrees cheap; CI does without.
+launcher=()
+if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_SANITIZE=ON -DFLOTILLA_TESTS=ON -DFLOTILLA_CRASH_POINTS=ON \
+  "${launcher[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
 # Fuzz the decoders, the plan parser and the journal parser for a bounded time
