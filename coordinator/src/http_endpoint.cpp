@@ -3,13 +3,13 @@
 #include <httplib.h>
 
 #include <map>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 
 #include "flotilla/common/clock.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/coordinator/metrics.h"
+#include "flotilla/coordinator/prometheus_writer.h"
 #include "flotilla/coordinator/store.h"
 
 namespace flotilla::coordinator {
@@ -17,19 +17,6 @@ namespace {
 
 // Bucket bounds in seconds: from a quick canary to a long staged rollout.
 const std::vector<double> kDurationBuckets = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600};
-
-std::string escapeLabel(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
 
 struct Histogram {
   std::vector<std::uint64_t> counts = std::vector<std::uint64_t>(kDurationBuckets.size(), 0);
@@ -43,17 +30,10 @@ struct Histogram {
   }
 };
 
-void renderHistogram(std::ostringstream& os, const std::string& name, const std::string& help,
+void renderHistogram(PrometheusWriter& out, const std::string& name, const std::string& help,
                      const std::map<std::string, Histogram>& by_app) {
-  os << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
-  for (const auto& [app, h] : by_app) {
-    const std::string label = "app=\"" + escapeLabel(app) + "\"";
-    for (std::size_t i = 0; i < kDurationBuckets.size(); ++i)
-      os << name << "_bucket{" << label << ",le=\"" << kDurationBuckets[i] << "\"} " << h.counts[i] << "\n";
-    os << name << "_bucket{" << label << ",le=\"+Inf\"} " << h.total << "\n";
-    os << name << "_sum{" << label << "} " << h.sum << "\n";
-    os << name << "_count{" << label << "} " << h.total << "\n";
-  }
+  out.family(name, "histogram", help);
+  for (const auto& [app, h] : by_app) out.histogram(name, {{"app", app}}, kDurationBuckets, h.counts, h.sum, h.total);
 }
 
 }  // namespace
@@ -101,21 +81,16 @@ void HttpEndpoint::stop() {
 
 std::string HttpEndpoint::renderMetrics() {
   std::lock_guard<std::mutex> lock(render_mu_);
-  std::ostringstream os;
-  os << gauges_->read();
+  std::string text = gauges_->read();
   if (!store_) {
     auto opened = openStore({.file = store_file_, .read_only = true});
-    if (!opened) {
-      os << "# store unavailable: " << opened.error().message << "\n";
-      return os.str();
-    }
+    if (!opened) return text + "# store unavailable: " + opened.error().message + "\n";
     store_ = std::move(*opened);
   }
   auto rollouts = store_->rollouts("", 1000000);
   if (!rollouts) {
-    os << "# store unavailable: " << rollouts.error().message << "\n";
     store_.reset();  // opened afresh by the next scrape
-    return os.str();
+    return text + "# store unavailable: " + rollouts.error().message + "\n";
   }
 
   std::map<std::pair<std::string, std::string>, std::uint64_t> outcomes;
@@ -127,22 +102,22 @@ std::string HttpEndpoint::renderMetrics() {
     ++outcomes[{r.app, r.state}];
     rollout_durations[r.app].observe(static_cast<double>(r.finished_at_ms - r.submitted_at_ms) / 1000.0);
   }
-  os << "# HELP flotilla_rollouts_total Finished rollouts by app and outcome.\n"
-     << "# TYPE flotilla_rollouts_total counter\n";
+  PrometheusWriter out;
+  out.family("flotilla_rollouts_total", "counter", "Finished rollouts by app and outcome.");
   for (const auto& [k, n] : outcomes)
-    os << "flotilla_rollouts_total{app=\"" << escapeLabel(k.first) << "\",outcome=\"" << k.second << "\"} " << n
-       << "\n";
-  renderHistogram(os, "flotilla_rollout_duration_seconds", "Submission to finish of each finished rollout.",
+    out.sample("flotilla_rollouts_total", {{"app", k.first}, {"outcome", k.second}}, n);
+  renderHistogram(out, "flotilla_rollout_duration_seconds", "Submission to finish of each finished rollout.",
                   rollout_durations);
   std::map<std::string, Histogram> wave_durations;
   if (auto waves = store_->waveDurations(); waves.ok())
     for (const auto& w : *waves) wave_durations[app_of[w.rollout_id]].observe(w.seconds);
-  renderHistogram(os, "flotilla_wave_duration_seconds", "Start to end of each wave (including bake).", wave_durations);
+  renderHistogram(out, "flotilla_wave_duration_seconds", "Start to end of each wave (including bake).", wave_durations);
 
   MetricsQuery q;
   q.now_ms = common::toUnixMillis(std::chrono::system_clock::now());
-  if (auto dora = computeDora(*rollouts, q); dora.ok()) os << toPrometheus(*dora);
-  return os.str();
+  text += out.take();
+  if (auto dora = computeDora(*rollouts, q); dora.ok()) text += toPrometheus(*dora);
+  return text;
 }
 
 }  // namespace flotilla::coordinator

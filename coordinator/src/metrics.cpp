@@ -1,8 +1,8 @@
 // DORA delivery metrics over rollout records (docs/metrics.md).
 #include "flotilla/coordinator/metrics.h"
+#include "flotilla/coordinator/prometheus_writer.h"
 
 #include <algorithm>
-#include <charconv>
 #include <string_view>
 
 #include "flotilla/common/duration.h"
@@ -148,64 +148,21 @@ json scopeJson(const ScopeMetrics& m) {
         {"band", toString(rt.band)}}}};
 }
 
-// Shortest text that reads back as the same double ("1", "0.25", "1.5e-05").
-std::string formatDouble(double v) {
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, res.ptr);
-}
-
-std::string escapeLabel(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-// A scope's labels without braces ("" for the fleet, app="web" for an app) and its figures.
-using Scope = std::pair<std::string, const ScopeMetrics*>;
-
-std::string labels(const std::string& scope_labels, const std::string& extra = std::string()) {
-  std::string all = scope_labels;
-  if (!extra.empty()) all += (all.empty() ? "" : ",") + extra;
-  return all.empty() ? std::string() : "{" + all + "}";
-}
+// A scope's labels (none for the fleet, app="web" for an app) and its figures.
+using Scope = std::pair<PrometheusWriter::Labels, const ScopeMetrics*>;
 
 template <typename Get>
-void family(std::string& out, const std::vector<Scope>& scopes, const char* name, const char* help, Get get) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += " gauge\n";
-  for (const auto& [scope_labels, m] : scopes) {
-    std::optional<std::string> value = get(*m);
-    if (!value) continue;
-    out += name;
-    out += labels(scope_labels);
-    out += ' ';
-    out += *value;
-    out += '\n';
-  }
+void family(PrometheusWriter& out, const std::vector<Scope>& scopes, const char* name, const char* help, Get get) {
+  out.family(name, "gauge", help);
+  for (const auto& [scope_labels, m] : scopes)
+    if (std::optional<std::string> value = get(*m)) out.sample(name, scope_labels, std::string_view(*value));
 }
 
-std::optional<std::string> num(double v) { return formatDouble(v); }
+std::optional<std::string> num(double v) { return PrometheusWriter::number(v); }
 std::optional<std::string> num(std::int64_t v) { return std::to_string(v); }
 std::optional<std::string> num(const std::optional<double>& v) {
   if (!v) return std::nullopt;
-  return formatDouble(*v);
+  return PrometheusWriter::number(*v);
 }
 
 }  // namespace
@@ -302,14 +259,13 @@ json toJson(const DoraReport& r) {
 
 std::string toPrometheus(const DoraReport& r) {
   std::vector<Scope> scopes;
-  if (r.fleet) scopes.emplace_back(std::string(), &*r.fleet);
-  for (const auto& [app, m] : r.apps) scopes.emplace_back("app=\"" + escapeLabel(app) + "\"", &m);
+  if (r.fleet) scopes.emplace_back(PrometheusWriter::Labels{}, &*r.fleet);
+  for (const auto& [app, m] : r.apps) scopes.emplace_back(PrometheusWriter::Labels{{"app", app}}, &m);
 
-  std::string out;
+  PrometheusWriter out;
   // Prometheus wants base units: the window in seconds.
-  out += "# HELP flotilla_dora_window_seconds Length of the window the DORA figures cover.\n";
-  out += "# TYPE flotilla_dora_window_seconds gauge\n";
-  out += "flotilla_dora_window_seconds " + std::to_string(std::int64_t{r.window_days} * 86400) + "\n";
+  out.family("flotilla_dora_window_seconds", "gauge", "Length of the window the DORA figures cover.");
+  out.sample("flotilla_dora_window_seconds", static_cast<std::uint64_t>(r.window_days) * 86400);
 
   family(out, scopes, "flotilla_dora_deployment_frequency_per_day", "Successful rollouts per day over the window.",
          [](const ScopeMetrics& m) { return num(m.deployment_frequency.per_day); });
@@ -342,22 +298,22 @@ std::string toPrometheus(const DoraReport& r) {
          "Failures in the window not yet followed by a successful rollout.",
          [](const ScopeMetrics& m) { return num(m.recovery_time.unrecovered); });
 
-  out +=
-      "# HELP flotilla_dora_band DORA performance band of each key (2024 Accelerate State of DevOps report); "
-      "always 1, the band is in the label.\n";
-  out += "# TYPE flotilla_dora_band gauge\n";
+  out.family("flotilla_dora_band", "gauge",
+             "DORA performance band of each key (2024 Accelerate State of DevOps report); "
+             "always 1, the band is in the label.");
   for (const auto& [scope_labels, m] : scopes) {
     const std::pair<const char*, DoraBand> keys[] = {{"deployment_frequency", m->deployment_frequency.band},
                                                      {"lead_time", m->lead_time.band},
                                                      {"change_failure_rate", m->change_failure_rate.band},
                                                      {"recovery_time", m->recovery_time.band}};
     for (const auto& [key, band] : keys) {
-      out += "flotilla_dora_band";
-      out += labels(scope_labels, std::string("key=\"") + key + "\",band=\"" + toString(band) + "\"");
-      out += " 1\n";
+      PrometheusWriter::Labels labels = scope_labels;
+      labels.emplace_back("key", key);
+      labels.emplace_back("band", toString(band));
+      out.sample("flotilla_dora_band", labels, 1);
     }
   }
-  return out;
+  return out.take();
 }
 
 }  // namespace flotilla::coordinator

@@ -112,3 +112,23 @@ TEST_CASE("fleet gauges list every agent state, the rollouts and their hosts", "
   CHECK(text.find("flotilla_rollout_hosts{state=\"healthy\"} 2\n") != std::string::npos);
   CHECK(text.find("flotilla_denied_messages_total 7\n") != std::string::npos);
 }
+
+TEST_CASE("prometheus writer: a histogram is cumulative buckets, +Inf, sum and count", "[coordinator][metrics]") {
+  PrometheusWriter w;
+  w.family("d_seconds", "histogram", "Durations.");
+  w.histogram("d_seconds", {{"app", "we\"b"}}, {1, 2.5}, {1, 3}, 7.25, 4);
+  CHECK(w.text() ==
+        "# HELP d_seconds Durations.\n# TYPE d_seconds histogram\n"
+        "d_seconds_bucket{app=\"we\\\"b\",le=\"1\"} 1\n"
+        "d_seconds_bucket{app=\"we\\\"b\",le=\"2.5\"} 3\n"
+        "d_seconds_bucket{app=\"we\\\"b\",le=\"+Inf\"} 4\n"
+        "d_seconds_sum{app=\"we\\\"b\"} 7.25\n"
+        "d_seconds_count{app=\"we\\\"b\"} 4\n");
+  CHECK(wellFormed(w.text()));
+}
+
+TEST_CASE("prometheus writer: numbers are the shortest text that reads back the same", "[coordinator][metrics]") {
+  CHECK(PrometheusWriter::number(1) == "1");
+  CHECK(PrometheusWriter::number(0.25) == "0.25");
+  CHECK(PrometheusWriter::number(1.5e-05) == "1.5e-05");
+}

@@ -23,12 +23,20 @@ class PrometheusWriter {
   // "name{k="v",...} value"; no braces without labels.
   void sample(std::string_view name, const Labels& labels, std::uint64_t value);
   void sample(std::string_view name, std::uint64_t value) { sample(name, {}, value); }
+  // The same with a value already written as text (see number()).
+  void sample(std::string_view name, const Labels& labels, std::string_view value);
+  // A histogram's series: name_bucket{labels,le="B"} for each bound (counts
+  // are cumulative, one per bound), le="+Inf" = count, then name_sum and name_count.
+  void histogram(std::string_view name, const Labels& labels, const std::vector<double>& bounds,
+                 const std::vector<std::uint64_t>& cumulative, double sum, std::uint64_t count);
 
   const std::string& text() const { return out_; }
   std::string take() { return std::move(out_); }
 
   // Escapes a label value: \ -> \\, " -> \", line feed -> \n.
   static std::string escapeLabelValue(std::string_view value);
+  // The shortest text that reads back as the same double ("1", "0.25", "1.5e-05").
+  static std::string number(double v);
 
  private:
   std::string out_;
