@@ -1,5 +1,6 @@
-// The agents' side of the reactor: what each agent message does, liveness,
-// and convergence of hosts to their apps' current releases.
+// The agents' side of the reactor: what each agent message does (rollouts'
+// news goes to RolloutDriver), liveness, orders sent again, and convergence
+// of hosts to their apps' current releases.
 
 #include <spdlog/spdlog.h>
 
