@@ -1,6 +1,6 @@
 // The reactor: sockets, the poll loop, ZAP, message framing and store
-// transactions. What messages do lives in server_agents.cpp,
-// server_rollouts.cpp and the parts they call.
+// transactions, and the outbox's signing and sending. What messages do lives
+// in server_agents.cpp, server_control.cpp and the parts they call.
 #include "flotilla/coordinator/server.h"
 
 #include <grp.h>
@@ -18,6 +18,7 @@
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/coordinator/fleet_gauges.h"
+#include "flotilla/coordinator/order_signing.h"
 #include "flotilla/protocol/control.h"
 
 #ifdef FLOTILLA_HAVE_SYSTEMD
@@ -76,8 +77,11 @@ Status Server::start() {
   auto apps = store_->apps();
   if (!apps) return apps.error();
   convergence_.load(std::move(*apps));
+  rollouts_ = std::make_unique<RolloutDriver>(
+      RolloutDriver::Parts{*store_, agents_, orders_, events_, watchers_, convergence_, clock_}, rolloutHooks(),
+      2 * config_.heartbeat_expiry);
   FLOTILLA_TRY(store_->begin());
-  FLOTILLA_TRY(restoreRollouts());
+  FLOTILLA_TRY(rollouts_->restore());
   FLOTILLA_TRY(store_->commit());
 
   FLOTILLA_TRY(bindSockets());
@@ -174,11 +178,8 @@ Status Server::bindControl() {
 }
 
 std::optional<SteadyTime> Server::nextDeadline() const {
-  std::optional<SteadyTime> next = next_sweep_;
-  for (const auto& [id, r] : rollouts_) {
-    auto d = r->engine->nextDeadline();
-    if (d && (!next || *d < *next)) next = d;
-  }
+  std::optional<SteadyTime> next = rollouts_->nextDeadline();
+  if (!next || next_sweep_ < *next) next = next_sweep_;
   return next;
 }
 
@@ -242,22 +243,10 @@ void Server::afterWork(SteadyTime now) {
     retryOrders(now);
     publishGauges();
     // Watchers see gates count down (bake, approval) without asking.
-    for (auto& [id, r] : rollouts_)
-      if (watchers_.any(id)) r->watch_tick = true;
+    rollouts_->markWatchTicks();
     next_sweep_ = now + std::chrono::seconds(1);
   }
-  std::vector<std::string> done;
-  for (auto& [id, r] : rollouts_) {
-    auto d = r->engine->nextDeadline();
-    if (d && *d <= now) r->engine->tick(now);
-    applyActions(*r, now);
-    if (r->store_stale)
-      persistRollout(*r);
-    else if (r->watch_tick)
-      pushStatus(*r, now);
-    if (r->engine->finished()) done.push_back(id);
-  }
-  for (const auto& id : done) finishRollout(*rollouts_.at(id));
+  rollouts_->advance(now);
 }
 
 // ---------------------------------------------------------------- ZAP
@@ -399,8 +388,8 @@ void Server::handleAgentMessage() {
 void Server::publishGauges() {
   FleetGauges g;
   g.agents = agents_.countByState();
-  g.active_rollouts = rollouts_.size();
-  for (const auto& [id, r] : rollouts_)
+  g.active_rollouts = rollouts_->size();
+  for (const ActiveRollout* r : rollouts_->all())
     for (const auto& h : r->engine->hosts()) ++g.rollout_hosts[toString(h.state)];
   g.refusals = refusals_.byReason();
   g.denied_messages = dropped_from_denied_;
@@ -410,12 +399,26 @@ void Server::publishGauges() {
 
 // ---------------------------------------------------------------- store transactions
 
+RolloutDriver::Hooks Server::rolloutHooks() {
+  RolloutDriver::Hooks h;
+  h.store_failed = [this](const Error& e) { storeFailed(e); };
+  h.commit = [this]() -> Status {
+    FLOTILLA_TRY(store_->commit());
+    if (write_failed_) return Error(Errc::kIo, store_error_);
+    return {};
+  };
+  h.commit_and_flush = [this] { commitAndFlush(); };
+  h.converge = [this](Agent& a) { maybeConverge(a); };
+  h.send_control = [this](const std::string& rid, const std::string& text) { return sendControl(rid, text); };
+  return h;
+}
+
 void Server::commitAndFlush() {
   if (auto st = store_->commit(); !st.ok()) storeFailed(st.error());
   if (write_failed_) {
     resave_ = true;
   } else {
-    unsaved_finals_.clear();
+    rollouts_->committed();
     if (!store_error_.empty()) {
       spdlog::info("the store is writable again");
       store_error_.clear();
@@ -429,14 +432,7 @@ void Server::commitAndFlush() {
 
 void Server::resaveAfterFailure() {
   resave_ = false;
-  for (const auto& rec : unsaved_finals_)
-    if (auto st = store_->updateRollout(rec); !st.ok()) storeFailed(st.error());
-  for (auto& [id, r] : rollouts_) {
-    r->engine->markAllDirty();
-    r->store_stale = true;
-  }
-  spdlog::info("re-saving {} active and {} finished rollouts after a failed store transaction", rollouts_.size(),
-               unsaved_finals_.size());
+  rollouts_->resave();
 }
 
 void Server::storeFailed(const Error& e) {
@@ -446,11 +442,27 @@ void Server::storeFailed(const Error& e) {
   store_error_ = e.message;
 }
 
-void Server::pushToWatchers(const std::string& rollout_id, const nlohmann::json& doc) {
-  const auto dropped = watchers_.push(rollout_id, doc.dump(), [this](const std::string& rid, const std::string& text) {
-    return sendControl(rid, text);
-  });
-  if (dropped > 0) spdlog::info("[{}] {} watcher(s) gone; no longer following", rollout_id, dropped);
+void Server::flushOutbox() {
+  if (orders_.outboxEmpty()) return;
+  auto outbox = orders_.takeOutbox();
+  // Issue times are taken here, when the orders really leave.
+  const auto sys_now = clock_.systemNow();
+  const auto issued = common::toUnixSeconds(sys_now), expires = common::toUnixSeconds(sys_now + config_.order_ttl);
+  std::vector<OutgoingOrder*> ready;
+  std::vector<const Agent*> to;
+  ready.reserve(outbox.size());
+  to.reserve(outbox.size());
+  for (auto& o : outbox) {
+    const Agent* a = agents_.find(o.agent_id);
+    if (!a || !a->online || a->routing_id.empty()) continue;
+    o.body.issued_at = issued;
+    o.body.expires_at = expires;
+    ready.push_back(&o);
+    to.push_back(a);
+  }
+  // Signed on two threads for a large batch, then sent one by one.
+  const auto encoded = signOrders(ready, config_.plan_key);
+  for (std::size_t i = 0; i < ready.size(); ++i) sendToAgent(to[i]->routing_id, encoded[i]);
 }
 
 bool Server::sendControl(const std::string& rid, const std::string& text) {

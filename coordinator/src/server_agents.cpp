@@ -1,5 +1,6 @@
-// The agents' side of the reactor: what each agent message does, liveness,
-// and convergence of hosts to their apps' current releases.
+// The agents' side of the reactor: what each agent message does (rollouts'
+// news goes to RolloutDriver), liveness, orders sent again, and convergence
+// of hosts to their apps' current releases.
 
 #include <spdlog/spdlog.h>
 
@@ -59,8 +60,7 @@ void Server::onHeartbeat(Agent& a, const protocol::Heartbeat& m) {
     auto& prev = a.health[app];
     const char* word = protocol::toString(state);
     if (state == protocol::HealthState::kUnhealthy && prev != word) {
-      if (auto r = active_by_app_.find(app); r != active_by_app_.end())
-        rollouts_.at(r->second)->engine->onHostUnhealthy(a.record.id, clock_.steadyNow());
+      rollouts_->onUnhealthy(app, a.record.id);
     }
     prev = word;
   }
@@ -81,19 +81,10 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
   const OrderRef ref = *open;
   if (m.phase == Phase::kRefused) refusals_.count(m.message);
   if (protocol::isTerminal(m.phase)) {
-    closeOrder(m.order_id);
+    orders_.close(m.order_id);
     if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
   }
-  auto r = rollouts_.find(ref.rollout_id);
-  if (ref.converge) {
-    if (!protocol::isTerminal(m.phase)) return;
-    const bool ok = m.phase == Phase::kHealthy;
-    recordEventFor(ref.rollout_id, ok ? "host_converged" : "host_converge_failed", a.record.id, -1,
-                   ok ? "now on " + ref.version : std::string(protocol::toString(m.phase)) + ": " + m.message);
-    return;
-  }
-  if (r == rollouts_.end()) return;
-  r->second->engine->onHostPhase(a.record.id, ref.rollback, m.phase, m.message, clock_.steadyNow());
+  rollouts_->onReport(ref, a.record.id, m.phase, m.message);
 }
 
 // Chunk reads run on the artifact worker; chunks go straight back to the agent.
@@ -107,11 +98,11 @@ void Server::sweepLiveness(SteadyTime now) {
 void Server::markLost(Agent& a, const std::string& why, SteadyTime now) {
   a.online = false;
   spdlog::warn("agent {} lost: {}", a.record.id, why);
-  for (auto& [id, r] : rollouts_) r->engine->onHostLost(a.record.id, now);
+  rollouts_->onHostLost(a.record.id, now);
 }
 
 void Server::maybeConverge(Agent& a) {
-  auto busy = [&](const std::string& app) { return active_by_app_.count(app) || orders_.busyWith(a.record.id, app); };
+  auto busy = [&](const std::string& app) { return rollouts_->appActive(app) || orders_.busyWith(a.record.id, app); };
   for (const auto& c : convergence_.candidates(a, busy)) {
     const AppRecord& cur = *c.app;
     auto st = store_->hostState(cur.current_rollout, a.record.id);
@@ -133,10 +124,25 @@ void Server::maybeConverge(Agent& a) {
     ref.version = cur.current_version;
     ref.sequence = *seq;
     ref.converge = true;
-    recordEventFor(cur.current_rollout, "host_converging", a.record.id, -1, Convergence::eventMessage(c, *seq),
-                   "coordinator");
+    rollouts_->recordEventFor(cur.current_rollout, "host_converging", a.record.id, -1,
+                              Convergence::eventMessage(c, *seq), "coordinator");
     spdlog::info("agent {} converging to {} {}", a.record.id, cur.app, cur.current_version);
-    openOrder(std::move(ref));
+    rollouts_->openOrder(std::move(ref));
+  }
+}
+
+void Server::resendOrders(Agent& a) {
+  // A copy: queueOrder does not change the set, but keep the loop independent of it.
+  const auto ids = orders_.ofAgent(a.record.id);
+  for (const auto& id : ids) rollouts_->queueOrder(id);
+}
+
+void Server::retryOrders(SteadyTime now) {
+  // An order nobody acknowledged may have been lost with a connection: send it
+  // again. The agent recognises a repeat by its id and only reports again.
+  for (const auto& id : orders_.dueForRetry(now, config_.order_retry)) {
+    const Agent* a = agents_.find(orders_.find(id)->agent_id);
+    if (a && a->online) rollouts_->queueOrder(id);
   }
 }
 

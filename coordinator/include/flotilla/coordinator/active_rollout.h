@@ -4,7 +4,7 @@
 // place, makeActiveRollout(), whether submitted now or resumed after a restart,
 // so both follow the same rule.
 //
-// Owned by Server (one per active rollout, by id); reactor thread only.
+// Owned by RolloutDriver (one per active rollout, by id); reactor thread only.
 
 #include <cstdint>
 #include <memory>
@@ -26,8 +26,8 @@ struct ActiveRollout {
   std::string release_signature;
   std::string kind;          // "rollout" | "rollback" (a rollback plan has its waves overridden)
   std::string plan_text;     // as submitted, to rebuild the plan after a restart
-  bool store_stale = false;  // the snapshot in the store is stale: Server::persistRollout() writes it
-  bool watch_tick = false;   // watchers want a fresh status (gates count down): Server::pushStatus()
+  bool store_stale = false;  // the snapshot in the store is stale: RolloutDriver writes it
+  bool watch_tick = false;   // watchers want a fresh status (gates count down): RolloutDriver pushes it
 };
 
 // The engine's configuration for rollout `id` of `plan`: the plan's waves, and

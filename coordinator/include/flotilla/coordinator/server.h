@@ -1,24 +1,27 @@
 #pragma once
 // The coordinator daemon: one reactor thread that owns every socket (agents'
-// ROUTER, the control ROUTER, the ZAP handler), the store and all rollouts.
+// ROUTER, the control ROUTER, the ZAP handler), the store and all rollouts
+// (through RolloutDriver).
 // Poll timeouts come from the earliest deadline (a rollout's wave deadline or
 // bake end, the next liveness check), never from a fixed sleep. Per-message
 // work is O(1) in the fleet size: agents are found by hash, rollouts by app.
 //
-// Server keeps the sockets, the loop and the store transactions (begin/commit,
-// the store-failure bookkeeping, re-saving after a failed transaction), and
-// wires the parts that do the rest:
+// Server keeps the sockets, the loop, the store transactions (begin/commit,
+// the store-failure bookkeeping, re-saving after a failed transaction) and the
+// outbox's signing and sending, and wires the parts that do the rest:
 //   AgentRegistry    agents, enrolment, routing, liveness   (agent_registry.h)
 //   OrderBook        open orders, outbox, sequences         (order_book.h, order_signing.h)
+//   RolloutDriver    the active rollouts: starting, orders, (rollout_driver.h)
+//                    events, persisting, finishing, resuming
 //   Rollout          one rollout's waves and hosts          (rollout.h, active_rollout.h)
 //   restoreRollout   resuming after a restart                (rollout_restore.h, host_record.h)
 //   Convergence      hosts to their apps' current release   (convergence.h)
 //   ControlApi       one handler per control command         (control_api.h, control_docs.h)
 //   Watchers         consoles following a rollout            (watchers.h)
 //   FleetGauges      the live part of /metrics               (fleet_gauges.h, prometheus_writer.h)
-// Its methods are spread by concern: server.cpp (reactor), server_agents.cpp
-// (agent messages), server_rollouts.cpp (driving rollouts and their orders),
-// server_control.cpp (what ControlApi asks of it).
+// Its methods are spread by concern: server.cpp (reactor, transactions,
+// outbox), server_agents.cpp (agent messages, liveness, convergence orders),
+// server_control.cpp (what ControlApi asks of it beyond the driver).
 //
 // run() blocks on the calling thread; requestStop() may be called from any
 // thread or a signal handler context (it writes to an eventfd).
@@ -48,6 +51,7 @@
 #include "flotilla/coordinator/order_book.h"
 #include "flotilla/coordinator/order_refusals.h"
 #include "flotilla/coordinator/rollout.h"
+#include "flotilla/coordinator/rollout_driver.h"
 #include "flotilla/coordinator/store.h"
 #include "flotilla/coordinator/watchers.h"
 #include "flotilla/protocol/messages.h"
@@ -92,38 +96,13 @@ class Server : private ControlContext {
   void retryOrders(common::SteadyTime now);
   void maybeConverge(Agent& a);
 
-  // --- rollouts and their orders (server_rollouts.cpp) ---
-  void applyActions(ActiveRollout& r, common::SteadyTime now);
-  void sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, common::SteadyTime now);
-  // Registers an order (by id, and in its agent's set) and queues it for
-  // sending; returns its id, "ROLLOUT/AGENT/SEQUENCE" unless `order_id` is given.
-  std::string openOrder(OrderRef ref, std::string order_id = {});
-  void closeOrder(const std::string& order_id);
-  // Queues the order `order_id` in the outbox (signed afresh when it leaves).
-  void queueOrder(const std::string& order_id);
-  // What an order carries of its release: the active rollout's, else the store's (cached).
-  std::optional<ReleaseData> releaseFor(const OrderRef& ref);
+  // --- store transactions and the outbox (server.cpp) ---
+  RolloutDriver::Hooks rolloutHooks();
   void flushOutbox();
   // Commits the store (tracking failures) and sends what waited for it.
   void commitAndFlush();
-  Result<std::uint64_t> takeSequence(const std::string& app);
-  Status restoreRollouts();
-  // Closes a stored rollout that cannot resume, saying why.
-  Status failUnresumable(RolloutRecord rec, const std::string& why, std::int64_t sys_ms);
-  Status resumeRollout(std::unique_ptr<ActiveRollout> rollout);
   void storeFailed(const Error& e);
   void resaveAfterFailure();
-  void recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
-                   const std::string& message, const std::string& actor = "");
-  // For a rollout that may have finished (convergence orders record under the
-  // rollout that set the app's current release).
-  void recordEventFor(const std::string& rollout_id, const std::string& kind, const std::string& agent, int wave,
-                      const std::string& message, const std::string& actor = "");
-  void publishEvent(const EventRecord& e);
-  // Writes the rollout to the store, then pushes its status to its watchers.
-  void persistRollout(ActiveRollout& r);
-  void pushStatus(ActiveRollout& r, common::SteadyTime now);
-  void finishRollout(ActiveRollout& r);
 
   // --- ControlContext, for ControlApi (server_control.cpp) ---
   AgentRegistry& agents() override { return agents_; }
@@ -133,19 +112,18 @@ class Server : private ControlContext {
   Result<std::uint64_t> storedArtifact(const std::string& digest) const override {
     return background_->storedArtifact(digest);
   }
-  ActiveRollout* findRollout(const std::string& id) override;
-  std::vector<const ActiveRollout*> activeRollouts() const override;
-  std::string activeRolloutOf(const std::string& app) const override;
+  ActiveRollout* findRollout(const std::string& id) override { return rollouts_->find(id); }
+  std::vector<const ActiveRollout*> activeRollouts() const override { return rollouts_->all(); }
+  std::string activeRolloutOf(const std::string& app) const override { return rollouts_->activeOf(app); }
   void cutOff(Agent& a, const std::string& why) override { markLost(a, why, clock_.steadyNow()); }
   Result<std::string> startRollout(RolloutStart start) override;
   void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
-                     const std::string& actor) override;
+                     const std::string& actor) override {
+    rollouts_->operatorActed(r, kind, message, actor);
+  }
   void watch(const std::string& rollout_id, const std::string& routing_id) override {
     watchers_.add(rollout_id, routing_id);
   }
-  // The status document of an active rollout, as JSON.
-  nlohmann::json statusJson(const ActiveRollout& r) const;
-  void pushToWatchers(const std::string& rollout_id, const nlohmann::json& doc);
   // False when the message could not be queued (the console is gone, or its queue is full).
   bool sendControl(const std::string& rid, const std::string& text);
 
@@ -163,30 +141,26 @@ class Server : private ControlContext {
 
   AgentRegistry agents_;
   std::unordered_set<std::string> operator_keys_;  // hex CURVE keys allowed on a TCP control endpoint
-  std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
   EventLog events_{clock_, [this](const EventRecord& e) { return store_->appendEvent(e); },
-                   [this](const EventRecord& e) { publishEvent(e); }};
-  Watchers watchers_;                                           // consoles following rollouts
-  std::unordered_map<std::string, std::string> active_by_app_;  // app -> rollout id
+                   [this](const EventRecord& e) { rollouts_->publishEvent(e); }};
+  Watchers watchers_;  // consoles following rollouts
   // Orders are sent only after the transaction recording them commits, so a
   // crash never leaves an order out in the world that the store does not know.
   OrderBook orders_;
-  // What orders of releases other than an active rollout's carry (rollbacks, convergence).
-  std::map<std::pair<std::string, std::string>, ReleaseData> release_cache_;
   Convergence convergence_;    // apps' current releases; hosts tried this run
   std::string store_error_;    // the last store failure while it lasts ("" = healthy)
   bool write_failed_ = false;  // a write of this reactor iteration failed
   // After a failed transaction, what it held is written again once the store
   // takes writes: every active rollout in full, and rollouts that finished.
   bool resave_ = false;
-  std::vector<RolloutRecord> unsaved_finals_;
   common::SteadyTime next_sweep_{};
   OrderRefusals refusals_;                 // order refusals reported by agents, by reason
   std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   std::unique_ptr<HttpEndpoint> http_;
   ControlApi control_api_{*this};
-  std::uint64_t rollout_counter_ = 0;
+  // The active rollouts and what drives them; made in start(), once the store is open.
+  std::unique_ptr<RolloutDriver> rollouts_;
 };
 
 }  // namespace flotilla::coordinator

@@ -1,0 +1,276 @@
+// RolloutDriver, its running side: starting a rollout, acting on its engine's
+// actions and the orders they open, routing agents' news to the engines, and
+// the reactor's per-iteration pass. Persisting, finishing and resuming are in
+// rollout_driver_store.cpp.
+#include "flotilla/coordinator/rollout_driver.h"
+
+#include "flotilla/common/duration.h"
+#include "flotilla/protocol/order.h"
+
+namespace flotilla::coordinator {
+
+using common::SteadyTime;
+using protocol::Phase;
+
+RolloutDriver::RolloutDriver(Parts parts, Hooks hooks, common::Millis resume_grace)
+    : store_(parts.store),
+      agents_(parts.agents),
+      orders_(parts.orders),
+      events_(parts.events),
+      watchers_(parts.watchers),
+      convergence_(parts.convergence),
+      clock_(parts.clock),
+      hooks_(std::move(hooks)),
+      resume_grace_(resume_grace) {}
+
+ActiveRollout* RolloutDriver::find(const std::string& id) {
+  auto it = rollouts_.find(id);
+  return it == rollouts_.end() ? nullptr : it->second.get();
+}
+
+std::vector<const ActiveRollout*> RolloutDriver::all() const {
+  std::vector<const ActiveRollout*> out;
+  out.reserve(rollouts_.size());
+  for (const auto& [id, r] : rollouts_) out.push_back(r.get());
+  return out;
+}
+
+std::string RolloutDriver::activeOf(const std::string& app) const {
+  auto it = active_by_app_.find(app);
+  return it == active_by_app_.end() ? std::string() : it->second;
+}
+
+std::optional<SteadyTime> RolloutDriver::nextDeadline() const {
+  std::optional<SteadyTime> next;
+  for (const auto& [id, r] : rollouts_) {
+    auto d = r->engine->nextDeadline();
+    if (d && (!next || *d < *next)) next = d;
+  }
+  return next;
+}
+
+Result<std::string> RolloutDriver::start(RolloutStart start) {
+  protocol::Plan& plan = start.plan;
+  const std::string& kind = start.kind;
+  if (active_by_app_.count(plan.app))
+    return Error(Errc::kConflict, "rollout " + active_by_app_.at(plan.app) + " of app '" + plan.app +
+                                      "' is still active; one active rollout per app (abort or wait for it)");
+  std::vector<std::string> targets;
+  std::map<std::string, std::string> previous;
+  for (const Agent* a : agents_.accepted(plan.target_labels)) {
+    targets.push_back(a->record.id);
+    if (auto r = a->record.releases.find(plan.app); r != a->record.releases.end()) previous[a->record.id] = r->second;
+  }
+  if (targets.empty()) {
+    std::string labels;
+    for (const auto& [k, v] : plan.target_labels) labels += (labels.empty() ? "" : ", ") + k + "=" + v;
+    return Error(Errc::kInvalidArgument,
+                 start.plan_name + ": target.labels: no accepted agent matches {" + labels + "}");
+  }
+  auto count = store_.countRollouts(plan.app);
+  if (!count) return count.error();
+  const std::string id = plan.app + "-" + std::to_string(*count + 1);
+
+  protocol::OrderSpec spec{plan.deploy, plan.health};
+  auto spec_bytes = protocol::encodeSpec(spec);
+  ReleaseRecord rel{plan.app,        plan.version,           start.digest, start.size, std::move(spec_bytes),
+                    start.plan_text, start.release_signature};
+  FLOTILLA_TRY(store_.putRelease(rel));
+
+  RolloutRecord record = newRolloutRecord(id, plan, start.plan_name, start.plan_text, start.actor, kind,
+                                          common::toUnixMillis(clock_.systemNow()));
+  record.artifact_digest = start.digest;
+  auto engine = std::make_unique<Rollout>(engineConfig(id, plan), orderHosts(id, targets), previous);
+  auto ar = makeActiveRollout(std::move(record), std::move(plan), kind, rel, std::move(engine));
+  ar->record.state = toString(ar->engine->state());
+  ar->record.snapshot = statusJson(*ar).dump();
+  FLOTILLA_TRY(store_.insertRollout(ar->record));
+  auto& r = *ar;
+  rollouts_.emplace(id, std::move(ar));
+  active_by_app_[r.plan.app] = id;
+  recordEvent(r, "submitted", "", -1,
+              kind + " of " + r.plan.app + " " + r.plan.version + " to " + std::to_string(targets.size()) +
+                  " hosts from " + start.plan_name,
+              start.actor);
+  persist(r);
+  // The rollout is durable before any order leaves: if the store cannot take
+  // it, nothing has happened and the operator is told why.
+  if (auto st = hooks_.commit(); !st.ok()) {
+    active_by_app_.erase(r.plan.app);
+    rollouts_.erase(id);
+    hooks_.store_failed(st.error());
+    (void)store_.begin();
+    return Error(Errc::kUnavailable,
+                 "the coordinator's store is failing (" + st.error().message + "); rollout not started");
+  }
+  if (auto st = store_.begin(); !st.ok()) hooks_.store_failed(st.error());
+  r.engine->start(clock_.steadyNow());
+  applyActions(r, clock_.steadyNow());
+  persist(r);
+  return id;
+}
+
+void RolloutDriver::operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
+                                  const std::string& actor) {
+  recordEvent(r, kind, "", -1, message, actor);
+  applyActions(r, clock_.steadyNow());
+  persist(r);
+}
+
+void RolloutDriver::onReport(const OrderRef& ref, const std::string& agent_id, Phase phase,
+                             const std::string& message) {
+  if (ref.converge) {
+    if (!protocol::isTerminal(phase)) return;
+    const bool ok = phase == Phase::kHealthy;
+    recordEventFor(ref.rollout_id, ok ? "host_converged" : "host_converge_failed", agent_id, -1,
+                   ok ? "now on " + ref.version : std::string(protocol::toString(phase)) + ": " + message);
+    return;
+  }
+  auto r = rollouts_.find(ref.rollout_id);
+  if (r == rollouts_.end()) return;
+  r->second->engine->onHostPhase(agent_id, ref.rollback, phase, message, clock_.steadyNow());
+}
+
+void RolloutDriver::onUnhealthy(const std::string& app, const std::string& agent_id) {
+  if (auto r = active_by_app_.find(app); r != active_by_app_.end())
+    rollouts_.at(r->second)->engine->onHostUnhealthy(agent_id, clock_.steadyNow());
+}
+
+void RolloutDriver::onHostLost(const std::string& agent_id, SteadyTime now) {
+  for (auto& [id, r] : rollouts_) r->engine->onHostLost(agent_id, now);
+}
+
+void RolloutDriver::markWatchTicks() {
+  for (auto& [id, r] : rollouts_)
+    if (watchers_.any(id)) r->watch_tick = true;
+}
+
+void RolloutDriver::advance(SteadyTime now) {
+  std::vector<std::string> done;
+  for (auto& [id, r] : rollouts_) {
+    auto d = r->engine->nextDeadline();
+    if (d && *d <= now) r->engine->tick(now);
+    applyActions(*r, now);
+    if (r->store_stale)
+      persist(*r);
+    else if (r->watch_tick)
+      pushStatus(*r, now);
+    if (r->engine->finished()) done.push_back(id);
+  }
+  for (const auto& id : done) finish(*rollouts_.at(id));
+}
+
+void RolloutDriver::applyActions(ActiveRollout& r, SteadyTime now) {
+  // Actions can trigger more actions (an unreachable host fails a wave...), so loop.
+  for (int round = 0; round < 1000; ++round) {
+    auto actions = r.engine->drainActions();
+    if (actions.empty()) return;
+    r.store_stale = true;
+    // One statement reserves the sequences of a whole wave's orders.
+    std::uint64_t orders = 0;
+    for (const auto& act : actions)
+      if (act.kind != RolloutAction::Kind::kEvent) ++orders;
+    if (orders > 1) {
+      if (auto last = store_.reserveSequences(r.plan.app, orders); last.ok())
+        orders_.reserve(r.plan.app, *last - orders + 1, *last + 1);
+    }
+    std::size_t unflushed = 0;
+    for (const auto& act : actions) {
+      switch (act.kind) {
+        case RolloutAction::Kind::kDeploy:
+          sendOrder(r, act.agent_id, false, now);
+          break;
+        case RolloutAction::Kind::kRollback:
+          sendOrder(r, act.agent_id, true, now);
+          break;
+        case RolloutAction::Kind::kEvent:
+          recordEvent(r, act.event, act.agent_id, act.wave, act.message);
+          break;
+      }
+      // A large wave goes out in chunks, each committed before it leaves, so
+      // the first hosts verify while the coordinator records the rest.
+      if (act.kind != RolloutAction::Kind::kEvent && ++unflushed == kOrderChunk) {
+        persist(r);
+        hooks_.commit_and_flush();
+        (void)store_.begin();
+        unflushed = 0;
+      }
+    }
+    orders_.endReservation();
+  }
+}
+
+void RolloutDriver::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, SteadyTime now) {
+  const Agent* agent = agents_.find(agent_id);
+  const bool online = agent && agent->online && !agent->routing_id.empty();
+  if (!rollback && !online) {
+    r.engine->onHostLost(agent_id, now);
+    return;
+  }
+  const HostSlot* slot = r.engine->host(agent_id);
+  OrderRef ref;
+  ref.rollout_id = r.record.id;
+  ref.agent_id = agent_id;
+  ref.app = r.plan.app;
+  ref.version = rollback ? (slot ? slot->previous_version : "") : r.plan.version;
+  ref.rollback = rollback;
+  auto seq = takeSequence(ref.app);
+  if (!seq) {
+    hooks_.store_failed(seq.error());
+    r.engine->onHostPhase(agent_id, rollback, Phase::kFailed, "coordinator store error: " + seq.error().message, now);
+    return;
+  }
+  ref.sequence = *seq;
+  const std::string version = ref.version;
+  r.engine->setOrder(agent_id, openOrder(std::move(ref)), *seq);
+  recordEvent(
+      r, rollback ? "rollback_sent" : "order_sent", agent_id, slot ? static_cast<int>(slot->wave) : -1,
+      version + " (sequence " + std::to_string(*seq) + ")" + (online ? "" : "; host offline, sent when it returns"));
+}
+
+Result<std::uint64_t> RolloutDriver::takeSequence(const std::string& app) {
+  if (auto reserved = orders_.takeReserved(app)) return *reserved;
+  return store_.nextSequence(app);
+}
+
+std::string RolloutDriver::openOrder(OrderRef ref, std::string order_id) {
+  order_id = orders_.open(std::move(ref), std::move(order_id));
+  const Agent* a = agents_.find(orders_.find(order_id)->agent_id);
+  if (a && a->online) queueOrder(order_id);
+  return order_id;
+}
+
+void RolloutDriver::queueOrder(const std::string& order_id) {
+  const OrderRef* ref = orders_.find(order_id);
+  if (!ref) return;
+  // Without its release it is not sent now: retries try again (last_sent is unchanged).
+  if (auto release = releaseFor(*ref)) orders_.queue(order_id, *release, clock_.steadyNow());
+}
+
+std::optional<ReleaseData> RolloutDriver::releaseFor(const OrderRef& ref) {
+  auto active = rollouts_.find(ref.rollout_id);
+  if (active != rollouts_.end() && !ref.rollback && !ref.converge) {
+    const auto& r = *active->second;
+    return ReleaseData{r.spec, r.artifact_digest, r.release_signature, r.artifact_size};
+  }
+  const auto key = std::make_pair(ref.app, ref.version);
+  if (auto cached = release_cache_.find(key); cached != release_cache_.end()) return cached->second;
+  auto rel = store_.release(ref.app, ref.version);
+  if (!rel) {
+    hooks_.store_failed(rel.error());
+    return std::nullopt;
+  }
+  ReleaseData data;
+  if (rel->has_value()) {
+    data = ReleaseData{std::make_shared<const std::string>((*rel)->spec), (*rel)->artifact_digest,
+                       (*rel)->release_signature, (*rel)->artifact_size};
+  } else {
+    // Not deployed through this coordinator: the agent must still have
+    // the release on disk (it keeps the last keep_releases).
+    data.spec = std::make_shared<const std::string>();
+  }
+  if (release_cache_.size() >= 64) release_cache_.clear();
+  return release_cache_.emplace(key, std::move(data)).first->second;
+}
+
+}  // namespace flotilla::coordinator
