@@ -24,6 +24,8 @@ namespace {
 // Replies can be large (history, events of a big rollout) but are never artifacts.
 constexpr std::int64_t kMaxReplyBytes = std::int64_t{256} << 20;
 constexpr const char* kMonitorEndpoint = "inproc://flotilla-console-monitor";
+// How often a wait for a reply checks that the connection is still up.
+constexpr common::Millis kConnectionCheck{250};
 
 common::Millis remaining(common::SteadyTime deadline) {
   auto left = std::chrono::duration_cast<common::Millis>(deadline - common::SteadyClock::now());
@@ -182,9 +184,13 @@ Result<json> ControlClient::request(json req, std::string_view attachment) {
   while (true) {
     const auto left = remaining(deadline);
     if (left.count() == 0) break;
-    auto msg = receiveFromSocket(left);
+    auto msg = receiveFromSocket(std::min(left, kConnectionCheck));
     if (!msg) return msg.error();
-    if (!msg->has_value()) continue;
+    if (!msg->has_value()) {
+      // A coordinator that went away is said at once, not after the whole timeout.
+      if (!connected()) return unreachable("the connection to " + options_.endpoint + " closed before it answered");
+      continue;
+    }
     json& m = **msg;
     if (jsonString(m, "type") != protocol::control::kTypeResponse) {
       pending_.push_back(std::move(m));

@@ -77,6 +77,12 @@ struct Grant {
   std::size_t credit = 0;
 };
 
+Error wentAway(const std::filesystem::path& file, std::uint64_t acked, std::uint64_t size) {
+  return Error(Errc::kUnavailable, "coordinator went away during the upload of " + file.string() +
+                                       ": the connection closed after " + common::formatBytes(acked) + " of " +
+                                       common::formatBytes(size) + " were acknowledged");
+}
+
 // Sends every chunk, keeping at most `credit` unacknowledged.
 Status sendChunks(ControlClient& client, int fd, const std::filesystem::path& file, const std::string& label,
                   std::uint64_t size, const Grant& g, Progress& progress) {
@@ -91,9 +97,11 @@ Status sendChunks(ControlClient& client, int fd, const std::filesystem::path& fi
       auto n = readChunk(fd, buf, want, file);
       if (!n) return n.error().context(label);
       if (*n != want) return Error(Errc::kIo, label + ": " + file.string() + " changed while it was being uploaded");
+      // Mid-upload the connection is up, and credit keeps the queue short: a
+      // socket that does not take a chunk at once has lost its coordinator.
       auto id = client.send({{"cmd", "upload_chunk"}, {"upload_id", g.upload_id}, {"offset", sent}},
-                            std::string_view(buf.data(), *n), silence);
-      if (!id) return id.error();
+                            std::string_view(buf.data(), *n), std::min(silence, kConnectionCheck));
+      if (!id) return id.error().code == Errc::kUnavailable ? wentAway(file, acked, size) : id.error();
       in_flight.insert(*id);
       sent += *n;
     }
@@ -105,10 +113,7 @@ Status sendChunks(ControlClient& client, int fd, const std::filesystem::path& fi
     auto msg = client.receive(std::min(left, kConnectionCheck));
     if (!msg) return msg.error();
     if (!msg->has_value()) {
-      if (!client.connected())
-        return Error(Errc::kUnavailable, "coordinator went away during the upload of " + file.string() +
-                                             ": the connection closed after " + common::formatBytes(acked) + " of " +
-                                             common::formatBytes(size) + " were acknowledged");
+      if (!client.connected()) return wentAway(file, acked, size);
       continue;
     }
     const json& m = **msg;

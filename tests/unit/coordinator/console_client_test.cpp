@@ -338,6 +338,46 @@ TEST_CASE("a coordinator that goes away mid-upload is reported at once rather th
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
 }
 
+TEST_CASE("a coordinator that goes away right after granting credit is reported at once", "[console][upload]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  writeArtifact(dir.path() / "a.tar", 10 * 4096);
+  FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+    auto b = FakeCoordinator::receive(router);
+    FakeCoordinator::send(router, b.rid, ok(b, {{"upload_id", "u1"}, {"chunk_bytes", 4096}, {"credit", 2}}));
+    router.set(zmq::sockopt::linger, 5000);  // the grant usually still reaches the console
+    router.close();                          // before any chunk: the console's next send finds no connection
+  });
+  auto c = ControlClient::connect(optionsFor(sock, 20000));
+  REQUIRE(c.ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto result = uploadArtifact(**c, dir.path() / "a.tar", "plan.toml: artifact.file", nullptr);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == Errc::kUnavailable);
+  // Whether the grant arrived before the connection closed is the transport's
+  // business; either way the console says at once that the coordinator went away.
+  CHECK_THAT(result.error().message,
+             Catch::Contains("went away during the upload") || Catch::Contains("closed before it answered"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+}
+
+TEST_CASE("a coordinator that goes away before answering is reported at once", "[console]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+    (void)FakeCoordinator::receive(router);
+    router.close();  // no answer, and no connection any more
+  });
+  auto c = ControlClient::connect(optionsFor(sock, 20000));
+  REQUIRE(c.ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto reply = (*c)->request({{"cmd", "status"}});
+  REQUIRE_FALSE(reply.ok());
+  CHECK(reply.error().code == Errc::kUnavailable);
+  CHECK_THAT(reply.error().message, Catch::Contains("closed before it answered"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+}
+
 TEST_CASE("a digest mismatch at upload_end is an error that exits 2", "[console][upload]") {
   TempDir dir;
   const auto sock = dir.path() / "control.sock";
