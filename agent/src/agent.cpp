@@ -498,7 +498,7 @@ void Agent::handleCoordinator() {
           onRotation(x);
         } else if constexpr (std::is_same_v<T, protocol::Refusal>) {
           spdlog::warn("coordinator refused: {}: {}", protocol::toString(x.code), x.detail);
-          if (auto failed = session_.onRefusal(x, clock_.steadyNow())) finishFetch(*failed);
+          if (auto failed = session_.onRefusal(x, clock_.steadyNow(), *this)) finishFetch(*failed);
         }
       },
       *msg);
