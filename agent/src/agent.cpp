@@ -73,6 +73,18 @@ std::unique_ptr<Internal> recvInternal(zmq::socket_t& s, zmq::recv_flags flags) 
 constexpr common::Millis kMaxPollWait{60000};
 constexpr common::Millis kStopGrace{90000};
 
+// Makes a finished download durable. Called on the worker: the fsync of an
+// artifact of up to max_artifact_bytes can take as long as the disk likes, and
+// the reactor, which wrote the chunks into the page cache, must not wait for it.
+Status syncDownload(const std::filesystem::path& file) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error(Errc::kIo, "open " + file.string() + ": " + std::strerror(errno));
+  Status st;
+  if (::fsync(fd) != 0) st = Error(Errc::kIo, "fsync " + file.string() + ": " + std::strerror(errno));
+  ::close(fd);
+  return st;
+}
+
 long millisUntil(SteadyTime t, SteadyTime now) {
   if (t <= now) return 0;
   return std::min<common::Millis>(std::chrono::duration_cast<common::Millis>(t - now), kMaxPollWait).count();
@@ -208,7 +220,8 @@ void Agent::workerMain() {
     sendInternal(pipe, FetchRequest{digest, size, dest});
     while (!fetch_result && !stopping) pollFor(common::Millis(1000));
     if (!fetch_result) return Error(Errc::kUnavailable, "agent stopping");
-    return *fetch_result;
+    if (!fetch_result->ok()) return *fetch_result;
+    return syncDownload(dest);
   };
   RealHostOs host_os;
   Deployer deployer(config_, journal, hooks, clock_, host_os);
@@ -387,7 +400,7 @@ void Agent::handleWorker() {
 
 void Agent::finishFetch(Status result) {
   if (fetch_fd_ < 0) return;
-  if (result.ok() && ::fsync(fetch_fd_) != 0) result = Error(Errc::kIo, std::string("fsync: ") + std::strerror(errno));
+  // No fsync here: the worker makes the file durable before it reads it.
   ::close(fetch_fd_);
   fetch_fd_ = -1;
   session_.abandonFetch();

@@ -2,10 +2,13 @@
 // The agent daemon. Two threads:
 //  - the reactor (run()'s caller) owns the DEALER socket to the coordinator
 //    and the Session (hello, heartbeats, order verification, artifact transfer
-//    with credit-based flow control, forwarding reports). It never blocks on
-//    slow work, so heartbeats never stall.
+//    with credit-based flow control, forwarding reports). It does no slow
+//    work: of a download it only writes each chunk (at most 256 KiB) into the
+//    page cache, never waiting for the disk, so heartbeats do not stall.
 //  - the worker owns the journal and the Deployer: it executes orders one at a
-//    time and runs the idle health monitor.
+//    time and runs the idle health monitor. It makes a finished download
+//    durable (fsync) before the Deployer checks its length and digest; a crash
+//    before then leaves a partial download that recovery removes.
 // They talk only by messages over an inproc PAIR pipe.
 
 #include <optional>
