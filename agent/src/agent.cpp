@@ -15,6 +15,7 @@
 
 #include "flotilla/agent/deployer.h"
 #include "flotilla/agent/real_host_os.h"
+#include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/protocol/order.h"
 
@@ -71,7 +72,6 @@ std::unique_ptr<Internal> recvInternal(zmq::socket_t& s, zmq::recv_flags flags) 
 
 // The reactor wakes at least this often even with nothing due: a bound, not a schedule.
 constexpr common::Millis kMaxPollWait{60000};
-constexpr common::Millis kStopGrace{90000};
 
 // Makes a finished download durable. Called on the worker: the fsync of an
 // artifact of up to max_artifact_bytes can take as long as the disk likes, and
@@ -311,7 +311,7 @@ Status Agent::run() {
     if ((items[2].revents || items[3].revents) && !stopping_) {
       spdlog::info("stopping: letting the worker finish or revert the step in hand");
       stopping_ = true;
-      stop_deadline = clock_.steadyNow() + kStopGrace;
+      stop_deadline = clock_.steadyNow() + config_.stop_grace;
       sendInternal(pipe_, Stop{});
       finishFetch(Error(Errc::kUnavailable, "agent stopping"));
     }
@@ -330,16 +330,18 @@ Status Agent::run() {
       }
     }
     if (due.fetch_expired) finishFetch(Error(Errc::kTimeout, "download did not finish within fetch_timeout"));
-    if (stopping_ && t >= stop_deadline) {
-      spdlog::error("worker did not stop within 90s; exiting anyway");
-      break;
-    }
+    if (stopping_ && t >= stop_deadline) break;
   }
   // Give the last reports a moment to leave (linger), then close.
 #ifdef FLOTILLA_HAVE_SYSTEMD
   sd_notify(0, "STOPPING=1");
 #endif
-  if (worker_.joinable() && worker_done_) worker_.join();
+  if (!worker_done_)
+    return Error(Errc::kTimeout, "the worker did not stop within stop_grace (" +
+                                     common::formatDuration(config_.stop_grace) +
+                                     "); exiting anyway: the step in hand is journaled and is finished or reverted "
+                                     "at the next start");
+  worker_.join();
   return {};
 }
 

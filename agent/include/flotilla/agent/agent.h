@@ -34,7 +34,11 @@ class Agent final : private SessionPort {
   // Loads the journal and connects. Errors name the file or endpoint at fault.
   Status start();
   // The reactor loop; returns after SIGTERM/SIGINT or requestStop(), once the
-  // worker has finished or reverted the step in hand.
+  // worker has finished or reverted the step in hand. kTimeout when it did not
+  // within stop_grace (a hook that will not end): the worker is still running
+  // and destroying the Agent would wait for it, so the caller must end the
+  // process without destructors (std::_Exit). That is safe: every step is in
+  // the journal before it takes effect, and recovery deals with it at start.
   Status run();
   void requestStop();
 
