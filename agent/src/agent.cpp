@@ -180,16 +180,20 @@ Status Agent::start() {
 
 // ---------------------------------------------------------------- worker thread
 
-void Agent::workerMain() {
-  zmq::socket_t pipe(ctx_, zmq::socket_type::pair);
-  pipe.connect(kWorkerPipe);
-  Journal journal = std::move(*journal_);
+namespace {
+
+// The worker's end of the pipe and what has come through it: orders queue up
+// behind the one in hand, a download's outcome waits for the fetch hook, Stop
+// is remembered. Worker thread only.
+struct WorkerInbox {
+  explicit WorkerInbox(zmq::socket_t& p) : pipe(p) {}
+
+  zmq::socket_t& pipe;
   std::deque<protocol::VerifiedOrder> queue;
   bool stopping = false;
   std::optional<Status> fetch_result;
 
-  // Handles one message from the reactor; orders queue up behind the one in hand.
-  auto handle = [&](std::unique_ptr<Internal> msg) {
+  void handle(std::unique_ptr<Internal> msg) {
     if (!msg) return;
     if (auto* o = std::get_if<ExecuteOrder>(msg.get()))
       queue.push_back(std::move(o->order));
@@ -197,34 +201,49 @@ void Agent::workerMain() {
       fetch_result = f->result;
     else if (std::holds_alternative<Stop>(*msg))
       stopping = true;
-  };
-  auto pollFor = [&](common::Millis d) {
+  }
+  // Waits up to `d` for messages, then takes all there are.
+  void pollFor(common::Millis d) {
     zmq::pollitem_t item{pipe.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, d);
     while (auto m = recvInternal(pipe, zmq::recv_flags::dontwait)) handle(std::move(m));
-  };
+  }
+};
 
+// The Deployer's way out: reports and download requests go to the reactor,
+// waits end early when the agent stops.
+DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
   DeployerHooks hooks;
-  hooks.report = [&](const protocol::Report& r) { sendInternal(pipe, ReportOut{r}); };
-  hooks.wait = [&](common::Millis d) {
-    auto until = clock_.steadyNow() + d;
-    while (!stopping) {
-      auto now = clock_.steadyNow();
+  hooks.report = [&inbox](const protocol::Report& r) { sendInternal(inbox.pipe, ReportOut{r}); };
+  hooks.wait = [&inbox, &clock](common::Millis d) {
+    auto until = clock.steadyNow() + d;
+    while (!inbox.stopping) {
+      auto now = clock.steadyNow();
       if (now >= until) return true;
-      pollFor(std::chrono::duration_cast<common::Millis>(until - now));
+      inbox.pollFor(std::chrono::duration_cast<common::Millis>(until - now));
     }
     return false;
   };
-  hooks.fetch = [&](const std::string& digest, std::uint64_t size, const std::filesystem::path& dest) -> Status {
-    fetch_result.reset();
-    sendInternal(pipe, FetchRequest{digest, size, dest});
-    while (!fetch_result && !stopping) pollFor(common::Millis(1000));
-    if (!fetch_result) return Error(Errc::kUnavailable, "agent stopping");
-    if (!fetch_result->ok()) return *fetch_result;
+  hooks.fetch = [&inbox](const std::string& digest, std::uint64_t size, const std::filesystem::path& dest) -> Status {
+    inbox.fetch_result.reset();
+    sendInternal(inbox.pipe, FetchRequest{digest, size, dest});
+    while (!inbox.fetch_result && !inbox.stopping) inbox.pollFor(common::Millis(1000));
+    if (!inbox.fetch_result) return Error(Errc::kUnavailable, "agent stopping");
+    if (!inbox.fetch_result->ok()) return *inbox.fetch_result;
     return syncDownload(dest);
   };
+  return hooks;
+}
+
+}  // namespace
+
+void Agent::workerMain() {
+  zmq::socket_t pipe(ctx_, zmq::socket_type::pair);
+  pipe.connect(kWorkerPipe);
+  Journal journal = std::move(*journal_);
+  WorkerInbox inbox(pipe);
   RealHostOs host_os;
-  Deployer deployer(config_, journal, hooks, clock_, host_os);
+  Deployer deployer(config_, journal, workerHooks(inbox, clock_), clock_, host_os);
   protocol::HealthMap health;
   auto publish = [&](const std::string& busy) { sendInternal(pipe, StateUpdate{deployer.releases(), health, busy}); };
 
@@ -232,10 +251,10 @@ void Agent::workerMain() {
   health = deployer.checkAll();
   publish("");
   auto next_check = clock_.steadyNow() + deployer.monitorInterval();
-  while (!stopping) {
-    if (!queue.empty()) {
-      auto order = std::move(queue.front());
-      queue.pop_front();
+  while (!inbox.stopping) {
+    if (!inbox.queue.empty()) {
+      auto order = std::move(inbox.queue.front());
+      inbox.queue.pop_front();
       publish(order.body.order_id);
       deployer.execute(order);
       health = deployer.checkAll();
@@ -253,7 +272,7 @@ void Agent::workerMain() {
       next_check = clock_.steadyNow() + deployer.monitorInterval();
       continue;
     }
-    pollFor(std::chrono::duration_cast<common::Millis>(next_check - now));
+    inbox.pollFor(std::chrono::duration_cast<common::Millis>(next_check - now));
   }
   sendInternal(pipe, Stopped{});
 }
