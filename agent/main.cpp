@@ -1,6 +1,7 @@
 // flotilla-agent: thin main. Parses flags, initialises libsodium and logging,
 // builds the agent daemon and runs it.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 
 #include <iostream>
 
@@ -63,6 +64,11 @@ int main(int argc, char** argv) {
   }
   if (auto st = daemon.run(); !st.ok()) {
     spdlog::critical("{}", st.error().message);
+    if (st.error().code == Errc::kTimeout) {
+      // The worker is stuck: ~Agent would join it. Flush the log and go.
+      spdlog::shutdown();
+      std::_Exit(1);
+    }
     return 1;
   }
   return 0;

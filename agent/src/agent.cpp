@@ -15,6 +15,7 @@
 
 #include "flotilla/agent/deployer.h"
 #include "flotilla/agent/real_host_os.h"
+#include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/protocol/order.h"
 
@@ -71,7 +72,18 @@ std::unique_ptr<Internal> recvInternal(zmq::socket_t& s, zmq::recv_flags flags) 
 
 // The reactor wakes at least this often even with nothing due: a bound, not a schedule.
 constexpr common::Millis kMaxPollWait{60000};
-constexpr common::Millis kStopGrace{90000};
+
+// Makes a finished download durable. Called on the worker: the fsync of an
+// artifact of up to max_artifact_bytes can take as long as the disk likes, and
+// the reactor, which wrote the chunks into the page cache, must not wait for it.
+Status syncDownload(const std::filesystem::path& file) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error(Errc::kIo, "open " + file.string() + ": " + std::strerror(errno));
+  Status st;
+  if (::fsync(fd) != 0) st = Error(Errc::kIo, "fsync " + file.string() + ": " + std::strerror(errno));
+  ::close(fd);
+  return st;
+}
 
 long millisUntil(SteadyTime t, SteadyTime now) {
   if (t <= now) return 0;
@@ -168,16 +180,20 @@ Status Agent::start() {
 
 // ---------------------------------------------------------------- worker thread
 
-void Agent::workerMain() {
-  zmq::socket_t pipe(ctx_, zmq::socket_type::pair);
-  pipe.connect(kWorkerPipe);
-  Journal journal = std::move(*journal_);
+namespace {
+
+// The worker's end of the pipe and what has come through it: orders queue up
+// behind the one in hand, a download's outcome waits for the fetch hook, Stop
+// is remembered. Worker thread only.
+struct WorkerInbox {
+  explicit WorkerInbox(zmq::socket_t& p) : pipe(p) {}
+
+  zmq::socket_t& pipe;
   std::deque<protocol::VerifiedOrder> queue;
   bool stopping = false;
   std::optional<Status> fetch_result;
 
-  // Handles one message from the reactor; orders queue up behind the one in hand.
-  auto handle = [&](std::unique_ptr<Internal> msg) {
+  void handle(std::unique_ptr<Internal> msg) {
     if (!msg) return;
     if (auto* o = std::get_if<ExecuteOrder>(msg.get()))
       queue.push_back(std::move(o->order));
@@ -185,33 +201,49 @@ void Agent::workerMain() {
       fetch_result = f->result;
     else if (std::holds_alternative<Stop>(*msg))
       stopping = true;
-  };
-  auto pollFor = [&](common::Millis d) {
+  }
+  // Waits up to `d` for messages, then takes all there are.
+  void pollFor(common::Millis d) {
     zmq::pollitem_t item{pipe.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, d);
     while (auto m = recvInternal(pipe, zmq::recv_flags::dontwait)) handle(std::move(m));
-  };
+  }
+};
 
+// The Deployer's way out: reports and download requests go to the reactor,
+// waits end early when the agent stops.
+DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
   DeployerHooks hooks;
-  hooks.report = [&](const protocol::Report& r) { sendInternal(pipe, ReportOut{r}); };
-  hooks.wait = [&](common::Millis d) {
-    auto until = clock_.steadyNow() + d;
-    while (!stopping) {
-      auto now = clock_.steadyNow();
+  hooks.report = [&inbox](const protocol::Report& r) { sendInternal(inbox.pipe, ReportOut{r}); };
+  hooks.wait = [&inbox, &clock](common::Millis d) {
+    auto until = clock.steadyNow() + d;
+    while (!inbox.stopping) {
+      auto now = clock.steadyNow();
       if (now >= until) return true;
-      pollFor(std::chrono::duration_cast<common::Millis>(until - now));
+      inbox.pollFor(std::chrono::duration_cast<common::Millis>(until - now));
     }
     return false;
   };
-  hooks.fetch = [&](const std::string& digest, std::uint64_t size, const std::filesystem::path& dest) -> Status {
-    fetch_result.reset();
-    sendInternal(pipe, FetchRequest{digest, size, dest});
-    while (!fetch_result && !stopping) pollFor(common::Millis(1000));
-    if (!fetch_result) return Error(Errc::kUnavailable, "agent stopping");
-    return *fetch_result;
+  hooks.fetch = [&inbox](const std::string& digest, std::uint64_t size, const std::filesystem::path& dest) -> Status {
+    inbox.fetch_result.reset();
+    sendInternal(inbox.pipe, FetchRequest{digest, size, dest});
+    while (!inbox.fetch_result && !inbox.stopping) inbox.pollFor(common::Millis(1000));
+    if (!inbox.fetch_result) return Error(Errc::kUnavailable, "agent stopping");
+    if (!inbox.fetch_result->ok()) return *inbox.fetch_result;
+    return syncDownload(dest);
   };
+  return hooks;
+}
+
+}  // namespace
+
+void Agent::workerMain() {
+  zmq::socket_t pipe(ctx_, zmq::socket_type::pair);
+  pipe.connect(kWorkerPipe);
+  Journal journal = std::move(*journal_);
+  WorkerInbox inbox(pipe);
   RealHostOs host_os;
-  Deployer deployer(config_, journal, hooks, clock_, host_os);
+  Deployer deployer(config_, journal, workerHooks(inbox, clock_), clock_, host_os);
   protocol::HealthMap health;
   auto publish = [&](const std::string& busy) { sendInternal(pipe, StateUpdate{deployer.releases(), health, busy}); };
 
@@ -219,10 +251,10 @@ void Agent::workerMain() {
   health = deployer.checkAll();
   publish("");
   auto next_check = clock_.steadyNow() + deployer.monitorInterval();
-  while (!stopping) {
-    if (!queue.empty()) {
-      auto order = std::move(queue.front());
-      queue.pop_front();
+  while (!inbox.stopping) {
+    if (!inbox.queue.empty()) {
+      auto order = std::move(inbox.queue.front());
+      inbox.queue.pop_front();
       publish(order.body.order_id);
       deployer.execute(order);
       health = deployer.checkAll();
@@ -240,7 +272,7 @@ void Agent::workerMain() {
       next_check = clock_.steadyNow() + deployer.monitorInterval();
       continue;
     }
-    pollFor(std::chrono::duration_cast<common::Millis>(next_check - now));
+    inbox.pollFor(std::chrono::duration_cast<common::Millis>(next_check - now));
   }
   sendInternal(pipe, Stopped{});
 }
@@ -298,7 +330,7 @@ Status Agent::run() {
     if ((items[2].revents || items[3].revents) && !stopping_) {
       spdlog::info("stopping: letting the worker finish or revert the step in hand");
       stopping_ = true;
-      stop_deadline = clock_.steadyNow() + kStopGrace;
+      stop_deadline = clock_.steadyNow() + config_.stop_grace;
       sendInternal(pipe_, Stop{});
       finishFetch(Error(Errc::kUnavailable, "agent stopping"));
     }
@@ -317,16 +349,18 @@ Status Agent::run() {
       }
     }
     if (due.fetch_expired) finishFetch(Error(Errc::kTimeout, "download did not finish within fetch_timeout"));
-    if (stopping_ && t >= stop_deadline) {
-      spdlog::error("worker did not stop within 90s; exiting anyway");
-      break;
-    }
+    if (stopping_ && t >= stop_deadline) break;
   }
   // Give the last reports a moment to leave (linger), then close.
 #ifdef FLOTILLA_HAVE_SYSTEMD
   sd_notify(0, "STOPPING=1");
 #endif
-  if (worker_.joinable() && worker_done_) worker_.join();
+  if (!worker_done_)
+    return Error(Errc::kTimeout, "the worker did not stop within stop_grace (" +
+                                     common::formatDuration(config_.stop_grace) +
+                                     "); exiting anyway: the step in hand is journaled and is finished or reverted "
+                                     "at the next start");
+  worker_.join();
   return {};
 }
 
@@ -387,7 +421,7 @@ void Agent::handleWorker() {
 
 void Agent::finishFetch(Status result) {
   if (fetch_fd_ < 0) return;
-  if (result.ok() && ::fsync(fetch_fd_) != 0) result = Error(Errc::kIo, std::string("fsync: ") + std::strerror(errno));
+  // No fsync here: the worker makes the file durable before it reads it.
   ::close(fetch_fd_);
   fetch_fd_ = -1;
   session_.abandonFetch();
@@ -498,7 +532,7 @@ void Agent::handleCoordinator() {
           onRotation(x);
         } else if constexpr (std::is_same_v<T, protocol::Refusal>) {
           spdlog::warn("coordinator refused: {}: {}", protocol::toString(x.code), x.detail);
-          if (auto failed = session_.onRefusal(x, clock_.steadyNow())) finishFetch(*failed);
+          if (auto failed = session_.onRefusal(x, clock_.steadyNow(), *this)) finishFetch(*failed);
         }
       },
       *msg);

@@ -154,8 +154,9 @@ std::string agentConfigText(const AgentInitOptions& opts, const std::string& id,
 
 Status checkKnownKeys(const fs::path& file, const toml::table& root) {
   static const std::set<std::string> kKnown = {
-      "id",         "apps_dir",           "state_dir",    "run_as",      "keep_releases", "fetch_timeout", "log_level",
-      "clock_skew", "max_artifact_bytes", "release_keys", "coordinator", "keys",          "labels",        "vars"};
+      "id",        "apps_dir",   "state_dir",          "run_as",       "keep_releases", "fetch_timeout", "stop_grace",
+      "log_level", "clock_skew", "max_artifact_bytes", "release_keys", "coordinator",   "keys",          "labels",
+      "vars"};
   for (auto& [k, v] : root)
     if (!kKnown.count(std::string(k.str())))
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + std::string(k.str()) + ": unknown key");
@@ -211,7 +212,8 @@ Status readAgentSettings(const fs::path& file, const toml::table& root, AgentCon
       return Error(Errc::kInvalidArgument, where(file, n->source()) + ": keep_releases: expected an integer >= 2");
     c.keep_releases = static_cast<std::size_t>(*v);
   }
-  for (auto [key, target] : {std::pair<const char*, common::Millis*>{"fetch_timeout", &c.fetch_timeout}}) {
+  for (auto [key, target] : {std::pair<const char*, common::Millis*>{"fetch_timeout", &c.fetch_timeout},
+                             std::pair<const char*, common::Millis*>{"stop_grace", &c.stop_grace}}) {
     if (!root.get(key)) continue;
     auto s = requireString(file, root, key, key);
     if (!s) return s.error();

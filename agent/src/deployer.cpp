@@ -183,6 +183,18 @@ Phase Deployer::fail(Ctx& c, Phase phase, const std::string& message) {
 
 Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   Ctx c;
+  if (auto ended = accept(c, order)) return *ended;
+  if (auto ended = readyRelease(c)) return *ended;
+  if (!c.spec.deploy.before_switch.empty()) {
+    if (auto st = journalPhase(c, Phase::kBeforeSwitch); !st.ok())
+      return fail(c, Phase::kFailed, "journal: " + st.error().message);
+    report(c, Phase::kBeforeSwitch, "", c.previous);
+    if (auto st = runHooks(c); !st.ok()) return fail(c, Phase::kFailed, st.error().message);
+  }
+  return switchOver(c);
+}
+
+std::optional<Phase> Deployer::accept(Ctx& c, const protocol::VerifiedOrder& order) {
   c.body = order.body;
   c.raw_spec = protocol::encodeSpec(order.spec);
   auto& app = journal_.state().apps[c.body.app];
@@ -199,7 +211,11 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   auto spec = expandSpec(order.spec, config_.vars);
   if (!spec) return fail(c, Phase::kFailed, spec.error().message);
   c.spec = std::move(*spec);
+  return std::nullopt;
+}
 
+std::optional<Phase> Deployer::readyRelease(Ctx& c) {
+  auto& app = journal_.state().apps[c.body.app];
   const fs::path rel = releaseDir(c.body.app, c.body.version);
   const fs::path current = appDir(c.body.app) / "current";
   std::error_code ec;
@@ -217,22 +233,20 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   bool on_disk = fs::is_directory(rel, ec);
   bool ready = on_disk && known != app.releases.end() &&
                (c.body.artifact_digest.empty() || known->second.digest == c.body.artifact_digest);
-  if (!ready) {
-    if (c.body.artifact_digest.empty())
-      return fail(c, Phase::kFailed,
-                  "release " + c.body.version + " is not on this host and the order names no artifact");
-    if (auto st = stage(c); !st.ok()) return fail(c, Phase::kFailed, st.error().message);
-  } else {
+  if (ready) {
     journal_.state().apps[c.body.app].releases[c.body.version].spec = c.raw_spec;
+    return std::nullopt;
   }
+  if (c.body.artifact_digest.empty())
+    return fail(c, Phase::kFailed,
+                "release " + c.body.version + " is not on this host and the order names no artifact");
+  if (auto st = stage(c); !st.ok()) return fail(c, Phase::kFailed, st.error().message);
+  return std::nullopt;
+}
 
-  if (!c.spec.deploy.before_switch.empty()) {
-    if (auto st = journalPhase(c, Phase::kBeforeSwitch); !st.ok())
-      return fail(c, Phase::kFailed, "journal: " + st.error().message);
-    report(c, Phase::kBeforeSwitch, "", c.previous);
-    if (auto st = runHooks(c); !st.ok()) return fail(c, Phase::kFailed, st.error().message);
-  }
-
+Phase Deployer::switchOver(Ctx& c) {
+  const fs::path rel = releaseDir(c.body.app, c.body.version);
+  const fs::path current = appDir(c.body.app) / "current";
   if (auto st = journalPhase(c, Phase::kSwitching); !st.ok())
     return fail(c, Phase::kFailed, "journal: " + st.error().message);
   if (auto st = os_.switchLink(current, fs::path("releases") / c.body.version); !st.ok())

@@ -72,7 +72,7 @@ void Session::onWelcome(const protocol::Welcome& w, SteadyTime now, SessionPort&
   if (w.status == protocol::WelcomeStatus::kPending) {
     state_ = State::kPending;
     next_heartbeat_ = SteadyTime::max();
-    next_hello_ = now + kPendingHelloInterval;
+    next_hello_ = now + kPendingHelloInterval + port.jitter(kPendingHelloJitter);
     return;
   }
   const bool new_session = state_ != State::kOnline;
@@ -106,7 +106,7 @@ void Session::onAccepted(SessionPort& port) {
   }
 }
 
-std::optional<Error> Session::onRefusal(const protocol::Refusal& r, SteadyTime now) {
+std::optional<Error> Session::onRefusal(const protocol::Refusal& r, SteadyTime now, SessionPort& port) {
   if (protocol::isFetchRefusal(r.code)) {
     // A late refusal of an abandoned download changes nothing.
     if (!fetch_) return std::nullopt;
@@ -118,7 +118,7 @@ std::optional<Error> Session::onRefusal(const protocol::Refusal& r, SteadyTime n
   // A restarted coordinator, or one that lost this connection, asks for a
   // hello; anything else (revoked, id taken, a code this build does not know)
   // is retried slowly.
-  next_hello_ = protocol::asksForHello(r.code) ? now : now + kRefusedHelloDelay;
+  next_hello_ = protocol::asksForHello(r.code) ? now : now + kRefusedHelloDelay + port.jitter(kRefusedHelloJitter);
   return std::nullopt;
 }
 

@@ -73,6 +73,12 @@ Status readAgents(const fs::path& file, const toml::table& root, CoordinatorConf
   if (!agents) return agents.error();
   FLOTILLA_TRY(readString(file, **agents, "listen", "agents.listen", c.agent_listen));
   FLOTILLA_TRY(readDuration(file, **agents, "heartbeat_interval", "agents.heartbeat_interval", c.heartbeat_interval));
+  if (c.heartbeat_interval < kMinHeartbeatInterval || c.heartbeat_interval > kMaxHeartbeatInterval)
+    return Error(Errc::kInvalidArgument,
+                 where(file, (*agents)->get("heartbeat_interval")->source()) +
+                     ": agents.heartbeat_interval: " + common::formatDuration(c.heartbeat_interval) +
+                     " is outside what agents accept (" + common::formatDuration(kMinHeartbeatInterval) + " to " +
+                     common::formatDuration(kMaxHeartbeatInterval) + ")");
   FLOTILLA_TRY(readDuration(file, **agents, "heartbeat_expiry", "agents.heartbeat_expiry", c.heartbeat_expiry));
   if (c.heartbeat_expiry <= c.heartbeat_interval)
     return Error(Errc::kInvalidArgument,

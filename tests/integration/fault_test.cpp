@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "support/cluster.h"
+#include "support/text_file.h"
 
 using namespace flotilla::testing;
 using namespace std::chrono_literals;
@@ -103,6 +104,33 @@ TEST_CASE("a frozen agent is marked lost and counts as unreachable, and the wave
   f.signalAgent("h1", SIGCONT);
   // It comes back online on its own.
   CHECK(f.waitOnline(2, 20s));
+}
+
+TEST_CASE("an agent whose hook outlasts stop_grace exits after SIGTERM anyway, and recovers at the next start",
+          "[integration][fault]") {
+  Fleet f;
+  f.startCoordinator();
+  f.initAgent({"h0"});
+  // stop_grace is a top-level key; the template has none, so it goes next to fetch_timeout.
+  setTomlLine(f.agentDir("h0") / "agent.toml", "fetch_timeout", "fetch_timeout = \"5m\"\nstop_grace = \"1s\"");
+  f.startAgent({"h0"});
+  REQUIRE(f.waitOnline(1));
+  f.baseline("1");
+  // A hook that ignores the agent stopping, and outlives the wait below.
+  auto id = f.submit(planOf2(f, true, "[deploy]\nbefore_switch = [[\"sleep\", \"25\"]]\n", kHealthy));
+  REQUIRE(waitUntil([&] { return f.hostPhase(id, "h0") == "before_switch"; }, 20s));
+  f.signalAgent("h0", SIGTERM);
+  const int st = f.waitAgentExit("h0", 10s);
+  REQUIRE(st != -1);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 1);
+
+  f.startAgent({"h0"});
+  auto done = f.waitFinished(id, 60s);
+  INFO(done.dump(2));
+  CHECK(done["state"] == "failed");
+  CHECK(f.liveRelease("h0", "web") == "1");
+  CHECK(eventWithText(f, done["id"], "host_failed", "agent restarted during before_switch"));
 }
 
 // ---------------------------------------------------------------- a kill at every phase

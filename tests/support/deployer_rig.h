@@ -4,6 +4,8 @@
 // state/ in a temp dir (or where the test points config.apps_dir), a journal,
 // a fetcher that copies files the test registered, reports collected in
 // `reports`, probation waits that advance a fake clock instead of sleeping.
+// A test may replace the fetch, follow the reports or decide the waits itself
+// (the *_override hooks, read at each call).
 // Single-threaded, like the Deployer.
 
 #include <catch2/catch.hpp>
@@ -51,7 +53,9 @@ class DeployerRig {
     REQUIRE(j.ok());
     journal_.emplace(std::move(*j));
     agent::DeployerHooks hooks;
-    hooks.fetch = [this](const std::string& digest, std::uint64_t, const std::filesystem::path& dest) -> Status {
+    hooks.fetch = [this](const std::string& digest, std::uint64_t size, const std::filesystem::path& dest) -> Status {
+      ++fetches;
+      if (fetch_override) return fetch_override(digest, size, dest);
       auto it = files_.find(digest);
       if (it == files_.end()) return Error(Errc::kNotFound, "no artifact " + digest);
       std::error_code ec;
@@ -59,9 +63,13 @@ class DeployerRig {
       if (ec) return Error(Errc::kIo, ec.message());
       return {};
     };
-    hooks.report = [this](const protocol::Report& r) { reports.push_back(r); };
+    hooks.report = [this](const protocol::Report& r) {
+      reports.push_back(r);
+      if (report_override) report_override(r);
+    };
     hooks.wait = [this](common::Millis d) {
       ++waits;
+      if (wait_override) return wait_override(d);
       clock.advance(d);
       return true;
     };
@@ -127,7 +135,12 @@ class DeployerRig {
   agent::AgentConfig config;
   FakeClock clock;
   std::vector<protocol::Report> reports;
+  int fetches = 0;
   int waits = 0;
+  std::function<Status(const std::string& digest, std::uint64_t size, const std::filesystem::path& dest)>
+      fetch_override;
+  std::function<bool(common::Millis)> wait_override;
+  std::function<void(const protocol::Report&)> report_override;
 
  private:
   agent::HostOs& os_;

@@ -94,7 +94,7 @@ void SimAgent::onMessage(SimContext& ctx, const protocol::CoordinatorMessage& ms
     onRotation(ctx, *rot);
   } else if (const auto* r = std::get_if<protocol::Refusal>(&msg)) {
     ++ctx.stats.refusals;
-    if (auto failed = session_.onRefusal(*r, now.steady)) fail(ctx, port, failed->message, now);
+    if (auto failed = session_.onRefusal(*r, now.steady, port)) fail(ctx, port, failed->message, now);
   }
   track(ctx, before);
 }

@@ -21,6 +21,7 @@
 #include "flotilla/protocol/order.h"
 #include "support/catch_phase.h"
 #include "support/cluster.h"
+#include "support/deployer_rig.h"
 #include "support/fake_clock.h"
 #include "support/release_builder.h"
 
@@ -32,10 +33,6 @@ using Catch::Matchers::Contains;
 using flotilla::Errc;
 using flotilla::Error;
 using flotilla::Status;
-using flotilla::agent::AgentConfig;
-using flotilla::agent::AppState;
-using flotilla::agent::Deployer;
-using flotilla::agent::DeployerHooks;
 using flotilla::agent::expandSpec;
 using flotilla::agent::expandVars;
 using flotilla::agent::Journal;
@@ -47,24 +44,17 @@ using flotilla::protocol::Report;
 using flotilla::protocol::VerifiedOrder;
 using flotilla::testing::buildRelease;
 using flotilla::testing::buildTarballWithEntry;
-using flotilla::testing::FakeClock;
+using flotilla::testing::DeployerRig;
 using flotilla::testing::readLines;
 using flotilla::testing::ReleaseOptions;
-using flotilla::testing::TempDir;
 using Phases = std::vector<std::string>;
+using Artifact = flotilla::testing::RigArtifact;
 using flotilla::protocol::HealthMap;
 using H = flotilla::protocol::HealthState;
 
 // Thrown from a hook to stop execute() dead, as a crash would: whatever the
 // journal on disk says at that moment is what the next start finds.
 struct Crash {};
-
-// An artifact ready to be named by an order.
-struct Artifact {
-  fs::path tarball;
-  std::string digest;
-  std::uint64_t size = 0;
-};
 
 // Exec check `test -f HEALTHY` in the release dir, polled every 20ms; healthy after 60ms, reverted after 500ms.
 OrderSpec defaultSpec() {
@@ -98,60 +88,22 @@ ReleaseOptions withFile(const std::string& name, const std::string& content) {
   return o;
 }
 
-// One agent host: apps/ and state/ in a temp dir, a journal, a deployer whose
-// fetcher copies tarballs built by the test, whose reports land in `reports`
-// and whose probation waits advance a fake clock instead of sleeping.
-class Host {
+// The rig's file system seam, built before the rig that borrows it.
+struct RealOsHolder {
+  flotilla::agent::RealHostOs real_os;
+};
+
+// One agent host on the real file system (support/deployer_rig.h), with this
+// file's host variables, releases built by the test and views of apps/.
+class Host : private RealOsHolder, public DeployerRig {
  public:
-  explicit Host(std::size_t keep_releases = 3) {
-    config.apps_dir = tmp_.path() / "apps";
-    config.state_dir = tmp_.path() / "state";
+  explicit Host(std::size_t keep_releases = 3) : DeployerRig(real_os) {
     config.keep_releases = keep_releases;
     config.vars = {{"greeting", "hello"}, {"health_file", "HEALTHY"}};
-    fs::create_directories(work());
     restartAgent();
   }
-  Host(const Host&) = delete;
-  Host& operator=(const Host&) = delete;
 
-  // A fresh journal read back from disk and a fresh deployer, as after an agent restart.
-  void restartAgent() {
-    deployer_.reset();
-    journal_.reset();
-    auto j = Journal::open(config.state_dir);
-    REQUIRE(j.ok());
-    journal_.emplace(std::move(*j));
-    DeployerHooks hooks;
-    hooks.fetch = [this](const std::string& digest, std::uint64_t size, const fs::path& dest) -> Status {
-      ++fetches;
-      if (fetch_override) return fetch_override(digest, size, dest);
-      auto it = artifacts_.find(digest);
-      if (it == artifacts_.end()) return Error(Errc::kNotFound, "no artifact " + digest);
-      std::error_code ec;
-      fs::copy_file(it->second, dest, fs::copy_options::overwrite_existing, ec);
-      if (ec) return Error(Errc::kIo, ec.message());
-      return {};
-    };
-    hooks.report = [this](const Report& r) {
-      reports.push_back(r);
-      if (report_override) report_override(r);
-    };
-    hooks.wait = [this](Millis d) {
-      ++waits;
-      if (wait_override) return wait_override(d);
-      clock.advance(d);
-      return true;
-    };
-    deployer_ = std::make_unique<Deployer>(config, *journal_, std::move(hooks), clock, os_);
-  }
-
-  Deployer& deployer() { return *deployer_; }
-  Journal& journal() { return *journal_; }
-  const AppState& app(const std::string& name) { return journal_->state().apps[name]; }
-
-  fs::path work() const { return tmp_.path() / "work"; }
-  fs::path appDir(const std::string& app) const { return config.apps_dir / app; }
-  fs::path releaseDir(const std::string& app, const std::string& v) const { return appDir(app) / "releases" / v; }
+  fs::path releaseDir(const std::string& app, const std::string& v) const { return releasesDir(app) / v; }
 
   // What `current` points at ("" when there is no link).
   std::string current(const std::string& app) const {
@@ -169,74 +121,24 @@ class Host {
   std::set<std::string> releasesOnDisk(const std::string& app) const {
     std::set<std::string> out;
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(appDir(app) / "releases", ec)) out.insert(e.path().filename().string());
+    for (const auto& e : fs::directory_iterator(releasesDir(app), ec)) out.insert(e.path().filename().string());
     return out;
-  }
-  std::size_t downloadsLeft() const {
-    std::size_t n = 0;
-    std::error_code ec;
-    for (auto it = fs::directory_iterator(config.state_dir / "downloads", ec); !ec && it != fs::directory_iterator();
-         it.increment(ec))
-      ++n;
-    return n;
   }
 
   Artifact artifact(const std::string& version, const ReleaseOptions& opts = {}) {
     return registerTarball(buildRelease(work(), version, opts));
   }
-  Artifact registerTarball(const fs::path& tarball) {
-    auto d = flotilla::common::digestFile(tarball);
-    REQUIRE(d.ok());
-    artifacts_[d->digest] = tarball;
-    return Artifact{tarball, d->digest, d->size};
-  }
+  Artifact registerTarball(const fs::path& tarball) { return addFile(tarball); }
 
   VerifiedOrder order(const std::string& app, const std::string& version, const Artifact& a,
                       const OrderSpec& spec = defaultSpec(), const std::string& action = "deploy") {
-    VerifiedOrder o;
-    ++sequence_;
-    o.body.order_id = "order-" + std::to_string(sequence_);
-    o.body.target = "host-1";
-    o.body.rollout_id = "rollout-" + std::to_string(sequence_);
-    o.body.app = app;
-    o.body.version = version;
-    o.body.action = action;
-    o.body.artifact_digest = a.digest;
-    o.body.artifact_size = a.size;
-    o.body.sequence = sequence_;
-    o.spec = spec;
-    return o;
+    return DeployerRig::order(app, version, a, spec, action);
   }
-
-  Phase execute(const VerifiedOrder& o) { return deployer_->execute(o); }
   // Builds, registers and deploys `version` of `app`.
   Phase deploy(const std::string& app, const std::string& version, const ReleaseOptions& opts = {},
                const OrderSpec& spec = defaultSpec()) {
     return execute(order(app, version, artifact(version, opts), spec));
   }
-
-  Phases phasesSince(std::size_t mark) const {
-    Phases out;
-    for (std::size_t i = mark; i < reports.size(); ++i) out.push_back(flotilla::protocol::toString(reports[i].phase));
-    return out;
-  }
-
-  AgentConfig config;
-  FakeClock clock;
-  std::vector<Report> reports;
-  int fetches = 0;
-  int waits = 0;
-  std::function<Status(const std::string&, std::uint64_t, const fs::path&)> fetch_override;
-  std::function<bool(Millis)> wait_override;
-  std::function<void(const Report&)> report_override;
-
- private:
-  TempDir tmp_{"flotilla-deployer"};
-  flotilla::agent::RealHostOs os_;
-  std::map<std::string, fs::path> artifacts_;
-  std::uint64_t sequence_ = 0;
-  std::optional<Journal> journal_;
-  std::unique_ptr<Deployer> deployer_;
 };
 
 std::string str(Phase p) { return flotilla::protocol::toString(p); }
@@ -852,7 +754,7 @@ TEST_CASE("deployer: an artifact digest that is not hex touches nothing outside 
   Host host;
   const fs::path victim = host.config.state_dir.parent_path() / "victim";
   std::ofstream(victim) << "keep me";
-  Artifact bogus{{}, "../../victim", 7};
+  Artifact bogus{"../../victim", 7};
   const int fetches = host.fetches;
 
   CHECK(host.execute(host.order("web", "1.0", bogus)) == Phase::kFailed);

@@ -179,6 +179,28 @@ TEST_CASE_METHOD(Fixture, "session: pending waits with slow hellos, then an acce
   CHECK(port.take<protocol::Heartbeat>().size() == 1);
 }
 
+TEST_CASE_METHOD(Fixture, "session: pending hellos are jittered by up to kPendingHelloJitter", "[agent][session]") {
+  const bool max_jitter = GENERATE(false, true);
+  port.max_jitter = max_jitter;
+  session.connected(now(), port);
+  port.sent.clear();
+  for (int i = 0; i < 3; ++i) {
+    session.onWelcome(welcome(protocol::WelcomeStatus::kPending), now(), port);
+    CHECK(port.jitter_asked.back() == agent::kPendingHelloJitter);
+    const auto wait = session.nextDeadline() - now();
+    CHECK(wait == agent::kPendingHelloInterval + (max_jitter ? agent::kPendingHelloJitter : 0ms));
+    clock.advance(std::chrono::duration_cast<common::Millis>(wait) - 1ms);
+    session.onTimer(now(), port);
+    CHECK(port.take<protocol::Hello>().empty());
+    clock.advance(1ms);
+    session.onTimer(now(), port);
+    CHECK(port.take<protocol::Hello>().size() == 1);
+  }
+  // Bounded: some spread, never more than half the interval again.
+  CHECK(agent::kPendingHelloJitter > 0ms);
+  CHECK(agent::kPendingHelloJitter <= agent::kPendingHelloInterval / 2);
+}
+
 TEST_CASE_METHOD(Fixture, "session: unanswered hellos back off, doubling to the cap, with jitter up to half",
                  "[agent][session]") {
   const bool max_jitter = GENERATE(false, true);
@@ -251,7 +273,7 @@ TEST_CASE_METHOD(Fixture, "session: a state change is heartbeated at once when o
 TEST_CASE_METHOD(Fixture, "session: not_enrolled and pending refusals say hello again at once", "[agent][session]") {
   const auto code = GENERATE(protocol::RefusalCode::kNotEnrolled, protocol::RefusalCode::kPending);
   online();
-  CHECK_FALSE(session.onRefusal({code, "say hello first"}, now()).has_value());
+  CHECK_FALSE(session.onRefusal({code, "say hello first"}, now(), port).has_value());
   CHECK(session.state() == State::kHelloSent);
   CHECK(session.nextDeadline() == now());
   session.onTimer(now(), port);
@@ -263,21 +285,34 @@ TEST_CASE_METHOD(Fixture, "session: revoked, id_taken and unknown refusals retry
                  "[agent][session]") {
   const auto code =
       GENERATE(protocol::RefusalCode::kRevoked, protocol::RefusalCode::kIdTaken, protocol::RefusalCode::kUnknown);
+  const bool max_jitter = GENERATE(false, true);
+  port.max_jitter = max_jitter;
   online();
-  CHECK_FALSE(session.onRefusal({code, ""}, now()).has_value());
+  CHECK_FALSE(session.onRefusal({code, ""}, now(), port).has_value());
   CHECK_FALSE(session.online());
-  CHECK(session.nextDeadline() == now() + agent::kRefusedHelloDelay);
+  CHECK(port.jitter_asked.back() == agent::kRefusedHelloJitter);
+  const auto wait = agent::kRefusedHelloDelay + (max_jitter ? agent::kRefusedHelloJitter : 0ms);
+  CHECK(session.nextDeadline() == now() + wait);
+  port.sent.clear();
+  clock.advance(wait - 1ms);
+  session.onTimer(now(), port);
+  CHECK(port.take<protocol::Hello>().empty());
+  clock.advance(1ms);
+  session.onTimer(now(), port);
+  CHECK(port.take<protocol::Hello>().size() == 1);
+  CHECK(agent::kRefusedHelloJitter > 0ms);
+  CHECK(agent::kRefusedHelloJitter <= agent::kRefusedHelloDelay / 2);
 }
 
 TEST_CASE_METHOD(Fixture, "session: a fetch refusal fails the download in hand and nothing else", "[agent][session]") {
   online();
   // No download in hand: a late refusal changes nothing.
-  CHECK_FALSE(session.onRefusal({protocol::RefusalCode::kFetchNoArtifact, "no artifact"}, now()).has_value());
+  CHECK_FALSE(session.onRefusal({protocol::RefusalCode::kFetchNoArtifact, "no artifact"}, now(), port).has_value());
   CHECK(session.online());
 
   session.beginFetch(kDigest, 1000, now() + 1min, port);
   CHECK(session.fetching());
-  auto failed = session.onRefusal({protocol::RefusalCode::kFetchNoArtifact, "no artifact " + kDigest}, now());
+  auto failed = session.onRefusal({protocol::RefusalCode::kFetchNoArtifact, "no artifact " + kDigest}, now(), port);
   REQUIRE(failed.has_value());
   CHECK(failed->code == Errc::kNotFound);
   CHECK(failed->message.find("no artifact") != std::string::npos);

@@ -2,10 +2,13 @@
 // The agent daemon. Two threads:
 //  - the reactor (run()'s caller) owns the DEALER socket to the coordinator
 //    and the Session (hello, heartbeats, order verification, artifact transfer
-//    with credit-based flow control, forwarding reports). It never blocks on
-//    slow work, so heartbeats never stall.
+//    with credit-based flow control, forwarding reports). It does no slow
+//    work: of a download it only writes each chunk (at most 256 KiB) into the
+//    page cache, never waiting for the disk, so heartbeats do not stall.
 //  - the worker owns the journal and the Deployer: it executes orders one at a
-//    time and runs the idle health monitor.
+//    time and runs the idle health monitor. It makes a finished download
+//    durable (fsync) before the Deployer checks its length and digest; a crash
+//    before then leaves a partial download that recovery removes.
 // They talk only by messages over an inproc PAIR pipe.
 
 #include <optional>
@@ -31,7 +34,11 @@ class Agent final : private SessionPort {
   // Loads the journal and connects. Errors name the file or endpoint at fault.
   Status start();
   // The reactor loop; returns after SIGTERM/SIGINT or requestStop(), once the
-  // worker has finished or reverted the step in hand.
+  // worker has finished or reverted the step in hand. kTimeout when it did not
+  // within stop_grace (a hook that will not end): the worker is still running
+  // and destroying the Agent would wait for it, so the caller must end the
+  // process without destructors (std::_Exit). That is safe: every step is in
+  // the journal before it takes effect, and recovery deals with it at start.
   Status run();
   void requestStop();
 

@@ -30,6 +30,9 @@ struct AgentConfig {
   std::optional<std::string> run_as;
   std::size_t keep_releases = 3;
   common::Millis fetch_timeout{std::chrono::minutes(5)};
+  // After SIGTERM, how long the worker may take to finish or revert the step
+  // in hand before the agent exits without it.
+  common::Millis stop_grace{std::chrono::seconds(90)};
   std::int64_t clock_skew_s = 300;
   std::uint64_t max_artifact_bytes = 2ull << 30;
   std::string log_level = "info";

@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "flotilla/agent/config.h"
@@ -81,6 +82,14 @@ class Deployer {
   // clears it from the journal, saves, then reports `phase`.
   protocol::Phase finish(const Ctx& c, protocol::Phase phase, const std::string& message, const std::string& live);
   protocol::Phase revert(Ctx& c, const std::string& why);
+  // The steps of execute(). The first two return the terminal phase when the
+  // order ended there. accept: journals and reports the order, checks its
+  // digest and expands its spec. readyRelease: ends an order whose release is
+  // already live, else stages the release unless it is on disk already.
+  // switchOver: switch `current`, restart, probation, healthy or revert.
+  std::optional<protocol::Phase> accept(Ctx& c, const protocol::VerifiedOrder& order);
+  std::optional<protocol::Phase> readyRelease(Ctx& c);
+  protocol::Phase switchOver(Ctx& c);
   // Runs a hook or restart command as run_as; `what` names it in the error.
   Status runCommand(const std::string& what, common::ProcessSpec ps);
   Status runHooks(Ctx& c);

@@ -33,11 +33,16 @@ namespace flotilla::agent {
 // each wait plus up to half of it again as jitter.
 inline constexpr common::Millis kHelloBackoffMin{1000};
 inline constexpr common::Millis kHelloBackoffMax{30000};
-// Hello again this often while an operator has not accepted the agent.
+// Hello again this often while an operator has not accepted the agent, plus
+// up to kPendingHelloJitter, so pending agents that came back together after a
+// coordinator restart do not keep arriving in bunches.
 inline constexpr common::Millis kPendingHelloInterval{5000};
+inline constexpr common::Millis kPendingHelloJitter{kPendingHelloInterval / 2};
 // Hello again after a refusal that an immediate hello would not cure
-// (revoked, id taken, malformed, a code this build does not know).
+// (revoked, id taken, malformed, a code this build does not know), plus up to
+// kRefusedHelloJitter for the same reason.
 inline constexpr common::Millis kRefusedHelloDelay{30000};
+inline constexpr common::Millis kRefusedHelloJitter{kRefusedHelloDelay / 2};
 // The first hello if no connection event says the connection is up.
 inline constexpr common::Millis kFirstHelloFallback{3000};
 // After a dropped connection: if no new one by then (plus jitter), reconnect by
@@ -121,8 +126,8 @@ class Session {
   void onWelcome(const protocol::Welcome& w, common::SteadyTime now, SessionPort& port);
   // A fetch refusal ends the download in hand and returns the error to fail it
   // with (nothing when there is none); any other code ends the session: hello
-  // again at once (not_enrolled, pending) or after kRefusedHelloDelay.
-  std::optional<Error> onRefusal(const protocol::Refusal& r, common::SteadyTime now);
+  // again at once (not_enrolled, pending) or after kRefusedHelloDelay plus jitter.
+  std::optional<Error> onRefusal(const protocol::Refusal& r, common::SteadyTime now, SessionPort& port);
   // `ctx` carries the keys, agent id and skew; the session fills in the time
   // and the app's highest sequence.
   OrderDecision onOrder(const protocol::SignedOrder& order, protocol::VerifyContext ctx, common::SysTime now,

@@ -15,6 +15,12 @@
 
 namespace flotilla::coordinator {
 
+// The range agents.heartbeat_interval may take: agents clamp the interval a
+// welcome offers to the same range (agent/session.h), so a coordinator set
+// outside it would expect heartbeats at a pace no agent keeps.
+inline constexpr common::Millis kMinHeartbeatInterval{10};
+inline constexpr common::Millis kMaxHeartbeatInterval{std::chrono::hours(1)};
+
 struct CoordinatorConfig {
   std::filesystem::path dir;  // directory of coordinator.toml; relative paths resolve here
   std::string agent_listen = "tcp://0.0.0.0:7700";
