@@ -14,17 +14,6 @@ std::string text(const json& j, const char* key) {
 
 json orNull(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
 
-std::optional<std::string> optText(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
-}
-
-std::size_t count(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number_unsigned() ? it->get<std::size_t>() : 0;
-}
-
 void putIfSet(json& j, const char* key, const std::string& v) {
   if (!v.empty()) j[key] = v;
 }
@@ -110,6 +99,25 @@ void from_json(const json& j, MetricsRequest& r) {
   r.days = j.value("days", std::int64_t{30});
 }
 
+void to_json(json& j, const UploadBeginRequest& r) {
+  j = {{"cmd", kUploadBegin}, {"digest", r.digest}, {"size", r.size}};
+}
+void from_json(const json& j, UploadBeginRequest& r) {
+  r.digest = text(j, "digest");
+  r.size = j.value("size", std::uint64_t{0});
+}
+
+void to_json(json& j, const UploadChunkRequest& r) {
+  j = {{"cmd", kUploadChunk}, {"upload_id", r.upload_id}, {"offset", r.offset}};
+}
+void from_json(const json& j, UploadChunkRequest& r) {
+  r.upload_id = text(j, "upload_id");
+  r.offset = j.value("offset", std::uint64_t{0});
+}
+
+void to_json(json& j, const UploadEndRequest& r) { j = {{"cmd", kUploadEnd}, {"upload_id", r.upload_id}}; }
+void from_json(const json& j, UploadEndRequest& r) { r.upload_id = text(j, "upload_id"); }
+
 // ---------------------------------------------------------------- replies
 
 void to_json(json& j, const ErrorReply& r) {
@@ -122,23 +130,261 @@ void from_json(const json& j, ErrorReply& r) {
   r.message = text(err, "message");
 }
 
+MalformedReply::MalformedReply(std::string field, const std::string& problem)
+    : std::runtime_error(field + ": " + problem), field_(std::move(field)) {}
+
+namespace {
+
+const char* typeName(const json& v) {
+  if (v.is_number_unsigned()) return "a non-negative integer";
+  if (v.is_number_integer()) return "a negative integer";
+  return v.type_name();
+}
+
+// Reads the fields of one reply object. Strict: a missing field or one of
+// the wrong JSON type throws MalformedReply with its path. Lenient (stored
+// snapshots): such a field reads as empty.
+class Fields {
+ public:
+  Fields(const json& j, std::string path, bool strict) : j_(j), path_(std::move(path)), strict_(strict) {
+    if (!j_.is_object()) fail("", "expected an object, got " + std::string(typeName(j_)));
+  }
+
+  std::string str(const char* key) const {
+    const json* v = find(key);
+    if (!v || v->is_string()) return v ? v->get<std::string>() : std::string();
+    return wrong(key, "a string", *v), std::string();
+  }
+  std::optional<std::string> optStr(const char* key) const {
+    const json* v = find(key);
+    if (!v || v->is_null()) return std::nullopt;
+    if (v->is_string()) return v->get<std::string>();
+    return wrong(key, "a string or null", *v), std::nullopt;
+  }
+  std::uint64_t count(const char* key) const {
+    const json* v = find(key);
+    if (!v || v->is_number_unsigned()) return v ? v->get<std::uint64_t>() : 0;
+    return wrong(key, "a non-negative integer", *v), 0;
+  }
+  std::int64_t integer(const char* key) const {
+    const json* v = find(key);
+    if (!v || v->is_number_integer()) return v ? v->get<std::int64_t>() : 0;
+    return wrong(key, "an integer", *v), 0;
+  }
+  std::optional<int> optInt(const char* key) const {
+    const json* v = find(key);
+    if (!v || v->is_null()) return std::nullopt;
+    if (v->is_number_integer()) return v->get<int>();
+    return wrong(key, "an integer or null", *v), std::nullopt;
+  }
+  double number(const char* key) const {
+    const json* v = find(key);
+    if (!v || v->is_number()) return v ? v->get<double>() : 0;
+    return wrong(key, "a number", *v), 0;
+  }
+  std::optional<double> optNumber(const char* key, bool may_be_absent = false) const {
+    const json* v = may_be_absent ? j_.is_object() && j_.contains(key) ? &j_[key] : nullptr : find(key);
+    if (!v || v->is_null()) return std::nullopt;
+    if (v->is_number()) return v->get<double>();
+    return wrong(key, "a number or null", *v), std::nullopt;
+  }
+  bool boolean(const char* key) const {
+    const json* v = find(key);
+    if (!v || v->is_boolean()) return v && v->get<bool>();
+    return wrong(key, "true or false", *v), false;
+  }
+  std::map<std::string, std::string> textMap(const char* key) const {
+    std::map<std::string, std::string> out;
+    const json* v = find(key);
+    if (!v) return out;
+    if (!v->is_object()) return wrong(key, "an object", *v), out;
+    for (auto it = v->begin(); it != v->end(); ++it) {
+      if (it->is_string())
+        out[it.key()] = it->get<std::string>();
+      else if (strict_)
+        fail(std::string(key) + "." + it.key(), std::string("expected a string, got ") + typeName(*it));
+    }
+    return out;
+  }
+  // An object field read by `read` with the field's path; nullopt when null
+  // (and `nullable`) or, lenient, when absent or not an object.
+  template <typename T, typename Read>
+  std::optional<T> object(const char* key, bool nullable, Read read) const {
+    const json* v = find(key);
+    if (!v || (nullable && v->is_null())) return std::nullopt;
+    if (!v->is_object()) return wrong(key, nullable ? "an object or null" : "an object", *v), std::nullopt;
+    T out;
+    read(Fields(*v, at(key) + ".", strict_), out);
+    return out;
+  }
+  template <typename T, typename Read>
+  std::vector<T> list(const char* key, Read read) const {
+    std::vector<T> out;
+    const json* v = find(key);
+    if (!v) return out;
+    if (!v->is_array()) return wrong(key, "an array", *v), out;
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      T item;
+      if ((*v)[i].is_object() || strict_)
+        read(Fields((*v)[i], at(key) + "[" + std::to_string(i) + "].", strict_), item);
+      out.push_back(std::move(item));
+    }
+    return out;
+  }
+  template <typename T, typename Read>
+  std::map<std::string, T> objectMap(const char* key, Read read) const {
+    std::map<std::string, T> out;
+    const json* v = find(key);
+    if (!v) return out;
+    if (!v->is_object()) return wrong(key, "an object", *v), out;
+    for (auto it = v->begin(); it != v->end(); ++it)
+      if (it->is_object() || strict_) read(Fields(*it, at(key) + "." + it.key() + ".", strict_), out[it.key()]);
+    return out;
+  }
+  bool has(const char* key) const { return j_.contains(key); }
+  bool strict() const { return strict_; }
+
+ private:
+  std::string at(const char* key) const { return path_ + key; }
+  const json* find(const char* key) const {
+    if (!j_.is_object()) return nullptr;
+    auto it = j_.find(key);
+    if (it != j_.end()) return &*it;
+    if (strict_) fail(key, "missing");
+    return nullptr;
+  }
+  void wrong(const char* key, const char* expected, const json& got) const {
+    if (strict_) fail(key, std::string("expected ") + expected + ", got " + typeName(got));
+  }
+  void fail(const std::string& key, const std::string& problem) const {
+    if (!strict_) return;
+    std::string field = path_ + key;
+    if (!field.empty() && field.back() == '.') field.pop_back();
+    throw MalformedReply(field.empty() ? "reply" : field, problem);
+  }
+
+  const json& j_;
+  std::string path_;
+  bool strict_;
+};
+
+Fields strictFields(const json& j) { return Fields(j, "", true); }
+
+void readEvent(const Fields& f, EventDoc& e) {
+  e.seq = f.integer("seq");
+  e.rollout = f.str("rollout");
+  e.at = f.str("at");
+  e.kind = f.str("kind");
+  e.agent = f.optStr("agent");
+  e.wave = f.optInt("wave");
+  e.message = f.str("message");
+  e.actor = f.optStr("actor");
+}
+
+void readWave(const Fields& f, WaveDoc& w) {
+  w.index = f.count("index");
+  w.hosts = f.count("hosts");
+  w.done = f.count("done");
+  w.healthy = f.count("healthy");
+  w.failed = f.count("failed");
+  w.unreachable = f.count("unreachable");
+  w.max_failed = f.count("max_failed");
+  w.max_unreachable = f.count("max_unreachable");
+  w.state = f.str("state");
+}
+
+void readHost(const Fields& f, HostDoc& h) {
+  h.id = f.str("id");
+  h.wave = f.count("wave");
+  h.state = f.str("state");
+  h.phase = f.str("phase");
+  h.previous = f.str("previous");
+  h.message = f.str("message");
+}
+
+void readStatus(const Fields& f, RolloutStatus& s) {
+  s.id = f.str("id");
+  s.app = f.str("app");
+  s.version = f.str("version");
+  s.state = f.str("state");
+  s.gate = f.str("gate");
+  s.current_wave = f.count("current_wave");
+  s.submitted_by = f.str("submitted_by");
+  s.submitted_at = f.optStr("submitted_at");
+  s.started_at = f.optStr("started_at");
+  s.finished_at = f.optStr("finished_at");
+  s.message = f.str("message");
+  s.waves = f.list<WaveDoc>("waves", readWave);
+  s.hosts.reset();
+  if (f.has("hosts")) s.hosts = f.list<HostDoc>("hosts", readHost);
+}
+
+void readAgent(const Fields& f, AgentDoc& a) {
+  a.id = f.str("id");
+  a.state = f.str("state");
+  a.labels = f.textMap("labels");
+  a.releases = f.textMap("releases");
+  a.health = f.textMap("health");
+  a.key = f.str("key");
+  a.busy = f.optStr("busy");
+  a.last_seen = f.optStr("last_seen");
+}
+
+void readHistory(const Fields& f, HistoryEntry& h) {
+  h.id = f.str("id");
+  h.app = f.str("app");
+  h.version = f.str("version");
+  h.state = f.str("state");
+  h.submitted_by = f.str("submitted_by");
+  h.submitted_at = f.optStr("submitted_at");
+  h.started_at = f.optStr("started_at");
+  h.finished_at = f.optStr("finished_at");
+  h.message = f.str("message");
+  h.commit = f.str("commit");
+  h.committed_at = f.optStr("committed_at");
+  h.duration = f.optNumber("duration", true);  // only once finished
+}
+
+void readScope(const Fields& f, DoraScopeDoc& s) {
+  s.deployment_frequency =
+      f.object<DeploymentFrequencyDoc>("deployment_frequency", false, [](const Fields& g, DeploymentFrequencyDoc& d) {
+         d.per_day = g.number("per_day");
+         d.deployments = g.integer("deployments");
+         d.band = g.str("band");
+       }).value_or(DeploymentFrequencyDoc{});
+  s.lead_time = f.object<LeadTimeDoc>("lead_time", false, [](const Fields& g, LeadTimeDoc& d) {
+                   d.median_seconds = g.optNumber("median_seconds");
+                   d.rollouts = g.integer("rollouts");
+                   d.from_submission = g.integer("from_submission");
+                   d.band = g.str("band");
+                 }).value_or(LeadTimeDoc{});
+  s.change_failure_rate =
+      f.object<ChangeFailureRateDoc>("change_failure_rate", false, [](const Fields& g, ChangeFailureRateDoc& d) {
+         d.rate = g.optNumber("rate");
+         d.failed = g.integer("failed");
+         d.finished = g.integer("finished");
+         d.aborted = g.integer("aborted");
+         d.band = g.str("band");
+       }).value_or(ChangeFailureRateDoc{});
+  s.recovery_time = f.object<RecoveryTimeDoc>("recovery_time", false, [](const Fields& g, RecoveryTimeDoc& d) {
+                       d.median_seconds = g.optNumber("median_seconds");
+                       d.recoveries = g.integer("recoveries");
+                       d.unrecovered = g.integer("unrecovered");
+                       d.band = g.str("band");
+                     }).value_or(RecoveryTimeDoc{});
+}
+
+json orNullNumber(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+}  // namespace
+
 void to_json(json& j, const EventDoc& e) {
   j = {{"seq", e.seq}, {"rollout", e.rollout}, {"at", e.at}, {"kind", e.kind}, {"message", e.message}};
   j["agent"] = orNull(e.agent);
   j["wave"] = e.wave ? json(*e.wave) : json(nullptr);
   j["actor"] = orNull(e.actor);
 }
-void from_json(const json& j, EventDoc& e) {
-  e.seq = j.value("seq", std::int64_t{0});
-  e.rollout = text(j, "rollout");
-  e.at = text(j, "at");
-  e.kind = text(j, "kind");
-  e.agent = optText(j, "agent");
-  auto w = j.find("wave");
-  e.wave = w != j.end() && w->is_number_integer() ? std::optional<int>(w->get<int>()) : std::nullopt;
-  e.message = text(j, "message");
-  e.actor = optText(j, "actor");
-}
+void from_json(const json& j, EventDoc& e) { readEvent(strictFields(j), e); }
 
 void to_json(json& j, const WaveDoc& w) {
   j = {{"index", w.index},
@@ -151,30 +397,13 @@ void to_json(json& j, const WaveDoc& w) {
        {"max_unreachable", w.max_unreachable},
        {"state", w.state}};
 }
-void from_json(const json& j, WaveDoc& w) {
-  w.index = count(j, "index");
-  w.hosts = count(j, "hosts");
-  w.done = count(j, "done");
-  w.healthy = count(j, "healthy");
-  w.failed = count(j, "failed");
-  w.unreachable = count(j, "unreachable");
-  w.max_failed = count(j, "max_failed");
-  w.max_unreachable = count(j, "max_unreachable");
-  w.state = text(j, "state");
-}
+void from_json(const json& j, WaveDoc& w) { readWave(strictFields(j), w); }
 
 void to_json(json& j, const HostDoc& h) {
   j = {{"id", h.id},       {"wave", h.wave},         {"state", h.state},
        {"phase", h.phase}, {"previous", h.previous}, {"message", h.message}};
 }
-void from_json(const json& j, HostDoc& h) {
-  h.id = text(j, "id");
-  h.wave = count(j, "wave");
-  h.state = text(j, "state");
-  h.phase = text(j, "phase");
-  h.previous = text(j, "previous");
-  h.message = text(j, "message");
-}
+void from_json(const json& j, HostDoc& h) { readHost(strictFields(j), h); }
 
 void to_json(json& j, const RolloutStatus& s) {
   j = {{"id", s.id},
@@ -191,32 +420,19 @@ void to_json(json& j, const RolloutStatus& s) {
        {"waves", s.waves}};
   if (s.hosts) j["hosts"] = *s.hosts;
 }
-void from_json(const json& j, RolloutStatus& s) {
-  s.id = text(j, "id");
-  s.app = text(j, "app");
-  s.version = text(j, "version");
-  s.state = text(j, "state");
-  s.gate = text(j, "gate");
-  s.current_wave = count(j, "current_wave");
-  s.submitted_by = text(j, "submitted_by");
-  s.submitted_at = optText(j, "submitted_at");
-  s.started_at = optText(j, "started_at");
-  s.finished_at = optText(j, "finished_at");
-  s.message = text(j, "message");
-  s.waves.clear();
-  if (auto w = j.find("waves"); w != j.end() && w->is_array())
-    for (const auto& x : *w) s.waves.push_back(x.is_object() ? x.get<WaveDoc>() : WaveDoc{});
-  s.hosts.reset();
-  if (auto h = j.find("hosts"); h != j.end() && h->is_array()) {
-    s.hosts.emplace();
-    for (const auto& x : *h) s.hosts->push_back(x.is_object() ? x.get<HostDoc>() : HostDoc{});
-  }
+void from_json(const json& j, RolloutStatus& s) { readStatus(strictFields(j), s); }
+
+RolloutStatus storedRolloutStatus(const json& j) {
+  RolloutStatus s;
+  if (j.is_object()) readStatus(Fields(j, "", false), s);
+  return s;
 }
 
 void to_json(json& j, const AgentDoc& a) {
   j = {{"id", a.id},         {"state", a.state}, {"labels", a.labels},     {"releases", a.releases},
        {"health", a.health}, {"key", a.key},     {"busy", orNull(a.busy)}, {"last_seen", orNull(a.last_seen)}};
 }
+void from_json(const json& j, AgentDoc& a) { readAgent(strictFields(j), a); }
 
 void to_json(json& j, const HistoryEntry& h) {
   j = {{"id", h.id},
@@ -232,15 +448,114 @@ void to_json(json& j, const HistoryEntry& h) {
        {"committed_at", orNull(h.committed_at)}};
   if (h.duration) j["duration"] = *h.duration;
 }
+void from_json(const json& j, HistoryEntry& h) { readHistory(strictFields(j), h); }
+
+void to_json(json& j, const DoraScopeDoc& s) {
+  const auto& df = s.deployment_frequency;
+  const auto& lt = s.lead_time;
+  const auto& cfr = s.change_failure_rate;
+  const auto& rt = s.recovery_time;
+  j = {{"deployment_frequency", {{"per_day", df.per_day}, {"deployments", df.deployments}, {"band", df.band}}},
+       {"lead_time",
+        {{"median_seconds", orNullNumber(lt.median_seconds)},
+         {"rollouts", lt.rollouts},
+         {"from_submission", lt.from_submission},
+         {"band", lt.band}}},
+       {"change_failure_rate",
+        {{"rate", orNullNumber(cfr.rate)},
+         {"failed", cfr.failed},
+         {"finished", cfr.finished},
+         {"aborted", cfr.aborted},
+         {"band", cfr.band}}},
+       {"recovery_time",
+        {{"median_seconds", orNullNumber(rt.median_seconds)},
+         {"recoveries", rt.recoveries},
+         {"unrecovered", rt.unrecovered},
+         {"band", rt.band}}}};
+}
+void from_json(const json& j, DoraScopeDoc& s) { readScope(strictFields(j), s); }
 
 void to_json(json& j, const AgentsReply& r) { j = {{"ok", true}, {"agents", r.agents}}; }
+void from_json(const json& j, AgentsReply& r) { r.agents = strictFields(j).list<AgentDoc>("agents", readAgent); }
+
 void to_json(json& j, const AgentStateReply& r) { j = {{"ok", true}, {"id", r.id}, {"state", r.state}}; }
+void from_json(const json& j, AgentStateReply& r) {
+  const Fields f = strictFields(j);
+  r.id = f.str("id");
+  r.state = f.str("state");
+}
+
 void to_json(json& j, const RolloutReply& r) { j = {{"ok", true}, {"rollout", r.rollout}}; }
+void from_json(const json& j, RolloutReply& r) {
+  r.rollout = *strictFields(j).object<RolloutStatus>("rollout", false, readStatus);
+}
+
 void to_json(json& j, const RolloutListReply& r) { j = {{"ok", true}, {"rollouts", r.rollouts}}; }
+void from_json(const json& j, RolloutListReply& r) {
+  r.rollouts = strictFields(j).list<RolloutStatus>("rollouts", readStatus);
+}
+
 void to_json(json& j, const HistoryReply& r) { j = {{"ok", true}, {"rollouts", r.rollouts}}; }
+void from_json(const json& j, HistoryReply& r) {
+  r.rollouts = strictFields(j).list<HistoryEntry>("rollouts", readHistory);
+}
+
 void to_json(json& j, const EventsReply& r) { j = {{"ok", true}, {"events", r.events}}; }
+void from_json(const json& j, EventsReply& r) { r.events = strictFields(j).list<EventDoc>("events", readEvent); }
+
 void to_json(json& j, const WatchReply& r) {
   j = {{"ok", true}, {"rollout", r.rollout}, {"events", r.events}, {"finished", r.finished}};
+}
+void from_json(const json& j, WatchReply& r) {
+  const Fields f = strictFields(j);
+  r.rollout = *f.object<RolloutStatus>("rollout", false, readStatus);
+  r.events = f.list<EventDoc>("events", readEvent);
+  r.finished = f.boolean("finished");
+}
+
+void to_json(json& j, const MetricsReply& r) {
+  j = {{"ok", true},
+       {"app", orNull(r.app)},
+       {"window_days", r.window_days},
+       {"window_start", r.window_start},
+       {"generated_at", r.generated_at},
+       {"fleet", r.fleet ? json(*r.fleet) : json(nullptr)},
+       {"apps", json::object()}};
+  for (const auto& [app, scope] : r.apps) j["apps"][app] = scope;
+}
+void from_json(const json& j, MetricsReply& r) {
+  const Fields f = strictFields(j);
+  r.app = f.optStr("app");
+  r.window_days = f.integer("window_days");
+  r.window_start = f.str("window_start");
+  r.generated_at = f.str("generated_at");
+  r.fleet = f.object<DoraScopeDoc>("fleet", true, readScope);
+  r.apps = f.objectMap<DoraScopeDoc>("apps", readScope);
+}
+
+void to_json(json& j, const UploadBeginReply& r) {
+  if (r.stored)
+    j = {{"ok", true}, {"stored", true}};
+  else
+    j = {{"ok", true}, {"upload_id", r.upload_id}, {"chunk_bytes", r.chunk_bytes}, {"credit", r.credit}};
+}
+void from_json(const json& j, UploadBeginReply& r) {
+  const Fields f = strictFields(j);
+  r.stored = f.has("stored") && f.boolean("stored");
+  if (r.stored) return;
+  r.upload_id = f.str("upload_id");
+  r.chunk_bytes = f.count("chunk_bytes");
+  r.credit = static_cast<std::uint32_t>(std::min<std::uint64_t>(f.count("credit"), UINT32_MAX));
+}
+
+void to_json(json& j, const UploadChunkReply& r) { j = {{"ok", true}, {"received", r.received}}; }
+void from_json(const json& j, UploadChunkReply& r) { r.received = strictFields(j).count("received"); }
+
+void to_json(json& j, const UploadEndReply& r) { j = {{"ok", true}, {"digest", r.digest}, {"size", r.size}}; }
+void from_json(const json& j, UploadEndReply& r) {
+  const Fields f = strictFields(j);
+  r.digest = f.str("digest");
+  r.size = f.count("size");
 }
 
 }  // namespace flotilla::protocol::control
