@@ -135,10 +135,14 @@ MalformedReply::MalformedReply(std::string field, const std::string& problem)
 
 namespace {
 
-const char* typeName(const json& v) {
-  if (v.is_number_unsigned()) return "a non-negative integer";
-  if (v.is_number_integer()) return "a negative integer";
-  return v.type_name();
+std::string typeName(const json& v) {
+  if (v.is_number_integer()) return v.dump();
+  if (v.is_number_float()) return "a fractional number";
+  if (v.is_string()) return "a string";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  return "null";
 }
 
 // Reads the fields of one reply object. Strict: a missing field or one of
@@ -147,7 +151,7 @@ const char* typeName(const json& v) {
 class Fields {
  public:
   Fields(const json& j, std::string path, bool strict) : j_(j), path_(std::move(path)), strict_(strict) {
-    if (!j_.is_object()) fail("", "expected an object, got " + std::string(typeName(j_)));
+    if (!j_.is_object()) fail("", "expected an object, got " + typeName(j_));
   }
 
   std::string str(const char* key) const {
@@ -163,7 +167,9 @@ class Fields {
   }
   std::uint64_t count(const char* key) const {
     const json* v = find(key);
-    if (!v || v->is_number_unsigned()) return v ? v->get<std::uint64_t>() : 0;
+    if (!v) return 0;
+    if (v->is_number_unsigned() || (v->is_number_integer() && v->get<std::int64_t>() >= 0))
+      return v->get<std::uint64_t>();
     return wrong(key, "a non-negative integer", *v), 0;
   }
   std::int64_t integer(const char* key) const {
@@ -202,7 +208,7 @@ class Fields {
       if (it->is_string())
         out[it.key()] = it->get<std::string>();
       else if (strict_)
-        fail(std::string(key) + "." + it.key(), std::string("expected a string, got ") + typeName(*it));
+        fail(std::string(key) + "." + it.key(), "expected a string, got " + typeName(*it));
     }
     return out;
   }

@@ -243,7 +243,7 @@ TEST_CASE("upload streams the artifact in order, within the credit, then ends it
         if (!r.body.is_object()) return;  // nothing for 5 s: the test fails on what it saw
         if (r.body.value("cmd", "") == "upload_end") {
           ended = r.body.value("upload_id", "");
-          FakeCoordinator::send(router, r.rid, ok(r));
+          FakeCoordinator::send(router, r.rid, ok(r, {{"digest", begin["digest"]}, {"size", data.size()}}));
           return;
         }
         if (r.body.value("cmd", "") != "upload_chunk") return;
@@ -292,6 +292,28 @@ TEST_CASE("upload sends nothing when the coordinator already has the artifact", 
   }
   REQUIRE(result->ok());
   CHECK((*result)->already_stored);
+}
+
+TEST_CASE("a malformed upload grant is a protocol error naming the field", "[console][upload]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  writeArtifact(dir.path() / "a.tar", 10000);
+  std::optional<Result<UploadedArtifact>> result;
+  bool malformed = false;
+  {
+    FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+      auto b = FakeCoordinator::receive(router);
+      FakeCoordinator::send(router, b.rid, ok(b, {{"upload_id", "u1"}, {"chunk_bytes", 4096}, {"credit", "2"}}));
+    });
+    auto c = ControlClient::connect(optionsFor(sock));
+    REQUIRE(c.ok());
+    result = uploadArtifact(**c, dir.path() / "a.tar", "plan.toml: artifact.file", nullptr, &malformed);
+  }
+  REQUIRE_FALSE(result->ok());
+  CHECK(result->error().code == Errc::kCorrupt);
+  CHECK(result->error().message ==
+        "unexpected reply from the coordinator: credit: expected a non-negative integer, got a string");
+  CHECK(malformed);
 }
 
 TEST_CASE("a coordinator that stops acknowledging mid-upload is reported as such after the timeout",
