@@ -7,11 +7,13 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include <zmq.hpp>
 
 #include "flotilla/console/client.h"
+#include "flotilla/console/commands.h"
 #include "flotilla/console/render.h"
 #include "flotilla/console/upload.h"
 
@@ -394,4 +396,77 @@ TEST_CASE("upload names the plan key when the artifact cannot be read", "[consol
   REQUIRE_FALSE(result.ok());
   CHECK_THAT(result.error().message, Catch::StartsWith("plan.toml: artifact.file: "));
   CHECK(exitCodeForError(result.error().code) == kExitUsage);
+}
+
+namespace {
+
+// Runs one console command against a fake coordinator that answers its one
+// request with `reply` (the envelope added).
+struct CommandRun {
+  int rc = -1;
+  std::string out, err;
+};
+
+template <typename F>
+CommandRun runAgainst(const json& reply, bool json_output, F command) {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+    auto r = FakeCoordinator::receive(router);
+    json doc = reply;
+    doc["type"] = "response";
+    doc["req"] = r.body["req"];
+    FakeCoordinator::send(router, r.rid, doc);
+  });
+  std::ostringstream out, err;
+  ConsoleOptions o;
+  o.control = "ipc://" + sock.string();
+  o.json = json_output;
+  o.timeout_seconds = 2;
+  o.operator_name = "tester@host";
+  Console console(o, out, err);
+  CommandRun run;
+  run.rc = command(console);
+  run.out = out.str();
+  run.err = err.str();
+  return run;
+}
+
+json agentsReply() {
+  return json::parse(R"({"ok":true,"agents":[{"id":"h1","state":"online","labels":{"role":"web"},
+    "releases":{"web":"2"},"health":{"web":"healthy"},"key":"0123456789abcdef","busy":null,
+    "last_seen":"2026-11-30T10:00:00.000Z"}]})");
+}
+
+}  // namespace
+
+TEST_CASE("console --json prints a reply with the coordinator's fields and shapes", "[console][commands]") {
+  auto run = runAgainst(agentsReply(), true, [](Console& c) { return c.agents(); });
+  CHECK(run.rc == kExitOk);
+  json expected = agentsReply();
+  expected.erase("ok");
+  CHECK(run.out == expected.dump() + "\n");
+}
+
+TEST_CASE("console reports a malformed reply naming the field, exit 3", "[console][commands]") {
+  json bad = agentsReply();
+  bad["agents"][0]["labels"]["role"] = 1;
+  auto run = runAgainst(bad, false, [](Console& c) { return c.agents(); });
+  CHECK(run.rc == kExitUnreachable);
+  CHECK(run.out.empty());
+  CHECK(run.err ==
+        "flotilla: unexpected reply from the coordinator: agents[0].labels.role: expected a string, got 1\n");
+
+  bad = agentsReply();
+  bad["agents"][0].erase("state");
+  run = runAgainst(bad, true, [](Console& c) { return c.agents(); });
+  CHECK(run.rc == kExitUnreachable);
+  CHECK(json::parse(run.out) ==
+        json{{"error",
+              {{"code", "corrupt"}, {"message", "unexpected reply from the coordinator: agents[0].state: missing"}}}});
+
+  run = runAgainst(json{{"ok", true}, {"rollout", {{"id", "web-1"}}}}, false,
+                   [](Console& c) { return c.status("web-1", false); });
+  CHECK(run.rc == kExitUnreachable);
+  CHECK_THAT(run.err, Catch::Contains("rollout.app: missing"));
 }
