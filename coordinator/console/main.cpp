@@ -51,7 +51,7 @@ Exit codes: 0 submitted (with --watch: the rollout succeeded); 1 with --watch,
 the rollout failed, rolled_back or was aborted; 2 the plan or its artifact is
 invalid or unreadable (the message names file:line:col and the key), or the
 coordinator refused it (e.g. conflict: a rollout of the app is still active);
-3 coordinator unreachable or access denied.)";
+3 coordinator unreachable, access denied, or a malformed reply.)";
 
 std::size_t terminalWidth() {
   struct winsize ws {};

@@ -6,9 +6,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "flotilla/protocol/control.h"
+
 namespace flotilla::coordinator {
 
 using nlohmann::json;
+namespace control = protocol::control;
 
 namespace {
 
@@ -23,9 +26,7 @@ zmq::message_t ownedFrame(std::string bytes) {
       owned->data(), owned->size(), [](void*, void* hint) { delete static_cast<std::string*>(hint); }, owned);
 }
 
-json errorBody(const Error& e) {
-  return {{"ok", false}, {"error", {{"code", errcName(e.code)}, {"message", e.message}}}};
-}
+json errorBody(const Error& e) { return control::ErrorReply{errcName(e.code), e.message}; }
 
 // The worker thread's state: the upload sessions, and the loop that serves the reactor.
 class ArtifactLoop {
@@ -77,22 +78,18 @@ class ArtifactLoop {
       if (!grant)
         body = errorBody(grant.error());
       else if (grant->already_stored)
-        body = {{"ok", true}, {"stored", true}};
+        body = control::UploadBeginReply{true, "", 0, 0};
       else
-        body = {{"ok", true},
-                {"upload_id", grant->upload_id},
-                {"chunk_bytes", grant->chunk_bytes},
-                {"credit", grant->credit}};
+        body = control::UploadBeginReply{false, grant->upload_id, grant->chunk_bytes, grant->credit};
     } else if (op == "chunk" && frames.size() == 3) {
       const auto* data = static_cast<const std::uint8_t*>(frames[2].data());
       auto received =
           uploads_.append(id, args.value("offset", std::uint64_t{0}), common::Bytes(data, frames[2].size()));
-      body = received ? json{{"ok", true}, {"received", *received}} : errorBody(received.error());
+      body = received ? json(control::UploadChunkReply{*received}) : errorBody(received.error());
     } else if (op == "end") {
       auto stored = uploads_.finish(id);
       if (stored) spdlog::info("artifact {} stored ({} bytes)", stored->digest, stored->size);
-      body =
-          stored ? json{{"ok", true}, {"digest", stored->digest}, {"size", stored->size}} : errorBody(stored.error());
+      body = stored ? json(control::UploadEndReply{stored->digest, stored->size}) : errorBody(stored.error());
     } else {
       return;
     }

@@ -2,20 +2,22 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "flotilla/common/duration.h"
+#include "flotilla/protocol/control.h"
 #include "flotilla/protocol/plan.h"
 
 namespace flotilla::coordinator {
 
 using nlohmann::json;
+namespace control = protocol::control;
 
 namespace {
 
-json errorBody(Errc code, const std::string& message) {
-  return {{"ok", false}, {"error", {{"code", errcName(code)}, {"message", message}}}};
-}
+json errorBody(Errc code, const std::string& message) { return control::ErrorReply{errcName(code), message}; }
 
 bool isDigest(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
@@ -46,9 +48,11 @@ bool BackgroundWork::takeControl(const std::string& routing_id, const json& req,
   auto cmd_it = req.find("cmd");
   if (cmd_it == req.end() || !cmd_it->is_string()) return false;
   const std::string cmd = cmd_it->get<std::string>();
-  if (cmd != "upload_begin" && cmd != "upload_chunk" && cmd != "upload_end" && cmd != "metrics") return false;
+  if (cmd != control::kUploadBegin && cmd != control::kUploadChunk && cmd != control::kUploadEnd &&
+      cmd != control::kMetrics)
+    return false;
   try {
-    if (cmd == "metrics")
+    if (cmd == control::kMetrics)
       takeMetrics(routing_id, req);
     else
       takeUpload(cmd, routing_id, req, frames);
@@ -60,21 +64,22 @@ bool BackgroundWork::takeControl(const std::string& routing_id, const json& req,
 
 void BackgroundWork::takeUpload(const std::string& cmd, const std::string& routing_id, const json& req,
                                 std::vector<zmq::message_t>& frames) {
-  if (cmd == "upload_begin") {
-    const std::string digest = req.value("digest", "");
-    if (!isDigest(digest) || !req.contains("size") || !req["size"].is_number_unsigned())
+  if (cmd == control::kUploadBegin) {
+    const auto begin = req.get<control::UploadBeginRequest>();
+    if (!isDigest(begin.digest) || !req.contains("size") || !req["size"].is_number_unsigned())
       return replyNow(routing_id, req,
                       errorBody(Errc::kInvalidArgument,
                                 "upload_begin needs \"digest\" (64 hex, BLAKE2b-256) and \"size\" (bytes)"));
-    artifacts_.begin(park(routing_id, req), digest, req["size"].get<std::uint64_t>());
+    artifacts_.begin(park(routing_id, req), begin.digest, begin.size);
     return;
   }
-  const std::string id = req.value("upload_id", "");
+  const std::string id = cmd == control::kUploadEnd ? req.get<control::UploadEndRequest>().upload_id
+                                                    : req.get<control::UploadChunkRequest>().upload_id;
   auto it = uploads_.find(id);
   if (it == uploads_.end())
     return replyNow(routing_id, req,
                     errorBody(Errc::kNotFound, "no upload '" + id + "' (it ended, failed or timed out)"));
-  if (cmd == "upload_end") {
+  if (cmd == control::kUploadEnd) {
     uploads_.erase(it);
     artifacts_.finish(park(routing_id, req), id);
     return;
@@ -91,13 +96,14 @@ void BackgroundWork::takeUpload(const std::string& cmd, const std::string& routi
                                                           " chunks in flight (the credit granted)"));
   }
   ++it->second.in_flight;
-  artifacts_.append(park(routing_id, req, id), id, req["offset"].get<std::uint64_t>(), std::move(frames[2]));
+  artifacts_.append(park(routing_id, req, id), id, req.get<control::UploadChunkRequest>().offset, std::move(frames[2]));
 }
 
 void BackgroundWork::takeMetrics(const std::string& routing_id, const json& req) {
+  const auto r = req.get<control::MetricsRequest>();
   MetricsQuery q;
-  q.app = req.value("app", "");
-  q.days = req.value("days", 30);
+  q.app = r.app;
+  q.days = static_cast<int>(std::clamp<std::int64_t>(r.days, INT32_MIN, INT32_MAX));
   q.now_ms = common::toUnixMillis(clock_.systemNow());
   if (!q.app.empty() && !protocol::validAppName(q.app))
     return replyNow(routing_id, req, errorBody(Errc::kInvalidArgument, "invalid app name '" + q.app + "'"));
@@ -114,7 +120,7 @@ std::uint64_t BackgroundWork::park(const std::string& routing_id, const json& re
 
 void BackgroundWork::replyNow(const std::string& routing_id, const json& req, json body) {
   if (req.contains("req")) body["req"] = req["req"];
-  body["type"] = "response";
+  body["type"] = control::kTypeResponse;
   to_console_(routing_id, body);
 }
 
@@ -129,7 +135,7 @@ void BackgroundWork::answer(std::uint64_t token, json body) {
   if (body.value("ok", false) && body.contains("upload_id") && body["upload_id"].is_string())
     uploads_[body["upload_id"].get<std::string>()] = Credit{body.value("credit", std::uint32_t{1}), 0};
   if (!w.req_id.is_null()) body["req"] = w.req_id;
-  body["type"] = "response";
+  body["type"] = control::kTypeResponse;
   to_console_(w.routing_id, body);
 }
 

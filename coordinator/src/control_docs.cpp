@@ -38,7 +38,7 @@ control::RolloutStatus statusDoc(const ActiveRollout& r, bool with_hosts, common
 
 control::RolloutStatus finishedStatusDoc(const RolloutRecord& rec) {
   auto snap = nlohmann::json::parse(rec.snapshot, nullptr, false);
-  control::RolloutStatus s = snap.is_object() ? snap.get<control::RolloutStatus>() : control::RolloutStatus{};
+  control::RolloutStatus s = control::storedRolloutStatus(snap);
   s.id = rec.id;
   s.state = rec.state;
   s.finished_at = timeOrNull(rec.finished_at_ms);

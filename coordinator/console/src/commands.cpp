@@ -48,16 +48,10 @@ json replyData(json reply) {
   return reply;
 }
 
-std::size_t totalHosts(const json& status) {
+std::size_t totalHosts(const control::RolloutStatus& status) {
   std::size_t n = 0;
-  if (auto it = status.find("waves"); it != status.end() && it->is_array())
-    for (const auto& w : *it) n += static_cast<std::size_t>(std::max<std::int64_t>(0, jsonInt(w, "hosts")));
+  for (const auto& w : status.waves) n += w.hosts;
   return n;
-}
-
-std::size_t waveCount(const json& status) {
-  auto it = status.find("waves");
-  return it != status.end() && it->is_array() ? it->size() : 0;
 }
 
 }  // namespace
@@ -74,7 +68,8 @@ int Console::guarded(F&& body) {
   try {
     return body();
   } catch (const json::exception& e) {
-    return fail(Error(Errc::kCorrupt, std::string("unexpected reply from the coordinator: ") + e.what()));
+    return fail(Error(Errc::kCorrupt, std::string("unexpected reply from the coordinator: ") + e.what()),
+                kExitUnreachable);
   }
 }
 
@@ -113,46 +108,59 @@ Result<json> Console::request(json req) {
   return (*c)->request(std::move(req));
 }
 
-int Console::printRolloutReply(const json& reply, const std::string& human_prefix) {
-  auto it = reply.find("rollout");
-  if (it == reply.end() || !it->is_object())
-    return fail(Error(Errc::kCorrupt, "unexpected reply from the coordinator: no \"rollout\" object"));
+template <typename T>
+std::optional<T> Console::call(json req, int& rc) {
+  auto reply = request(std::move(req));
+  if (!reply) {
+    rc = fail(reply.error());
+    return std::nullopt;
+  }
+  auto parsed = control::parseReply<T>(*reply);
+  if (!parsed) {
+    // The coordinator broke the protocol: not the operator's doing.
+    rc = fail(parsed.error(), kExitUnreachable);
+    return std::nullopt;
+  }
+  return std::move(*parsed);
+}
+
+int Console::printReply(const json& reply) {
+  out_ << replyData(reply).dump() << "\n";
+  return kExitOk;
+}
+
+int Console::printRolloutReply(const control::RolloutStatus& status, const std::string& human_prefix) {
   if (options_.json) {
-    out_ << it->dump() << "\n";
+    out_ << json(status).dump() << "\n";
   } else {
     if (!human_prefix.empty()) out_ << human_prefix << "\n";
-    out_ << renderStatus(*it);
+    out_ << renderStatus(status);
   }
   return kExitOk;
 }
 
 int Console::agents() {
   return guarded([&] {
-    auto reply = request(control::AgentsRequest{});
-    if (!reply) return fail(reply.error());
-    if (options_.json) {
-      out_ << replyData(*reply).dump() << "\n";
-      return kExitOk;
-    }
-    const json& list = (*reply)["agents"];
-    if (!list.is_array() || list.empty()) {
+    int rc = kExitOk;
+    auto reply = call<control::AgentsReply>(control::AgentsRequest{}, rc);
+    if (!reply) return rc;
+    if (options_.json) return printReply(*reply);
+    if (reply->agents.empty()) {
       out_ << "no agents have joined yet\n";
       return kExitOk;
     }
-    out_ << renderAgents(list);
+    out_ << renderAgents(reply->agents);
     return kExitOk;
   });
 }
 
 int Console::agentAction(const std::string& action, const std::string& id) {
   return guarded([&] {
-    auto reply = request(control::AgentActionRequest{"agent_" + action, id});
-    if (!reply) return fail(reply.error());
-    if (options_.json) {
-      out_ << replyData(*reply).dump() << "\n";
-      return kExitOk;
-    }
-    out_ << "agent " << sanitize(jsonString(*reply, "id")) << " " << sanitize(jsonString(*reply, "state")) << "\n";
+    int rc = kExitOk;
+    auto reply = call<control::AgentStateReply>(control::AgentActionRequest{"agent_" + action, id}, rc);
+    if (!reply) return rc;
+    if (options_.json) return printReply(*reply);
+    out_ << "agent " << sanitize(reply->id) << " " << sanitize(reply->state) << "\n";
     return kExitOk;
   });
 }
@@ -180,29 +188,28 @@ int Console::rollout(const std::string& plan_path, bool watch) {
     auto c = client();
     if (!c) return fail(c.error());
     const auto submitted = common::SteadyClock::now();
+    bool malformed = false;
     auto artifact = uploadArtifact(**c, plan->artifact_file, plan_path + ": artifact.file",
-                                   options_.terminal && !options_.json ? &err_ : nullptr);
-    if (!artifact) return fail(artifact.error());
+                                   options_.terminal && !options_.json ? &err_ : nullptr, &malformed);
+    if (!artifact) return malformed ? fail(artifact.error(), kExitUnreachable) : fail(artifact.error());
     req.artifact_digest = artifact->digest;
-    auto reply = request(req);
-    if (!reply) return fail(reply.error());
-    auto it = reply->find("rollout");
-    if (it == reply->end() || !it->is_object())
-      return fail(Error(Errc::kCorrupt, "unexpected reply from the coordinator: no \"rollout\" object"));
-    const json status = *it;
-    const std::string id = status.get<control::RolloutStatus>().id;
+    int rc = kExitOk;
+    auto reply = call<control::RolloutReply>(req, rc);
+    if (!reply) return rc;
+    const control::RolloutStatus& status = reply->rollout;
+    const std::string& id = status.id;
     if (watch) {
       if (!options_.json)
         out_ << "rollout " << sanitize(id) << " submitted: " << sanitize(plan->app) << " " << sanitize(plan->version)
-             << " to " << totalHosts(status) << " hosts in " << waveCount(status) << " waves\n";
+             << " to " << totalHosts(status) << " hosts in " << status.waves.size() << " waves\n";
       return watchLoop(id, "succeeded", submitted);
     }
     if (options_.json) {
-      out_ << status.dump() << "\n";
+      out_ << json(status).dump() << "\n";
       return kExitOk;
     }
     out_ << "rollout " << sanitize(id) << " submitted: " << sanitize(plan->app) << " " << sanitize(plan->version)
-         << " to " << totalHosts(status) << " hosts in " << waveCount(status) << " waves\n";
+         << " to " << totalHosts(status) << " hosts in " << status.waves.size() << " waves\n";
     out_ << renderStatus(status);
     out_ << "follow it with: flotilla watch " << sanitize(id) << "\n";
     return kExitOk;
@@ -279,28 +286,27 @@ int Console::sign(const std::string& plan_path, const std::string& key_file) {
 int Console::status(const std::string& rollout, bool hosts) {
   return guarded([&] {
     const control::StatusRequest req{rollout, hosts};
-    auto reply = request(req);
-    if (!reply) return fail(reply.error());
+    int rc = kExitOk;
     if (!rollout.empty()) {
-      int rc = printRolloutReply(*reply, "");
-      if (rc == kExitOk && hosts && !options_.json && !(*reply)["rollout"].contains("hosts"))
+      auto reply = call<control::RolloutReply>(req, rc);
+      if (!reply) return rc;
+      rc = printRolloutReply(reply->rollout, "");
+      if (rc == kExitOk && hosts && !options_.json && !reply->rollout.hosts)
         out_ << "(per-host detail is kept only while a rollout is active; see: flotilla events " << sanitize(rollout)
              << ")\n";
       return rc;
     }
-    if (options_.json) {
-      out_ << replyData(*reply).dump() << "\n";
-      return kExitOk;
-    }
-    const json& list = (*reply)["rollouts"];
-    if (!list.is_array() || list.empty()) {
+    auto reply = call<control::RolloutListReply>(req, rc);
+    if (!reply) return rc;
+    if (options_.json) return printReply(*reply);
+    if (reply->rollouts.empty()) {
       out_ << "no active rollouts (see: flotilla history)\n";
       return kExitOk;
     }
     if (hosts) {
-      for (const auto& r : list) out_ << renderStatus(r);
+      for (const auto& r : reply->rollouts) out_ << renderStatus(r);
     } else {
-      out_ << renderRolloutList(list);
+      out_ << renderRolloutList(reply->rollouts);
     }
     return kExitOk;
   });
@@ -323,7 +329,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
 
   auto reply = cl.request(watchReq());
   if (!reply) return fail(reply.error());
-  view.onWatchReply(*reply);
+  if (auto st = view.onWatchReply(*reply); !st.ok()) return fail(st.error(), kExitUnreachable);
   view.flush();
 
   // The coordinator owns the rollout; this loop only follows it. A re-sent
@@ -373,9 +379,10 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
             if (err.message.empty()) err.message = "the coordinator refused to watch " + id;
             return fail(Error(errcFromName(err.code), err.message));
           }
-          view.onWatchReply(m);
-        } else {
-          view.onPush(m);
+          if (auto st = view.onWatchReply(m); !st.ok()) return fail(st.error(), kExitUnreachable);
+        } else if (auto st = view.onPush(m); !st.ok()) {
+          view.flush();
+          return fail(st.error(), kExitUnreachable);
         }
         if (view.ended()) break;
         msg = cl.receive(common::Millis(0));
@@ -404,13 +411,14 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
 
 int Console::operatorAction(const std::string& cmd, const std::string& rollout) {
   return guarded([&] {
-    auto reply = request(control::RolloutActionRequest{cmd, rollout});
-    if (!reply) return fail(reply.error());
+    int rc = kExitOk;
+    auto reply = call<control::RolloutReply>(control::RolloutActionRequest{cmd, rollout}, rc);
+    if (!reply) return rc;
     const char* done = cmd == "pause"     ? "paused"
                        : cmd == "resume"  ? "resumed"
                        : cmd == "promote" ? "promoted"
                                           : "aborted";
-    return printRolloutReply(*reply, std::string(done) + " " + sanitize(rollout));
+    return printRolloutReply(reply->rollout, std::string(done) + " " + sanitize(rollout));
   });
 }
 
@@ -418,12 +426,10 @@ int Console::rollback(const std::string& app, const std::string& to, bool watch)
   return guarded([&] {
     const control::RollbackRequest req{app, to};
     const auto submitted = common::SteadyClock::now();
-    auto reply = request(req);
-    if (!reply) return fail(reply.error());
-    auto it = reply->find("rollout");
-    if (it == reply->end() || !it->is_object())
-      return fail(Error(Errc::kCorrupt, "unexpected reply from the coordinator: no \"rollout\" object"));
-    const auto doc = it->get<control::RolloutStatus>();  // lenient: never throws
+    int rc = kExitOk;
+    auto reply = call<control::RolloutReply>(req, rc);
+    if (!reply) return rc;
+    const control::RolloutStatus& doc = reply->rollout;
     const std::string& id = doc.id;
     // Rolling back the active rollout ends it "rolled_back" (that is the
     // success here); otherwise a new rollout to the earlier release runs and
@@ -438,38 +444,33 @@ int Console::rollback(const std::string& app, const std::string& to, bool watch)
       return watchLoop(id, in_place ? "rolled_back" : "succeeded",
                        in_place ? std::nullopt : std::optional<common::SteadyTime>(submitted));
     }
-    return printRolloutReply(*reply, prefix);
+    return printRolloutReply(doc, prefix);
   });
 }
 
 int Console::history(const std::string& app, std::int64_t limit) {
   return guarded([&] {
     const control::HistoryRequest req{app, limit};
-    auto reply = request(req);
-    if (!reply) return fail(reply.error());
-    if (options_.json) {
-      out_ << replyData(*reply).dump() << "\n";
-      return kExitOk;
-    }
-    const json& list = (*reply)["rollouts"];
-    if (!list.is_array() || list.empty()) {
+    int rc = kExitOk;
+    auto reply = call<control::HistoryReply>(req, rc);
+    if (!reply) return rc;
+    if (options_.json) return printReply(*reply);
+    if (reply->rollouts.empty()) {
       out_ << (app.empty() ? std::string("no rollouts yet") : "no rollouts of " + sanitize(app) + " yet") << "\n";
       return kExitOk;
     }
-    out_ << renderHistory(list);
+    out_ << renderHistory(reply->rollouts);
     return kExitOk;
   });
 }
 
 int Console::events(const std::string& rollout, std::int64_t after) {
   return guarded([&] {
-    auto reply = request(control::EventsRequest{rollout, after});
-    if (!reply) return fail(reply.error());
-    if (options_.json) {
-      out_ << replyData(*reply).dump() << "\n";
-      return kExitOk;
-    }
-    out_ << renderEvents((*reply)["events"]);
+    int rc = kExitOk;
+    auto reply = call<control::EventsReply>(control::EventsRequest{rollout, after}, rc);
+    if (!reply) return rc;
+    if (options_.json) return printReply(*reply);
+    out_ << renderEvents(reply->events);
     return kExitOk;
   });
 }
@@ -477,12 +478,10 @@ int Console::events(const std::string& rollout, std::int64_t after) {
 int Console::metrics(const std::string& app, std::int64_t days) {
   return guarded([&] {
     const control::MetricsRequest req{app, days};
-    auto reply = request(req);
-    if (!reply) return fail(reply.error());
-    if (options_.json) {
-      out_ << replyData(*reply).dump() << "\n";
-      return kExitOk;
-    }
+    int rc = kExitOk;
+    auto reply = call<control::MetricsReply>(req, rc);
+    if (!reply) return rc;
+    if (options_.json) return printReply(*reply);
     out_ << renderMetrics(*reply);
     return kExitOk;
   });

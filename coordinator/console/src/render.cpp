@@ -9,6 +9,8 @@
 
 namespace flotilla::console {
 
+namespace control = protocol::control;
+
 namespace {
 
 const json* field(const json& j, std::string_view key) {
@@ -17,34 +19,22 @@ const json* field(const json& j, std::string_view key) {
   return it == j.end() ? nullptr : &*it;
 }
 
-// A cell or a message part: strings sanitized, numbers and booleans printed,
-// null and anything else as `fallback`.
-std::string text(const json& j, std::string_view key, const std::string& fallback = "-") {
-  const json* v = field(j, key);
-  if (!v) return fallback;
-  if (v->is_string()) {
-    auto s = sanitize(v->get_ref<const std::string&>());
-    return s.empty() ? fallback : s;
-  }
-  if (v->is_number_integer() || v->is_number_unsigned() || v->is_boolean()) return v->dump();
-  if (v->is_number_float()) return formatSeconds(v->get<double>());
-  return fallback;
+// A cell or a message part: sanitized, `fallback` when empty or absent.
+std::string cell(const std::string& text, const std::string& fallback = "-") {
+  auto s = sanitize(text);
+  return s.empty() ? fallback : s;
 }
-
-std::size_t count(const json& j, std::string_view key) {
-  auto v = jsonInt(j, key, 0);
-  return v > 0 ? static_cast<std::size_t>(v) : 0;
+std::string cell(const std::optional<std::string>& text, const std::string& fallback = "-") {
+  return text ? cell(*text, fallback) : fallback;
 }
 
 // {"k": "v", ...} -> "k=v,k2=v2"; "-" when empty.
-std::string pairs(const json& j, std::string_view key) {
-  const json* v = field(j, key);
-  if (!v || !v->is_object() || v->empty()) return "-";
+std::string pairs(const std::map<std::string, std::string>& m) {
+  if (m.empty()) return "-";
   std::string out;
-  for (auto it = v->begin(); it != v->end(); ++it) {
+  for (const auto& [k, v] : m) {
     if (!out.empty()) out += ",";
-    out += sanitize(it.key()) + "=" +
-           (it->is_string() ? sanitize(it->get_ref<const std::string&>()) : sanitize(it->dump()));
+    out += sanitize(k) + "=" + sanitize(v);
   }
   return out;
 }
@@ -109,22 +99,16 @@ std::string progressBar(std::size_t done, std::size_t total, std::size_t width) 
   return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
 }
 
-std::string waveLine(const json& wave) {
-  const std::size_t hosts = count(wave, "hosts");
-  // Older snapshots may lack "done"; it is the sum of the outcomes.
-  const std::size_t done = field(wave, "done")
-                               ? count(wave, "done")
-                               : count(wave, "healthy") + count(wave, "failed") + count(wave, "unreachable");
-  return "wave " + text(wave, "index", "?") + ": " + progressBar(done, hosts) + " " + std::to_string(done) + "/" +
-         std::to_string(hosts) + " hosts healthy " + std::to_string(count(wave, "healthy")) + " failed " +
-         std::to_string(count(wave, "failed")) + " unreachable " + std::to_string(count(wave, "unreachable")) + " " +
-         text(wave, "state");
+std::string waveLine(const control::WaveDoc& wave) {
+  return "wave " + std::to_string(wave.index) + ": " + progressBar(wave.done, wave.hosts) + " " +
+         std::to_string(wave.done) + "/" + std::to_string(wave.hosts) + " hosts healthy " +
+         std::to_string(wave.healthy) + " failed " + std::to_string(wave.failed) + " unreachable " +
+         std::to_string(wave.unreachable) + " " + cell(wave.state);
 }
 
-std::string statusHeadline(const json& status) {
-  std::string line = "rollout " + text(status, "id", "?") + ": " + text(status, "app", "?") + " " +
-                     text(status, "version", "?") + " " + text(status, "state", "?");
-  return line;
+std::string statusHeadline(const control::RolloutStatus& status) {
+  return "rollout " + cell(status.id, "?") + ": " + cell(status.app, "?") + " " + cell(status.version, "?") + " " +
+         cell(status.state, "?");
 }
 
 std::string gateText(std::string_view gate) {
@@ -148,24 +132,20 @@ std::string gateText(std::string_view gate) {
   return sanitize(out);
 }
 
-std::vector<std::string> statusBlock(const json& status) {
+std::vector<std::string> statusBlock(const control::RolloutStatus& status) {
   std::vector<std::string> lines{statusHeadline(status)};
-  const std::string gate = gateText(jsonString(status, "gate"));
+  const std::string gate = gateText(status.gate);
   if (!gate.empty()) lines.push_back("  gate: " + gate);
-  const std::string state = jsonString(status, "state");
-  const bool live = !isTerminalState(state);
-  const std::int64_t current = jsonInt(status, "current_wave", -1);
-  if (const json* waves = field(status, "waves"); waves && waves->is_array()) {
-    for (const auto& w : *waves) {
-      const bool mark = live && jsonInt(w, "index", -2) == current;
-      lines.push_back((mark ? "> " : "  ") + waveLine(w));
-    }
+  const bool live = !isTerminalState(status.state);
+  for (const auto& w : status.waves) {
+    const bool mark = live && w.index == status.current_wave;
+    lines.push_back((mark ? "> " : "  ") + waveLine(w));
   }
-  if (const json* hosts = field(status, "hosts"); hosts && hosts->is_array()) {
+  if (status.hosts) {
     std::vector<std::vector<std::string>> rows;
-    for (const auto& h : *hosts)
-      rows.push_back({text(h, "id"), text(h, "wave"), text(h, "state"), text(h, "phase"), text(h, "previous"),
-                      text(h, "message", "")});
+    for (const auto& h : *status.hosts)
+      rows.push_back(
+          {cell(h.id), std::to_string(h.wave), cell(h.state), cell(h.phase), cell(h.previous), cell(h.message, "")});
     std::string table = renderTable({"HOST", "WAVE", "STATE", "PHASE", "PREVIOUS", "MESSAGE"}, rows);
     std::size_t start = 0;
     while (start < table.size()) {
@@ -178,7 +158,7 @@ std::vector<std::string> statusBlock(const json& status) {
   return lines;
 }
 
-std::string renderStatus(const json& status) {
+std::string renderStatus(const control::RolloutStatus& status) {
   std::string out;
   for (const auto& l : statusBlock(status)) out += l + "\n";
   return out;
@@ -204,29 +184,26 @@ std::string renderTable(const std::vector<std::string>& headers, const std::vect
   return out;
 }
 
-std::string renderAgents(const json& agents) {
+std::string renderAgents(const std::vector<control::AgentDoc>& agents) {
   std::vector<std::vector<std::string>> rows;
-  if (agents.is_array())
-    for (const auto& a : agents)
-      rows.push_back({text(a, "id"), text(a, "state"), pairs(a, "labels"), pairs(a, "releases"), pairs(a, "health")});
+  for (const auto& a : agents)
+    rows.push_back({cell(a.id), cell(a.state), pairs(a.labels), pairs(a.releases), pairs(a.health)});
   return renderTable({"ID", "STATE", "LABELS", "RELEASES", "HEALTH"}, rows);
 }
 
-std::string renderRolloutList(const json& rollouts) {
+std::string renderRolloutList(const std::vector<control::RolloutStatus>& rollouts) {
   std::vector<std::vector<std::string>> rows;
-  if (rollouts.is_array())
-    for (const auto& r : rollouts)
-      rows.push_back({text(r, "id"), text(r, "app"), text(r, "version"), text(r, "state"), text(r, "current_wave"),
-                      gateText(jsonString(r, "gate")).empty() ? "-" : gateText(jsonString(r, "gate"))});
+  for (const auto& r : rollouts)
+    rows.push_back({cell(r.id), cell(r.app), cell(r.version), cell(r.state), std::to_string(r.current_wave),
+                    cell(gateText(r.gate))});
   return renderTable({"ID", "APP", "VERSION", "STATE", "WAVE", "GATE"}, rows);
 }
 
-std::string renderHistory(const json& rollouts) {
+std::string renderHistory(const std::vector<control::HistoryEntry>& rollouts) {
   std::vector<std::vector<std::string>> rows;
-  if (rollouts.is_array())
-    for (const auto& r : rollouts)
-      rows.push_back({text(r, "id"), text(r, "app"), text(r, "version"), text(r, "state"), text(r, "submitted_at"),
-                      text(r, "submitted_by"), text(r, "duration")});
+  for (const auto& r : rollouts)
+    rows.push_back({cell(r.id), cell(r.app), cell(r.version), cell(r.state), cell(r.submitted_at), cell(r.submitted_by),
+                    r.duration ? formatSeconds(*r.duration) : "-"});
   return renderTable({"ID", "APP", "VERSION", "STATE", "SUBMITTED", "BY", "DURATION"}, rows);
 }
 
@@ -238,70 +215,52 @@ std::string fixed(double v, const char* fmt) {
   return buf;
 }
 
-// A JSON number as a double, or nullopt (null, absent, not a number).
-std::optional<double> number(const json& j, std::string_view key) {
-  const json* v = field(j, key);
-  if (!v || !v->is_number()) return std::nullopt;
-  return v->get<double>();
-}
-
-void metricsRows(const std::string& scope, const json& m, std::vector<std::vector<std::string>>& rows) {
-  const json* df = field(m, "deployment_frequency");
-  const json* lt = field(m, "lead_time");
-  const json* cfr = field(m, "change_failure_rate");
-  const json* rt = field(m, "recovery_time");
-  const json empty = json::object();
-  const json& d = df ? *df : empty;
-  const json& l = lt ? *lt : empty;
-  const json& c = cfr ? *cfr : empty;
-  const json& r = rt ? *rt : empty;
-  auto per_day = number(d, "per_day");
-  rows.push_back({scope, "deployment frequency", per_day ? fixed(*per_day, "%.2f/day") : "-", text(d, "band"),
-                  std::to_string(jsonInt(d, "deployments")) + " deployments"});
-  auto lead = number(l, "median_seconds");
-  std::string lead_basis = std::to_string(jsonInt(l, "rollouts")) + " rollouts";
-  if (auto fs = jsonInt(l, "from_submission"); fs > 0) lead_basis += " (" + std::to_string(fs) + " from submission)";
-  rows.push_back({scope, "lead time", lead ? formatSeconds(*lead) : "-", text(l, "band"), lead_basis});
-  auto rate = number(c, "rate");
-  std::string rate_basis =
-      std::to_string(jsonInt(c, "failed")) + " of " + std::to_string(jsonInt(c, "finished")) + " finished";
-  if (auto ab = jsonInt(c, "aborted"); ab > 0) rate_basis += ", " + std::to_string(ab) + " aborted apart";
+void metricsRows(const std::string& scope, const control::DoraScopeDoc& m,
+                 std::vector<std::vector<std::string>>& rows) {
+  const auto& d = m.deployment_frequency;
+  rows.push_back({scope, "deployment frequency", fixed(d.per_day, "%.2f/day"), cell(d.band),
+                  std::to_string(d.deployments) + " deployments"});
+  const auto& l = m.lead_time;
+  std::string lead_basis = std::to_string(l.rollouts) + " rollouts";
+  if (l.from_submission > 0) lead_basis += " (" + std::to_string(l.from_submission) + " from submission)";
   rows.push_back(
-      {scope, "change failure rate", rate ? fixed(*rate * 100, "%.1f%%") : "-", text(c, "band"), rate_basis});
-  auto rec = number(r, "median_seconds");
-  rows.push_back({scope, "recovery time", rec ? formatSeconds(*rec) : "-", text(r, "band"),
-                  std::to_string(jsonInt(r, "recoveries")) + " recovered, " +
-                      std::to_string(jsonInt(r, "unrecovered")) + " unrecovered"});
+      {scope, "lead time", l.median_seconds ? formatSeconds(*l.median_seconds) : "-", cell(l.band), lead_basis});
+  const auto& c = m.change_failure_rate;
+  std::string rate_basis = std::to_string(c.failed) + " of " + std::to_string(c.finished) + " finished";
+  if (c.aborted > 0) rate_basis += ", " + std::to_string(c.aborted) + " aborted apart";
+  rows.push_back(
+      {scope, "change failure rate", c.rate ? fixed(*c.rate * 100, "%.1f%%") : "-", cell(c.band), rate_basis});
+  const auto& r = m.recovery_time;
+  rows.push_back({scope, "recovery time", r.median_seconds ? formatSeconds(*r.median_seconds) : "-", cell(r.band),
+                  std::to_string(r.recoveries) + " recovered, " + std::to_string(r.unrecovered) + " unrecovered"});
 }
 
 }  // namespace
 
-std::string renderMetrics(const json& report) {
-  std::string out = "DORA metrics over " + text(report, "window_days", "?") + " days, " + text(report, "window_start") +
-                    " to " + text(report, "generated_at") + "\n";
+std::string renderMetrics(const control::MetricsReply& report) {
+  std::string out = "DORA metrics over " + std::to_string(report.window_days) + " days, " + cell(report.window_start) +
+                    " to " + cell(report.generated_at) + "\n";
   std::vector<std::vector<std::string>> rows;
-  if (const json* fleet = field(report, "fleet"); fleet && fleet->is_object()) metricsRows("fleet", *fleet, rows);
-  if (const json* apps = field(report, "apps"); apps && apps->is_object())
-    for (auto it = apps->begin(); it != apps->end(); ++it) metricsRows(sanitize(it.key()), *it, rows);
+  if (report.fleet) metricsRows("fleet", *report.fleet, rows);
+  for (const auto& [app, scope] : report.apps) metricsRows(sanitize(app), scope, rows);
   return out + renderTable({"SCOPE", "KEY", "VALUE", "BAND", "BASIS"}, rows);
 }
 
-std::string eventLine(const json& event, bool time_of_day) {
-  std::string at = text(event, "at");
+std::string eventLine(const control::EventDoc& event, bool time_of_day) {
+  std::string at = cell(event.at);
   // "2026-11-26T09:12:00Z" -> "09:12:00"
   if (time_of_day && at.size() >= 19 && at[10] == 'T') at = at.substr(11, 8);
-  std::string line = at + " " + text(event, "kind", "?");
-  if (auto agent = text(event, "agent", ""); !agent.empty()) line += " " + agent;
-  if (const json* w = field(event, "wave"); w && w->is_number()) line += " wave " + w->dump();
-  if (auto msg = text(event, "message", ""); !msg.empty()) line += " " + msg;
-  if (auto actor = text(event, "actor", ""); !actor.empty()) line += " (" + actor + ")";
+  std::string line = at + " " + cell(event.kind, "?");
+  if (auto agent = cell(event.agent, ""); !agent.empty()) line += " " + agent;
+  if (event.wave) line += " wave " + std::to_string(*event.wave);
+  if (auto msg = cell(event.message, ""); !msg.empty()) line += " " + msg;
+  if (auto actor = cell(event.actor, ""); !actor.empty()) line += " (" + actor + ")";
   return line;
 }
 
-std::string renderEvents(const json& events) {
+std::string renderEvents(const std::vector<control::EventDoc>& events) {
   std::string out;
-  if (events.is_array())
-    for (const auto& e : events) out += eventLine(e) + "\n";
+  for (const auto& e : events) out += eventLine(e) + "\n";
   return out;
 }
 
@@ -320,9 +279,9 @@ std::string formatSeconds(double seconds) {
   return buf;
 }
 
-std::optional<double> elapsedSeconds(const json& status) {
-  auto from = common::parseRfc3339(jsonString(status, "submitted_at"));
-  auto to = common::parseRfc3339(jsonString(status, "finished_at"));
+std::optional<double> elapsedSeconds(const control::RolloutStatus& status) {
+  auto from = common::parseRfc3339(status.submitted_at.value_or(""));
+  auto to = common::parseRfc3339(status.finished_at.value_or(""));
   if (!from || !to || *to < *from) return std::nullopt;
   return std::chrono::duration<double>(*to - *from).count();
 }

@@ -13,25 +13,27 @@
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/console/render.h"
+#include "flotilla/protocol/control.h"
 
 namespace flotilla::console {
+
+namespace control = protocol::control;
 
 namespace {
 
 // What the console accepts of the coordinator's grant, whatever it says.
-constexpr std::int64_t kMinChunk = 4 * 1024;
-constexpr std::int64_t kMaxChunk = 4 * 1024 * 1024;
-constexpr std::int64_t kMaxCredit = 16;
+constexpr std::uint64_t kMinChunk = 4 * 1024;
+constexpr std::uint64_t kMaxChunk = 4 * 1024 * 1024;
+constexpr std::uint64_t kMaxCredit = 16;
 constexpr common::Millis kProgressEvery{200};
 // How often a silent wait checks that the connection is still up: a
 // coordinator that died is reported at once, not after the whole timeout.
 constexpr common::Millis kConnectionCheck{250};
 
 Error replyError(const json& m) {
-  const json err = m.contains("error") && m["error"].is_object() ? m["error"] : json::object();
-  std::string message = jsonString(err, "message");
-  if (message.empty()) message = "the coordinator refused the upload";
-  return Error(errcFromName(jsonString(err, "code")), message);
+  auto err = m.get<control::ErrorReply>();  // lenient: missing fields read as ""
+  if (err.message.empty()) err.message = "the coordinator refused the upload";
+  return Error(errcFromName(err.code), err.message);
 }
 
 class Progress {
@@ -85,7 +87,7 @@ Error wentAway(const std::filesystem::path& file, std::uint64_t acked, std::uint
 
 // Sends every chunk, keeping at most `credit` unacknowledged.
 Status sendChunks(ControlClient& client, int fd, const std::filesystem::path& file, const std::string& label,
-                  std::uint64_t size, const Grant& g, Progress& progress) {
+                  std::uint64_t size, const Grant& g, Progress& progress, bool& malformed) {
   const common::Millis silence = client.options().timeout;
   std::vector<char> buf(g.chunk_bytes);
   std::set<std::int64_t> in_flight;  // request ids of unacknowledged chunks
@@ -99,8 +101,8 @@ Status sendChunks(ControlClient& client, int fd, const std::filesystem::path& fi
       if (*n != want) return Error(Errc::kIo, label + ": " + file.string() + " changed while it was being uploaded");
       // Mid-upload the connection is up, and credit keeps the queue short: a
       // socket that does not take a chunk at once has lost its coordinator.
-      auto id = client.send({{"cmd", "upload_chunk"}, {"upload_id", g.upload_id}, {"offset", sent}},
-                            std::string_view(buf.data(), *n), std::min(silence, kConnectionCheck));
+      auto id = client.send(control::UploadChunkRequest{g.upload_id, sent}, std::string_view(buf.data(), *n),
+                            std::min(silence, kConnectionCheck));
       if (!id) return id.error().code == Errc::kUnavailable ? wentAway(file, acked, size) : id.error();
       in_flight.insert(*id);
       sent += *n;
@@ -118,11 +120,15 @@ Status sendChunks(ControlClient& client, int fd, const std::filesystem::path& fi
     }
     const json& m = **msg;
     auto it = in_flight.find(jsonInt(m, "req", -1));
-    if (jsonString(m, "type") != "response" || it == in_flight.end()) continue;
+    if (jsonString(m, "type") != control::kTypeResponse || it == in_flight.end()) continue;
     if (!m.value("ok", false)) return replyError(m);
+    auto chunk = control::parseReply<control::UploadChunkReply>(m);
+    if (!chunk) {
+      malformed = true;
+      return chunk.error();
+    }
     in_flight.erase(it);
-    acked =
-        std::max<std::uint64_t>(acked, static_cast<std::uint64_t>(std::max<std::int64_t>(0, jsonInt(m, "received"))));
+    acked = std::max<std::uint64_t>(acked, chunk->received);
     last_ack = common::SteadyClock::now();
     progress.update(acked);
   }
@@ -132,34 +138,48 @@ Status sendChunks(ControlClient& client, int fd, const std::filesystem::path& fi
 }  // namespace
 
 Result<UploadedArtifact> uploadArtifact(ControlClient& client, const std::filesystem::path& file,
-                                        const std::string& label, std::ostream* progress) {
+                                        const std::string& label, std::ostream* progress, bool* malformed_reply) {
+  bool ignored = false;
+  bool& malformed = malformed_reply ? *malformed_reply : ignored;
+  malformed = false;
   auto digest = common::digestFile(file);
   if (!digest) return digest.error().context(label);
   UploadedArtifact out{digest->digest, digest->size, false};
-  auto begin = client.request({{"cmd", "upload_begin"}, {"digest", out.digest}, {"size", out.size}});
-  if (!begin) return begin.error();
-  if (begin->value("stored", false)) {
+  auto reply = client.request(control::UploadBeginRequest{out.digest, out.size});
+  if (!reply) return reply.error();
+  auto begin = control::parseReply<control::UploadBeginReply>(*reply);
+  if (!begin) {
+    malformed = true;
+    return begin.error();
+  }
+  if (begin->stored) {
     out.already_stored = true;
     return out;
   }
   Grant g;
-  g.upload_id = jsonString(*begin, "upload_id");
-  g.chunk_bytes = static_cast<std::size_t>(std::clamp(jsonInt(*begin, "chunk_bytes"), kMinChunk, kMaxChunk));
-  g.credit = static_cast<std::size_t>(std::clamp(jsonInt(*begin, "credit"), std::int64_t{1}, kMaxCredit));
-  if (g.upload_id.empty())
+  g.upload_id = begin->upload_id;
+  g.chunk_bytes = static_cast<std::size_t>(std::clamp<std::uint64_t>(begin->chunk_bytes, kMinChunk, kMaxChunk));
+  g.credit = static_cast<std::size_t>(std::clamp<std::uint64_t>(begin->credit, 1, kMaxCredit));
+  if (g.upload_id.empty()) {
+    malformed = true;
     return Error(Errc::kCorrupt, "unexpected reply from the coordinator: upload_begin gave no upload_id");
+  }
   int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Error(Errc::kIo, label + ": cannot read " + file.string() + ": " + std::strerror(errno));
   Progress bar(progress, file.filename().string(), out.size);
-  auto sent = sendChunks(client, fd, file, label, out.size, g, bar);
+  auto sent = sendChunks(client, fd, file, label, out.size, g, bar, malformed);
   ::close(fd);
   if (!sent.ok()) {
     bar.finish();
     return sent.error();
   }
-  auto end = client.request({{"cmd", "upload_end"}, {"upload_id", g.upload_id}});
+  auto end = client.request(control::UploadEndRequest{g.upload_id});
   bar.finish();
   if (!end) return end.error();
+  if (auto stored = control::parseReply<control::UploadEndReply>(*end); !stored) {
+    malformed = true;
+    return stored.error();
+  }
   return out;
 }
 

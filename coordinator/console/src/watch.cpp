@@ -24,61 +24,57 @@ std::string gateKind(const std::string& gate) {
 
 WatchView::WatchView(std::ostream& out, Mode mode, std::size_t width) : out_(out), mode_(mode), width_(width) {}
 
-std::string WatchView::state() const { return jsonString(status_, "state"); }
-
-void WatchView::onWatchReply(const json& reply) {
-  if (!reply.is_object()) return;
-  if (auto it = reply.find("events"); it != reply.end() && it->is_array())
-    for (const auto& e : *it) onEvent(e);
-  auto fin = reply.find("finished");
-  const bool finished = fin != reply.end() && fin->is_boolean() && fin->get<bool>();
-  if (auto it = reply.find("rollout"); it != reply.end() && it->is_object())
-    onStatus(*it, finished ? control::kTypeEnd : control::kTypeStatus);
-  if (finished) {
+Status WatchView::onWatchReply(const json& reply) {
+  auto r = control::parseReply<control::WatchReply>(reply);
+  if (!r) return r.error();
+  for (const auto& e : r->events) onEvent(e);
+  onStatus(r->rollout, r->finished ? control::kTypeEnd : control::kTypeStatus);
+  if (r->finished) {
     ended_ = true;
     vanished_ = !isTerminalState(state());
   }
+  return {};
 }
 
-void WatchView::onPush(const json& msg) {
+Status WatchView::onPush(const json& msg) {
   const std::string type = jsonString(msg, "type");
   if (type == control::kTypeEvent) {
-    onEvent(msg);
-  } else if (type == control::kTypeStatus) {
-    onStatus(msg, control::kTypeStatus);
-  } else if (type == control::kTypeEnd) {
-    onStatus(msg, control::kTypeEnd);
-    ended_ = true;
-    vanished_ = !isTerminalState(state());
+    auto e = control::parseReply<control::EventDoc>(msg);
+    if (!e) return e.error();
+    onEvent(*e);
+  } else if (type == control::kTypeStatus || type == control::kTypeEnd) {
+    auto st = control::parseReply<control::RolloutStatus>(msg);
+    if (!st) return st.error();
+    onStatus(*st, type == control::kTypeEnd ? control::kTypeEnd : control::kTypeStatus);
+    if (type == control::kTypeEnd) {
+      ended_ = true;
+      vanished_ = !isTerminalState(state());
+    }
   }
+  return {};
 }
 
-void WatchView::onEvent(const json& event) {
-  if (!event.is_object()) return;
-  const std::int64_t seq = jsonInt(event, "seq", -1);
-  if (seq >= 0 && seq <= last_seq_) return;
-  if (seq > last_seq_) last_seq_ = seq;
-  const std::string kind = jsonString(event, "kind");
-  if (kind.rfind("rollout_", 0) == 0 && isTerminalState(kind.substr(8))) final_message_ = jsonString(event, "message");
+void WatchView::onEvent(const control::EventDoc& event) {
+  if (event.seq >= 0 && event.seq <= last_seq_) return;
+  if (event.seq > last_seq_) last_seq_ = event.seq;
+  if (event.kind.rfind("rollout_", 0) == 0 && isTerminalState(event.kind.substr(8))) final_message_ = event.message;
   if (mode_ == Mode::kJson) {
     json doc = event;
-    if (!doc.contains("type")) doc["type"] = control::kTypeEvent;
+    doc["type"] = control::kTypeEvent;
     pending_.push_back(doc.dump());
   } else {
     pending_.push_back(eventLine(event, true));
   }
 }
 
-void WatchView::onStatus(const json& status, const char* type) {
-  json doc = status;
-  doc.erase("type");
+void WatchView::onStatus(const control::RolloutStatus& status, const char* type) {
   // A finished rollout's stored snapshot may lack what the live one had.
-  if (have_status_ && doc == status_ && std::string(type) != control::kTypeEnd) return;
-  status_ = doc;
+  if (have_status_ && status == status_ && std::string(type) != control::kTypeEnd) return;
+  status_ = status;
   have_status_ = true;
   status_changed_ = true;
   if (mode_ == Mode::kJson) {
-    json line = doc;
+    json line = status;
     line["type"] = type;
     if (line == last_json_status_) return;
     last_json_status_ = line;
@@ -86,23 +82,21 @@ void WatchView::onStatus(const json& status, const char* type) {
     return;
   }
   if (mode_ == Mode::kPlain) {
-    if (const std::string headline = statusHeadline(doc); headline != printed_state_) {
+    if (const std::string headline = statusHeadline(status); headline != printed_state_) {
       printed_state_ = headline;
       pending_.push_back(headline);
     }
-    const std::string gate = gateText(jsonString(doc, "gate"));
+    const std::string gate = gateText(status.gate);
     if (gateKind(gate) != printed_gate_kind_) {
       printed_gate_kind_ = gateKind(gate);
       if (!gate.empty()) pending_.push_back("gate: " + gate);
     }
-    if (auto it = doc.find("waves"); it != doc.end() && it->is_array()) {
-      for (const auto& w : *it) {
-        const std::string line = waveLine(w);
-        auto& printed = printed_waves_[jsonInt(w, "index", -1)];
-        if (line != printed) {
-          printed = line;
-          pending_.push_back(line);
-        }
+    for (const auto& w : status.waves) {
+      const std::string line = waveLine(w);
+      auto& printed = printed_waves_[w.index];
+      if (line != printed) {
+        printed = line;
+        pending_.push_back(line);
       }
     }
   }
@@ -144,8 +138,8 @@ void WatchView::flush() {
 
 int WatchView::finish(std::optional<double> local_seconds) {
   flush();
-  const std::string id = jsonString(status_, "id");
-  const std::string st = state();
+  const std::string& id = status_.id;
+  const std::string& st = state();
   if (vanished_) {
     if (mode_ != Mode::kJson)
       out_ << "rollout " << sanitize(id) << " is " << sanitize(st.empty() ? "unknown" : st)

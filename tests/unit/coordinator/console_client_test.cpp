@@ -7,11 +7,13 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include <zmq.hpp>
 
 #include "flotilla/console/client.h"
+#include "flotilla/console/commands.h"
 #include "flotilla/console/render.h"
 #include "flotilla/console/upload.h"
 
@@ -243,7 +245,7 @@ TEST_CASE("upload streams the artifact in order, within the credit, then ends it
         if (!r.body.is_object()) return;  // nothing for 5 s: the test fails on what it saw
         if (r.body.value("cmd", "") == "upload_end") {
           ended = r.body.value("upload_id", "");
-          FakeCoordinator::send(router, r.rid, ok(r));
+          FakeCoordinator::send(router, r.rid, ok(r, {{"digest", begin["digest"]}, {"size", data.size()}}));
           return;
         }
         if (r.body.value("cmd", "") != "upload_chunk") return;
@@ -292,6 +294,28 @@ TEST_CASE("upload sends nothing when the coordinator already has the artifact", 
   }
   REQUIRE(result->ok());
   CHECK((*result)->already_stored);
+}
+
+TEST_CASE("a malformed upload grant is a protocol error naming the field", "[console][upload]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  writeArtifact(dir.path() / "a.tar", 10000);
+  std::optional<Result<UploadedArtifact>> result;
+  bool malformed = false;
+  {
+    FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+      auto b = FakeCoordinator::receive(router);
+      FakeCoordinator::send(router, b.rid, ok(b, {{"upload_id", "u1"}, {"chunk_bytes", 4096}, {"credit", "2"}}));
+    });
+    auto c = ControlClient::connect(optionsFor(sock));
+    REQUIRE(c.ok());
+    result = uploadArtifact(**c, dir.path() / "a.tar", "plan.toml: artifact.file", nullptr, &malformed);
+  }
+  REQUIRE_FALSE(result->ok());
+  CHECK(result->error().code == Errc::kCorrupt);
+  CHECK(result->error().message ==
+        "unexpected reply from the coordinator: credit: expected a non-negative integer, got a string");
+  CHECK(malformed);
 }
 
 TEST_CASE("a coordinator that stops acknowledging mid-upload is reported as such after the timeout",
@@ -412,4 +436,77 @@ TEST_CASE("upload names the plan key when the artifact cannot be read", "[consol
   REQUIRE_FALSE(result.ok());
   CHECK_THAT(result.error().message, Catch::StartsWith("plan.toml: artifact.file: "));
   CHECK(exitCodeForError(result.error().code) == kExitUsage);
+}
+
+namespace {
+
+// Runs one console command against a fake coordinator that answers its one
+// request with `reply` (the envelope added).
+struct CommandRun {
+  int rc = -1;
+  std::string out, err;
+};
+
+template <typename F>
+CommandRun runAgainst(const json& reply, bool json_output, F command) {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+    auto r = FakeCoordinator::receive(router);
+    json doc = reply;
+    doc["type"] = "response";
+    doc["req"] = r.body["req"];
+    FakeCoordinator::send(router, r.rid, doc);
+  });
+  std::ostringstream out, err;
+  ConsoleOptions o;
+  o.control = "ipc://" + sock.string();
+  o.json = json_output;
+  o.timeout_seconds = 2;
+  o.operator_name = "tester@host";
+  Console console(o, out, err);
+  CommandRun run;
+  run.rc = command(console);
+  run.out = out.str();
+  run.err = err.str();
+  return run;
+}
+
+json agentsReply() {
+  return json::parse(R"({"ok":true,"agents":[{"id":"h1","state":"online","labels":{"role":"web"},
+    "releases":{"web":"2"},"health":{"web":"healthy"},"key":"0123456789abcdef","busy":null,
+    "last_seen":"2026-11-30T10:00:00.000Z"}]})");
+}
+
+}  // namespace
+
+TEST_CASE("console --json prints a reply with the coordinator's fields and shapes", "[console][commands]") {
+  auto run = runAgainst(agentsReply(), true, [](Console& c) { return c.agents(); });
+  CHECK(run.rc == kExitOk);
+  json expected = agentsReply();
+  expected.erase("ok");
+  CHECK(run.out == expected.dump() + "\n");
+}
+
+TEST_CASE("console reports a malformed reply naming the field, exit 3", "[console][commands]") {
+  json bad = agentsReply();
+  bad["agents"][0]["labels"]["role"] = 1;
+  auto run = runAgainst(bad, false, [](Console& c) { return c.agents(); });
+  CHECK(run.rc == kExitUnreachable);
+  CHECK(run.out.empty());
+  CHECK(run.err ==
+        "flotilla: unexpected reply from the coordinator: agents[0].labels.role: expected a string, got 1\n");
+
+  bad = agentsReply();
+  bad["agents"][0].erase("state");
+  run = runAgainst(bad, true, [](Console& c) { return c.agents(); });
+  CHECK(run.rc == kExitUnreachable);
+  CHECK(json::parse(run.out) ==
+        json{{"error",
+              {{"code", "corrupt"}, {"message", "unexpected reply from the coordinator: agents[0].state: missing"}}}});
+
+  run = runAgainst(json{{"ok", true}, {"rollout", {{"id", "web-1"}}}}, false,
+                   [](Console& c) { return c.status("web-1", false); });
+  CHECK(run.rc == kExitUnreachable);
+  CHECK_THAT(run.err, Catch::Contains("rollout.app: missing"));
 }

@@ -5,6 +5,7 @@
 using namespace flotilla;
 using namespace flotilla::console;
 using nlohmann::json;
+namespace control = flotilla::protocol::control;
 
 namespace {
 
@@ -25,8 +26,15 @@ json runningStatus() {
           {"submitted_at", "2026-11-26T09:12:00Z"},
           {"started_at", "2026-11-26T09:12:00Z"},
           {"finished_at", nullptr},
+          {"message", ""},
           {"waves", json::array({wave(0, 1, 1, 0, 0, "succeeded"), wave(1, 4, 2, 0, 0, "baking"),
                                  wave(2, 5, 0, 0, 0, "pending")})}};
+}
+
+// An event as the coordinator sends it: every field, the optional ones null.
+json event(int seq, const char* at, const char* kind, const char* message) {
+  return {{"seq", seq},       {"rollout", "web-3"}, {"at", at},           {"kind", kind},
+          {"agent", nullptr}, {"wave", nullptr},    {"message", message}, {"actor", nullptr}};
 }
 
 }  // namespace
@@ -47,18 +55,35 @@ TEST_CASE("progress bar of an empty wave is empty and overflow is clamped", "[co
 }
 
 TEST_CASE("wave line shows progress, counts and state", "[console][render]") {
-  CHECK(waveLine(wave(1, 10, 4, 1, 0, "running")) ==
+  CHECK(waveLine(wave(1, 10, 4, 1, 0, "running").get<control::WaveDoc>()) ==
         "wave 1: [#####.....] 5/10 hosts healthy 4 failed 1 unreachable 0 running");
 }
 
-TEST_CASE("wave line tolerates missing and mistyped fields", "[console][render]") {
-  json w = {{"index", 2}, {"hosts", "many"}, {"healthy", 1}, {"state", nullptr}};
-  CHECK(waveLine(w) == "wave 2: [..........] 1/0 hosts healthy 1 failed 0 unreachable 0 -");
-  CHECK(waveLine(json::object()) == "wave ?: [..........] 0/0 hosts healthy 0 failed 0 unreachable 0 -");
+TEST_CASE("wave line shows an empty state as a dash", "[console][render]") {
+  CHECK(waveLine(control::WaveDoc{2, 0, 0, 0, 0, 0, 0, 0, ""}) ==
+        "wave 2: [..........] 0/0 hosts healthy 0 failed 0 unreachable 0 -");
+}
+
+TEST_CASE("a malformed status is refused naming the field, not rendered", "[console][render]") {
+  json s = runningStatus();
+  s["waves"][1]["hosts"] = "many";
+  auto bad = control::parseReply<control::RolloutStatus>(s);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == Errc::kCorrupt);
+  CHECK(bad.error().message ==
+        "unexpected reply from the coordinator: waves[1].hosts: expected a non-negative "
+        "integer, got a string");
+  s = runningStatus();
+  s.erase("state");
+  CHECK_THAT(control::parseReply<control::RolloutStatus>(s).error().message, Catch::EndsWith("state: missing"));
+  s = runningStatus();
+  s["waves"][0]["index"] = -1;
+  CHECK_THAT(control::parseReply<control::RolloutStatus>(s).error().message,
+             Catch::EndsWith("waves[0].index: expected a non-negative integer, got -1"));
 }
 
 TEST_CASE("status block has headline, gate, waves with the current one marked", "[console][render]") {
-  auto lines = statusBlock(runningStatus());
+  auto lines = statusBlock(runningStatus().get<control::RolloutStatus>());
   REQUIRE(lines.size() == 5);
   CHECK(lines[0] == "rollout web-3: web 2.4.1 running");
   CHECK(lines[1] == "  gate: bake 3s left");
@@ -71,7 +96,7 @@ TEST_CASE("status block of a finished rollout marks no wave and has no gate", "[
   json s = runningStatus();
   s["state"] = "failed";
   s["gate"] = "";
-  auto lines = statusBlock(s);
+  auto lines = statusBlock(s.get<control::RolloutStatus>());
   REQUIRE(lines.size() == 4);
   CHECK(lines[0] == "rollout web-3: web 2.4.1 failed");
   CHECK(lines[2].rfind("  wave 1", 0) == 0);
@@ -87,7 +112,7 @@ TEST_CASE("status block lists hosts when the document has them", "[console][rend
         {"phase", "reverted"},
         {"previous", ""},
         {"message", "healthz 500"}}});
-  const std::string text = renderStatus(s);
+  const std::string text = renderStatus(s.get<control::RolloutStatus>());
   CHECK(text.find("  HOST  WAVE  STATE    PHASE     PREVIOUS  MESSAGE\n") != std::string::npos);
   CHECK(text.find("  h1    0     healthy  healthy   2.4.0\n") != std::string::npos);
   CHECK(text.find("  h2    1     failed   reverted  -         healthz 500\n") != std::string::npos);
@@ -114,13 +139,19 @@ TEST_CASE("agents table shows labels, releases and health as k=v lists", "[conso
                               {"state", "online"},
                               {"labels", {{"role", "web"}, {"zone", "a"}}},
                               {"releases", {{"web", "2.4.1"}}},
-                              {"health", {{"web", "healthy"}}}},
+                              {"health", {{"web", "healthy"}}},
+                              {"key", "0123456789abcdef"},
+                              {"busy", nullptr},
+                              {"last_seen", "2026-11-26T09:12:00Z"}},
                              {{"id", "host-2"},
                               {"state", "pending"},
                               {"labels", json::object()},
                               {"releases", json::object()},
-                              {"health", json::object()}}});
-  CHECK(renderAgents(agents) ==
+                              {"health", json::object()},
+                              {"key", "fedcba9876543210"},
+                              {"busy", nullptr},
+                              {"last_seen", nullptr}}});
+  CHECK(renderAgents(agents.get<std::vector<control::AgentDoc>>()) ==
         "ID      STATE    LABELS           RELEASES   HEALTH\n"
         "host-1  online   role=web,zone=a  web=2.4.1  web=healthy\n"
         "host-2  pending  -                -          -\n");
@@ -133,21 +164,31 @@ TEST_CASE("history table shows who submitted and how long it took", "[console][r
                             {"state", "succeeded"},
                             {"submitted_by", "alice@box (local)"},
                             {"submitted_at", "2026-11-26T09:12:00Z"},
+                            {"started_at", "2026-11-26T09:12:00Z"},
+                            {"finished_at", "2026-11-26T09:12:12Z"},
+                            {"message", ""},
+                            {"commit", ""},
+                            {"committed_at", nullptr},
                             {"duration", 12.34}},
                            {{"id", "web-3"},
                             {"app", "web"},
                             {"version", "3"},
                             {"state", "running"},
                             {"submitted_by", "bob@box (local)"},
-                            {"submitted_at", "2026-11-26T10:00:00Z"}}});
-  CHECK(renderHistory(list) ==
+                            {"submitted_at", "2026-11-26T10:00:00Z"},
+                            {"started_at", nullptr},
+                            {"finished_at", nullptr},
+                            {"message", ""},
+                            {"commit", "abc"},
+                            {"committed_at", nullptr}}});
+  CHECK(renderHistory(list.get<std::vector<control::HistoryEntry>>()) ==
         "ID     APP  VERSION  STATE      SUBMITTED             BY                 DURATION\n"
         "web-2  web  2        succeeded  2026-11-26T09:12:00Z  alice@box (local)  12.3s\n"
         "web-3  web  3        running    2026-11-26T10:00:00Z  bob@box (local)    -\n");
 }
 
 TEST_CASE("active rollout list shows state, wave and gate", "[console][render]") {
-  CHECK(renderRolloutList(json::array({runningStatus()})) ==
+  CHECK(renderRolloutList({runningStatus().get<control::RolloutStatus>()}) ==
         "ID     APP  VERSION  STATE    WAVE  GATE\n"
         "web-3  web  2.4.1    running  1     bake 3s left\n");
 }
@@ -164,7 +205,7 @@ TEST_CASE("metrics show each key's raw figure beside its band and basis", "[cons
                  {"generated_at", "2026-12-01T12:00:00Z"},
                  {"fleet", scope},
                  {"apps", {{"web", scope}}}};
-  const std::string text = renderMetrics(report);
+  const std::string text = renderMetrics(report.get<control::MetricsReply>());
   CHECK(text.rfind("DORA metrics over 30 days, 2026-11-01T12:00:00Z to 2026-12-01T12:00:00Z\n"
                    "SCOPE  KEY                   VALUE     BAND   BASIS\n"
                    "fleet  deployment frequency  0.10/day  high   3 deployments\n"
@@ -177,17 +218,22 @@ TEST_CASE("metrics show each key's raw figure beside its band and basis", "[cons
 }
 
 TEST_CASE("metrics of one app have no fleet rows", "[console][render]") {
-  json report = {{"app", "web"}, {"window_days", 7}, {"fleet", nullptr}, {"apps", {{"web", json::object()}}}};
+  control::MetricsReply report;
+  report.app = "web";
+  report.window_days = 7;
+  report.apps["web"] = control::DoraScopeDoc{};
+  report.apps["web"].lead_time.band = "n/a";
   const std::string text = renderMetrics(report);
   CHECK(text.find("fleet") == std::string::npos);
-  CHECK(text.find("web    deployment frequency  -      -     0 deployments\n") != std::string::npos);
+  CHECK(text.find("web    deployment frequency  0.00/day  -     0 deployments\n") != std::string::npos);
+  CHECK(text.find("web    lead time             -         n/a   0 rollouts\n") != std::string::npos);
 }
 
 TEST_CASE("event line has time, kind, agent, wave, message and actor", "[console][render]") {
   json host = {{"seq", 7},      {"rollout", "web-3"}, {"at", "2026-11-26T09:12:05Z"}, {"kind", "host_failed"},
                {"agent", "h2"}, {"wave", 0},          {"message", "healthz 500"},     {"actor", nullptr}};
-  CHECK(eventLine(host) == "2026-11-26T09:12:05Z host_failed h2 wave 0 healthz 500");
-  CHECK(eventLine(host, true) == "09:12:05 host_failed h2 wave 0 healthz 500");
+  CHECK(eventLine(host.get<control::EventDoc>()) == "2026-11-26T09:12:05Z host_failed h2 wave 0 healthz 500");
+  CHECK(eventLine(host.get<control::EventDoc>(), true) == "09:12:05 host_failed h2 wave 0 healthz 500");
 
   json op = {{"seq", 9},
              {"rollout", "web-3"},
@@ -197,13 +243,15 @@ TEST_CASE("event line has time, kind, agent, wave, message and actor", "[console
              {"wave", nullptr},
              {"message", "pause by alice@box (local)"},
              {"actor", "alice@box (local)"}};
-  CHECK(eventLine(op) == "2026-11-26T09:13:00Z operator_pause pause by alice@box (local) (alice@box (local))");
-  CHECK(renderEvents(json::array({host, op})) == eventLine(host) + "\n" + eventLine(op) + "\n");
+  CHECK(eventLine(op.get<control::EventDoc>()) ==
+        "2026-11-26T09:13:00Z operator_pause pause by alice@box (local) (alice@box (local))");
+  CHECK(renderEvents(json::array({host, op}).get<std::vector<control::EventDoc>>()) ==
+        eventLine(host.get<control::EventDoc>()) + "\n" + eventLine(op.get<control::EventDoc>()) + "\n");
 }
 
 TEST_CASE("control characters from the coordinator never reach the terminal", "[console][render]") {
-  json e = {{"at", "2026-11-26T09:12:05Z"}, {"kind", "host_failed"}, {"message", "bad\x1b[2Jthing\nnext"}};
-  CHECK(eventLine(e) == "2026-11-26T09:12:05Z host_failed bad?[2Jthing?next");
+  json e = event(1, "2026-11-26T09:12:05Z", "host_failed", "bad\x1b[2Jthing\nnext");
+  CHECK(eventLine(e.get<control::EventDoc>()) == "2026-11-26T09:12:05Z host_failed bad?[2Jthing?next");
   CHECK(sanitize("caf\xc3\xa9") == "caf\xc3\xa9");
 }
 
@@ -217,10 +265,12 @@ TEST_CASE("durations read as seconds, minutes or hours", "[console][render]") {
 }
 
 TEST_CASE("elapsed time comes from submitted_at and finished_at", "[console][render]") {
-  json s = {{"submitted_at", "2026-11-26T09:12:00Z"}, {"finished_at", "2026-11-26T09:12:42Z"}};
+  control::RolloutStatus s;
+  s.submitted_at = "2026-11-26T09:12:00Z";
+  s.finished_at = "2026-11-26T09:12:42Z";
   REQUIRE(elapsedSeconds(s).has_value());
   CHECK(*elapsedSeconds(s) == Approx(42.0));
-  CHECK_FALSE(elapsedSeconds(runningStatus()).has_value());
+  CHECK_FALSE(elapsedSeconds(runningStatus().get<control::RolloutStatus>()).has_value());
 }
 
 TEST_CASE("summary line names the outcome, the time and why it failed", "[console][render]") {

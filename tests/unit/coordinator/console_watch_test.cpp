@@ -11,8 +11,8 @@ using nlohmann::json;
 namespace {
 
 json wave(int index, int hosts, int healthy, int failed, const char* state) {
-  return {{"index", index},   {"hosts", hosts}, {"done", healthy + failed}, {"healthy", healthy}, {"failed", failed},
-          {"unreachable", 0}, {"state", state}};
+  return {{"index", index},   {"hosts", hosts},  {"done", healthy + failed}, {"healthy", healthy}, {"failed", failed},
+          {"unreachable", 0}, {"max_failed", 0}, {"max_unreachable", 0},     {"state", state}};
 }
 
 json status(const char* state, const char* gate, json waves) {
@@ -22,8 +22,11 @@ json status(const char* state, const char* gate, json waves) {
           {"state", state},
           {"gate", gate},
           {"current_wave", 0},
+          {"submitted_by", "alice@box (local)"},
           {"submitted_at", "2026-11-26T09:12:00Z"},
+          {"started_at", "2026-11-26T09:12:00Z"},
           {"finished_at", nullptr},
+          {"message", ""},
           {"waves", std::move(waves)}};
 }
 
@@ -60,15 +63,18 @@ std::vector<std::string> lines(const std::string& text) {
 TEST_CASE("plain watch prints events once and wave lines when they change", "[console][watch]") {
   std::ostringstream out;
   WatchView view(out, WatchView::Mode::kPlain);
-  view.onWatchReply(watchReply(status("running", "deploying", json::array({wave(0, 1, 0, 0, "running")})),
-                               json::array({event(1, "submitted", "rollout of web 2")}), false));
+  REQUIRE(view.onWatchReply(watchReply(status("running", "deploying", json::array({wave(0, 1, 0, 0, "running")})),
+                                       json::array({event(1, "submitted", "rollout of web 2")}), false))
+              .ok());
   view.flush();
   CHECK(view.lastSeq() == 1);
   // The re-sent watch replays seq 1 and an unchanged status: nothing new to print.
-  view.onWatchReply(watchReply(status("running", "deploying", json::array({wave(0, 1, 0, 0, "running")})),
-                               json::array({event(1, "submitted", "rollout of web 2")}), false));
-  view.onPush(push(event(2, "host_healthy", "healthy for 2s", "h1", 0), "event"));
-  view.onPush(push(status("running", "bake 1s left", json::array({wave(0, 1, 1, 0, "baking")})), "status"));
+  REQUIRE(view.onWatchReply(watchReply(status("running", "deploying", json::array({wave(0, 1, 0, 0, "running")})),
+                                       json::array({event(1, "submitted", "rollout of web 2")}), false))
+              .ok());
+  REQUIRE(view.onPush(push(event(2, "host_healthy", "healthy for 2s", "h1", 0), "event")).ok());
+  REQUIRE(
+      view.onPush(push(status("running", "bake 1s left", json::array({wave(0, 1, 1, 0, "baking")})), "status")).ok());
   view.flush();
   CHECK_FALSE(view.ended());
   CHECK(lines(out.str()) == std::vector<std::string>{
@@ -86,9 +92,9 @@ TEST_CASE("plain watch prints a bake countdown once, not every tick", "[console]
   std::ostringstream out;
   WatchView view(out, WatchView::Mode::kPlain);
   auto waves = json::array({wave(0, 1, 1, 0, "baking")});
-  view.onPush(push(status("running", "bake 30s left", waves), "status"));
-  view.onPush(push(status("running", "bake 27s left", waves), "status"));
-  view.onPush(push(status("running", "bake 24s left", waves), "status"));
+  REQUIRE(view.onPush(push(status("running", "bake 30s left", waves), "status")).ok());
+  REQUIRE(view.onPush(push(status("running", "bake 27s left", waves), "status")).ok());
+  REQUIRE(view.onPush(push(status("running", "bake 24s left", waves), "status")).ok());
   view.flush();
   CHECK(lines(out.str()).size() == 3);  // headline, gate, wave
 }
@@ -96,12 +102,13 @@ TEST_CASE("plain watch prints a bake countdown once, not every tick", "[console]
 TEST_CASE("watch ends with a summary and exit 0 when the rollout succeeded", "[console][watch]") {
   std::ostringstream out;
   WatchView view(out, WatchView::Mode::kPlain);
-  view.onWatchReply(
-      watchReply(status("running", "", json::array({wave(0, 1, 0, 0, "running")})), json::array(), false));
-  view.onPush(push(event(5, "rollout_succeeded", "1 hosts healthy"), "event"));
+  REQUIRE(view.onWatchReply(
+                  watchReply(status("running", "", json::array({wave(0, 1, 0, 0, "running")})), json::array(), false))
+              .ok());
+  REQUIRE(view.onPush(push(event(5, "rollout_succeeded", "1 hosts healthy"), "event")).ok());
   json end = status("succeeded", "", json::array({wave(0, 1, 1, 0, "succeeded")}));
   end["finished_at"] = "2026-11-26T09:12:09Z";
-  view.onPush(push(end, "end"));
+  REQUIRE(view.onPush(push(end, "end")).ok());
   REQUIRE(view.ended());
   CHECK(view.finish(std::nullopt) == kExitOk);
   CHECK(lines(out.str()).back() == "rollout web-3 succeeded in 9.0s");
@@ -111,10 +118,11 @@ TEST_CASE("watch of a failed rollout exits 1 and says why", "[console][watch]") 
   std::ostringstream out;
   WatchView view(out, WatchView::Mode::kPlain);
   json st = status("failed", "", json::array({wave(0, 1, 0, 1, "failed")}));
-  view.onWatchReply(watchReply(st,
-                               json::array({event(1, "host_failed", "healthz 500", "h1", 0),
-                                            event(2, "rollout_failed", "wave 0 failed: 1 hosts failed")}),
-                               true));
+  REQUIRE(view.onWatchReply(watchReply(st,
+                                       json::array({event(1, "host_failed", "healthz 500", "h1", 0),
+                                                    event(2, "rollout_failed", "wave 0 failed: 1 hosts failed")}),
+                                       true))
+              .ok());
   REQUIRE(view.ended());
   CHECK(view.finalMessage() == "wave 0 failed: 1 hosts failed");
   CHECK(view.finish(4.25) == kExitNotSucceeded);
@@ -124,7 +132,7 @@ TEST_CASE("watch of a failed rollout exits 1 and says why", "[console][watch]") 
 TEST_CASE("a rollout the coordinator dropped before it finished is not a success", "[console][watch]") {
   std::ostringstream out;
   WatchView view(out, WatchView::Mode::kPlain);
-  view.onWatchReply(watchReply(status("running", "", json::array()), json::array(), true));
+  REQUIRE(view.onWatchReply(watchReply(status("running", "", json::array()), json::array(), true)).ok());
   REQUIRE(view.ended());
   CHECK(view.finish(std::nullopt) == kExitNotSucceeded);
   CHECK(lines(out.str()).back() == "rollout web-3 is running but no longer active on the coordinator");
@@ -134,10 +142,10 @@ TEST_CASE("json watch writes one line per message with its type, without duplica
   std::ostringstream out;
   WatchView view(out, WatchView::Mode::kJson);
   json st = status("running", "deploying", json::array({wave(0, 1, 0, 0, "running")}));
-  view.onWatchReply(watchReply(st, json::array({event(1, "submitted", "x")}), false));
-  view.onWatchReply(watchReply(st, json::array({event(1, "submitted", "x")}), false));
-  view.onPush(push(event(2, "rollout_succeeded", "done"), "event"));
-  view.onPush(push(status("succeeded", "", json::array({wave(0, 1, 1, 0, "succeeded")})), "end"));
+  REQUIRE(view.onWatchReply(watchReply(st, json::array({event(1, "submitted", "x")}), false)).ok());
+  REQUIRE(view.onWatchReply(watchReply(st, json::array({event(1, "submitted", "x")}), false)).ok());
+  REQUIRE(view.onPush(push(event(2, "rollout_succeeded", "done"), "event")).ok());
+  REQUIRE(view.onPush(push(status("succeeded", "", json::array({wave(0, 1, 1, 0, "succeeded")})), "end")).ok());
   CHECK(view.finish(std::nullopt) == kExitOk);
   auto ls = lines(out.str());
   REQUIRE(ls.size() == 4);
@@ -154,14 +162,14 @@ TEST_CASE("json watch writes one line per message with its type, without duplica
 TEST_CASE("terminal watch redraws the wave block in place", "[console][watch]") {
   std::ostringstream out;
   WatchView view(out, WatchView::Mode::kTerminal, 200);
-  view.onPush(push(status("running", "deploying", json::array({wave(0, 2, 0, 0, "running")})), "status"));
+  REQUIRE(view.onPush(push(status("running", "deploying", json::array({wave(0, 2, 0, 0, "running")})), "status")).ok());
   view.flush();
   const std::string first = out.str();
   CHECK(first.find("\x1b[") == std::string::npos);  // nothing to erase yet
   CHECK(first.find("> wave 0: [..........] 0/2") != std::string::npos);
   out.str("");
-  view.onPush(push(event(3, "host_healthy", "ok", "h1", 0), "event"));
-  view.onPush(push(status("running", "deploying", json::array({wave(0, 2, 1, 0, "running")})), "status"));
+  REQUIRE(view.onPush(push(event(3, "host_healthy", "ok", "h1", 0), "event")).ok());
+  REQUIRE(view.onPush(push(status("running", "deploying", json::array({wave(0, 2, 1, 0, "running")})), "status")).ok());
   view.flush();
   const std::string second = out.str();
   // Up over the 3 block lines (headline, gate, wave), clear, the event, the new block.
@@ -175,7 +183,43 @@ TEST_CASE("terminal watch redraws the wave block in place", "[console][watch]") 
 TEST_CASE("terminal watch cuts block lines to the terminal width", "[console][watch]") {
   std::ostringstream out;
   WatchView view(out, WatchView::Mode::kTerminal, 20);
-  view.onPush(push(status("running", "", json::array({wave(0, 2, 0, 0, "running")})), "status"));
+  REQUIRE(view.onPush(push(status("running", "", json::array({wave(0, 2, 0, 0, "running")})), "status")).ok());
   view.flush();
   for (const auto& l : lines(out.str())) CHECK(l.size() < 20);
+}
+
+TEST_CASE("a malformed push is refused naming the field and shows nothing", "[console][watch]") {
+  std::ostringstream out;
+  WatchView view(out, WatchView::Mode::kPlain);
+  json bad = status("running", "", json::array({wave(0, 1, 0, 0, "running")}));
+  bad["waves"][0].erase("healthy");
+  auto st = view.onPush(push(bad, "status"));
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == flotilla::Errc::kCorrupt);
+  CHECK_THAT(st.error().message, Catch::EndsWith("waves[0].healthy: missing"));
+  json ev = event(1, "submitted", "x");
+  ev["seq"] = "1";
+  CHECK_THAT(view.onPush(push(ev, "event")).error().message, Catch::EndsWith("seq: expected an integer, got a string"));
+  auto reply = watchReply(status("running", "", json::array()), json::array(), false);
+  reply["finished"] = "no";
+  CHECK_THAT(view.onWatchReply(reply).error().message,
+             Catch::EndsWith("finished: expected true or false, got a string"));
+  view.flush();
+  CHECK(out.str().empty());
+  CHECK_FALSE(view.ended());
+}
+
+TEST_CASE("json watch lines carry exactly the fields the coordinator sent", "[console][watch]") {
+  std::ostringstream out;
+  WatchView view(out, WatchView::Mode::kJson);
+  const json ev = push(event(4, "host_healthy", "ok", "h1", 0), "event");
+  json end = push(status("succeeded", "", json::array({wave(0, 1, 1, 0, "succeeded")})), "end");
+  end["finished_at"] = "2026-11-26T09:12:09Z";
+  REQUIRE(view.onPush(ev).ok());
+  REQUIRE(view.onPush(end).ok());
+  view.flush();
+  auto ls = lines(out.str());
+  REQUIRE(ls.size() == 2);
+  CHECK(ls[0] == ev.dump());
+  CHECK(ls[1] == end.dump());
 }

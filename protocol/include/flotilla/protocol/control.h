@@ -14,6 +14,12 @@
 // missing or non-string text field reads as "", a missing number or bool as
 // its default; a number or bool of the wrong type throws nlohmann's
 // type_error, which the coordinator answers as a bad request.
+//
+// from_json of a reply (and of a pushed event or status) is strict, because
+// the console prints what it reads: every field the struct carries must be
+// present with its JSON type (a nullable one may be null), else it throws
+// MalformedReply naming the field. parseReply() turns that into a Result.
+// ErrorReply alone stays lenient: a refusal is reported even when mangled.
 
 #include <array>
 #include <cstdint>
@@ -23,7 +29,11 @@
 #include <string_view>
 #include <vector>
 
+#include <stdexcept>
+
 #include <nlohmann/json.hpp>
+
+#include "flotilla/common/result.h"
 
 namespace flotilla::protocol::control {
 
@@ -44,6 +54,11 @@ inline constexpr const char* kEvents = "events";
 inline constexpr const char* kWatch = "watch";
 inline constexpr const char* kMetrics = "metrics";
 inline constexpr const char* kPing = "ping";
+// Artifact upload (docs/protocol.md "Artifact upload"): upload_chunk carries
+// the chunk's bytes as a second frame after its JSON.
+inline constexpr const char* kUploadBegin = "upload_begin";
+inline constexpr const char* kUploadChunk = "upload_chunk";
+inline constexpr const char* kUploadEnd = "upload_end";
 
 // Message types (a message's "type"): the reply to a request, and what the
 // coordinator pushes to a connection that watches a rollout.
@@ -102,6 +117,19 @@ struct MetricsRequest {
   std::string app;  // "" = the fleet and every app
   std::int64_t days = 30;
 };
+// Announces an artifact; the coordinator answers "stored" or grants an upload.
+struct UploadBeginRequest {
+  std::string digest;  // BLAKE2b-256 hex of the whole artifact
+  std::uint64_t size = 0;
+};
+// Followed by one frame: the bytes at `offset`.
+struct UploadChunkRequest {
+  std::string upload_id;
+  std::uint64_t offset = 0;
+};
+struct UploadEndRequest {
+  std::string upload_id;
+};
 
 // ---------------------------------------------------------------- replies
 
@@ -119,18 +147,21 @@ struct EventDoc {
   std::optional<int> wave;
   std::string message;
   std::optional<std::string> actor;
+  bool operator==(const EventDoc&) const = default;
 };
 
 struct WaveDoc {
   std::size_t index = 0, hosts = 0, done = 0, healthy = 0, failed = 0, unreachable = 0;
   std::size_t max_failed = 0, max_unreachable = 0;
   std::string state;
+  bool operator==(const WaveDoc&) const = default;
 };
 
 struct HostDoc {
   std::string id;
   std::size_t wave = 0;
   std::string state, phase, previous, message;
+  bool operator==(const HostDoc&) const = default;
 };
 
 // The status document of a rollout.
@@ -142,6 +173,7 @@ struct RolloutStatus {
   std::string message;
   std::vector<WaveDoc> waves;
   std::optional<std::vector<HostDoc>> hosts;  // only when asked for, while the rollout is active
+  bool operator==(const RolloutStatus&) const = default;
 };
 
 struct AgentDoc {
@@ -185,6 +217,71 @@ struct WatchReply {
   bool finished = false;
 };
 
+// The DORA report of a metrics reply (docs/metrics.md). Figures without data
+// are null; a band is "elite", "high", "medium", "low" or "n/a".
+struct DeploymentFrequencyDoc {
+  double per_day = 0;
+  std::int64_t deployments = 0;
+  std::string band;
+};
+struct LeadTimeDoc {
+  std::optional<double> median_seconds;
+  std::int64_t rollouts = 0, from_submission = 0;
+  std::string band;
+};
+struct ChangeFailureRateDoc {
+  std::optional<double> rate;
+  std::int64_t failed = 0, finished = 0, aborted = 0;
+  std::string band;
+};
+struct RecoveryTimeDoc {
+  std::optional<double> median_seconds;
+  std::int64_t recoveries = 0, unrecovered = 0;
+  std::string band;
+};
+struct DoraScopeDoc {
+  DeploymentFrequencyDoc deployment_frequency;
+  LeadTimeDoc lead_time;
+  ChangeFailureRateDoc change_failure_rate;
+  RecoveryTimeDoc recovery_time;
+};
+struct MetricsReply {
+  std::optional<std::string> app;  // null = the fleet and every app
+  std::int64_t window_days = 0;
+  std::string window_start, generated_at;  // RFC 3339
+  std::optional<DoraScopeDoc> fleet;       // null when an app was asked for
+  std::map<std::string, DoraScopeDoc> apps;
+};
+
+// Either the artifact is stored already (nothing to send) or an upload is
+// granted: chunks of at most chunk_bytes, at most `credit` unacknowledged.
+struct UploadBeginReply {
+  bool stored = false;
+  std::string upload_id;
+  std::uint64_t chunk_bytes = 0;
+  std::uint32_t credit = 0;
+};
+// Bytes of the artifact received in order so far.
+struct UploadChunkReply {
+  std::uint64_t received = 0;
+};
+// The artifact is stored under its digest.
+struct UploadEndReply {
+  std::string digest;
+  std::uint64_t size = 0;
+};
+
+// What a reply's from_json throws: `field` is the path of the first field
+// that is missing or of the wrong type ("rollout.waves[1].hosts").
+class MalformedReply : public std::runtime_error {
+ public:
+  MalformedReply(std::string field, const std::string& problem);
+  const std::string& field() const { return field_; }
+
+ private:
+  std::string field_;
+};
+
 using nlohmann::json;
 
 void to_json(json& j, const AgentsRequest& r);
@@ -206,6 +303,12 @@ void to_json(json& j, const WatchRequest& r);
 void from_json(const json& j, WatchRequest& r);
 void to_json(json& j, const MetricsRequest& r);
 void from_json(const json& j, MetricsRequest& r);
+void to_json(json& j, const UploadBeginRequest& r);
+void from_json(const json& j, UploadBeginRequest& r);
+void to_json(json& j, const UploadChunkRequest& r);
+void from_json(const json& j, UploadChunkRequest& r);
+void to_json(json& j, const UploadEndRequest& r);
+void from_json(const json& j, UploadEndRequest& r);
 
 // {"ok": false, "error": {"code", "message"}}
 void to_json(json& j, const ErrorReply& r);
@@ -218,15 +321,51 @@ void to_json(json& j, const HostDoc& h);
 void from_json(const json& j, HostDoc& h);
 void to_json(json& j, const RolloutStatus& s);
 void from_json(const json& j, RolloutStatus& s);
+// A stored status snapshot, read leniently: an older coordinator may have
+// left fields out; they read as empty.
+RolloutStatus storedRolloutStatus(const json& j);
 void to_json(json& j, const AgentDoc& a);
+void from_json(const json& j, AgentDoc& a);
 void to_json(json& j, const HistoryEntry& h);
-// Replies carry "ok": true.
+void from_json(const json& j, HistoryEntry& h);
+void to_json(json& j, const DoraScopeDoc& s);
+void from_json(const json& j, DoraScopeDoc& s);
+// Replies carry "ok": true (from_json ignores "ok", "type" and "req").
 void to_json(json& j, const AgentsReply& r);
+void from_json(const json& j, AgentsReply& r);
 void to_json(json& j, const AgentStateReply& r);
+void from_json(const json& j, AgentStateReply& r);
 void to_json(json& j, const RolloutReply& r);
+void from_json(const json& j, RolloutReply& r);
 void to_json(json& j, const RolloutListReply& r);
+void from_json(const json& j, RolloutListReply& r);
 void to_json(json& j, const HistoryReply& r);
+void from_json(const json& j, HistoryReply& r);
 void to_json(json& j, const EventsReply& r);
+void from_json(const json& j, EventsReply& r);
 void to_json(json& j, const WatchReply& r);
+void from_json(const json& j, WatchReply& r);
+void to_json(json& j, const MetricsReply& r);
+void from_json(const json& j, MetricsReply& r);
+void to_json(json& j, const UploadBeginReply& r);
+void from_json(const json& j, UploadBeginReply& r);
+void to_json(json& j, const UploadChunkReply& r);
+void from_json(const json& j, UploadChunkReply& r);
+void to_json(json& j, const UploadEndReply& r);
+void from_json(const json& j, UploadEndReply& r);
+
+// Reads a reply or a pushed message into T without throwing: kCorrupt
+// "unexpected reply from the coordinator: <field>: <problem>" when it does
+// not have T's shape.
+template <typename T>
+Result<T> parseReply(const json& j) {
+  try {
+    return j.get<T>();
+  } catch (const MalformedReply& e) {
+    return Error(Errc::kCorrupt, std::string("unexpected reply from the coordinator: ") + e.what());
+  } catch (const json::exception& e) {
+    return Error(Errc::kCorrupt, std::string("unexpected reply from the coordinator: ") + e.what());
+  }
+}
 
 }  // namespace flotilla::protocol::control

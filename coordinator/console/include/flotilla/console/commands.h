@@ -4,8 +4,10 @@
 // process exit code (render.h: kExitOk .. kExitUnreachable).
 //
 // Errors go to `err` as "flotilla: <message>", or with --json to `out` as
-// {"error": {"code", "message"}}. Nothing here throws: malformed replies are
-// reported as errors with code "corrupt".
+// {"error": {"code", "message"}}. Nothing here throws: every reply is read
+// into its struct (protocol/control.h) before anything is printed, and one
+// that does not fit is reported as an error with code "corrupt" naming the
+// field, exit 3 (render.h: kExitUnreachable), like any coordinator fault.
 //
 // A Console connects lazily, on the first command that needs the coordinator,
 // so local validation (a plan's syntax, a missing endpoint) never waits on the
@@ -21,6 +23,7 @@
 #include "flotilla/common/clock.h"
 #include "flotilla/common/result.h"
 #include "flotilla/console/client.h"
+#include "flotilla/protocol/control.h"
 
 namespace flotilla::console {
 
@@ -75,8 +78,13 @@ class Console {
   Result<json> request(json req);
   int fail(const Error& e);
   int fail(const Error& e, int exit_code);
-  // Prints reply["rollout"] (the status document) as JSON or via `human`.
-  int printRolloutReply(const json& reply, const std::string& human_prefix);
+  // Sends `req` and reads the reply as T; on failure reports it and sets `rc`.
+  template <typename T>
+  std::optional<T> call(json req, int& rc);
+  // --json: the reply's fields without "ok".
+  int printReply(const json& reply);
+  // A status document as JSON, or for people after `human_prefix`.
+  int printRolloutReply(const protocol::control::RolloutStatus& status, const std::string& human_prefix);
   // Follows a rollout until it ends. `success_state` is the final state that
   // counts as success (exit 0); `submitted` is when this console submitted it.
   int watchLoop(const std::string& id, const std::string& success_state, std::optional<common::SteadyTime> submitted);

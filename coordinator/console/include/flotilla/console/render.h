@@ -1,12 +1,13 @@
 #pragma once
-// Pure text rendering for the console: control-protocol JSON in, lines for
-// people out. No I/O, no clock, no terminal state, so every shape of output is
-// unit-tested (tests/unit/coordinator/console_render_test.cpp).
+// Pure text rendering for the console: control-protocol replies (the structs
+// of protocol/control.h, already parsed) in, lines for people out. No I/O, no
+// clock, no terminal state, so every shape of output is unit-tested
+// (tests/unit/coordinator/console_render_test.cpp).
 //
-// Input comes from the coordinator and is treated as untrusted: a missing or
-// mistyped field renders as "-" or 0 instead of throwing, and control
-// characters in strings (an agent's failure message may carry anything) are
-// replaced so they cannot move the cursor or recolour the terminal.
+// Text comes from the coordinator and is treated as untrusted: an empty field
+// renders as "-", and control characters in strings (an agent's failure
+// message may carry anything) are replaced so they cannot move the cursor or
+// recolour the terminal.
 
 #include <cstddef>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "flotilla/common/result.h"
+#include "flotilla/protocol/control.h"
 
 namespace flotilla::console {
 
@@ -26,7 +28,7 @@ using nlohmann::json;
 inline constexpr int kExitOk = 0;            // success; a watched rollout succeeded
 inline constexpr int kExitNotSucceeded = 1;  // a watched rollout failed, rolled back or was aborted
 inline constexpr int kExitUsage = 2;         // bad usage, invalid input, or a refused request
-inline constexpr int kExitUnreachable = 3;   // coordinator unreachable or access denied
+inline constexpr int kExitUnreachable = 3;   // coordinator unreachable, access denied, or a malformed reply
 
 // A rollout state that will not change any more.
 bool isTerminalState(std::string_view state);
@@ -52,45 +54,45 @@ std::string sanitize(std::string_view text);
 std::string progressBar(std::size_t done, std::size_t total, std::size_t width = 10);
 
 // "wave 1: [#####.....] 5/10 hosts healthy 4 failed 1 unreachable 0 running"
-std::string waveLine(const json& wave);
+std::string waveLine(const protocol::control::WaveDoc& wave);
 
 // The coordinator's gate for people: durations cut to whole seconds, rounded
 // up ("bake 19s534ms left" -> "bake 20s left"); other words unchanged.
 std::string gateText(std::string_view gate);
 
 // "rollout web-3: web 2.4.1 running"
-std::string statusHeadline(const json& status);
+std::string statusHeadline(const protocol::control::RolloutStatus& status);
 
 // The headline, the gate when there is one ("  gate: bake 3s left"), one wave
 // line per wave (the current wave of a live rollout marked with '>'), and the
-// host table when the document has "hosts".
-std::vector<std::string> statusBlock(const json& status);
-std::string renderStatus(const json& status);
+// host table when the document has hosts.
+std::vector<std::string> statusBlock(const protocol::control::RolloutStatus& status);
+std::string renderStatus(const protocol::control::RolloutStatus& status);
 
 // Columns left-aligned, two spaces apart, no trailing spaces; one line per row.
 std::string renderTable(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows);
 
-// ID STATE LABELS RELEASES HEALTH, from the "agents" array of an agents reply.
-std::string renderAgents(const json& agents);
-// ID APP VERSION STATE WAVE GATE, from the "rollouts" array of a status reply without a rollout.
-std::string renderRolloutList(const json& rollouts);
-// ID APP VERSION STATE SUBMITTED BY DURATION, from the "rollouts" array of a history reply.
-std::string renderHistory(const json& rollouts);
+// ID STATE LABELS RELEASES HEALTH, from an agents reply.
+std::string renderAgents(const std::vector<protocol::control::AgentDoc>& agents);
+// ID APP VERSION STATE WAVE GATE, from a status reply without a rollout.
+std::string renderRolloutList(const std::vector<protocol::control::RolloutStatus>& rollouts);
+// ID APP VERSION STATE SUBMITTED BY DURATION, from a history reply.
+std::string renderHistory(const std::vector<protocol::control::HistoryEntry>& rollouts);
 
 // The DORA report of a metrics reply (docs/metrics.md): a line naming the
 // window, then SCOPE KEY VALUE BAND BASIS, four rows per scope (the fleet
 // first, then each app), the raw figure beside its band.
-std::string renderMetrics(const json& report);
+std::string renderMetrics(const protocol::control::MetricsReply& report);
 
 // "TIME KIND [AGENT] [wave N] MESSAGE (actor)". With `time_of_day`, TIME is
 // HH:MM:SS instead of the full RFC 3339 timestamp (the watch view).
-std::string eventLine(const json& event, bool time_of_day = false);
-std::string renderEvents(const json& events);
+std::string eventLine(const protocol::control::EventDoc& event, bool time_of_day = false);
+std::string renderEvents(const std::vector<protocol::control::EventDoc>& events);
 
 // "12.3s" under a minute, "2m05s" under an hour, "1h02m" beyond.
 std::string formatSeconds(double seconds);
-// Seconds from "submitted_at" to "finished_at" of a status or history document.
-std::optional<double> elapsedSeconds(const json& status);
+// Seconds from submitted_at to finished_at of a status document.
+std::optional<double> elapsedSeconds(const protocol::control::RolloutStatus& status);
 // "rollout web-3 succeeded in 12.3s", "rollout web-3 failed in 40s: wave 0 failed: ...".
 std::string summaryLine(std::string_view id, std::string_view state, std::optional<double> seconds,
                         std::string_view message);

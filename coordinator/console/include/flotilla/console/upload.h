@@ -29,7 +29,11 @@ struct UploadedArtifact {
 
 // `label` prefixes errors about the local file ("plan.toml: artifact.file").
 // `progress`: where a progress line is redrawn (a terminal), or null.
+// A reply that does not have its struct's shape (protocol/control.h) is
+// kCorrupt naming the field, and sets *malformed_reply when given: the
+// coordinator broke the protocol, unlike a refusal it sends as "corrupt".
 Result<UploadedArtifact> uploadArtifact(ControlClient& client, const std::filesystem::path& file,
-                                        const std::string& label, std::ostream* progress);
+                                        const std::string& label, std::ostream* progress,
+                                        bool* malformed_reply = nullptr);
 
 }  // namespace flotilla::console

@@ -12,8 +12,13 @@
 // - kPlain (a pipe or a file): every event as one line; a wave line whenever
 //   that wave's progress changes; the headline when the state changes; the
 //   gate when it changes kind (not every countdown tick).
-// - kJson: JSON Lines, each event/status/end message with the fields as sent
-//   (messages taken from a watch reply get the "type" they would have had).
+// - kJson: JSON Lines, each event/status/end message with the fields of its
+//   struct (protocol/control.h; messages taken from a watch reply get the
+//   "type" they would have had).
+//
+// Every message is parsed into its struct first: one that does not have the
+// shape of the protocol is refused with an Error naming the field (kCorrupt),
+// and nothing of it is shown.
 //
 // Owns no socket and reads no clock: the caller drives it and calls flush()
 // after each burst of messages. Single-threaded.
@@ -28,6 +33,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "flotilla/common/result.h"
+#include "flotilla/protocol/control.h"
+
 namespace flotilla::console {
 
 using nlohmann::json;
@@ -40,17 +48,17 @@ class WatchView {
   // redraw can count lines. 0 = do not cut.
   WatchView(std::ostream& out, Mode mode, std::size_t width = 0);
 
-  void onWatchReply(const json& reply);
+  Status onWatchReply(const json& reply);
   // Ignores anything that is not an event, status or end message.
-  void onPush(const json& msg);
+  Status onPush(const json& msg);
   // Writes what the last messages changed.
   void flush();
 
   bool ended() const { return ended_; }
   // The highest event seq seen: the "after" of the next watch request.
   std::int64_t lastSeq() const { return last_seq_; }
-  const json& status() const { return status_; }
-  std::string state() const;
+  const protocol::control::RolloutStatus& status() const { return status_; }
+  const std::string& state() const { return status_.state; }
   // The message of the rollout's final event ("rollout_failed": "wave 0 failed: ...").
   const std::string& finalMessage() const { return final_message_; }
 
@@ -62,8 +70,8 @@ class WatchView {
   int finish(std::optional<double> local_seconds);
 
  private:
-  void onEvent(const json& event);
-  void onStatus(const json& status, const char* type);
+  void onEvent(const protocol::control::EventDoc& event);
+  void onStatus(const protocol::control::RolloutStatus& status, const char* type);
   void eraseBlock();
   void drawBlock();
   std::string fit(const std::string& line) const;
@@ -71,7 +79,7 @@ class WatchView {
   std::ostream& out_;
   Mode mode_;
   std::size_t width_;
-  json status_ = json::object();
+  protocol::control::RolloutStatus status_;
   bool have_status_ = false;
   bool status_changed_ = false;
   bool ended_ = false;
@@ -83,7 +91,7 @@ class WatchView {
   // kPlain: what was last printed, to print only changes.
   std::string printed_state_;
   std::string printed_gate_kind_;
-  std::map<std::int64_t, std::string> printed_waves_;
+  std::map<std::size_t, std::string> printed_waves_;
   json last_json_status_;  // kJson: last status written
 };
 
