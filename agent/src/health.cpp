@@ -73,8 +73,10 @@ Result<HttpTarget> parseHttpUrl(const std::string& url) {
     if (ch <= 0x20 || ch == 0x7f) return bad("bad character in host");
   HttpTarget t;
   t.origin = scheme + "://" + authority;
-  t.path = path_start == std::string::npos ? "/" : url.substr(path_start);
-  if (t.path.front() != '/') t.path.insert(0, "/");
+  // Built by appending: GCC 12's -Wrestrict misfires on insert(0, "/") at -O2.
+  const std::string rest = path_start == std::string::npos ? std::string() : url.substr(path_start);
+  if (rest.empty() || rest.front() != '/') t.path = "/";
+  t.path += rest;
   if (auto hash = t.path.find('#'); hash != std::string::npos) t.path.erase(hash);
   for (unsigned char ch : t.path)
     if (ch <= 0x20 || ch == 0x7f) return bad("bad character in path");

@@ -44,8 +44,15 @@ std::filesystem::path parentOf(const std::filesystem::path& path) {
 std::filesystem::path tempSibling(const std::filesystem::path& path) {
   static std::atomic<unsigned> counter{0};
   auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
-  std::string name = "." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(counter.fetch_add(1)) + "-" + std::to_string(ticks & 0xffffff);
+  // Appended piece by piece: GCC 12's -Wrestrict misfires on "." + string at -O2.
+  std::string name = ".";
+  name += path.filename().string();
+  name += ".tmp-";
+  name += std::to_string(::getpid());
+  name += '-';
+  name += std::to_string(counter.fetch_add(1));
+  name += '-';
+  name += std::to_string(ticks & 0xffffff);
   return parentOf(path) / name;
 }
 

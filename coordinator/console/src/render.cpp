@@ -96,7 +96,12 @@ std::string progressBar(std::size_t done, std::size_t total, std::size_t width) 
     done = std::min(done, total);
     filled = done == total ? width : std::min(width - (width > 0 ? 1 : 0), done * width / total);
   }
-  return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+  std::string bar;  // appended: GCC 12's -Wrestrict misfires on "[" + string at -O2
+  bar.reserve(width + 2);
+  bar += '[';
+  bar.append(filled, '#').append(width - filled, '.');
+  bar += ']';
+  return bar;
 }
 
 std::string waveLine(const control::WaveDoc& wave) {
