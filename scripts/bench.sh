@@ -8,14 +8,15 @@
 #       rollouts to 1,000 and 10,000 agents;
 #   (c) coordinator CPU and RSS with 10,000 agents heartbeating every 5 s, memory per agent;
 #   (d) an idle real agent's RSS and CPU over one minute;
-#   (e) heartbeats/reports per second the coordinator handles on one core.
+#   (e) heartbeats/reports per second the coordinator handles on one core;
+#   (f) peak memory of the console and the coordinator while a 2 GB artifact uploads.
 # Prints one table (each figure beside the command that produced it) and writes it, with a
 # description of the machine, to docs/performance.md. Every wait is bounded; every process
 # started here is stopped on exit. Takes about 10 minutes.
 #
-# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e] [--keep]
+# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e,f] [--keep]
 #   --out FILE    where to write the report (default docs/performance.md)
-#   --sections    which parts to run (default all: a,d,b,e; (c) runs with (b); (d) needs (a))
+#   --sections    which parts to run (default all: a,d,b,e,f; (c) runs with (b); (d) needs (a))
 #   --agents N    swarm size for (b) and (c) (default 10000; at least 2000)
 #   --swarms K    swarm processes sharing them (default 4)
 #   --keep        keep the work directory (logs, plans, order logs)
@@ -31,7 +32,7 @@ out=docs/performance.md
 agents=10000
 swarms=4
 keep=0
-sections=a,d,b,e
+sections=a,d,b,e,f
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift ;;
@@ -498,16 +499,19 @@ PY
 if [ -f "$root/scripts/bench/notes.md" ]; then
   { echo; cat "$root/scripts/bench/notes.md"; } >>"$notes"
 fi
+if want f; then
 say "(f) uploading a 2 GB artifact: peak memory of the console and the coordinator"
-python3 "$root/scripts/bench/upload_bench.py" --bin "$bin" --size 2000000000 >"$B/upload.json" || echo '{}' >"$B/upload.json"
-up_console=$(field console_peak_rss_kb <"$B/upload.json")
-up_coord=$(field coordinator_peak_rss_kb <"$B/upload.json")
-record --id f1 --what "console peak RSS uploading a 2 GB artifact ($(field seconds <"$B/upload.json") s, stored: $(field stored <"$B/upload.json"))" \
+up="$work/upload.json"
+python3 "$root/scripts/bench/upload_bench.py" --bin "$bin" --size 2000000000 >"$up" || echo '{}' >"$up"
+up_console=$(field console_peak_rss_kb <"$up")
+up_coord=$(field coordinator_peak_rss_kb <"$up")
+record --id f1 --what "console peak RSS uploading a 2 GB artifact ($(field seconds <"$up") s, stored: $(field stored <"$up"))" \
   --num "$(python3 -c "print(round(${up_console:-0}/1024,1))")" --unit " MB" --le 64 --target "< 64 MB" \
   --command "scripts/bench/upload_bench.py (ru_maxrss)"
 record --id f2 --what "coordinator peak RSS receiving a 2 GB artifact" \
   --num "$(python3 -c "print(round(${up_coord:-0}/1024,1))")" --unit " MB" --le 64 --target "< 64 MB" \
   --command "scripts/bench/upload_bench.py (VmHWM)"
+fi
 
 say "Results"
 $py render --results "$results" --machine "$work/machine.json" --notes "$notes" --out "$out"
