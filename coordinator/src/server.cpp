@@ -227,7 +227,8 @@ Status Server::run() {
       if (!(control_sock_.get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
       handleControlMessage();
     }
-    background_->drain();
+    // Only when a worker answered: most iterations carry agents' messages alone.
+    if ((items[5].revents | items[6].revents) & ZMQ_POLLIN) background_->drain();
     afterWork(clock_.steadyNow());
     commitAndFlush();
   }
