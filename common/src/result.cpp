@@ -32,4 +32,10 @@ const char* errcName(Errc code) {
   return "unknown";
 }
 
+Errc errcFromName(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(kLastErrc); ++i)
+    if (name == errcName(static_cast<Errc>(i))) return static_cast<Errc>(i);
+  return Errc::kInternal;
+}
+
 }  // namespace flotilla

@@ -56,13 +56,6 @@ int exitCodeForError(Errc code) {
   }
 }
 
-Errc errcFromName(std::string_view name) {
-  for (auto c : {Errc::kInvalidArgument, Errc::kNotFound, Errc::kAlreadyExists, Errc::kPermission, Errc::kIo,
-                 Errc::kCorrupt, Errc::kTimeout, Errc::kUnavailable, Errc::kConflict, Errc::kRefused, Errc::kInternal})
-    if (name == errcName(c)) return c;
-  return Errc::kInternal;
-}
-
 json errorDoc(const Error& e) { return {{"error", {{"code", errcName(e.code)}, {"message", e.message}}}}; }
 
 std::string jsonString(const json& j, std::string_view key) {

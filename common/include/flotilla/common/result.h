@@ -6,6 +6,7 @@
 
 #include <cassert>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -25,8 +26,13 @@ enum class Errc {
   kInternal,
   kNoSpace,  // the file system is full (space, inodes or quota)
 };
+// The last code: a new one goes above it, and this names the new last.
+inline constexpr Errc kLastErrc = Errc::kNoSpace;
 
+// The code's name on the wire ("invalid_argument", "no_space", ...).
 const char* errcName(Errc code);
+// The code with that name; an unknown name (from a newer peer) is kInternal.
+Errc errcFromName(std::string_view name);
 
 struct Error {
   Errc code = Errc::kInternal;

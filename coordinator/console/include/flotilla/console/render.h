@@ -37,8 +37,6 @@ bool isTerminalState(std::string_view state);
 int exitCodeForState(std::string_view state);
 // Exit code for an error: 3 for permission, unavailable and timeout, else 2.
 int exitCodeForError(Errc code);
-// The coordinator sends error codes by name (errcName); unknown names map to kInternal.
-Errc errcFromName(std::string_view name);
 // {"error": {"code": "<errcName>", "message": "..."}}: the --json form of an error.
 json errorDoc(const Error& e);
 
