@@ -48,6 +48,32 @@ json replyData(json reply) {
   return reply;
 }
 
+// While a watch runs, SIGINT and SIGTERM set g_interrupted (through
+// Console::interrupt) instead of ending the process, so the loop can say that
+// the rollout goes on; the previous handlers come back when the watch ends.
+class InterruptGuard {
+ public:
+  explicit InterruptGuard(void (*handler)(int)) {
+    g_interrupted = 0;
+    struct sigaction sa {};
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: let the poll return
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~InterruptGuard() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
 std::size_t totalHosts(const control::RolloutStatus& status) {
   std::size_t n = 0;
   for (const auto& w : status.waves) n += w.hosts;
@@ -334,22 +360,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
 
   // The coordinator owns the rollout; this loop only follows it. A re-sent
   // watch after a silence also re-registers after a coordinator restart.
-  g_interrupted = 0;
-  struct sigaction sa {};
-  struct sigaction old_int {
-  }, old_term{};
-  sa.sa_handler = [](int) { Console::interrupt(); };
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: let the poll return
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-  struct Restore {
-    struct sigaction a, b;
-    ~Restore() {
-      sigaction(SIGINT, &a, nullptr);
-      sigaction(SIGTERM, &b, nullptr);
-    }
-  } restore{old_int, old_term};
+  InterruptGuard interrupts([](int) { Console::interrupt(); });
 
   const auto silence_limit = cl.options().timeout;
   auto last_heard = common::SteadyClock::now();
@@ -370,24 +381,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
     if (!msg) return fail(msg.error());
     if (msg->has_value()) {
       last_heard = common::SteadyClock::now();
-      // Take the whole burst before redrawing.
-      for (int n = 0; n < 10000 && msg && msg->has_value(); ++n) {
-        const json& m = **msg;
-        if (jsonString(m, "type") == control::kTypeResponse) {
-          if (m.value("ok", false) != true) {
-            auto err = m.get<control::ErrorReply>();
-            if (err.message.empty()) err.message = "the coordinator refused to watch " + id;
-            return fail(Error(errcFromName(err.code), err.message));
-          }
-          if (auto st = view.onWatchReply(m); !st.ok()) return fail(st.error(), kExitUnreachable);
-        } else if (auto st = view.onPush(m); !st.ok()) {
-          view.flush();
-          return fail(st.error(), kExitUnreachable);
-        }
-        if (view.ended()) break;
-        msg = cl.receive(common::Millis(0));
-      }
-      view.flush();
+      if (auto rc = readBurst(cl, view, id, std::move(**msg))) return *rc;
       continue;
     }
     const auto after = common::SteadyClock::now();
@@ -407,6 +401,31 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
   int rc = view.finish(local);
   if (rc == kExitNotSucceeded && !success_state.empty() && view.state() == success_state) rc = kExitOk;
   return rc;
+}
+
+std::optional<int> Console::readBurst(ControlClient& cl, WatchView& view, const std::string& id, json first) {
+  std::optional<json> next = std::move(first);
+  // Take the whole burst before redrawing.
+  for (int n = 0; n < 10000 && next; ++n) {
+    const json& m = *next;
+    if (jsonString(m, "type") == control::kTypeResponse) {
+      if (m.value("ok", false) != true) {
+        auto err = m.get<control::ErrorReply>();
+        if (err.message.empty()) err.message = "the coordinator refused to watch " + id;
+        return fail(Error(errcFromName(err.code), err.message));
+      }
+      if (auto st = view.onWatchReply(m); !st.ok()) return fail(st.error(), kExitUnreachable);
+    } else if (auto st = view.onPush(m); !st.ok()) {
+      view.flush();
+      return fail(st.error(), kExitUnreachable);
+    }
+    if (view.ended()) break;
+    auto more = cl.receive(common::Millis(0));
+    if (!more) return fail(more.error());
+    next = std::move(*more);
+  }
+  view.flush();
+  return std::nullopt;
 }
 
 int Console::operatorAction(const std::string& cmd, const std::string& rollout) {

@@ -27,6 +27,8 @@
 
 namespace flotilla::console {
 
+class WatchView;
+
 struct ConsoleOptions {
   std::string control;          // control endpoint; "" = none configured
   bool json = false;            // --json
@@ -88,6 +90,9 @@ class Console {
   // Follows a rollout until it ends. `success_state` is the final state that
   // counts as success (exit 0); `submitted` is when this console submitted it.
   int watchLoop(const std::string& id, const std::string& success_state, std::optional<common::SteadyTime> submitted);
+  // Shows `first` and every message already waiting behind it, then redraws;
+  // an exit code when the watch must end on an error.
+  std::optional<int> readBurst(ControlClient& cl, WatchView& view, const std::string& id, json first);
   template <typename F>
   int guarded(F&& body);
 
