@@ -1,5 +1,4 @@
 // The coordinator's HTTP endpoint and `flotilla metrics`, scraped and queried for real.
-#include <curl/curl.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -9,34 +8,12 @@
 #include <sstream>
 
 #include "support/cluster.h"
+#include "support/http_get.h"
 
 using namespace flotilla::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct HttpReply {
-  long code = 0;
-  std::string body;
-};
-
-std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-HttpReply httpGet(const std::string& url) {
-  HttpReply r;
-  CURL* c = curl_easy_init();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.code);
-  curl_easy_cleanup(c);
-  return r;
-}
 
 bool hasLine(const std::string& text, const std::string& line) {
   return text.find("\n" + line + "\n") != std::string::npos;

@@ -1,35 +1,18 @@
 // A console that stops following a rollout stops costing the coordinator
 // anything: it is no longer a watcher once it is gone.
-#include <curl/curl.h>
 #include <signal.h>
 
 #include <catch2/catch.hpp>
 
 #include "support/cluster.h"
+#include "support/http_get.h"
 
 using namespace flotilla::testing;
 using namespace std::chrono_literals;
 
 namespace {
 
-std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-std::string scrape(int port) {
-  std::string body;
-  CURL* c = curl_easy_init();
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-  if (curl_easy_perform(c) != CURLE_OK) body.clear();
-  curl_easy_cleanup(c);
-  return body;
-}
+std::string scrape(int port) { return httpGet("http://127.0.0.1:" + std::to_string(port) + "/metrics").body; }
 
 bool watchers(int port, int n) {
   return scrape(port).find("\nflotilla_watchers " + std::to_string(n) + "\n") != std::string::npos;
