@@ -43,7 +43,7 @@ class PlanReader : public TomlValueReader {
 
  private:
   Status readRoot(const toml::table& root, Plan& plan) {
-    FLOTILLA_TRY(checkKeys(root, "", {"app", "version", "change", "artifact", "target", "waves", "deploy", "health"}));
+    FLOTILLA_TRY(checkKeys(root, "", {"app", "version", "change", "artifact", "target", "waves", "deploy", "health", "analysis"}));
 
     const toml::node* app = root.get("app");
     if (app == nullptr) return missing(root, "app");
@@ -82,6 +82,13 @@ class PlanReader : public TomlValueReader {
 
     FLOTILLA_TRY(optionalTable(root, "health", table));
     if (table != nullptr) FLOTILLA_TRY(readHealth(*table, plan.health));
+
+    FLOTILLA_TRY(optionalTable(root, "analysis", table));
+    if (table != nullptr) {
+      AnalysisSpec spec;
+      FLOTILLA_TRY(readAnalysis(*this, *table, spec));
+      plan.analysis = std::move(spec);
+    }
     return okStatus();
   }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <string_view>
 
 #include "flotilla/protocol/plan.h"
@@ -58,6 +59,45 @@ const char* toString(OnFailure f) {
       return "halt";
   }
   return "rollback";
+}
+
+const char* toString(AnalysisMetric::Kind k) {
+  switch (k) {
+    case AnalysisMetric::Kind::kRate:
+      return "rate";
+    case AnalysisMetric::Kind::kGauge:
+      return "gauge";
+    case AnalysisMetric::Kind::kHistogram:
+      return "histogram";
+    case AnalysisMetric::Kind::kQuery:
+      return "query";
+  }
+  return "?";
+}
+
+const char* toString(AnalysisMetric::Direction d) {
+  switch (d) {
+    case AnalysisMetric::Direction::kIncrease:
+      return "increase";
+    case AnalysisMetric::Direction::kDecrease:
+      return "decrease";
+    case AnalysisMetric::Direction::kEither:
+      return "either";
+  }
+  return "?";
+}
+
+const char* toString(AnalysisMetric::Source s) {
+  return s == AnalysisMetric::Source::kScrape ? "scrape" : "prometheus";
+}
+
+std::string toleranceText(const AnalysisMetric& m) {
+  char buf[64];
+  if (m.tolerance_relative)
+    std::snprintf(buf, sizeof buf, "%g%%", m.tolerance * 100);
+  else
+    std::snprintf(buf, sizeof buf, "%g", m.tolerance);
+  return buf;
 }
 
 bool validAppName(std::string_view app) {

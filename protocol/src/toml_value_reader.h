@@ -69,4 +69,7 @@ class TomlValueReader {
   std::string source_;
 };
 
+// The plan's [analysis] table (plan_analysis.cpp).
+Status readAnalysis(const TomlValueReader& reader, const toml::table& table, AnalysisSpec& out);
+
 }  // namespace flotilla::protocol

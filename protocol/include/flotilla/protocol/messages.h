@@ -32,12 +32,14 @@ enum class MsgType : std::uint8_t {
   kHeartbeat = 2,
   kReport = 3,
   kFetch = 4,
+  kSamples = 5,
   // coordinator -> agent
   kWelcome = 16,
   kOrder = 17,
   kChunk = 18,
   kRefusal = 19,
   kRotation = 20,
+  kSampleRequest = 21,
 };
 
 using StringMap = std::map<std::string, std::string>;
@@ -165,8 +167,59 @@ struct OrderSpec {
   HealthSpec health;
 };
 
-using AgentMessage = std::variant<Hello, Heartbeat, Report, Fetch>;
-using CoordinatorMessage = std::variant<Welcome, SignedOrder, Chunk, Refusal, Rotation>;
+// One metric an agent samples for analysis: what AnalysisMetric says of a
+// scrape source, with the URL still holding host variables ("${PORT}").
+struct ScrapeMetric {
+  std::string name;
+  std::string url;
+  std::uint8_t kind = 0;  // AnalysisMetric::Kind: rate, gauge or histogram
+  std::string series;
+  std::string per;
+  double quantile = 0.99;
+};
+
+// "Sample these metrics of `app` every interval for `duration_ms` from now,
+// for this rollout's wave." A request replaces any earlier one for the same
+// app; duration 0 stops sampling the app. Sent to canary hosts once they
+// report probation and to baseline hosts (still on the previous release) when
+// the wave's analysis window opens. The agent reads loopback URLs only.
+struct SampleRequest {
+  std::string rollout_id;
+  std::string app;
+  std::uint32_t wave = 0;
+  std::string role;  // "canary" | "baseline"
+  std::int64_t interval_ms = 10000;
+  std::int64_t duration_ms = 0;
+  std::vector<ScrapeMetric> metrics;
+};
+
+// One sample: a metric's value over the interval that ended at `at_ms`.
+// For rates, `num` and `den` are the counts behind it (the increase of the
+// counters, and of `per`'s counters or the interval's seconds without one), so
+// the judge can test summed counts when they are near zero.
+struct Sample {
+  std::string metric;
+  std::int64_t at_ms = 0;  // unix milliseconds, host clock
+  double value = 0;
+  double num = 0;
+  double den = 0;
+};
+
+// A batch of samples for one request, plus the scrapes that failed so far
+// (a failed scrape is a missing sample, counted).
+struct Samples {
+  std::string rollout_id;
+  std::string app;
+  std::uint32_t wave = 0;
+  std::string role;
+  std::vector<Sample> samples;
+  std::uint32_t failed_scrapes = 0;
+};
+// Most samples in one Samples message (the agent sends more in several).
+inline constexpr std::size_t kMaxSamplesPerBatch = 512;
+
+using AgentMessage = std::variant<Hello, Heartbeat, Report, Fetch, Samples>;
+using CoordinatorMessage = std::variant<Welcome, SignedOrder, Chunk, Refusal, Rotation, SampleRequest>;
 
 std::string encode(const Hello& m);
 std::string encode(const Heartbeat& m);
@@ -177,6 +230,8 @@ std::string encode(const SignedOrder& m);
 std::string encode(const Chunk& m);
 std::string encode(const Refusal& m);
 std::string encode(const Rotation& m);
+std::string encode(const SampleRequest& m);
+std::string encode(const Samples& m);
 
 // Untrusted bytes in; a message or a kCorrupt error saying what was wrong.
 Result<AgentMessage> decodeAgentMessage(std::string_view bytes);

@@ -13,6 +13,7 @@
 
 #include "flotilla/common/clock.h"
 #include "flotilla/common/result.h"
+#include "flotilla/protocol/analysis.h"
 
 namespace flotilla::protocol {
 
@@ -79,6 +80,7 @@ struct Plan {
   WavePolicy waves;
   DeploySpec deploy;
   HealthSpec health;
+  std::optional<AnalysisSpec> analysis;  // [analysis]: absent = judged by health checks alone
 };
 
 // `source_name` is what errors call the file; `base_dir` resolves artifact.file.

@@ -1,0 +1,95 @@
+#pragma once
+// The release judge (docs/analysis.md): canary hosts against baseline hosts
+// over the same window, per metric, then a weighted score. Pure and
+// deterministic: no clock, no I/O, no randomness; the same samples give the
+// same verdict (which is what lets a restarted coordinator reach the verdict
+// the old one would have).
+//
+// Per metric:
+//  - NaN and infinite samples are dropped; outliers beyond Tukey's far fences
+//    (3 x IQR) are removed from each group of at least 8 samples;
+//  - fewer than `min_samples` in either group: nodata (a metric with no
+//    baseline hosts at all is judged on its absolute bounds alone);
+//  - counters near zero (a rate metric whose groups' median count per
+//    interval is below kNearZeroCount) are judged on the summed counts: a
+//    two-proportion z-test when the metric has `per`, else a Poisson rate test
+//    (conditional binomial, exact); otherwise a two-sided Mann-Whitney U test
+//    (normal approximation with tie correction) with the Hodges-Lehmann shift
+//    and its confidence interval at `confidence`;
+//  - high (low) when the difference is significant at 1 - confidence and the
+//    change exceeds the tolerance in that direction: relative tolerances
+//    against the baseline's level (a zero baseline makes any increase
+//    infinite), absolute ones in the metric's unit. A change in a direction
+//    the metric does not care about passes;
+//  - `max` / `min` bound the canary's level (its median, or its pooled ratio
+//    for counts) whatever the baseline does.
+// Score = 100 x weight of passing metrics / weight of metrics with data.
+// Outcome: fail when a critical metric is high/low, or the score is below
+// marginal_score; marginal when the score is below pass_score, or a critical
+// metric or every metric has no data; else pass.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "flotilla/protocol/analysis.h"
+
+namespace flotilla::coordinator {
+
+// Below this median count per interval, a rate metric is judged on its sums.
+inline constexpr double kNearZeroCount = 5;
+
+// One group's samples of one metric (every host of the group, the window's intervals).
+struct GroupSamples {
+  std::vector<double> values;
+  // For rate metrics: the counts behind each value (Sample::num / Sample::den), same length as values.
+  std::vector<double> nums, dens;
+  std::size_t hosts = 0;  // hosts that sent at least one sample
+};
+
+enum class MetricVerdict { kPass, kHigh, kLow, kNoData };
+const char* toString(MetricVerdict v);  // "pass" | "high" | "low" | "nodata"
+
+struct MetricResult {
+  std::string metric;
+  MetricVerdict verdict = MetricVerdict::kNoData;
+  bool critical = false;
+  double weight = 1;
+  std::string test;  // "mann-whitney" | "two-proportion" | "poisson" | "bound" | ""
+  std::size_t canary_n = 0, baseline_n = 0;  // samples after cleaning
+  std::size_t outliers = 0;                  // removed, both groups
+  double canary = 0, baseline = 0;           // medians, or pooled ratios/rates for count tests
+  double shift = 0;                          // canary - baseline (Hodges-Lehmann for mann-whitney)
+  double ci_low = 0, ci_high = 0;            // of the shift
+  double p_value = 1;
+  std::optional<double> change;  // shift / |baseline|; absent when the baseline is 0
+  std::string tolerance;         // "25%" or "0.5"
+  std::optional<double> max, min;
+  bool bound_failed = false;
+  std::string why;  // one sentence for people: "canary 4.1% vs baseline 0.0% errors (p=0.0003), above tolerance 25%"
+};
+
+enum class Outcome { kPass, kMarginal, kFail };
+const char* toString(Outcome o);  // "pass" | "marginal" | "fail"
+
+struct Verdict {
+  Outcome outcome = Outcome::kMarginal;
+  double score = 0;
+  std::vector<MetricResult> metrics;  // in the plan's order
+  std::string reason;                 // for people, names the metrics that decided it
+};
+
+MetricResult judgeMetric(const protocol::AnalysisMetric& spec, const GroupSamples& canary,
+                         const GroupSamples& baseline, std::size_t min_samples, double confidence);
+
+// `groups[i]` are the canary and baseline samples of spec.metrics[i].
+Verdict judge(const protocol::AnalysisSpec& spec,
+              const std::vector<std::pair<GroupSamples, GroupSamples>>& groups);
+
+nlohmann::json toJson(const MetricResult& r);
+nlohmann::json toJson(const Verdict& v);
+
+}  // namespace flotilla::coordinator
