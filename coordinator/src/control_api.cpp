@@ -192,6 +192,7 @@ json ControlApi::rollbackToEarlier(const std::string& app, const std::string& to
   auto plan = protocol::parsePlan((*rel)->plan_text, app + "@" + target, "");
   if (!plan) return errorJson(plan.error());
   plan->waves = rollbackPolicy(plan->waves);
+  plan->analysis.reset();  // a rollback is fast: no analysis
   plan->change.reset();
   auto id =
       ctx_.startRollout(RolloutStart{std::move(*plan), (*rel)->plan_text, app + "@" + target, (*rel)->artifact_digest,

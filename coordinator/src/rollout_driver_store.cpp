@@ -68,6 +68,10 @@ void RolloutDriver::pushStatus(ActiveRollout& r, SteadyTime now) {
   nlohmann::json snap = statusJson(r);
   snap["type"] = protocol::control::kTypeStatus;
   snap["gate"] = r.engine->gate(now);
+  if (auto v = analysis_.interim(r)) {
+    snap["analysis"] = toJson(*v);
+    snap["analysis"]["wave"] = r.engine->currentWave();
+  }
   pushToWatchers(r.record.id, snap);
 }
 
@@ -88,6 +92,7 @@ void RolloutDriver::finish(ActiveRollout& r) {
   end["type"] = protocol::control::kTypeEnd;
   pushToWatchers(id, end);
   watchers_.endRollout(id);
+  analysis_.finished(r);
   for (const auto& oid : orders_.ofRollout(id)) orders_.close(oid);
   active_by_app_.erase(r.plan.app);
   // Hosts this rollout could not reach and that are back now converge to it.
@@ -161,6 +166,7 @@ Status RolloutDriver::resume(std::unique_ptr<ActiveRollout> rollout) {
                   " orders in hand",
               "coordinator");
   r.store_stale = true;
+  analysis_.resumed(r);
   spdlog::info("[{}] resumed after a restart ({} orders in hand)", id, in_hand.size());
   return {};
 }

@@ -77,8 +77,16 @@ Status Server::start() {
   auto apps = store_->apps();
   if (!apps) return apps.error();
   convergence_.load(std::move(*apps));
+  analysis_ = std::make_unique<ReleaseAnalysis>(
+      *store_, agents_, clock_,
+      ReleaseAnalysis::Hooks{[this](const std::string& agent_id, const std::string& frame) {
+                               const Agent* a = agents_.find(agent_id);
+                               if (a && a->online && !a->routing_id.empty()) sendToAgent(a->routing_id, frame);
+                             },
+                             [this](const Error& e) { storeFailed(e); }});
   rollouts_ = std::make_unique<RolloutDriver>(
-      RolloutDriver::Parts{*store_, agents_, orders_, events_, watchers_, convergence_, clock_}, rolloutHooks(),
+      RolloutDriver::Parts{*store_, agents_, orders_, events_, watchers_, convergence_, *analysis_, clock_},
+      rolloutHooks(),
       2 * config_.heartbeat_expiry);
   FLOTILLA_TRY(store_->begin());
   FLOTILLA_TRY(rollouts_->restore());
@@ -376,6 +384,8 @@ void Server::handleAgentMessage() {
           onReport(*a, m);
         else if constexpr (std::is_same_v<T, protocol::Fetch>)
           onFetch(*a, m);
+        else if constexpr (std::is_same_v<T, protocol::Samples>)
+          rollouts_->onSamples(a->record.id, m);
       },
       *msg);
   if (came_back) {
@@ -383,6 +393,7 @@ void Server::handleAgentMessage() {
     // goes out again, after its message told us what it runs now.
     resendOrders(*a);
     maybeConverge(*a);
+    rollouts_->onAgentBack(a->record.id);
   }
 }
 

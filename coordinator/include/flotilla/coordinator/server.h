@@ -159,6 +159,8 @@ class Server : private ControlContext {
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   std::unique_ptr<HttpEndpoint> http_;
   ControlApi control_api_{*this};
+  // Samples and verdicts of analysed rollouts; made in start(), once the store is open.
+  std::unique_ptr<ReleaseAnalysis> analysis_;
   // The active rollouts and what drives them; made in start(), once the store is open.
   std::unique_ptr<RolloutDriver> rollouts_;
 };
