@@ -48,6 +48,7 @@ ControlApi::ControlApi(ControlContext& ctx) : ctx_(ctx) {
       {control::kEvents, &ControlApi::events},
       {control::kWatch, &ControlApi::watch},
       {control::kPing, &ControlApi::ping},
+      {control::kAnalysis, &ControlApi::analysis},
   };
 }
 

@@ -13,6 +13,7 @@
 namespace flotilla::coordinator {
 
 using common::SteadyTime;
+using nlohmann::json;
 
 void RolloutDriver::recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
                                 const std::string& message, const std::string& actor) {
@@ -69,8 +70,11 @@ void RolloutDriver::pushStatus(ActiveRollout& r, SteadyTime now) {
   snap["type"] = protocol::control::kTypeStatus;
   snap["gate"] = r.engine->gate(now);
   if (auto v = analysis_.interim(r)) {
-    snap["analysis"] = toJson(*v);
-    snap["analysis"]["wave"] = r.engine->currentWave();
+    json a = toJson(*v);
+    a["wave"] = r.engine->currentWave();
+    a["final"] = false;
+    a["at"] = nullptr;
+    snap["analysis"] = std::move(a);
   }
   pushToWatchers(r.record.id, snap);
 }

@@ -406,6 +406,12 @@ void Server::publishGauges() {
   g.refusals = refusals_.byReason();
   g.denied_messages = dropped_from_denied_;
   g.watchers = watchers_.count();
+  for (const auto& [app, last] : analysis_->lastVerdicts()) {
+    FleetGauges::Analysis a{app, last.rollout_id, last.wave, toString(last.verdict.outcome), last.verdict.score, {}};
+    for (const auto& m : last.verdict.metrics) a.metrics.emplace_back(m.metric, toString(m.verdict));
+    g.analysis.push_back(std::move(a));
+  }
+  g.dropped_samples = analysis_->droppedSamples();
   gauges_->publish(renderFleetGauges(g));
 }
 

@@ -47,6 +47,7 @@
 #include "flotilla/coordinator/control_api.h"
 #include "flotilla/coordinator/convergence.h"
 #include "flotilla/coordinator/event_log.h"
+#include "flotilla/coordinator/release_analysis.h"
 #include "flotilla/coordinator/http_endpoint.h"
 #include "flotilla/coordinator/order_book.h"
 #include "flotilla/coordinator/order_refusals.h"
@@ -115,6 +116,7 @@ class Server : private ControlContext {
   ActiveRollout* findRollout(const std::string& id) override { return rollouts_->find(id); }
   std::vector<const ActiveRollout*> activeRollouts() const override { return rollouts_->all(); }
   std::string activeRolloutOf(const std::string& app) const override { return rollouts_->activeOf(app); }
+  std::optional<Verdict> interimVerdict(const ActiveRollout& r) const override { return analysis_->interim(r); }
   void cutOff(Agent& a, const std::string& why) override { markLost(a, why, clock_.steadyNow()); }
   Result<std::string> startRollout(RolloutStart start) override;
   void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
