@@ -33,8 +33,9 @@ std::string verdictMessage(const Verdict& v, const protocol::AnalysisSpec& spec)
   return out;
 }
 
-ReleaseAnalysis::ReleaseAnalysis(Store& store, AgentRegistry& agents, const common::Clock& clock, Hooks hooks)
-    : store_(store), agents_(agents), clock_(clock), hooks_(std::move(hooks)) {}
+ReleaseAnalysis::ReleaseAnalysis(Store& store, AgentRegistry& agents, const common::Clock& clock, Hooks hooks,
+                                 PrometheusSource* prometheus)
+    : store_(store), agents_(agents), clock_(clock), hooks_(std::move(hooks)), prometheus_(prometheus) {}
 
 ReleaseAnalysis::Run& ReleaseAnalysis::runFor(const ActiveRollout& r, std::size_t wave) {
   auto& run = runs_[r.record.id];
@@ -141,12 +142,54 @@ void ReleaseAnalysis::add(Run& run, const protocol::AnalysisSpec& spec, const Sa
   }
 }
 
+bool ReleaseAnalysis::expected(const ActiveRollout& r, const std::string& agent_id, std::uint32_t wave,
+                               const std::string& role) const {
+  auto it = runs_.find(r.record.id);
+  return r.plan.analysis && it != runs_.end() && it->second.wave == wave && r.engine->currentWave() == wave &&
+         r.engine->analysing() && (role == "canary" ? it->second.canaries : it->second.baselines).count(agent_id) > 0;
+}
+
+void ReleaseAnalysis::pollPrometheus(const ActiveRollout& r, SteadyTime now) {
+  if (prometheus_ == nullptr || !r.plan.analysis || !r.engine->analysing()) return;
+  auto it = runs_.find(r.record.id);
+  if (it == runs_.end() || now < it->second.next_prometheus_poll) return;
+  auto& run = it->second;
+  const auto& spec = *r.plan.analysis;
+  run.next_prometheus_poll = now + spec.interval;
+  std::vector<PrometheusQuery> batch;
+  for (const auto& m : spec.metrics) {
+    if (m.source != AnalysisMetric::Source::kPrometheus) continue;
+    for (const auto* hosts : {&run.canaries, &run.baselines})
+      for (const auto& id : *hosts)
+        batch.push_back({r.record.id, static_cast<int>(run.wave), id, hosts == &run.canaries ? "canary" : "baseline",
+                         m.name, m.prometheus, expandHost(m.series, id)});
+  }
+  if (!batch.empty()) prometheus_->submit(std::move(batch), spec.interval);
+}
+
+void ReleaseAnalysis::drainPrometheus(const std::function<const ActiveRollout*(const std::string&)>& find) {
+  if (prometheus_ == nullptr) return;
+  prometheus_->drain([&](const PrometheusResult& res) {
+    const auto& q = res.query;
+    if (!res.ok) {
+      ++prometheus_failed_;
+      spdlog::debug("[{}] prometheus query for {} on {} failed: {}", q.rollout_id, q.metric, q.agent_id, res.error);
+      return;
+    }
+    const ActiveRollout* r = find(q.rollout_id);
+    if (r == nullptr || !expected(*r, q.agent_id, static_cast<std::uint32_t>(q.wave), q.role)) {
+      ++dropped_;
+      return;
+    }
+    SampleRecord rec{q.rollout_id, q.wave, q.agent_id, q.role, q.metric, res.at_ms, res.value, 0, 0};
+    add(runs_.at(q.rollout_id), *r->plan.analysis, rec);
+    if (auto st = store_.appendSamples({rec}); !st.ok()) hooks_.store_failed(st.error());
+  });
+}
+
 void ReleaseAnalysis::onSamples(const ActiveRollout& r, const std::string& agent_id, const protocol::Samples& m) {
   auto it = runs_.find(r.record.id);
-  const bool expected = r.plan.analysis && it != runs_.end() && it->second.wave == m.wave &&
-                        r.engine->currentWave() == m.wave && r.engine->analysing() && m.app == r.plan.app &&
-                        (m.role == "canary" ? it->second.canaries : it->second.baselines).count(agent_id) > 0;
-  if (!expected) {
+  if (m.app != r.plan.app || !expected(r, agent_id, m.wave, m.role)) {
     dropped_ += m.samples.size();
     spdlog::debug("[{}] dropped {} sample(s) from {} for wave {} as {}", r.record.id, m.samples.size(), agent_id,
                   m.wave, m.role);

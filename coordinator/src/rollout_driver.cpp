@@ -137,6 +137,10 @@ void RolloutDriver::onSamples(const std::string& agent_id, const protocol::Sampl
   if (auto r = rollouts_.find(m.rollout_id); r != rollouts_.end()) analysis_.onSamples(*r->second, agent_id, m);
 }
 
+void RolloutDriver::drainPrometheus() {
+  analysis_.drainPrometheus([this](const std::string& id) -> const ActiveRollout* { return find(id); });
+}
+
 void RolloutDriver::onAgentBack(const std::string& agent_id) {
   for (auto& [id, r] : rollouts_) analysis_.agentBack(*r, agent_id);
 }
@@ -163,6 +167,7 @@ void RolloutDriver::markWatchTicks() {
 void RolloutDriver::advance(SteadyTime now) {
   std::vector<std::string> done;
   for (auto& [id, r] : rollouts_) {
+    analysis_.pollPrometheus(*r, now);
     if (auto early = analysis_.earlyFailure(*r, now)) applyVerdict(*r, r->engine->currentWave(), *early, now);
     auto d = r->engine->nextDeadline();
     if (d && *d <= now) r->engine->tick(now);

@@ -77,13 +77,15 @@ Status Server::start() {
   auto apps = store_->apps();
   if (!apps) return apps.error();
   convergence_.load(std::move(*apps));
+  prometheus_ = std::make_unique<PrometheusSource>(ctx_, std::chrono::seconds(5));
   analysis_ = std::make_unique<ReleaseAnalysis>(
       *store_, agents_, clock_,
       ReleaseAnalysis::Hooks{[this](const std::string& agent_id, const std::string& frame) {
                                const Agent* a = agents_.find(agent_id);
                                if (a && a->online && !a->routing_id.empty()) sendToAgent(a->routing_id, frame);
                              },
-                             [this](const Error& e) { storeFailed(e); }});
+                             [this](const Error& e) { storeFailed(e); }},
+      prometheus_.get());
   rollouts_ = std::make_unique<RolloutDriver>(
       RolloutDriver::Parts{*store_, agents_, orders_, events_, watchers_, convergence_, *analysis_, clock_},
       rolloutHooks(),
@@ -206,6 +208,7 @@ Status Server::run() {
         {nullptr, signal_fd_, ZMQ_POLLIN, 0},
         {background_->artifactSocket().handle(), 0, ZMQ_POLLIN, 0},
         {background_->metricsSocket().handle(), 0, ZMQ_POLLIN, 0},
+        {prometheus_->socket().handle(), 0, ZMQ_POLLIN, 0},
     };
     auto now = clock_.steadyNow();
     long timeout_ms = -1;
@@ -237,6 +240,7 @@ Status Server::run() {
     }
     // Only when a worker answered: most iterations carry agents' messages alone.
     if ((items[5].revents | items[6].revents) & ZMQ_POLLIN) background_->drain();
+    if (items[7].revents & ZMQ_POLLIN) rollouts_->drainPrometheus();
     afterWork(clock_.steadyNow());
     commitAndFlush();
   }

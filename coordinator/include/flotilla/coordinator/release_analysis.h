@@ -31,6 +31,7 @@
 #include "flotilla/coordinator/active_rollout.h"
 #include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/judge.h"
+#include "flotilla/coordinator/prometheus_source.h"
 #include "flotilla/coordinator/store.h"
 #include "flotilla/protocol/messages.h"
 
@@ -52,7 +53,10 @@ class ReleaseAnalysis {
     std::function<void(const Error&)> store_failed;
   };
 
-  ReleaseAnalysis(Store& store, AgentRegistry& agents, const common::Clock& clock, Hooks hooks);
+  // `prometheus` answers the metrics read from a Prometheus server; null:
+  // such metrics get no samples (and are nodata).
+  ReleaseAnalysis(Store& store, AgentRegistry& agents, const common::Clock& clock, Hooks hooks,
+                  PrometheusSource* prometheus = nullptr);
 
   // --- from the driver, for analysed rollouts (others are ignored) ---
   // Wave `wave` started: its baseline hosts are chosen and asked to sample.
@@ -61,6 +65,10 @@ class ReleaseAnalysis {
   void canaryProbation(const ActiveRollout& r, const std::string& agent_id);
   // Samples from `agent_id` for `r`.
   void onSamples(const ActiveRollout& r, const std::string& agent_id, const protocol::Samples& m);
+  // Once per interval: the Prometheus queries of every host sampling for `r`.
+  void pollPrometheus(const ActiveRollout& r, common::SteadyTime now);
+  // What the Prometheus worker answered; `find` gives the active rollout of an id (or null).
+  void drainPrometheus(const std::function<const ActiveRollout*(const std::string&)>& find);
   // A critical metric that already fails with enough samples, checked at most
   // once per interval: the failing verdict, recorded; nothing otherwise.
   std::optional<Verdict> earlyFailure(const ActiveRollout& r, common::SteadyTime now);
@@ -84,6 +92,7 @@ class ReleaseAnalysis {
   };
   const std::map<std::string, LastVerdict>& lastVerdicts() const { return last_; }
   std::uint64_t droppedSamples() const { return dropped_; }
+  std::uint64_t failedPrometheusQueries() const { return prometheus_failed_; }
 
  private:
   struct Run {
@@ -95,6 +104,7 @@ class ReleaseAnalysis {
     std::size_t baseline_wanted = 0;
     std::uint64_t failed_scrapes = 0;
     common::SteadyTime next_early_check{};
+    common::SteadyTime next_prometheus_poll{};
   };
 
   Run& runFor(const ActiveRollout& r, std::size_t wave);
@@ -104,14 +114,18 @@ class ReleaseAnalysis {
   void stopAll(const ActiveRollout& r, Run& run);
   std::vector<std::string> chooseBaseline(const ActiveRollout& r, std::size_t wave) const;
   void record(const ActiveRollout& r, std::size_t wave, const Verdict& v);
+  // A sample from `agent_id` (or Prometheus about it) for `r`'s current run, if asked for.
+  bool expected(const ActiveRollout& r, const std::string& agent_id, std::uint32_t wave, const std::string& role) const;
 
   Store& store_;
   AgentRegistry& agents_;
   const common::Clock& clock_;
   Hooks hooks_;
+  PrometheusSource* prometheus_;
   std::unordered_map<std::string, Run> runs_;  // by rollout id
   std::map<std::string, LastVerdict> last_;    // by app
   std::uint64_t dropped_ = 0;
+  std::uint64_t prometheus_failed_ = 0;
 };
 
 }  // namespace flotilla::coordinator

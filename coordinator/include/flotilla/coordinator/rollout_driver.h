@@ -104,6 +104,8 @@ class RolloutDriver {
   void onUnhealthy(const std::string& app, const std::string& agent_id);
   // Analysis samples from an agent, for the rollout they name.
   void onSamples(const std::string& agent_id, const protocol::Samples& m);
+  // Analysis samples the Prometheus worker answered.
+  void drainPrometheus();
   // An agent is online again: analysed rollouts ask it to sample again if it did.
   void onAgentBack(const std::string& agent_id);
   // An agent went silent or was cut off: every rollout hears of it.

@@ -15,6 +15,8 @@
 //                    events, persisting, finishing, resuming
 //   Rollout          one rollout's waves and hosts          (rollout.h, active_rollout.h)
 //   restoreRollout   resuming after a restart                (rollout_restore.h, host_record.h)
+//   ReleaseAnalysis  analysed waves: samples, baseline,     (release_analysis.h, judge.h,
+//                    verdicts                               prometheus_source.h)
 //   Convergence      hosts to their apps' current release   (convergence.h)
 //   ControlApi       one handler per control command         (control_api.h, control_docs.h)
 //   Watchers         consoles following a rollout            (watchers.h)
@@ -161,6 +163,8 @@ class Server : private ControlContext {
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   std::unique_ptr<HttpEndpoint> http_;
   ControlApi control_api_{*this};
+  // Analysis metrics read from Prometheus servers, on a worker thread.
+  std::unique_ptr<PrometheusSource> prometheus_;
   // Samples and verdicts of analysed rollouts; made in start(), once the store is open.
   std::unique_ptr<ReleaseAnalysis> analysis_;
   // The active rollouts and what drives them; made in start(), once the store is open.
