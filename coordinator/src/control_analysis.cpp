@@ -15,13 +15,13 @@ namespace {
 json errorJson(Errc code, const std::string& message) { return control::ErrorReply{errcName(code), message}; }
 
 // A verdict as the judge wrote it (toJson(Verdict)), placed at its wave.
-Result<control::AnalysisWaveDoc> waveDoc(json verdict, std::int64_t wave, bool final,
-                                         std::optional<std::string> at) {
+Result<control::AnalysisWaveDoc> waveDoc(json verdict, std::int64_t wave, bool final, std::optional<std::string> at) {
   verdict["wave"] = wave;
   verdict["final"] = final;
   verdict["at"] = at ? json(*at) : json(nullptr);
   auto doc = control::parseReply<control::AnalysisWaveDoc>(verdict);
-  if (!doc) return Error(Errc::kInternal, "stored verdict of wave " + std::to_string(wave) + ": " + doc.error().message);
+  if (!doc)
+    return Error(Errc::kInternal, "stored verdict of wave " + std::to_string(wave) + ": " + doc.error().message);
   return *doc;
 }
 
@@ -52,7 +52,8 @@ json ControlApi::analysis(const Call& c) {
   for (const auto& v : *stored) {
     if (r.wave >= 0 && v.wave != r.wave) continue;
     json body = json::parse(v.json, nullptr, false);
-    if (body.is_discarded()) return errorJson(Errc::kInternal, "stored verdict of wave " + std::to_string(v.wave) + " is not JSON");
+    if (body.is_discarded())
+      return errorJson(Errc::kInternal, "stored verdict of wave " + std::to_string(v.wave) + " is not JSON");
     auto doc = waveDoc(std::move(body), v.wave, true, common::formatRfc3339(common::fromUnixMillis(v.at_ms)));
     if (!doc) return errorJson(doc.error().code, doc.error().message);
     reply.waves.push_back(std::move(*doc));

@@ -17,7 +17,8 @@ void renderAnalysis(PrometheusWriter& w, const FleetGauges& g) {
     w.sample("flotilla_analysis_score", {{"app", a.app}, {"rollout", a.rollout}, {"wave", std::to_string(a.wave)}},
              std::string_view(score));
   }
-  w.family("flotilla_analysis_verdict", "gauge", "Outcome of the last analysis verdict of each app (1 = this outcome).");
+  w.family("flotilla_analysis_verdict", "gauge",
+           "Outcome of the last analysis verdict of each app (1 = this outcome).");
   for (const auto& a : g.analysis)
     for (const char* o : {"pass", "marginal", "fail"})
       w.sample("flotilla_analysis_verdict",

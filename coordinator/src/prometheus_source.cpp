@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "flotilla/common/duration.h"
 
@@ -23,7 +23,7 @@ json toJson(const PrometheusQuery& q) {
           {"metric", q.metric},      {"server", q.server}, {"query", q.query}};
 }
 PrometheusQuery queryOf(const json& j) {
-  return {j.at("rollout").get<std::string>(), j.at("wave").get<int>(),       j.at("agent").get<std::string>(),
+  return {j.at("rollout").get<std::string>(), j.at("wave").get<int>(),           j.at("agent").get<std::string>(),
           j.at("role").get<std::string>(),    j.at("metric").get<std::string>(), j.at("server").get<std::string>(),
           j.at("query").get<std::string>()};
 }
@@ -55,16 +55,15 @@ PrometheusResult run(const PrometheusQuery& q, common::Millis timeout) {
   client.set_write_timeout(secs.count(), usecs.count());
   std::string body;
   bool too_big = false;
-  auto res = client.Get(
-      prefix + "/api/v1/query", httplib::Params{{"query", q.query}}, httplib::Headers{{"User-Agent", "flotilla"}},
-      [&](const char* data, std::size_t len) {
-        if (body.size() + len > kMaxReplyBytes) {
-          too_big = true;
-          return false;
-        }
-        body.append(data, len);
-        return true;
-      });
+  auto res = client.Get(prefix + "/api/v1/query", httplib::Params{{"query", q.query}},
+                        httplib::Headers{{"User-Agent", "flotilla"}}, [&](const char* data, std::size_t len) {
+                          if (body.size() + len > kMaxReplyBytes) {
+                            too_big = true;
+                            return false;
+                          }
+                          body.append(data, len);
+                          return true;
+                        });
   if (too_big) {
     r.error = "reply over " + std::to_string(kMaxReplyBytes) + " bytes";
   } else if (!res) {
@@ -95,7 +94,10 @@ void workerBody(WorkerPipe::WorkerEnd& end, common::Millis timeout) {
       } else {
         r = run(q, timeout);
       }
-      out.push_back({{"q", toJson(r.query)}, {"ok", r.ok}, {"value", r.ok ? r.value : 0.0}, {"at_ms", r.at_ms},
+      out.push_back({{"q", toJson(r.query)},
+                     {"ok", r.ok},
+                     {"value", r.ok ? r.value : 0.0},
+                     {"at_ms", r.at_ms},
                      {"error", r.error}});
     }
     Frames reply;

@@ -286,8 +286,7 @@ void ReleaseAnalysis::agentBack(const ActiveRollout& r, const std::string& agent
   if (run.baselines.size() >= run.baseline_wanted) return;
   const auto* h = r.engine->host(agent_id);
   const auto& waves = r.engine->waves();
-  if (h != nullptr && h->state == HostState::kPending && !h->moved && run.wave < waves.size() &&
-      h->wave > run.wave)
+  if (h != nullptr && h->state == HostState::kPending && !h->moved && run.wave < waves.size() && h->wave > run.wave)
     ask(r, agent_id, "baseline");
 }
 

@@ -375,8 +375,8 @@ void Rollout::onVerdict(AnalysisDecision d, const std::string& message, common::
       analysis_paused_ = true;
       state_ = RolloutState::kPaused;
       paused_at_ = now;
-      event("rollout_paused", "analysis inconclusive: " + message +
-                                  "; resume to accept wave " + std::to_string(current_) + ", or roll back");
+      event("rollout_paused", "analysis inconclusive: " + message + "; resume to accept wave " +
+                                  std::to_string(current_) + ", or roll back");
       return;
     case AnalysisDecision::kPass:
       if (w.state != WaveState::kBaking || now < w.bake_until) return;
@@ -429,10 +429,10 @@ Status Rollout::resume(common::SteadyTime now) {
     // count as bake: the hosts stayed up and kept being checked meanwhile.
     waves_[current_].deadline += now - paused_at_;
   }
-  event("rollout_resumed", failure_pending_ ? "resumed past a failed wave by operator"
-                          : analysis_paused_ ? "resumed by operator: wave " + std::to_string(current_) +
-                                                   " accepted despite an inconclusive analysis"
-                                             : "resumed by operator");
+  event("rollout_resumed", failure_pending_   ? "resumed past a failed wave by operator"
+                           : analysis_paused_ ? "resumed by operator: wave " + std::to_string(current_) +
+                                                    " accepted despite an inconclusive analysis"
+                                              : "resumed by operator");
   analysis_paused_ = false;
   if (failure_pending_) {
     failure_pending_ = false;

@@ -88,8 +88,7 @@ Status Server::start() {
       prometheus_.get());
   rollouts_ = std::make_unique<RolloutDriver>(
       RolloutDriver::Parts{*store_, agents_, orders_, events_, watchers_, convergence_, *analysis_, clock_},
-      rolloutHooks(),
-      2 * config_.heartbeat_expiry);
+      rolloutHooks(), 2 * config_.heartbeat_expiry);
   FLOTILLA_TRY(store_->begin());
   FLOTILLA_TRY(rollouts_->restore());
   FLOTILLA_TRY(store_->commit());

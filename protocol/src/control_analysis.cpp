@@ -76,7 +76,7 @@ void to_json(json& j, const AnalysisMetricDoc& m) {
 void from_json(const json& j, AnalysisMetricDoc& m) { readMetric(Fields(j, "", true), m); }
 
 void to_json(json& j, const AnalysisWaveDoc& w) {
-  j = {{"wave", w.wave},       {"final", w.final}, {"at", w.at ? json(*w.at) : json(nullptr)},
+  j = {{"wave", w.wave},       {"final", w.final},   {"at", w.at ? json(*w.at) : json(nullptr)},
        {"outcome", w.outcome}, {"reason", w.reason}, {"score", w.score},
        {"metrics", w.metrics}};
 }

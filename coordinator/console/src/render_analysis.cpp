@@ -66,8 +66,8 @@ std::string renderAnalysis(const control::AnalysisReply& reply) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& m : w.metrics) {
       rows.push_back({sanitize(m.metric), number(m.canary) + " (n=" + std::to_string(m.canary_n) + ")",
-                      number(m.baseline) + " (n=" + std::to_string(m.baseline_n) + ")", changeText(m),
-                      thresholdText(m), verdictText(m), sanitize(m.why)});
+                      number(m.baseline) + " (n=" + std::to_string(m.baseline_n) + ")", changeText(m), thresholdText(m),
+                      verdictText(m), sanitize(m.why)});
     }
     out += renderTable({"METRIC", "CANARY", "BASELINE", "CHANGE", "TOLERANCE/BOUND", "VERDICT", "WHY"}, rows);
   }

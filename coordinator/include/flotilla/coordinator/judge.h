@@ -58,7 +58,7 @@ struct MetricResult {
   MetricVerdict verdict = MetricVerdict::kNoData;
   bool critical = false;
   double weight = 1;
-  std::string test;  // "mann-whitney" | "two-proportion" | "poisson" | "bound" | ""
+  std::string test;                          // "mann-whitney" | "two-proportion" | "poisson" | "bound" | ""
   std::size_t canary_n = 0, baseline_n = 0;  // samples after cleaning
   std::size_t outliers = 0;                  // removed, both groups
   double canary = 0, baseline = 0;           // medians, or pooled ratios/rates for count tests
@@ -82,12 +82,11 @@ struct Verdict {
   std::string reason;                 // for people, names the metrics that decided it
 };
 
-MetricResult judgeMetric(const protocol::AnalysisMetric& spec, const GroupSamples& canary,
-                         const GroupSamples& baseline, std::size_t min_samples, double confidence);
+MetricResult judgeMetric(const protocol::AnalysisMetric& spec, const GroupSamples& canary, const GroupSamples& baseline,
+                         std::size_t min_samples, double confidence);
 
 // `groups[i]` are the canary and baseline samples of spec.metrics[i].
-Verdict judge(const protocol::AnalysisSpec& spec,
-              const std::vector<std::pair<GroupSamples, GroupSamples>>& groups);
+Verdict judge(const protocol::AnalysisSpec& spec, const std::vector<std::pair<GroupSamples, GroupSamples>>& groups);
 
 nlohmann::json toJson(const MetricResult& r);
 nlohmann::json toJson(const Verdict& v);

@@ -97,10 +97,10 @@ class ReleaseAnalysis {
  private:
   struct Run {
     std::size_t wave = 0;
-    std::set<std::string> canaries;   // asked to sample as canary
-    std::set<std::string> baselines;  // asked to sample as baseline
+    std::set<std::string> canaries;                             // asked to sample as canary
+    std::set<std::string> baselines;                            // asked to sample as baseline
     std::vector<std::pair<GroupSamples, GroupSamples>> groups;  // per plan metric: canary, baseline
-    std::map<std::string, std::set<std::string>> hosts_seen;     // metric -> "role/agent"
+    std::map<std::string, std::set<std::string>> hosts_seen;    // metric -> "role/agent"
     std::size_t baseline_wanted = 0;
     std::uint64_t failed_scrapes = 0;
     common::SteadyTime next_early_check{};

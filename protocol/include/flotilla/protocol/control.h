@@ -183,9 +183,9 @@ struct AnalysisMetricDoc {
 };
 struct AnalysisWaveDoc {
   std::int64_t wave = 0;
-  bool final = false;               // false: the verdict so far of a wave still sampled
-  std::optional<std::string> at;    // when a final verdict was reached
-  std::string outcome, reason;      // pass | marginal | fail
+  bool final = false;             // false: the verdict so far of a wave still sampled
+  std::optional<std::string> at;  // when a final verdict was reached
+  std::string outcome, reason;    // pass | marginal | fail
   double score = 0;
   std::vector<AnalysisMetricDoc> metrics;
   bool operator==(const AnalysisWaveDoc&) const = default;
