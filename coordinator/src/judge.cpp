@@ -462,9 +462,10 @@ MetricResult judgeMetric(const protocol::AnalysisMetric& spec, const GroupSample
 
 namespace {
 
-std::string listed(const std::vector<const MetricResult*>& rs) {
+std::string listed(const std::vector<const MetricResult*>& rs, bool verdicts = true) {
   std::string s;
-  for (const auto* r : rs) s += (s.empty() ? "" : ", ") + r->metric + " " + toString(r->verdict);
+  for (const auto* r : rs)
+    s += (s.empty() ? "" : ", ") + r->metric + (verdicts ? std::string(" ") + toString(r->verdict) : "");
   return s;
 }
 
@@ -507,12 +508,12 @@ Verdict judge(const protocol::AnalysisSpec& spec, const std::vector<std::pair<Gr
     v.reason = std::string(score) + " below pass " + num(spec.pass_score) + ": " + listed(failed);
   } else if (!critical_nodata.empty()) {
     v.outcome = Outcome::kMarginal;
-    v.reason = "no data for critical metric " + listed(critical_nodata);
+    v.reason = "no data for critical metric " + listed(critical_nodata, false);
   } else {
     v.outcome = Outcome::kPass;
     v.reason = std::string(score) + " >= pass " + num(spec.pass_score) +
                (failed.empty() ? "" : " despite " + listed(failed)) +
-               (nodata.empty() ? "" : "; no data: " + listed(nodata));
+               (nodata.empty() ? "" : "; no data: " + listed(nodata, false));
   }
   return v;
 }
