@@ -9,14 +9,17 @@
 #   (c) coordinator CPU and RSS with 10,000 agents heartbeating every 5 s, memory per agent;
 #   (d) an idle real agent's RSS and CPU over one minute;
 #   (e) heartbeats/reports per second the coordinator handles on one core;
-#   (f) peak memory of the console and the coordinator while a 2 GB artifact uploads.
+#   (f) peak memory of the console and the coordinator while a 2 GB artifact uploads;
+#   (g) the release judge on seeded synthetic data (flotilla-judge-bench): false-alarm rate over
+#       500 identical runs, detection rate of +10/+20/+30% latency shifts, 0% vs 1% errors, and
+#       judge() on a 1,000-host wave.
 # Prints one table (each figure beside the command that produced it) and writes it, with a
 # description of the machine, to docs/performance.md. Every wait is bounded; every process
 # started here is stopped on exit. Takes about 10 minutes.
 #
-# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e,f] [--keep]
+# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e,f,g] [--keep]
 #   --out FILE    where to write the report (default docs/performance.md)
-#   --sections    which parts to run (default all: a,d,b,e,f; (c) runs with (b); (d) needs (a))
+#   --sections    which parts to run (default all: a,d,b,e,f,g; (c) runs with (b); (d) needs (a))
 #   --agents N    swarm size for (b) and (c) (default 10000; at least 2000)
 #   --swarms K    swarm processes sharing them (default 4)
 #   --keep        keep the work directory (logs, plans, order logs)
@@ -32,7 +35,7 @@ out=docs/performance.md
 agents=10000
 swarms=4
 keep=0
-sections=a,d,b,e,f
+sections=a,d,b,e,f,g
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift ;;
@@ -40,7 +43,7 @@ while [ $# -gt 0 ]; do
     --swarms) swarms=$2; shift ;;
     --sections) sections=$2; shift ;;
     --keep) keep=1 ;;
-    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -487,6 +490,21 @@ record --id e3 --what "heartbeats per second at 100% of one core for the whole c
   --num "$(per_core "$ecpu")" --unit " msg/s" --fmt "{:.0f}" --ge 50000 --target ">= 50,000/s on one core" --command "e1 * 100 / process CPU %"
 stop_pids "${e_pids[@]}" "$ecoord"
 
+fi
+
+if want g; then
+# ------------------------------------------------------------------ (g) the release judge
+# Pure computation on seeded data (the setups are described in tests/bench/judge_bench.cpp).
+# The program is defined with the tests: configure them in for this one target, then back out.
+say "(g) the release judge on seeded synthetic data"
+cmake -S . -B "$build" -DFLOTILLA_TESTS=ON >/dev/null
+cmake --build "$build" -j"${FLOTILLA_BENCH_JOBS:-2}" --target flotilla-judge-bench >/dev/null
+cmake -S . -B "$build" -DFLOTILLA_TESTS=OFF >/dev/null
+"$bin/tests/flotilla-judge-bench" >"$work/judge.tsv"
+while IFS=$'\t' read -r id value unit what; do
+  printf '%s: %s%s\n' "$what" "$value" "$unit" >&2
+  record --id "$id" --what "$what" --num "$value" --unit "$unit" --command "flotilla-judge-bench (tests/bench/judge_bench.cpp)"
+done <"$work/judge.tsv"
 fi
 
 # ------------------------------------------------------------------ report

@@ -6,23 +6,32 @@
 // the old one would have).
 //
 // Per metric:
-//  - NaN and infinite samples are dropped; outliers beyond Tukey's far fences
-//    (3 x IQR) are removed from each group of at least 8 samples;
-//  - fewer than `min_samples` in either group: nodata (a metric with no
-//    baseline hosts at all is judged on its absolute bounds alone);
+//  - NaN and infinite samples are dropped (for rates, a sample whose num or
+//    den is not finite too); for the rank test, outliers beyond Tukey's far
+//    fences (3 x IQR) are removed from each group of at least 8 samples (not
+//    when the IQR is 0: every value off the mode would go). The count tests
+//    keep every sample: there a burst of errors is the signal;
+//  - fewer than `min_samples` in the canary: nodata; fewer in the baseline
+//    (none at all included): the canary is judged on its absolute bounds
+//    alone (test "bound"), nodata without max/min;
 //  - counters near zero (a rate metric whose groups' median count per
 //    interval is below kNearZeroCount) are judged on the summed counts: a
-//    two-proportion z-test when the metric has `per`, else a Poisson rate test
-//    (conditional binomial, exact); otherwise a two-sided Mann-Whitney U test
-//    (normal approximation with tie correction) with the Hodges-Lehmann shift
-//    and its confidence interval at `confidence`;
-//  - high (low) when the difference is significant at 1 - confidence and the
-//    change exceeds the tolerance in that direction: relative tolerances
-//    against the baseline's level (a zero baseline makes any increase
-//    infinite), absolute ones in the metric's unit. A change in a direction
-//    the metric does not care about passes;
+//    pooled two-proportion z-test when the metric has `per`, else a Poisson
+//    rate test (conditional binomial, exact up to 100,000 events, counts
+//    rounded to whole events); both one-sided in the bad direction (two-sided
+//    for either), with a Wald interval on the difference. Otherwise a
+//    two-sided Mann-Whitney U test (normal approximation with tie and
+//    continuity corrections) with the Hodges-Lehmann shift (median of every
+//    canary - baseline difference) and its distribution-free confidence
+//    interval at `confidence`; the differences are selected, not listed, so
+//    large groups (6,000 x 6,000) are exact and fast, with no subsampling;
+//  - high (low) when p < 1 - confidence and the change exceeds the tolerance
+//    in that direction: relative tolerances against the baseline's level (a
+//    zero baseline makes any change exceed), absolute ones in the metric's
+//    unit. A change in a direction the metric does not care about passes;
 //  - `max` / `min` bound the canary's level (its median, or its pooled ratio
-//    for counts) whatever the baseline does.
+//    or rate for counts) whatever the baseline does; a failed bound decides
+//    the verdict (bound_failed).
 // Score = 100 x weight of passing metrics / weight of metrics with data.
 // Outcome: fail when a critical metric is high/low, or the score is below
 // marginal_score; marginal when the score is below pass_score, or a critical
