@@ -32,7 +32,8 @@ void canaryHealthy(Drive& d) {
 
 }  // namespace
 
-TEST_CASE("an analysed wave bakes for the analysis window and asks for a verdict once", "[coordinator][rollout][analysis]") {
+TEST_CASE("an analysed wave bakes for the analysis window and asks for a verdict once",
+          "[coordinator][rollout][analysis]") {
   auto p = policy({count(1), pct(100)});
   p.bake = 10s;  // shorter than the window: the window wins
   Drive d = analysed(4, p);
