@@ -33,6 +33,28 @@ std::string verdictMessage(const Verdict& v, const protocol::AnalysisSpec& spec)
   return out;
 }
 
+namespace {
+
+// The judge's verdict on a run. A wave with no host left on the previous
+// release (the last wave of most rollouts) has nothing to compare with: the
+// judge checks its absolute bounds, and a verdict that is inconclusive only
+// for the lack of a baseline lets it go on (the health checks still decide
+// each host).
+Verdict judgeRun(const protocol::AnalysisSpec& spec, const std::vector<std::pair<GroupSamples, GroupSamples>>& groups,
+                 bool no_baseline) {
+  Verdict v = judge(spec, groups);
+  if (!no_baseline || v.outcome != Outcome::kMarginal) return v;
+  for (const auto& m : v.metrics)
+    if (m.verdict == MetricVerdict::kHigh || m.verdict == MetricVerdict::kLow) return v;
+  v.outcome = Outcome::kPass;
+  v.reason =
+      "no host is left on the previous release to compare with: only the absolute bounds (max, min) "
+      "were checked, and none failed";
+  return v;
+}
+
+}  // namespace
+
 ReleaseAnalysis::ReleaseAnalysis(Store& store, AgentRegistry& agents, const common::Clock& clock, Hooks hooks,
                                  PrometheusSource* prometheus)
     : store_(store), agents_(agents), clock_(clock), hooks_(std::move(hooks)), prometheus_(prometheus) {}
@@ -222,7 +244,7 @@ std::optional<Verdict> ReleaseAnalysis::earlyFailure(const ActiveRollout& r, Ste
   if (it == runs_.end() || now < it->second.next_early_check) return std::nullopt;
   auto& run = it->second;
   run.next_early_check = now + r.plan.analysis->interval;
-  Verdict v = judge(*r.plan.analysis, run.groups);
+  Verdict v = judgeRun(*r.plan.analysis, run.groups, run.baseline_wanted == 0);
   bool critical_failed = false;
   for (const auto& m : v.metrics)
     critical_failed |= m.critical && (m.verdict == MetricVerdict::kHigh || m.verdict == MetricVerdict::kLow);
@@ -234,7 +256,7 @@ std::optional<Verdict> ReleaseAnalysis::earlyFailure(const ActiveRollout& r, Ste
 
 Verdict ReleaseAnalysis::decide(const ActiveRollout& r, std::size_t wave) {
   auto& run = runFor(r, wave);
-  Verdict v = judge(*r.plan.analysis, run.groups);
+  Verdict v = judgeRun(*r.plan.analysis, run.groups, run.baseline_wanted == 0);
   record(r, wave, v);
   stopAll(r, run);
   return v;
@@ -244,7 +266,7 @@ std::optional<Verdict> ReleaseAnalysis::interim(const ActiveRollout& r) const {
   if (!r.plan.analysis || !r.engine->analysing()) return std::nullopt;
   auto it = runs_.find(r.record.id);
   if (it == runs_.end()) return std::nullopt;
-  return judge(*r.plan.analysis, it->second.groups);
+  return judgeRun(*r.plan.analysis, it->second.groups, it->second.baseline_wanted == 0);
 }
 
 void ReleaseAnalysis::resumed(const ActiveRollout& r) {

@@ -24,11 +24,13 @@ using flotilla::testing::TempDir;
 
 namespace {
 
-const char* kPlan = R"(app = "web"
+std::string planText(const std::string& sizes) {
+  return R"(app = "web"
 version = "2"
 artifact.file = "web.tar.gz"
 [waves]
-sizes = [1, "100%"]
+sizes = )" +
+         sizes + R"(
 [analysis]
 interval = "1s"
 min_samples = 4
@@ -44,11 +46,13 @@ name = "latency"
 scrape = "http://127.0.0.1:${PORT}/metrics"
 histogram = "http_request_duration_seconds"
 )";
+}
 
 std::string host(std::size_t i) { return "h" + std::to_string(i); }
 
 struct Rig {
-  explicit Rig(std::size_t hosts = 10) {
+  explicit Rig(std::size_t hosts = 10, const std::string& sizes = R"([1, "100%"])") {
+    const std::string kPlan = planText(sizes);
     auto s = openStore({.file = dir.path() / "store.db"});
     REQUIRE(s.ok());
     store = std::move(*s);
@@ -233,4 +237,18 @@ TEST_CASE("a restarted coordinator reaches the same verdict from the stored samp
   CHECK(rig.askedAs("canary") == std::vector<std::string>{"h0"});  // asked to go on
   CHECK(rig.askedAs("baseline").size() == 3);
   CHECK(rig.analysis->decide(*rig.rollout, 0).outcome == before->outcome);
+}
+
+TEST_CASE("a wave with no host left on the old release passes on its bounds alone", "[coordinator][analysis]") {
+  Rig rig(4, R"(["100%"])");
+  rig.start();
+  CHECK(rig.askedAs("baseline").empty());
+  for (const char* c : {"h0", "h1", "h2", "h3"}) {
+    rig.analysis->canaryProbation(*rig.rollout, c);
+    rig.send(c, "canary", 5, 0, 100);
+  }
+  auto v = rig.analysis->decide(*rig.rollout, 0);
+  CHECK(v.outcome == Outcome::kPass);
+  CHECK(v.reason.find("no host is left on the previous release") != std::string::npos);
+  CHECK(v.metrics[0].verdict == MetricVerdict::kNoData);
 }
