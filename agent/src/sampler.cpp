@@ -177,12 +177,14 @@ void Sampler::sampleApp(Active& a, Scrapes& scrapes, const Sink& sink) {
     const Scrape& sc = it->second;
     if (!sc.result) {
       if (counted.insert(p.url).second) ++a.failed_scrapes;
-      if (a.last_error != sc.result.error().message) {
-        a.last_error = sc.result.error().message;
-        spdlog::warn("scraping {} for analysis failed: {}", a.request.app, a.last_error);
+      std::string& last = a.last_error[p.url];
+      if (last != sc.result.error().message) {
+        last = sc.result.error().message;
+        spdlog::warn("scraping {} for analysis failed: {} (logged again when the reason changes)", a.request.app, last);
       }
       continue;
     }
+    a.last_error.erase(p.url);
     if (!p.sampler) continue;
     if (auto s = p.sampler->observe(*sc.result, sc.steady, sc.at_ms)) samples.push_back(std::move(*s));
   }

@@ -2,8 +2,6 @@
 
 #include <cctype>
 #include <charconv>
-#include <cmath>
-#include <limits>
 #include <unordered_set>
 
 namespace flotilla::common {
@@ -55,8 +53,8 @@ class LineParser {
       ++pos_;
       if (auto st = labels(out.labels); !st.ok()) return st.error();
     }
-    if (!blank(peek())) return fail("expected a space before the value");
     skipBlank();
+    if (pos_ >= s_.size()) return fail("expected a value");
     auto value = parseValue(token());
     if (!value) return fail("bad value");
     out.value = *value;
@@ -159,7 +157,9 @@ Status commentLine(std::string_view line, Exposition& out, const ExpositionLimit
   auto name = word();
   auto type = word();
   if (name.empty() || !metricStart(name[0])) return Error(Errc::kInvalidArgument, "TYPE without a metric name");
-  if (!knownType(type)) return Error(Errc::kInvalidArgument, "unknown TYPE \"" + std::string(type) + "\"");
+  // OpenMetrics' other types (info, stateset, ...) are not an error: the
+  // series still parse, they just have no known type.
+  if (!knownType(type)) return {};
   if (out.types.size() >= limits.max_series && !out.types.count(std::string(name)))
     return Error(Errc::kInvalidArgument, "more than " + std::to_string(limits.max_series) + " TYPE lines");
   out.types[std::string(name)] = std::string(type);

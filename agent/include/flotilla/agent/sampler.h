@@ -76,8 +76,8 @@ class Sampler {
     common::SteadyTime next{};
     common::SteadyTime ends{};
     std::uint32_t failed_scrapes = 0;
-    std::uint32_t failed_sent = 0;  // failed_scrapes in the last batch sent
-    std::string last_error;         // of the last failed scrape, logged when it changes
+    std::uint32_t failed_sent = 0;                  // failed_scrapes in the last batch sent
+    std::map<std::string, std::string> last_error;  // URL -> why it last failed, logged when it changes
   };
   struct Scrape {
     Result<common::Exposition> result;
