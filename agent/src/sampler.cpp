@@ -168,6 +168,7 @@ void Sampler::sampleApp(Active& a, Scrapes& scrapes, const Sink& sink) {
   std::vector<protocol::Sample> samples;
   std::set<std::string> counted;  // URLs whose failure is counted this tick
   for (auto& p : a.probes) {
+    if (stopping_) return;  // a scrape cut short by stop() is not a failure of the app
     if (!p.refused.empty()) {
       if (counted.insert(p.url).second) ++a.failed_scrapes;
       continue;
