@@ -19,8 +19,10 @@
 //    and interpolated linearly inside the bucket, like PromQL's
 //    histogram_quantile. num = the observations in the interval, den = 0. No
 //    observations (or no +Inf bucket) is no sample.
-// The first scrape only sets the starting point of rates and histograms.
-// NaN values are skipped.
+// The first scrape only sets the starting point of rates and histograms; after
+// a failed scrape the next interval spans from the last good one. NaN values
+// are skipped, and timestamps in the body are ignored: intervals are the
+// agent's own scrape times.
 
 #include <cstdint>
 #include <map>
