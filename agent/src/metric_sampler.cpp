@@ -95,7 +95,8 @@ Result<MetricSampler> MetricSampler::create(const protocol::ScrapeMetric& metric
 MetricSampler::MetricSampler(protocol::ScrapeMetric metric, Kind kind, common::Selector series,
                              std::optional<common::Selector> per)
     : metric_(std::move(metric)), kind_(kind), series_(std::move(series)), per_(std::move(per)), bucket_(series_) {
-  bucket_.name += "_bucket";
+  // The plan names the histogram ("lat"); naming its buckets ("lat_bucket") works too.
+  if (!bucket_.name.ends_with("_bucket")) bucket_.name += "_bucket";
 }
 
 MetricSampler::Values MetricSampler::increases(Values& previous, Values current) {

@@ -82,7 +82,7 @@ void Sampler::run(const Sink& sink) {
       if (due == SteadyTime::max())
         cv_.wait(lock, ready);
       else
-        cv_.wait_for(lock, std::max(Millis(0), std::chrono::duration_cast<Millis>(due - clock_.steadyNow())), ready);
+        cv_.wait_for(lock, std::max(Millis(0), std::chrono::ceil<Millis>(due - clock_.steadyNow())), ready);
       if (stop_) return;
       inbox.swap(inbox_);
     }
@@ -97,6 +97,10 @@ void Sampler::run(const Sink& sink) {
 void Sampler::apply(protocol::SampleRequest r, SteadyTime now) {
   if (r.duration_ms <= 0) {
     if (active_.erase(r.app)) spdlog::info("stopped sampling {}: the coordinator asked", r.app);
+    return;
+  }
+  if (r.interval_ms <= 0) {  // the codec allows 100 ms to 1 h; this guards direct callers
+    spdlog::warn("ignored a sample request for {} with interval {} ms", r.app, r.interval_ms);
     return;
   }
   Active a;

@@ -179,6 +179,14 @@ lat_bucket{path="/other",le="+Inf"} 1000
   CHECK_FALSE(f.scrape(after));  // no observations since: no sample
 }
 
+TEST_CASE("histogram: the selector may name the _bucket series itself", "[agent][sampler]") {
+  Feed f(metric(kHistogram, "lat_bucket", "", 0.5));
+  f.scrape("lat_bucket{le=\"1\"} 0\nlat_bucket{le=\"+Inf\"} 0\n");
+  auto s = f.scrape("lat_bucket{le=\"1\"} 4\nlat_bucket{le=\"+Inf\"} 4\n");
+  REQUIRE(s);
+  CHECK(s->value == Approx(0.5));
+}
+
 TEST_CASE("a bad selector or kind is refused when the sampler is made", "[agent][sampler]") {
   CHECK_FALSE(MetricSampler::create(metric(kRate, "req{")).ok());
   CHECK_FALSE(MetricSampler::create(metric(kRate, "req", "per{x=")).ok());
