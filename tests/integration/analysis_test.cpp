@@ -185,6 +185,16 @@ TEST_CASE("the prometheus source judges through a real Prometheus server", "[int
   for (const auto& h : kHosts) targets.push_back({"127.0.0.1:" + std::to_string(f.ports[h]), {{"host", h}}});
   flotilla::testing::PrometheusServer prom(targets);
   f.deployFirst();
+  const std::string query =
+      R"((sum(rate(http_requests_total{path="/work",code=~"5..",host="${HOST}"}[5s])) or vector(0)))"
+      R"( / sum(rate(http_requests_total{path="/work",host="${HOST}"}[5s])))";
+  // Prometheus has a rate for every host before the rollout starts judging.
+  for (const auto& h : kHosts) {
+    std::string q = query;
+    q.replace(q.find("${HOST}"), 7, h);
+    q.replace(q.find("${HOST}"), 7, h);
+    CHECK(flotilla::testing::waitUntil([&] { return prom.queryValue(q).ok(); }, 90s, 250ms));
+  }
   const std::string analysis = R"(
 [analysis]
 interval = "1s"
@@ -192,11 +202,11 @@ min_samples = 5
 [[analysis.metric]]
 name = "error_ratio"
 prometheus = ")" + prom.url() + R"("
-query = '(sum(rate(http_requests_total{path="/work",code=~"5..",host="${HOST}"}[5s])) or vector(0)) / sum(rate(http_requests_total{path="/work",host="${HOST}"}[5s]))'
+query = ')" + query + R"('
 tolerance = "25%"
 critical = true
 )";
-  const auto id = f.fleet.submit(f.plan("2", f.release("2", 0.2), "sizes = [1, \"100%\"]\nbake = \"6s\"", analysis));
+  const auto id = f.fleet.submit(f.plan("2", f.release("2", 0.2), "sizes = [1, \"100%\"]\nbake = \"10s\"", analysis));
   const json st = f.fleet.waitFinished(id, 180s);
   INFO(st.dump());
   CHECK(st["state"] == "rolled_back");
