@@ -103,8 +103,11 @@ MetricSampler::Values MetricSampler::increases(Values& previous, Values current)
   Values out;
   for (const auto& [key, v] : current) {
     auto it = previous.find(key);
+    // New since the last scrape: created since then, from 0 (client libraries
+    // create a labelled counter such as code="500" at its first increment, so
+    // counting from its first value would lose exactly the first errors).
     if (it == previous.end())
-      out[key] = 0;  // new since the last scrape: counts from here
+      out[key] = v;
     else
       out[key] = v >= it->second ? v - it->second : v;  // fell: a reset, counted from 0
   }

@@ -74,19 +74,28 @@ TEST_CASE("rate: a counter that fell was reset and counts its new value", "[agen
   CHECK(s->value == Approx(1.7));
 }
 
-TEST_CASE("rate: series appearing count from their first value, disappearing ones stop", "[agent][sampler]") {
+TEST_CASE("rate: a series appearing counts whole (created since), disappearing ones stop", "[agent][sampler]") {
   Feed f(metric(kRate, "req"));
   f.scrape("req{i=\"a\"} 10\n");
-  auto s = f.scrape("req{i=\"a\"} 20\nreq{i=\"b\"} 500\n");  // b is new: 0 from it
+  auto s = f.scrape("req{i=\"a\"} 20\nreq{i=\"b\"} 3\n");  // b was created since: its 3 count
   REQUIRE(s);
-  CHECK(s->num == 10);
-  s = f.scrape("req{i=\"b\"} 530\n");  // a gone
+  CHECK(s->num == 13);
+  s = f.scrape("req{i=\"b\"} 33\n");  // a gone
   REQUIRE(s);
   CHECK(s->num == 30);
-  s = f.scrape("req{i=\"a\"} 25\nreq{i=\"b\"} 530\n");  // a back: from its first value again
+  s = f.scrape("req{i=\"b\"} 33\n");
   REQUIRE(s);
   CHECK(s->num == 0);
   CHECK(s->value == 0);
+}
+
+TEST_CASE("rate: the first errors of a lazily created code=\"500\" series are counted", "[agent][sampler]") {
+  Feed f(metric(kRate, R"(req{code=~"5.."})", "req"));
+  f.scrape("req{code=\"200\"} 100\n");
+  auto s = f.scrape("req{code=\"200\"} 198\nreq{code=\"500\"} 2\n");
+  REQUIRE(s);
+  CHECK(s->num == 2);
+  CHECK(s->den == 100);
 }
 
 TEST_CASE("rate: no matching series is a rate of 0", "[agent][sampler]") {

@@ -58,7 +58,8 @@ class MetricSampler {
 
   MetricSampler(protocol::ScrapeMetric metric, Kind kind, common::Selector series, std::optional<common::Selector> per);
 
-  // Each series' increase since `previous` (0 for a series new since then);
+  // Each series' increase since `previous` (its whole value for a series new
+  // since then: it was created, from 0, in between);
   // `previous` becomes `current`.
   static Values increases(Values& previous, Values current);
   std::optional<protocol::Sample> rate(const common::Exposition& scrape, double seconds, std::int64_t at_ms);
