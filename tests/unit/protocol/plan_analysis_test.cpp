@@ -2,6 +2,8 @@
 // issue's contract keys, their defaults, and an error naming file, line, key
 // and problem for each kind of bad input.
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <iterator>
 
 #include "flotilla/protocol/plan.h"
 
@@ -169,4 +171,22 @@ TEST_CASE("analysis errors name the file, line, key and the problem", "[protocol
     CHECK_THAT(msg, Catch::StartsWith(c.starts));
     CHECK_THAT(msg, Catch::Contains(c.contains));
   }
+}
+
+TEST_CASE("the README's plan, [analysis] included, parses", "[protocol][plan][analysis]") {
+  std::ifstream in(std::string(FLOTILLA_SOURCE_DIR) + "/README.md");
+  REQUIRE(in);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto heading = text.find("## A plan");
+  REQUIRE(heading != std::string::npos);
+  const auto start = text.find("```toml\n", heading);
+  REQUIRE(start != std::string::npos);
+  const auto end = text.find("```", start + 8);
+  REQUIRE(end != std::string::npos);
+  auto r = parsePlan(text.substr(start + 8, end - start - 8), "README.md", "");
+  INFO((r ? std::string() : r.error().message));
+  REQUIRE(r.ok());
+  REQUIRE(r->analysis);
+  CHECK(r->analysis->metrics.at(0).name == "error_ratio");
+  CHECK(r->analysis->metrics.at(0).critical);
 }
