@@ -70,6 +70,11 @@ void Rollout::extendDeadlines(common::SteadyTime not_before) {
   if (!waves_.empty()) {
     auto& w = waves_[current_];
     if (w.state == WaveState::kRunning && w.deadline < not_before) w.deadline = not_before;
+    // An analysed wave lost the samples taken while the coordinator was down,
+    // and its hosts start sampling afresh when they are asked again: it bakes
+    // one more analysis window after they have had time to reconnect.
+    if (w.state == WaveState::kBaking && analysing() && w.bake_until < not_before + *config_.analysis_window)
+      w.bake_until = not_before + *config_.analysis_window;
   }
   if (state_ == RolloutState::kRollingBack && rollback_deadline_ < not_before) rollback_deadline_ = not_before;
 }

@@ -220,3 +220,40 @@ critical = true
   CHECK((*err)["verdict"] == "high");
   CHECK((*err)["test"] == "mann-whitney");
 }
+
+TEST_CASE("a coordinator restarted mid-analysis resumes from the stored samples and reaches the verdict",
+          "[integration][analysis]") {
+  ServiceFleet f;
+  f.deployFirst();
+  const auto id =
+      f.fleet.submit(f.plan("2", f.release("2", 0.1), "sizes = [1, \"100%\"]\nbake = \"1s\"", kScrapeAnalysis));
+  // Some canary samples are stored, not yet enough for a verdict (min_samples 5).
+  std::size_t before = 0;
+  REQUIRE(flotilla::testing::waitUntil(
+      [&] {
+        auto r = f.fleet.console({"analysis", id});
+        if (r.exit_code != 0 || !r.json.contains("waves")) return false;
+        for (const auto& w : r.json["waves"])
+          for (const auto& m : w["metrics"])
+            if (m["metric"] == "error_ratio") before = m["canary_n"].get<std::size_t>();
+        return before >= 2;
+      },
+      120s, 200ms));
+  f.fleet.stopCoordinator();
+  f.fleet.startCoordinator();
+  const json st = f.fleet.waitFinished(id, 180s);
+  INFO(st.dump());
+  CHECK(st["state"] == "rolled_back");
+  CHECK(f.fleet.countEvents(id, "rollout_resumed") >= 1);
+  const json a = f.analysis(id);
+  INFO(a.dump());
+  const json* w0 = waveOf(a, 0);
+  REQUIRE(w0 != nullptr);
+  CHECK((*w0)["outcome"] == "fail");
+  const json* err = metricOf(*w0, "error_ratio");
+  REQUIRE(err != nullptr);
+  CHECK((*err)["verdict"] == "high");
+  // The samples taken before the restart count in the verdict after it.
+  CHECK((*err)["canary_n"].get<std::size_t>() >= before);
+  for (const auto& h : kHosts) CHECK(f.fleet.liveRelease(h, "web") == "1");
+}

@@ -167,3 +167,17 @@ TEST_CASE("a rollout without analysis never asks for a verdict", "[coordinator][
   CHECK(d.waveState(0) == WaveState::kSucceeded);
   CHECK(analyzeActions(d) == 0);
 }
+
+TEST_CASE("after a restart an analysed bake gets one more window once agents can reconnect",
+          "[coordinator][rollout][analysis]") {
+  Drive d = analysed(4, policy({count(1), pct(100)}));
+  canaryHealthy(d);
+  d.advance(60s);  // 10s of the window left
+  d.rollout.extendDeadlines(d.now + 30s);
+  CHECK(d.rollout.nextDeadline() == d.now + 30s + kWindow);
+  Drive plain(policy({count(1), pct(100)}), 4);  // without analysis the bake is not lengthened
+  plain.rollout.start(plain.now);
+  plain.drain();
+  plain.healthy("h0");
+  CHECK(plain.waveState(0) == WaveState::kSucceeded);
+}

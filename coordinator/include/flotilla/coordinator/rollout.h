@@ -164,7 +164,8 @@ class Rollout {
   nlohmann::json saveState(const std::function<std::int64_t(common::SteadyTime)>& to_wall) const;
   // Rebuilds a rollout from saveState() and its stored hosts (in host order).
   // After a restart: deadlines that passed (or pass before `not_before`) while
-  // the coordinator was down move to `not_before`, so agents have time to reconnect and report.
+  // the coordinator was down move to `not_before`, so agents have time to reconnect and report;
+  // an analysed wave that bakes bakes one more analysis window after `not_before`.
   void extendDeadlines(common::SteadyTime not_before);
   static Result<std::unique_ptr<Rollout>> restore(Config config, std::vector<HostSlot> hosts,
                                                   const nlohmann::json& state,
