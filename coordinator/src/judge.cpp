@@ -228,7 +228,9 @@ std::pair<double, double> binomialTails(double k, double n, double q) {
     return {upperTail((k - 0.5 - mu) / sd), upperTail((mu - k - 0.5) / sd)};
   }
   double ge = 0, le = 0, lq = std::log(q), lr = std::log1p(-q), lgn = std::lgamma(n + 1);
-  for (double i = 0; i <= n; ++i) {
+  const auto events = static_cast<long>(n);
+  for (long e = 0; e <= events; ++e) {
+    const auto i = static_cast<double>(e);
     double t = std::exp(lgn - std::lgamma(i + 1) - std::lgamma(n - i + 1) + i * lq + (n - i) * lr);
     if (q == 0) t = i == 0 ? 1 : 0;
     if (q == 1) t = i == n ? 1 : 0;
