@@ -30,6 +30,7 @@ using common::SteadyTime;
 namespace {
 
 constexpr const char* kWorkerPipe = "inproc://flotilla-agent-worker";
+constexpr const char* kSamplerPipe = "inproc://flotilla-agent-sampler";
 constexpr const char* kAgentVersion = "0.1.0";
 
 // Messages between the reactor and the worker. Passed by pointer through the
@@ -85,6 +86,21 @@ Status syncDownload(const std::filesystem::path& file) {
   return st;
 }
 
+// The sampler's way out, made on its thread: each batch is encoded there and
+// crosses the pipe as bytes. A full pipe (a reactor far behind) drops it.
+Sampler::Sink samplerPipeSink(zmq::context_t& ctx) {
+  auto pipe = std::make_shared<zmq::socket_t>(ctx, zmq::socket_type::pair);
+  pipe->set(zmq::sockopt::linger, 0);
+  pipe->connect(kSamplerPipe);
+  return [pipe](protocol::Samples s) {
+    try {
+      if (pipe->send(zmq::buffer(protocol::encode(s)), zmq::send_flags::dontwait)) return;
+    } catch (const zmq::error_t&) {
+    }
+    spdlog::debug("dropped {} samples of {}: the reactor is not keeping up", s.samples.size(), s.app);
+  };
+}
+
 long millisUntil(SteadyTime t, SteadyTime now) {
   if (t <= now) return 0;
   return std::min<common::Millis>(std::chrono::duration_cast<common::Millis>(t - now), kMaxPollWait).count();
@@ -92,9 +108,11 @@ long millisUntil(SteadyTime t, SteadyTime now) {
 
 }  // namespace
 
-Agent::Agent(AgentConfig config, const common::Clock& clock) : config_(std::move(config)), clock_(clock), ctx_(1) {}
+Agent::Agent(AgentConfig config, const common::Clock& clock)
+    : config_(std::move(config)), clock_(clock), ctx_(1), sampler_(config_.vars, clock) {}
 
 Agent::~Agent() {
+  sampler_.stop();
   if (worker_.joinable()) {
     try {
       sendInternal(pipe_, Stop{});
@@ -146,6 +164,8 @@ Status Agent::start() {
   try {
     pipe_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
     pipe_.bind(kWorkerPipe);
+    sampler_pipe_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
+    sampler_pipe_.bind(kSamplerPipe);
     coord_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
     coord_.set(zmq::sockopt::linger, 1000);
     coord_.set(zmq::sockopt::maxmsgsize, protocol::kMaxAgentFrameBytes);
@@ -174,6 +194,7 @@ Status Agent::start() {
     return Error(Errc::kUnavailable, "connecting to " + config_.coordinator_endpoint + ": " + e.what());
   }
   worker_ = std::thread([this] { workerMain(); });
+  sampler_.start([this] { return samplerPipeSink(ctx_); });
   spdlog::info("agent {} connecting to {}", config_.id, config_.coordinator_endpoint);
   return {};
 }
@@ -315,14 +336,15 @@ Status Agent::run() {
   SteadyTime stop_deadline{};
   while (!worker_done_) {
     zmq::pollitem_t items[] = {
-        {coord_.handle(), 0, ZMQ_POLLIN, 0},  {pipe_.handle(), 0, ZMQ_POLLIN, 0},    {nullptr, stop_fd_, ZMQ_POLLIN, 0},
-        {nullptr, signal_fd_, ZMQ_POLLIN, 0}, {monitor_.handle(), 0, ZMQ_POLLIN, 0},
+        {coord_.handle(), 0, ZMQ_POLLIN, 0},   {pipe_.handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, stop_fd_, ZMQ_POLLIN, 0},    {nullptr, signal_fd_, ZMQ_POLLIN, 0},
+        {monitor_.handle(), 0, ZMQ_POLLIN, 0}, {sampler_pipe_.handle(), 0, ZMQ_POLLIN, 0},
     };
     const auto now = clock_.steadyNow();
     SteadyTime next = session_.nextDeadline();
     if (stopping_) next = std::min(next, stop_deadline);
     try {
-      zmq::poll(items, 5, std::chrono::milliseconds(millisUntil(next, now) + 1));
+      zmq::poll(items, 6, std::chrono::milliseconds(millisUntil(next, now) + 1));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       return Error(Errc::kIo, std::string("poll: ") + e.what());
@@ -333,10 +355,12 @@ Status Agent::run() {
       stop_deadline = clock_.steadyNow() + config_.stop_grace;
       sendInternal(pipe_, Stop{});
       finishFetch(Error(Errc::kUnavailable, "agent stopping"));
+      sampler_.stop();
     }
     for (int i = 0; i < 256 && (coord_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) handleCoordinator();
     for (int i = 0; i < 256 && (pipe_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) handleWorker();
     if (items[4].revents & ZMQ_POLLIN) handleMonitor();
+    if (items[5].revents & ZMQ_POLLIN) handleSampler();
     const auto t = clock_.steadyNow();
     const auto due = session_.onTimer(t, *this);
     if (due.reconnect) {
@@ -390,6 +414,18 @@ void Agent::handleMonitor() {
   // The coordinator on the other end may not know this connection yet.
   if (handshake && !stopping_) session_.connected(now, *this);
   if (dropped_since) session_.disconnected(now, *this);
+}
+
+void Agent::handleSampler() {
+  zmq::message_t m;
+  for (int i = 0; i < 256 && sampler_pipe_.recv(m, zmq::recv_flags::dontwait); ++i) {
+    if (session_.online()) {
+      sendFrame(m.to_string());
+      continue;
+    }
+    ++samples_dropped_;
+    spdlog::debug("dropped a batch of samples: not connected to the coordinator ({} so far)", samples_dropped_);
+  }
 }
 
 void Agent::handleWorker() {
@@ -530,6 +566,8 @@ void Agent::handleCoordinator() {
           onChunk(x);
         } else if constexpr (std::is_same_v<T, protocol::Rotation>) {
           onRotation(x);
+        } else if constexpr (std::is_same_v<T, protocol::SampleRequest>) {
+          sampler_.request(std::move(x));
         } else if constexpr (std::is_same_v<T, protocol::Refusal>) {
           spdlog::warn("coordinator refused: {}: {}", protocol::toString(x.code), x.detail);
           if (auto failed = session_.onRefusal(x, clock_.steadyNow(), *this)) finishFetch(*failed);

@@ -53,7 +53,21 @@ int main(int argc, char** argv) {
   app.add_option("--io-threads", opts.io_threads, "libzmq I/O threads (CURVE encryption runs there)")
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
-  app.add_option("--seed", opts.seed, "Random seed for jitter and --fail-rate (0 = random)")->capture_default_str();
+  app.add_option("--seed", opts.seed, "Random seed for jitter, --fail-rate and samples (0 = random)")
+      ->capture_default_str();
+  app.add_option("--sample-level", opts.samples.level,
+                 "Mean of the synthetic samples sent for every metric of a SampleRequest")
+      ->capture_default_str();
+  app.add_option("--sample-spread", opts.samples.spread, "Their standard deviation, relative to the mean")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--sample-canary-shift", opts.samples.canary_shift,
+                 "Canary hosts' mean is level * (1 + SHIFT); 0 = same as the baseline")
+      ->capture_default_str();
+  app.add_option("--sample-requests", opts.samples.requests,
+                 "Requests per interval behind a synthetic ratio (its denominator)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   opts.apply_time = std::chrono::milliseconds(apply_ms);
   if (heartbeat_ms > 0) opts.heartbeat_override = std::chrono::milliseconds(heartbeat_ms);

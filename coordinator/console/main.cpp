@@ -108,6 +108,10 @@ struct CommandLine {
   std::string events_id;
   std::int64_t events_after = 0;
 
+  CLI::App* analysis = nullptr;
+  std::string analysis_id;
+  std::int64_t analysis_wave = -1;
+
   CLI::App* metrics = nullptr;
   std::string metrics_app;
   std::int64_t metrics_days = 30;
@@ -220,6 +224,14 @@ void addRecordCommands(CLI::App& app, CommandLine& c) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
 
+  c.analysis = app.add_subcommand(
+      "analysis",
+      "Print the release analysis of a rollout, per wave: the verdict (pass | marginal | fail) and score, then "
+      "METRIC CANARY BASELINE CHANGE TOLERANCE/BOUND VERDICT WHY (docs/analysis.md). A wave still sampled shows "
+      "its verdict so far");
+  c.analysis->add_option("ROLLOUT", c.analysis_id, "Rollout id, e.g. web-3")->required();
+  c.analysis->add_option("--wave", c.analysis_wave, "Only this wave (from 0)")->check(CLI::NonNegativeNumber);
+
   c.metrics = app.add_subcommand(
       "metrics",
       "DORA delivery metrics over a window ending now: deployment frequency, lead time for changes, "
@@ -267,6 +279,7 @@ int runCommand(const CommandLine& c, console::Console& con, const CLI::App& app)
   if (*c.rollback) return con.rollback(c.rollback_app, c.rollback_to, c.rollback_watch);
   if (*c.history) return con.history(c.history_app, c.history_limit);
   if (*c.events) return con.events(c.events_id, c.events_after);
+  if (*c.analysis) return con.analysis(c.analysis_id, c.analysis_wave);
   if (*c.metrics) return con.metrics(c.metrics_app, c.metrics_days);
   if (*c.keygen) {
     if (!c.keygen_release && !c.keygen_operator) {

@@ -7,8 +7,10 @@
 namespace flotilla::coordinator {
 
 Rollout::Config engineConfig(const std::string& id, const protocol::Plan& plan) {
-  return Rollout::Config{id, plan.app, plan.version, plan.waves,
-                         std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2)))};
+  Rollout::Config c{id, plan.app, plan.version, plan.waves,
+                    std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2)))};
+  if (plan.analysis) c.analysis_window = plan.analysis->window();
+  return c;
 }
 
 RolloutRecord newRolloutRecord(const std::string& id, const protocol::Plan& plan, const std::string& plan_name,

@@ -48,6 +48,7 @@ ControlApi::ControlApi(ControlContext& ctx) : ctx_(ctx) {
       {control::kEvents, &ControlApi::events},
       {control::kWatch, &ControlApi::watch},
       {control::kPing, &ControlApi::ping},
+      {control::kAnalysis, &ControlApi::analysis},
   };
 }
 
@@ -192,6 +193,7 @@ json ControlApi::rollbackToEarlier(const std::string& app, const std::string& to
   auto plan = protocol::parsePlan((*rel)->plan_text, app + "@" + target, "");
   if (!plan) return errorJson(plan.error());
   plan->waves = rollbackPolicy(plan->waves);
+  plan->analysis.reset();  // a rollback is fast: no analysis
   plan->change.reset();
   auto id =
       ctx_.startRollout(RolloutStart{std::move(*plan), (*rel)->plan_text, app + "@" + target, (*rel)->artifact_digest,

@@ -1,8 +1,47 @@
 #include "flotilla/coordinator/fleet_gauges.h"
 
+#include <cstdio>
+
 #include "flotilla/coordinator/prometheus_writer.h"
 
 namespace flotilla::coordinator {
+
+namespace {
+
+// State sets: one series per possible value, 1 for the one that holds.
+void renderAnalysis(PrometheusWriter& w, const FleetGauges& g) {
+  w.family("flotilla_analysis_score", "gauge", "Score of the last analysis verdict of each app (0-100).");
+  for (const auto& a : g.analysis) {
+    char score[32];
+    std::snprintf(score, sizeof score, "%.6g", a.score);
+    w.sample("flotilla_analysis_score", {{"app", a.app}, {"rollout", a.rollout}, {"wave", std::to_string(a.wave)}},
+             std::string_view(score));
+  }
+  w.family("flotilla_analysis_verdict", "gauge",
+           "Outcome of the last analysis verdict of each app (1 = this outcome).");
+  for (const auto& a : g.analysis)
+    for (const char* o : {"pass", "marginal", "fail"})
+      w.sample("flotilla_analysis_verdict",
+               {{"app", a.app}, {"rollout", a.rollout}, {"wave", std::to_string(a.wave)}, {"outcome", o}},
+               a.outcome == o ? 1 : 0);
+  w.family("flotilla_analysis_metric_verdict", "gauge",
+           "Verdict of each metric in the last analysis of each app (1 = this verdict).");
+  for (const auto& a : g.analysis)
+    for (const auto& [metric, verdict] : a.metrics)
+      for (const char* v : {"pass", "high", "low", "nodata"})
+        w.sample("flotilla_analysis_metric_verdict",
+                 {{"app", a.app},
+                  {"rollout", a.rollout},
+                  {"wave", std::to_string(a.wave)},
+                  {"metric", metric},
+                  {"verdict", v}},
+                 verdict == v ? 1 : 0);
+  w.family("flotilla_analysis_dropped_samples_total", "counter",
+           "Analysis samples dropped since start: for a rollout, wave, role or metric not asked for.");
+  w.sample("flotilla_analysis_dropped_samples_total", g.dropped_samples);
+}
+
+}  // namespace
 
 std::string renderFleetGauges(const FleetGauges& g) {
   PrometheusWriter w;
@@ -18,6 +57,7 @@ std::string renderFleetGauges(const FleetGauges& g) {
   for (const auto& [reason, n] : g.refusals) w.sample("flotilla_order_refusals_total", {{"reason", reason}}, n);
   w.family("flotilla_denied_messages_total", "counter", "Messages from revoked or rejected agent keys, dropped.");
   w.sample("flotilla_denied_messages_total", g.denied_messages);
+  renderAnalysis(w, g);
   return w.take();
 }
 

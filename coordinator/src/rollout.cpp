@@ -99,6 +99,8 @@ void Rollout::start(common::SteadyTime now) {
 
 void Rollout::startWave(std::size_t w, common::SteadyTime now) {
   current_ = w;
+  analysis_done_ = false;
+  verdict_asked_ = false;
   auto& wave = waves_[w];
   wave.state = WaveState::kRunning;
   wave.started = now;
@@ -216,9 +218,13 @@ void Rollout::evaluateWave(common::SteadyTime now) {
   }
   if (w.state == WaveState::kRunning && w.done() == w.size()) {
     w.state = WaveState::kBaking;
-    w.bake_until = now + config_.policy.bake;
-    if (config_.policy.bake.count() > 0)
-      event("wave_baking", "bake " + common::formatDuration(config_.policy.bake), {}, static_cast<int>(current_));
+    // An analysed wave bakes long enough for min_samples samples per host.
+    auto bake = config_.policy.bake;
+    if (config_.analysis_window) bake = std::max(bake, *config_.analysis_window);
+    w.bake_until = now + bake;
+    if (bake.count() > 0)
+      event("wave_baking", "bake " + common::formatDuration(bake) + (config_.analysis_window ? ", analysed" : ""), {},
+            static_cast<int>(current_));
     tick(now);
   }
 }
@@ -308,6 +314,16 @@ void Rollout::tick(common::SteadyTime now) {
   }
   if (state_ != RolloutState::kRunning) return;  // a paused rollout does not advance
   if (w.state == WaveState::kBaking && now >= w.bake_until) {
+    if (config_.analysis_window && !analysis_done_) {
+      if (!verdict_asked_) {
+        verdict_asked_ = true;
+        RolloutAction a;
+        a.kind = RolloutAction::Kind::kAnalyze;
+        a.wave = static_cast<int>(current_);
+        actions_.push_back(std::move(a));
+      }
+      return;  // onVerdict decides
+    }
     w.state = WaveState::kSucceeded;
     event("wave_succeeded",
           std::to_string(w.healthy) + " healthy, " + std::to_string(w.failed) + " failed, " +
@@ -335,19 +351,54 @@ std::optional<common::SteadyTime> Rollout::nextDeadline() const {
   const auto& w = waves_[current_];
   if (state_ == RolloutState::kPaused) return std::nullopt;  // nothing is due while paused
   if (w.state == WaveState::kRunning) return w.deadline;
-  if (w.state == WaveState::kBaking && state_ == RolloutState::kRunning) return w.bake_until;
+  if (w.state == WaveState::kBaking && state_ == RolloutState::kRunning && !verdict_asked_) return w.bake_until;
   return std::nullopt;
+}
+
+bool Rollout::analysing() const {
+  if (!config_.analysis_window || finished() || analysis_done_ || waves_.empty()) return false;
+  const auto ws = waves_[current_].state;
+  return ws == WaveState::kRunning || ws == WaveState::kBaking;
+}
+
+void Rollout::onVerdict(AnalysisDecision d, const std::string& message, common::SteadyTime now) {
+  if (state_ != RolloutState::kRunning || !analysing()) return;
+  auto& w = waves_[current_];
+  switch (d) {
+    case AnalysisDecision::kFail:
+      analysis_done_ = true;
+      failWave("analysis: " + message, now);
+      return;
+    case AnalysisDecision::kPause:
+      if (w.state != WaveState::kBaking || now < w.bake_until) return;  // only a final verdict pauses
+      analysis_done_ = true;
+      analysis_paused_ = true;
+      state_ = RolloutState::kPaused;
+      paused_at_ = now;
+      event("rollout_paused", "analysis inconclusive: " + message + "; resume to accept wave " +
+                                  std::to_string(current_) + ", or roll back");
+      return;
+    case AnalysisDecision::kPass:
+      if (w.state != WaveState::kBaking || now < w.bake_until) return;
+      analysis_done_ = true;
+      tick(now);
+      return;
+  }
 }
 
 std::string Rollout::gate(common::SteadyTime now) const {
   if (finished()) return "";
-  if (state_ == RolloutState::kPaused) return failure_pending_ ? "paused after a failure" : "paused";
+  if (state_ == RolloutState::kPaused)
+    return failure_pending_ ? "paused after a failure"
+                            : (analysis_paused_ ? "paused: analysis inconclusive (resume accepts the wave)" : "paused");
   if (state_ == RolloutState::kRollingBack) return "rolling back";
   const auto& w = waves_[current_];
   switch (w.state) {
     case WaveState::kBaking: {
+      if (verdict_asked_ && !analysis_done_) return "analysis verdict";
       auto left = std::chrono::duration_cast<common::Millis>(w.bake_until - now);
-      return "bake " + common::formatDuration(std::max(left, common::Millis(0))) + " left";
+      return "bake " + common::formatDuration(std::max(left, common::Millis(0))) + " left" +
+             (analysing() ? " (analysed)" : "");
     }
     case WaveState::kAwaitingApproval:
       return "approval (flotilla promote " + config_.id + ")";
@@ -378,7 +429,11 @@ Status Rollout::resume(common::SteadyTime now) {
     // count as bake: the hosts stayed up and kept being checked meanwhile.
     waves_[current_].deadline += now - paused_at_;
   }
-  event("rollout_resumed", failure_pending_ ? "resumed past a failed wave by operator" : "resumed by operator");
+  event("rollout_resumed", failure_pending_   ? "resumed past a failed wave by operator"
+                           : analysis_paused_ ? "resumed by operator: wave " + std::to_string(current_) +
+                                                    " accepted despite an inconclusive analysis"
+                                              : "resumed by operator");
+  analysis_paused_ = false;
   if (failure_pending_) {
     failure_pending_ = false;
     // The operator accepted the failed wave; go on with the next one.
@@ -411,6 +466,11 @@ Status Rollout::promote(common::SteadyTime now) {
     event("promoted", "bake of wave " + std::to_string(current_) + " cut short by operator", {},
           static_cast<int>(current_));
     w.bake_until = now;
+    if (analysing()) {
+      analysis_done_ = true;
+      event("analysis_skipped", "wave " + std::to_string(current_) + " promoted by operator before its verdict", {},
+            static_cast<int>(current_));
+    }
     auto approval = config_.policy.approval;
     config_.policy.approval = protocol::Approval::kAuto;  // the operator's promote is the approval
     tick(now);

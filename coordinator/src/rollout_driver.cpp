@@ -19,6 +19,7 @@ RolloutDriver::RolloutDriver(Parts parts, Hooks hooks, common::Millis resume_gra
       events_(parts.events),
       watchers_(parts.watchers),
       convergence_(parts.convergence),
+      analysis_(parts.analysis),
       clock_(parts.clock),
       hooks_(std::move(hooks)),
       resume_grace_(resume_grace) {}
@@ -128,7 +129,25 @@ void RolloutDriver::onReport(const OrderRef& ref, const std::string& agent_id, P
   }
   auto r = rollouts_.find(ref.rollout_id);
   if (r == rollouts_.end()) return;
+  if (phase == Phase::kProbation && !ref.rollback) analysis_.canaryProbation(*r->second, agent_id);
   r->second->engine->onHostPhase(agent_id, ref.rollback, phase, message, clock_.steadyNow());
+}
+
+void RolloutDriver::onSamples(const std::string& agent_id, const protocol::Samples& m) {
+  if (auto r = rollouts_.find(m.rollout_id); r != rollouts_.end()) analysis_.onSamples(*r->second, agent_id, m);
+}
+
+void RolloutDriver::drainPrometheus() {
+  analysis_.drainPrometheus([this](const std::string& id) -> const ActiveRollout* { return find(id); });
+}
+
+void RolloutDriver::onAgentBack(const std::string& agent_id) {
+  for (auto& [id, r] : rollouts_) analysis_.agentBack(*r, agent_id);
+}
+
+void RolloutDriver::applyVerdict(ActiveRollout& r, std::size_t wave, const Verdict& v, SteadyTime now) {
+  recordEvent(r, "analysis_verdict", "", static_cast<int>(wave), verdictMessage(v, *r.plan.analysis));
+  r.engine->onVerdict(decisionOf(v), v.reason, now);
 }
 
 void RolloutDriver::onUnhealthy(const std::string& app, const std::string& agent_id) {
@@ -148,6 +167,8 @@ void RolloutDriver::markWatchTicks() {
 void RolloutDriver::advance(SteadyTime now) {
   std::vector<std::string> done;
   for (auto& [id, r] : rollouts_) {
+    analysis_.pollPrometheus(*r, now);
+    if (auto early = analysis_.earlyFailure(*r, now)) applyVerdict(*r, r->engine->currentWave(), *early, now);
     auto d = r->engine->nextDeadline();
     if (d && *d <= now) r->engine->tick(now);
     applyActions(*r, now);
@@ -169,7 +190,7 @@ void RolloutDriver::applyActions(ActiveRollout& r, SteadyTime now) {
     // One statement reserves the sequences of a whole wave's orders.
     std::uint64_t orders = 0;
     for (const auto& act : actions)
-      if (act.kind != RolloutAction::Kind::kEvent) ++orders;
+      if (act.kind == RolloutAction::Kind::kDeploy || act.kind == RolloutAction::Kind::kRollback) ++orders;
     if (orders > 1) {
       if (auto last = store_.reserveSequences(r.plan.app, orders); last.ok())
         orders_.reserve(r.plan.app, *last - orders + 1, *last + 1);
@@ -185,11 +206,18 @@ void RolloutDriver::applyActions(ActiveRollout& r, SteadyTime now) {
           break;
         case RolloutAction::Kind::kEvent:
           recordEvent(r, act.event, act.agent_id, act.wave, act.message);
+          if (act.event == "wave_started") analysis_.waveStarted(r, static_cast<std::size_t>(act.wave));
           break;
+        case RolloutAction::Kind::kAnalyze: {
+          const auto wave = static_cast<std::size_t>(act.wave);
+          applyVerdict(r, wave, analysis_.decide(r, wave), now);
+          break;
+        }
       }
       // A large wave goes out in chunks, each committed before it leaves, so
       // the first hosts verify while the coordinator records the rest.
-      if (act.kind != RolloutAction::Kind::kEvent && ++unflushed == kOrderChunk) {
+      const bool order = act.kind == RolloutAction::Kind::kDeploy || act.kind == RolloutAction::Kind::kRollback;
+      if (order && ++unflushed == kOrderChunk) {
         persist(r);
         hooks_.commit_and_flush();
         (void)store_.begin();

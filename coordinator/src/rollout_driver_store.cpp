@@ -13,6 +13,7 @@
 namespace flotilla::coordinator {
 
 using common::SteadyTime;
+using nlohmann::json;
 
 void RolloutDriver::recordEvent(ActiveRollout& r, const std::string& kind, const std::string& agent, int wave,
                                 const std::string& message, const std::string& actor) {
@@ -68,6 +69,13 @@ void RolloutDriver::pushStatus(ActiveRollout& r, SteadyTime now) {
   nlohmann::json snap = statusJson(r);
   snap["type"] = protocol::control::kTypeStatus;
   snap["gate"] = r.engine->gate(now);
+  if (auto v = analysis_.interim(r)) {
+    json a = toJson(*v);
+    a["wave"] = r.engine->currentWave();
+    a["final"] = false;
+    a["at"] = nullptr;
+    snap["analysis"] = std::move(a);
+  }
   pushToWatchers(r.record.id, snap);
 }
 
@@ -88,6 +96,7 @@ void RolloutDriver::finish(ActiveRollout& r) {
   end["type"] = protocol::control::kTypeEnd;
   pushToWatchers(id, end);
   watchers_.endRollout(id);
+  analysis_.finished(r);
   for (const auto& oid : orders_.ofRollout(id)) orders_.close(oid);
   active_by_app_.erase(r.plan.app);
   // Hosts this rollout could not reach and that are back now converge to it.
@@ -161,6 +170,7 @@ Status RolloutDriver::resume(std::unique_ptr<ActiveRollout> rollout) {
                   " orders in hand",
               "coordinator");
   r.store_stale = true;
+  analysis_.resumed(r);
   spdlog::info("[{}] resumed after a restart ({} orders in hand)", id, in_hand.size());
   return {};
 }

@@ -92,6 +92,8 @@ nlohmann::json Rollout::saveState(const std::function<std::int64_t(common::Stead
   return {{"state", toString(state_)},
           {"current", current_},
           {"failure_pending", failure_pending_},
+          {"analysis_done", analysis_done_},
+          {"analysis_paused", analysis_paused_},
           {"rollback_outstanding", rollback_outstanding_},
           {"rollback_deadline_ms", to_wall(rollback_deadline_)},
           {"paused_at_ms", to_wall(paused_at_)},
@@ -114,6 +116,9 @@ Result<std::unique_ptr<Rollout>> Rollout::restore(Config config, std::vector<Hos
     r->state_ = *st;
     r->current_ = state.at("current").get<std::size_t>();
     r->failure_pending_ = state.at("failure_pending").get<bool>();
+    // Absent in state saved before analysis existed: no wave had a verdict.
+    r->analysis_done_ = state.value("analysis_done", false);
+    r->analysis_paused_ = state.value("analysis_paused", false);
     r->rollback_outstanding_ = state.at("rollback_outstanding").get<std::size_t>();
     r->rollback_deadline_ = from_wall(state.at("rollback_deadline_ms").get<std::int64_t>());
     r->paused_at_ = from_wall(state.at("paused_at_ms").get<std::int64_t>());

@@ -21,7 +21,10 @@ Result<RestoreOutcome> restoreRollout(const RolloutRecord& rec, const ReleaseLoa
   auto plan = protocol::parsePlan(rec.plan_text, rec.plan_name, "");
   if (!plan) return cannotResume(plan.error().message);
   const std::string kind = saved.value("kind", "rollout");
-  if (kind == "rollback") plan->waves = rollbackPolicy(plan->waves);
+  if (kind == "rollback") {
+    plan->waves = rollbackPolicy(plan->waves);
+    plan->analysis.reset();  // a rollback is fast: no analysis
+  }
   auto rel = release(plan->app, plan->version);
   if (!rel) return rel.error();
   if (!rel->has_value()) return cannotResume("release " + plan->app + " " + plan->version + " is not in the store");

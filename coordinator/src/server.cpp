@@ -77,9 +77,18 @@ Status Server::start() {
   auto apps = store_->apps();
   if (!apps) return apps.error();
   convergence_.load(std::move(*apps));
+  prometheus_ = std::make_unique<PrometheusSource>(ctx_, std::chrono::seconds(5));
+  analysis_ = std::make_unique<ReleaseAnalysis>(
+      *store_, agents_, clock_,
+      ReleaseAnalysis::Hooks{[this](const std::string& agent_id, const std::string& frame) {
+                               const Agent* a = agents_.find(agent_id);
+                               if (a && a->online && !a->routing_id.empty()) sendToAgent(a->routing_id, frame);
+                             },
+                             [this](const Error& e) { storeFailed(e); }},
+      prometheus_.get());
   rollouts_ = std::make_unique<RolloutDriver>(
-      RolloutDriver::Parts{*store_, agents_, orders_, events_, watchers_, convergence_, clock_}, rolloutHooks(),
-      2 * config_.heartbeat_expiry);
+      RolloutDriver::Parts{*store_, agents_, orders_, events_, watchers_, convergence_, *analysis_, clock_},
+      rolloutHooks(), 2 * config_.heartbeat_expiry);
   FLOTILLA_TRY(store_->begin());
   FLOTILLA_TRY(rollouts_->restore());
   FLOTILLA_TRY(store_->commit());
@@ -198,6 +207,7 @@ Status Server::run() {
         {nullptr, signal_fd_, ZMQ_POLLIN, 0},
         {background_->artifactSocket().handle(), 0, ZMQ_POLLIN, 0},
         {background_->metricsSocket().handle(), 0, ZMQ_POLLIN, 0},
+        {prometheus_->socket().handle(), 0, ZMQ_POLLIN, 0},
     };
     auto now = clock_.steadyNow();
     long timeout_ms = -1;
@@ -229,6 +239,7 @@ Status Server::run() {
     }
     // Only when a worker answered: most iterations carry agents' messages alone.
     if ((items[5].revents | items[6].revents) & ZMQ_POLLIN) background_->drain();
+    if (items[7].revents & ZMQ_POLLIN) rollouts_->drainPrometheus();
     afterWork(clock_.steadyNow());
     commitAndFlush();
   }
@@ -376,6 +387,8 @@ void Server::handleAgentMessage() {
           onReport(*a, m);
         else if constexpr (std::is_same_v<T, protocol::Fetch>)
           onFetch(*a, m);
+        else if constexpr (std::is_same_v<T, protocol::Samples>)
+          rollouts_->onSamples(a->record.id, m);
       },
       *msg);
   if (came_back) {
@@ -383,6 +396,7 @@ void Server::handleAgentMessage() {
     // goes out again, after its message told us what it runs now.
     resendOrders(*a);
     maybeConverge(*a);
+    rollouts_->onAgentBack(a->record.id);
   }
 }
 
@@ -395,6 +409,12 @@ void Server::publishGauges() {
   g.refusals = refusals_.byReason();
   g.denied_messages = dropped_from_denied_;
   g.watchers = watchers_.count();
+  for (const auto& [app, last] : analysis_->lastVerdicts()) {
+    FleetGauges::Analysis a{app, last.rollout_id, last.wave, toString(last.verdict.outcome), last.verdict.score, {}};
+    for (const auto& m : last.verdict.metrics) a.metrics.emplace_back(m.metric, toString(m.verdict));
+    g.analysis.push_back(std::move(a));
+  }
+  g.dropped_samples = analysis_->droppedSamples();
   gauges_->publish(renderFleetGauges(g));
 }
 

@@ -44,6 +44,7 @@ void Server::onHello(const std::string& rid, const std::string& key, const proto
     // current release of apps it missed.
     resendOrders(a);
     maybeConverge(a);
+    rollouts_->onAgentBack(a.record.id);
   } else {
     a.online = false;
     w.status = protocol::WelcomeStatus::kPending;

@@ -92,9 +92,23 @@ Status addLateColumns(sqlite3* db) {
   return out;
 }
 
+// Version 3: release analysis, the samples hosts send and each wave's verdict.
+Status addAnalysisTables(sqlite3* db) {
+  return exec(db, R"sql(
+CREATE TABLE analysis_samples (
+  rollout_id TEXT NOT NULL, wave INTEGER NOT NULL, agent_id TEXT NOT NULL, role TEXT NOT NULL,
+  metric TEXT NOT NULL, at_ms INTEGER NOT NULL, value REAL, num REAL NOT NULL, den REAL NOT NULL);
+CREATE INDEX analysis_samples_wave ON analysis_samples(rollout_id, wave);
+CREATE TABLE analysis_verdicts (
+  rollout_id TEXT NOT NULL, wave INTEGER NOT NULL, at_ms INTEGER NOT NULL, outcome TEXT NOT NULL,
+  score REAL NOT NULL, json TEXT NOT NULL, PRIMARY KEY (rollout_id, wave));
+)sql");
+}
+
 constexpr Migration kMigrations[] = {
     {1, "create the tables", createTables},
     {2, "add the columns that stores made by earlier releases lack", addLateColumns},
+    {3, "add the analysis tables", addAnalysisTables},
 };
 constexpr bool numberedFromOne() {
   for (std::size_t i = 0; i < std::size(kMigrations); ++i)

@@ -44,6 +44,10 @@ class Binder {
     sqlite3_bind_int64(s_, ++i_, v);
     return *this;
   }
+  Binder& f64(double v) {
+    sqlite3_bind_double(s_, ++i_, v);
+    return *this;
+  }
   Binder& null() {
     sqlite3_bind_null(s_, ++i_);
     return *this;

@@ -1,5 +1,8 @@
 #include "flotilla/coordinator/sqlite_store.h"
 
+#include <cmath>
+#include <limits>
+
 #include <sqlite3.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -536,6 +539,87 @@ Result<bool> SqliteStore::useToken(const std::string& token_hash, std::int64_t n
   }
   if (rc != SQLITE_DONE) return sqlError("checking join token");
   return false;
+}
+
+Status SqliteStore::appendSamples(const std::vector<SampleRecord>& samples) {
+  FLOTILLA_TRY(write());
+  auto s = prepare(
+      "INSERT INTO analysis_samples (rollout_id, wave, agent_id, role, metric, at_ms, value, num, den) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!s) return s.error();
+  for (const auto& x : samples) {
+    Binder b(*s);
+    b.text(x.rollout_id).i64(x.wave).text(x.agent_id).text(x.role).text(x.metric).i64(x.at_ms);
+    // SQLite stores NaN as NULL; read back as NaN.
+    if (std::isnan(x.value))
+      b.null();
+    else
+      b.f64(x.value);
+    b.f64(x.num).f64(x.den);
+    if (b.step() != SQLITE_DONE) return sqlError("saving analysis samples");
+  }
+  return {};
+}
+
+Result<std::vector<SampleRecord>> SqliteStore::samples(const std::string& rollout_id, int wave) {
+  auto s = prepare(
+      "SELECT agent_id, role, metric, at_ms, value, num, den FROM analysis_samples "
+      "WHERE rollout_id = ? AND wave = ? ORDER BY rowid");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(rollout_id).i64(wave);
+  std::vector<SampleRecord> out;
+  int rc;
+  while ((rc = b.step()) == SQLITE_ROW) {
+    SampleRecord x;
+    x.rollout_id = rollout_id;
+    x.wave = wave;
+    x.agent_id = columnText(*s, 0);
+    x.role = columnText(*s, 1);
+    x.metric = columnText(*s, 2);
+    x.at_ms = sqlite3_column_int64(*s, 3);
+    x.value = sqlite3_column_type(*s, 4) == SQLITE_NULL ? std::numeric_limits<double>::quiet_NaN()
+                                                         : sqlite3_column_double(*s, 4);
+    x.num = sqlite3_column_double(*s, 5);
+    x.den = sqlite3_column_double(*s, 6);
+    out.push_back(std::move(x));
+  }
+  if (rc != SQLITE_DONE) return sqlError("reading analysis samples");
+  return out;
+}
+
+Status SqliteStore::putVerdict(const VerdictRecord& v) {
+  FLOTILLA_TRY(write());
+  auto s = prepare(
+      "INSERT OR REPLACE INTO analysis_verdicts (rollout_id, wave, at_ms, outcome, score, json) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(v.rollout_id).i64(v.wave).i64(v.at_ms).text(v.outcome).f64(v.score).text(v.json);
+  if (b.step() != SQLITE_DONE) return sqlError("saving an analysis verdict");
+  return {};
+}
+
+Result<std::vector<VerdictRecord>> SqliteStore::verdicts(const std::string& rollout_id) {
+  auto s = prepare(
+      "SELECT wave, at_ms, outcome, score, json FROM analysis_verdicts WHERE rollout_id = ? ORDER BY wave");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.text(rollout_id);
+  std::vector<VerdictRecord> out;
+  int rc;
+  while ((rc = b.step()) == SQLITE_ROW) {
+    VerdictRecord v;
+    v.rollout_id = rollout_id;
+    v.wave = sqlite3_column_int(*s, 0);
+    v.at_ms = sqlite3_column_int64(*s, 1);
+    v.outcome = columnText(*s, 2);
+    v.score = sqlite3_column_double(*s, 3);
+    v.json = columnText(*s, 4);
+    out.push_back(std::move(v));
+  }
+  if (rc != SQLITE_DONE) return sqlError("reading analysis verdicts");
+  return out;
 }
 
 }  // namespace flotilla::coordinator

@@ -188,6 +188,8 @@ void readStatus(const Fields& f, RolloutStatus& s) {
   s.waves = f.list<WaveDoc>("waves", readWave);
   s.hosts.reset();
   if (f.has("hosts")) s.hosts = f.list<HostDoc>("hosts", readHost);
+  s.analysis.reset();
+  if (f.has("analysis")) s.analysis = f.object<AnalysisWaveDoc>("analysis", true, detail::readAnalysisWave);
 }
 
 void readAgent(const Fields& f, AgentDoc& a) {
@@ -290,6 +292,7 @@ void to_json(json& j, const RolloutStatus& s) {
        {"message", s.message},
        {"waves", s.waves}};
   if (s.hosts) j["hosts"] = *s.hosts;
+  if (s.analysis) j["analysis"] = *s.analysis;
 }
 void from_json(const json& j, RolloutStatus& s) { readStatus(strictFields(j), s); }
 

@@ -96,14 +96,17 @@ Status readMetric(const TomlValueReader& r, const toml::node& node, const std::s
   const toml::node* scrape = t->get("scrape");
   const toml::node* prometheus = t->get("prometheus");
   if ((scrape == nullptr) == (prometheus == nullptr))
-    return r.errorAt(*t, path, "needs exactly one source: scrape = \"http://127.0.0.1:${PORT}/metrics\" or prometheus = \"http://HOST:9090\"");
+    return r.errorAt(
+        *t, path,
+        "needs exactly one source: scrape = \"http://127.0.0.1:${PORT}/metrics\" or prometheus = \"http://HOST:9090\"");
 
   if (prometheus != nullptr) {
     std::string key = TomlValueReader::join(path, "prometheus");
     m.source = Metric::Source::kPrometheus;
     FLOTILLA_TRY(r.readNonEmptyString(*prometheus, key, m.prometheus));
     if (!m.prometheus.starts_with("http://") && !m.prometheus.starts_with("https://"))
-      return r.errorAt(*prometheus, key, "expected a URL starting with http:// or https://, got " + r.quote(m.prometheus));
+      return r.errorAt(*prometheus, key,
+                       "expected a URL starting with http:// or https://, got " + r.quote(m.prometheus));
     for (const char* k : {"rate", "per", "gauge", "histogram", "quantile"})
       if (t->get(k) != nullptr)
         return r.errorAt(*t->get(k), TomlValueReader::join(path, k),
@@ -119,7 +122,8 @@ Status readMetric(const TomlValueReader& r, const toml::node& node, const std::s
     if (!loopbackUrl(m.scrape))
       return r.errorAt(*scrape, key,
                        "the agent reads its own host only: expected http://127.0.0.1:PORT/..., http://localhost... "
-                       "or http://[::1]..., got " + r.quote(m.scrape));
+                       "or http://[::1]..., got " +
+                           r.quote(m.scrape));
     if (t->get("query") != nullptr)
       return r.errorAt(*t->get("query"), TomlValueReader::join(path, "query"),
                        "query is for a prometheus source; a scrape metric takes rate, gauge or histogram");
@@ -197,15 +201,16 @@ Status readAnalysis(const TomlValueReader& r, const toml::table& table, Analysis
   if (const toml::node* n = table.get("interval")) {
     FLOTILLA_TRY(r.readPositiveDuration(*n, "analysis.interval", out.interval));
     if (out.interval < common::Millis(100) || out.interval > std::chrono::hours(1))
-      return r.errorAt(*n, "analysis.interval", "must be from 100ms to 1h, got " + common::formatDuration(out.interval));
+      return r.errorAt(*n, "analysis.interval",
+                       "must be from 100ms to 1h, got " + common::formatDuration(out.interval));
   }
   if (const toml::node* n = table.get("min_samples")) {
     const auto* v = n->as_integer();
     if (v == nullptr) return r.wrongType(*n, "analysis.min_samples", "an integer");
     if (v->get() < 3 || v->get() > 10000)
-      return r.errorAt(*n, "analysis.min_samples",
-                       "must be from 3 to 10000 (fewer than 3 samples cannot show a difference), got " +
-                           std::to_string(v->get()));
+      return r.errorAt(
+          *n, "analysis.min_samples",
+          "must be from 3 to 10000 (fewer than 3 samples cannot show a difference), got " + std::to_string(v->get()));
     out.min_samples = static_cast<std::size_t>(v->get());
   }
   const toml::node* pass = table.get("pass_score");
@@ -234,7 +239,8 @@ Status readAnalysis(const TomlValueReader& r, const toml::table& table, Analysis
     AnalysisMetric m;
     FLOTILLA_TRY(readMetric(r, (*array)[i], path, m));
     if (!names.insert(m.name).second)
-      return r.errorAt((*array)[i], TomlValueReader::join(path, "name"), "metric " + r.quote(m.name) + " appears twice");
+      return r.errorAt((*array)[i], TomlValueReader::join(path, "name"),
+                       "metric " + r.quote(m.name) + " appears twice");
     out.metrics.push_back(std::move(m));
   }
   return okStatus();

@@ -174,4 +174,7 @@ class Fields {
   bool strict_;
 };
 
+// Reads one analysed wave (control_analysis.cpp), for the status document too.
+void readAnalysisWave(const Fields& f, AnalysisWaveDoc& w);
+
 }  // namespace flotilla::protocol::control::detail

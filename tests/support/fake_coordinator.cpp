@@ -79,6 +79,8 @@ void FakeCoordinator::pump(std::chrono::milliseconds timeout) {
     reports.push_back(*r);
   } else if (auto* fe = std::get_if<protocol::Fetch>(&*m)) {
     onFetch(*fe);
+  } else if (auto* s = std::get_if<protocol::Samples>(&*m)) {
+    samples.push_back(*s);
   }
 }
 

@@ -2,7 +2,7 @@
 // A fake coordinator for adversarial tests of a real agent: a ROUTER bound on
 // a Fleet's agents port with the coordinator's own CURVE key, so the agent
 // takes it for the real one. It welcomes any hello, serves artifacts, collects
-// reports and heartbeats, and sends whatever the test tells it to: orders
+// reports, samples and heartbeats, and sends whatever the test tells it to: orders
 // signed with the fleet's plan key (or another), or raw bytes.
 //
 // Nothing runs in the background: messages are read only inside pump() and
@@ -67,6 +67,7 @@ class FakeCoordinator {
   int sessions = 0;  // connections that said hello: a reconnect adds one
   int heartbeats = 0;
   std::vector<protocol::Report> reports;
+  std::vector<protocol::Samples> samples;  // analysis batches, in arrival order
 
  private:
   void onFetch(const protocol::Fetch& fetch);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <sstream>
 
 #include "flotilla/common/process.h"
 
@@ -46,25 +47,56 @@ std::string sedEscape(const std::string& s) {
   return out;
 }
 
+template <typename Number>
+std::string numberLine(Number value) {
+  std::ostringstream out;
+  out << value << "\n";
+  return out.str();
+}
+
+// examples/service/bin/* with their modes, whatever the checkout's umask was.
+void copyExampleService(const fs::path& bin) {
+  const fs::path examples = fs::path(FLOTILLA_SOURCE_DIR) / "examples" / "service" / "bin";
+  fs::create_directories(bin);
+  for (const auto& entry : fs::directory_iterator(examples)) {
+    REQUIRE(entry.is_regular_file());
+    const fs::path to = bin / entry.path().filename();
+    fs::copy_file(entry.path(), to, fs::copy_options::overwrite_existing);
+    REQUIRE(::chmod(to.c_str(), 0755) == 0);
+  }
+}
+
 }  // namespace
 
 fs::path buildRelease(const fs::path& out_dir, const std::string& version, const ReleaseOptions& opts) {
   const int n = ++g_counter;
   const fs::path src = out_dir / ("src-" + version + "-" + std::to_string(n));
   fs::create_directories(src);
-  writeFile(src / "bin" / "restart",
-            "#!/bin/sh\n"
-            "echo \"$FLOTILLA_VERSION\" >> \"$FLOTILLA_RELEASE_DIR/../../restarted\"\n"
-            "exit " +
-                std::to_string(opts.restart_exit) + "\n",
-            0755);
+  if (opts.example_service)
+    copyExampleService(src / "bin");
+  else
+    writeFile(src / "bin" / "restart",
+              "#!/bin/sh\n"
+              "echo \"$FLOTILLA_VERSION\" >> \"$FLOTILLA_RELEASE_DIR/../../restarted\"\n"
+              "exit " +
+                  std::to_string(opts.restart_exit) + "\n",
+              0755);
   writeFile(src / "VERSION", version + "\n");
   if (opts.healthy) writeFile(src / "HEALTHY", "");
+  if (opts.error_rate) writeFile(src / "ERROR_RATE", numberLine(*opts.error_rate));
+  if (opts.latency_ms) writeFile(src / "LATENCY_MS", numberLine(*opts.latency_ms));
+  if (opts.rps) writeFile(src / "RPS", numberLine(*opts.rps));
   for (const auto& [rel, content] : opts.extra_files) writeFile(src / rel, content);
 
   const fs::path tarball = out_dir / (version + "-" + std::to_string(n) + ".tar.gz");
   runTar({"/bin/tar", "-czf", tarball.string(), "-C", src.string(), "."});
   return tarball;
+}
+
+fs::path unpackRelease(const fs::path& tarball, const fs::path& dir) {
+  fs::create_directories(dir);
+  runTar({"/bin/tar", "-xzf", tarball.string(), "-C", dir.string()});
+  return dir;
 }
 
 fs::path buildTarballWithEntry(const fs::path& out_dir, const std::string& entry_name, const std::string& content) {

@@ -92,6 +92,9 @@ void SimAgent::onMessage(SimContext& ctx, const protocol::CoordinatorMessage& ms
     onChunk(ctx, port, *c, now);
   } else if (const auto* rot = std::get_if<protocol::Rotation>(&msg)) {
     onRotation(ctx, *rot);
+  } else if (const auto* sr = std::get_if<protocol::SampleRequest>(&msg)) {
+    ++ctx.stats.sample_requests;
+    sampler_.onRequest(*sr, now.steady);
   } else if (const auto* r = std::get_if<protocol::Refusal>(&msg)) {
     ++ctx.stats.refusals;
     if (auto failed = session_.onRefusal(*r, now.steady, port)) fail(ctx, port, failed->message, now);
@@ -237,9 +240,25 @@ void SimAgent::onTimer(SimContext& ctx, const SimNow& now, std::vector<std::stri
   if (current_ && now.steady >= apply_due_) finish(ctx, port, now);
   const auto due = session_.onTimer(now.steady, port);
   if (due.fetch_expired) fail(ctx, port, "download did not finish within fetch_timeout", now);
+  sample(ctx, now, out);
   track(ctx, before);
 }
 
-SteadyTime SimAgent::nextDeadline() const { return std::min(session_.nextDeadline(), apply_due_); }
+void SimAgent::sample(SimContext& ctx, const SimNow& now, std::vector<std::string>& out) {
+  if (now.steady < sampler_.nextDeadline()) return;
+  const std::size_t before = out.size();
+  const std::size_t n = sampler_.onTimer(ctx.config.samples, ctx.rng, now.steady, now.sys, out);
+  if (session_.online()) {
+    ctx.stats.samples += n;
+    ctx.stats.sample_batches += out.size() - before;
+    return;
+  }
+  out.resize(before);  // the agent drops samples while offline too
+  ctx.stats.samples_dropped += n;
+}
+
+SteadyTime SimAgent::nextDeadline() const {
+  return std::min({session_.nextDeadline(), apply_due_, sampler_.nextDeadline()});
+}
 
 }  // namespace flotilla::swarm

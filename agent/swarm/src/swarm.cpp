@@ -67,6 +67,8 @@ Status Swarm::start() {
   if (options_.agents == 0) return Error(Errc::kInvalidArgument, "--agents: must be at least 1");
   if (options_.fail_rate < 0 || options_.fail_rate > 1)
     return Error(Errc::kInvalidArgument, "--fail-rate: must be between 0 and 1");
+  if (!(options_.samples.spread >= 0) || !(options_.samples.canary_shift > -1))
+    return Error(Errc::kInvalidArgument, "--sample-spread must be >= 0 and --sample-canary-shift > -1");
   if (options_.connect_rate <= 0) return Error(Errc::kInvalidArgument, "--connect-rate: must be positive");
   if (options_.connect_window == 0) return Error(Errc::kInvalidArgument, "--connect-window: must be at least 1");
   auto join = loadJoinFile(options_.join_file);
@@ -79,6 +81,7 @@ Status Swarm::start() {
   config_.fail_rate = options_.fail_rate;
   config_.fetch = options_.fetch;
   config_.heartbeat_override = options_.heartbeat_override;
+  config_.samples = options_.samples;
   for (const auto& kv : options_.labels) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
@@ -373,6 +376,10 @@ nlohmann::json Swarm::statsJson() const {
   j["orders"] = {{"received", stats_.orders_received}, {"verified", stats_.orders_verified},
                  {"refused", stats_.orders_refused},   {"healthy", stats_.orders_healthy},
                  {"reverted", stats_.orders_reverted}, {"failed", stats_.orders_failed}};
+  j["samples"] = {{"requests", stats_.sample_requests},
+                  {"sent", stats_.samples},
+                  {"batches", stats_.sample_batches},
+                  {"dropped", stats_.samples_dropped}};
   j["first_receipt_ms"] = stats_.first_receipt_ms ? nlohmann::json(stats_.first_receipt_ms) : nlohmann::json(nullptr);
   j["last_verified_ms"] = stats_.last_verified_ms ? nlohmann::json(stats_.last_verified_ms) : nlohmann::json(nullptr);
   j["receipt_to_verified"] = stats_.verify_us.summary();

@@ -383,3 +383,31 @@ TEST_CASE_METHOD(Fixture, "a rotation signed by the pinned plan key moves the pi
   REQUIRE(r.size() == 1);
   CHECK(r[0].phase == Phase::kAccepted);
 }
+
+TEST_CASE_METHOD(Fixture, "a sample request is answered with synthetic samples while online", "[swarm]") {
+  swarm::SimAgent a("agent-1");
+  online(a);
+  protocol::SampleRequest r;
+  r.rollout_id = rollout;
+  r.app = "web";
+  r.role = "canary";
+  r.interval_ms = 1000;
+  r.duration_ms = 2000;
+  protocol::ScrapeMetric m;
+  m.name = "rps";
+  r.metrics = {m};
+  a.onMessage(ctx, r, now(), out);
+  CHECK(a.nextDeadline() <= clock.steady + 1s);
+  advance(1s);
+  a.onTimer(ctx, now(), out);
+  std::size_t batches = 0;
+  for (auto& msg : take())
+    if (auto* s = std::get_if<protocol::Samples>(&msg)) {
+      ++batches;
+      CHECK(s->samples.size() == 1);
+      CHECK(s->samples[0].metric == "rps");
+    }
+  CHECK(batches == 1);
+  CHECK(stats.samples == 1);
+  CHECK(stats.sample_requests == 1);
+}

@@ -494,6 +494,17 @@ int Console::events(const std::string& rollout, std::int64_t after) {
   });
 }
 
+int Console::analysis(const std::string& rollout, std::int64_t wave) {
+  return guarded([&] {
+    int rc = kExitOk;
+    auto reply = call<control::AnalysisReply>(control::AnalysisRequest{rollout, wave}, rc);
+    if (!reply) return rc;
+    if (options_.json) return printReply(*reply);
+    out_ << renderAnalysis(*reply);
+    return kExitOk;
+  });
+}
+
 int Console::metrics(const std::string& app, std::int64_t days) {
   return guarded([&] {
     const control::MetricsRequest req{app, days};

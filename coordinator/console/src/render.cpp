@@ -139,6 +139,8 @@ std::vector<std::string> statusBlock(const control::RolloutStatus& status) {
     const bool mark = live && w.index == status.current_wave;
     lines.push_back((mark ? "> " : "  ") + waveLine(w));
   }
+  if (status.analysis && live)
+    for (auto& l : analysisLines(*status.analysis)) lines.push_back(std::move(l));
   if (status.hosts) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& h : *status.hosts)

@@ -64,6 +64,10 @@ struct FakeDaemon : ControlContext {
   void watch(const std::string& rollout_id, const std::string& routing_id) override {
     watched.push_back(rollout_id + " " + routing_id);
   }
+  std::optional<flotilla::coordinator::Verdict> interimVerdict(const ActiveRollout&) const override {
+    return interim;
+  }
+  std::optional<flotilla::coordinator::Verdict> interim;
 
   void addRollout(const std::string& id) {
     auto plan = flotilla::protocol::parsePlan(kPlan, "p.toml", "");

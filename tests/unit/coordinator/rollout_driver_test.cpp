@@ -74,6 +74,12 @@ class FlakyStore final : public Store {
   }
   Status putToken(const TokenRecord& t) override { return real_->putToken(t); }
   Result<bool> useToken(const std::string& hash, std::int64_t now_ms) override { return real_->useToken(hash, now_ms); }
+  Status appendSamples(const std::vector<SampleRecord>& s) override { return real_->appendSamples(s); }
+  Result<std::vector<SampleRecord>> samples(const std::string& id, int wave) override {
+    return real_->samples(id, wave);
+  }
+  Status putVerdict(const VerdictRecord& v) override { return real_->putVerdict(v); }
+  Result<std::vector<VerdictRecord>> verdicts(const std::string& id) override { return real_->verdicts(id); }
 
  private:
   std::unique_ptr<Store> real_;
@@ -121,8 +127,15 @@ struct Rig {
     hooks.commit_and_flush = [this] { commitAndFlush(); };
     hooks.converge = [this](Agent& a) { converged.push_back(a.record.id); };
     hooks.send_control = [](const std::string&, const std::string&) { return true; };
+    analysis = std::make_unique<ReleaseAnalysis>(
+        *store, agents, clock,
+        ReleaseAnalysis::Hooks{[this](const std::string& agent_id, const std::string& frame) {
+                                 sample_requests.emplace_back(agent_id, frame);
+                               },
+                               [this](const Error& e) { failures.push_back(e.message); }});
     driver = std::make_unique<RolloutDriver>(
-        RolloutDriver::Parts{*store, agents, orders, events, watchers, convergence, clock}, std::move(hooks),
+        RolloutDriver::Parts{*store, agents, orders, events, watchers, convergence, *analysis, clock},
+        std::move(hooks),
         std::chrono::seconds(30));
     REQUIRE(store->begin().ok());
   }
@@ -210,6 +223,8 @@ struct Rig {
   Convergence convergence;
   EventLog events{clock, [this](const EventRecord& e) { return store->appendEvent(e); },
                   [this](const EventRecord& e) { driver->publishEvent(e); }};
+  std::unique_ptr<ReleaseAnalysis> analysis;
+  std::vector<std::pair<std::string, std::string>> sample_requests;  // agent id, frame
   std::unique_ptr<RolloutDriver> driver;
   std::string rollout_id;
   std::vector<std::string> failures, converged;

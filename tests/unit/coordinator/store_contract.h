@@ -12,7 +12,10 @@
 // store_contract_test.cpp instantiates it for SqliteStore.
 
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
 #include <map>
+#include <vector>
 #include <memory>
 #include <optional>
 #include <string>
@@ -318,6 +321,54 @@ STORE_CONTRACT_CASE("events append in order and read after a sequence") {
   CHECK(valueOf(store->events("r-9", 0)).empty());
 }
 
+STORE_CONTRACT_CASE("analysis samples append and read back per wave, NaN included") {
+  TestType fx;
+  auto store = valueOf(fx.open());
+  ok(store->begin());
+  std::vector<SampleRecord> batch{
+      {"r-1", 0, "h0", "canary", "error_ratio", 100, 0.25, 1, 4},
+      {"r-1", 0, "h1", "baseline", "error_ratio", 101, std::numeric_limits<double>::quiet_NaN(), 0, 0},
+      {"r-1", 1, "h2", "canary", "latency", 102, 0.5, 0, 0},
+      {"r-2", 0, "h0", "canary", "error_ratio", 103, 1, 1, 1},
+  };
+  ok(store->appendSamples(batch));
+  ok(store->appendSamples({{"r-1", 0, "h0", "canary", "error_ratio", 110, 0.5, 2, 4}}));
+  ok(store->commit());
+
+  auto wave0 = valueOf(store->samples("r-1", 0));
+  REQUIRE(wave0.size() == 3);
+  CHECK(wave0[0].agent_id == "h0");
+  CHECK(wave0[0].role == "canary");
+  CHECK(wave0[0].metric == "error_ratio");
+  CHECK(wave0[0].at_ms == 100);
+  CHECK(wave0[0].value == 0.25);
+  CHECK(wave0[0].num == 1);
+  CHECK(wave0[0].den == 4);
+  CHECK(wave0[1].role == "baseline");
+  CHECK(std::isnan(wave0[1].value));
+  CHECK(wave0[2].at_ms == 110);  // in the order appended
+  CHECK(valueOf(store->samples("r-1", 1)).size() == 1);
+  CHECK(valueOf(store->samples("r-9", 0)).empty());
+}
+
+STORE_CONTRACT_CASE("analysis verdicts are kept per wave and replaced") {
+  TestType fx;
+  auto store = valueOf(fx.open());
+  ok(store->putVerdict({"r-1", 1, 20, "fail", 50, R"({"outcome":"fail"})"}));
+  ok(store->putVerdict({"r-1", 0, 10, "marginal", 80, "{}"}));
+  ok(store->putVerdict({"r-1", 0, 15, "pass", 100, R"({"outcome":"pass"})"}));
+  auto all = valueOf(store->verdicts("r-1"));
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].wave == 0);
+  CHECK(all[0].outcome == "pass");
+  CHECK(all[0].score == 100);
+  CHECK(all[0].at_ms == 15);
+  CHECK(all[0].json == R"({"outcome":"pass"})");
+  CHECK(all[1].wave == 1);
+  CHECK(all[1].outcome == "fail");
+  CHECK(valueOf(store->verdicts("r-2")).empty());
+}
+
 STORE_CONTRACT_CASE("order sequences start at 1 and count per app") {
   TestType fx;
   auto store = valueOf(fx.open());
@@ -554,6 +605,8 @@ STORE_CONTRACT_CASE("a read-only store reads and refuses every write") {
   refused(reader->setCurrentRelease(AppRecord{"web", "1", "r-1", {}}));
   refused(reader->putRolloutHost("r-1", RolloutHostRecord{}));
   refused(reader->putToken(TokenRecord{"hash-2", 1, 1}));
+  refused(reader->appendSamples({SampleRecord{"r-1", 0, "h0", "canary", "m", 1, 1, 0, 0}}));
+  refused(reader->putVerdict(VerdictRecord{"r-1", 0, 1, "pass", 100, "{}"}));
   auto status = [](const auto& r) { return r.ok() ? flotilla::Status() : flotilla::Status(r.error()); };
   refused(status(reader->appendEvent(event("r-1", "x", 0, 0))));
   refused(status(reader->nextSequence("web")));

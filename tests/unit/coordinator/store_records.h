@@ -17,8 +17,10 @@ using flotilla::coordinator::EventRecord;
 using flotilla::coordinator::ReleaseRecord;
 using flotilla::coordinator::RolloutHostRecord;
 using flotilla::coordinator::RolloutRecord;
+using flotilla::coordinator::SampleRecord;
 using flotilla::coordinator::Store;
 using flotilla::coordinator::TokenRecord;
+using flotilla::coordinator::VerdictRecord;
 
 template <typename T>
 T valueOf(flotilla::Result<T> r) {

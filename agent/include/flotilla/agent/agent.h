@@ -9,8 +9,12 @@
 //    time and runs the idle health monitor. It makes a finished download
 //    durable (fsync) before the Deployer checks its length and digest; a crash
 //    before then leaves a partial download that recovery removes.
-// They talk only by messages over an inproc PAIR pipe.
+//  - the sampler (sampler.h) scrapes apps' /metrics for release analysis as
+//    the coordinator asks; its batches reach the reactor, already encoded,
+//    over a second inproc PAIR pipe and go out while the session is online.
+// They talk only by messages over inproc PAIR pipes.
 
+#include <cstdint>
 #include <optional>
 #include <random>
 #include <string>
@@ -20,6 +24,7 @@
 
 #include "flotilla/agent/config.h"
 #include "flotilla/agent/journal.h"
+#include "flotilla/agent/sampler.h"
 #include "flotilla/agent/session.h"
 #include "flotilla/common/clock.h"
 #include "flotilla/protocol/messages.h"
@@ -52,6 +57,7 @@ class Agent final : private SessionPort {
   void handleCoordinator();
   void handleWorker();
   void handleMonitor();
+  void handleSampler();
   void onOrder(const protocol::SignedOrder& order);
   void onChunk(const protocol::Chunk& chunk);
   void onRotation(const protocol::Rotation& r);
@@ -63,8 +69,10 @@ class Agent final : private SessionPort {
   const common::Clock& clock_;
   zmq::context_t ctx_;
   zmq::socket_t coord_;
-  zmq::socket_t pipe_;     // reactor end
-  zmq::socket_t monitor_;  // connection events of coord_ (a new handshake means: say hello)
+  zmq::socket_t pipe_;          // reactor end
+  zmq::socket_t monitor_;       // connection events of coord_ (a new handshake means: say hello)
+  zmq::socket_t sampler_pipe_;  // reactor end: encoded Samples from the sampler
+  Sampler sampler_;             // after ctx_: its thread's socket closes before the context
   std::thread worker_;
   int stop_fd_ = -1;
   int signal_fd_ = -1;
@@ -77,6 +85,7 @@ class Agent final : private SessionPort {
   int fetch_fd_ = -1;                         // the download in hand's file, -1 when none
   bool stopping_ = false;
   bool worker_done_ = false;
+  std::uint64_t samples_dropped_ = 0;  // batches that found the session offline
 };
 
 }  // namespace flotilla::agent

@@ -11,6 +11,7 @@
 // the artifact worker); the rollout command names it by digest.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "flotilla/common/result.h"
 #include "flotilla/coordinator/active_rollout.h"
 #include "flotilla/coordinator/agent_registry.h"
+#include "flotilla/coordinator/judge.h"
 #include "flotilla/coordinator/store.h"
 
 namespace flotilla::coordinator {
@@ -58,6 +60,8 @@ class ControlContext {
   virtual void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
                              const std::string& actor) = 0;
   virtual void watch(const std::string& rollout_id, const std::string& routing_id) = 0;
+  // The verdict so far of an analysed rollout's current wave; nothing when it is not being analysed.
+  virtual std::optional<Verdict> interimVerdict(const ActiveRollout& r) const = 0;
 };
 
 class ControlApi {
@@ -91,6 +95,7 @@ class ControlApi {
   nlohmann::json events(const Call& c);
   nlohmann::json watch(const Call& c);
   nlohmann::json ping(const Call& c);
+  nlohmann::json analysis(const Call& c);  // control_analysis.cpp
 
   ControlContext& ctx_;
   std::unordered_map<std::string, Handler> handlers_;

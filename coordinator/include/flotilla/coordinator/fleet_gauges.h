@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace flotilla::coordinator {
 
@@ -19,6 +21,17 @@ struct FleetGauges {
   std::size_t watchers = 0;                          // consoles following a rollout
   std::map<std::string, std::uint64_t> refusals;     // OrderRefusals::byReason()
   std::uint64_t denied_messages = 0;
+
+  // The last analysis verdict of each app (docs/analysis.md).
+  struct Analysis {
+    std::string app, rollout;
+    int wave = 0;
+    std::string outcome;  // pass | marginal | fail
+    double score = 0;
+    std::vector<std::pair<std::string, std::string>> metrics;  // metric, verdict (pass | high | low | nodata)
+  };
+  std::vector<Analysis> analysis;
+  std::uint64_t dropped_samples = 0;  // samples not asked for (another rollout, wave, role or metric)
 };
 
 std::string renderFleetGauges(const FleetGauges& g);

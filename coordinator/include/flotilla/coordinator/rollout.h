@@ -91,8 +91,12 @@ struct WaveSlot {
   std::size_t done() const { return healthy + failed + unreachable; }
 };
 
+// What an analysed wave's verdict lets it do (judge.h decides; the engine obeys).
+enum class AnalysisDecision { kPass, kPause, kFail };
+
 struct RolloutAction {
-  enum class Kind { kDeploy, kRollback, kEvent };
+  // kAnalyze: wave `wave`'s bake is over and it waits for its verdict (onVerdict).
+  enum class Kind { kDeploy, kRollback, kEvent, kAnalyze };
   Kind kind = Kind::kEvent;
   std::string agent_id;  // for kDeploy/kRollback, and host events
   std::string event;     // event kind for kEvent ("wave_started", ...)
@@ -108,6 +112,9 @@ class Rollout {
     std::string version;
     protocol::WavePolicy policy;
     common::Millis rollback_deadline{std::chrono::minutes(5)};
+    // Set when the plan has [analysis]: each wave bakes at least this long
+    // (AnalysisSpec::window) and goes on only on a passing verdict.
+    std::optional<common::Millis> analysis_window;
   };
 
   // `hosts` already ordered (orderHosts); `previous` maps agent -> live version.
@@ -121,6 +128,15 @@ class Rollout {
   void onHostLost(const std::string& agent_id, common::SteadyTime now);
   // A heartbeat said the app on this host is unhealthy (counts during bake).
   void onHostUnhealthy(const std::string& agent_id, common::SteadyTime now);
+
+  // The analysis verdict on the current wave. kFail fails the wave (its
+  // on_failure applies) and may come early, while the wave runs or bakes;
+  // kPause pauses the rollout until an operator resumes (accepting the wave)
+  // or rolls back; kPass lets a wave whose bake is over go on. Ignored when
+  // the rollout is not running or the wave is past its analysis.
+  void onVerdict(AnalysisDecision d, const std::string& message, common::SteadyTime now);
+  // The current wave is sampled and judged (analysis on, wave running or baking, no verdict yet).
+  bool analysing() const;
 
   Status pause(common::SteadyTime now);
   Status resume(common::SteadyTime now);
@@ -187,6 +203,9 @@ class Rollout {
   std::vector<WaveSlot> waves_;
   std::size_t current_ = 0;
   bool failure_pending_ = false;  // paused because of a failure (on_failure = pause)
+  bool analysis_done_ = false;    // the current wave has its verdict (or an operator's promote)
+  bool analysis_paused_ = false;  // paused on a marginal verdict
+  bool verdict_asked_ = false;    // kAnalyze sent for the current wave's bake end (not persisted: asked again)
   std::size_t rollback_outstanding_ = 0;
   common::SteadyTime rollback_deadline_{};
   common::SteadyTime paused_at_{};

@@ -38,6 +38,7 @@
 #include "flotilla/coordinator/convergence.h"
 #include "flotilla/coordinator/event_log.h"
 #include "flotilla/coordinator/order_book.h"
+#include "flotilla/coordinator/release_analysis.h"
 #include "flotilla/coordinator/store.h"
 #include "flotilla/coordinator/watchers.h"
 #include "flotilla/protocol/messages.h"
@@ -57,6 +58,7 @@ class RolloutDriver {
     EventLog& events;
     Watchers& watchers;
     Convergence& convergence;
+    ReleaseAnalysis& analysis;
     const common::Clock& clock;
   };
 
@@ -100,6 +102,12 @@ class RolloutDriver {
   void onReport(const OrderRef& ref, const std::string& agent_id, protocol::Phase phase, const std::string& message);
   // An agent's app turned unhealthy.
   void onUnhealthy(const std::string& app, const std::string& agent_id);
+  // Analysis samples from an agent, for the rollout they name.
+  void onSamples(const std::string& agent_id, const protocol::Samples& m);
+  // Analysis samples the Prometheus worker answered.
+  void drainPrometheus();
+  // An agent is online again: analysed rollouts ask it to sample again if it did.
+  void onAgentBack(const std::string& agent_id);
   // An agent went silent or was cut off: every rollout hears of it.
   void onHostLost(const std::string& agent_id, common::SteadyTime now);
 
@@ -136,6 +144,8 @@ class RolloutDriver {
 
  private:
   void applyActions(ActiveRollout& r, common::SteadyTime now);
+  // The analysis verdict `v` on wave `wave`: recorded as an event, then the engine acts on it.
+  void applyVerdict(ActiveRollout& r, std::size_t wave, const Verdict& v, common::SteadyTime now);
   void sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, common::SteadyTime now);
   Result<std::uint64_t> takeSequence(const std::string& app);
   // What an order carries of its release: the active rollout's, else the store's (cached).
@@ -158,6 +168,7 @@ class RolloutDriver {
   EventLog& events_;
   Watchers& watchers_;
   Convergence& convergence_;
+  ReleaseAnalysis& analysis_;
   const common::Clock& clock_;
   Hooks hooks_;
   common::Millis resume_grace_;

@@ -15,6 +15,8 @@
 //                    events, persisting, finishing, resuming
 //   Rollout          one rollout's waves and hosts          (rollout.h, active_rollout.h)
 //   restoreRollout   resuming after a restart                (rollout_restore.h, host_record.h)
+//   ReleaseAnalysis  analysed waves: samples, baseline,     (release_analysis.h, judge.h,
+//                    verdicts                               prometheus_source.h)
 //   Convergence      hosts to their apps' current release   (convergence.h)
 //   ControlApi       one handler per control command         (control_api.h, control_docs.h)
 //   Watchers         consoles following a rollout            (watchers.h)
@@ -50,6 +52,7 @@
 #include "flotilla/coordinator/http_endpoint.h"
 #include "flotilla/coordinator/order_book.h"
 #include "flotilla/coordinator/order_refusals.h"
+#include "flotilla/coordinator/release_analysis.h"
 #include "flotilla/coordinator/rollout.h"
 #include "flotilla/coordinator/rollout_driver.h"
 #include "flotilla/coordinator/store.h"
@@ -115,6 +118,7 @@ class Server : private ControlContext {
   ActiveRollout* findRollout(const std::string& id) override { return rollouts_->find(id); }
   std::vector<const ActiveRollout*> activeRollouts() const override { return rollouts_->all(); }
   std::string activeRolloutOf(const std::string& app) const override { return rollouts_->activeOf(app); }
+  std::optional<Verdict> interimVerdict(const ActiveRollout& r) const override { return analysis_->interim(r); }
   void cutOff(Agent& a, const std::string& why) override { markLost(a, why, clock_.steadyNow()); }
   Result<std::string> startRollout(RolloutStart start) override;
   void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
@@ -159,6 +163,10 @@ class Server : private ControlContext {
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   std::unique_ptr<HttpEndpoint> http_;
   ControlApi control_api_{*this};
+  // Analysis metrics read from Prometheus servers, on a worker thread.
+  std::unique_ptr<PrometheusSource> prometheus_;
+  // Samples and verdicts of analysed rollouts; made in start(), once the store is open.
+  std::unique_ptr<ReleaseAnalysis> analysis_;
   // The active rollouts and what drives them; made in start(), once the store is open.
   std::unique_ptr<RolloutDriver> rollouts_;
 };

@@ -31,7 +31,7 @@ namespace flotilla::coordinator {
 class SqliteStore final : public Store {
  public:
   // The schema version this code writes and reads (the last migration's).
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens or creates `file` and migrates it to kSchemaVersion.
   static Result<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& file);
@@ -73,6 +73,10 @@ class SqliteStore final : public Store {
 
   Status putToken(const TokenRecord& t) override;
   Result<bool> useToken(const std::string& token_hash, std::int64_t now_ms) override;
+  Status appendSamples(const std::vector<SampleRecord>& samples) override;
+  Result<std::vector<SampleRecord>> samples(const std::string& rollout_id, int wave) override;
+  Status putVerdict(const VerdictRecord& v) override;
+  Result<std::vector<VerdictRecord>> verdicts(const std::string& rollout_id) override;
 
  private:
   SqliteStore(sqlite3* db, std::filesystem::path file, bool read_only)

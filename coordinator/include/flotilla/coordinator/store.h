@@ -122,6 +122,27 @@ struct TokenRecord {
   std::int64_t uses_left = -1;  // -1 = unlimited while valid
 };
 
+// One analysis sample a host sent for a rollout's wave (docs/analysis.md).
+struct SampleRecord {
+  std::string rollout_id;
+  int wave = 0;
+  std::string agent_id;
+  std::string role;  // "canary" | "baseline"
+  std::string metric;
+  std::int64_t at_ms = 0;
+  double value = 0, num = 0, den = 0;
+};
+
+// The judge's verdict on one wave of a rollout.
+struct VerdictRecord {
+  std::string rollout_id;
+  int wave = 0;
+  std::int64_t at_ms = 0;
+  std::string outcome;  // "pass" | "marginal" | "fail"
+  double score = 0;
+  std::string json;  // the whole verdict (toJson(Verdict))
+};
+
 struct StoreOptions {
   std::filesystem::path file;  // the database file (SQLite, the one implementation today)
   // Read-only: no schema or migration work and no write; a store that does not
@@ -196,6 +217,15 @@ class Store {
   // Consumes one use of a valid token; false when unknown, expired (now_ms >=
   // expires_at_ms) or used up.
   virtual Result<bool> useToken(const std::string& token_hash, std::int64_t now_ms) = 0;
+
+  // Analysis samples, appended in batches.
+  virtual Status appendSamples(const std::vector<SampleRecord>& samples) = 0;
+  // The samples of one wave of one rollout, in the order they were appended.
+  virtual Result<std::vector<SampleRecord>> samples(const std::string& rollout_id, int wave) = 0;
+  // Inserts or replaces the verdict of (rollout, wave).
+  virtual Status putVerdict(const VerdictRecord& v) = 0;
+  // The verdicts of one rollout, by wave.
+  virtual Result<std::vector<VerdictRecord>> verdicts(const std::string& rollout_id) = 0;
 
  protected:
   Store() = default;

@@ -32,8 +32,8 @@ struct AnalysisMetric {
   std::string scrape;      // kScrape: "http://127.0.0.1:${PORT}/metrics" (loopback only)
   std::string prometheus;  // kPrometheus: "http://HOST:9090"
   Kind kind = Kind::kRate;
-  std::string series;  // a selector like 'http_requests_total{code=~"5.."}', or the PromQL query
-  std::string per;     // kRate: optional denominator selector (a ratio)
+  std::string series;      // a selector like 'http_requests_total{code=~"5.."}', or the PromQL query
+  std::string per;         // kRate: optional denominator selector (a ratio)
   double quantile = 0.99;  // kHistogram, in (0, 1)
   Direction direction = Direction::kIncrease;
   // A change against the baseline that still passes: relative ("25%" = 0.25
@@ -49,11 +49,11 @@ struct AnalysisMetric {
 
 struct AnalysisSpec {
   common::Millis interval{std::chrono::seconds(10)};  // one sample per host and metric per interval
-  std::size_t min_samples = 6;  // per group before a metric can have a verdict
-  double pass_score = 95;       // score >= this: the wave may go on
-  double marginal_score = 75;   // [marginal, pass): pause for an operator; below: fail
-  double confidence = 0.95;     // of the interval on the shift, in (0.5, 1)
-  std::vector<AnalysisMetric> metrics;  // at least one
+  std::size_t min_samples = 6;                        // per group before a metric can have a verdict
+  double pass_score = 95;                             // score >= this: the wave may go on
+  double marginal_score = 75;                         // [marginal, pass): pause for an operator; below: fail
+  double confidence = 0.95;                           // of the interval on the shift, in (0.5, 1)
+  std::vector<AnalysisMetric> metrics;                // at least one
 
   // How long a wave without a longer bake is sampled: enough intervals for
   // min_samples rate samples (a counter's first scrape gives none).

@@ -54,6 +54,7 @@ inline constexpr const char* kEvents = "events";
 inline constexpr const char* kWatch = "watch";
 inline constexpr const char* kMetrics = "metrics";
 inline constexpr const char* kPing = "ping";
+inline constexpr const char* kAnalysis = "analysis";
 // Artifact upload (docs/protocol.md "Artifact upload"): upload_chunk carries
 // the chunk's bytes as a second frame after its JSON.
 inline constexpr const char* kUploadBegin = "upload_begin";
@@ -131,6 +132,12 @@ struct UploadEndRequest {
   std::string upload_id;
 };
 
+// The analysis of a rollout: every wave's verdict, or one wave's (docs/analysis.md).
+struct AnalysisRequest {
+  std::string rollout;
+  std::int64_t wave = -1;  // -1 = every wave
+};
+
 // ---------------------------------------------------------------- replies
 
 struct ErrorReply {
@@ -164,6 +171,25 @@ struct HostDoc {
   bool operator==(const HostDoc&) const = default;
 };
 
+// One metric of a wave's verdict, as the judge left it (judge.h). Figures the
+// judge could not compute are null.
+struct AnalysisMetricDoc {
+  std::string metric, verdict, test, tolerance, why;
+  bool critical = false, bound_failed = false;
+  double weight = 1;
+  std::size_t canary_n = 0, baseline_n = 0, outliers = 0;
+  std::optional<double> canary, baseline, shift, ci_low, ci_high, p_value, change, max, min;
+  bool operator==(const AnalysisMetricDoc&) const = default;
+};
+struct AnalysisWaveDoc {
+  std::int64_t wave = 0;
+  bool final = false;             // false: the verdict so far of a wave still sampled
+  std::optional<std::string> at;  // when a final verdict was reached
+  std::string outcome, reason;    // pass | marginal | fail
+  double score = 0;
+  std::vector<AnalysisMetricDoc> metrics;
+  bool operator==(const AnalysisWaveDoc&) const = default;
+};
 // The status document of a rollout.
 struct RolloutStatus {
   std::string id, app, version, state, gate;
@@ -173,6 +199,8 @@ struct RolloutStatus {
   std::string message;
   std::vector<WaveDoc> waves;
   std::optional<std::vector<HostDoc>> hosts;  // only when asked for, while the rollout is active
+  // The current wave's verdict so far while it is analysed (pushed to watchers only).
+  std::optional<AnalysisWaveDoc> analysis;
   bool operator==(const RolloutStatus&) const = default;
 };
 
@@ -251,6 +279,12 @@ struct MetricsReply {
   std::string window_start, generated_at;  // RFC 3339
   std::optional<DoraScopeDoc> fleet;       // null when an app was asked for
   std::map<std::string, DoraScopeDoc> apps;
+};
+
+struct AnalysisReply {
+  std::string rollout, app;
+  double pass_score = 0, marginal_score = 0;
+  std::vector<AnalysisWaveDoc> waves;
 };
 
 // Either the artifact is stored already (nothing to send) or an upload is
@@ -347,6 +381,14 @@ void to_json(json& j, const WatchReply& r);
 void from_json(const json& j, WatchReply& r);
 void to_json(json& j, const MetricsReply& r);
 void from_json(const json& j, MetricsReply& r);
+void to_json(json& j, const AnalysisRequest& r);
+void from_json(const json& j, AnalysisRequest& r);
+void to_json(json& j, const AnalysisMetricDoc& r);
+void from_json(const json& j, AnalysisMetricDoc& r);
+void to_json(json& j, const AnalysisWaveDoc& r);
+void from_json(const json& j, AnalysisWaveDoc& r);
+void to_json(json& j, const AnalysisReply& r);
+void from_json(const json& j, AnalysisReply& r);
 void to_json(json& j, const UploadBeginReply& r);
 void from_json(const json& j, UploadBeginReply& r);
 void to_json(json& j, const UploadChunkReply& r);

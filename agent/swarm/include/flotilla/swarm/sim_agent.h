@@ -6,7 +6,8 @@
 // It optionally fetches the artifact and checks its digest, "applies" it for a
 // configured time, and reports accepted -> healthy, or reverted with a given
 // probability. Plan key rotation statements signed by the pinned key move the
-// pin, as on the agent.
+// pin, as on the agent. SampleRequests are answered with synthetic samples
+// (sim_sampler.h).
 //
 // Pure: no sockets or threads; time comes in as `now` (and from a Clock, read
 // once to time order verification). The owner (Swarm) feeds it decoded
@@ -26,6 +27,7 @@
 #include "flotilla/common/crypto.h"
 #include "flotilla/protocol/messages.h"
 #include "flotilla/protocol/order.h"
+#include "flotilla/swarm/sim_sampler.h"
 #include "flotilla/swarm/stats.h"
 
 namespace flotilla::swarm {
@@ -41,6 +43,7 @@ struct SimConfig {
   std::optional<common::Millis> heartbeat_override;  // ignore the welcome's interval (load tests)
   common::Millis fetch_timeout{std::chrono::minutes(5)};
   std::int64_t clock_skew_s = 300;
+  SampleModel samples;  // synthetic answers to SampleRequests
 };
 
 struct SimNow {
@@ -100,6 +103,8 @@ class SimAgent {
   void startNext(SimContext& ctx, Port& port, const SimNow& now);
   void finish(SimContext& ctx, Port& port, const SimNow& now);
   void fail(SimContext& ctx, Port& port, const std::string& why, const SimNow& now);
+  // Synthetic samples due now: to the outbox while online, counted as dropped otherwise.
+  void sample(SimContext& ctx, const SimNow& now, std::vector<std::string>& out);
   // Keeps the swarm's online and pending counts in step with the session's state.
   void track(SimContext& ctx, State before) const;
 
@@ -110,6 +115,7 @@ class SimAgent {
   std::optional<Work> current_;
   std::optional<common::Hasher> hasher_;  // of the download in hand
   std::deque<Work> queue_;
+  SimSampler sampler_;
 };
 
 }  // namespace flotilla::swarm

@@ -52,6 +52,11 @@ struct SwarmStats {
   std::uint64_t orders_reverted = 0;
   std::uint64_t orders_failed = 0;  // fetch or digest failures
   std::uint64_t fetched_bytes = 0;
+  // Analysis: synthetic samples.
+  std::uint64_t sample_requests = 0;
+  std::uint64_t samples = 0;          // sent
+  std::uint64_t sample_batches = 0;   // Samples messages sent
+  std::uint64_t samples_dropped = 0;  // due while not online
   std::int64_t first_receipt_ms = 0;  // unix ms of the first order received
   std::int64_t last_verified_ms = 0;  // unix ms of the latest order verified
   Samples verify_us;                  // order receipt -> verified (decode + Ed25519 + checks)

@@ -55,6 +55,7 @@ struct SwarmOptions {
   double progress_s = 0;                             // a progress line on stderr this often; 0 = none
   int io_threads = 1;
   std::uint64_t seed = 0;  // 0 = random
+  SampleModel samples;     // synthetic answers to SampleRequests
 };
 
 class Swarm {

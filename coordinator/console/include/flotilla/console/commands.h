@@ -62,6 +62,8 @@ class Console {
   int rollback(const std::string& app, const std::string& to, bool watch);
   int history(const std::string& app, std::int64_t limit);
   int events(const std::string& rollout, std::int64_t after);
+  // wave -1 = every wave.
+  int analysis(const std::string& rollout, std::int64_t wave);
   // app "" = the fleet and every app; days >= 1.
   int metrics(const std::string& app, std::int64_t days);
   // Writes PREFIX.key (0600) and PREFIX.pub: kind "release" (Ed25519, for

@@ -82,6 +82,13 @@ std::string renderHistory(const std::vector<protocol::control::HistoryEntry>& ro
 // first, then each app), the raw figure beside its band.
 std::string renderMetrics(const protocol::control::MetricsReply& report);
 
+// Release analysis (render_analysis.cpp). "wave 0: fail, score 50 (pass 95, marginal 75) at TIME".
+std::string analysisHeadline(const protocol::control::AnalysisWaveDoc& w, double pass_score, double marginal_score);
+// Per wave: the headline, the reason, then METRIC CANARY BASELINE CHANGE TOLERANCE/BOUND VERDICT WHY.
+std::string renderAnalysis(const protocol::control::AnalysisReply& reply);
+// What a watch shows of a wave being analysed: a line for the verdict so far, one per metric.
+std::vector<std::string> analysisLines(const protocol::control::AnalysisWaveDoc& w);
+
 // "TIME KIND [AGENT] [wave N] MESSAGE (actor)". With `time_of_day`, TIME is
 // HH:MM:SS instead of the full RFC 3339 timestamp (the watch view).
 std::string eventLine(const protocol::control::EventDoc& event, bool time_of_day = false);

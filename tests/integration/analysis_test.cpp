@@ -1,0 +1,212 @@
+// Release analysis end to end (docs/analysis.md): real agents run the example
+// service (its own steady traffic, Prometheus /metrics), a release that passes
+// its health check but fails a share of its requests is caught at the canary
+// wave and rolled back, an identical release passes every wave, and the same
+// judgement made through a real Prometheus server.
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support/cluster.h"
+#include "support/prometheus.h"
+#include "support/release_builder.h"
+
+using namespace std::chrono_literals;
+using flotilla::testing::Fleet;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<std::string> kHosts{"a1", "a2", "a3", "a4"};
+constexpr int kRps = 20;  // each service's own traffic: light on a busy 2-core machine
+
+// A fleet of four agents, each with its own PORT, every service stopped at the end.
+struct ServiceFleet {
+  ServiceFleet() {
+    fleet.startCoordinator();
+    for (const auto& h : kHosts) {
+      ports[h] = flotilla::testing::freeTcpPort();
+      fleet.startAgent(Fleet::AgentSpec(h, {{"role", "web"}}, {{"PORT", std::to_string(ports[h])}}));
+    }
+    REQUIRE(fleet.waitOnline(kHosts.size()));
+  }
+  ~ServiceFleet() {
+    for (const auto& h : kHosts) {
+      const auto app = fleet.appsDir(h) / "web";
+      if (fs::exists(app / "current/bin/stop"))
+        flotilla::testing::runCommand({(app / "current/bin/stop").string(), app.string()}, 30s);
+    }
+  }
+
+  fs::path release(const std::string& version, std::optional<double> error_rate = std::nullopt) {
+    flotilla::testing::ReleaseOptions opts;
+    opts.example_service = true;
+    opts.error_rate = error_rate;
+    opts.rps = kRps;
+    return flotilla::testing::buildRelease(fleet.dir(), version, opts);
+  }
+
+  // A plan for the example service; `analysis` is appended as is.
+  fs::path plan(const std::string& version, const fs::path& artifact, const std::string& waves,
+                const std::string& analysis) {
+    const auto p = fleet.dir() / ("web-" + version + ".toml");
+    std::ofstream out(p);
+    out << "app = \"web\"\nversion = \"" << version << "\"\n[artifact]\nfile = \"" << artifact.string() << "\"\n"
+        << "[target]\nlabels = { role = \"web\" }\n"
+        << "[waves]\n"
+        << waves << "\nmax_parallel = 4\ndeadline = \"90s\"\n"
+        << "[deploy]\nrestart = [\"./bin/restart\", \"${PORT}\"]\n"
+        << "[health]\ninterval = \"200ms\"\nhealthy_for = \"600ms\"\ndeadline = \"30s\"\n"
+        << "[[health.check]]\nhttp = \"http://127.0.0.1:${PORT}/healthz\"\ntimeout = \"2s\"\n"
+        << analysis;
+    return p;
+  }
+
+  // Release 1 everywhere, no analysis.
+  void deployFirst() {
+    const auto id = fleet.submit(plan("1", release("1"), "sizes = [\"100%\"]", ""));
+    REQUIRE(fleet.waitFinished(id, 180s)["state"] == "succeeded");
+  }
+
+  json analysis(const std::string& rollout) {
+    auto r = fleet.console({"analysis", rollout});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    return r.json;
+  }
+
+  Fleet fleet;
+  std::map<std::string, int> ports;
+};
+
+const std::string kScrapeAnalysis = R"(
+[analysis]
+interval = "1s"
+min_samples = 5
+[[analysis.metric]]
+name = "error_ratio"
+scrape = "http://127.0.0.1:${PORT}/metrics"
+rate = 'http_requests_total{path="/work",code=~"5.."}'
+per = 'http_requests_total{path="/work"}'
+tolerance = "25%"
+critical = true
+[[analysis.metric]]
+name = "latency_p90"
+scrape = "http://127.0.0.1:${PORT}/metrics"
+histogram = 'http_request_duration_seconds{path="/work"}'
+quantile = 0.9
+tolerance = "100%"
+)";
+
+const json* waveOf(const json& reply, int wave) {
+  for (const auto& w : reply["waves"])
+    if (w["wave"] == wave && w["final"] == true) return &w;
+  return nullptr;
+}
+
+const json* metricOf(const json& wave, const std::string& name) {
+  for (const auto& m : wave["metrics"])
+    if (m["metric"] == name) return &m;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("a release that fails requests but passes its health check is caught at the canary and rolled back",
+          "[integration][analysis]") {
+  ServiceFleet f;
+  f.deployFirst();
+  const auto id =
+      f.fleet.submit(f.plan("2", f.release("2", 0.1), "sizes = [1, \"100%\"]\nbake = \"1s\"", kScrapeAnalysis));
+  const json st = f.fleet.waitFinished(id, 180s);
+  INFO(st.dump());
+  CHECK(st["state"] == "rolled_back");
+  CHECK(f.fleet.countEvents(id, "analysis_verdict") == 1);
+  CHECK(f.fleet.countEvents(id, "wave_failed") == 1);
+  for (const auto& h : kHosts) CHECK(f.fleet.liveRelease(h, "web") == "1");
+
+  const json a = f.analysis(id);
+  INFO(a.dump());
+  const json* w0 = waveOf(a, 0);
+  REQUIRE(w0 != nullptr);
+  CHECK((*w0)["outcome"] == "fail");
+  const json* err = metricOf(*w0, "error_ratio");
+  REQUIRE(err != nullptr);
+  CHECK((*err)["verdict"] == "high");
+  CHECK((*err)["canary"].get<double>() > 0.05);
+  CHECK((*err)["baseline"].get<double>() == 0);
+  CHECK((*err)["canary_n"].get<int>() >= 5);
+  CHECK((*err)["baseline_n"].get<int>() >= 5);
+  CHECK(waveOf(a, 1) == nullptr);  // the rollout never got there
+
+  // The table people read names the metric, the figures and the threshold.
+  auto plain = flotilla::testing::runCommand({(flotilla::testing::binDir() / "coordinator/flotilla").string(),
+                                              "--control", f.fleet.controlEndpoint(), "analysis", id});
+  INFO(plain.out << plain.err);
+  CHECK(plain.exit_code == 0);
+  CHECK(plain.out.find("wave 0: fail") != std::string::npos);
+  CHECK(plain.out.find("error_ratio") != std::string::npos);
+  CHECK(plain.out.find("25%") != std::string::npos);
+}
+
+TEST_CASE("an identical release passes every analysed wave", "[integration][analysis]") {
+  ServiceFleet f;
+  f.deployFirst();
+  const auto id = f.fleet.submit(f.plan("3", f.release("3"), "sizes = [1, \"100%\"]", kScrapeAnalysis));
+  const json st = f.fleet.waitFinished(id, 180s);
+  INFO(st.dump());
+  REQUIRE(st["state"] == "succeeded");
+  for (const auto& h : kHosts) CHECK(f.fleet.liveRelease(h, "web") == "3");
+  const json a = f.analysis(id);
+  INFO(a.dump());
+  const json* w0 = waveOf(a, 0);
+  REQUIRE(w0 != nullptr);
+  CHECK((*w0)["outcome"] == "pass");
+  const json* err = metricOf(*w0, "error_ratio");
+  REQUIRE(err != nullptr);
+  CHECK((*err)["verdict"] == "pass");
+  CHECK((*err)["canary_n"].get<int>() >= 5);
+  CHECK((*err)["baseline_n"].get<int>() >= 5);
+  const json* w1 = waveOf(a, 1);  // the last wave: no host left on the old release to compare with
+  REQUIRE(w1 != nullptr);
+  CHECK((*w1)["outcome"] == "pass");
+}
+
+TEST_CASE("the prometheus source judges through a real Prometheus server", "[integration][analysis][prometheus]") {
+  if (auto why = flotilla::testing::prometheusMissing(); !why.empty()) {
+    WARN("skipped: " << why);
+    return;
+  }
+  ServiceFleet f;
+  std::vector<flotilla::testing::PrometheusTarget> targets;
+  for (const auto& h : kHosts) targets.push_back({"127.0.0.1:" + std::to_string(f.ports[h]), {{"host", h}}});
+  flotilla::testing::PrometheusServer prom(targets);
+  f.deployFirst();
+  const std::string analysis = R"(
+[analysis]
+interval = "1s"
+min_samples = 5
+[[analysis.metric]]
+name = "error_ratio"
+prometheus = ")" + prom.url() + R"("
+query = '(sum(rate(http_requests_total{path="/work",code=~"5..",host="${HOST}"}[5s])) or vector(0)) / sum(rate(http_requests_total{path="/work",host="${HOST}"}[5s]))'
+tolerance = "25%"
+critical = true
+)";
+  const auto id = f.fleet.submit(f.plan("2", f.release("2", 0.2), "sizes = [1, \"100%\"]\nbake = \"6s\"", analysis));
+  const json st = f.fleet.waitFinished(id, 180s);
+  INFO(st.dump());
+  CHECK(st["state"] == "rolled_back");
+  const json a = f.analysis(id);
+  INFO(a.dump());
+  const json* w0 = waveOf(a, 0);
+  REQUIRE(w0 != nullptr);
+  CHECK((*w0)["outcome"] == "fail");
+  const json* err = metricOf(*w0, "error_ratio");
+  REQUIRE(err != nullptr);
+  CHECK((*err)["verdict"] == "high");
+  CHECK((*err)["test"] == "mann-whitney");
+}
