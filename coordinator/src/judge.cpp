@@ -228,7 +228,9 @@ std::pair<double, double> binomialTails(double k, double n, double q) {
     return {upperTail((k - 0.5 - mu) / sd), upperTail((mu - k - 0.5) / sd)};
   }
   double ge = 0, le = 0, lq = std::log(q), lr = std::log1p(-q), lgn = std::lgamma(n + 1);
-  for (double i = 0; i <= n; ++i) {
+  const auto events = static_cast<long>(n);
+  for (long e = 0; e <= events; ++e) {
+    const auto i = static_cast<double>(e);
     double t = std::exp(lgn - std::lgamma(i + 1) - std::lgamma(n - i + 1) + i * lq + (n - i) * lr);
     if (q == 0) t = i == 0 ? 1 : 0;
     if (q == 1) t = i == n ? 1 : 0;
@@ -309,11 +311,14 @@ bool exceedsTolerance(const Metric& spec, double shift, double baseline) {
 // The verdict of the comparison and the end of the sentence that explains it.
 std::pair<MetricVerdict, std::string> compare(const Metric& spec, const MetricResult& r, double confidence) {
   const std::string tol = "tolerance " + r.tolerance;
+  const bool up = r.shift > 0, exceeds = exceedsTolerance(spec, r.shift, r.baseline);
+  // Said first: a one-sided count test finds a large change the metric ignores "not significant".
+  if (exceeds && up && spec.direction == Direction::kDecrease)
+    return {MetricVerdict::kPass, "higher, but only a decrease fails"};
+  if (exceeds && !up && spec.direction == Direction::kIncrease)
+    return {MetricVerdict::kPass, "lower, but only an increase fails"};
   if (!(r.p_value < 1 - confidence)) return {MetricVerdict::kPass, "not significant at " + confidenceText(confidence)};
-  if (!exceedsTolerance(spec, r.shift, r.baseline)) return {MetricVerdict::kPass, "within " + tol};
-  bool up = r.shift > 0;
-  if (up && spec.direction == Direction::kDecrease) return {MetricVerdict::kPass, "higher, but only a decrease fails"};
-  if (!up && spec.direction == Direction::kIncrease) return {MetricVerdict::kPass, "lower, but only an increase fails"};
+  if (!exceeds) return {MetricVerdict::kPass, "within " + tol};
   return {up ? MetricVerdict::kHigh : MetricVerdict::kLow, (up ? "above " : "below by more than ") + tol};
 }
 

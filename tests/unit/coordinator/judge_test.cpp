@@ -173,6 +173,16 @@ TEST_CASE("judge: near-zero event rates without `per` use the exact Poisson test
   CHECK(r.p_value == Approx(std::pow(0.5, 8)));  // all 8 on the canary with equal time
   auto same = judgeMetric(m, counts(some, 10), counts(some, 10), 6, 0.95);
   CHECK(same.verdict == MetricVerdict::kPass);
+  // 300,000 events against 30: past the exact sum, the normal approximation decides.
+  auto busy =
+      judgeMetric(m, counts(std::vector<double>(30, 10000), 10), counts(std::vector<double>(30, 1), 10), 6, 0.95);
+  CHECK(busy.test == "poisson");
+  CHECK(busy.verdict == MetricVerdict::kHigh);
+  CHECK(busy.p_value < 1e-6);
+  auto quiet =
+      judgeMetric(m, counts(std::vector<double>(30, 1), 10), counts(std::vector<double>(30, 10000), 10), 6, 0.95);
+  CHECK(quiet.verdict == MetricVerdict::kPass);
+  CHECK_THAT(quiet.why, Catch::Contains("only an increase fails"));
 }
 
 TEST_CASE("judge: too few samples is nodata; no baseline leaves only the bounds", "[coordinator][judge]") {

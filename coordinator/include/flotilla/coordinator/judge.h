@@ -78,7 +78,10 @@ struct MetricResult {
   std::string tolerance;         // "25%" or "0.5"
   std::optional<double> max, min;
   bool bound_failed = false;
-  std::string why;  // one sentence for people: "canary 4.1% vs baseline 0.0% errors (p=0.0003), above tolerance 25%"
+  // One sentence for people, the figures beside the threshold: "canary 0.312 vs baseline 0.24 (+30.0%, 95% CI
+  // +26.1%..+33.8%, p<0.0001): above tolerance 25%", "canary 0.01 vs baseline 0 (shift +0.01, 95% CI
+  // +0.0038..+0.016, two-proportion p=0.00076): above tolerance 25%; canary 10 of 1000, baseline 0 of 1000".
+  std::string why;
 };
 
 enum class Outcome { kPass, kMarginal, kFail };
