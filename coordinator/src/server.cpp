@@ -77,6 +77,16 @@ Status Server::start() {
   auto apps = store_->apps();
   if (!apps) return apps.error();
   convergence_.load(std::move(*apps));
+  stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  signal_fd_ = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  // Threads inherit the signal mask: workers and the HTTP endpoint start after
+  // SIGTERM and SIGINT are blocked, so those reach the reactor's signalfd only
+  // (delivered to another thread, they would end the process unflushed).
   prometheus_ = std::make_unique<PrometheusSource>(ctx_, std::chrono::seconds(5));
   analysis_ = std::make_unique<ReleaseAnalysis>(
       *store_, agents_, clock_,
@@ -95,16 +105,6 @@ Status Server::start() {
 
   FLOTILLA_TRY(bindSockets());
 
-  stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
-  signal_fd_ = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-  // Threads inherit the signal mask: workers and the HTTP endpoint start after
-  // SIGTERM and SIGINT are blocked, so those reach the reactor's signalfd only
-  // (delivered to another thread, they would end the process unflushed).
   background_ = std::make_unique<BackgroundWork>(
       ctx_, config_, clock_,
       [this](const std::string& rid, zmq::message_t payload) {
