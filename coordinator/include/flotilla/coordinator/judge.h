@@ -18,8 +18,8 @@
 //    interval is below kNearZeroCount) are judged on the summed counts: a
 //    pooled two-proportion z-test when the metric has `per`, else a Poisson
 //    rate test (conditional binomial, exact up to 100,000 events, counts
-//    rounded to whole events); both one-sided in the bad direction (two-sided
-//    for either), with a Wald interval on the difference. Otherwise a
+//    rounded to whole events); the tail in the bad direction, doubled (the
+//    level of the two-sided rank test), with a Wald interval on the difference. Otherwise a
 //    two-sided Mann-Whitney U test (normal approximation with tie and
 //    continuity corrections) with the Hodges-Lehmann shift (median of every
 //    canary - baseline difference) and its distribution-free confidence
