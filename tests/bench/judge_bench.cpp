@@ -173,10 +173,10 @@ int main() {
        "detection of a +30% shift over 500 runs, " + setup(kNoisy) + ", tolerance 5%");
   line("g-errors-0-vs-1%", errorFailRate(0.01, 0), "%",
        "error ratio 0% baseline vs 1% canary, 1,000 requests per group over 25 intervals: failed runs of 500 "
-       "(two-proportion test, one-sided)");
+       "(two-proportion test, bad-direction tail doubled)");
   line("g-errors-false", errorFailRate(0.005, 0.005), "%",
-       "error ratio 0.5% on both, 1,000 requests per group, tolerance 25%: false alarms over 500 runs (one-sided at "
-       "0.05)");
+       "error ratio 0.5% on both, 1,000 requests per group, tolerance 25%: false alarms over 500 runs (confidence "
+       "0.95)");
   line("g-judge-1000-hosts", waveMillis(), " ms",
        "judge() on a 1,000-host wave: 1,000 canary x 6 vs 1,000 baseline x 6 samples, 3 metrics (median of 5)");
   return 0;
