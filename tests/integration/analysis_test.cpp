@@ -113,6 +113,24 @@ const json* metricOf(const json& wave, const std::string& name) {
   return nullptr;
 }
 
+// Wave `wave` of an analysis reply has a final verdict of `outcome`; its error_ratio metric.
+json errorRatio(const json& reply, int wave, const std::string& outcome) {
+  const json* w = waveOf(reply, wave);
+  REQUIRE(w != nullptr);
+  CHECK((*w)["outcome"] == outcome);
+  const json* m = metricOf(*w, "error_ratio");
+  REQUIRE(m != nullptr);
+  return *m;
+}
+
+// The rollout ended rolled back and every host serves release 1 again.
+void rolledBack(ServiceFleet& f, const std::string& id) {
+  const json st = f.fleet.waitFinished(id, 180s);
+  INFO(st.dump());
+  CHECK(st["state"] == "rolled_back");
+  for (const auto& h : kHosts) CHECK(f.fleet.liveRelease(h, "web") == "1");
+}
+
 }  // namespace
 
 TEST_CASE("a release that fails requests but passes its health check is caught at the canary and rolled back",
@@ -121,25 +139,18 @@ TEST_CASE("a release that fails requests but passes its health check is caught a
   f.deployFirst();
   const auto id =
       f.fleet.submit(f.plan("2", f.release("2", 0.1), "sizes = [1, \"100%\"]\nbake = \"1s\"", kScrapeAnalysis));
-  const json st = f.fleet.waitFinished(id, 180s);
-  INFO(st.dump());
-  CHECK(st["state"] == "rolled_back");
+  rolledBack(f, id);
   CHECK(f.fleet.countEvents(id, "analysis_verdict") == 1);
   CHECK(f.fleet.countEvents(id, "wave_failed") == 1);
-  for (const auto& h : kHosts) CHECK(f.fleet.liveRelease(h, "web") == "1");
 
   const json a = f.analysis(id);
   INFO(a.dump());
-  const json* w0 = waveOf(a, 0);
-  REQUIRE(w0 != nullptr);
-  CHECK((*w0)["outcome"] == "fail");
-  const json* err = metricOf(*w0, "error_ratio");
-  REQUIRE(err != nullptr);
-  CHECK((*err)["verdict"] == "high");
-  CHECK((*err)["canary"].get<double>() > 0.05);
-  CHECK((*err)["baseline"].get<double>() == 0);
-  CHECK((*err)["canary_n"].get<int>() >= 5);
-  CHECK((*err)["baseline_n"].get<int>() >= 5);
+  const json err = errorRatio(a, 0, "fail");
+  CHECK(err["verdict"] == "high");
+  CHECK(err["canary"].get<double>() > 0.05);
+  CHECK(err["baseline"].get<double>() == 0);
+  CHECK(err["canary_n"].get<int>() >= 5);
+  CHECK(err["baseline_n"].get<int>() >= 5);
   CHECK(waveOf(a, 1) == nullptr);  // the rollout never got there
 
   // The table people read names the metric, the figures and the threshold.
@@ -162,14 +173,10 @@ TEST_CASE("an identical release passes every analysed wave", "[integration][anal
   for (const auto& h : kHosts) CHECK(f.fleet.liveRelease(h, "web") == "3");
   const json a = f.analysis(id);
   INFO(a.dump());
-  const json* w0 = waveOf(a, 0);
-  REQUIRE(w0 != nullptr);
-  CHECK((*w0)["outcome"] == "pass");
-  const json* err = metricOf(*w0, "error_ratio");
-  REQUIRE(err != nullptr);
-  CHECK((*err)["verdict"] == "pass");
-  CHECK((*err)["canary_n"].get<int>() >= 5);
-  CHECK((*err)["baseline_n"].get<int>() >= 5);
+  const json err = errorRatio(a, 0, "pass");
+  CHECK(err["verdict"] == "pass");
+  CHECK(err["canary_n"].get<int>() >= 5);
+  CHECK(err["baseline_n"].get<int>() >= 5);
   const json* w1 = waveOf(a, 1);  // the last wave: no host left on the old release to compare with
   REQUIRE(w1 != nullptr);
   CHECK((*w1)["outcome"] == "pass");
@@ -207,18 +214,12 @@ tolerance = "25%"
 critical = true
 )";
   const auto id = f.fleet.submit(f.plan("2", f.release("2", 0.2), "sizes = [1, \"100%\"]\nbake = \"10s\"", analysis));
-  const json st = f.fleet.waitFinished(id, 180s);
-  INFO(st.dump());
-  CHECK(st["state"] == "rolled_back");
+  rolledBack(f, id);
   const json a = f.analysis(id);
   INFO(a.dump());
-  const json* w0 = waveOf(a, 0);
-  REQUIRE(w0 != nullptr);
-  CHECK((*w0)["outcome"] == "fail");
-  const json* err = metricOf(*w0, "error_ratio");
-  REQUIRE(err != nullptr);
-  CHECK((*err)["verdict"] == "high");
-  CHECK((*err)["test"] == "mann-whitney");
+  const json err = errorRatio(a, 0, "fail");
+  CHECK(err["verdict"] == "high");
+  CHECK(err["test"] == "mann-whitney");
 }
 
 TEST_CASE("a coordinator restarted mid-analysis resumes from the stored samples and reaches the verdict",
@@ -241,19 +242,12 @@ TEST_CASE("a coordinator restarted mid-analysis resumes from the stored samples 
       120s, 200ms));
   f.fleet.stopCoordinator();
   f.fleet.startCoordinator();
-  const json st = f.fleet.waitFinished(id, 180s);
-  INFO(st.dump());
-  CHECK(st["state"] == "rolled_back");
+  rolledBack(f, id);
   CHECK(f.fleet.countEvents(id, "rollout_resumed") >= 1);
   const json a = f.analysis(id);
   INFO(a.dump());
-  const json* w0 = waveOf(a, 0);
-  REQUIRE(w0 != nullptr);
-  CHECK((*w0)["outcome"] == "fail");
-  const json* err = metricOf(*w0, "error_ratio");
-  REQUIRE(err != nullptr);
-  CHECK((*err)["verdict"] == "high");
+  const json err = errorRatio(a, 0, "fail");
+  CHECK(err["verdict"] == "high");
   // The samples taken before the restart count in the verdict after it.
-  CHECK((*err)["canary_n"].get<std::size_t>() >= before);
-  for (const auto& h : kHosts) CHECK(f.fleet.liveRelease(h, "web") == "1");
+  CHECK(err["canary_n"].get<std::size_t>() >= before);
 }
