@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support/cluster.h"
+#include "support/http_get.h"
 #include "support/prometheus.h"
 #include "support/release_builder.h"
 
@@ -26,7 +27,7 @@ constexpr int kRps = 20;  // each service's own traffic: light on a busy 2-core 
 // A fleet of four agents, each with its own PORT, every service stopped at the end.
 struct ServiceFleet {
   ServiceFleet() {
-    fleet.startCoordinator();
+    fleet.startCoordinator({"http = \"127.0.0.1:" + std::to_string(http_port) + "\""});
     for (const auto& h : kHosts) {
       ports[h] = flotilla::testing::freeTcpPort();
       fleet.startAgent(Fleet::AgentSpec(h, {{"role", "web"}}, {{"PORT", std::to_string(ports[h])}}));
@@ -79,6 +80,7 @@ struct ServiceFleet {
   }
 
   Fleet fleet;
+  const int http_port = flotilla::testing::freeTcpPort();
   std::map<std::string, int> ports;
 };
 
@@ -152,6 +154,23 @@ TEST_CASE("a release that fails requests but passes its health check is caught a
   CHECK(err["canary_n"].get<int>() >= 5);
   CHECK(err["baseline_n"].get<int>() >= 5);
   CHECK(waveOf(a, 1) == nullptr);  // the rollout never got there
+
+  // /metrics exports the verdict (published once a second), and Prometheus' linter accepts it.
+  const std::string url = "http://127.0.0.1:" + std::to_string(f.http_port) + "/metrics";
+  const std::string labels = "{app=\"web\",rollout=\"" + id + "\",wave=\"0\"";
+  std::string body;
+  CHECK(flotilla::testing::waitUntil(
+      [&] {
+        body = flotilla::testing::httpGet(url).body;
+        return body.find("flotilla_analysis_verdict" + labels + ",outcome=\"fail\"} 1\n") != std::string::npos;
+      },
+      10s));
+  INFO(body);
+  CHECK(body.find("flotilla_analysis_metric_verdict" + labels + ",metric=\"error_ratio\",verdict=\"high\"} 1\n") !=
+        std::string::npos);
+  const auto exposition = f.fleet.dir() / "metrics.txt";
+  std::ofstream(exposition) << body;
+  CHECK(flotilla::testing::promtoolComplaints(exposition).value_or("") == "");
 
   // The table people read names the metric, the figures and the threshold.
   auto plain = flotilla::testing::runCommand({(flotilla::testing::binDir() / "coordinator/flotilla").string(),

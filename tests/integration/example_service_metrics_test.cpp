@@ -77,10 +77,7 @@ double workRequests(const Service& s) {
 // `promtool check metrics` over the body: what it complains about ("" when
 // nothing, or when promtool is not installed).
 std::string promtoolComplaints(const TempDir& tmp, const std::string& body) {
-  const auto file = tmp.write("exposition.txt", body);
-  auto r = flotilla::testing::runCommand(
-      {"/bin/sh", "-c", "command -v promtool >/dev/null || exit 0; promtool check metrics < \"$0\"", file.string()});
-  return r.exit_code == 0 ? "" : r.out + r.err;
+  return flotilla::testing::promtoolComplaints(tmp.write("exposition.txt", body)).value_or("");
 }
 
 // The share of a host's requests that answered 5xx over the last 5 s, as

@@ -1,5 +1,7 @@
 #include "support/prometheus.h"
 
+#include "support/cluster.h"
+
 #include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
@@ -19,16 +21,6 @@ namespace {
 
 constexpr int kStartAttempts = 3;  // a port picked free can be taken before Prometheus binds it
 constexpr auto kHttpTimeout = 5s;
-
-std::string findOnPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::istringstream dirs(path ? path : "");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    const auto candidate = fs::path(dir.empty() ? "." : dir) / name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
-  }
-  return "";
-}
 
 // Prometheus durations: whole milliseconds are always accepted ("1500ms").
 std::string promDuration(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
@@ -79,6 +71,23 @@ std::string prometheusBinary() {
   if (const char* set = std::getenv("FLOTILLA_PROMETHEUS"); set && *set)
     return ::access(set, X_OK) == 0 ? std::string(set) : std::string();
   return findOnPath("prometheus");
+}
+
+std::string findOnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const auto candidate = fs::path(dir.empty() ? "." : dir) / name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return "";
+}
+
+std::optional<std::string> promtoolComplaints(const fs::path& exposition) {
+  const std::string tool = findOnPath("promtool");
+  if (tool.empty()) return std::nullopt;
+  auto r = runCommand({"/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"", tool, exposition.string()});
+  return r.exit_code == 0 ? "" : "exit " + std::to_string(r.exit_code) + ": " + r.out + r.err;
 }
 
 std::string prometheusMissing() {

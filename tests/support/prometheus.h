@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,14 @@
 #include "support/temp_dir.h"
 
 namespace flotilla::testing {
+
+// The executable `name` on $PATH, or "" when there is none.
+std::string findOnPath(const std::string& name);
+
+// Prometheus' own linter (`promtool check metrics`, Debian package prometheus)
+// over an exposition file: what it complains about, "" when nothing; nullopt
+// when promtool is not installed.
+std::optional<std::string> promtoolComplaints(const std::filesystem::path& exposition);
 
 // The prometheus binary: $FLOTILLA_PROMETHEUS when set, else `prometheus` on
 // $PATH; "" when there is none.
