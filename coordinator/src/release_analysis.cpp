@@ -219,6 +219,13 @@ void ReleaseAnalysis::onSamples(const ActiveRollout& r, const std::string& agent
   }
   auto& run = it->second;
   const auto& spec = *r.plan.analysis;
+  auto& taken = run.taken[agent_id];
+  if (taken + m.samples.size() > maxSamplesPerHost(r)) {
+    dropped_ += m.samples.size();
+    spdlog::warn("[{}] {} sent more samples than wave {} can take from a host; dropped", r.record.id, agent_id, m.wave);
+    return;
+  }
+  taken += m.samples.size();
   run.failed_scrapes += m.failed_scrapes;  // cumulative per request on the agent; shown as a count of reports
   std::vector<SampleRecord> keep;
   keep.reserve(m.samples.size());
@@ -296,6 +303,13 @@ void ReleaseAnalysis::resumed(const ActiveRollout& r) {
   for (const auto& id : baselines) ask(r, id, "baseline");
   spdlog::info("[{}] wave {} analysis resumed from {} stored sample(s)", r.record.id, wave,
                stored.ok() ? stored->size() : 0);
+}
+
+std::size_t ReleaseAnalysis::maxSamplesPerHost(const ActiveRollout& r) {
+  const auto& spec = *r.plan.analysis;
+  const auto longest = r.plan.waves.deadline + std::max(r.plan.waves.bake, spec.window());
+  const auto intervals = static_cast<std::size_t>(longest / spec.interval) + 2;
+  return 2 * intervals * spec.metrics.size();
 }
 
 void ReleaseAnalysis::agentBack(const ActiveRollout& r, const std::string& agent_id) {

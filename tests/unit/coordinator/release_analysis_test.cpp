@@ -252,3 +252,23 @@ TEST_CASE("a wave with no host left on the old release passes on its bounds alon
   CHECK(v.reason.find("no host is left on the previous release") != std::string::npos);
   CHECK(v.metrics[0].verdict == MetricVerdict::kNoData);
 }
+
+TEST_CASE("a host cannot add more samples to a wave than the wave can take", "[coordinator][analysis]") {
+  Rig rig;
+  rig.start();
+  rig.analysis->canaryProbation(*rig.rollout, "h0");
+  const auto cap = ReleaseAnalysis::maxSamplesPerHost(*rig.rollout);
+  // deadline 10m + window 5s at 1s: 607 intervals, 2 metrics, twice over.
+  CHECK(cap == 2 * 607 * 2);
+  std::size_t sent = 0;
+  while (sent + 200 <= cap) {
+    rig.send("h0", "canary", 100, 0, 100);
+    sent += 200;
+  }
+  CHECK(rig.analysis->droppedSamples() == 0);
+  rig.send("h0", "canary", 100, 0, 100);
+  CHECK(rig.analysis->droppedSamples() == 200);
+  auto stored = rig.store->samples("web-1", 0);
+  REQUIRE(stored.ok());
+  CHECK(stored->size() == sent);
+}

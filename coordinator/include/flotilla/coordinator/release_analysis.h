@@ -92,6 +92,10 @@ class ReleaseAnalysis {
   };
   const std::map<std::string, LastVerdict>& lastVerdicts() const { return last_; }
   std::uint64_t droppedSamples() const { return dropped_; }
+  // The most samples one host may add to a wave: one per metric and interval
+  // of the longest a wave can sample, twice over. A host that sends more (a
+  // bug, or a host gone wrong) cannot fill the store; the rest is dropped.
+  static std::size_t maxSamplesPerHost(const ActiveRollout& r);
   std::uint64_t failedPrometheusQueries() const { return prometheus_failed_; }
 
  private:
@@ -101,6 +105,7 @@ class ReleaseAnalysis {
     std::set<std::string> baselines;                            // asked to sample as baseline
     std::vector<std::pair<GroupSamples, GroupSamples>> groups;  // per plan metric: canary, baseline
     std::map<std::string, std::set<std::string>> hosts_seen;    // metric -> "role/agent"
+    std::unordered_map<std::string, std::size_t> taken;         // agent -> samples kept (bounded per host)
     std::size_t baseline_wanted = 0;
     std::uint64_t failed_scrapes = 0;
     common::SteadyTime next_early_check{};
