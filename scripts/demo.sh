@@ -3,8 +3,12 @@
 # agents in a temporary directory, each running the example service on its own
 # port. Release 1 goes everywhere; release 2 rolls out in waves and succeeds;
 # release 3 is broken, so its canary reverts itself, the rollout fails and is
-# rolled back, and every host still serves release 2. Every fact is checked by
-# asking the services and the console; exits 0 only if all of them hold.
+# rolled back, and every host still serves release 2. Release 4 passes its
+# health checks but fails 10% of its requests: release analysis compares the
+# canary's metrics with hosts still on release 2, fails the canary wave and
+# rolls it back, so every host still serves release 2; the demo prints the
+# analysis table. Every fact is checked by asking the services and the
+# console; exits 0 only if all of them hold.
 #
 # Usage: scripts/demo.sh [--keep]   (--keep leaves the fleet's directory behind)
 set -euo pipefail
@@ -65,9 +69,13 @@ for _ in $(seq 100); do
 done
 flotilla agents
 
-make_plan() {  # make_plan VERSION SIZES [--broken]
+# Every release's service calls its own /work 20 times a second (the default
+# is 50): enough traffic for analysis, light on a small machine.
+rps=20
+make_plan() {  # make_plan VERSION SIZES [make-release.sh option...]
   local v=$1 sizes=$2
-  examples/make-release.sh "$v" "$work/web-$v.tar.gz" ${3:-} >/dev/null
+  shift 2
+  examples/make-release.sh "$v" "$work/web-$v.tar.gz" --rps "$rps" "$@" >/dev/null
   sed -e "s/@VERSION@/$v/" -e "s|@ARTIFACT@|web-$v.tar.gz|" -e "s|^sizes .*|sizes = $sizes|" \
     examples/plans/web.toml.in >"$work/web-$v.toml"
   cat >>"$work/web-$v.toml" <<TOML
@@ -130,21 +138,59 @@ ev = json.loads(subprocess.check_output([sys.argv[1], "--json", "events", sys.ar
 sys.exit(0 if any(e["kind"] == "host_failed" and "reverted" in e["message"] for e in ev) else 1)' "$bin/coordinator/flotilla" "$r3"
 for h in "${hosts[@]}"; do check "$h still answers /version 2 and /healthz 200" serves "${port[$h]}" 2; done
 
+say "Release 4 is healthy but fails 10% of its requests: analysis must catch its canary"
+make_plan 4 '[1, "50%", "100%"]' --error-rate 0.1
+cat examples/plans/web-analysis.toml.in >>"$work/web-4.toml"
+set +e
+flotilla rollout "$work/web-4.toml" --watch
+rc=$?
+set -e
+check "watching release 4 exits 1 (the rollout did not succeed)" test "$rc" = 1
+r4=$(flotilla --json history --app web --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["rollouts"][0]["id"])')
+echo
+flotilla analysis "$r4"
+check "rollout $r4 of release 4 was rolled back after its canary wave, with no host failing its health checks" python3 -c '
+import json, subprocess, sys
+s = json.loads(subprocess.check_output([sys.argv[1], "--json", "status", sys.argv[2]]))
+w = s["waves"]
+ok = s["state"] == "rolled_back" and w[0]["state"] == "failed" and w[0]["failed"] == 0 \
+     and all(x["state"] == "pending" for x in w[1:])
+sys.exit(0 if ok else 1)' "$bin/coordinator/flotilla" "$r4"
+check "analysis of wave 0 failed it: error_ratio is high" python3 -c '
+import json, subprocess, sys
+a = json.loads(subprocess.check_output([sys.argv[1], "--json", "analysis", sys.argv[2]]))
+w0 = [w for w in a["waves"] if w["wave"] == 0 and w["final"]]
+err = [m for m in w0[0]["metrics"] if m["metric"] == "error_ratio"] if w0 else []
+sys.exit(0 if w0 and w0[0]["outcome"] == "fail" and err and err[0]["verdict"] == "high" else 1)' \
+  "$bin/coordinator/flotilla" "$r4"
+check "an analysis_verdict event records it" python3 -c '
+import json, subprocess, sys
+ev = json.loads(subprocess.check_output([sys.argv[1], "--json", "events", sys.argv[2]]))["events"]
+sys.exit(0 if any(e["kind"] == "analysis_verdict" and e["message"].startswith("fail") for e in ev) else 1)' \
+  "$bin/coordinator/flotilla" "$r4"
+canary=$(flotilla --json events "$r4" | python3 -c '
+import json, sys
+ev = json.load(sys.stdin)["events"]
+print(next((e["agent"] for e in ev if e["kind"] == "host_rolled_back" and e["wave"] == 0), "none"))')
+check "the canary ($canary) was rolled back to release 2" serves "${port[$canary]:-0}" 2
+for h in "${hosts[@]}"; do check "$h still answers /version 2 and /healthz 200" serves "${port[$h]}" 2; done
+
 say "History"
 flotilla history --app web
-check "history shows releases 1, 2 and 3 as succeeded, succeeded, rolled_back" python3 -c '
+check "history shows releases 1 to 4 as succeeded, succeeded, rolled_back, rolled_back" python3 -c '
 import json, subprocess, sys
 h = json.loads(subprocess.check_output([sys.argv[1], "--json", "history", "--app", "web"]))["rollouts"]
 got = [(r["version"], r["state"]) for r in reversed(h)]
-sys.exit(0 if got == [("1", "succeeded"), ("2", "succeeded"), ("3", "rolled_back")] else 1)' "$bin/coordinator/flotilla"
+sys.exit(0 if got == [("1", "succeeded"), ("2", "succeeded"), ("3", "rolled_back"), ("4", "rolled_back")] else 1)' \
+  "$bin/coordinator/flotilla"
 
 say "Delivery metrics (DORA)"
 flotilla metrics --app web
-check "metrics count 2 deployments and 1 failure out of 3 finished rollouts of web" python3 -c '
+check "metrics count 2 deployments and 2 failures out of 4 finished rollouts of web" python3 -c '
 import json, subprocess, sys
 m = json.loads(subprocess.check_output([sys.argv[1], "--json", "metrics", "--app", "web"]))["apps"]["web"]
-ok = m["deployment_frequency"]["deployments"] == 2 and m["change_failure_rate"]["failed"] == 1 \
-     and m["change_failure_rate"]["finished"] == 3 and m["lead_time"]["from_submission"] == 0
+ok = m["deployment_frequency"]["deployments"] == 2 and m["change_failure_rate"]["failed"] == 2 \
+     and m["change_failure_rate"]["finished"] == 4 and m["lead_time"]["from_submission"] == 0
 sys.exit(0 if ok else 1)' "$bin/coordinator/flotilla"
 
 echo
