@@ -7,10 +7,10 @@
 namespace flotilla::coordinator {
 
 Rollout::Config engineConfig(const std::string& id, const protocol::Plan& plan) {
-  Rollout::Config c{id, plan.app, plan.version, plan.waves,
-                    std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2)))};
-  if (plan.analysis) c.analysis_window = plan.analysis->window();
-  return c;
+  std::optional<common::Millis> analysis_window;
+  if (plan.analysis) analysis_window = plan.analysis->window();
+  return Rollout::Config{id, plan.app, plan.version, plan.waves,
+                         std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2))), analysis_window};
 }
 
 RolloutRecord newRolloutRecord(const std::string& id, const protocol::Plan& plan, const std::string& plan_name,
