@@ -99,6 +99,18 @@ void WatchView::onStatus(const control::RolloutStatus& status, const char* type)
         pending_.push_back(line);
       }
     }
+    if (status.analysis) printAnalysisChanges(*status.analysis);
+  }
+}
+
+void WatchView::printAnalysisChanges(const control::AnalysisWaveDoc& wave) {
+  const auto lines = analysisLines(wave);  // the headline, then one line per metric
+  for (std::size_t i = 0; i < wave.metrics.size() && i + 1 < lines.size(); ++i) {
+    const auto& m = wave.metrics[i];
+    auto& printed = printed_analysis_[std::to_string(wave.wave) + "/" + m.metric];
+    if (printed == m.verdict) continue;
+    printed = m.verdict;
+    pending_.push_back("analysis wave " + std::to_string(wave.wave) + ":" + lines[i + 1].substr(3));
   }
 }
 

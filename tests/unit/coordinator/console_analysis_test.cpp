@@ -2,8 +2,10 @@
 // and printed as a table with each threshold beside its figure, and the lines
 // a watch shows while a wave is analysed.
 #include <catch2/catch.hpp>
+#include <sstream>
 
 #include "flotilla/console/render.h"
+#include "flotilla/console/watch.h"
 #include "flotilla/protocol/control.h"
 
 namespace control = flotilla::protocol::control;
@@ -97,4 +99,36 @@ TEST_CASE("a watched status shows the wave's verdict so far", "[console][analysi
   st.analysis.reset();
   json plain = st;
   CHECK_FALSE(plain.contains("analysis"));
+}
+
+TEST_CASE("a plain watch prints a metric's line when its verdict so far changes", "[console][analysis]") {
+  std::ostringstream out;
+  flotilla::console::WatchView view(out, flotilla::console::WatchView::Mode::kPlain);
+  control::RolloutStatus st;
+  st.id = "web-4";
+  st.app = "web";
+  st.version = "4";
+  st.state = "running";
+  auto w = failedWave();
+  w.final = false;
+  w.at.reset();
+  w.metrics[0].verdict = "nodata";
+  auto push = [&](const control::RolloutStatus& s) {
+    json j = s;
+    j["type"] = "status";
+    REQUIRE(view.onPush(j).ok());
+    view.flush();
+  };
+  st.analysis = w;
+  push(st);
+  CHECK(out.str().find("analysis wave 0: error_ratio nodata (critical)") != std::string::npos);
+  CHECK(out.str().find("analysis wave 0: latency_p90 pass") != std::string::npos);
+  const auto printed = out.str().size();
+  st.analysis->metrics[0].canary_n = 7;  // more samples, same verdict: nothing new
+  push(st);
+  CHECK(out.str().size() == printed);
+  st.analysis->metrics[0].verdict = "high";
+  push(st);
+  CHECK(out.str().find("analysis wave 0: error_ratio high (critical)", printed) != std::string::npos);
+  CHECK(out.str().find("latency_p90", printed) == std::string::npos);
 }

@@ -11,7 +11,8 @@
 //   per wave) is redrawn in place with ANSI cursor movement.
 // - kPlain (a pipe or a file): every event as one line; a wave line whenever
 //   that wave's progress changes; the headline when the state changes; the
-//   gate when it changes kind (not every countdown tick).
+//   gate when it changes kind (not every countdown tick); while a wave is
+//   analysed, a metric's line when its verdict so far changes.
 // - kJson: JSON Lines, each event/status/end message with the fields of its
 //   struct (protocol/control.h; messages taken from a watch reply get the
 //   "type" they would have had).
@@ -72,6 +73,7 @@ class WatchView {
  private:
   void onEvent(const protocol::control::EventDoc& event);
   void onStatus(const protocol::control::RolloutStatus& status, const char* type);
+  void printAnalysisChanges(const protocol::control::AnalysisWaveDoc& wave);
   void eraseBlock();
   void drawBlock();
   std::string fit(const std::string& line) const;
@@ -92,7 +94,8 @@ class WatchView {
   std::string printed_state_;
   std::string printed_gate_kind_;
   std::map<std::size_t, std::string> printed_waves_;
-  json last_json_status_;  // kJson: last status written
+  std::map<std::string, std::string> printed_analysis_;  // "wave/metric" -> verdict last printed (kPlain)
+  json last_json_status_;                                // kJson: last status written
 };
 
 }  // namespace flotilla::console
