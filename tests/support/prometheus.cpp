@@ -164,7 +164,9 @@ Result<std::vector<PrometheusSample>> PrometheusServer::query(const std::string&
     return Error(Errc::kCorrupt, "result type " + type + " is not an instant vector");
   for (const auto& element : result) {
     PrometheusSample s;
-    for (const auto& [k, v] : element.value("metric", nlohmann::json::object()).items())
+    // A local: items() of the temporary value() returns would outlive it.
+    const auto metric = element.value("metric", nlohmann::json::object());
+    for (const auto& [k, v] : metric.items())
       if (v.is_string()) s.labels[k] = v.get<std::string>();
     auto v = parseValue(element.value("value", nlohmann::json()));
     if (!v) return v.error();
