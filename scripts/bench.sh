@@ -12,20 +12,23 @@
 #   (f) peak memory of the console and the coordinator while a 2 GB artifact uploads;
 #   (g) the release judge on seeded synthetic data (flotilla-judge-bench): false-alarm rate over
 #       500 identical runs, detection rate of +10/+20/+30% latency shifts, 0% vs 1% errors, and
-#       judge() on a 1,000-host wave.
+#       judge() on a 1,000-host wave;
+#   (h) release analysis on 2,000 swarm agents: a wave of 1,000 hosts sampled (synthetic samples,
+#       canary equal to baseline) and judged; end of the bake -> verdict, samples stored, the
+#       verdict, coordinator CPU and RSS while the wave bakes.
 # Prints one table (each figure beside the command that produced it) and writes it, with a
 # description of the machine, to docs/performance.md. Every wait is bounded; every process
 # started here is stopped on exit. Takes about 10 minutes.
 #
-# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e,f,g] [--keep]
+# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e,f,g,h] [--keep]
 #   --out FILE    where to write the report (default docs/performance.md)
-#   --sections    which parts to run (default all: a,d,b,e,f,g; (c) runs with (b); (d) needs (a))
+#   --sections    which parts to run (default all: a,d,b,e,f,g,h; (c) runs with (b); (d) needs (a))
 #   --agents N    swarm size for (b) and (c) (default 10000; at least 2000)
 #   --swarms K    swarm processes sharing them (default 4)
 #   --keep        keep the work directory (logs, plans, order logs)
 # Environment: FLOTILLA_BENCH_BUILD (default build/bench), FLOTILLA_BENCH_JOBS (default 2),
-#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c) and (e) and of
-#   the whole machine during the timed rollout of (a),
+#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c), (e) and (h) and
+#   of the whole machine during the timed rollout of (a),
 #   FLOTILLA_BENCH_STRACE=web-NN traces that agent of (a) with `strace -f -tt -T` (with --keep).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +38,7 @@ out=docs/performance.md
 agents=10000
 swarms=4
 keep=0
-sections=a,d,b,e,f,g
+sections=a,d,b,e,f,g,h
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift ;;
@@ -43,7 +46,7 @@ while [ $# -gt 0 ]; do
     --swarms) swarms=$2; shift ;;
     --sections) sections=$2; shift ;;
     --keep) keep=1 ;;
-    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -155,6 +158,33 @@ wait_online() {  # wait_online N TIMEOUT_S
   return 1
 }
 
+swarm_plan() {  # swarm_plan VERSION SIZES TARGET_LABELS > plan
+  cat <<TOML
+app     = "fleet"
+version = "$1"
+
+[artifact]
+file = "fleet.tar.gz"
+
+[target]
+labels = { $3 }
+
+[waves]
+sizes           = $2
+max_parallel    = 100000
+max_failed      = 0
+max_unreachable = 0
+bake            = "0s"
+on_failure      = "halt"
+deadline        = "2m"
+
+[health]
+interval    = "1s"
+healthy_for = "0s"
+deadline    = "10s"
+TOML
+}
+
 $py machine >"$work/machine.json"
 say "Benchmark in $work (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 
@@ -195,7 +225,8 @@ start_agent idle-app role=idle "${port[idle-app]}"
 start_agent idle-bare role=bare
 wait_online 22 60
 
-for v in 0 1 2; do examples/make-release.sh "$v" "$A/web-$v.tar.gz" --pad 200 >/dev/null; done
+# --rps 0: the example service makes no traffic of its own (default 50 req/s), which would skew the figures.
+for v in 0 1 2; do examples/make-release.sh "$v" "$A/web-$v.tar.gz" --pad 200 --rps 0 >/dev/null; done
 # healthy_for 0s: the agent needs one passing round of http + tcp checks, as Ansible's playbook
 # does one wait_for + one uri check per host.
 bench_plan=(--set 'max_parallel=20' --set 'bake="0s"' --set 'interval="50ms"' --set 'healthy_for="0s"' --drop-exec)
@@ -371,32 +402,6 @@ note "- While (c) was measured the $swarms swarm processes used ${swarm_cpu}% of
 
 say "(b) dispatch: one wave of $agents hosts"
 examples/make-release.sh 1 "$B/fleet.tar.gz" >/dev/null
-swarm_plan() {  # swarm_plan VERSION SIZES TARGET_LABELS > plan
-  cat <<TOML
-app     = "fleet"
-version = "$1"
-
-[artifact]
-file = "fleet.tar.gz"
-
-[target]
-labels = { $3 }
-
-[waves]
-sizes           = $2
-max_parallel    = 100000
-max_failed      = 0
-max_unreachable = 0
-bake            = "0s"
-on_failure      = "halt"
-deadline        = "2m"
-
-[health]
-interval    = "1s"
-healthy_for = "0s"
-deadline    = "10s"
-TOML
-}
 run_rollout() {  # run_rollout PLAN NAME: submit, wait until it ends; sets rollout_id and rollout_json
   local t0 id
   t0=$(now)
@@ -505,6 +510,130 @@ while IFS=$'\t' read -r id value unit what; do
   printf '%s: %s%s\n' "$what" "$value" "$unit" >&2
   record --id "$id" --what "$what" --num "$value" --unit "$unit" --command "flotilla-judge-bench (tests/bench/judge_bench.cpp)"
 done <"$work/judge.tsv"
+fi
+
+if want h; then
+# ------------------------------------------------------------------ (h) analysis of a 1,000-host wave
+# 2,000 swarm agents answer SampleRequests with synthetic samples, canary equal to baseline; the
+# plan's first wave is 1,000 hosts (baseline: 100 hosts of the second wave), no bake of its own,
+# so it bakes the analysis window: (min_samples + 1) x interval = 4 s. The events API has seconds
+# only: the end of the bake (wave_baking + the bake it announces) and the verdict come from the
+# coordinator's millisecond log lines (bench.py verdict-time).
+say "(h) release analysis: end of the bake -> verdict for a 1,000-host wave of swarm agents"
+H="$work/h"
+mkdir -p "$H"
+h_agents=2000
+h_http="127.0.0.1:$(free_port)"
+start_coordinator "$H/coord" "s/^http = .*/http = \"$h_http\"/"
+hcoord=$coord_pid
+h_pids=()
+for k in 0 1; do
+  "$swarm_bin" --join "$H/coord/join.toml" --agents $((h_agents / 2)) --id-prefix "an-$k-" --label role=analysed \
+    --connect-rate 200 --connect-window 32 --report-probation --seed $((k + 1)) \
+    --sample-level 0.05 --sample-spread 0.1 --sample-canary-shift 0 --sample-requests 1000 \
+    >"$H/swarm-$k.json" 2>"$H/swarm-$k.err" &
+  h_pids+=($!)
+  pids+=($!)
+done
+wait_online "$h_agents" 120 || true
+h_online=$(online_count)
+examples/make-release.sh 1 "$H/fleet.tar.gz" --rps 0 >/dev/null
+# The swarm sends, per metric kind: rate with per -> num = value x requests, den = requests; gauge
+# -> value; histogram -> value (the quantile) and num = requests. The scrape URL is not read.
+swarm_plan h1 '[1000, "100%"]' 'role = "analysed"' >"$H/analysed.toml"
+cat >>"$H/analysed.toml" <<'TOML'
+
+[analysis]
+interval       = "1s"
+min_samples    = 3
+pass_score     = 95
+marginal_score = 75
+
+[[analysis.metric]]
+name      = "error_ratio"
+scrape    = "http://127.0.0.1:9100/metrics"
+rate      = 'http_requests_total{code=~"5.."}'
+per       = 'http_requests_total'
+direction = "increase"
+tolerance = "25%"
+critical  = true
+
+[[analysis.metric]]
+name      = "in_flight"
+scrape    = "http://127.0.0.1:9100/metrics"
+gauge     = 'http_requests_in_flight'
+tolerance = "50%"
+
+[[analysis.metric]]
+name      = "latency_p90"
+scrape    = "http://127.0.0.1:9100/metrics"
+histogram = 'http_request_duration_seconds'
+quantile  = 0.9
+tolerance = "25%"
+TOML
+t0=$(now)
+h_id=$(flotilla --json --timeout 60 rollout "$H/analysed.toml" | field id)
+h_stat="{}"
+if [ -n "$h_id" ]; then
+  # The coordinator's CPU and RSS while the first wave bakes (every canary and baseline host sampling).
+  for i in $(seq 1200); do
+    grep -q "\[$h_id\] wave_baking" "$H/coord.log" 2>/dev/null && break
+    sleep 0.1
+  done
+  h_bake_s=$(sed -n "s/.*\[$h_id\] wave_baking: bake \([0-9]*\)s.*/\1/p" "$H/coord.log" | head -1)
+  perf_h=""
+  if [ "${FLOTILLA_BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+    perf record -F 999 -g -p "$hcoord" -o "$H/perf-h.data" -- sleep "$((${h_bake_s:-4} + 1))" >/dev/null 2>&1 &
+    perf_h=$!
+  fi
+  h_stat=$($py procstat --window "${h_bake_s:-4}" "coord=$hcoord")
+  [ -n "$perf_h" ] && wait "$perf_h" 2>/dev/null || true
+  rollout_json=$($py wait-rollout --flotilla "$flotilla_bin" --id "$h_id" --start "$t0" --timeout 180)
+  echo "analysed rollout: $rollout_json" >&2
+  flotilla --json analysis "$h_id" >"$H/analysis.json" 2>/dev/null || true
+else
+  echo "bench: submitting $H/analysed.toml failed" >&2
+  rollout_json="{}"
+fi
+stop_pids "${h_pids[@]}"
+h_dropped=$(curl -fsS --max-time 10 "http://$h_http/metrics" 2>/dev/null | awk '$1 == "flotilla_analysis_dropped_samples_total" {print $2}')
+stop_pids "$hcoord"
+h_sent=0
+h_lost=0
+for k in 0 1; do
+  v=$(field samples.sent <"$H/swarm-$k.json")
+  h_sent=$((h_sent + ${v:-0}))
+  v=$(field samples.dropped <"$H/swarm-$k.json")
+  h_lost=$((h_lost + ${v:-0}))
+done
+$py verdict-time --coord-log "$H/coord.log" --rollout "${h_id:-none}" --db "$H/coord/flotilla.db" >"$H/verdict.json" ||
+  echo '{}' >"$H/verdict.json"
+echo "verdict time: $(cat "$H/verdict.json")" >&2
+w0=$(field waves.0 <"$H/verdict.json")
+h_ms=$(echo "$w0" | field bake_end_to_verdict_ms)
+h_outcome=$(echo "$w0" | field outcome)
+h_canary=$(echo "$w0" | field samples.canary)
+h_baseline=$(echo "$w0" | field samples.baseline)
+h_chosts=$(echo "$w0" | field sampling_hosts.canary)
+h_bhosts=$(echo "$w0" | field sampling_hosts.baseline)
+record --id h1 --what "analysed wave of 1,000 swarm agents ($h_online online, 3 metrics, interval 1s, min_samples 3): end of the bake (${h_bake_s:-?} s) -> verdict" \
+  --num "${h_ms:-failed}" --unit " ms" --fmt "{:.0f}" \
+  --command "coordinator log: wave_baking + its bake -> analysis_verdict (bench.py verdict-time)"
+h_stored=$(python3 -c 'import json,sys; print(sum(sum(w.get("samples", {}).values()) for w in json.load(open(sys.argv[1])).get("waves", [])))' "$H/verdict.json")
+record --id h2 --what "samples stored for that wave: canary ${h_canary:-0} from ${h_chosts:-0} hosts, baseline ${h_baseline:-0} from ${h_bhosts:-0} hosts (both waves: the swarms sent $h_sent, $h_stored stored, ${h_dropped:-?} dropped by the coordinator as not asked for (another wave, or after the verdict); $h_lost not sent while offline)" \
+  --num "$(( ${h_canary:-0} + ${h_baseline:-0} ))" --unit " samples" --fmt "{:.0f}" \
+  --command "SELECT count(*) FROM analysis_samples WHERE wave = 0 (flotilla.db)"
+record --id h3 --what "its verdict, canary equal to baseline ($(echo "$w0" | field message | cut -c1-60))" \
+  --value "${h_outcome:-none}" --verdict "$( [ "$h_outcome" = pass ] && echo met || echo missed)" --target "pass" \
+  --command "flotilla --json analysis ROLLOUT"
+hdoc=$(echo "$h_stat" | field coord)
+h_peak=$(echo "$hdoc" | field peak_rss_kb)
+record --id h4 --what "coordinator CPU while that wave bakes ($(( ${h_chosts:-0} + ${h_bhosts:-0} )) hosts sampling every 1 s; threads: $(echo "$h_stat" | $py threads coord))" \
+  --num "$(echo "$hdoc" | field cpu_pct)" --unit "% of a core" --fmt "{:.1f}" --command "bench.py procstat --window ${h_bake_s:-4} (coordinator)"
+record --id h5 --what "coordinator peak RSS while that wave bakes" \
+  --num "$(python3 -c "print(round(${h_peak:-0}/1024,1))")" --unit " MB" --command "VmRSS of flotilla-coordinator"
+w1=$(field waves.1 <"$H/verdict.json")
+[ -n "$w1" ] && note "- (h) the second wave (1,000 hosts, no host left on the previous release, so no baseline) got its verdict ($(echo "$w1" | field outcome)) $(echo "$w1" | field bake_end_to_verdict_ms) ms after the end of its bake; the rollout ended $(echo "$rollout_json" | field state) after $(echo "$rollout_json" | field wall_s) s."
 fi
 
 # ------------------------------------------------------------------ report

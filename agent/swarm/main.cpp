@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   app.add_option("--fail-rate", opts.fail_rate, "Probability that an order ends reverted instead of healthy")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--report-probation", opts.report_probation,
+               "Report probation when the apply time starts, as the agent does (an analysed wave's canaries "
+               "are asked to sample from then on; without it they never are)");
   app.add_flag("--fetch", opts.fetch, "Download each order's artifact (credit-based, digest checked) before applying");
   app.add_option("--duration", opts.duration_s, "Stop after S seconds (default: run until SIGTERM/SIGINT)")
       ->check(CLI::NonNegativeNumber);

@@ -12,6 +12,9 @@
   bench.py phases --coord-log LOG --rollout ID AGENT_LOG...
                                                   per wave: wall time and where it goes, phase by phase
                                                   (slowest host), from millisecond log timestamps
+  bench.py verdict-time --coord-log LOG --rollout ID [--db FILE]
+                                                  per analysed wave: end of the bake (wave_baking + its bake)
+                                                  -> analysis_verdict, from ms log timestamps; samples stored
   bench.py swarm-rate --window S LOG...           heartbeats+reports/s sent by swarms, from their progress lines
   bench.py machine                                the machine description, JSON
   bench.py plan --template T --version V --artifact A [--set k=v] [--target k=v] [--drop-exec]
@@ -237,6 +240,57 @@ def cmd_dispatch(a):
     json.dump(out, sys.stdout)
     print()
 
+ROLLOUT_EVENT = re.compile(r"\[([^\]]+)\] (wave_baking|analysis_verdict): (.*)$")
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
+DURATION_MS = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
+
+
+def duration_ms(text):
+    """Milliseconds of a duration as common::formatDuration writes it ("4s", "1m30s", "500ms", "1d2h"); None if not one."""
+    parts = DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return round(sum(float(n) * DURATION_MS[u] for n, u in parts))
+
+
+def verdict_times(lines, rollout):
+    """Per analysed wave, in order: its wave_baking line ("bake 4s, analysed") and the analysis_verdict
+    that follows it. The events API has only seconds; the log lines have milliseconds."""
+    waves = []
+    for line in lines:
+        m = ROLLOUT_EVENT.search(line.rstrip("\n"))
+        if not m or m.group(1) != rollout:
+            continue
+        t = log_ms(line)
+        if m.group(2) == "wave_baking":
+            bake = m.group(3).split(",")[0]
+            bake_ms = duration_ms(bake[len("bake "):]) if bake.startswith("bake ") else None
+            waves.append({"baking_ms": t, "bake_ms": bake_ms, "analysed": m.group(3).endswith("analysed")})
+        elif m.group(2) == "analysis_verdict" and waves and "verdict_ms" not in waves[-1]:
+            w = waves[-1]
+            w["verdict_ms"] = t
+            w["outcome"] = m.group(3).split(":")[0]
+            w["message"] = m.group(3)
+            if t is not None and w["baking_ms"] is not None and w["bake_ms"] is not None:
+                w["bake_end_to_verdict_ms"] = t - (w["baking_ms"] + w["bake_ms"])
+    return [dict(w, wave=i) for i, w in enumerate(waves)]
+
+
+def cmd_verdict_time(a):
+    with open(a.coord_log, errors="replace") as f:
+        waves = verdict_times(f, a.rollout)
+    if a.db:
+        import sqlite3
+        db = sqlite3.connect(f"file:{a.db}?mode=ro", uri=True)
+        for w in waves:
+            rows = db.execute("SELECT role, count(*), count(DISTINCT agent_id) FROM analysis_samples "
+                              "WHERE rollout_id = ? AND wave = ? GROUP BY role", (a.rollout, w["wave"])).fetchall()
+            w["samples"] = {role: n for role, n, _ in rows}
+            w["sampling_hosts"] = {role: hosts for role, _, hosts in rows}
+        db.close()
+    json.dump({"rollout": a.rollout, "waves": waves}, sys.stdout)
+    print()
+
 
 def last_progress(path, before=None):
     """The last JSON progress line of a swarm's stderr (at or before unix ms `before`)."""
@@ -372,7 +426,7 @@ averages above show. CPU figures are CPU time of the named process over a wall-c
 
 - **(a) real agents**: a coordinator and 20 `flotilla-agent` processes on loopback, each with the
   example service on its own port. Release 1 is installed first (not timed); then release 2
-  (`examples/make-release.sh 2 OUT --pad 200`, ~200 KB) rolls out with waves
+  (`examples/make-release.sh 2 OUT --pad 200 --rps 0`, ~200 KB, no traffic of its own) rolls out with waves
   `[1, "10%", "50%", "100%"]`, `max_parallel = 20`, `bake = "0s"`, `before_switch` migrate check,
   restart `./bin/restart ${{PORT}}` (stops the old service, starts the new one and waits for it to
   say it listens), then probation with `healthy_for = "0s"`: one passing round of the http + tcp
@@ -404,6 +458,17 @@ averages above show. CPU figures are CPU time of the named process over a wall-c
   and the coordinator's CPU over the same 20 s window give the rate at 100% of one core:
   rate / reactor-thread CPU share (e2), and rate / whole-process CPU share, CURVE decryption in
   libzmq's I/O thread included (e3).
+- **(g)** `flotilla-judge-bench` (tests/bench/judge_bench.cpp): the judge alone on seeded synthetic
+  samples, each rate over 500 runs; the setups are described at the top of that file.
+- **(h)** a coordinator and 2,000 swarm agents (two `flotilla-swarm` processes, `--report-probation`,
+  synthetic samples with `--sample-level 0.05 --sample-spread 0.1`, canary equal to baseline). The
+  plan's waves are `[1000, "100%"]` with no bake of their own and `[analysis]` interval 1 s,
+  `min_samples = 3` (so each wave bakes the 4 s window) and three scrape metrics: an error ratio
+  (rate with per, critical), a gauge and a histogram p90. The first wave's 1,000 canaries sample
+  from their probation report, its 100 baseline hosts (of the second wave) from the wave's start.
+  The end of the bake is the coordinator's `wave_baking` log line plus the bake it announces, the
+  verdict its `analysis_verdict` line (millisecond timestamps; `bench.py verdict-time`); samples
+  are counted in the coordinator's store after the run; CPU and RSS are over the bake.
 
 ## flotilla-swarm
 
@@ -598,6 +663,11 @@ def main():
     p.add_argument("--hosts", type=int, required=True)
     p.add_argument("order_logs", nargs="+")
     p.set_defaults(func=cmd_dispatch)
+    p = sub.add_parser("verdict-time")
+    p.add_argument("--coord-log", required=True)
+    p.add_argument("--rollout", required=True)
+    p.add_argument("--db", help="the coordinator's store: count the samples stored per wave and role")
+    p.set_defaults(func=cmd_verdict_time)
     p = sub.add_parser("swarm-rate")
     p.add_argument("--window", type=float, required=True)
     p.add_argument("logs", nargs="+")

@@ -157,6 +157,11 @@ void SimAgent::startNext(SimContext& ctx, Port& port, const SimNow& now) {
     session_.beginFetch(b.artifact_digest, b.artifact_size, now.steady + ctx.config.fetch_timeout, port);
     return;
   }
+  beginApply(ctx, port, now);
+}
+
+void SimAgent::beginApply(SimContext& ctx, Port& port, const SimNow& now) {
+  if (ctx.config.report_probation) report(port, *current_, Phase::kProbation, "", current_->order.body.version, now);
   apply_due_ = now.steady + ctx.config.apply_time;
 }
 
@@ -177,7 +182,7 @@ void SimAgent::onChunk(SimContext& ctx, Port& port, const protocol::Chunk& c, co
     fail(ctx, port, "artifact digest mismatch", now);
     return;
   }
-  apply_due_ = now.steady + ctx.config.apply_time;
+  beginApply(ctx, port, now);
 }
 
 void SimAgent::fail(SimContext& ctx, Port& port, const std::string& why, const SimNow& now) {

@@ -80,6 +80,7 @@ Status Swarm::start() {
   config_.apply_time = options_.apply_time;
   config_.fail_rate = options_.fail_rate;
   config_.fetch = options_.fetch;
+  config_.report_probation = options_.report_probation;
   config_.heartbeat_override = options_.heartbeat_override;
   config_.samples = options_.samples;
   for (const auto& kv : options_.labels) {

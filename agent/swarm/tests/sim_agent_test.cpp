@@ -192,6 +192,27 @@ TEST_CASE_METHOD(Fixture, "a verified order is reported accepted then healthy af
   CHECK(stats.done_us.size() == 1);
 }
 
+TEST_CASE_METHOD(Fixture, "with report_probation the apply time is reported as probation, as the agent does",
+                 "[swarm]") {
+  // The coordinator asks an analysed wave's canaries to sample when they
+  // report probation: without it a swarm's canaries would never sample.
+  config.apply_time = 300ms;
+  config.report_probation = true;
+  swarm::SimAgent a("swarm-0");
+  online(a);
+  a.onMessage(ctx, order("swarm-0", 1), now(), out);
+  auto r = reports();
+  REQUIRE(r.size() == 2);
+  CHECK(r[0].phase == Phase::kAccepted);
+  CHECK(r[1].phase == Phase::kProbation);
+  CHECK(r[1].live_version == "2");
+  advance(300ms);
+  a.onTimer(ctx, now(), out);
+  r = reports();
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].phase == Phase::kHealthy);
+}
+
 TEST_CASE_METHOD(Fixture, "taking an order up is heartbeated at once with its id as busy, as the agent does",
                  "[swarm]") {
   // The agent's worker publishes its state (busy = the order) before it runs

@@ -5,9 +5,10 @@
 // for a welcome, the credit-based fetch window) without a host to deploy to.
 // It optionally fetches the artifact and checks its digest, "applies" it for a
 // configured time, and reports accepted -> healthy, or reverted with a given
-// probability. Plan key rotation statements signed by the pinned key move the
-// pin, as on the agent. SampleRequests are answered with synthetic samples
-// (sim_sampler.h).
+// probability; with report_probation, accepted -> probation -> healthy, as the
+// agent does (the coordinator asks an analysed wave's canaries to sample from
+// probation on, so a swarm whose samples should be judged needs it). Plan key rotation statements signed by the pinned
+// key move the pin, as on the agent. SampleRequests are answered with synthetic samples (sim_sampler.h).
 //
 // Pure: no sockets or threads; time comes in as `now` (and from a Clock, read
 // once to time order verification). The owner (Swarm) feeds it decoded
@@ -40,6 +41,7 @@ struct SimConfig {
   common::Millis apply_time{0};                      // from accepted (or fetched) to the terminal report
   double fail_rate = 0;                              // probability that an order ends reverted
   bool fetch = false;                                // download the artifact before applying
+  bool report_probation = false;                     // report probation when the apply time starts
   std::optional<common::Millis> heartbeat_override;  // ignore the welcome's interval (load tests)
   common::Millis fetch_timeout{std::chrono::minutes(5)};
   std::int64_t clock_skew_s = 300;
@@ -101,6 +103,7 @@ class SimAgent {
   void report(Port& port, const Work& w, protocol::Phase phase, const std::string& message, const std::string& live,
               const SimNow& now);
   void startNext(SimContext& ctx, Port& port, const SimNow& now);
+  void beginApply(SimContext& ctx, Port& port, const SimNow& now);
   void finish(SimContext& ctx, Port& port, const SimNow& now);
   void fail(SimContext& ctx, Port& port, const std::string& why, const SimNow& now);
   // Synthetic samples due now: to the outbox while online, counted as dropped otherwise.

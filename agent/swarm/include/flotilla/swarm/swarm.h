@@ -46,6 +46,7 @@ struct SwarmOptions {
   common::Millis apply_time{0};
   double fail_rate = 0;
   bool fetch = false;
+  bool report_probation = false;                     // accepted -> probation -> healthy, as the agent reports
   double duration_s = 0;                             // stop after this long; 0 = until SIGTERM/SIGINT
   double connect_rate = 400;                         // new connections per second
   std::size_t connect_window = 64;                   // connected but not yet welcomed, at most
