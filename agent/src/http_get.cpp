@@ -70,7 +70,7 @@ Result<HttpTarget> parseHttpUrl(const std::string& url) {
   t.host = hostOf(authority);
   // Built by appending: GCC 12's -Wrestrict misfires on insert(0, "/") at -O2.
   const std::string rest = path_start == std::string::npos ? std::string() : url.substr(path_start);
-  if (rest.empty() || rest.front() != '/') t.path = "/";
+  if (rest.empty() || rest.front() != '/') t.path.push_back('/');
   t.path += rest;
   if (auto hash = t.path.find('#'); hash != std::string::npos) t.path.erase(hash);
   for (unsigned char ch : t.path)

@@ -250,6 +250,7 @@ TEST_CASE("a wave with no host left on the old release passes on its bounds alon
   auto v = rig.analysis->decide(*rig.rollout, 0);
   CHECK(v.outcome == Outcome::kPass);
   CHECK(v.reason.find("no host is left on the previous release") != std::string::npos);
+  CHECK(v.score == 100);
   CHECK(v.metrics[0].verdict == MetricVerdict::kNoData);
 }
 
