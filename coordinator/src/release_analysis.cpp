@@ -47,6 +47,7 @@ Verdict judgeRun(const protocol::AnalysisSpec& spec, const std::vector<std::pair
   for (const auto& m : v.metrics)
     if (m.verdict == MetricVerdict::kHigh || m.verdict == MetricVerdict::kLow) return v;
   v.outcome = Outcome::kPass;
+  v.score = 100;  // nothing failed; what had data passed
   v.reason =
       "no host is left on the previous release to compare with: only the absolute bounds (max, min) "
       "were checked, and none failed";
