@@ -108,6 +108,12 @@ struct CommandLine {
   std::string events_id;
   std::int64_t events_after = 0;
 
+  std::string break_glass;
+
+  CLI::App* policy = nullptr;
+  CLI::App* policy_explain = nullptr;
+  std::string policy_plan;
+
   CLI::App* analysis = nullptr;
   std::string analysis_id;
   std::int64_t analysis_wave = -1;
@@ -178,6 +184,9 @@ void addRolloutCommands(CLI::App& app, CommandLine& c) {
       "it names and start the rollout; prints the rollout id and status");
   c.rollout->add_option("PLAN", c.plan_path, "Plan file (TOML); [artifact] file is read relative to it")->required();
   c.rollout->add_flag("--watch", c.rollout_watch, "Follow the rollout until it ends, as `flotilla watch ID` does");
+  c.rollout->add_option("--break-glass", c.break_glass,
+                        "REASON: start past closed policy gates (a freeze); only operators listed in "
+                        "policy.break_glass may, over a tcp:// endpoint with their key; recorded with the reason");
   c.rollout->footer(kRolloutFooter);
 
   c.status = app.add_subcommand(
@@ -223,6 +232,13 @@ void addRecordCommands(CLI::App& app, CommandLine& c) {
   c.events->add_option("--after", c.events_after, "Only events with a sequence number above this")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+
+  c.policy = app.add_subcommand("policy",
+                                 "List the policy gates (docs/policy.md): each freeze, whether it is open now and when "
+                                 "that changes, in its own time zone and in UTC");
+  c.policy->require_subcommand(0, 1);
+  c.policy_explain = c.policy->add_subcommand("explain", "Each gate's decision for PLAN now, and why");
+  c.policy_explain->add_option("PLAN", c.policy_plan, "Plan file (TOML)")->required();
 
   c.analysis = app.add_subcommand(
       "analysis",
@@ -271,7 +287,8 @@ int runCommand(const CommandLine& c, console::Console& con, const CLI::App& app)
     if (*c.revoke) return con.agentAction("revoke", c.agent_id);
     return con.agents();
   }
-  if (*c.rollout) return con.rollout(c.plan_path, c.rollout_watch);
+  if (*c.rollout) return con.rollout(c.plan_path, c.rollout_watch, c.break_glass);
+  if (*c.policy) return con.policy(*c.policy_explain ? c.policy_plan : "");
   if (*c.status) return con.status(c.status_id, c.status_hosts);
   if (*c.watch) return con.watch(c.watch_id);
   for (const auto& op : c.ops)

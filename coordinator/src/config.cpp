@@ -8,6 +8,7 @@
 #include "flotilla/common/fs.h"
 #include "flotilla/coordinator/store.h"
 #include "flotilla/protocol/order.h"
+#include "policy_config.h"
 
 namespace flotilla::coordinator {
 namespace {
@@ -52,7 +53,7 @@ Status checkKnownKeys(const fs::path& file, const toml::table& root) {
   for (auto& [k, v] : root) {
     std::string key(k.str());
     if (key != "log_level" && key != "http" && key != "agents" && key != "control" && key != "orders" &&
-        key != "store" && key != "keys")
+        key != "store" && key != "keys" && key != "policy")
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + key + ": unknown key");
   }
   return {};
@@ -119,6 +120,17 @@ Status readControl(const fs::path& file, const toml::table& root, CoordinatorCon
     return Error(Errc::kInvalidArgument, file.string() + ": control.endpoint " + c.control_endpoint +
                                              ": expected ipc://PATH or tcp://HOST:PORT");
   return {};
+}
+
+Status readPolicy(const fs::path& file, const toml::table& root, CoordinatorConfig& c) {
+  auto policy = section(file, root, "policy");
+  if (!policy) return policy.error();
+  for (auto& [k, v] : **policy) {
+    const std::string key(k.str());
+    if (key != "freeze" && key != "break_glass")
+      return Error(Errc::kInvalidArgument, where(file, k.source()) + ": policy." + key + ": unknown key");
+  }
+  return readPolicyGates(file, **policy, c.policy);
 }
 
 Status readOrders(const fs::path& file, const toml::table& root, CoordinatorConfig& c) {
@@ -303,6 +315,7 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   FLOTILLA_TRY(readOrders(file, root, c));
   FLOTILLA_TRY(readStore(file, root, c));
   FLOTILLA_TRY(readKeys(file, root, c));
+  FLOTILLA_TRY(readPolicy(file, root, c));
   return c;
 }
 

@@ -49,6 +49,7 @@ ControlApi::ControlApi(ControlContext& ctx) : ctx_(ctx) {
       {control::kWatch, &ControlApi::watch},
       {control::kPing, &ControlApi::ping},
       {control::kAnalysis, &ControlApi::analysis},
+      {control::kPolicy, &ControlApi::policy},
   };
 }
 
@@ -104,10 +105,19 @@ json ControlApi::rollout(const Call& c) {
   if (!sig.empty() && (sig.size() != 128 || sig.find_first_not_of("0123456789abcdef") != std::string::npos))
     return errorJson(Errc::kInvalidArgument,
                      name + ": artifact.signature: not a release signature (128 hex characters)");
+  // Policy gates (docs/policy.md): refused now, or past closed gates by break-glass.
+  const std::string peer = text(c.req, "_peer");
+  const std::string key_id = peer.rfind("operator:", 0) == 0 ? peer.substr(9) : std::string();
+  const auto now = common::fromUnixMillis(ctx_.nowMs());
+  auto overridden = ctx_.policyGates().admit(*plan, now, key_id, r.break_glass);
+  if (!overridden) return errorJson(overridden.error());
+  const protocol::Plan gated = *plan;
   auto id = ctx_.startRollout(
       RolloutStart{std::move(*plan), r.plan, name, r.artifact_digest, *size, c.actor, "rollout", sig});
   if (!id) return errorJson(id.error());
-  return control::RolloutReply{statusDoc(*ctx_.findRollout(*id), false, ctx_.steadyNow())};
+  ActiveRollout* started = ctx_.findRollout(*id);
+  recordGates(*started, gated, *overridden, r.break_glass, c.actor);
+  return control::RolloutReply{statusDoc(*started, false, ctx_.steadyNow())};
 }
 
 json ControlApi::status(const Call& c) {

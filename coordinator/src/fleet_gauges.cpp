@@ -58,6 +58,9 @@ std::string renderFleetGauges(const FleetGauges& g) {
   w.family("flotilla_denied_messages_total", "counter", "Messages from revoked or rejected agent keys, dropped.");
   w.sample("flotilla_denied_messages_total", g.denied_messages);
   renderAnalysis(w, g);
+  w.family("flotilla_policy_break_glass_total", "counter",
+           "Rollouts started past closed policy gates by break-glass since start.");
+  w.sample("flotilla_policy_break_glass_total", g.break_glass);
   return w.take();
 }
 

@@ -77,6 +77,9 @@ Status Server::start() {
   auto apps = store_->apps();
   if (!apps) return apps.error();
   convergence_.load(std::move(*apps));
+  auto gates = PolicyGates::make(config_.policy);
+  if (!gates) return gates.error();
+  policy_ = std::move(*gates);
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   sigset_t mask;
   sigemptyset(&mask);
@@ -415,6 +418,7 @@ void Server::publishGauges() {
     g.analysis.push_back(std::move(a));
   }
   g.dropped_samples = analysis_->droppedSamples();
+  g.break_glass = break_glass_;
   gauges_->publish(renderFleetGauges(g));
 }
 

@@ -191,7 +191,7 @@ int Console::agentAction(const std::string& action, const std::string& id) {
   });
 }
 
-int Console::rollout(const std::string& plan_path, bool watch) {
+int Console::rollout(const std::string& plan_path, bool watch, const std::string& break_glass) {
   return guarded([&] {
     // Refuse a broken plan before contacting anyone; the parser names file:line:col and the key.
     auto plan = protocol::parsePlanFile(plan_path);
@@ -203,7 +203,7 @@ int Console::rollout(const std::string& plan_path, bool watch) {
       return fail(Error(Errc::kIo, plan_path + ": artifact.file: cannot read " + plan->artifact_file.string() + ": " +
                                        std::strerror(errno)),
                   kExitUsage);
-    control::RolloutRequest req{*text, plan_path, "", ""};
+    control::RolloutRequest req{*text, plan_path, "", "", break_glass};
     if (!plan->artifact_signature.empty()) {
       auto sig = readFile(plan->artifact_signature);
       if (!sig) return fail(sig.error().context(plan_path + ": artifact.signature"), kExitUsage);
@@ -490,6 +490,26 @@ int Console::events(const std::string& rollout, std::int64_t after) {
     if (!reply) return rc;
     if (options_.json) return printReply(*reply);
     out_ << renderEvents(reply->events);
+    return kExitOk;
+  });
+}
+
+int Console::policy(const std::string& plan_path) {
+  return guarded([&] {
+    control::PolicyRequest req;
+    if (!plan_path.empty()) {
+      auto plan = protocol::parsePlanFile(plan_path);
+      if (!plan) return fail(plan.error(), kExitUsage);
+      auto text = readFile(plan_path);
+      if (!text) return fail(text.error(), kExitUsage);
+      req.plan = *text;
+      req.plan_name = plan_path;
+    }
+    int rc = kExitOk;
+    auto reply = call<control::PolicyReply>(req, rc);
+    if (!reply) return rc;
+    if (options_.json) return printReply(*reply);
+    out_ << renderPolicy(*reply);
     return kExitOk;
   });
 }

@@ -74,6 +74,15 @@ std::string renderAnalysis(const control::AnalysisReply& reply) {
   return out;
 }
 
+std::string renderPolicy(const control::PolicyReply& reply) {
+  std::string out = "policy gates at " + sanitize(reply.now) + "\n";
+  if (reply.gates.empty()) return out + "no policy gates configured ([policy] in coordinator.toml)\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& g : reply.gates)
+    rows.push_back({sanitize(g.gate), !g.applies ? "n/a" : (g.open ? "open" : "closed"), sanitize(g.why)});
+  return out + renderTable({"GATE", "STATE", "WHY"}, rows);
+}
+
 std::vector<std::string> analysisLines(const control::AnalysisWaveDoc& w) {
   std::vector<std::string> lines{"  analysis of wave " + std::to_string(w.wave) + " so far: " + w.outcome + ", score " +
                                  number(std::round(w.score))};

@@ -11,6 +11,7 @@
 #include "flotilla/common/clock.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/result.h"
+#include "flotilla/coordinator/policy_gates.h"
 #include "flotilla/protocol/messages.h"
 
 namespace flotilla::coordinator {
@@ -39,6 +40,7 @@ struct CoordinatorConfig {
   common::CurveKeyPair curve_key;
   std::string log_level = "info";
   std::string http_listen;  // "127.0.0.1:7780" serves /metrics and /healthz; empty = off
+  PolicyConfig policy;      // [policy]: freezes and break-glass (docs/policy.md)
 };
 
 struct InitOptions {

@@ -23,6 +23,7 @@
 #include "flotilla/coordinator/active_rollout.h"
 #include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/judge.h"
+#include "flotilla/coordinator/policy_gates.h"
 #include "flotilla/coordinator/store.h"
 
 namespace flotilla::coordinator {
@@ -62,6 +63,10 @@ class ControlContext {
   virtual void watch(const std::string& rollout_id, const std::string& routing_id) = 0;
   // The verdict so far of an analysed rollout's current wave; nothing when it is not being analysed.
   virtual std::optional<Verdict> interimVerdict(const ActiveRollout& r) const = 0;
+  // The policy gates (freezes, break-glass) a rollout must pass to start.
+  virtual const PolicyGates& policyGates() const = 0;
+  // A rollout started past closed gates by break-glass (counted in /metrics).
+  virtual void brokeGlass() = 0;
 };
 
 class ControlApi {
@@ -96,6 +101,10 @@ class ControlApi {
   nlohmann::json watch(const Call& c);
   nlohmann::json ping(const Call& c);
   nlohmann::json analysis(const Call& c);  // control_analysis.cpp
+  nlohmann::json policy(const Call& c);    // control_policy.cpp
+  // Records each policy gate's decision on a rollout that started, and a break-glass.
+  void recordGates(ActiveRollout& r, const protocol::Plan& plan, const std::vector<GateDecision>& overridden,
+                   const std::string& reason, const std::string& actor);
 
   ControlContext& ctx_;
   std::unordered_map<std::string, Handler> handlers_;

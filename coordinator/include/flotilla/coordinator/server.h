@@ -119,6 +119,8 @@ class Server : private ControlContext {
   std::vector<const ActiveRollout*> activeRollouts() const override { return rollouts_->all(); }
   std::string activeRolloutOf(const std::string& app) const override { return rollouts_->activeOf(app); }
   std::optional<Verdict> interimVerdict(const ActiveRollout& r) const override { return analysis_->interim(r); }
+  const PolicyGates& policyGates() const override { return policy_; }
+  void brokeGlass() override { ++break_glass_; }
   void cutOff(Agent& a, const std::string& why) override { markLost(a, why, clock_.steadyNow()); }
   Result<std::string> startRollout(RolloutStart start) override;
   void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
@@ -158,6 +160,8 @@ class Server : private ControlContext {
   // takes writes: every active rollout in full, and rollouts that finished.
   bool resave_ = false;
   common::SteadyTime next_sweep_{};
+  PolicyGates policy_;                     // freezes and break-glass, from [policy]
+  std::uint64_t break_glass_ = 0;          // rollouts started past closed gates since start
   OrderRefusals refusals_;                 // order refusals reported by agents, by reason
   std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();

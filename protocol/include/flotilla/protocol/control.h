@@ -55,6 +55,7 @@ inline constexpr const char* kWatch = "watch";
 inline constexpr const char* kMetrics = "metrics";
 inline constexpr const char* kPing = "ping";
 inline constexpr const char* kAnalysis = "analysis";
+inline constexpr const char* kPolicy = "policy";
 // Artifact upload (docs/protocol.md "Artifact upload"): upload_chunk carries
 // the chunk's bytes as a second frame after its JSON.
 inline constexpr const char* kUploadBegin = "upload_begin";
@@ -88,6 +89,7 @@ struct RolloutRequest {
   std::string plan_name;          // "" = "plan.toml"
   std::string artifact_digest;    // BLAKE2b-256 hex of the uploaded artifact
   std::string release_signature;  // hex, optional
+  std::string break_glass;        // the operator's reason to override closed policy gates; "" = none
 };
 struct StatusRequest {
   std::string rollout;  // "" = every active rollout
@@ -136,6 +138,12 @@ struct UploadEndRequest {
 struct AnalysisRequest {
   std::string rollout;
   std::int64_t wave = -1;  // -1 = every wave
+};
+
+// The policy gates now (docs/policy.md); with a plan, each gate's decision for it.
+struct PolicyRequest {
+  std::string plan;       // TOML text; "" = every gate
+  std::string plan_name;  // for errors
 };
 
 // ---------------------------------------------------------------- replies
@@ -287,6 +295,20 @@ struct AnalysisReply {
   std::vector<AnalysisWaveDoc> waves;
 };
 
+// One policy gate's decision now.
+struct GateDoc {
+  std::string gate;  // "freeze weekend"
+  bool open = true;
+  bool applies = true;  // with a plan: the gate covers it
+  std::string why;      // "frozen until Mon 2026-12-07 08:00 CET (07:00 UTC)"
+  std::optional<std::string> changes_at;  // RFC 3339 UTC; null = never
+  bool operator==(const GateDoc&) const = default;
+};
+struct PolicyReply {
+  std::string now;  // RFC 3339 UTC
+  std::vector<GateDoc> gates;
+};
+
 // Either the artifact is stored already (nothing to send) or an upload is
 // granted: chunks of at most chunk_bytes, at most `credit` unacknowledged.
 struct UploadBeginReply {
@@ -381,6 +403,12 @@ void to_json(json& j, const WatchReply& r);
 void from_json(const json& j, WatchReply& r);
 void to_json(json& j, const MetricsReply& r);
 void from_json(const json& j, MetricsReply& r);
+void to_json(json& j, const PolicyRequest& r);
+void from_json(const json& j, PolicyRequest& r);
+void to_json(json& j, const GateDoc& r);
+void from_json(const json& j, GateDoc& r);
+void to_json(json& j, const PolicyReply& r);
+void from_json(const json& j, PolicyReply& r);
 void to_json(json& j, const AnalysisRequest& r);
 void from_json(const json& j, AnalysisRequest& r);
 void to_json(json& j, const AnalysisMetricDoc& r);

@@ -53,7 +53,10 @@ class Console {
   int agentAction(const std::string& action, const std::string& id);
   // Parses PLAN locally (errors name file:line:col and the key; exit 2), then
   // submits it with the artifact it names.
-  int rollout(const std::string& plan_path, bool watch);
+  // `break_glass`: the reason to start past closed policy gates ("" = none).
+  int rollout(const std::string& plan_path, bool watch, const std::string& break_glass = "");
+  // The policy gates now; with a plan, each gate's decision for it (`policy explain PLAN`).
+  int policy(const std::string& plan_path);
   // rollout "" lists the active rollouts.
   int status(const std::string& rollout, bool hosts);
   int watch(const std::string& rollout);

@@ -82,6 +82,9 @@ std::string renderHistory(const std::vector<protocol::control::HistoryEntry>& ro
 // first, then each app), the raw figure beside its band.
 std::string renderMetrics(const protocol::control::MetricsReply& report);
 
+// The policy gates (docs/policy.md): "GATE STATE WHY", one row each, after the time it was asked.
+std::string renderPolicy(const protocol::control::PolicyReply& reply);
+
 // Release analysis (render_analysis.cpp). "wave 0: fail, score 50 (pass 95, marginal 75) at TIME".
 std::string analysisHeadline(const protocol::control::AnalysisWaveDoc& w, double pass_score, double marginal_score);
 // Per wave: the headline, the reason, then METRIC CANARY BASELINE CHANGE TOLERANCE/BOUND VERDICT WHY.

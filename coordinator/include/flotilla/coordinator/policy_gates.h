@@ -1,0 +1,79 @@
+#pragma once
+// PolicyGates: the coordinator's policy gates (docs/policy.md) that decide
+// whether a rollout may start now: freeze windows, evaluated in each
+// window's own time zone, and break-glass, which lets listed operators start
+// a rollout a freeze would refuse, with a reason that is recorded. Rollbacks
+// and aborts are never gated.
+//
+// Pure: the caller passes `now`. Built once from the configuration (a bad
+// window is a configuration error naming it). Reactor thread only.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flotilla/common/clock.h"
+#include "flotilla/common/result.h"
+#include "flotilla/coordinator/freeze_window.h"
+#include "flotilla/protocol/plan.h"
+
+namespace flotilla::coordinator {
+
+// [[policy.freeze]] of coordinator.toml.
+struct FreezePolicy {
+  std::string name;
+  std::string start, end;  // 5-field cron, or RFC 3339 for a one-off window
+  std::string timezone = "UTC";
+  std::vector<std::string> apps;              // empty = every app
+  std::map<std::string, std::string> labels;  // rollouts whose target includes these; empty = any
+  bool finish_in_flight = false;              // in_flight = "finish" (default "pause")
+};
+
+// [policy] of coordinator.toml (the parts PolicyGates decides).
+struct PolicyConfig {
+  std::vector<FreezePolicy> freezes;
+  std::vector<std::string> break_glass;  // operator key ids (flotilla keygen --operator; `keyId`)
+};
+
+// One gate's decision, for people and events.
+struct GateDecision {
+  std::string gate;  // "freeze weekend"
+  bool open = true;  // true: it lets rollouts through now
+  bool applies = true;  // false: the gate does not cover this plan (explain only)
+  std::string why;      // "closed until Mon 2026-12-07 08:00 CET (07:00 UTC)"
+  std::optional<common::SysTime> changes_at;
+};
+
+class PolicyGates {
+ public:
+  static Result<PolicyGates> make(const PolicyConfig& config);
+  PolicyGates() = default;
+
+  // Every gate, open or closed now, with when that changes.
+  std::vector<GateDecision> status(common::SysTime now) const;
+  // Every gate's decision for this plan now.
+  std::vector<GateDecision> explain(const protocol::Plan& plan, common::SysTime now) const;
+
+  // May `plan` start now? A closed gate refuses with kPolicyDenied naming it and
+  // when it reopens, unless `break_glass` (the operator's reason) is given by an
+  // operator whose key id is listed: then the overridden gates are returned, to
+  // be recorded.
+  Result<std::vector<GateDecision>> admit(const protocol::Plan& plan, common::SysTime now,
+                                          const std::string& operator_key_id, const std::string& break_glass) const;
+
+  bool empty() const { return freezes_.empty(); }
+
+ private:
+  struct Freeze {
+    FreezePolicy policy;
+    FreezeWindow window;
+  };
+  GateDecision decide(const Freeze& f, common::SysTime now) const;
+  static bool covers(const FreezePolicy& f, const protocol::Plan& plan);
+
+  std::vector<Freeze> freezes_;
+  std::vector<std::string> break_glass_;
+};
+
+}  // namespace flotilla::coordinator
