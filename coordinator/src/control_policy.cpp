@@ -48,6 +48,7 @@ void ControlApi::recordGates(ActiveRollout& r, const protocol::Plan& plan, const
                        actor);
   }
   if (overridden.empty()) return;
+  r.broke_glass = true;
   std::string gates;
   for (const auto& d : overridden) gates += (gates.empty() ? "" : ", ") + d.gate;
   ctx_.operatorActed(r, "break_glass", "started past " + gates + ": " + reason, actor);

@@ -54,6 +54,12 @@ std::vector<GateDecision> PolicyGates::explain(const protocol::Plan& plan, commo
   return out;
 }
 
+std::string PolicyGates::holdReason(const protocol::Plan& plan, common::SysTime now) const {
+  for (const auto& f : freezes_)
+    if (!f.policy.finish_in_flight && covers(f.policy, plan) && f.window.activeAt(now)) return "freeze " + f.policy.name;
+  return "";
+}
+
 Result<std::vector<GateDecision>> PolicyGates::admit(const protocol::Plan& plan, common::SysTime now,
                                                      const std::string& operator_key_id,
                                                      const std::string& break_glass) const {

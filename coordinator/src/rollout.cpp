@@ -333,12 +333,15 @@ void Rollout::tick(common::SteadyTime now) {
       finish(RolloutState::kSucceeded, "all " + std::to_string(waves_.size()) + " waves succeeded");
       return;
     }
-    if (config_.policy.approval == protocol::Approval::kManual) {
+    if (config_.policy.approval == protocol::Approval::kManual || !hold_reason_.empty()) {
       current_ += 1;
       waves_[current_].state = WaveState::kAwaitingApproval;
+      held_ = config_.policy.approval != protocol::Approval::kManual;
       event("awaiting_approval",
-            "wave " + std::to_string(current_) + " waits for `flotilla promote " + config_.id + "`", {},
-            static_cast<int>(current_));
+            "wave " + std::to_string(current_) + " waits for " +
+                (held_ ? hold_reason_ + " to end (or `flotilla promote " + config_.id + "`)"
+                       : "`flotilla promote " + config_.id + "`"),
+            {}, static_cast<int>(current_));
       return;
     }
     startWave(current_ + 1, now);
@@ -353,6 +356,17 @@ std::optional<common::SteadyTime> Rollout::nextDeadline() const {
   if (w.state == WaveState::kRunning) return w.deadline;
   if (w.state == WaveState::kBaking && state_ == RolloutState::kRunning && !verdict_asked_) return w.bake_until;
   return std::nullopt;
+}
+
+void Rollout::setHold(const std::string& reason, common::SteadyTime now) {
+  if (reason == hold_reason_) return;
+  hold_reason_ = reason;
+  if (!reason.empty() || !held_ || state_ != RolloutState::kRunning) return;
+  if (waves_[current_].state != WaveState::kAwaitingApproval) return;
+  held_ = false;
+  event("hold_lifted", "the gate that held wave " + std::to_string(current_) + " is open again", {},
+        static_cast<int>(current_));
+  startWave(current_, now);
 }
 
 bool Rollout::analysing() const {
@@ -458,6 +472,7 @@ Status Rollout::promote(common::SteadyTime now) {
                  std::string("rollout is ") + toString(state_) + "; only a running rollout can be promoted");
   auto& w = waves_[current_];
   if (w.state == WaveState::kAwaitingApproval) {
+    held_ = false;
     event("promoted", "wave " + std::to_string(current_) + " approved by operator", {}, static_cast<int>(current_));
     startWave(current_, now);
     return {};

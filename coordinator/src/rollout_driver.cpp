@@ -159,6 +159,10 @@ void RolloutDriver::onHostLost(const std::string& agent_id, SteadyTime now) {
   for (auto& [id, r] : rollouts_) r->engine->onHostLost(agent_id, now);
 }
 
+void RolloutDriver::applyHolds(const std::function<std::string(const ActiveRollout&)>& hold_of, SteadyTime now) {
+  for (auto& [id, r] : rollouts_) r->engine->setHold(r->broke_glass ? std::string() : hold_of(*r), now);
+}
+
 void RolloutDriver::markWatchTicks() {
   for (auto& [id, r] : rollouts_)
     if (watchers_.any(id)) r->watch_tick = true;

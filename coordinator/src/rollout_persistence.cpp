@@ -99,6 +99,7 @@ nlohmann::json Rollout::saveState(const std::function<std::int64_t(common::Stead
           {"failure_pending", failure_pending_},
           {"analysis_done", analysis_done_},
           {"analysis_paused", analysis_paused_},
+          {"held", held_},
           {"rollback_outstanding", rollback_outstanding_},
           {"rollback_deadline_ms", to_wall(rollback_deadline_)},
           {"paused_at_ms", to_wall(paused_at_)},
@@ -124,6 +125,7 @@ Result<std::unique_ptr<Rollout>> Rollout::restore(Config config, std::vector<Hos
     // Absent in state saved before analysis existed: no wave had a verdict.
     r->analysis_done_ = state.value("analysis_done", false);
     r->analysis_paused_ = state.value("analysis_paused", false);
+    r->held_ = state.value("held", false);
     r->rollback_outstanding_ = state.at("rollback_outstanding").get<std::size_t>();
     r->rollback_deadline_ = from_wall(state.at("rollback_deadline_ms").get<std::int64_t>());
     r->paused_at_ = from_wall(state.at("paused_at_ms").get<std::int64_t>());

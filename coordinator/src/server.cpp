@@ -259,6 +259,8 @@ void Server::afterWork(SteadyTime now) {
     publishGauges();
     // Watchers see gates count down (bake, approval) without asking.
     rollouts_->markWatchTicks();
+    const auto wall = clock_.systemNow();
+    rollouts_->applyHolds([&](const ActiveRollout& r) { return policy_.holdReason(r.plan, wall); }, now);
     next_sweep_ = now + std::chrono::seconds(1);
   }
   rollouts_->advance(now);

@@ -28,6 +28,7 @@ struct ActiveRollout {
   std::string plan_text;     // as submitted, to rebuild the plan after a restart
   bool store_stale = false;  // the snapshot in the store is stale: RolloutDriver writes it
   bool watch_tick = false;   // watchers want a fresh status (gates count down): RolloutDriver pushes it
+  bool broke_glass = false;  // started past closed policy gates: freezes do not hold it (not kept across a restart)
 };
 
 // The engine's configuration for rollout `id` of `plan`: the plan's waves, and

@@ -62,6 +62,10 @@ class PolicyGates {
   Result<std::vector<GateDecision>> admit(const protocol::Plan& plan, common::SysTime now,
                                           const std::string& operator_key_id, const std::string& break_glass) const;
 
+  // What holds a running rollout of `plan` at its next wave boundary now: the
+  // first active freeze covering it with in_flight = "pause" ("" = nothing).
+  std::string holdReason(const protocol::Plan& plan, common::SysTime now) const;
+
   bool empty() const { return freezes_.empty(); }
 
  private:

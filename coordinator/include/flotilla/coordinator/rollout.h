@@ -135,6 +135,10 @@ class Rollout {
   // or rolls back; kPass lets a wave whose bake is over go on. Ignored when
   // the rollout is not running or the wave is past its analysis.
   void onVerdict(AnalysisDecision d, const std::string& message, common::SteadyTime now);
+  // A policy gate (a freeze) holds the rollout at wave boundaries: while
+  // `reason` is not empty, the next wave waits as for a manual approval; when
+  // it is lifted ("") a wave held by it starts. `promote` overrides it.
+  void setHold(const std::string& reason, common::SteadyTime now);
   // The current wave is sampled and judged (analysis on, wave running or baking, no verdict yet).
   bool analysing() const;
 
@@ -207,6 +211,8 @@ class Rollout {
   bool analysis_done_ = false;    // the current wave has its verdict (or an operator's promote)
   bool analysis_paused_ = false;  // paused on a marginal verdict
   bool verdict_asked_ = false;    // kAnalyze sent for the current wave's bake end (not persisted: asked again)
+  std::string hold_reason_;       // a policy gate holds the next wave ("" = none); recomputed, not persisted
+  bool held_ = false;             // the wave awaiting approval waits for the hold, not for an operator
   std::size_t rollback_outstanding_ = 0;
   common::SteadyTime rollback_deadline_{};
   common::SteadyTime paused_at_{};

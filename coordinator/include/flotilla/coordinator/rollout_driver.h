@@ -112,6 +112,9 @@ class RolloutDriver {
   void onHostLost(const std::string& agent_id, common::SteadyTime now);
 
   // --- the reactor's iteration ---
+  // Once a second: each rollout held (or no longer held) at its wave
+  // boundaries by what `hold_of` says ("" = nothing: policy freezes).
+  void applyHolds(const std::function<std::string(const ActiveRollout&)>& hold_of, common::SteadyTime now);
   // Once a second: watchers of every rollout get a fresh status (gates count down).
   void markWatchTicks();
   // Runs due deadlines, acts on actions, persists what changed, finishes what ended.
