@@ -1,5 +1,6 @@
 #include "flotilla/coordinator/freeze_window.h"
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 
@@ -19,8 +20,13 @@ constexpr std::chrono::hours kMaxShift{3};
 // at least a minute, and those skipped lie within kMaxShift plus a gap.
 constexpr int kMaxCandidates = 24 * 60;
 
-// RFC 3339 times always carry a ':' (HH:MM); cron expressions never do.
-bool looksLikeTime(std::string_view text) { return text.find(':') != std::string_view::npos; }
+// RFC 3339 times start "YYYY-" and carry a ':' (HH:MM); cron expressions have
+// neither (no minute is 4 digits), so a malformed time is still judged as a time.
+bool looksLikeTime(std::string_view text) {
+  bool year = text.size() >= 5 && text[4] == '-' &&
+              std::all_of(text.begin(), text.begin() + 4, [](char c) { return c >= '0' && c <= '9'; });
+  return year || text.find(':') != std::string_view::npos;
+}
 
 Error invalid(const std::string& name, const std::string& why) {
   return Error(Errc::kInvalidArgument, "freeze \"" + name + "\": " + why);

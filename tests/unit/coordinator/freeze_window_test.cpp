@@ -178,4 +178,6 @@ TEST_CASE("freeze: bad ends are refused with the window's name and the end's", "
         "freeze \"weekend\": end 2026-12-24T00:00:00+01:00 is not after start 2026-12-24T00:00:00Z");
   CHECK(makeError("2026-12-24T00:00:00", "2026-12-27T00:00:00Z", "Europe/Berlin")
             .starts_with("freeze \"weekend\": start: missing UTC offset"));
+  CHECK(makeError("2026-12-24", "2026-12-27T00:00:00Z", "Europe/Berlin")
+            .starts_with("freeze \"weekend\": start: missing 'T' between date and time"));
 }
