@@ -31,7 +31,7 @@ std::string actorOf(const json& req) {
 
 }  // namespace
 
-ControlApi::ControlApi(ControlContext& ctx) : ctx_(ctx) {
+ControlApi::ControlApi(ControlContext& ctx, ProvenanceGate provenance) : ctx_(ctx), provenance_(std::move(provenance)) {
   handlers_ = {
       {control::kAgents, &ControlApi::agents},
       {control::kAgentAccept, &ControlApi::agentAction},
@@ -104,6 +104,10 @@ json ControlApi::rollout(const Call& c) {
   if (!sig.empty() && (sig.size() != 128 || sig.find_first_not_of("0123456789abcdef") != std::string::npos))
     return errorJson(Errc::kInvalidArgument,
                      name + ": artifact.signature: not a release signature (128 hex characters)");
+  if (auto st = provenance_.check(*plan, name, r.artifact_digest, *size, r.ci_signature); !st.ok()) {
+    spdlog::warn("rollout of {} by {} refused: {}", name, c.actor, st.error().message);
+    return errorJson(st.error());
+  }
   auto id = ctx_.startRollout(
       RolloutStart{std::move(*plan), r.plan, name, r.artifact_digest, *size, c.actor, "rollout", sig});
   if (!id) return errorJson(id.error());

@@ -203,13 +203,18 @@ int Console::rollout(const std::string& plan_path, bool watch) {
       return fail(Error(Errc::kIo, plan_path + ": artifact.file: cannot read " + plan->artifact_file.string() + ": " +
                                        std::strerror(errno)),
                   kExitUsage);
-    control::RolloutRequest req{*text, plan_path, "", ""};
+    control::RolloutRequest req{*text, plan_path, "", "", ""};
     if (!plan->artifact_signature.empty()) {
       auto sig = readFile(plan->artifact_signature);
       if (!sig) return fail(sig.error().context(plan_path + ": artifact.signature"), kExitUsage);
       std::string hex = *sig;
       while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
       req.release_signature = hex;
+    }
+    if (!plan->artifact_ci_signature.empty()) {
+      auto ci = readFile(plan->artifact_ci_signature);
+      if (!ci) return fail(ci.error().context(plan_path + ": artifact.ci_signature"), kExitUsage);
+      req.ci_signature = *ci;
     }
     auto c = client();
     if (!c) return fail(c.error());
@@ -245,7 +250,7 @@ int Console::rollout(const std::string& plan_path, bool watch) {
 int Console::keygen(const std::string& prefix, const std::string& kind) {
   return guarded([&] {
     std::string secret_hex, public_hex;
-    if (kind == "release") {
+    if (kind == "release" || kind == "ci") {
       auto k = common::generateSigningKeyPair();
       secret_hex = common::toHex(k.secret_key);
       public_hex = common::toHex(k.public_key);
@@ -267,6 +272,9 @@ int Console::keygen(const std::string& prefix, const std::string& kind) {
            << "public key: " << public_hex << "\n";
       if (kind == "release")
         out_ << "put the public key in each agent's agent.toml release_keys; keep " << key << " offline\n";
+      else if (kind == "ci")
+        out_ << "list " << pub << " in coordinator.toml [policy.provenance] ci_keys; give " << key
+             << " to CI only (a protected secret of the pipeline that builds releases)\n";
       else
         out_ << "add the public key to coordinator.toml [control] operators\n";
     }
