@@ -284,15 +284,11 @@ int Console::keygen(const std::string& prefix, const std::string& kind) {
 
 int Console::sign(const std::string& plan_path, const std::string& key_file) {
   return guarded([&] {
-    auto plan = protocol::parsePlanFile(plan_path);
-    if (!plan) return fail(plan.error(), kExitUsage);
-    auto raw = common::readKeyFile(key_file, 64, "a release key (flotilla keygen --release)");
-    if (!raw) return fail(raw.error().context("--key"), kExitUsage);
-    common::SigningKeyPair key;
-    std::memcpy(key.secret_key.data(), raw->data(), 64);
-    std::memcpy(key.public_key.data(), raw->data() + 32, 32);
-    auto digest = common::digestFile(plan->artifact_file);
-    if (!digest) return fail(digest.error().context(plan_path + ": artifact.file"), kExitUsage);
+    auto in = signInputs(plan_path, key_file, "a release key (flotilla keygen --release)");
+    if (!in) return fail(in.error(), kExitUsage);
+    const protocol::Plan* plan = &in->plan;
+    const common::FileDigest* digest = &in->artifact;
+    const common::SigningKeyPair& key = in->key;
     const std::string sig = protocol::signRelease(plan->app, plan->version, digest->digest, digest->size, key);
     const std::filesystem::path out = plan->artifact_signature.empty()
                                           ? std::filesystem::path(plan->artifact_file.string() + ".sig")

@@ -21,9 +21,11 @@
 #include <string>
 
 #include "flotilla/common/clock.h"
+#include "flotilla/common/crypto.h"
 #include "flotilla/common/result.h"
 #include "flotilla/console/client.h"
 #include "flotilla/protocol/control.h"
+#include "flotilla/protocol/plan.h"
 
 namespace flotilla::console {
 
@@ -102,6 +104,14 @@ class Console {
   std::optional<int> readBurst(ControlClient& cl, WatchView& view, const std::string& id, json first);
   template <typename F>
   int guarded(F&& body);
+  // What `sign` and `signCi` sign with: the plan, the Ed25519 key in
+  // `key_file` (`what` names its kind in errors) and the artifact's digest.
+  struct SignInputs {
+    protocol::Plan plan;
+    common::SigningKeyPair key;
+    common::FileDigest artifact;
+  };
+  Result<SignInputs> signInputs(const std::string& plan_path, const std::string& key_file, const std::string& what);
 
   ConsoleOptions options_;
   std::ostream& out_;
