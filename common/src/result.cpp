@@ -28,6 +28,8 @@ const char* errcName(Errc code) {
       return "internal";
     case Errc::kNoSpace:
       return "no_space";
+    case Errc::kPolicyDenied:
+      return "policy_denied";
   }
   return "unknown";
 }

@@ -32,6 +32,8 @@ Exit codes:
        the coordinator refused the request (invalid_argument, not_found, conflict, ...)
   3    coordinator unreachable (no control socket, no reply within --timeout) or
        access denied (permission)
+  4    refused by policy (policy_denied): the message names the gate and what
+       is wrong, e.g. "policy provenance: the plan carries no CI signature"
   130  a watch was interrupted (Ctrl-C); the rollout continues on the coordinator
 
 With --json, stdout carries exactly one JSON document (JSON Lines for watch and
@@ -51,7 +53,8 @@ Exit codes: 0 submitted (with --watch: the rollout succeeded); 1 with --watch,
 the rollout failed, rolled_back or was aborted; 2 the plan or its artifact is
 invalid or unreadable (the message names file:line:col and the key), or the
 coordinator refused it (e.g. conflict: a rollout of the app is still active);
-3 coordinator unreachable, access denied, or a malformed reply.)";
+3 coordinator unreachable, access denied, or a malformed reply; 4 refused by
+policy before anything started (the message names the gate, docs/policy.md).)";
 
 std::size_t terminalWidth() {
   struct winsize ws {};
@@ -124,10 +127,11 @@ struct CommandLine {
 
   CLI::App* keygen = nullptr;
   std::string keygen_prefix;
-  bool keygen_release = false, keygen_operator = false;
+  bool keygen_release = false, keygen_operator = false, keygen_ci = false;
 
   CLI::App* sign = nullptr;
   std::string sign_plan, sign_key;
+  bool sign_ci = false;
 };
 
 void addGlobalOptions(CLI::App& app, console::ConsoleOptions& opts) {
@@ -264,19 +268,26 @@ void addKeyCommands(CLI::App& app, CommandLine& c) {
   c.keygen = app.add_subcommand(
       "keygen",
       "Make a key pair: PREFIX.key (secret, 0600) and PREFIX.pub. --release: an offline release key for "
-      "`flotilla sign` (agents list its public half in release_keys); --operator: an operator key for a "
+      "`flotilla sign` (agents list its public half in release_keys); --ci: a CI key for `flotilla sign --ci` "
+      "(coordinator.toml lists its .pub file in [policy.provenance] ci_keys); --operator: an operator key for a "
       "tcp:// control endpoint (the coordinator lists it in [control] operators). Works offline");
   c.keygen->add_option("PREFIX", c.keygen_prefix, "Path prefix of the two files")->required();
   auto* kg_rel = c.keygen->add_flag("--release", c.keygen_release, "Ed25519 release signing key");
   auto* kg_op = c.keygen->add_flag("--operator", c.keygen_operator, "X25519 CURVE operator key");
+  auto* kg_ci = c.keygen->add_flag("--ci", c.keygen_ci, "Ed25519 CI signing key (docs/policy.md)");
   kg_rel->excludes(kg_op);
+  kg_ci->excludes(kg_rel)->excludes(kg_op);
 
   c.sign = app.add_subcommand(
       "sign",
       "Sign the release a plan names (app, version, artifact digest and length) with an offline release key; "
-      "writes the plan's artifact.signature file (default: ARTIFACT.sig). Works offline");
+      "writes the plan's artifact.signature file (default: ARTIFACT.sig). With --ci: sign, with a CI key, the "
+      "release and the plan's [change] commit and ref; writes artifact.ci_signature (default: ARTIFACT.ci-sig), "
+      "which a coordinator with [policy.provenance] ci_keys requires. Works offline");
   c.sign->add_option("PLAN", c.sign_plan, "Plan file (TOML)")->required();
-  c.sign->add_option("--key", c.sign_key, "Release key file from `flotilla keygen --release`")->required();
+  c.sign->add_option("--key", c.sign_key, "Release key file from `flotilla keygen --release` (with --ci: --ci)")
+      ->required();
+  c.sign->add_flag("--ci", c.sign_ci, "Write the CI signature (provenance) instead of the release signature");
 }
 
 // Runs the parsed command; returns the exit code.
@@ -299,13 +310,13 @@ int runCommand(const CommandLine& c, console::Console& con, const CLI::App& app)
   if (*c.analysis) return con.analysis(c.analysis_id, c.analysis_wave);
   if (*c.metrics) return con.metrics(c.metrics_app, c.metrics_days);
   if (*c.keygen) {
-    if (!c.keygen_release && !c.keygen_operator) {
-      std::cerr << "flotilla: keygen: say --release or --operator\n";
+    if (!c.keygen_release && !c.keygen_operator && !c.keygen_ci) {
+      std::cerr << "flotilla: keygen: say --release, --ci or --operator\n";
       return console::kExitUsage;
     }
-    return con.keygen(c.keygen_prefix, c.keygen_release ? "release" : "operator");
+    return con.keygen(c.keygen_prefix, c.keygen_release ? "release" : c.keygen_ci ? "ci" : "operator");
   }
-  if (*c.sign) return con.sign(c.sign_plan, c.sign_key);
+  if (*c.sign) return c.sign_ci ? con.signCi(c.sign_plan, c.sign_key) : con.sign(c.sign_plan, c.sign_key);
   std::cerr << app.help();
   return console::kExitUsage;
 }

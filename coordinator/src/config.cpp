@@ -122,17 +122,6 @@ Status readControl(const fs::path& file, const toml::table& root, CoordinatorCon
   return {};
 }
 
-Status readPolicy(const fs::path& file, const toml::table& root, CoordinatorConfig& c) {
-  auto policy = section(file, root, "policy");
-  if (!policy) return policy.error();
-  for (auto& [k, v] : **policy) {
-    const std::string key(k.str());
-    if (key != "freeze" && key != "break_glass")
-      return Error(Errc::kInvalidArgument, where(file, k.source()) + ": policy." + key + ": unknown key");
-  }
-  return readPolicyGates(file, **policy, c.policy);
-}
-
 Status readOrders(const fs::path& file, const toml::table& root, CoordinatorConfig& c) {
   auto orders = section(file, root, "orders");
   if (!orders) return orders.error();
@@ -194,6 +183,62 @@ Status readKeys(const fs::path& file, const toml::table& root, CoordinatorConfig
   std::copy(curve->begin(), curve->end(), c.curve_key.secret_key.begin());
   crypto_scalarmult_base(c.curve_key.public_key.data(), c.curve_key.secret_key.data());
   return {};
+}
+
+// [policy.provenance] ci_keys: public key files (`flotilla keygen --ci`), relative to the config's directory.
+Status readCiKeys(const fs::path& file, const toml::table& provenance, CoordinatorConfig& c) {
+  const toml::node* keys = provenance.get("ci_keys");
+  if (!keys) return {};
+  const toml::array* arr = keys->as_array();
+  if (!arr)
+    return Error(Errc::kInvalidArgument,
+                 where(file, keys->source()) + ": policy.provenance.ci_keys: expected an array of public key files");
+  if (arr->empty())
+    return Error(Errc::kInvalidArgument, where(file, keys->source()) +
+                                             ": policy.provenance.ci_keys: is empty; list at least one CI public "
+                                             "key file, or remove [policy.provenance] to turn the gate off");
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const toml::node& el = (*arr)[i];
+    const std::string key = "policy.provenance.ci_keys[" + std::to_string(i) + "]";
+    auto name = el.value<std::string>();
+    if (!name || name->empty())
+      return Error(Errc::kInvalidArgument, where(file, el.source()) + ": " + key + ": expected a file name");
+    const fs::path path = resolve(c.dir, *name);
+    auto text = common::readFile(path);
+    if (!text) return text.error().context(where(file, el.source()) + ": " + key);
+    std::string hex = *text;
+    while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r' || hex.back() == ' ')) hex.pop_back();
+    auto pub = common::publicKeyFromHex(hex);
+    if (!pub)
+      return Error(Errc::kInvalidArgument, where(file, el.source()) + ": " + key + ": " + path.string() +
+                                               " is not a CI public key (64 hex characters, from `flotilla keygen "
+                                               "--ci`)");
+    c.ci_keys.push_back(*pub);
+  }
+  return {};
+}
+
+// [policy]: the gates (docs/policy.md). Only the gates this build knows are
+// accepted, so a gate it would ignore is an error, never silently open.
+Status readPolicy(const fs::path& file, const toml::table& root, CoordinatorConfig& c) {
+  auto policy = section(file, root, "policy");
+  if (!policy) return policy.error();
+  for (auto& [k, v] : **policy)
+    if (k.str() != "provenance" && k.str() != "freeze" && k.str() != "break_glass")
+      return Error(Errc::kInvalidArgument, where(file, k.source()) + ": policy." + std::string(k.str()) +
+                                               ": unknown key (this build knows policy.freeze, policy.break_glass "
+                                               "and policy.provenance)");
+  FLOTILLA_TRY(readPolicyGates(file, **policy, c.policy));
+  const toml::node* node = (*policy)->get("provenance");
+  if (!node) return {};
+  const toml::table* provenance = node->as_table();
+  if (!provenance)
+    return Error(Errc::kInvalidArgument, where(file, node->source()) + ": policy.provenance: expected a table");
+  for (auto& [k, v] : *provenance)
+    if (k.str() != "ci_keys")
+      return Error(Errc::kInvalidArgument,
+                   where(file, k.source()) + ": policy.provenance." + std::string(k.str()) + ": unknown key");
+  return readCiKeys(file, *provenance, c);
 }
 
 }  // namespace

@@ -31,7 +31,7 @@ std::string actorOf(const json& req) {
 
 }  // namespace
 
-ControlApi::ControlApi(ControlContext& ctx) : ctx_(ctx) {
+ControlApi::ControlApi(ControlContext& ctx, ProvenanceGate provenance) : ctx_(ctx), provenance_(std::move(provenance)) {
   handlers_ = {
       {control::kAgents, &ControlApi::agents},
       {control::kAgentAccept, &ControlApi::agentAction},
@@ -105,6 +105,10 @@ json ControlApi::rollout(const Call& c) {
   if (!sig.empty() && (sig.size() != 128 || sig.find_first_not_of("0123456789abcdef") != std::string::npos))
     return errorJson(Errc::kInvalidArgument,
                      name + ": artifact.signature: not a release signature (128 hex characters)");
+  if (auto st = provenance_.check(*plan, name, r.artifact_digest, *size, r.ci_signature); !st.ok()) {
+    spdlog::warn("rollout of {} by {} refused: {}", name, c.actor, st.error().message);
+    return errorJson(st.error());
+  }
   // Policy gates (docs/policy.md): refused now, or past closed gates by break-glass.
   const std::string peer = text(c.req, "_peer");
   const std::string key_id = peer.rfind("operator:", 0) == 0 ? peer.substr(9) : std::string();

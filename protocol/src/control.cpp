@@ -39,6 +39,7 @@ void from_json(const json& j, AgentActionRequest& r) {
 void to_json(json& j, const RolloutRequest& r) {
   j = {{"cmd", kRollout}, {"plan", r.plan}, {"plan_name", r.plan_name}, {"artifact_digest", r.artifact_digest}};
   putIfSet(j, "release_signature", r.release_signature);
+  putIfSet(j, "ci_signature", r.ci_signature);
   putIfSet(j, "break_glass", r.break_glass);
 }
 void from_json(const json& j, RolloutRequest& r) {
@@ -46,6 +47,7 @@ void from_json(const json& j, RolloutRequest& r) {
   r.plan_name = text(j, "plan_name");
   r.artifact_digest = text(j, "artifact_digest");
   r.release_signature = text(j, "release_signature");
+  r.ci_signature = text(j, "ci_signature");
   r.break_glass = text(j, "break_glass");
 }
 

@@ -43,7 +43,8 @@ class PlanReader : public TomlValueReader {
 
  private:
   Status readRoot(const toml::table& root, Plan& plan) {
-    FLOTILLA_TRY(checkKeys(root, "", {"app", "version", "change", "artifact", "target", "waves", "deploy", "health", "analysis"}));
+    FLOTILLA_TRY(checkKeys(
+        root, "", {"app", "version", "change", "artifact", "target", "waves", "deploy", "health", "analysis"}));
 
     const toml::node* app = root.get("app");
     if (app == nullptr) return missing(root, "app");
@@ -93,10 +94,13 @@ class PlanReader : public TomlValueReader {
   }
 
   Status readChange(const toml::table& table, Plan& plan) const {
-    FLOTILLA_TRY(checkKeys(table, "change", {"commit", "committed_at"}));
+    FLOTILLA_TRY(checkKeys(table, "change", {"commit", "ref", "committed_at"}));
     ChangeInfo change;
     if (const toml::node* commit = table.get("commit")) {
       FLOTILLA_TRY(readString(*commit, "change.commit", change.commit));
+    }
+    if (const toml::node* ref = table.get("ref")) {
+      FLOTILLA_TRY(readNonEmptyString(*ref, "change.ref", change.ref));
     }
     if (const toml::node* at = table.get("committed_at")) {
       FLOTILLA_TRY(readTimestamp(*at, "change.committed_at", change.committed_at));
@@ -106,7 +110,7 @@ class PlanReader : public TomlValueReader {
   }
 
   Status readArtifact(const toml::table& table, Plan& plan) {
-    FLOTILLA_TRY(checkKeys(table, "artifact", {"file", "signature"}));
+    FLOTILLA_TRY(checkKeys(table, "artifact", {"file", "signature", "ci_signature"}));
     const toml::node* file = table.get("file");
     if (file == nullptr) return missing(table, "artifact.file");
     std::string name;
@@ -114,12 +118,19 @@ class PlanReader : public TomlValueReader {
     std::filesystem::path path(name);
     plan.artifact_file = path.is_absolute() || base_dir_.empty() ? path : base_dir_ / path;
     artifact_where_ = file->source();
-    if (const toml::node* sig = table.get("signature")) {
-      std::string sig_name;
-      FLOTILLA_TRY(readNonEmptyString(*sig, "artifact.signature", sig_name));
-      std::filesystem::path sp(sig_name);
-      plan.artifact_signature = sp.is_absolute() || base_dir_.empty() ? sp : base_dir_ / sp;
-    }
+    FLOTILLA_TRY(readPathBeside(table, "signature", plan.artifact_signature));
+    FLOTILLA_TRY(readPathBeside(table, "ci_signature", plan.artifact_ci_signature));
+    return okStatus();
+  }
+
+  // An optional artifact.<key> naming a file, resolved like artifact.file.
+  Status readPathBeside(const toml::table& table, const char* key, std::filesystem::path& out) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return okStatus();
+    std::string name;
+    FLOTILLA_TRY(readNonEmptyString(*node, join("artifact", key), name));
+    std::filesystem::path path(name);
+    out = path.is_absolute() || base_dir_.empty() ? path : base_dir_ / path;
     return okStatus();
   }
 

@@ -203,13 +203,18 @@ int Console::rollout(const std::string& plan_path, bool watch, const std::string
       return fail(Error(Errc::kIo, plan_path + ": artifact.file: cannot read " + plan->artifact_file.string() + ": " +
                                        std::strerror(errno)),
                   kExitUsage);
-    control::RolloutRequest req{*text, plan_path, "", "", break_glass};
+    control::RolloutRequest req{*text, plan_path, "", "", "", break_glass};
     if (!plan->artifact_signature.empty()) {
       auto sig = readFile(plan->artifact_signature);
       if (!sig) return fail(sig.error().context(plan_path + ": artifact.signature"), kExitUsage);
       std::string hex = *sig;
       while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
       req.release_signature = hex;
+    }
+    if (!plan->artifact_ci_signature.empty()) {
+      auto ci = readFile(plan->artifact_ci_signature);
+      if (!ci) return fail(ci.error().context(plan_path + ": artifact.ci_signature"), kExitUsage);
+      req.ci_signature = *ci;
     }
     auto c = client();
     if (!c) return fail(c.error());
@@ -245,7 +250,7 @@ int Console::rollout(const std::string& plan_path, bool watch, const std::string
 int Console::keygen(const std::string& prefix, const std::string& kind) {
   return guarded([&] {
     std::string secret_hex, public_hex;
-    if (kind == "release") {
+    if (kind == "release" || kind == "ci") {
       auto k = common::generateSigningKeyPair();
       secret_hex = common::toHex(k.secret_key);
       public_hex = common::toHex(k.public_key);
@@ -267,6 +272,9 @@ int Console::keygen(const std::string& prefix, const std::string& kind) {
            << "public key: " << public_hex << "\n";
       if (kind == "release")
         out_ << "put the public key in each agent's agent.toml release_keys; keep " << key << " offline\n";
+      else if (kind == "ci")
+        out_ << "list " << pub << " in coordinator.toml [policy.provenance] ci_keys; give " << key
+             << " to CI only (a protected secret of the pipeline that builds releases)\n";
       else
         out_ << "add the public key to coordinator.toml [control] operators\n";
     }
@@ -276,15 +284,11 @@ int Console::keygen(const std::string& prefix, const std::string& kind) {
 
 int Console::sign(const std::string& plan_path, const std::string& key_file) {
   return guarded([&] {
-    auto plan = protocol::parsePlanFile(plan_path);
-    if (!plan) return fail(plan.error(), kExitUsage);
-    auto raw = common::readKeyFile(key_file, 64, "a release key (flotilla keygen --release)");
-    if (!raw) return fail(raw.error().context("--key"), kExitUsage);
-    common::SigningKeyPair key;
-    std::memcpy(key.secret_key.data(), raw->data(), 64);
-    std::memcpy(key.public_key.data(), raw->data() + 32, 32);
-    auto digest = common::digestFile(plan->artifact_file);
-    if (!digest) return fail(digest.error().context(plan_path + ": artifact.file"), kExitUsage);
+    auto in = signInputs(plan_path, key_file, "a release key (flotilla keygen --release)");
+    if (!in) return fail(in.error(), kExitUsage);
+    const protocol::Plan* plan = &in->plan;
+    const common::FileDigest* digest = &in->artifact;
+    const common::SigningKeyPair& key = in->key;
     const std::string sig = protocol::signRelease(plan->app, plan->version, digest->digest, digest->size, key);
     const std::filesystem::path out = plan->artifact_signature.empty()
                                           ? std::filesystem::path(plan->artifact_file.string() + ".sig")

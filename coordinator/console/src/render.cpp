@@ -51,6 +51,8 @@ int exitCodeForError(Errc code) {
     case Errc::kUnavailable:
     case Errc::kTimeout:
       return kExitUnreachable;
+    case Errc::kPolicyDenied:
+      return kExitPolicy;
     default:
       return kExitUsage;
   }

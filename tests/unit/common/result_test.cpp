@@ -23,6 +23,7 @@ TEST_CASE("every error code has its own name and reads back from it", "[common][
     CHECK(errcFromName(name) == code);
   }
   CHECK(errcFromName("no_space") == Errc::kNoSpace);
+  CHECK(errcFromName("policy_denied") == Errc::kPolicyDenied);
 }
 
 TEST_CASE("an error code name this build does not know reads as internal", "[common][result]") {

@@ -291,12 +291,14 @@ TEST_CASE("exit code of a watched rollout follows its final state", "[console][r
   CHECK_FALSE(isTerminalState("paused"));
 }
 
-TEST_CASE("exit code of an error: 3 when unreachable or denied, else 2", "[console][render]") {
+TEST_CASE("exit code of an error: 3 when unreachable or denied, 4 when refused by policy, else 2",
+          "[console][render]") {
   CHECK(exitCodeForError(errcFromName("invalid_argument")) == kExitUsage);
   CHECK(exitCodeForError(errcFromName("not_found")) == kExitUsage);
   CHECK(exitCodeForError(errcFromName("conflict")) == kExitUsage);
   CHECK(exitCodeForError(errcFromName("corrupt")) == kExitUsage);
   CHECK(exitCodeForError(errcFromName("permission")) == kExitUnreachable);
+  CHECK(exitCodeForError(errcFromName("policy_denied")) == kExitPolicy);
   CHECK(exitCodeForError(Errc::kUnavailable) == kExitUnreachable);
   CHECK(exitCodeForError(Errc::kTimeout) == kExitUnreachable);
   CHECK(errcFromName("no_such_code") == Errc::kInternal);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "flotilla/common/duration.h"
+#include "flotilla/protocol/provenance.h"
 #include "support/fake_clock.h"
 #include "support/temp_dir.h"
 
@@ -64,9 +65,7 @@ struct FakeDaemon : ControlContext {
   void watch(const std::string& rollout_id, const std::string& routing_id) override {
     watched.push_back(rollout_id + " " + routing_id);
   }
-  std::optional<flotilla::coordinator::Verdict> interimVerdict(const ActiveRollout&) const override {
-    return interim;
-  }
+  std::optional<flotilla::coordinator::Verdict> interimVerdict(const ActiveRollout&) const override { return interim; }
   std::optional<flotilla::coordinator::Verdict> interim;
 
   void addRollout(const std::string& id) {
@@ -147,6 +146,28 @@ TEST_CASE("control api: a rollout names an artifact uploaded before", "[coordina
   auto bad_sig =
       call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}, {"release_signature", "zz"}});
   CHECK(errorCode(bad_sig) == "invalid_argument");
+}
+
+TEST_CASE("control api: with ci_keys, a rollout without a valid CI signature is refused by policy",
+          "[coordinator][control][policy]") {
+  FakeDaemon d;
+  const auto ci = flotilla::common::generateSigningKeyPair();
+  ControlApi api(d, ProvenanceGate({ci.public_key}));
+  auto unsigned_plan = call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}});
+  CHECK(errorCode(unsigned_plan) == "policy_denied");
+  CHECK_THAT(unsigned_plan["error"]["message"].get<std::string>(),
+             Catch::StartsWith("policy provenance: plan.toml: the plan carries no CI signature"));
+  // Signed for another artifact size than the one stored (42 bytes).
+  const std::string other = flotilla::protocol::signCi({"web", "2", kDigest, 41, "", ""}, ci);
+  auto altered =
+      call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}, {"ci_signature", other}});
+  CHECK(errorCode(altered) == "policy_denied");
+  CHECK(d.started.empty());
+  const std::string good = flotilla::protocol::signCi({"web", "2", kDigest, 42, "", ""}, ci);
+  auto passed =
+      call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}, {"ci_signature", good}});
+  CHECK(errorCode(passed) == "unavailable");  // past the gate, to the fake daemon's startRollout
+  CHECK(d.started.size() == 1);
 }
 
 TEST_CASE("control api: status, operator actions and watch of an active rollout", "[coordinator][control]") {

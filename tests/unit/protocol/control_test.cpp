@@ -8,9 +8,10 @@ using nlohmann::json;
 TEST_CASE("control: requests have the wire form the coordinator reads", "[protocol][control]") {
   CHECK(json(AgentsRequest{}).dump() == R"({"cmd":"agents"})");
   CHECK(json(AgentActionRequest{kAgentAccept, "h0"}).dump() == R"({"cmd":"agent_accept","id":"h0"})");
-  CHECK(json(RolloutRequest{"app = 1", "p.toml", "ab", ""}).dump() ==
+  CHECK(json(RolloutRequest{"app = 1", "p.toml", "ab", "", ""}).dump() ==
         R"({"artifact_digest":"ab","cmd":"rollout","plan":"app = 1","plan_name":"p.toml"})");
-  CHECK(json(RolloutRequest{"x", "p", "d", "ff"})["release_signature"] == "ff");
+  CHECK(json(RolloutRequest{"x", "p", "d", "ff", ""})["release_signature"] == "ff");
+  CHECK(json(RolloutRequest{"x", "p", "d", "", "{}"})["ci_signature"] == "{}");
   CHECK(json(StatusRequest{}).dump() == R"({"cmd":"status","hosts":false})");
   CHECK(json(StatusRequest{"web-1", true}).dump() == R"({"cmd":"status","hosts":true,"rollout":"web-1"})");
   CHECK(json(RolloutActionRequest{kPromote, "web-1"}).dump() == R"({"cmd":"promote","rollout":"web-1"})");
@@ -31,6 +32,9 @@ TEST_CASE("control: a request reads back, missing or mistyped text as empty", "[
   CHECK(h.limit == 50);
   auto m = json::parse(R"({"cmd":"metrics"})").get<MetricsRequest>();
   CHECK(m.days == 30);
+  // An older console sends no ci_signature: it reads as none.
+  auto r = json::parse(R"({"cmd":"rollout","plan":"x","artifact_digest":"d"})").get<RolloutRequest>();
+  CHECK(r.ci_signature.empty());
   CHECK_THROWS_AS(json::parse(R"({"cmd":"status","hosts":"yes"})").get<StatusRequest>(), json::type_error);
 }
 

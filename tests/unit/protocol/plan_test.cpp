@@ -513,6 +513,28 @@ max_parallel = "10"
              Catch::StartsWith("p.toml:5:17: change.commit: expected a string, got an integer"));
 }
 
+TEST_CASE("change.ref and artifact.ci_signature are read, the signature beside the plan", "[protocol][plan]") {
+  Plan plan = planOf(kMinimal + R"(artifact.ci_signature = "web.tar.gz.ci-sig"
+[change]
+commit = "9f2c1ab"
+ref = "refs/heads/main"
+)");
+  REQUIRE(plan.change.has_value());
+  CHECK(plan.change->ref == "refs/heads/main");
+  CHECK(plan.artifact_ci_signature == fs::path("/plans/web.tar.gz.ci-sig"));
+  CHECK(planOf(kMinimal).artifact_ci_signature.empty());
+}
+
+TEST_CASE("plan error: change.ref and artifact.ci_signature", "[protocol][plan][error]") {
+  CHECK_THAT(errorOf(kMinimal + "change.ref = 7\n"),
+             Catch::StartsWith("p.toml:5:14: change.ref: expected a string, got an integer"));
+  CHECK_THAT(errorOf(kMinimal + "change.ref = \"\"\n"), Catch::StartsWith("p.toml:5:14: change.ref:"));
+  CHECK_THAT(errorOf(kMinimal + "artifact.ci_signature = 1\n"),
+             Catch::StartsWith("p.toml:5:25: artifact.ci_signature: expected a string, got an integer"));
+  CHECK_THAT(errorOf(kMinimal + "artifact.ci_signature = \"\"\n"),
+             Catch::StartsWith("p.toml:5:25: artifact.ci_signature:"));
+}
+
 TEST_CASE("plan error: committed_at without a UTC offset", "[protocol][plan][error]") {
   std::string msg = errorOf(kMinimal + R"([change]
 committed_at = 2026-11-26T09:12:00

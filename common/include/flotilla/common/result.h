@@ -24,10 +24,11 @@ enum class Errc {
   kConflict,     // the request conflicts with current state
   kRefused,      // a peer refused (signature, enrollment, order checks)
   kInternal,
-  kNoSpace,  // the file system is full (space, inodes or quota)
+  kNoSpace,       // the file system is full (space, inodes or quota)
+  kPolicyDenied,  // a policy gate refused the request (docs/policy.md)
 };
 // The last code: a new one goes above it, and this names the new last.
-inline constexpr Errc kLastErrc = Errc::kNoSpace;
+inline constexpr Errc kLastErrc = Errc::kPolicyDenied;
 
 // The code's name on the wire ("invalid_argument", "no_space", ...).
 const char* errcName(Errc code);

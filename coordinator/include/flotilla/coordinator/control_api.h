@@ -24,6 +24,7 @@
 #include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/judge.h"
 #include "flotilla/coordinator/policy_gates.h"
+#include "flotilla/coordinator/provenance_gate.h"
 #include "flotilla/coordinator/store.h"
 
 namespace flotilla::coordinator {
@@ -71,7 +72,9 @@ class ControlContext {
 
 class ControlApi {
  public:
-  explicit ControlApi(ControlContext& ctx);
+  // `provenance` is checked on every rollout request before it starts (never
+  // on a rollback, which redeploys a release that already passed).
+  explicit ControlApi(ControlContext& ctx, ProvenanceGate provenance = ProvenanceGate());
 
   // `req` is the request as received, with "_peer" added (the authenticated
   // peer: "operator:KEYID" or "local"). The commands a worker answers
@@ -107,6 +110,7 @@ class ControlApi {
                    const std::string& reason, const std::string& actor);
 
   ControlContext& ctx_;
+  ProvenanceGate provenance_;
   std::unordered_map<std::string, Handler> handlers_;
 };
 

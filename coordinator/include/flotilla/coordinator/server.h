@@ -166,7 +166,7 @@ class Server : private ControlContext {
   std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   std::unique_ptr<HttpEndpoint> http_;
-  ControlApi control_api_{*this};
+  ControlApi control_api_{*this, ProvenanceGate(config_.ci_keys)};
   // Analysis metrics read from Prometheus servers, on a worker thread.
   std::unique_ptr<PrometheusSource> prometheus_;
   // Samples and verdicts of analysed rollouts; made in start(), once the store is open.

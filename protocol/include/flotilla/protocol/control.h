@@ -89,6 +89,9 @@ struct RolloutRequest {
   std::string plan_name;          // "" = "plan.toml"
   std::string artifact_digest;    // BLAKE2b-256 hex of the uploaded artifact
   std::string release_signature;  // hex, optional
+  // The text of the plan's artifact.ci_signature file (protocol/provenance.h);
+  // optional: "" (or absent, from an older console) = none.
+  std::string ci_signature;
   std::string break_glass;        // the operator's reason to override closed policy gates; "" = none
 };
 struct StatusRequest {

@@ -66,6 +66,7 @@ struct DeploySpec {
 
 struct ChangeInfo {
   std::string commit;
+  std::string ref;  // e.g. "refs/heads/main"; "" = not given
   std::optional<common::SysTime> committed_at;
 };
 
@@ -76,6 +77,8 @@ struct Plan {
   std::filesystem::path artifact_file;  // resolved against the plan's directory
   // Detached release signature (`flotilla sign`), resolved like artifact_file; empty = none.
   std::filesystem::path artifact_signature;
+  // Detached CI signature (`flotilla sign --ci`, docs/policy.md), resolved like artifact_file; empty = none.
+  std::filesystem::path artifact_ci_signature;
   std::map<std::string, std::string> target_labels;  // empty = every accepted agent
   WavePolicy waves;
   DeploySpec deploy;

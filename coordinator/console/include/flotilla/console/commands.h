@@ -21,9 +21,11 @@
 #include <string>
 
 #include "flotilla/common/clock.h"
+#include "flotilla/common/crypto.h"
 #include "flotilla/common/result.h"
 #include "flotilla/console/client.h"
 #include "flotilla/protocol/control.h"
+#include "flotilla/protocol/plan.h"
 
 namespace flotilla::console {
 
@@ -70,11 +72,16 @@ class Console {
   // app "" = the fleet and every app; days >= 1.
   int metrics(const std::string& app, std::int64_t days);
   // Writes PREFIX.key (0600) and PREFIX.pub: kind "release" (Ed25519, for
-  // `sign`) or "operator" (X25519 CURVE, for a tcp:// control endpoint).
+  // `sign`), "ci" (Ed25519, for `sign --ci`) or "operator" (X25519 CURVE, for a
+  // tcp:// control endpoint).
   int keygen(const std::string& prefix, const std::string& kind);
   // Signs the release a plan names (app, version, artifact digest and length)
   // with an offline release key; writes artifact.signature (default ARTIFACT.sig).
   int sign(const std::string& plan_path, const std::string& key_file);
+  // Signs, with a CI key, the plan's release and its [change] commit and ref
+  // (protocol/provenance.h); writes artifact.ci_signature (default
+  // ARTIFACT.ci-sig). In sign_ci.cpp.
+  int signCi(const std::string& plan_path, const std::string& key_file);
 
   // Called from a SIGINT/SIGTERM handler: a running watch stops at its next
   // wake-up and says the rollout continues without it. Async-signal-safe.
@@ -100,6 +107,14 @@ class Console {
   std::optional<int> readBurst(ControlClient& cl, WatchView& view, const std::string& id, json first);
   template <typename F>
   int guarded(F&& body);
+  // What `sign` and `signCi` sign with: the plan, the Ed25519 key in
+  // `key_file` (`what` names its kind in errors) and the artifact's digest.
+  struct SignInputs {
+    protocol::Plan plan;
+    common::SigningKeyPair key;
+    common::FileDigest artifact;
+  };
+  Result<SignInputs> signInputs(const std::string& plan_path, const std::string& key_file, const std::string& what);
 
   ConsoleOptions options_;
   std::ostream& out_;

@@ -29,13 +29,14 @@ inline constexpr int kExitOk = 0;            // success; a watched rollout succe
 inline constexpr int kExitNotSucceeded = 1;  // a watched rollout failed, rolled back or was aborted
 inline constexpr int kExitUsage = 2;         // bad usage, invalid input, or a refused request
 inline constexpr int kExitUnreachable = 3;   // coordinator unreachable, access denied, or a malformed reply
+inline constexpr int kExitPolicy = 4;        // refused by a policy gate (docs/policy.md)
 
 // A rollout state that will not change any more.
 bool isTerminalState(std::string_view state);
 // Exit code for a watched rollout that ended in `state`: 0 for "succeeded",
 // 1 for "failed", "rolled_back", "aborted" (and any other final state).
 int exitCodeForState(std::string_view state);
-// Exit code for an error: 3 for permission, unavailable and timeout, else 2.
+// Exit code for an error: 3 for permission, unavailable and timeout, 4 for policy_denied, else 2.
 int exitCodeForError(Errc code);
 // {"error": {"code": "<errcName>", "message": "..."}}: the --json form of an error.
 json errorDoc(const Error& e);

@@ -1,0 +1,91 @@
+// coordinator.toml [policy.provenance]: ci_keys load as public keys, and each
+// mistake names the file, line, key and what is wrong.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "flotilla/common/crypto.h"
+#include "flotilla/common/fs.h"
+#include "flotilla/coordinator/config.h"
+#include "support/temp_dir.h"
+
+using namespace flotilla;
+
+namespace {
+
+// A coordinator directory from `initCoordinator` with `policy` appended to its coordinator.toml.
+std::filesystem::path configWithPolicy(const testing::TempDir& tmp, const std::string& policy) {
+  REQUIRE(common::initCrypto().ok());
+  coordinator::InitOptions opts;
+  opts.dir = tmp.path() / "coord";
+  if (!std::filesystem::exists(opts.dir / "coordinator.toml")) REQUIRE(coordinator::initCoordinator(opts).ok());
+  const auto file = opts.dir / "coordinator.toml";
+  auto text = common::readFile(file);
+  REQUIRE(text.ok());
+  REQUIRE(common::atomicWriteFile(file, *text + "\n" + policy, 0640).ok());
+  return file;
+}
+
+std::string errorOf(const std::filesystem::path& file) {
+  auto c = coordinator::loadCoordinatorConfig(file);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().code != Errc::kInternal);
+  return c.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("policy config: ci_keys are read relative to the config's directory", "[coordinator][config][policy]") {
+  testing::TempDir tmp;
+  REQUIRE(common::initCrypto().ok());
+  const auto ci = common::generateSigningKeyPair();
+  REQUIRE(common::ensureDir(tmp.path() / "coord/keys", 0700).ok());
+  REQUIRE(common::atomicWriteFile(tmp.path() / "coord/keys/ci.pub", common::toHex(ci.public_key) + "\n", 0644).ok());
+  auto c =
+      coordinator::loadCoordinatorConfig(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [\"keys/ci.pub\"]\n"));
+  REQUIRE(c.ok());
+  REQUIRE(c->ci_keys.size() == 1);
+  CHECK(c->ci_keys[0] == ci.public_key);
+}
+
+TEST_CASE("policy config: without [policy] no CI key is required", "[coordinator][config][policy]") {
+  testing::TempDir tmp;
+  auto c = coordinator::loadCoordinatorConfig(configWithPolicy(tmp, ""));
+  REQUIRE(c.ok());
+  CHECK(c->ci_keys.empty());
+}
+
+TEST_CASE("policy config: a ci_keys mistake names file, line, key and problem", "[coordinator][config][policy]") {
+  testing::TempDir tmp;
+  REQUIRE(common::ensureDir(tmp.path() / "coord/keys", 0700).ok());
+  REQUIRE(common::atomicWriteFile(tmp.path() / "coord/keys/bad.pub", "not a key\n", 0644).ok());
+  const auto file = tmp.path() / "coord/coordinator.toml";
+  SECTION("a missing key file") {
+    const std::string m = errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [\"keys/ci.pub\"]\n"));
+    CHECK_THAT(m, Catch::StartsWith(file.string() + ":") && Catch::Contains("policy.provenance.ci_keys[0]") &&
+                      Catch::Contains("keys/ci.pub"));
+  }
+  SECTION("a file that holds no key") {
+    const std::string m = errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [\"keys/bad.pub\"]\n"));
+    CHECK_THAT(m, Catch::Contains("policy.provenance.ci_keys[0]") && Catch::Contains("bad.pub is not a CI public key"));
+  }
+  SECTION("not an array") {
+    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = \"keys/ci.pub\"\n")),
+               Catch::Contains("policy.provenance.ci_keys: expected an array of public key files"));
+  }
+  SECTION("an empty list") {
+    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = []\n")),
+               Catch::Contains("policy.provenance.ci_keys: is empty"));
+  }
+  SECTION("an element that is not a file name") {
+    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [3]\n")),
+               Catch::Contains("policy.provenance.ci_keys[0]: expected a file name"));
+  }
+  SECTION("an unknown key in [policy.provenance]") {
+    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_key = [\"keys/ci.pub\"]\n")),
+               Catch::Contains("policy.provenance.ci_key: unknown key"));
+  }
+  SECTION("a gate this build does not know") {
+    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenanse]\nci_keys = [\"keys/ci.pub\"]\n")),
+               Catch::Contains("policy.provenanse: unknown key"));
+  }
+}
