@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "flotilla/common/duration.h"
 #include "flotilla/coordinator/control_docs.h"
 #include "flotilla/protocol/control.h"
 

@@ -67,6 +67,10 @@ struct FakeDaemon : ControlContext {
   }
   std::optional<flotilla::coordinator::Verdict> interimVerdict(const ActiveRollout&) const override { return interim; }
   std::optional<flotilla::coordinator::Verdict> interim;
+  const flotilla::coordinator::PolicyGates& policyGates() const override { return gates; }
+  void brokeGlass() override { ++broke_glass; }
+  flotilla::coordinator::PolicyGates gates;
+  int broke_glass = 0;
 
   void addRollout(const std::string& id) {
     auto plan = flotilla::protocol::parsePlan(kPlan, "p.toml", "");

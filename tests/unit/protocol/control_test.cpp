@@ -8,10 +8,12 @@ using nlohmann::json;
 TEST_CASE("control: requests have the wire form the coordinator reads", "[protocol][control]") {
   CHECK(json(AgentsRequest{}).dump() == R"({"cmd":"agents"})");
   CHECK(json(AgentActionRequest{kAgentAccept, "h0"}).dump() == R"({"cmd":"agent_accept","id":"h0"})");
-  CHECK(json(RolloutRequest{"app = 1", "p.toml", "ab", "", ""}).dump() ==
+  CHECK(json(RolloutRequest{"app = 1", "p.toml", "ab", "", "", ""}).dump() ==
         R"({"artifact_digest":"ab","cmd":"rollout","plan":"app = 1","plan_name":"p.toml"})");
-  CHECK(json(RolloutRequest{"x", "p", "d", "ff", ""})["release_signature"] == "ff");
-  CHECK(json(RolloutRequest{"x", "p", "d", "", "{}"})["ci_signature"] == "{}");
+  CHECK(json(RolloutRequest{"x", "p", "d", "ff", "", ""})["release_signature"] == "ff");
+  CHECK(json(RolloutRequest{"x", "p", "d", "", "{}", ""})["ci_signature"] == "{}");
+  CHECK(json(RolloutRequest{"x", "p", "d", "", "", "INC-42 hotfix"})["break_glass"] == "INC-42 hotfix");
+  CHECK_FALSE(json(RolloutRequest{"x", "p", "d", "", "", ""}).contains("break_glass"));
   CHECK(json(StatusRequest{}).dump() == R"({"cmd":"status","hosts":false})");
   CHECK(json(StatusRequest{"web-1", true}).dump() == R"({"cmd":"status","hosts":true,"rollout":"web-1"})");
   CHECK(json(RolloutActionRequest{kPromote, "web-1"}).dump() == R"({"cmd":"promote","rollout":"web-1"})");
