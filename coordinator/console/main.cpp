@@ -285,7 +285,9 @@ void addKeyCommands(CLI::App& app, CommandLine& c) {
       "release and the plan's [change] commit and ref; writes artifact.ci_signature (default: ARTIFACT.ci-sig), "
       "which a coordinator with [policy.provenance] ci_keys requires. Works offline");
   c.sign->add_option("PLAN", c.sign_plan, "Plan file (TOML)")->required();
-  c.sign->add_option("--key", c.sign_key, "Release key file from `flotilla keygen --release` (with --ci: --ci)")
+  c.sign
+      ->add_option("--key", c.sign_key,
+                   "Key file: from `flotilla keygen --release`, or with --ci from `flotilla keygen --ci`")
       ->required();
   c.sign->add_flag("--ci", c.sign_ci, "Write the CI signature (provenance) instead of the release signature");
 }

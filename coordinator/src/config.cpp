@@ -188,7 +188,10 @@ Status readKeys(const fs::path& file, const toml::table& root, CoordinatorConfig
 // [policy.provenance] ci_keys: public key files (`flotilla keygen --ci`), relative to the config's directory.
 Status readCiKeys(const fs::path& file, const toml::table& provenance, CoordinatorConfig& c) {
   const toml::node* keys = provenance.get("ci_keys");
-  if (!keys) return {};
+  if (!keys)
+    return Error(Errc::kInvalidArgument, where(file, provenance.source()) +
+                                             ": policy.provenance: needs ci_keys (CI public key files), or remove "
+                                             "[policy.provenance] to turn the gate off");
   const toml::array* arr = keys->as_array();
   if (!arr)
     return Error(Errc::kInvalidArgument,

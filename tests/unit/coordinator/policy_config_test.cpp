@@ -76,6 +76,10 @@ TEST_CASE("policy config: a ci_keys mistake names file, line, key and problem", 
     CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = []\n")),
                Catch::Contains("policy.provenance.ci_keys: is empty"));
   }
+  SECTION("a [policy.provenance] without ci_keys") {
+    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\n")),
+               Catch::Contains("policy.provenance: needs ci_keys"));
+  }
   SECTION("an element that is not a file name") {
     CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [3]\n")),
                Catch::Contains("policy.provenance.ci_keys[0]: expected a file name"));
