@@ -238,8 +238,8 @@ void addRecordCommands(CLI::App& app, CommandLine& c) {
       ->capture_default_str();
 
   c.policy = app.add_subcommand("policy",
-                                 "List the policy gates (docs/policy.md): each freeze, whether it is open now and when "
-                                 "that changes, in its own time zone and in UTC");
+                                "List the policy gates (docs/policy.md): each freeze, whether it is open now and when "
+                                "that changes, in its own time zone and in UTC");
   c.policy->require_subcommand(0, 1);
   c.policy_explain = c.policy->add_subcommand("explain", "Each gate's decision for PLAN now, and why");
   c.policy_explain->add_option("PLAN", c.policy_plan, "Plan file (TOML)")->required();

@@ -97,7 +97,8 @@ Status readPolicyGates(const fs::path& file, const toml::table& policy, PolicyCo
     const toml::table* t = bg->as_table();
     if (!t) return bad(file, bg->source(), "policy.break_glass", "expected a table");
     for (auto& [k, v] : *t)
-      if (k.str() != "operators") return bad(file, k.source(), "policy.break_glass." + std::string(k.str()), "unknown key");
+      if (k.str() != "operators")
+        return bad(file, k.source(), "policy.break_glass." + std::string(k.str()), "unknown key");
     FLOTILLA_TRY(strings(file, *t, "operators", "policy.break_glass", out.break_glass));
   }
   return {};

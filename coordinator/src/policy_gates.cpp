@@ -56,7 +56,8 @@ std::vector<GateDecision> PolicyGates::explain(const protocol::Plan& plan, commo
 
 std::string PolicyGates::holdReason(const protocol::Plan& plan, common::SysTime now) const {
   for (const auto& f : freezes_)
-    if (!f.policy.finish_in_flight && covers(f.policy, plan) && f.window.activeAt(now)) return "freeze " + f.policy.name;
+    if (!f.policy.finish_in_flight && covers(f.policy, plan) && f.window.activeAt(now))
+      return "freeze " + f.policy.name;
   return "";
 }
 

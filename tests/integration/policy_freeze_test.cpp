@@ -57,8 +57,19 @@ struct PolicyFleet {
     return runCommand(argv, 60s);
   }
 
+  // The one agent is online (after a coordinator restart it must reconnect first).
+  void waitOnline() {
+    REQUIRE(waitUntil(
+        [&] {
+          auto a = console({"agents"});
+          return a.exit_code == 0 && a.json["agents"].size() == 1 && a.json["agents"][0]["state"] == "online";
+        },
+        30s));
+  }
+
   std::string submit(const std::string& version) {
-    auto r = console({"rollout", f.writePlan("web", version, f.makeRelease(version, true), kOneWaveAllAtOnce).string()});
+    auto r =
+        console({"rollout", f.writePlan("web", version, f.makeRelease(version, true), kOneWaveAllAtOnce).string()});
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     return r.json["id"].get<std::string>();
@@ -96,7 +107,7 @@ TEST_CASE("a freeze refuses rollouts with exit 4, never a rollback, and break-gl
   PolicyFleet p;
   p.run();
   p.f.startAgent("h0");
-  REQUIRE(waitUntil([&] { return p.console({"agents"}).json["agents"].size() == 1; }, 20s));
+  p.waitOnline();
   REQUIRE(p.waitState(p.submit("1")) == "succeeded");
   REQUIRE(p.waitState(p.submit("2")) == "succeeded");
 
@@ -109,6 +120,7 @@ TEST_CASE("a freeze refuses rollouts with exit 4, never a rollback, and break-gl
                                       << "\"\ntimezone = \"Europe/Berlin\"\n\n[policy.break_glass]\noperators = [\""
                                       << keyIdOf(p.pubs[0]) << "\"]\n";
   p.run();
+  p.waitOnline();
 
   auto gates = p.console({"policy"});
   INFO(gates.out << gates.err);

@@ -15,7 +15,8 @@ TEST_CASE("a hold keeps the next wave waiting; lifting it starts the wave", "[co
   CHECK(d.waveState(1) == WaveState::kAwaitingApproval);
   CHECK(d.deploys().empty());
   bool said = false;
-  for (const auto& a : d.out) said |= a.event == "awaiting_approval" && a.message.find("freeze weekend") != std::string::npos;
+  for (const auto& a : d.out)
+    said |= a.event == "awaiting_approval" && a.message.find("freeze weekend") != std::string::npos;
   CHECK(said);
   d.rollout.setHold("freeze weekend", d.now);  // still held: nothing
   CHECK(d.drain().empty());

@@ -38,8 +38,8 @@ struct PolicyConfig {
 
 // One gate's decision, for people and events.
 struct GateDecision {
-  std::string gate;  // "freeze weekend"
-  bool open = true;  // true: it lets rollouts through now
+  std::string gate;     // "freeze weekend"
+  bool open = true;     // true: it lets rollouts through now
   bool applies = true;  // false: the gate does not cover this plan (explain only)
   std::string why;      // "closed until Mon 2026-12-07 08:00 CET (07:00 UTC)"
   std::optional<common::SysTime> changes_at;
