@@ -93,3 +93,60 @@ TEST_CASE("policy config: a ci_keys mistake names file, line, key and problem", 
                Catch::Contains("policy.provenanse: unknown key"));
   }
 }
+
+TEST_CASE("policy config: freezes and break-glass load", "[coordinator][config][policy]") {
+  testing::TempDir tmp;
+  auto c = coordinator::loadCoordinatorConfig(configWithPolicy(tmp, R"([[policy.freeze]]
+name = "weekend"
+start = "0 18 * * FRI"
+end = "0 8 * * MON"
+timezone = "Europe/Berlin"
+apps = ["web"]
+labels = { env = "prod" }
+in_flight = "finish"
+
+[policy.break_glass]
+operators = ["0123456789abcdef"]
+)"));
+  INFO((c ? std::string() : c.error().message));
+  REQUIRE(c.ok());
+  REQUIRE(c->policy.freezes.size() == 1);
+  const auto& f = c->policy.freezes[0];
+  CHECK(f.name == "weekend");
+  CHECK(f.timezone == "Europe/Berlin");
+  CHECK(f.apps == std::vector<std::string>{"web"});
+  CHECK(f.labels.at("env") == "prod");
+  CHECK(f.finish_in_flight);
+  CHECK(c->policy.break_glass == std::vector<std::string>{"0123456789abcdef"});
+}
+
+TEST_CASE("policy config: a freeze mistake names file, line, key and problem", "[coordinator][config][policy]") {
+  struct Case {
+    std::string policy, key, problem;
+  };
+  const Case cases[] = {
+      {"[[policy.freeze]]\nname = \"w\"\nstart = \"0 18 * * FRX\"\nend = \"0 8 * * MON\"\n", "policy.freeze[0]",
+       "unknown name FRX"},
+      {"[[policy.freeze]]\nname = \"w\"\nstart = \"0 18 * * FRI\"\nend = \"0 8 * * MON\"\ntimezone = "
+       "\"Mars/Olympus\"\n",
+       "policy.freeze[0]", "Mars/Olympus"},
+      {"[[policy.freeze]]\nname = \"w\"\nstart = \"0 18 * * FRI\"\n", "policy.freeze[0].end", "missing"},
+      {"[[policy.freeze]]\nname = \"w\"\nstart = \"0 18 * * FRI\"\nend = \"0 8 * * MON\"\nin_flight = \"stop\"\n",
+       "policy.freeze[0].in_flight", "\"pause\" or \"finish\""},
+      {"[[policy.freeze]]\nname = \"w\"\nstart = \"0 18 * * FRI\"\nend = \"0 8 * * MON\"\nwhen = 1\n",
+       "policy.freeze[0].when", "unknown key"},
+      {"[[policy.freeze]]\nname = \"w\"\nstart = \"0 1 * * *\"\nend = \"0 2 * * *\"\n[[policy.freeze]]\nname = "
+       "\"w\"\nstart = \"0 1 * * *\"\nend = \"0 2 * * *\"\n",
+       "policy.freeze[1].name", "appears twice"},
+      {"[policy.break_glass]\nusers = []\n", "policy.break_glass.users", "unknown key"},
+      {"[policy.approval]\nrequired = 2\n", "policy.approval", "unknown key"},
+  };
+  for (const auto& k : cases) {
+    testing::TempDir tmp;
+    INFO(k.policy);
+    const std::string msg = errorOf(configWithPolicy(tmp, k.policy));
+    CHECK_THAT(msg, Catch::Contains("coordinator.toml:"));
+    CHECK_THAT(msg, Catch::Contains(k.key));
+    CHECK_THAT(msg, Catch::Contains(k.problem));
+  }
+}
