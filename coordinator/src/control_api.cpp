@@ -117,8 +117,10 @@ json ControlApi::rollout(const Call& c) {
   auto overridden = ctx_.policyGates().admit(*plan, now, key_id, r.break_glass);
   if (!overridden) return errorJson(overridden.error());
   const protocol::Plan gated = *plan;
+  // A break-glass start says so wherever the rollout's submitter shows (status, history).
+  const std::string submitter = overridden->empty() ? c.actor : c.actor + " [break-glass: " + r.break_glass + "]";
   auto id = ctx_.startRollout(
-      RolloutStart{std::move(*plan), r.plan, name, r.artifact_digest, *size, c.actor, "rollout", sig});
+      RolloutStart{std::move(*plan), r.plan, name, r.artifact_digest, *size, submitter, "rollout", sig});
   if (!id) return errorJson(id.error());
   ActiveRollout* started = ctx_.findRollout(*id);
   recordGates(*started, gated, *overridden, r.break_glass, c.actor);

@@ -169,4 +169,9 @@ TEST_CASE("a freeze refuses rollouts with exit 4, never a rollback, and break-gl
   }
   CHECK(recorded);
   CHECK(gate_event);
+  // History shows who broke glass and why.
+  auto history = p.console({"history", "--limit", "1"});
+  REQUIRE(history.exit_code == 0);
+  CHECK(history.json["rollouts"][0]["submitted_by"].get<std::string>().find("[break-glass: hotfix for INC-42]") !=
+        std::string::npos);
 }
