@@ -98,3 +98,29 @@ TEST_CASE("a firing alert rolls a running rollout back within a poll", "[integra
   CHECK((*ev)["message"].get<std::string>().find("rolling back") != std::string::npos);
   CHECK(f.liveRelease("h0", "web") == "1");
 }
+
+TEST_CASE("an alarm whose Prometheus cannot be reached pauses the rollout it covers", "[integration][policy][alarm]") {
+  Fleet f;
+  // Nothing listens on this port: every poll is a connection error.
+  const std::string nowhere = "http://127.0.0.1:" + std::to_string(freeTcpPort());
+  std::ofstream(f.dir() / "coord/coordinator.toml", std::ios::app)
+      << "\n[[policy.alarm]]\nname = \"unreachable\"\nprometheus = \"" << nowhere
+      << "\"\nquery = 'ALERTS'\non_error = \"pause\"\ninterval = \"1s\"\napps = [\"web\"]\n";
+  f.startCoordinator();
+  f.startAgent("h0");
+  f.startAgent("h1");
+  REQUIRE(f.waitOnline(2));
+
+  const auto id = f.submit(f.writePlan("web", "1", f.makeRelease("1", true), "sizes = [1, \"100%\"]\nbake = \"60s\""));
+  std::string state;
+  REQUIRE(waitUntil(
+      [&] {
+        auto st = f.status(id);
+        state = st.is_object() ? st.value("state", "") : "";
+        return state == "paused";
+      },
+      40s, 100ms));
+  auto ev = f.findEvent(id, "policy_alarm_pause", "alarm unreachable cannot be read from " + nowhere);
+  REQUIRE(ev.has_value());
+  CHECK((*ev)["message"].get<std::string>().find("; pausing") != std::string::npos);
+}
