@@ -71,7 +71,7 @@ TEST_CASE("alarm: firing series roll back, or pause with on_fire = pause", "[coo
   CHECK(d.why == "alarm page-alerts fired: query value 2; pausing");
 }
 
-TEST_CASE("alarm: a scalar other than 0 fires; 0 and no series are quiet", "[coordinator][policy][alarm]") {
+TEST_CASE("alarm: a scalar other than 0 fires, 0 and no series are quiet", "[coordinator][policy][alarm]") {
   const auto a = pageAlarm();
   CHECK(decideAlarm(a, readingOf(R"({"status":"success","data":{"resultType":"scalar","result":[1,"3"]}})")).action ==
         AlarmAction::kRollback);
