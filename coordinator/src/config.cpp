@@ -227,10 +227,10 @@ Status readPolicy(const fs::path& file, const toml::table& root, CoordinatorConf
   auto policy = section(file, root, "policy");
   if (!policy) return policy.error();
   for (auto& [k, v] : **policy)
-    if (k.str() != "provenance" && k.str() != "freeze" && k.str() != "break_glass")
+    if (k.str() != "provenance" && k.str() != "freeze" && k.str() != "break_glass" && k.str() != "alarm")
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": policy." + std::string(k.str()) +
-                                               ": unknown key (this build knows policy.freeze, policy.break_glass "
-                                               "and policy.provenance)");
+                                               ": unknown key (this build knows policy.freeze, policy.break_glass, "
+                                               "policy.alarm and policy.provenance)");
   FLOTILLA_TRY(readPolicyGates(file, **policy, c.policy));
   const toml::node* node = (*policy)->get("provenance");
   if (!node) return {};

@@ -1,9 +1,10 @@
-// coordinator.toml's [policy] freezes and break-glass (docs/policy.md): every
+// coordinator.toml's [policy] freezes, alarms and break-glass (docs/policy.md): every
 // error names the file, line, key and what is wrong.
 #include <toml++/toml.h>
 
 #include <sstream>
 
+#include "flotilla/common/duration.h"
 #include "policy_config.h"
 
 namespace flotilla::coordinator {
@@ -41,6 +42,20 @@ Status strings(const fs::path& file, const toml::table& t, const char* key, cons
   return {};
 }
 
+Status labels(const fs::path& file, const toml::table& t, const std::string& path,
+              std::map<std::string, std::string>& out) {
+  const toml::node* l = t.get("labels");
+  if (!l) return {};
+  const toml::table* lt = l->as_table();
+  if (!lt) return bad(file, l->source(), path + ".labels", "expected a table of strings, like { env = \"prod\" }");
+  for (auto& [k, v] : *lt) {
+    auto s = v.value<std::string>();
+    if (!s) return bad(file, v.source(), path + ".labels." + std::string(k.str()), "expected a string");
+    out.emplace(std::string(k.str()), *s);
+  }
+  return {};
+}
+
 Status readFreeze(const fs::path& file, const toml::node& node, const std::string& path, FreezePolicy& f) {
   const toml::table* t = node.as_table();
   if (!t) return bad(file, node.source(), path, "expected a table ([[policy.freeze]])");
@@ -55,15 +70,7 @@ Status readFreeze(const fs::path& file, const toml::node& node, const std::strin
   FLOTILLA_TRY(text(file, *t, "end", path, f.end, true));
   FLOTILLA_TRY(text(file, *t, "timezone", path, f.timezone, false));
   FLOTILLA_TRY(strings(file, *t, "apps", path, f.apps));
-  if (const toml::node* l = t->get("labels")) {
-    const toml::table* lt = l->as_table();
-    if (!lt) return bad(file, l->source(), path + ".labels", "expected a table of strings, like { env = \"prod\" }");
-    for (auto& [k, v] : *lt) {
-      auto s = v.value<std::string>();
-      if (!s) return bad(file, v.source(), path + ".labels." + std::string(k.str()), "expected a string");
-      f.labels.emplace(std::string(k.str()), *s);
-    }
-  }
+  FLOTILLA_TRY(labels(file, *t, path, f.labels));
   std::string in_flight = "pause";
   FLOTILLA_TRY(text(file, *t, "in_flight", path, in_flight, false));
   if (in_flight != "pause" && in_flight != "finish")
@@ -75,6 +82,53 @@ Status readFreeze(const fs::path& file, const toml::node& node, const std::strin
   if (auto w = makeFreezeWindow(f.name, f.start, f.end, f.timezone); !w)
     return bad(file, node.source(), path, w.error().message);
   return {};
+}
+
+// A key that takes one of two words; `first` when absent.
+Status oneOf(const fs::path& file, const toml::table& t, const char* key, const std::string& path, const char* first,
+             const char* second, bool& is_first) {
+  std::string word = first;
+  FLOTILLA_TRY(text(file, t, key, path, word, false));
+  if (word != first && word != second)
+    return bad(file, t.get(key)->source(), path + "." + key,
+               std::string("expected \"") + first + "\" or \"" + second + "\", got \"" + word + "\"");
+  is_first = word == first;
+  return {};
+}
+
+Status readAlarm(const fs::path& file, const toml::node& node, const std::string& path, std::size_t index,
+                 AlarmPolicy& a) {
+  const toml::table* t = node.as_table();
+  if (!t) return bad(file, node.source(), path, "expected a table ([[policy.alarm]])");
+  for (auto& [k, v] : *t) {
+    const std::string key(k.str());
+    if (key != "name" && key != "prometheus" && key != "query" && key != "on_fire" && key != "on_error" &&
+        key != "interval" && key != "apps" && key != "labels")
+      return bad(file, k.source(), path + "." + key, "unknown key");
+  }
+  a.name = "alarm " + std::to_string(index + 1);
+  FLOTILLA_TRY(text(file, *t, "name", path, a.name, false));
+  FLOTILLA_TRY(text(file, *t, "prometheus", path, a.prometheus, true));
+  if (a.prometheus.rfind("http://", 0) != 0 && a.prometheus.rfind("https://", 0) != 0)
+    return bad(file, t->get("prometheus")->source(), path + ".prometheus",
+               "expected an http:// URL, like \"http://127.0.0.1:9090\"");
+  FLOTILLA_TRY(text(file, *t, "query", path, a.query, true));
+  bool rollback = true, pause = true;
+  FLOTILLA_TRY(oneOf(file, *t, "on_fire", path, "rollback", "pause", rollback));
+  FLOTILLA_TRY(oneOf(file, *t, "on_error", path, "pause", "ignore", pause));
+  a.on_fire = rollback ? AlarmFireAction::kRollback : AlarmFireAction::kPause;
+  a.on_error = pause ? AlarmErrorAction::kPause : AlarmErrorAction::kIgnore;
+  std::string interval;
+  FLOTILLA_TRY(text(file, *t, "interval", path, interval, false));
+  if (!interval.empty()) {
+    auto d = common::parseDuration(interval);
+    if (!d || *d < std::chrono::seconds(1))
+      return bad(file, t->get("interval")->source(), path + ".interval",
+                 "expected a duration of at least 1s, like \"10s\", got \"" + interval + "\"");
+    a.interval = *d;
+  }
+  FLOTILLA_TRY(strings(file, *t, "apps", path, a.apps));
+  return labels(file, *t, path, a.labels);
 }
 
 }  // namespace
@@ -91,6 +145,19 @@ Status readPolicyGates(const fs::path& file, const toml::table& policy, PolicyCo
           return bad(file, (*a)[i].source(), "policy.freeze[" + std::to_string(i) + "].name",
                      "freeze \"" + f.name + "\" appears twice");
       out.freezes.push_back(std::move(f));
+    }
+  }
+  if (const toml::node* al = policy.get("alarm")) {
+    const toml::array* a = al->as_array();
+    if (!a) return bad(file, al->source(), "policy.alarm", "expected an array of tables ([[policy.alarm]])");
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      const std::string path = "policy.alarm[" + std::to_string(i) + "]";
+      AlarmPolicy alarm;
+      FLOTILLA_TRY(readAlarm(file, (*a)[i], path, i, alarm));
+      for (const auto& other : out.alarms)
+        if (other.name == alarm.name)
+          return bad(file, (*a)[i].source(), path + ".name", "alarm \"" + alarm.name + "\" appears twice");
+      out.alarms.push_back(std::move(alarm));
     }
   }
   if (const toml::node* bg = policy.get("break_glass")) {

@@ -10,7 +10,7 @@
 
 namespace flotilla::coordinator {
 
-// Reads [[policy.freeze]] and [policy.break_glass] of the [policy] table;
+// Reads [[policy.freeze]], [[policy.alarm]] and [policy.break_glass] of the [policy] table;
 // errors name the file, line, key and problem (a bad cron or time zone too).
 Status readPolicyGates(const std::filesystem::path& file, const toml::table& policy, PolicyConfig& out);
 

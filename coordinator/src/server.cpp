@@ -102,6 +102,15 @@ Status Server::start() {
   rollouts_ = std::make_unique<RolloutDriver>(
       RolloutDriver::Parts{*store_, agents_, orders_, events_, watchers_, convergence_, *analysis_, clock_},
       rolloutHooks(), 2 * config_.heartbeat_expiry);
+  alarms_ = std::make_unique<AlarmWatch>(
+      ctx_, clock_, config_.policy.alarms,
+      AlarmWatch::Hooks{[this] {
+                          std::vector<ActiveRollout*> out;
+                          for (const ActiveRollout* r : rollouts_->all()) out.push_back(rollouts_->find(r->record.id));
+                          return out;
+                        },
+                        [this](ActiveRollout& r, const std::string& kind, const std::string& message,
+                               const std::string& actor) { operatorActed(r, kind, message, actor); }});
   FLOTILLA_TRY(store_->begin());
   FLOTILLA_TRY(rollouts_->restore());
   FLOTILLA_TRY(store_->commit());
@@ -192,6 +201,7 @@ Status Server::bindControl() {
 std::optional<SteadyTime> Server::nextDeadline() const {
   std::optional<SteadyTime> next = rollouts_->nextDeadline();
   if (!next || next_sweep_ < *next) next = next_sweep_;
+  if (auto due = alarms_->nextDue(); due && *due < *next) next = due;
   return next;
 }
 
@@ -202,6 +212,7 @@ Status Server::run() {
   next_sweep_ = clock_.steadyNow() + std::chrono::seconds(1);
   bool stopping = false;
   while (!stopping) {
+    // Without alarms there is no worker: an item that never fires stands in.
     zmq::pollitem_t items[] = {
         {zap_.handle(), 0, ZMQ_POLLIN, 0},
         {agents_sock_.handle(), 0, ZMQ_POLLIN, 0},
@@ -211,6 +222,8 @@ Status Server::run() {
         {background_->artifactSocket().handle(), 0, ZMQ_POLLIN, 0},
         {background_->metricsSocket().handle(), 0, ZMQ_POLLIN, 0},
         {prometheus_->socket().handle(), 0, ZMQ_POLLIN, 0},
+        {alarms_->empty() ? nullptr : alarms_->socket().handle(), alarms_->empty() ? stop_fd_ : 0,
+         static_cast<short>(alarms_->empty() ? 0 : ZMQ_POLLIN), 0},
     };
     auto now = clock_.steadyNow();
     long timeout_ms = -1;
@@ -243,6 +256,7 @@ Status Server::run() {
     // Only when a worker answered: most iterations carry agents' messages alone.
     if ((items[5].revents | items[6].revents) & ZMQ_POLLIN) background_->drain();
     if (items[7].revents & ZMQ_POLLIN) rollouts_->drainPrometheus();
+    if (items[8].revents & ZMQ_POLLIN) alarms_->drain();
     afterWork(clock_.steadyNow());
     commitAndFlush();
   }
@@ -263,6 +277,7 @@ void Server::afterWork(SteadyTime now) {
     rollouts_->applyHolds([&](const ActiveRollout& r) { return policy_.holdReason(r.plan, wall); }, now);
     next_sweep_ = now + std::chrono::seconds(1);
   }
+  if (!alarms_->empty()) alarms_->tick(now);
   rollouts_->advance(now);
 }
 

@@ -34,8 +34,12 @@ std::string configYaml(const std::vector<PrometheusTarget>& targets, const Prome
   y << "global:\n"
     << "  scrape_interval: " << interval << "\n"
     << "  scrape_timeout: " << interval << "\n"
-    << "  evaluation_interval: " << interval << "\n"
-    << "scrape_configs:\n"
+    << "  evaluation_interval: " << interval << "\n";
+  if (!options.rules.empty()) {
+    y << "rule_files:\n";
+    for (std::size_t i = 0; i < options.rules.size(); ++i) y << "  - rules-" << i << ".yml\n";
+  }
+  y << "scrape_configs:\n"
     << "  - job_name: " << yamlString(options.job) << "\n"
     << "    static_configs:\n";
   for (const auto& t : targets) {
@@ -104,6 +108,8 @@ PrometheusServer::PrometheusServer(std::vector<PrometheusTarget> targets, Option
   const std::string binary = prometheusBinary();
   if (binary.empty()) throw std::runtime_error(prometheusMissing());
   std::ofstream(dir_.path() / "prometheus.yml") << configYaml(targets, options_);
+  for (std::size_t i = 0; i < options_.rules.size(); ++i)
+    std::ofstream(dir_.path() / ("rules-" + std::to_string(i) + ".yml")) << options_.rules[i];
   std::string why;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt)
     if (startOnce(binary, why)) return;

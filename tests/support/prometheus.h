@@ -2,8 +2,9 @@
 // A real Prometheus server (Debian package `prometheus`) for integration tests.
 // It listens on 127.0.0.1 at a port picked at run time, keeps its TSDB and a
 // generated config in its own temporary directory, scrapes static targets
-// (each with extra labels, e.g. host="<agent id>") every scrape_interval, and
-// talks to nothing else (no remote read or write, no alerting). The
+// (each with extra labels, e.g. host="<agent id>") every scrape_interval,
+// evaluates the rule files it is given, and talks to nothing else (no remote
+// read or write, no Alertmanager). The
 // constructor returns once /-/ready answers 200; the destructor stops it
 // (SIGTERM, then SIGKILL after a deadline) and reaps it.
 // Not thread-safe: one test thread owns it.
@@ -59,6 +60,10 @@ class PrometheusServer {
     std::chrono::milliseconds ready_timeout = std::chrono::seconds(90);
     std::chrono::milliseconds stop_timeout = std::chrono::seconds(15);
     std::string job = "app";  // the scrape job's name (label job)
+    // Rule files' contents (YAML with `groups:`), written beside the config and
+    // listed in its rule_files; evaluated every scrape_interval. Alerts show in
+    // the ALERTS series (nothing is sent to an Alertmanager).
+    std::vector<std::string> rules;
   };
 
   // Starts Prometheus scraping `targets` and waits until it is ready. Throws

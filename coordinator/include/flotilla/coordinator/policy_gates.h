@@ -15,6 +15,7 @@
 
 #include "flotilla/common/clock.h"
 #include "flotilla/common/result.h"
+#include "flotilla/coordinator/alarm_policy.h"
 #include "flotilla/coordinator/freeze_window.h"
 #include "flotilla/protocol/plan.h"
 
@@ -34,6 +35,7 @@ struct FreezePolicy {
 struct PolicyConfig {
   std::vector<FreezePolicy> freezes;
   std::vector<std::string> break_glass;  // operator key ids (flotilla keygen --operator; `keyId`)
+  std::vector<AlarmPolicy> alarms;       // [[policy.alarm]], polled by AlarmWatch (not a start gate)
 };
 
 // One gate's decision, for people and events.

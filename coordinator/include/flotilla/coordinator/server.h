@@ -21,6 +21,7 @@
 //   ControlApi       one handler per control command         (control_api.h, control_docs.h)
 //   Watchers         consoles following a rollout            (watchers.h)
 //   FleetGauges      the live part of /metrics               (fleet_gauges.h, prometheus_writer.h)
+//   AlarmWatch       [[policy.alarm]]: stops covered rollouts (alarm_watch.h, alarm_policy.h)
 // Its methods are spread by concern: server.cpp (reactor, transactions,
 // outbox), server_agents.cpp (agent messages, liveness, convergence orders),
 // server_control.cpp (what ControlApi asks of it beyond the driver).
@@ -44,6 +45,7 @@
 #include "flotilla/common/clock.h"
 #include "flotilla/coordinator/active_rollout.h"
 #include "flotilla/coordinator/agent_registry.h"
+#include "flotilla/coordinator/alarm_watch.h"
 #include "flotilla/coordinator/background_work.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/control_api.h"
@@ -173,6 +175,8 @@ class Server : private ControlContext {
   std::unique_ptr<ReleaseAnalysis> analysis_;
   // The active rollouts and what drives them; made in start(), once the store is open.
   std::unique_ptr<RolloutDriver> rollouts_;
+  // [[policy.alarm]] queries, polled while a rollout they cover runs; made in start().
+  std::unique_ptr<AlarmWatch> alarms_;
 };
 
 }  // namespace flotilla::coordinator

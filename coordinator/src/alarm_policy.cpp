@@ -1,0 +1,36 @@
+#include "flotilla/coordinator/alarm_policy.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace flotilla::coordinator {
+
+bool alarmCovers(const AlarmPolicy& alarm, const protocol::Plan& plan) {
+  if (!alarm.apps.empty() && std::find(alarm.apps.begin(), alarm.apps.end(), plan.app) == alarm.apps.end())
+    return false;
+  for (const auto& [k, v] : alarm.labels) {
+    auto it = plan.target_labels.find(k);
+    if (it == plan.target_labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+AlarmDecision decideAlarm(const AlarmPolicy& alarm, const AlarmReading& reading) {
+  AlarmDecision d;
+  if (reading.ok && !reading.empty && reading.value != 0) {
+    std::ostringstream os;
+    os << "alarm " << alarm.name << " fired: query value " << reading.value;
+    const bool rollback = alarm.on_fire == AlarmFireAction::kRollback;
+    d.action = rollback ? AlarmAction::kRollback : AlarmAction::kPause;
+    d.why = os.str() + (rollback ? "; rolling back" : "; pausing");
+    return d;
+  }
+  if (reading.ok || reading.empty) return d;
+  const bool pause = alarm.on_error == AlarmErrorAction::kPause;
+  d.action = pause ? AlarmAction::kPause : AlarmAction::kLogOnly;
+  d.why = "alarm " + alarm.name + " cannot be read from " + alarm.prometheus + " (" + reading.error + ")" +
+          (pause ? "; pausing" : "; ignored (on_error = \"ignore\")");
+  return d;
+}
+
+}  // namespace flotilla::coordinator
