@@ -5,14 +5,18 @@
 
 namespace flotilla::coordinator {
 
-bool alarmCovers(const AlarmPolicy& alarm, const protocol::Plan& plan) {
-  if (!alarm.apps.empty() && std::find(alarm.apps.begin(), alarm.apps.end(), plan.app) == alarm.apps.end())
-    return false;
-  for (const auto& [k, v] : alarm.labels) {
+bool policyCovers(const std::vector<std::string>& apps, const std::map<std::string, std::string>& labels,
+                  const protocol::Plan& plan) {
+  if (!apps.empty() && std::find(apps.begin(), apps.end(), plan.app) == apps.end()) return false;
+  for (const auto& [k, v] : labels) {
     auto it = plan.target_labels.find(k);
     if (it == plan.target_labels.end() || it->second != v) return false;
   }
   return true;
+}
+
+bool alarmCovers(const AlarmPolicy& alarm, const protocol::Plan& plan) {
+  return policyCovers(alarm.apps, alarm.labels, plan);
 }
 
 AlarmDecision decideAlarm(const AlarmPolicy& alarm, const AlarmReading& reading) {

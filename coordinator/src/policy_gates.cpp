@@ -16,12 +16,7 @@ Result<PolicyGates> PolicyGates::make(const PolicyConfig& config) {
 }
 
 bool PolicyGates::covers(const FreezePolicy& f, const protocol::Plan& plan) {
-  if (!f.apps.empty() && std::find(f.apps.begin(), f.apps.end(), plan.app) == f.apps.end()) return false;
-  for (const auto& [k, v] : f.labels) {
-    auto it = plan.target_labels.find(k);
-    if (it == plan.target_labels.end() || it->second != v) return false;
-  }
-  return true;
+  return policyCovers(f.apps, f.labels, plan);
 }
 
 GateDecision PolicyGates::decide(const Freeze& f, common::SysTime now) const {

@@ -34,6 +34,12 @@ struct AlarmPolicy {
 // are) and its target labels include every label of the alarm.
 bool alarmCovers(const AlarmPolicy& alarm, const protocol::Plan& plan);
 
+// A gate scoped by `apps` (empty = every app) and `labels` (empty = any
+// target) covers `plan`: its app is listed and its target has every label.
+// Freezes and alarms share it.
+bool policyCovers(const std::vector<std::string>& apps, const std::map<std::string, std::string>& labels,
+                  const protocol::Plan& plan);
+
 // What a poll's answer asks for.
 enum class AlarmAction { kNone, kRollback, kPause, kLogOnly };
 struct AlarmDecision {
