@@ -9,6 +9,7 @@
 #include "flotilla/coordinator/alarm_policy.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/prometheus_source.h"
+#include "policy_config_fixture.h"
 #include "support/temp_dir.h"
 
 using namespace flotilla;
@@ -16,6 +17,8 @@ using coordinator::AlarmAction;
 using coordinator::AlarmPolicy;
 using coordinator::AlarmReading;
 using coordinator::decideAlarm;
+using policy_config_fixture::configError;
+using policy_config_fixture::configWithPolicy;
 
 namespace {
 
@@ -32,25 +35,6 @@ AlarmReading readingOf(const std::string& body) {
   auto v = coordinator::parseQueryReply(body);
   if (v) return {true, false, *v, ""};
   return {false, v.error().code == Errc::kNotFound, 0, v.error().message};
-}
-
-std::filesystem::path configWithPolicy(const testing::TempDir& tmp, const std::string& policy) {
-  REQUIRE(common::initCrypto().ok());
-  coordinator::InitOptions opts;
-  opts.dir = tmp.path() / "coord";
-  if (!std::filesystem::exists(opts.dir / "coordinator.toml")) REQUIRE(coordinator::initCoordinator(opts).ok());
-  const auto file = opts.dir / "coordinator.toml";
-  auto text = common::readFile(file);
-  REQUIRE(text.ok());
-  REQUIRE(common::atomicWriteFile(file, *text + "\n" + policy, 0640).ok());
-  return file;
-}
-
-std::string errorOf(const std::filesystem::path& file) {
-  auto c = coordinator::loadCoordinatorConfig(file);
-  REQUIRE_FALSE(c.ok());
-  CHECK(c.error().code == Errc::kInvalidArgument);
-  return c.error().message;
 }
 
 constexpr const char* kTwoFiring = R"({"status":"success","data":{"resultType":"vector","result":[)"
@@ -177,7 +161,7 @@ TEST_CASE("alarm config: a mistake names file, line, key and problem", "[coordin
   for (const auto& k : cases) {
     testing::TempDir tmp;
     const auto file = configWithPolicy(tmp, k.toml);
-    const std::string message = errorOf(file);
+    const std::string message = configError(file);
     INFO(k.toml);
     CHECK(message.find(file.string() + ":") == 0);
     CHECK(message.find(k.expected) != std::string::npos);

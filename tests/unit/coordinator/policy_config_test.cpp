@@ -6,33 +6,20 @@
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/coordinator/config.h"
+#include "policy_config_fixture.h"
 #include "support/temp_dir.h"
 
 using namespace flotilla;
+using policy_config_fixture::configWithPolicy;
 
 namespace {
-
-// A coordinator directory from `initCoordinator` with `policy` appended to its coordinator.toml.
-std::filesystem::path configWithPolicy(const testing::TempDir& tmp, const std::string& policy) {
-  REQUIRE(common::initCrypto().ok());
-  coordinator::InitOptions opts;
-  opts.dir = tmp.path() / "coord";
-  if (!std::filesystem::exists(opts.dir / "coordinator.toml")) REQUIRE(coordinator::initCoordinator(opts).ok());
-  const auto file = opts.dir / "coordinator.toml";
-  auto text = common::readFile(file);
-  REQUIRE(text.ok());
-  REQUIRE(common::atomicWriteFile(file, *text + "\n" + policy, 0640).ok());
-  return file;
+// Any clear refusal: a missing key file is kNotFound, a bad value kInvalidArgument.
+std::string configError(const std::filesystem::path& file) {
+  return policy_config_fixture::configError(file, std::nullopt);
 }
-
-std::string errorOf(const std::filesystem::path& file) {
-  auto c = coordinator::loadCoordinatorConfig(file);
-  REQUIRE_FALSE(c.ok());
-  CHECK(c.error().code != Errc::kInternal);
-  return c.error().message;
-}
-
 }  // namespace
+
+namespace {}  // namespace
 
 TEST_CASE("policy config: ci_keys are read relative to the config's directory", "[coordinator][config][policy]") {
   testing::TempDir tmp;
@@ -60,36 +47,36 @@ TEST_CASE("policy config: a ci_keys mistake names file, line, key and problem", 
   REQUIRE(common::atomicWriteFile(tmp.path() / "coord/keys/bad.pub", "not a key\n", 0644).ok());
   const auto file = tmp.path() / "coord/coordinator.toml";
   SECTION("a missing key file") {
-    const std::string m = errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [\"keys/ci.pub\"]\n"));
+    const std::string m = configError(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [\"keys/ci.pub\"]\n"));
     CHECK_THAT(m, Catch::StartsWith(file.string() + ":") && Catch::Contains("policy.provenance.ci_keys[0]") &&
                       Catch::Contains("keys/ci.pub"));
   }
   SECTION("a file that holds no key") {
-    const std::string m = errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [\"keys/bad.pub\"]\n"));
+    const std::string m = configError(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [\"keys/bad.pub\"]\n"));
     CHECK_THAT(m, Catch::Contains("policy.provenance.ci_keys[0]") && Catch::Contains("bad.pub is not a CI public key"));
   }
   SECTION("not an array") {
-    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = \"keys/ci.pub\"\n")),
+    CHECK_THAT(configError(configWithPolicy(tmp, "[policy.provenance]\nci_keys = \"keys/ci.pub\"\n")),
                Catch::Contains("policy.provenance.ci_keys: expected an array of public key files"));
   }
   SECTION("an empty list") {
-    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = []\n")),
+    CHECK_THAT(configError(configWithPolicy(tmp, "[policy.provenance]\nci_keys = []\n")),
                Catch::Contains("policy.provenance.ci_keys: is empty"));
   }
   SECTION("a [policy.provenance] without ci_keys") {
-    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\n")),
+    CHECK_THAT(configError(configWithPolicy(tmp, "[policy.provenance]\n")),
                Catch::Contains("policy.provenance: needs ci_keys"));
   }
   SECTION("an element that is not a file name") {
-    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [3]\n")),
+    CHECK_THAT(configError(configWithPolicy(tmp, "[policy.provenance]\nci_keys = [3]\n")),
                Catch::Contains("policy.provenance.ci_keys[0]: expected a file name"));
   }
   SECTION("an unknown key in [policy.provenance]") {
-    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenance]\nci_key = [\"keys/ci.pub\"]\n")),
+    CHECK_THAT(configError(configWithPolicy(tmp, "[policy.provenance]\nci_key = [\"keys/ci.pub\"]\n")),
                Catch::Contains("policy.provenance.ci_key: unknown key"));
   }
   SECTION("a gate this build does not know") {
-    CHECK_THAT(errorOf(configWithPolicy(tmp, "[policy.provenanse]\nci_keys = [\"keys/ci.pub\"]\n")),
+    CHECK_THAT(configError(configWithPolicy(tmp, "[policy.provenanse]\nci_keys = [\"keys/ci.pub\"]\n")),
                Catch::Contains("policy.provenanse: unknown key"));
   }
 }
@@ -144,7 +131,7 @@ TEST_CASE("policy config: a freeze mistake names file, line, key and problem", "
   for (const auto& k : cases) {
     testing::TempDir tmp;
     INFO(k.policy);
-    const std::string msg = errorOf(configWithPolicy(tmp, k.policy));
+    const std::string msg = configError(configWithPolicy(tmp, k.policy));
     CHECK_THAT(msg, Catch::Contains("coordinator.toml:"));
     CHECK_THAT(msg, Catch::Contains(k.key));
     CHECK_THAT(msg, Catch::Contains(k.problem));
