@@ -1,188 +1,11 @@
-#include <msgpack.hpp>
+#include "codec_fields.h"
 
 #include <limits>
-#include <stdexcept>
-
-#include "flotilla/protocol/messages.h"
 
 namespace flotilla::protocol {
 namespace {
 
-// Unpack limits: no legitimate message has more than a few thousand elements
-// or nests deeper than a handful of levels. These stop size bombs (an array
-// header claiming 2^32 elements) before anything is allocated.
-const msgpack::unpack_limit kLimits(/*array=*/4096, /*map=*/1024, /*str=*/1 << 20,
-                                    /*bin=*/1 << 20, /*ext=*/0, /*depth=*/8);
-
-// Thrown only inside this file; converted to Error at the decode boundary.
-struct DecodeError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-using Packer = msgpack::packer<msgpack::sbuffer>;
-
-void packStr(Packer& p, std::string_view s) {
-  p.pack_str(static_cast<std::uint32_t>(s.size()));
-  p.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
-}
-void packBin(Packer& p, std::string_view s) {
-  p.pack_bin(static_cast<std::uint32_t>(s.size()));
-  p.pack_bin_body(s.data(), static_cast<std::uint32_t>(s.size()));
-}
-void packMap(Packer& p, const StringMap& m) {
-  p.pack_map(static_cast<std::uint32_t>(m.size()));
-  for (const auto& [k, v] : m) {
-    packStr(p, k);
-    packStr(p, v);
-  }
-}
-void packArgv(Packer& p, const std::vector<std::string>& argv) {
-  p.pack_array(static_cast<std::uint32_t>(argv.size()));
-  for (const auto& a : argv) packStr(p, a);
-}
-void packMillis(Packer& p, common::Millis d) { p.pack_int64(d.count()); }
-
-// Reads the fields of one fixed-length msgpack array in order.
-class FieldReader {
- public:
-  FieldReader(const msgpack::object& o, std::size_t expected, const char* what) : what_(what) {
-    if (o.type != msgpack::type::ARRAY) fail("expected an array");
-    if (o.via.array.size != expected)
-      fail("expected " + std::to_string(expected) + " fields, got " + std::to_string(o.via.array.size));
-    arr_ = o.via.array.ptr;
-    size_ = o.via.array.size;
-  }
-
-  const msgpack::object& next() {
-    if (pos_ >= size_) fail("missing field");
-    return arr_[pos_++];
-  }
-  std::string str() {
-    const auto& o = next();
-    if (o.type != msgpack::type::STR) fail(fieldName() + ": expected a string");
-    return std::string(o.via.str.ptr, o.via.str.size);
-  }
-  std::string bin() {
-    const auto& o = next();
-    if (o.type != msgpack::type::BIN) fail(fieldName() + ": expected bytes");
-    return std::string(o.via.bin.ptr, o.via.bin.size);
-  }
-  std::uint64_t u64() {
-    const auto& o = next();
-    if (o.type != msgpack::type::POSITIVE_INTEGER) fail(fieldName() + ": expected an unsigned integer");
-    return o.via.u64;
-  }
-  std::int64_t i64() {
-    const auto& o = next();
-    if (o.type == msgpack::type::POSITIVE_INTEGER) {
-      if (o.via.u64 > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-        fail(fieldName() + ": integer out of range");
-      return static_cast<std::int64_t>(o.via.u64);
-    }
-    if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
-    fail(fieldName() + ": expected an integer");
-  }
-  double f64() {
-    const auto& o = next();
-    if (o.type == msgpack::type::FLOAT64 || o.type == msgpack::type::FLOAT32) return o.via.f64;
-    if (o.type == msgpack::type::POSITIVE_INTEGER) return static_cast<double>(o.via.u64);
-    if (o.type == msgpack::type::NEGATIVE_INTEGER) return static_cast<double>(o.via.i64);
-    fail(fieldName() + ": expected a number");
-  }
-  // The elements of an array field, at most `max_size`.
-  std::pair<const msgpack::object*, std::size_t> array(std::size_t max_size) {
-    const auto& o = next();
-    if (o.type != msgpack::type::ARRAY) fail(fieldName() + ": expected an array");
-    if (o.via.array.size > max_size) fail(fieldName() + ": more than " + std::to_string(max_size) + " elements");
-    return {o.via.array.ptr, o.via.array.size};
-  }
-  bool boolean() {
-    const auto& o = next();
-    if (o.type != msgpack::type::BOOLEAN) fail(fieldName() + ": expected a boolean");
-    return o.via.boolean;
-  }
-  StringMap map() {
-    const auto& o = next();
-    if (o.type != msgpack::type::MAP) fail(fieldName() + ": expected a map");
-    StringMap m;
-    for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
-      const auto& kv = o.via.map.ptr[i];
-      if (kv.key.type != msgpack::type::STR || kv.val.type != msgpack::type::STR)
-        fail(fieldName() + ": map entries must be strings");
-      std::string key(kv.key.via.str.ptr, kv.key.via.str.size);
-      if (!m.emplace(std::move(key), std::string(kv.val.via.str.ptr, kv.val.via.str.size)).second)
-        fail(fieldName() + ": duplicate key");
-    }
-    return m;
-  }
-  std::vector<std::string> strings() {
-    const auto& o = next();
-    if (o.type != msgpack::type::ARRAY) fail(fieldName() + ": expected an array of strings");
-    std::vector<std::string> out;
-    out.reserve(o.via.array.size);
-    for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
-      const auto& e = o.via.array.ptr[i];
-      if (e.type != msgpack::type::STR) fail(fieldName() + ": expected an array of strings");
-      out.emplace_back(e.via.str.ptr, e.via.str.size);
-    }
-    return out;
-  }
-  common::Millis millis() {
-    auto v = i64();
-    if (v < 0) fail(fieldName() + ": negative duration");
-    return common::Millis(v);
-  }
-
-  [[noreturn]] void fail(const std::string& msg) const { throw DecodeError(std::string(what_) + ": " + msg); }
-
- private:
-  std::string fieldName() const { return "field " + std::to_string(pos_ - 1); }
-
-  const char* what_;
-  const msgpack::object* arr_ = nullptr;
-  std::size_t size_ = 0;
-  std::size_t pos_ = 0;
-};
-
-// Unpacks exactly one msgpack value that spans all of `bytes`.
-msgpack::object_handle unpackWhole(std::string_view bytes) {
-  std::size_t off = 0;
-  msgpack::object_handle h;
-  try {
-    h = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, kLimits);
-  } catch (const msgpack::insufficient_bytes&) {
-    throw DecodeError("truncated message");
-  } catch (const std::bad_alloc&) {
-    throw DecodeError("message too large");
-  } catch (const std::exception& e) {
-    throw DecodeError(std::string("malformed msgpack: ") + e.what());
-  }
-  if (off != bytes.size())
-    throw DecodeError("trailing bytes after message (" + std::to_string(bytes.size() - off) + ")");
-  return h;
-}
-
-template <typename Fn>
-auto guarded(Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const DecodeError& e) {
-    return Error(Errc::kCorrupt, e.what());
-  } catch (const std::exception& e) {
-    return Error(Errc::kCorrupt, std::string("malformed message: ") + e.what());
-  }
-}
-
-// Starts an envelope [version, type, body...]; the caller packs the body array.
-Packer& begin(msgpack::sbuffer& buf, Packer& p, MsgType type) {
-  (void)buf;
-  p.pack_array(3);
-  p.pack_uint32(kProtocolVersion);
-  p.pack_uint8(static_cast<std::uint8_t>(type));
-  return p;
-}
-
-std::string finish(const msgpack::sbuffer& buf) { return std::string(buf.data(), buf.size()); }
+using namespace codec;  // NOLINT(google-build-using-namespace): the codec's own building blocks
 
 // ---- bodies ----
 
@@ -357,122 +180,6 @@ Rotation readRotation(const msgpack::object& o) {
   return m;
 }
 
-// Analysis: what to sample, and samples. Metric names and roles are checked
-// here so neither side ever handles an empty or oversized one.
-constexpr std::size_t kMaxSampleMetrics = 64;
-
-std::string checkedName(FieldReader& r, std::string s, const char* what) {
-  if (s.empty() || s.size() > 64) r.fail(std::string(what) + " must be 1-64 bytes");
-  return s;
-}
-std::string checkedRole(FieldReader& r, std::string s) {
-  if (s != "canary" && s != "baseline") r.fail("role must be canary or baseline");
-  return s;
-}
-
-void packBody(Packer& p, const SampleRequest& m) {
-  p.pack_array(7);
-  packStr(p, m.rollout_id);
-  packStr(p, m.app);
-  p.pack_uint32(m.wave);
-  packStr(p, m.role);
-  p.pack_int64(m.interval_ms);
-  p.pack_int64(m.duration_ms);
-  p.pack_array(static_cast<std::uint32_t>(m.metrics.size()));
-  for (const auto& x : m.metrics) {
-    p.pack_array(6);
-    packStr(p, x.name);
-    packStr(p, x.url);
-    p.pack_uint8(x.kind);
-    packStr(p, x.series);
-    packStr(p, x.per);
-    p.pack_double(x.quantile);
-  }
-}
-SampleRequest readSampleRequest(const msgpack::object& o) {
-  FieldReader r(o, 7, "sample request");
-  SampleRequest m;
-  m.rollout_id = r.str();
-  m.app = r.str();
-  auto wave = r.u64();
-  if (wave > 100000) r.fail("wave out of range");
-  m.wave = static_cast<std::uint32_t>(wave);
-  m.role = checkedRole(r, r.str());
-  m.interval_ms = r.i64();
-  if (m.interval_ms < 100 || m.interval_ms > 3600 * 1000) r.fail("interval must be 100 ms to 1 h");
-  m.duration_ms = r.i64();
-  if (m.duration_ms < 0 || m.duration_ms > 7 * 24 * 3600 * 1000LL) r.fail("duration must be 0 to 7 days");
-  auto [items, count] = r.array(kMaxSampleMetrics);
-  for (std::size_t i = 0; i < count; ++i) {
-    FieldReader mr(items[i], 6, "sample request metric");
-    ScrapeMetric x;
-    x.name = checkedName(mr, mr.str(), "metric name");
-    x.url = mr.str();
-    auto kind = mr.u64();
-    if (kind > 2) mr.fail("kind must be rate, gauge or histogram");
-    x.kind = static_cast<std::uint8_t>(kind);
-    x.series = mr.str();
-    x.per = mr.str();
-    x.quantile = mr.f64();
-    if (!(x.quantile > 0 && x.quantile < 1)) mr.fail("quantile must be in (0, 1)");
-    m.metrics.push_back(std::move(x));
-  }
-  return m;
-}
-
-void packBody(Packer& p, const Samples& m) {
-  p.pack_array(6);
-  packStr(p, m.rollout_id);
-  packStr(p, m.app);
-  p.pack_uint32(m.wave);
-  packStr(p, m.role);
-  p.pack_array(static_cast<std::uint32_t>(m.samples.size()));
-  for (const auto& x : m.samples) {
-    p.pack_array(5);
-    packStr(p, x.metric);
-    p.pack_int64(x.at_ms);
-    p.pack_double(x.value);
-    p.pack_double(x.num);
-    p.pack_double(x.den);
-  }
-  p.pack_uint32(m.failed_scrapes);
-}
-Samples readSamples(const msgpack::object& o) {
-  FieldReader r(o, 6, "samples");
-  Samples m;
-  m.rollout_id = r.str();
-  m.app = r.str();
-  auto wave = r.u64();
-  if (wave > 100000) r.fail("wave out of range");
-  m.wave = static_cast<std::uint32_t>(wave);
-  m.role = checkedRole(r, r.str());
-  auto [items, count] = r.array(kMaxSamplesPerBatch);
-  m.samples.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    FieldReader sr(items[i], 5, "sample");
-    Sample x;
-    x.metric = checkedName(sr, sr.str(), "metric name");
-    x.at_ms = sr.i64();
-    x.value = sr.f64();
-    x.num = sr.f64();
-    x.den = sr.f64();
-    m.samples.push_back(std::move(x));
-  }
-  auto failed = r.u64();
-  if (failed > std::numeric_limits<std::uint32_t>::max()) r.fail("failed_scrapes out of range");
-  m.failed_scrapes = static_cast<std::uint32_t>(failed);
-  return m;
-}
-
-template <typename M>
-std::string encodeEnvelope(MsgType type, const M& m) {
-  msgpack::sbuffer buf;
-  Packer p(buf);
-  begin(buf, p, type);
-  packBody(p, m);
-  return finish(buf);
-}
-
 // Splits [version, type, body] and checks the version.
 std::pair<MsgType, const msgpack::object*> openEnvelope(const msgpack::object& o) {
   if (o.type != msgpack::type::ARRAY || o.via.array.size != 3)
@@ -484,6 +191,12 @@ std::pair<MsgType, const msgpack::object*> openEnvelope(const msgpack::object& o
   if (type.type != msgpack::type::POSITIVE_INTEGER || type.via.u64 > 255)
     throw DecodeError("envelope: bad message type");
   return {static_cast<MsgType>(type.via.u64), &o.via.array.ptr[2]};
+}
+
+// A message whose body packBody() above writes.
+template <typename M>
+std::string encodeMessage(MsgType type, const M& m) {
+  return encodeEnvelope(type, [&](Packer& p) { packBody(p, m); });
 }
 
 void packHealthCheck(Packer& p, const HealthCheck& c) {
@@ -533,17 +246,15 @@ bool isTerminal(Phase p) {
          p == Phase::kRefused;
 }
 
-std::string encode(const Hello& m) { return encodeEnvelope(MsgType::kHello, m); }
-std::string encode(const Heartbeat& m) { return encodeEnvelope(MsgType::kHeartbeat, m); }
-std::string encode(const Report& m) { return encodeEnvelope(MsgType::kReport, m); }
-std::string encode(const Fetch& m) { return encodeEnvelope(MsgType::kFetch, m); }
-std::string encode(const Welcome& m) { return encodeEnvelope(MsgType::kWelcome, m); }
-std::string encode(const SignedOrder& m) { return encodeEnvelope(MsgType::kOrder, m); }
-std::string encode(const Chunk& m) { return encodeEnvelope(MsgType::kChunk, m); }
-std::string encode(const Refusal& m) { return encodeEnvelope(MsgType::kRefusal, m); }
-std::string encode(const Rotation& m) { return encodeEnvelope(MsgType::kRotation, m); }
-std::string encode(const SampleRequest& m) { return encodeEnvelope(MsgType::kSampleRequest, m); }
-std::string encode(const Samples& m) { return encodeEnvelope(MsgType::kSamples, m); }
+std::string encode(const Hello& m) { return encodeMessage(MsgType::kHello, m); }
+std::string encode(const Heartbeat& m) { return encodeMessage(MsgType::kHeartbeat, m); }
+std::string encode(const Report& m) { return encodeMessage(MsgType::kReport, m); }
+std::string encode(const Fetch& m) { return encodeMessage(MsgType::kFetch, m); }
+std::string encode(const Welcome& m) { return encodeMessage(MsgType::kWelcome, m); }
+std::string encode(const SignedOrder& m) { return encodeMessage(MsgType::kOrder, m); }
+std::string encode(const Chunk& m) { return encodeMessage(MsgType::kChunk, m); }
+std::string encode(const Refusal& m) { return encodeMessage(MsgType::kRefusal, m); }
+std::string encode(const Rotation& m) { return encodeMessage(MsgType::kRotation, m); }
 
 std::string rotationStatement(const Rotation& r) {
   return "flotilla-rotate-v1\n" + r.old_key + r.new_key + std::to_string(r.issued_at) + "\n";
