@@ -152,6 +152,11 @@ void ReleaseAnalysis::canaryProbation(const ActiveRollout& r, const std::string&
   ask(r, agent_id, "canary");
 }
 
+const Verdict& ReleaseAnalysis::verdictOf(const ActiveRollout& r, const Run& run) {
+  if (!run.latest) run.latest = judgeRun(*r.plan.analysis, run.groups, run.baseline_wanted == 0);
+  return *run.latest;
+}
+
 void ReleaseAnalysis::add(Run& run, const protocol::AnalysisSpec& spec, const SampleRecord& s) {
   for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
     if (spec.metrics[i].name != s.metric) continue;
@@ -159,6 +164,7 @@ void ReleaseAnalysis::add(Run& run, const protocol::AnalysisSpec& spec, const Sa
     group.values.push_back(s.value);
     group.nums.push_back(s.num);
     group.dens.push_back(s.den);
+    run.latest.reset();
     auto& seen = run.hosts_seen[s.metric];
     if (seen.insert(s.role + "/" + s.agent_id).second) ++group.hosts;
     return;
@@ -252,7 +258,7 @@ std::optional<Verdict> ReleaseAnalysis::earlyFailure(const ActiveRollout& r, Ste
   if (it == runs_.end() || now < it->second.next_early_check) return std::nullopt;
   auto& run = it->second;
   run.next_early_check = now + r.plan.analysis->interval;
-  Verdict v = judgeRun(*r.plan.analysis, run.groups, run.baseline_wanted == 0);
+  const Verdict& v = verdictOf(r, run);
   bool critical_failed = false;
   for (const auto& m : v.metrics)
     critical_failed |= m.critical && (m.verdict == MetricVerdict::kHigh || m.verdict == MetricVerdict::kLow);
@@ -264,7 +270,7 @@ std::optional<Verdict> ReleaseAnalysis::earlyFailure(const ActiveRollout& r, Ste
 
 Verdict ReleaseAnalysis::decide(const ActiveRollout& r, std::size_t wave) {
   auto& run = runFor(r, wave);
-  Verdict v = judgeRun(*r.plan.analysis, run.groups, run.baseline_wanted == 0);
+  Verdict v = verdictOf(r, run);
   record(r, wave, v);
   stopAll(r, run);
   return v;
@@ -274,7 +280,7 @@ std::optional<Verdict> ReleaseAnalysis::interim(const ActiveRollout& r) const {
   if (!r.plan.analysis || !r.engine->analysing()) return std::nullopt;
   auto it = runs_.find(r.record.id);
   if (it == runs_.end()) return std::nullopt;
-  return judgeRun(*r.plan.analysis, it->second.groups, it->second.baseline_wanted == 0);
+  return verdictOf(r, it->second);
 }
 
 void ReleaseAnalysis::resumed(const ActiveRollout& r) {

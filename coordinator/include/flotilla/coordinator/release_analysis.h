@@ -109,11 +109,17 @@ class ReleaseAnalysis {
     std::size_t baseline_wanted = 0;
     std::uint64_t failed_scrapes = 0;
     common::SteadyTime next_early_check{};
+    // The judge's verdict on the samples as they are; cleared by each new
+    // sample. Watchers see a status every second and the early check runs
+    // every interval: without it a 1,000-host wave is judged each time again.
+    mutable std::optional<Verdict> latest;
     common::SteadyTime next_prometheus_poll{};
   };
 
   Run& runFor(const ActiveRollout& r, std::size_t wave);
   void add(Run& run, const protocol::AnalysisSpec& spec, const SampleRecord& s);
+  // The run's verdict so far (judged once per new sample, then kept).
+  static const Verdict& verdictOf(const ActiveRollout& r, const Run& run);
   protocol::SampleRequest request(const ActiveRollout& r, std::size_t wave, const std::string& role) const;
   void ask(const ActiveRollout& r, const std::string& agent_id, const std::string& role);
   void stopAll(const ActiveRollout& r, Run& run);
