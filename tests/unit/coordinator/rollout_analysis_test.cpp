@@ -175,9 +175,12 @@ TEST_CASE("after a restart an analysed bake gets one more window once agents can
   d.advance(60s);  // 10s of the window left
   d.rollout.extendDeadlines(d.now + 30s);
   CHECK(d.rollout.nextDeadline() == d.now + 30s + kWindow);
-  Drive plain(policy({count(1), pct(100)}), 4);  // without analysis the bake is not lengthened
-  plain.rollout.start(plain.now);
-  plain.drain();
+  auto baked = policy({count(1), pct(100)});
+  baked.bake = 70s;
+  Drive plain(baked, 4);  // without analysis the bake is not lengthened
+  plain.start();
   plain.healthy("h0");
-  CHECK(plain.waveState(0) == WaveState::kSucceeded);
+  plain.advance(60s);
+  plain.rollout.extendDeadlines(plain.now + 30s);
+  CHECK(plain.rollout.nextDeadline() == plain.now + 10s);
 }
