@@ -23,7 +23,9 @@ Environment:
   FLOTILLA_CONTROL  control endpoint used when --control is not given
   FLOTILLA_KEY      operator key file used when --key is not given (tcp:// endpoints)
   FLOTILLA_COORDINATOR_KEY  the coordinator's CURVE public key when --coordinator-key is not given
-  USER              operator name recorded with every action, as USER@HOSTNAME
+  USER              a name shown, as USER@HOSTNAME, beside the identity the control
+                    socket authenticated (the operator key over tcp://, the Unix
+                    user over ipc://); policy gates decide on that identity only
 
 Exit codes:
   0    success; a watched rollout ended succeeded
@@ -113,6 +115,9 @@ struct CommandLine {
 
   std::string break_glass;
 
+  CLI::App* approve = nullptr;
+  std::string approve_id;
+
   CLI::App* policy = nullptr;
   CLI::App* policy_explain = nullptr;
   std::string policy_plan;
@@ -189,9 +194,17 @@ void addRolloutCommands(CLI::App& app, CommandLine& c) {
   c.rollout->add_option("PLAN", c.plan_path, "Plan file (TOML); [artifact] file is read relative to it")->required();
   c.rollout->add_flag("--watch", c.rollout_watch, "Follow the rollout until it ends, as `flotilla watch ID` does");
   c.rollout->add_option("--break-glass", c.break_glass,
-                        "REASON: start past closed policy gates (a freeze); only operators listed in "
-                        "policy.break_glass may, over a tcp:// endpoint with their key; recorded with the reason");
+                        "REASON: start past closed policy gates (a freeze) and without waiting for approvals; "
+                        "only operators listed in policy.break_glass may; recorded with the reason");
   c.rollout->footer(kRolloutFooter);
+
+  c.approve = app.add_subcommand(
+      "approve",
+      "Approve a rollout awaiting approval (policy.approvals, docs/policy.md): it starts once enough distinct "
+      "operators other than its submitter approved within the ttl. You are who the control socket says (your "
+      "operator key over tcp://, your Unix user over ipc://). Exit 4 when the policy refuses your approval "
+      "(your own rollout, or you are not an approver)");
+  c.approve->add_option("ROLLOUT", c.approve_id, "Rollout id, e.g. web-3")->required();
 
   c.status = app.add_subcommand(
       "status",
@@ -302,6 +315,7 @@ int runCommand(const CommandLine& c, console::Console& con, const CLI::App& app)
   }
   if (*c.rollout) return con.rollout(c.plan_path, c.rollout_watch, c.break_glass);
   if (*c.policy) return con.policy(*c.policy_explain ? c.policy_plan : "");
+  if (*c.approve) return con.approve(c.approve_id);
   if (*c.status) return con.status(c.status_id, c.status_hosts);
   if (*c.watch) return con.watch(c.watch_id);
   for (const auto& op : c.ops)

@@ -6,6 +6,7 @@
 
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
+#include "flotilla/coordinator/operator_identity.h"
 #include "flotilla/coordinator/store.h"
 #include "flotilla/protocol/order.h"
 #include "policy_config.h"
@@ -227,11 +228,12 @@ Status readPolicy(const fs::path& file, const toml::table& root, CoordinatorConf
   auto policy = section(file, root, "policy");
   if (!policy) return policy.error();
   for (auto& [k, v] : **policy)
-    if (k.str() != "provenance" && k.str() != "freeze" && k.str() != "break_glass" && k.str() != "alarm")
+    if (k.str() != "provenance" && k.str() != "freeze" && k.str() != "break_glass" && k.str() != "alarm" &&
+        k.str() != "approvals")
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": policy." + std::string(k.str()) +
-                                               ": unknown key (this build knows policy.freeze, policy.break_glass, "
-                                               "policy.alarm and policy.provenance)");
-  FLOTILLA_TRY(readPolicyGates(file, **policy, c.policy));
+                                               ": unknown key (this build knows policy.freeze, policy.approvals, "
+                                               "policy.break_glass, policy.alarm and policy.provenance)");
+  FLOTILLA_TRY(readPolicyGates(file, **policy, operatorIdentities(c), c.policy));
   const toml::node* node = (*policy)->get("provenance");
   if (!node) return {};
   const toml::table* provenance = node->as_table();
@@ -245,6 +247,12 @@ Status readPolicy(const fs::path& file, const toml::table& root, CoordinatorConf
 }
 
 }  // namespace
+
+std::vector<std::string> operatorIdentities(const CoordinatorConfig& c) {
+  std::vector<std::string> out;
+  for (const auto& k : c.operators) out.push_back(identityOfKey(k));
+  return out;
+}
 
 std::string advertisedEndpoint(const std::string& listen) {
   for (const char* any : {"tcp://0.0.0.0:", "tcp://*:"})

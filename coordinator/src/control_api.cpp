@@ -21,13 +21,14 @@ std::string text(const json& req, const char* key) {
   return it != req.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// Who acts: the authenticated operator key over TCP; over IPC the local user
-// the console names (the socket's file mode decided they may connect).
+// Who acts, for people: the identity the control socket authenticated
+// (operator_identity.h), with the name the console gives in brackets; that
+// name is only a label, never what a gate decides on.
 std::string actorOf(const json& req) {
-  std::string actor = text(req, "operator");
+  const std::string claimed = text(req, "operator");
   const std::string peer = text(req, "_peer");
-  if (actor.empty()) actor = "unknown";
-  return peer.rfind("operator:", 0) == 0 ? peer + " (" + actor + ")" : actor + " (local)";
+  if (peer.empty()) return (claimed.empty() ? std::string("unknown") : claimed) + " (local)";
+  return claimed.empty() ? peer : peer + " (" + claimed + ")";
 }
 
 }  // namespace
@@ -51,6 +52,7 @@ ControlApi::ControlApi(ControlContext& ctx, ProvenanceGate provenance) : ctx_(ct
       {control::kPing, &ControlApi::ping},
       {control::kAnalysis, &ControlApi::analysis},
       {control::kPolicy, &ControlApi::policy},
+      {control::kApprove, &ControlApi::approve},
   };
 }
 
@@ -61,8 +63,9 @@ json ControlApi::handle(const std::string& routing_id, const json& req) {
   auto it = handlers_.find(cmd);
   if (it == handlers_.end()) return errorJson(Errc::kInvalidArgument, "unknown command '" + cmd + "'");
   const std::string actor = actorOf(req);
+  const std::string identity = text(req, "_peer");
   try {
-    return (this->*(it->second))(Call{routing_id, req, actor});
+    return (this->*(it->second))(Call{routing_id, req, actor, identity});
   } catch (const json::exception& e) {
     // A field of the wrong type (protocol/control.h's from_json).
     return errorJson(Errc::kInvalidArgument, std::string("bad request: ") + e.what());
@@ -110,20 +113,23 @@ json ControlApi::rollout(const Call& c) {
     spdlog::warn("rollout of {} by {} refused: {}", name, c.actor, st.error().message);
     return errorJson(st.error());
   }
-  // Policy gates (docs/policy.md): refused now, or past closed gates by break-glass.
-  const std::string peer = text(c.req, "_peer");
-  const std::string key_id = peer.rfind("operator:", 0) == 0 ? peer.substr(9) : std::string();
+  // Policy gates (docs/policy.md): refused now, waiting for approvals, or
+  // past closed gates by break-glass.
   const auto now = common::fromUnixMillis(ctx_.nowMs());
-  auto overridden = ctx_.policyGates().admit(*plan, now, key_id, r.break_glass);
-  if (!overridden) return errorJson(overridden.error());
+  auto admitted = ctx_.policyGates().admit(*plan, now, c.identity, r.break_glass);
+  if (!admitted) {
+    spdlog::warn("rollout of {} by {} refused: {}", name, c.actor, admitted.error().message);
+    return errorJson(admitted.error());
+  }
   const protocol::Plan gated = *plan;
   // A break-glass start says so wherever the rollout's submitter shows (status, history).
-  const std::string submitter = overridden->empty() ? c.actor : c.actor + " [break-glass: " + r.break_glass + "]";
-  auto id = ctx_.startRollout(
-      RolloutStart{std::move(*plan), r.plan, name, r.artifact_digest, *size, submitter, "rollout", sig});
+  const std::string submitter =
+      admitted->overridden.empty() ? c.actor : c.actor + " [break-glass: " + r.break_glass + "]";
+  auto id = ctx_.startRollout(RolloutStart{std::move(*plan), r.plan, name, r.artifact_digest, *size, submitter,
+                                           "rollout", sig, std::move(admitted->approval)});
   if (!id) return errorJson(id.error());
   ActiveRollout* started = ctx_.findRollout(*id);
-  recordGates(*started, gated, *overridden, r.break_glass, c.actor);
+  recordGates(*started, gated, admitted->overridden, r.break_glass, c.actor);
   return control::RolloutReply{statusDoc(*started, false, ctx_.steadyNow())};
 }
 
@@ -212,9 +218,9 @@ json ControlApi::rollbackToEarlier(const std::string& app, const std::string& to
   plan->waves = rollbackPolicy(plan->waves);
   plan->analysis.reset();  // a rollback is fast: no analysis
   plan->change.reset();
-  auto id =
-      ctx_.startRollout(RolloutStart{std::move(*plan), (*rel)->plan_text, app + "@" + target, (*rel)->artifact_digest,
-                                     (*rel)->artifact_size, actor, "rollback", (*rel)->release_signature});
+  auto id = ctx_.startRollout(RolloutStart{std::move(*plan), (*rel)->plan_text, app + "@" + target,
+                                           (*rel)->artifact_digest, (*rel)->artifact_size, actor, "rollback",
+                                           (*rel)->release_signature, std::nullopt});
   if (!id) return errorJson(id.error());
   return control::RolloutReply{statusDoc(*ctx_.findRollout(*id), false, ctx_.steadyNow())};
 }

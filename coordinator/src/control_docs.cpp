@@ -11,6 +11,13 @@ std::optional<std::string> timeOrNull(std::int64_t ms) {
   return common::formatRfc3339(common::fromUnixMillis(ms));
 }
 
+std::string gateOf(const ActiveRollout& r, common::SteadyTime now) {
+  if (!r.approval || r.engine->state() != RolloutState::kAwaitingApproval) return r.engine->gate(now);
+  const auto& a = *r.approval;
+  return "approvals " + std::to_string(a.approvals.size()) + " of " + std::to_string(a.required) +
+         " (flotilla approve " + r.record.id + ")";
+}
+
 control::RolloutStatus statusDoc(const ActiveRollout& r, bool with_hosts, common::SteadyTime now) {
   const auto& eng = *r.engine;
   control::RolloutStatus s;
@@ -18,7 +25,7 @@ control::RolloutStatus statusDoc(const ActiveRollout& r, bool with_hosts, common
   s.app = r.plan.app;
   s.version = r.plan.version;
   s.state = toString(eng.state());
-  s.gate = eng.gate(now);
+  s.gate = gateOf(r, now);
   s.current_wave = eng.currentWave();
   s.submitted_by = r.record.submitted_by;
   s.submitted_at = timeOrNull(r.record.submitted_at_ms);
@@ -32,6 +39,13 @@ control::RolloutStatus statusDoc(const ActiveRollout& r, bool with_hosts, common
     s.hosts.emplace();
     for (const auto& h : eng.hosts())
       s.hosts->push_back({h.agent_id, h.wave, toString(h.state), h.phase, h.previous_version, h.message});
+  }
+  if (r.approval) {
+    // The reactor drops expired approvals every second (RolloutDriver::sweepApprovals).
+    control::ApprovalsDoc a{
+        r.approval->required, r.approval->approvals.size(), {}, common::formatDuration(r.approval->ttl)};
+    for (const auto& x : r.approval->approvals) a.by.push_back(x.by);
+    s.approvals = std::move(a);
   }
   return s;
 }

@@ -1,10 +1,11 @@
-// coordinator.toml's [policy] freezes, alarms and break-glass (docs/policy.md): every
+// coordinator.toml's [policy] freezes, approvals, alarms and break-glass (docs/policy.md): every
 // error names the file, line, key and what is wrong.
 #include <toml++/toml.h>
 
 #include <sstream>
 
 #include "flotilla/common/duration.h"
+#include "flotilla/coordinator/operator_identity.h"
 #include "policy_config.h"
 
 namespace flotilla::coordinator {
@@ -131,9 +132,50 @@ Status readAlarm(const fs::path& file, const toml::node& node, const std::string
   return labels(file, *t, path, a.labels);
 }
 
+Status readApprovals(const fs::path& file, const toml::node& node, const std::vector<std::string>& operators,
+                     ApprovalPolicy& a) {
+  const std::string path = "policy.approvals";
+  const toml::table* t = node.as_table();
+  if (!t) return bad(file, node.source(), path, "expected a table ([policy.approvals])");
+  for (auto& [k, v] : *t) {
+    const std::string key(k.str());
+    if (key != "required" && key != "labels" && key != "apps" && key != "ttl" && key != "approvers")
+      return bad(file, k.source(), path + "." + key, "unknown key");
+  }
+  const toml::node* required = t->get("required");
+  if (!required) return bad(file, t->source(), path + ".required", "missing");
+  auto n = required->value<std::int64_t>();
+  if (!n || *n < 1 || *n > 100)
+    return bad(file, required->source(), path + ".required", "expected a whole number of approvals, 1 to 100");
+  a.required = static_cast<std::size_t>(*n);
+  std::string ttl;
+  FLOTILLA_TRY(text(file, *t, "ttl", path, ttl, false));
+  if (!ttl.empty()) {
+    auto d = common::parseDuration(ttl);
+    if (!d || *d < std::chrono::minutes(1))
+      return bad(file, t->get("ttl")->source(), path + ".ttl",
+                 "expected a duration of at least 1m, like \"4h\", got \"" + ttl + "\"");
+    a.ttl = *d;
+  }
+  FLOTILLA_TRY(strings(file, *t, "apps", path, a.apps));
+  FLOTILLA_TRY(labels(file, *t, path, a.labels));
+  std::vector<std::string> written;
+  FLOTILLA_TRY(strings(file, *t, "approvers", path, written));
+  for (std::size_t i = 0; i < written.size(); ++i) {
+    auto id = parseIdentity(written[i]);
+    if (!id) return bad(file, (*t->get("approvers")->as_array())[i].source(), path + ".approvers", id.error().message);
+    a.approvers.push_back(*id);
+  }
+  // A rule nobody can satisfy stops the coordinator here, not a rollout later.
+  if (auto gate = ApprovalGate::make(a, operators); !gate)
+    return bad(file, required->source(), path + ".required", gate.error().message);
+  return {};
+}
+
 }  // namespace
 
-Status readPolicyGates(const fs::path& file, const toml::table& policy, PolicyConfig& out) {
+Status readPolicyGates(const fs::path& file, const toml::table& policy, const std::vector<std::string>& operators,
+                       PolicyConfig& out) {
   if (const toml::node* fz = policy.get("freeze")) {
     const toml::array* a = fz->as_array();
     if (!a) return bad(file, fz->source(), "policy.freeze", "expected an array of tables ([[policy.freeze]])");
@@ -167,7 +209,15 @@ Status readPolicyGates(const fs::path& file, const toml::table& policy, PolicyCo
       if (k.str() != "operators")
         return bad(file, k.source(), "policy.break_glass." + std::string(k.str()), "unknown key");
     FLOTILLA_TRY(strings(file, *t, "operators", "policy.break_glass", out.break_glass));
+    for (std::size_t i = 0; i < out.break_glass.size(); ++i) {
+      auto id = parseIdentity(out.break_glass[i]);
+      if (!id)
+        return bad(file, (*t->get("operators")->as_array())[i].source(), "policy.break_glass.operators",
+                   id.error().message);
+      out.break_glass[i] = *id;
+    }
   }
+  if (const toml::node* ap = policy.get("approvals")) FLOTILLA_TRY(readApprovals(file, *ap, operators, out.approvals));
   return {};
 }
 

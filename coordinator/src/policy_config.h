@@ -4,14 +4,18 @@
 #include <toml++/toml.h>
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "flotilla/common/result.h"
 #include "flotilla/coordinator/policy_gates.h"
 
 namespace flotilla::coordinator {
 
-// Reads [[policy.freeze]], [[policy.alarm]] and [policy.break_glass] of the [policy] table;
-// errors name the file, line, key and problem (a bad cron or time zone too).
-Status readPolicyGates(const std::filesystem::path& file, const toml::table& policy, PolicyConfig& out);
+// Reads [[policy.freeze]], [policy.approvals], [[policy.alarm]] and [policy.break_glass] of the
+// [policy] table; errors name the file, line, key and problem (a bad cron or time zone, an
+// approvals rule that `operators`, the identities of control.operators, could never satisfy).
+Status readPolicyGates(const std::filesystem::path& file, const toml::table& policy,
+                       const std::vector<std::string>& operators, PolicyConfig& out);
 
 }  // namespace flotilla::coordinator

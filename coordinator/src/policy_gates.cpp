@@ -2,16 +2,32 @@
 
 #include <algorithm>
 
+#include "flotilla/common/duration.h"
+#include "flotilla/coordinator/operator_identity.h"
+
 namespace flotilla::coordinator {
 
-Result<PolicyGates> PolicyGates::make(const PolicyConfig& config) {
+Result<PolicyGates> PolicyGates::make(const PolicyConfig& config, const std::vector<std::string>& operators) {
   PolicyGates g;
   for (const auto& f : config.freezes) {
     auto w = makeFreezeWindow(f.name, f.start, f.end, f.timezone);
     if (!w) return w.error().context("policy.freeze \"" + f.name + "\"");
     g.freezes_.push_back(Freeze{f, std::move(*w)});
   }
-  g.break_glass_ = config.break_glass;
+  for (const auto& written : config.break_glass) {
+    auto id = parseIdentity(written);
+    if (!id) return id.error().context("policy.break_glass.operators");
+    g.break_glass_.push_back(*id);
+  }
+  ApprovalPolicy approvals = config.approvals;
+  for (auto& written : approvals.approvers) {
+    auto id = parseIdentity(written);
+    if (!id) return id.error().context("policy.approvals.approvers");
+    written = *id;
+  }
+  auto gate = ApprovalGate::make(approvals, operators);
+  if (!gate) return gate.error().context("policy.approvals");
+  g.approvals_ = std::move(*gate);
   return g;
 }
 
@@ -29,9 +45,21 @@ GateDecision PolicyGates::decide(const Freeze& f, common::SysTime now) const {
   return d;
 }
 
+GateDecision PolicyGates::approvalsDecision() const {
+  const auto& p = approvals_.policy();
+  GateDecision d;
+  d.gate = "approvals";
+  std::string who;
+  for (const auto& e : approvals_.eligible()) who += (who.empty() ? "" : ", ") + e;
+  d.why = "a rollout waits for " + std::to_string(p.required) + " approval(s) by operators other than its " +
+          "submitter, each valid for " + common::formatDuration(p.ttl) + " (approvers: " + who + ")";
+  return d;
+}
+
 std::vector<GateDecision> PolicyGates::status(common::SysTime now) const {
   std::vector<GateDecision> out;
   for (const auto& f : freezes_) out.push_back(decide(f, now));
+  if (approvals_.enabled()) out.push_back(approvalsDecision());
   return out;
 }
 
@@ -46,6 +74,12 @@ std::vector<GateDecision> PolicyGates::explain(const protocol::Plan& plan, commo
     }
     out.push_back(std::move(d));
   }
+  if (approvals_.enabled()) {
+    GateDecision d = approvalsDecision();
+    d.applies = approvals_.covers(plan);
+    if (!d.applies) d.why = "does not cover " + plan.app + " (apps or labels do not match)";
+    out.push_back(std::move(d));
+  }
   return out;
 }
 
@@ -56,25 +90,41 @@ std::string PolicyGates::holdReason(const protocol::Plan& plan, common::SysTime 
   return "";
 }
 
-Result<std::vector<GateDecision>> PolicyGates::admit(const protocol::Plan& plan, common::SysTime now,
-                                                     const std::string& operator_key_id,
-                                                     const std::string& break_glass) const {
+Status PolicyGates::breakGlassAllowed(const std::string& who) const {
+  if (!who.empty() && std::find(break_glass_.begin(), break_glass_.end(), who) != break_glass_.end()) return {};
+  return Error(Errc::kPolicyDenied,
+               "break-glass refused: " + (who.empty() ? std::string("an unidentified operator") : who) +
+                   " is not in policy.break_glass");
+}
+
+Result<PolicyAdmission> PolicyGates::admit(const protocol::Plan& plan, common::SysTime now,
+                                           const std::string& submitter, const std::string& break_glass) const {
+  PolicyAdmission a;
   std::vector<GateDecision> closed;
   for (auto& d : explain(plan, now))
     if (!d.open) closed.push_back(std::move(d));
-  if (closed.empty()) return closed;
-  if (break_glass.empty())
-    return Error(Errc::kPolicyDenied, "policy " + closed.front().gate + ": " + closed.front().why +
-                                          "; an operator listed in policy.break_glass may override it with "
-                                          "`flotilla rollout PLAN --break-glass \"REASON\"`");
-  const bool listed = !operator_key_id.empty() &&
-                      std::find(break_glass_.begin(), break_glass_.end(), operator_key_id) != break_glass_.end();
-  if (!listed)
-    return Error(Errc::kPolicyDenied,
-                 "policy " + closed.front().gate + ": " + closed.front().why + "; break-glass refused: " +
-                     (operator_key_id.empty() ? std::string("only an operator key (tcp:// control) can break glass")
-                                              : "operator " + operator_key_id + " is not in policy.break_glass"));
-  return closed;
+  if (!closed.empty()) {
+    if (break_glass.empty())
+      return Error(Errc::kPolicyDenied, "policy " + closed.front().gate + ": " + closed.front().why +
+                                            "; an operator listed in policy.break_glass may override it with "
+                                            "`flotilla rollout PLAN --break-glass \"REASON\"`");
+    if (auto st = breakGlassAllowed(submitter); !st.ok())
+      return Error(Errc::kPolicyDenied,
+                   "policy " + closed.front().gate + ": " + closed.front().why + "; " + st.error().message);
+    a.overridden = std::move(closed);
+  }
+  if (!approvals_.covers(plan)) return a;
+  if (!break_glass.empty()) {
+    // Break-glass stands in for the approvals too: recorded, never silent.
+    if (auto st = breakGlassAllowed(submitter); !st.ok())
+      return Error(Errc::kPolicyDenied, "policy approvals: " + st.error().message);
+    a.overridden.push_back(approvalsDecision());
+    return a;
+  }
+  auto opened = approvals_.open(submitter);
+  if (!opened) return opened.error();
+  a.approval = std::move(*opened);
+  return a;
 }
 
 }  // namespace flotilla::coordinator

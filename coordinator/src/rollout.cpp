@@ -86,12 +86,25 @@ std::vector<RolloutAction> Rollout::drainActions() {
   return out;
 }
 
-void Rollout::start(common::SteadyTime now) {
+void Rollout::awaitApproval(const std::string& why) {
   if (state_ != RolloutState::kPending) return;
+  state_ = RolloutState::kAwaitingApproval;
+  event("awaiting_approval", why);
+}
+
+void Rollout::start(common::SteadyTime now) {
+  if (state_ != RolloutState::kPending && state_ != RolloutState::kAwaitingApproval) return;
   state_ = RolloutState::kRunning;
   event("rollout_started", std::to_string(hosts_.size()) + " hosts in " + std::to_string(waves_.size()) + " waves");
   if (waves_.empty()) {
     finish(RolloutState::kSucceeded, "no hosts to deploy");
+    return;
+  }
+  if (!hold_reason_.empty()) {
+    waves_[0].state = WaveState::kAwaitingApproval;
+    held_ = true;
+    event("awaiting_approval",
+          "wave 0 waits for " + hold_reason_ + " to end (or `flotilla promote " + config_.id + "`)", {}, 0);
     return;
   }
   startWave(0, now);
@@ -402,6 +415,7 @@ void Rollout::onVerdict(AnalysisDecision d, const std::string& message, common::
 
 std::string Rollout::gate(common::SteadyTime now) const {
   if (finished()) return "";
+  if (state_ == RolloutState::kAwaitingApproval) return "approvals (flotilla approve " + config_.id + ")";
   if (state_ == RolloutState::kPaused)
     return failure_pending_ ? "paused after a failure"
                             : (analysis_paused_ ? "paused: analysis inconclusive (resume accepts the wave)" : "paused");
@@ -503,6 +517,8 @@ Status Rollout::abort(common::SteadyTime) {
 }
 
 Status Rollout::rollback(common::SteadyTime now) {
+  if (state_ == RolloutState::kAwaitingApproval)
+    return Error(Errc::kConflict, "rollout awaits approvals and has deployed nothing; abort it instead");
   if (finished() || state_ == RolloutState::kRollingBack)
     return Error(Errc::kConflict, std::string("rollout is ") + toString(state_) + "; cannot roll it back");
   event("rollback_requested", "rollback requested by operator");

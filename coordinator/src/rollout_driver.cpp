@@ -105,10 +105,30 @@ Result<std::string> RolloutDriver::start(RolloutStart start) {
                  "the coordinator's store is failing (" + st.error().message + "); rollout not started");
   }
   if (auto st = store_.begin(); !st.ok()) hooks_.store_failed(st.error());
-  r.engine->start(clock_.steadyNow());
+  if (start.approval) {
+    r.approval = std::move(start.approval);
+    r.engine->awaitApproval("waits for " + std::to_string(r.approval->required) +
+                            " approval(s) by operators other than " + r.approval->submitter + ": `flotilla approve " +
+                            id + "`");
+  } else {
+    r.engine->start(clock_.steadyNow());
+  }
   applyActions(r, clock_.steadyNow());
   persist(r);
   return id;
+}
+
+void RolloutDriver::sweepApprovals() {
+  const std::int64_t now_ms = common::toUnixMillis(clock_.systemNow());
+  for (auto& [id, r] : rollouts_) {
+    if (!r->approval || r->engine->state() != RolloutState::kAwaitingApproval) continue;
+    for (const auto& gone : r->approval->expire(now_ms)) {
+      recordEvent(*r, "approval_expired", "", -1,
+                  "the approval by " + gone.by + " is older than " + common::formatDuration(r->approval->ttl) +
+                      " and no longer counts; " + r->approval->describe(now_ms));
+      r->store_stale = true;
+    }
+  }
 }
 
 void RolloutDriver::operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,

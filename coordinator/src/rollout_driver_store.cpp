@@ -54,7 +54,10 @@ void RolloutDriver::persist(ActiveRollout& r) {
   } else {
     const auto sys_ms = common::toUnixMillis(clock_.systemNow());
     auto to_wall = [&](SteadyTime t) { return sys_ms + std::chrono::duration_cast<common::Millis>(t - now).count(); };
-    r.record.engine = nlohmann::json{{"engine", r.engine->saveState(to_wall)}, {"kind", r.kind}}.dump();
+    nlohmann::json saved{{"engine", r.engine->saveState(to_wall)}, {"kind", r.kind}};
+    if (r.broke_glass) saved["broke_glass"] = true;
+    if (r.approval) saved["approval"] = r.approval->toJson();
+    r.record.engine = saved.dump();
   }
   if (auto st = store_.updateRollout(r.record); !st.ok()) hooks_.store_failed(st.error());
   for (auto idx : r.engine->drainDirtyHosts())
@@ -68,7 +71,7 @@ void RolloutDriver::pushStatus(ActiveRollout& r, SteadyTime now) {
   if (!watchers_.any(r.record.id)) return;
   nlohmann::json snap = statusJson(r);
   snap["type"] = protocol::control::kTypeStatus;
-  snap["gate"] = r.engine->gate(now);
+  snap["gate"] = gateOf(r, now);
   if (auto v = analysis_.interim(r)) {
     json a = toJson(*v);
     a["wave"] = r.engine->currentWave();

@@ -41,7 +41,14 @@ Result<RestoreOutcome> restoreRollout(const RolloutRecord& rec, const ReleaseLoa
   auto engine = Rollout::restore(engineConfig(rec.id, *plan), std::move(slots), saved["engine"], from_wall);
   if (!engine) return cannotResume(engine.error().message);
   (*engine)->extendDeadlines(steady_now + reconnect_grace);
-  return RestoreOutcome{makeActiveRollout(rec, std::move(*plan), kind, **rel, std::move(*engine)), ""};
+  auto active = makeActiveRollout(rec, std::move(*plan), kind, **rel, std::move(*engine));
+  active->broke_glass = saved.value("broke_glass", false);
+  if (saved.contains("approval")) {
+    auto approval = ApprovalState::fromJson(saved["approval"]);
+    if (!approval) return cannotResume(approval.error().message);
+    active->approval = std::move(*approval);
+  }
+  return RestoreOutcome{std::move(active), ""};
 }
 
 std::vector<std::pair<OrderRef, std::string>> ordersInHand(const ActiveRollout& r) {

@@ -6,6 +6,8 @@ const char* toString(RolloutState s) {
   switch (s) {
     case RolloutState::kPending:
       return "pending";
+    case RolloutState::kAwaitingApproval:
+      return "awaiting_approval";
     case RolloutState::kRunning:
       return "running";
     case RolloutState::kPaused:
@@ -25,8 +27,9 @@ const char* toString(RolloutState s) {
 }
 
 std::optional<RolloutState> rolloutStateFromString(std::string_view s) {
-  for (auto st : {RolloutState::kPending, RolloutState::kRunning, RolloutState::kPaused, RolloutState::kRollingBack,
-                  RolloutState::kSucceeded, RolloutState::kFailed, RolloutState::kRolledBack, RolloutState::kAborted})
+  for (auto st : {RolloutState::kPending, RolloutState::kAwaitingApproval, RolloutState::kRunning,
+                  RolloutState::kPaused, RolloutState::kRollingBack, RolloutState::kSucceeded, RolloutState::kFailed,
+                  RolloutState::kRolledBack, RolloutState::kAborted})
     if (s == toString(st)) return st;
   return std::nullopt;
 }

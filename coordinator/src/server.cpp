@@ -18,6 +18,7 @@
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/coordinator/fleet_gauges.h"
+#include "flotilla/coordinator/operator_identity.h"
 #include "flotilla/coordinator/order_signing.h"
 #include "flotilla/protocol/control.h"
 
@@ -77,7 +78,7 @@ Status Server::start() {
   auto apps = store_->apps();
   if (!apps) return apps.error();
   convergence_.load(std::move(*apps));
-  auto gates = PolicyGates::make(config_.policy);
+  auto gates = PolicyGates::make(config_.policy, operatorIdentities(config_));
   if (!gates) return gates.error();
   policy_ = std::move(*gates);
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -275,6 +276,7 @@ void Server::afterWork(SteadyTime now) {
     rollouts_->markWatchTicks();
     const auto wall = clock_.systemNow();
     rollouts_->applyHolds([&](const ActiveRollout& r) { return policy_.holdReason(r.plan, wall); }, now);
+    rollouts_->sweepApprovals();
     next_sweep_ = now + std::chrono::seconds(1);
   }
   if (!alarms_->empty()) alarms_->tick(now);
@@ -309,17 +311,22 @@ void Server::handleZap() {
       user.clear();
     }
   } else if (domain == kControlDomain && mechanism == "NULL" && config_.control_endpoint.rfind("ipc://", 0) == 0) {
-    // Local IPC: the socket file's mode decides who gets here.
-    status = "200";
-    text = "OK";
-    user = "local";
+    // Local IPC: the socket file's mode decides who gets here, and the
+    // kernel says who they are (SO_PEERCRED, in the address frame).
+    if (auto uid = peerUidFromZapAddress(frameString(frames[3]))) {
+      status = "200";
+      text = "OK";
+      user = identityOfUid(*uid);
+    } else {
+      spdlog::warn("control connection refused: the ipc peer's user is unknown (address '{}')", frameString(frames[3]));
+    }
   } else if (domain == kControlDomain && mechanism == "CURVE" && frames.size() >= 7 && frames[6].size() == 32) {
     common::PublicKey key{};
     std::memcpy(key.data(), frames[6].data(), 32);
     if (operator_keys_.count(common::toHex(key))) {
       status = "200";
       text = "OK";
-      user = "operator:" + common::keyId(key);
+      user = identityOfKey(key);
     } else {
       spdlog::warn("control connection refused: key {} is not an operator", common::keyId(key));
     }
@@ -530,9 +537,9 @@ void Server::handleControlMessage() {
   const std::string rid = frameString(frames[0]);
   const char* uid = frames[1].gets("User-Id");
   nlohmann::json req = nlohmann::json::parse(frameString(frames[1]), nullptr, false);
-  // Who acts: the authenticated operator key over TCP; over IPC the local user
-  // the console names (the socket's file mode decided they may connect).
-  if (req.is_object()) req["_peer"] = uid ? uid : "local";
+  // Who acts, as ZAP authenticated them (operator_identity.h): the operator
+  // key over TCP, the peer's Unix user over IPC.
+  if (req.is_object()) req["_peer"] = uid ? uid : "";
   if (req.is_object() && background_->takeControl(rid, req, frames)) return;  // answered by a worker
   nlohmann::json resp = control_api_.handle(rid, req);
   if (req.is_object() && req.contains("req")) resp["req"] = req["req"];

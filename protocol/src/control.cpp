@@ -194,6 +194,8 @@ void readStatus(const Fields& f, RolloutStatus& s) {
   if (f.has("hosts")) s.hosts = f.list<HostDoc>("hosts", readHost);
   s.analysis.reset();
   if (f.has("analysis")) s.analysis = f.object<AnalysisWaveDoc>("analysis", true, detail::readAnalysisWave);
+  s.approvals.reset();
+  if (f.has("approvals")) s.approvals = f.object<ApprovalsDoc>("approvals", true, detail::readApprovals);
 }
 
 void readAgent(const Fields& f, AgentDoc& a) {
@@ -297,6 +299,7 @@ void to_json(json& j, const RolloutStatus& s) {
        {"waves", s.waves}};
   if (s.hosts) j["hosts"] = *s.hosts;
   if (s.analysis) j["analysis"] = *s.analysis;
+  if (s.approvals) j["approvals"] = *s.approvals;
 }
 void from_json(const json& j, RolloutStatus& s) { readStatus(strictFields(j), s); }
 

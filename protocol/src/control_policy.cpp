@@ -1,4 +1,5 @@
-// The control protocol's `policy` request and reply (control.h).
+// The control protocol's `policy` and `approve` requests, their replies, and a
+// rollout's approvals document (control.h).
 #include "flotilla/protocol/control.h"
 #include "reply_fields.h"
 
@@ -16,6 +17,24 @@ void readGate(const Fields& f, GateDoc& g) {
 }
 
 }  // namespace
+
+void detail::readApprovals(const Fields& f, ApprovalsDoc& a) {
+  a.required = f.count("required");
+  a.have = f.count("have");
+  a.by = f.strings("by");
+  a.ttl = f.str("ttl");
+}
+
+void to_json(json& j, const ApproveRequest& r) { j = {{"cmd", kApprove}, {"rollout", r.rollout}}; }
+void from_json(const json& j, ApproveRequest& r) {
+  auto it = j.find("rollout");
+  r.rollout = it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void to_json(json& j, const ApprovalsDoc& a) {
+  j = {{"required", a.required}, {"have", a.have}, {"by", a.by}, {"ttl", a.ttl}};
+}
+void from_json(const json& j, ApprovalsDoc& a) { detail::readApprovals(Fields(j, "", true), a); }
 
 void to_json(json& j, const PolicyRequest& r) {
   j = {{"cmd", kPolicy}};

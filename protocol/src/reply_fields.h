@@ -103,6 +103,22 @@ class Fields {
     }
     return out;
   }
+  std::vector<std::string> strings(const char* key) const {
+    std::vector<std::string> out;
+    const json* v = find(key);
+    if (!v) return out;
+    if (!v->is_array()) {
+      wrong(key, "an array of strings", *v);
+      return out;
+    }
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      if ((*v)[i].is_string())
+        out.push_back((*v)[i].get<std::string>());
+      else if (strict_)
+        fail(std::string(key) + "[" + std::to_string(i) + "]", "expected a string, got " + typeName((*v)[i]));
+    }
+    return out;
+  }
   // An object field read by `read` with the field's path; nullopt when null
   // (and `nullable`) or, lenient, when absent or not an object.
   template <typename T, typename Read>
@@ -176,5 +192,7 @@ class Fields {
 
 // Reads one analysed wave (control_analysis.cpp), for the status document too.
 void readAnalysisWave(const Fields& f, AnalysisWaveDoc& w);
+// Reads a rollout's approvals (control_policy.cpp), for the status document.
+void readApprovals(const Fields& f, ApprovalsDoc& a);
 
 }  // namespace flotilla::protocol::control::detail

@@ -445,6 +445,20 @@ int Console::operatorAction(const std::string& cmd, const std::string& rollout) 
   });
 }
 
+int Console::approve(const std::string& rollout) {
+  return guarded([&] {
+    int rc = kExitOk;
+    auto reply = call<control::RolloutReply>(control::ApproveRequest{rollout}, rc);
+    if (!reply) return rc;
+    const auto& doc = reply->rollout;
+    std::string what = "approved " + sanitize(rollout);
+    if (doc.approvals)
+      what += ": " + std::to_string(doc.approvals->have) + " of " + std::to_string(doc.approvals->required) +
+              " approvals" + (doc.state == "awaiting_approval" ? "" : "; the rollout starts");
+    return printRolloutReply(doc, what);
+  });
+}
+
 int Console::rollback(const std::string& app, const std::string& to, bool watch) {
   return guarded([&] {
     const control::RollbackRequest req{app, to};

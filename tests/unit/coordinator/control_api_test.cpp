@@ -89,8 +89,9 @@ struct FakeDaemon : ControlContext {
   std::vector<std::string> cut_off, started, acted, watched;
 };
 
+// As the reactor does: the identity its ZAP handler authenticated (a local Unix user here).
 json call(ControlApi& api, json req) {
-  if (req.is_object()) req["_peer"] = "local";
+  if (req.is_object() && !req.contains("_peer")) req["_peer"] = "user:ops";
   return api.handle("rid-1", req);
 }
 
@@ -129,7 +130,7 @@ TEST_CASE("control api: agents are listed and an operator accepts or revokes the
   a.agent->online = true;
   CHECK(call(api, json{{"cmd", "agent_revoke"}, {"id", "h0"}, {"operator", "ann"}})["state"] == "revoked");
   REQUIRE(d.cut_off.size() == 1);
-  CHECK(d.cut_off[0] == "h0: revoked by ann (local)");
+  CHECK(d.cut_off[0] == "h0: revoked by user:ops (ann)");
   auto stored = d.store().loadAgents();
   REQUIRE(stored.ok());
   REQUIRE(stored->size() == 1);

@@ -104,7 +104,7 @@ operators = ["0123456789abcdef"]
   CHECK(f.apps == std::vector<std::string>{"web"});
   CHECK(f.labels.at("env") == "prod");
   CHECK(f.finish_in_flight);
-  CHECK(c->policy.break_glass == std::vector<std::string>{"0123456789abcdef"});
+  CHECK(c->policy.break_glass == std::vector<std::string>{"operator:0123456789abcdef"});
 }
 
 TEST_CASE("policy config: a freeze mistake names file, line, key and problem", "[coordinator][config][policy]") {

@@ -63,19 +63,20 @@ TEST_CASE("policy gates: a closed gate refuses; break-glass is for listed operat
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == Errc::kPolicyDenied);
   CHECK(refused.error().message.rfind("policy freeze weekend: frozen until", 0) == 0);
-  auto unlisted = g.admit(p, saturday, "bbbbbbbbbbbbbbbb", "hotfix");
+  auto unlisted = g.admit(p, saturday, "operator:bbbbbbbbbbbbbbbb", "hotfix");
   REQUIRE_FALSE(unlisted.ok());
-  CHECK(unlisted.error().message.find("not in policy.break_glass") != std::string::npos);
+  CHECK(unlisted.error().message.find("operator:bbbbbbbbbbbbbbbb is not in policy.break_glass") != std::string::npos);
   auto local = g.admit(p, saturday, "", "hotfix");
   REQUIRE_FALSE(local.ok());
-  CHECK(local.error().message.find("only an operator key") != std::string::npos);
-  auto broke = g.admit(p, saturday, "aaaaaaaaaaaaaaaa", "hotfix");
+  CHECK(local.error().message.find("an unidentified operator is not in policy.break_glass") != std::string::npos);
+  auto broke = g.admit(p, saturday, "operator:aaaaaaaaaaaaaaaa", "hotfix");
   REQUIRE(broke.ok());
-  REQUIRE(broke->size() == 1);
-  CHECK((*broke)[0].gate == "freeze weekend");
+  REQUIRE(broke->overridden.size() == 1);
+  CHECK(broke->overridden[0].gate == "freeze weekend");
+  CHECK_FALSE(broke->approval);
   auto weekday = g.admit(p, at("2026-12-03T12:00:00Z"), "", "");
   REQUIRE(weekday.ok());
-  CHECK(weekday->empty());
+  CHECK(weekday->overridden.empty());
 }
 
 TEST_CASE("policy gates: a running rollout is held by a pausing freeze, not by one that lets it finish",

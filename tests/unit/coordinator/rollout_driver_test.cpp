@@ -134,8 +134,7 @@ struct Rig {
                                },
                                [this](const Error& e) { failures.push_back(e.message); }});
     driver = std::make_unique<RolloutDriver>(
-        RolloutDriver::Parts{*store, agents, orders, events, watchers, convergence, *analysis, clock},
-        std::move(hooks),
+        RolloutDriver::Parts{*store, agents, orders, events, watchers, convergence, *analysis, clock}, std::move(hooks),
         std::chrono::seconds(30));
     REQUIRE(store->begin().ok());
   }
@@ -185,7 +184,7 @@ struct Rig {
     const std::string text = planText(waves);
     auto plan = flotilla::protocol::parsePlan(text, "web.toml", "");
     REQUIRE(plan.ok());
-    RolloutStart s{std::move(*plan), text, "web.toml", std::string(64, 'd'), 42, "ann", "rollout", "sig"};
+    RolloutStart s{std::move(*plan), text, "web.toml", std::string(64, 'd'), 42, "ann", "rollout", "sig", std::nullopt};
     rollout_id = "web-1";  // known before the first chunk leaves
     auto id = driver->start(std::move(s));
     REQUIRE(id.ok());
@@ -415,8 +414,8 @@ TEST_CASE("rollout driver: a rollout whose first commit fails does not start", "
   const std::string text = planText();
   auto plan = flotilla::protocol::parsePlan(text, "web.toml", "");
   REQUIRE(plan.ok());
-  auto id = rig.driver->start(
-      RolloutStart{std::move(*plan), text, "web.toml", std::string(64, 'd'), 42, "ann", "rollout", "sig"});
+  auto id = rig.driver->start(RolloutStart{std::move(*plan), text, "web.toml", std::string(64, 'd'), 42, "ann",
+                                           "rollout", "sig", std::nullopt});
   REQUIRE_FALSE(id.ok());
   CHECK(id.error().code == Errc::kUnavailable);
   CHECK(id.error().message.find("disk I/O error") != std::string::npos);

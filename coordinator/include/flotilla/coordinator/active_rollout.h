@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "flotilla/coordinator/approvals.h"
 #include "flotilla/coordinator/rollout.h"
 #include "flotilla/coordinator/store.h"
 #include "flotilla/protocol/plan.h"
@@ -28,7 +30,9 @@ struct ActiveRollout {
   std::string plan_text;     // as submitted, to rebuild the plan after a restart
   bool store_stale = false;  // the snapshot in the store is stale: RolloutDriver writes it
   bool watch_tick = false;   // watchers want a fresh status (gates count down): RolloutDriver pushes it
-  bool broke_glass = false;  // started past closed policy gates: freezes do not hold it (not kept across a restart)
+  bool broke_glass = false;  // started past closed policy gates: freezes do not hold it
+  // The approvals it waits for, or waited for (policy.approvals); none when it needed none.
+  std::optional<ApprovalState> approval;
 };
 
 // The engine's configuration for rollout `id` of `plan`: the plan's waves, and

@@ -40,11 +40,14 @@ struct CoordinatorConfig {
   common::CurveKeyPair curve_key;
   std::string log_level = "info";
   std::string http_listen;  // "127.0.0.1:7780" serves /metrics and /healthz; empty = off
-  PolicyConfig policy;      // [policy]: freezes and break-glass (docs/policy.md)
+  PolicyConfig policy;      // [policy]: freezes, approvals, alarms and break-glass (docs/policy.md)
   // [policy.provenance] ci_keys (docs/policy.md): when not empty, a rollout
   // needs a CI signature by one of these keys (provenance_gate.h).
   std::vector<common::PublicKey> ci_keys;
 };
+
+// The identities (operator_identity.h) of control.operators' keys.
+std::vector<std::string> operatorIdentities(const CoordinatorConfig& c);
 
 struct InitOptions {
   std::filesystem::path dir;

@@ -38,6 +38,8 @@ struct RolloutStart {
   std::string actor;
   std::string kind;  // "rollout" | "rollback"
   std::string release_signature;
+  // Set when policy.approvals covers the plan: the rollout waits for them instead of starting.
+  std::optional<ApprovalState> approval;
 };
 
 class ControlContext {
@@ -64,7 +66,7 @@ class ControlContext {
   virtual void watch(const std::string& rollout_id, const std::string& routing_id) = 0;
   // The verdict so far of an analysed rollout's current wave; nothing when it is not being analysed.
   virtual std::optional<Verdict> interimVerdict(const ActiveRollout& r) const = 0;
-  // The policy gates (freezes, break-glass) a rollout must pass to start.
+  // The policy gates (freezes, approvals, break-glass) a rollout must pass to start.
   virtual const PolicyGates& policyGates() const = 0;
   // A rollout started past closed gates by break-glass (counted in /metrics).
   virtual void brokeGlass() = 0;
@@ -76,8 +78,8 @@ class ControlApi {
   // on a rollback, which redeploys a release that already passed).
   explicit ControlApi(ControlContext& ctx, ProvenanceGate provenance = ProvenanceGate());
 
-  // `req` is the request as received, with "_peer" added (the authenticated
-  // peer: "operator:KEYID" or "local"). The commands a worker answers
+  // `req` is the request as received, with "_peer" added (the identity the
+  // control socket authenticated: operator_identity.h). The commands a worker answers
   // (upload_*, metrics: background_work.h) never reach it.
   // Returns the reply without "type" and "req" (the caller adds them); a
   // request that is not an object with a string "cmd", or has a field of the
@@ -88,7 +90,8 @@ class ControlApi {
   struct Call {
     const std::string& routing_id;
     const nlohmann::json& req;
-    const std::string& actor;
+    const std::string& actor;     // for people: the identity and the name the console gives
+    const std::string& identity;  // the authenticated identity ("" when unknown)
   };
   using Handler = nlohmann::json (ControlApi::*)(const Call&);
 
@@ -105,6 +108,7 @@ class ControlApi {
   nlohmann::json ping(const Call& c);
   nlohmann::json analysis(const Call& c);  // control_analysis.cpp
   nlohmann::json policy(const Call& c);    // control_policy.cpp
+  nlohmann::json approve(const Call& c);   // control_policy.cpp
   // Records each policy gate's decision on a rollout that started, and a break-glass.
   void recordGates(ActiveRollout& r, const protocol::Plan& plan, const std::vector<GateDecision>& overridden,
                    const std::string& reason, const std::string& actor);

@@ -19,6 +19,8 @@ namespace flotilla::coordinator {
 std::optional<std::string> timeOrNull(std::int64_t ms);
 
 protocol::control::RolloutStatus statusDoc(const ActiveRollout& r, bool with_hosts, common::SteadyTime now);
+// What `r` waits for, for people: its engine's gate, or its approvals while it awaits them.
+std::string gateOf(const ActiveRollout& r, common::SteadyTime now);
 // A finished rollout, from its stored record and the snapshot taken when it was last saved.
 protocol::control::RolloutStatus finishedStatusDoc(const RolloutRecord& rec);
 protocol::control::EventDoc eventDoc(const EventRecord& e);

@@ -1,9 +1,10 @@
 #pragma once
 // PolicyGates: the coordinator's policy gates (docs/policy.md) that decide
 // whether a rollout may start now: freeze windows, evaluated in each
-// window's own time zone, and break-glass, which lets listed operators start
-// a rollout a freeze would refuse, with a reason that is recorded. Rollbacks
-// and aborts are never gated.
+// window's own time zone; approvals (approvals.h), which make a rollout wait
+// for other operators; and break-glass, which lets listed operators start a
+// rollout a freeze would refuse or approvals would hold, with a reason that
+// is recorded. Rollbacks and aborts are never gated.
 //
 // Pure: the caller passes `now`. Built once from the configuration (a bad
 // window is a configuration error naming it). Reactor thread only.
@@ -16,6 +17,7 @@
 #include "flotilla/common/clock.h"
 #include "flotilla/common/result.h"
 #include "flotilla/coordinator/alarm_policy.h"
+#include "flotilla/coordinator/approvals.h"
 #include "flotilla/coordinator/freeze_window.h"
 #include "flotilla/protocol/plan.h"
 
@@ -34,8 +36,9 @@ struct FreezePolicy {
 // [policy] of coordinator.toml (the parts PolicyGates decides).
 struct PolicyConfig {
   std::vector<FreezePolicy> freezes;
-  std::vector<std::string> break_glass;  // operator key ids (flotilla keygen --operator; `keyId`)
+  std::vector<std::string> break_glass;  // identities (operator_identity.h): key ids or user:NAME
   std::vector<AlarmPolicy> alarms;       // [[policy.alarm]], polled by AlarmWatch (not a start gate)
+  ApprovalPolicy approvals;              // [policy.approvals]; required = 0: none
 };
 
 // One gate's decision, for people and events.
@@ -47,9 +50,17 @@ struct GateDecision {
   std::optional<common::SysTime> changes_at;
 };
 
+// What admit() lets through: the closed gates break-glass overrode (to be
+// recorded), and the approvals the rollout must wait for (none: it starts).
+struct PolicyAdmission {
+  std::vector<GateDecision> overridden;
+  std::optional<ApprovalState> approval;
+};
+
 class PolicyGates {
  public:
-  static Result<PolicyGates> make(const PolicyConfig& config);
+  // `operators`: identities of control.operators (who may approve by default).
+  static Result<PolicyGates> make(const PolicyConfig& config, const std::vector<std::string>& operators = {});
   PolicyGates() = default;
 
   // Every gate, open or closed now, with when that changes.
@@ -57,18 +68,21 @@ class PolicyGates {
   // Every gate's decision for this plan now.
   std::vector<GateDecision> explain(const protocol::Plan& plan, common::SysTime now) const;
 
-  // May `plan` start now? A closed gate refuses with kPolicyDenied naming it and
-  // when it reopens, unless `break_glass` (the operator's reason) is given by an
-  // operator whose key id is listed: then the overridden gates are returned, to
-  // be recorded.
-  Result<std::vector<GateDecision>> admit(const protocol::Plan& plan, common::SysTime now,
-                                          const std::string& operator_key_id, const std::string& break_glass) const;
+  // May `plan`, submitted by `submitter` (an identity), start now? A closed
+  // gate refuses with kPolicyDenied naming it and when it reopens, as does an
+  // approvals rule the submitter's colleagues cannot satisfy, unless
+  // `break_glass` (the operator's reason) is given by an operator listed in
+  // policy.break_glass: then the overridden gates are returned, to be
+  // recorded. A plan the approvals gate covers otherwise waits for approvals.
+  Result<PolicyAdmission> admit(const protocol::Plan& plan, common::SysTime now, const std::string& submitter,
+                                const std::string& break_glass) const;
+  const ApprovalGate& approvals() const { return approvals_; }
 
   // What holds a running rollout of `plan` at its next wave boundary now: the
   // first active freeze covering it with in_flight = "pause" ("" = nothing).
   std::string holdReason(const protocol::Plan& plan, common::SysTime now) const;
 
-  bool empty() const { return freezes_.empty(); }
+  bool empty() const { return freezes_.empty() && !approvals_.enabled(); }
 
  private:
   struct Freeze {
@@ -76,10 +90,13 @@ class PolicyGates {
     FreezeWindow window;
   };
   GateDecision decide(const Freeze& f, common::SysTime now) const;
+  GateDecision approvalsDecision() const;
+  Status breakGlassAllowed(const std::string& who) const;
   static bool covers(const FreezePolicy& f, const protocol::Plan& plan);
 
   std::vector<Freeze> freezes_;
   std::vector<std::string> break_glass_;
+  ApprovalGate approvals_;
 };
 
 }  // namespace flotilla::coordinator

@@ -25,7 +25,19 @@
 
 namespace flotilla::coordinator {
 
-enum class RolloutState { kPending, kRunning, kPaused, kRollingBack, kSucceeded, kFailed, kRolledBack, kAborted };
+// kAwaitingApproval: submitted, nothing deployed, waiting for operators'
+// approvals (approvals.h) before start().
+enum class RolloutState {
+  kPending,
+  kAwaitingApproval,
+  kRunning,
+  kPaused,
+  kRollingBack,
+  kSucceeded,
+  kFailed,
+  kRolledBack,
+  kAborted
+};
 enum class WaveState { kPending, kRunning, kBaking, kAwaitingApproval, kSucceeded, kFailed };
 enum class HostState {
   kPending,
@@ -120,7 +132,12 @@ class Rollout {
   // `hosts` already ordered (orderHosts); `previous` maps agent -> live version.
   Rollout(Config config, std::vector<std::string> hosts, const std::map<std::string, std::string>& previous);
 
+  // Starts the first wave (from kPending or kAwaitingApproval). When a hold
+  // is set (setHold), the first wave waits for it like any other.
   void start(common::SteadyTime now);
+  // Instead of starting: waits for approvals (`why` says for what) until
+  // start(). Only abort applies meanwhile; nothing is deployed.
+  void awaitApproval(const std::string& why);
   // A phase report from a host for this rollout's order (deploy or rollback).
   void onHostPhase(const std::string& agent_id, bool rollback_order, protocol::Phase phase, const std::string& message,
                    common::SteadyTime now);

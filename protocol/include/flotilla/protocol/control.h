@@ -56,6 +56,8 @@ inline constexpr const char* kMetrics = "metrics";
 inline constexpr const char* kPing = "ping";
 inline constexpr const char* kAnalysis = "analysis";
 inline constexpr const char* kPolicy = "policy";
+// Approves a rollout awaiting approval (docs/policy.md "Approvals"); the reply is a RolloutReply.
+inline constexpr const char* kApprove = "approve";
 // Artifact upload (docs/protocol.md "Artifact upload"): upload_chunk carries
 // the chunk's bytes as a second frame after its JSON.
 inline constexpr const char* kUploadBegin = "upload_begin";
@@ -92,7 +94,7 @@ struct RolloutRequest {
   // The text of the plan's artifact.ci_signature file (protocol/provenance.h);
   // optional: "" (or absent, from an older console) = none.
   std::string ci_signature;
-  std::string break_glass;        // the operator's reason to override closed policy gates; "" = none
+  std::string break_glass;  // the operator's reason to override closed policy gates; "" = none
 };
 struct StatusRequest {
   std::string rollout;  // "" = every active rollout
@@ -144,6 +146,9 @@ struct AnalysisRequest {
 };
 
 // The policy gates now (docs/policy.md); with a plan, each gate's decision for it.
+struct ApproveRequest {
+  std::string rollout;
+};
 struct PolicyRequest {
   std::string plan;       // TOML text; "" = every gate
   std::string plan_name;  // for errors
@@ -202,6 +207,14 @@ struct AnalysisWaveDoc {
   bool operator==(const AnalysisWaveDoc&) const = default;
 };
 // The status document of a rollout.
+// A rollout's approvals (policy.approvals): those that count now.
+struct ApprovalsDoc {
+  std::size_t required = 0, have = 0;
+  std::vector<std::string> by;  // identities whose approval counts now
+  std::string ttl;              // "4h"
+  bool operator==(const ApprovalsDoc&) const = default;
+};
+
 struct RolloutStatus {
   std::string id, app, version, state, gate;
   std::size_t current_wave = 0;
@@ -212,6 +225,8 @@ struct RolloutStatus {
   std::optional<std::vector<HostDoc>> hosts;  // only when asked for, while the rollout is active
   // The current wave's verdict so far while it is analysed (pushed to watchers only).
   std::optional<AnalysisWaveDoc> analysis;
+  // Present when the rollout needed approvals (policy.approvals).
+  std::optional<ApprovalsDoc> approvals;
   bool operator==(const RolloutStatus&) const = default;
 };
 
@@ -302,8 +317,8 @@ struct AnalysisReply {
 struct GateDoc {
   std::string gate;  // "freeze weekend"
   bool open = true;
-  bool applies = true;  // with a plan: the gate covers it
-  std::string why;      // "frozen until Mon 2026-12-07 08:00 CET (07:00 UTC)"
+  bool applies = true;                    // with a plan: the gate covers it
+  std::string why;                        // "frozen until Mon 2026-12-07 08:00 CET (07:00 UTC)"
   std::optional<std::string> changes_at;  // RFC 3339 UTC; null = never
   bool operator==(const GateDoc&) const = default;
 };
@@ -406,6 +421,10 @@ void to_json(json& j, const WatchReply& r);
 void from_json(const json& j, WatchReply& r);
 void to_json(json& j, const MetricsReply& r);
 void from_json(const json& j, MetricsReply& r);
+void to_json(json& j, const ApproveRequest& r);
+void from_json(const json& j, ApproveRequest& r);
+void to_json(json& j, const ApprovalsDoc& r);
+void from_json(const json& j, ApprovalsDoc& r);
 void to_json(json& j, const PolicyRequest& r);
 void from_json(const json& j, PolicyRequest& r);
 void to_json(json& j, const GateDoc& r);

@@ -59,6 +59,8 @@ class Console {
   int rollout(const std::string& plan_path, bool watch, const std::string& break_glass = "");
   // The policy gates now; with a plan, each gate's decision for it (`policy explain PLAN`).
   int policy(const std::string& plan_path);
+  // Approves a rollout awaiting approval (exit 4 when the policy refuses it).
+  int approve(const std::string& rollout);
   // rollout "" lists the active rollouts.
   int status(const std::string& rollout, bool hosts);
   int watch(const std::string& rollout);
