@@ -9,90 +9,12 @@
 
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
-#include "support/cluster.h"
-#include "support/text_file.h"
+#include "support/policy_fleet.h"
 
 using namespace flotilla::testing;
 using namespace std::chrono_literals;
-using nlohmann::json;
-namespace fs = std::filesystem;
 
 namespace {
-
-// A coordinator on a tcp:// control endpoint with two operator keys; only
-// the first may break glass.
-struct PolicyFleet {
-  PolicyFleet() {
-    endpoint = "tcp://127.0.0.1:" + std::to_string(freeTcpPort());
-    for (const char* who : {"lead", "dev"}) {
-      const auto prefix = f.dir() / who;
-      auto k = runCommand({(binDir() / "coordinator/flotilla").string(), "keygen", "--operator", prefix.string()});
-      INFO(k.out << k.err);
-      REQUIRE(k.exit_code == 0);
-      pubs.push_back(trimmed(readFile(prefix.string() + ".pub")));
-    }
-    cfg = f.dir() / "coord/coordinator.toml";
-    setTomlLine(cfg, "endpoint", "endpoint = '" + endpoint + "'");
-    setTomlLine(cfg, "operators", "operators = [\"" + pubs[0] + "\", \"" + pubs[1] + "\"]");
-  }
-  ~PolicyFleet() { coord.stop(); }
-
-  void run() {
-    coord = Process({(binDir() / "coordinator/flotilla-coordinator").string(), "run", "--config", cfg.string(),
-                     "--log-level", "debug"},
-                    f.dir() / "coordinator.log");
-    REQUIRE(waitUntil([&] { return console({"agents"}).exit_code == 0; }, 20s));
-  }
-
-  CommandResult console(const std::vector<std::string>& args, const std::string& who = "lead") {
-    std::vector<std::string> argv{(binDir() / "coordinator/flotilla").string(),
-                                  "--control",
-                                  endpoint,
-                                  "--json",
-                                  "--coordinator-key",
-                                  trimmed(readFile(f.dir() / "coord/keys/curve.pub")),
-                                  "--key",
-                                  (f.dir() / (who + ".key")).string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return runCommand(argv, 60s);
-  }
-
-  // The one agent is online (after a coordinator restart it must reconnect first).
-  void waitOnline() {
-    REQUIRE(waitUntil(
-        [&] {
-          auto a = console({"agents"});
-          return a.exit_code == 0 && a.json["agents"].size() == 1 && a.json["agents"][0]["state"] == "online";
-        },
-        30s));
-  }
-
-  std::string submit(const std::string& version) {
-    auto r =
-        console({"rollout", f.writePlan("web", version, f.makeRelease(version, true), kOneWaveAllAtOnce).string()});
-    INFO(r.out << r.err);
-    REQUIRE(r.exit_code == 0);
-    return r.json["id"].get<std::string>();
-  }
-
-  std::string waitState(const std::string& id) {
-    std::string state;
-    waitUntil(
-        [&] {
-          auto r = console({"status", id});
-          state = r.json.is_object() ? r.json.value("state", "") : "";
-          return state == "succeeded" || state == "failed" || state == "rolled_back" || state == "aborted";
-        },
-        60s, 100ms);
-    return state;
-  }
-
-  Fleet f;
-  std::string endpoint;
-  std::vector<std::string> pubs;
-  fs::path cfg;
-  Process coord;
-};
 
 std::string keyIdOf(const std::string& pub_hex) {
   auto key = flotilla::common::publicKeyFromHex(pub_hex);
