@@ -180,11 +180,12 @@ struct Rig {
     return ids;
   }
 
-  std::string start(const std::string& waves = "") {
+  std::string start(const std::string& waves = "", std::optional<ApprovalState> approval = std::nullopt) {
     const std::string text = planText(waves);
     auto plan = flotilla::protocol::parsePlan(text, "web.toml", "");
     REQUIRE(plan.ok());
-    RolloutStart s{std::move(*plan), text, "web.toml", std::string(64, 'd'), 42, "ann", "rollout", "sig", std::nullopt};
+    RolloutStart s{std::move(*plan), text,  "web.toml",         std::string(64, 'd'), 42, "ann",
+                   "rollout",        "sig", std::move(approval)};
     rollout_id = "web-1";  // known before the first chunk leaves
     auto id = driver->start(std::move(s));
     REQUIRE(id.ok());
@@ -446,4 +447,51 @@ TEST_CASE("rollout driver: an unhealthy app reaches the engine of its rollout on
   CHECK(rig.driver->find(id)->engine->host("h0")->state == HostState::kHealthy);
   rig.driver->onUnhealthy("web", "h0");
   CHECK(rig.driver->find(id)->engine->host("h0")->state != HostState::kHealthy);
+}
+
+TEST_CASE(
+    "rollout driver: a rollout awaiting approval sends nothing, keeps its approvals across a restart, and "
+    "approvals expire",
+    "[coordinator][rollout_driver][policy]") {
+  TempDir dir;
+  const std::string bob = "operator:bbbbbbbbbbbbbbbb";
+  {
+    Rig rig(dir, 3);
+    ApprovalState approval;
+    approval.submitter = "operator:aaaaaaaaaaaaaaaa";
+    approval.required = 2;
+    approval.ttl = std::chrono::hours(1);
+    rig.start("", approval);
+    ActiveRollout* r = rig.driver->find("web-1");
+    REQUIRE(r);
+    CHECK(r->engine->state() == RolloutState::kAwaitingApproval);
+    r->approval->add(bob, flotilla::common::toUnixMillis(rig.clock.systemNow()));
+    r->store_stale = true;
+    rig.iterate();
+    CHECK(rig.sent.empty());
+    CHECK(rig.orders.takeOutbox().empty());
+    CHECK(countOf(rig.eventKinds(), "awaiting_approval") == 1);
+  }
+  Rig rig(dir, 3);
+  rig.rollout_id = "web-1";
+  REQUIRE(rig.driver->restore().ok());
+  REQUIRE(rig.store->commit().ok());
+  ActiveRollout* r = rig.driver->find("web-1");
+  REQUIRE(r);
+  CHECK(r->engine->state() == RolloutState::kAwaitingApproval);
+  REQUIRE(r->approval);
+  REQUIRE(r->approval->approvals.size() == 1);
+  CHECK(r->approval->approvals[0].by == bob);
+  CHECK(rig.orders.takeOutbox().empty());
+  // An hour later bob's approval no longer counts, and the record says so.
+  rig.clock.advance(std::chrono::minutes(59));
+  REQUIRE(rig.store->begin().ok());
+  rig.driver->sweepApprovals();
+  CHECK(r->approval->approvals.size() == 1);
+  rig.clock.advance(std::chrono::minutes(1));
+  rig.driver->sweepApprovals();
+  rig.driver->advance(rig.clock.steadyNow());
+  rig.commitAndFlush();
+  CHECK(r->approval->approvals.empty());
+  CHECK(countOf(rig.eventKinds(), "approval_expired") == 1);
 }

@@ -58,3 +58,51 @@ TEST_CASE("a manual approval is not lifted by the end of a hold", "[coordinator]
   CHECK(d.deploys().empty());
   CHECK(d.waveState(1) == WaveState::kAwaitingApproval);
 }
+
+TEST_CASE("a rollout awaiting approval deploys nothing until started; only abort applies meanwhile",
+          "[coordinator][rollout][policy]") {
+  Drive d(policy({count(1), pct(100)}), 4);
+  d.rollout.awaitApproval("waits for 2 approvals");
+  d.drain();
+  CHECK(d.rollout.state() == RolloutState::kAwaitingApproval);
+  CHECK(d.hasEvent("awaiting_approval"));
+  CHECK(d.rollout.gate(d.now).rfind("approvals", 0) == 0);
+  CHECK_FALSE(d.rollout.nextDeadline());
+  // Not a running rollout: no promote, pause or rollback; nothing leaves.
+  CHECK(d.rollout.promote(d.now).error().code == flotilla::Errc::kConflict);
+  CHECK(d.rollout.pause(d.now).error().code == flotilla::Errc::kConflict);
+  CHECK(d.rollout.rollback(d.now).error().message.find("abort it instead") != std::string::npos);
+  d.tick();
+  CHECK(d.deploys().empty());
+
+  // It survives a restart still waiting.
+  auto to_wall = [&](SteadyTime t) { return std::chrono::duration_cast<std::chrono::milliseconds>(t - d.now).count(); };
+  auto from_wall = [&](std::int64_t ms) { return d.now + std::chrono::milliseconds(ms); };
+  std::vector<flotilla::coordinator::HostSlot> hosts(d.rollout.hosts().begin(), d.rollout.hosts().end());
+  auto restored = Rollout::restore(d.rollout.config(), hosts, d.rollout.saveState(to_wall), from_wall);
+  REQUIRE(restored.ok());
+  CHECK((*restored)->state() == RolloutState::kAwaitingApproval);
+
+  d.start();  // approved
+  CHECK(d.rollout.state() == RolloutState::kRunning);
+  CHECK(d.deploys() == Ids{"h0"});
+
+  Drive e(policy({count(1), pct(100)}), 4);
+  e.rollout.awaitApproval("waits");
+  REQUIRE(e.rollout.abort(e.now).ok());
+  e.drain();
+  CHECK(e.rollout.state() == RolloutState::kAborted);
+  CHECK(e.deploys().empty());
+}
+
+TEST_CASE("a rollout started while a hold is on waits before its first wave", "[coordinator][rollout][policy]") {
+  Drive d(policy({count(1), pct(100)}), 4);
+  d.rollout.awaitApproval("waits");
+  d.rollout.setHold("freeze weekend", d.now);  // a freeze opened while it waited for approvals
+  d.start();
+  CHECK(d.deploys().empty());
+  CHECK(d.waveState(0) == WaveState::kAwaitingApproval);
+  d.rollout.setHold("", d.now);
+  d.drain();
+  CHECK(d.deploys() == Ids{"h0"});
+}
