@@ -109,18 +109,26 @@ json ControlApi::rollout(const Call& c) {
   if (!sig.empty() && (sig.size() != 128 || sig.find_first_not_of("0123456789abcdef") != std::string::npos))
     return errorJson(Errc::kInvalidArgument,
                      name + ": artifact.signature: not a release signature (128 hex characters)");
-  if (auto st = provenance_.check(*plan, name, r.artifact_digest, *size, r.ci_signature); !st.ok()) {
-    spdlog::warn("rollout of {} by {} refused: {}", name, c.actor, st.error().message);
-    return errorJson(st.error());
-  }
+  // A gate's refusal is recorded as a rollout that ended "refused", its
+  // decision an event, like every other decision of a gate.
+  auto refused = [&](const Error& e) {
+    spdlog::warn("rollout of {} by {} refused: {}", name, c.actor, e.message);
+    if (e.code != Errc::kPolicyDenied) return errorJson(e);
+    auto id = ctx_.recordRefusal(
+        RolloutStart{*plan, r.plan, name, r.artifact_digest, *size, c.actor, "rollout", sig, std::nullopt}, e);
+    if (!id) {
+      spdlog::error("the refusal of {} could not be recorded: {}", name, id.error().message);
+      return errorJson(e);
+    }
+    return errorJson(e.code, e.message + " (recorded as rollout " + *id + ")");
+  };
+  if (auto st = provenance_.check(*plan, name, r.artifact_digest, *size, r.ci_signature); !st.ok())
+    return refused(st.error());
   // Policy gates (docs/policy.md): refused now, waiting for approvals, or
   // past closed gates by break-glass.
   const auto now = common::fromUnixMillis(ctx_.nowMs());
   auto admitted = ctx_.policyGates().admit(*plan, now, c.identity, r.break_glass);
-  if (!admitted) {
-    spdlog::warn("rollout of {} by {} refused: {}", name, c.actor, admitted.error().message);
-    return errorJson(admitted.error());
-  }
+  if (!admitted) return refused(admitted.error());
   const protocol::Plan gated = *plan;
   // A break-glass start says so wherever the rollout's submitter shows (status, history).
   const std::string submitter =

@@ -118,6 +118,35 @@ Result<std::string> RolloutDriver::start(RolloutStart start) {
   return id;
 }
 
+Result<std::string> RolloutDriver::recordRefusal(const RolloutStart& start, const Error& why) {
+  auto count = store_.countRollouts(start.plan.app);
+  if (!count) return count.error();
+  const std::string id = start.plan.app + "-" + std::to_string(*count + 1);
+  const std::int64_t now_ms = common::toUnixMillis(clock_.systemNow());
+  RolloutRecord record =
+      newRolloutRecord(id, start.plan, start.plan_name, start.plan_text, start.actor, start.kind, now_ms);
+  record.artifact_digest = start.digest;
+  record.state = "refused";
+  record.finished_at_ms = now_ms;
+  record.message = why.message;
+  record.snapshot = nlohmann::json{{"id", id},
+                                   {"app", start.plan.app},
+                                   {"version", start.plan.version},
+                                   {"state", record.state},
+                                   {"gate", ""},
+                                   {"current_wave", 0},
+                                   {"submitted_by", start.actor},
+                                   {"message", why.message},
+                                   {"waves", nlohmann::json::array()}}
+                        .dump();
+  FLOTILLA_TRY(store_.insertRollout(record));
+  recordEventFor(id, "submitted", "", -1,
+                 start.kind + " of " + start.plan.app + " " + start.plan.version + " from " + start.plan_name,
+                 start.actor);
+  recordEventFor(id, "policy_refused", "", -1, why.message, start.actor);
+  return id;
+}
+
 void RolloutDriver::sweepApprovals() {
   const std::int64_t now_ms = common::toUnixMillis(clock_.systemNow());
   for (auto& [id, r] : rollouts_) {

@@ -58,6 +58,19 @@ TEST_CASE("a freeze refuses rollouts with exit 4, never a rollback, and break-gl
   CHECK(refused.exit_code == 4);
   CHECK((refused.out + refused.err).find("policy freeze incident") != std::string::npos);
   CHECK((refused.out + refused.err).find("frozen until") != std::string::npos);
+  // The refusal is on record: a rollout that ended "refused", the gate's decision its event.
+  auto last = p.console({"history", "--limit", "1"});
+  REQUIRE(last.exit_code == 0);
+  const auto refused_id = last.json["rollouts"][0]["id"].get<std::string>();
+  CHECK(last.json["rollouts"][0]["state"] == "refused");
+  CHECK((refused.out + refused.err).find("recorded as rollout " + refused_id) != std::string::npos);
+  auto refused_events = p.console({"events", refused_id});
+  bool refusal_event = false;
+  for (const auto& e : refused_events.json["events"])
+    refusal_event |= e["kind"] == "policy_refused" &&
+                     e["message"].get<std::string>().find("policy freeze incident") != std::string::npos;
+  CHECK(refusal_event);
+  CHECK(p.console({"watch", refused_id}).exit_code == 1);  // ended, not succeeded
   auto explain = p.console({"policy", "explain", plan3.string()});
   REQUIRE(explain.exit_code == 0);
   CHECK(explain.json["gates"][0]["applies"] == true);

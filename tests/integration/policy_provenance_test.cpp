@@ -55,11 +55,14 @@ void expectRefused(Fleet& f, const fs::path& plan, const std::string& why) {
   CHECK_THAT(message, Catch::StartsWith("policy provenance: ") && Catch::Contains(why));
 }
 
-std::size_t rolloutsInHistory(Fleet& f) {
+// Rollouts in history that ended in `state` ("" = any other than refused).
+std::size_t rolloutsInHistory(Fleet& f, const std::string& state = "") {
   auto h = f.console({"history"});
   INFO(h.out << h.err);
   REQUIRE(h.exit_code == 0);
-  return h.json["rollouts"].size();
+  std::size_t n = 0;
+  for (const auto& r : h.json["rollouts"]) n += state.empty() ? r["state"] != "refused" : r["state"] == state;
+  return n;
 }
 
 }  // namespace
@@ -101,6 +104,7 @@ TEST_CASE("provenance: only a plan CI signed by a listed key rolls out, others e
   expectRefused(f, moved, "change.commit differs from what CI signed");
 
   CHECK(rolloutsInHistory(f) == 0);
+  CHECK(rolloutsInHistory(f, "refused") == 4);  // each refusal is on record
   CHECK(f.liveRelease("h0", "web") == "");
 
   // Signed by the listed CI key: it deploys.

@@ -59,6 +59,10 @@ struct FakeDaemon : ControlContext {
     started.push_back(start.plan.app + " " + start.digest);
     return flotilla::Error(flotilla::Errc::kUnavailable, "not in this test");
   }
+  Result<std::string> recordRefusal(const RolloutStart& start, const flotilla::Error& why) override {
+    refused.push_back(start.plan.app + ": " + why.message);
+    return std::string("web-9");
+  }
   void operatorActed(ActiveRollout&, const std::string& kind, const std::string&, const std::string&) override {
     acted.push_back(kind);
   }
@@ -86,7 +90,7 @@ struct FakeDaemon : ControlContext {
   AgentRegistry registry;
   std::unique_ptr<Store> store_;
   std::map<std::string, std::unique_ptr<ActiveRollout>> rollouts;
-  std::vector<std::string> cut_off, started, acted, watched;
+  std::vector<std::string> cut_off, started, acted, watched, refused;
 };
 
 // As the reactor does: the identity its ZAP handler authenticated (a local Unix user here).
@@ -168,6 +172,10 @@ TEST_CASE("control api: with ci_keys, a rollout without a valid CI signature is 
       call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}, {"ci_signature", other}});
   CHECK(errorCode(altered) == "policy_denied");
   CHECK(d.started.empty());
+  // Each refusal is recorded as a rollout, and the reply says which.
+  REQUIRE(d.refused.size() == 2);
+  CHECK_THAT(d.refused[0], Catch::StartsWith("web: policy provenance:"));
+  CHECK_THAT(altered["error"]["message"].get<std::string>(), Catch::EndsWith("(recorded as rollout web-9)"));
   const std::string good = flotilla::protocol::signCi({"web", "2", kDigest, 42, "", ""}, ci);
   auto passed =
       call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}, {"ci_signature", good}});

@@ -60,6 +60,9 @@ class ControlContext {
   virtual void cutOff(Agent& a, const std::string& why) = 0;
   // Durable before any order leaves; returns the new rollout's id.
   virtual Result<std::string> startRollout(RolloutStart start) = 0;
+  // A rollout a policy gate refused before it started: recorded, finished in
+  // state "refused", with the refusal as its event. Returns its id.
+  virtual Result<std::string> recordRefusal(const RolloutStart& start, const Error& why) = 0;
   // An operator changed `r`'s engine: record the event, act on it, persist.
   virtual void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
                              const std::string& actor) = 0;

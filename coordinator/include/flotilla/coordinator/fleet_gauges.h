@@ -33,7 +33,6 @@ struct FleetGauges {
   std::vector<Analysis> analysis;
   std::uint64_t dropped_samples = 0;  // samples not asked for (another rollout, wave, role or metric)
   std::uint64_t break_glass = 0;      // rollouts started past closed policy gates
-
 };
 
 std::string renderFleetGauges(const FleetGauges& g);

@@ -94,6 +94,9 @@ class RolloutDriver {
   // Starts a rollout over the accepted agents matching the plan's labels.
   // The caller has checked that the store is healthy.
   Result<std::string> start(RolloutStart start);
+  // Records a rollout a policy gate refused (control_api.h): state
+  // "refused", finished now, a `policy_refused` event naming the gate.
+  Result<std::string> recordRefusal(const RolloutStart& start, const Error& why);
   // Records an operator's action on `r`, then acts on what the engine decided.
   void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message, const std::string& actor);
 

@@ -125,6 +125,9 @@ class Server : private ControlContext {
   void brokeGlass() override { ++break_glass_; }
   void cutOff(Agent& a, const std::string& why) override { markLost(a, why, clock_.steadyNow()); }
   Result<std::string> startRollout(RolloutStart start) override;
+  Result<std::string> recordRefusal(const RolloutStart& start, const Error& why) override {
+    return rollouts_->recordRefusal(start, why);
+  }
   void operatorActed(ActiveRollout& r, const std::string& kind, const std::string& message,
                      const std::string& actor) override {
     rollouts_->operatorActed(r, kind, message, actor);

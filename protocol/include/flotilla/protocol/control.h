@@ -71,9 +71,10 @@ inline constexpr const char* kTypeEvent = "event";
 inline constexpr const char* kTypeStatus = "status";
 inline constexpr const char* kTypeEnd = "end";
 
-// Rollout states that never change again.
-inline constexpr std::array<std::string_view, 4> kTerminalRolloutStates{"succeeded", "failed", "rolled_back",
-                                                                        "aborted"};
+// Rollout states that never change again. "refused": a policy gate refused
+// it before anything started (recorded so the refusal is in history).
+inline constexpr std::array<std::string_view, 5> kTerminalRolloutStates{"succeeded", "failed", "rolled_back", "aborted",
+                                                                        "refused"};
 bool isTerminalRolloutState(std::string_view state);
 
 // ---------------------------------------------------------------- requests
