@@ -125,9 +125,9 @@ getent passwd flotilla >/dev/null || fail "no system user flotilla"
 #    agent as root) and roll a release out.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log "init --system (coordinator on 127.0.0.1:$port)"
-flotilla-coordinator init --system --listen "tcp://127.0.0.1:$port" >"$work/init.log" 2>&1 ||
+/usr/bin/flotilla-coordinator init --system --listen "tcp://127.0.0.1:$port" >"$work/init.log" 2>&1 ||
   fail "flotilla-coordinator init --system failed: $(cat "$work/init.log")"
-flotilla-agent init --system --join /etc/flotilla/join.toml --id pkg-host --label role=pkgtest >>"$work/init.log" 2>&1 ||
+/usr/bin/flotilla-agent init --system --join /etc/flotilla/join.toml --id pkg-host --label role=pkgtest >>"$work/init.log" 2>&1 ||
   fail "flotilla-agent init --system failed: $(cat "$work/init.log")"
 for f in /etc/flotilla/coordinator.toml /etc/flotilla/join.toml /etc/flotilla/agent.toml; do
   [ -f "$f" ] || fail "init --system did not write $f"
@@ -147,7 +147,7 @@ export FLOTILLA_CONTROL=ipc:///var/lib/flotilla-coordinator/control.sock
 wait_online() {
   local deadline=$(($(date +%s) + 30)) state
   while :; do
-    state=$(flotilla --json agents 2>/dev/null | python3 -c \
+    state=$(/usr/bin/flotilla --json agents 2>/dev/null | python3 -c \
       'import json,sys; print(" ".join(a["id"]+"="+a["state"] for a in json.load(sys.stdin)["agents"]))' \
       2>/dev/null || true)
     [ "$state" = "pkg-host=online" ] && return 0
@@ -180,7 +180,7 @@ deadline = "20s"
 exec = ["/bin/sh", "-c", "test -f VERSION"]
 PLAN
 log "rollout"
-flotilla --timeout 60 rollout "$work/pkgtest-1.toml" --watch >"$work/rollout.log" 2>&1 ||
+/usr/bin/flotilla --timeout 60 rollout "$work/pkgtest-1.toml" --watch >"$work/rollout.log" 2>&1 ||
   fail "the rollout did not succeed: $(tail -n 5 "$work/rollout.log")"
 [ "$(cat /var/lib/flotilla-agent/apps/pkgtest/current/VERSION)" = 1 ] ||
   fail "release 1 is not current under /var/lib/flotilla-agent/apps"
