@@ -22,7 +22,13 @@ int main(int argc, char** argv) {
   agent::AgentInitOptions init;
   auto* init_cmd =
       app.add_subcommand("init", "Create DIR/agent.toml and the agent's key pair from a coordinator's join.toml");
-  init_cmd->add_option("DIR", init.dir, "Directory for agent.toml, keys and state")->required();
+  bool system_layout = false;
+  auto* dir_opt = init_cmd->add_option("DIR", init.dir, "Directory for agent.toml, keys and state (or --system)");
+  init_cmd
+      ->add_flag("--system", system_layout,
+                 std::string("The package's layout instead of DIR: ") + agent::kSystemConfigFile +
+                     ", keys, state and apps in " + agent::kSystemStateDir)
+      ->excludes(dir_opt);
   init_cmd->add_option("--join", init.join_file, "join.toml written by `flotilla-coordinator init`")->required();
   init_cmd->add_option("--id", init.id, "Agent id (default: the host name)");
   init_cmd->add_option("--label", init.labels, "Label k=v used by plans' [target] (repeatable)");
@@ -44,11 +50,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (*init_cmd) {
-    if (auto st = agent::initAgent(init); !st.ok()) {
-      std::cerr << "flotilla-agent: " << st.error().message << "\n";
-      return st.error().code == Errc::kInvalidArgument ? 2 : 1;
+    if (system_layout) {
+      init.dir = agent::kSystemStateDir;
+      init.config_file = agent::kSystemConfigFile;
+    } else if (init.dir.empty()) {
+      std::cerr << "flotilla-agent: init: give DIR, or --system for the package's layout\n";
+      return 2;
     }
-    std::cout << "created " << (init.dir / "agent.toml").string() << "\n";
+    auto created = agent::initAgent(init);
+    if (!created) {
+      std::cerr << "flotilla-agent: " << created.error().message << "\n";
+      return created.error().code == Errc::kInvalidArgument ? 2 : 1;
+    }
+    std::cout << "created " << created->string() << "\n";
     return 0;
   }
   auto cfg = agent::loadAgentConfig(config_file);

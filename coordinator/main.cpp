@@ -21,7 +21,15 @@ int main(int argc, char** argv) {
   coordinator::InitOptions init;
   std::string token_ttl = "24h";
   auto* init_cmd = app.add_subcommand("init", "Create DIR/coordinator.toml, key pairs and DIR/join.toml for agents");
-  init_cmd->add_option("DIR", init.dir, "Directory to create (keys, store, control socket)")->required();
+  bool system_layout = false;
+  auto* dir_opt =
+      init_cmd->add_option("DIR", init.dir, "Directory to create (keys, store, control socket), or --system");
+  init_cmd
+      ->add_flag("--system", system_layout,
+                 std::string("The package's layout instead of DIR: ") + coordinator::kSystemConfigDir +
+                     "/coordinator.toml, keys/ and join.toml; store, artifacts and control socket in " +
+                     coordinator::kSystemStateDir + "; files handed to the '" + coordinator::kSystemUser + "' user")
+      ->excludes(dir_opt);
   init_cmd->add_option("--listen", init.listen, "Endpoint agents connect to")->capture_default_str();
   init_cmd->add_option("--control", init.control, "Control endpoint for the console (default ipc://DIR/control.sock)");
   init_cmd->add_option("--advertise", init.advertise,
@@ -59,6 +67,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (*init_cmd) {
+    if (system_layout) {
+      init.dir = coordinator::kSystemConfigDir;
+      init.state_dir = coordinator::kSystemStateDir;
+      init.user = coordinator::kSystemUser;
+    } else if (init.dir.empty()) {
+      std::cerr << "flotilla-coordinator: init: give DIR, or --system for the package's layout\n";
+      return 2;
+    }
     auto d = common::parseDuration(token_ttl);
     if (!d) {
       std::cerr << "flotilla-coordinator: --token-ttl: " << d.error().message << "\n";

@@ -10,6 +10,7 @@ packages=(
   libarchive-dev libcurl4-openssl-dev libsystemd-dev libcpp-httplib-dev
   libhowardhinnant-date-dev  # date/tz: freeze windows in IANA time zones (brings libdate-tz3)
   python3 tar gzip curl iproute2 procps
+  dpkg-dev lintian  # scripts/package.sh: dpkg-shlibdeps, dpkg-buildflags; the packages checked
   prometheus  # only for promtool: the metrics test lints /metrics with it
   clang-14 libclang-rt-14-dev
 )

@@ -22,6 +22,13 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   scripts/fuzz.sh "$fuzz_seconds"
 fi
 
+# The package test (tests/package) installs Debian packages built from a Release build, which
+# it reuses: build it now, not inside ctest beside timing-sensitive tests. Only where the test
+# can run (root, dpkg); elsewhere ctest reports it skipped.
+if [ "$(id -u)" -eq 0 ] && command -v dpkg-deb >/dev/null 2>&1; then
+  scripts/package.sh --out "$build/packages"
+fi
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$build"

@@ -124,13 +124,19 @@ Result<toml::table> flagTable(const std::vector<std::string>& flags, const char*
   return out;
 }
 
-std::string agentConfigText(const AgentInitOptions& opts, const std::string& id, const fs::path& apps,
-                            const JoinInfo& join, const toml::table& labels, const toml::table& vars) {
+std::string agentConfigText(const AgentInitOptions& opts, const fs::path& config_file, const std::string& id,
+                            const fs::path& apps, const JoinInfo& join, const toml::table& labels,
+                            const toml::table& vars) {
+  // Relative to agent.toml when it sits in the agent's directory, absolute otherwise.
+  const fs::path dir = fs::absolute(opts.dir);
+  auto local = [&](const char* rel) {
+    return config_file.parent_path() == dir ? std::string(rel) : (dir / rel).string();
+  };
   std::ostringstream os;
   os << "# Flotilla agent. Paths are relative to this file's directory.\n"
      << "id = " << toml::value<std::string>(id) << "\n"
      << "apps_dir = " << toml::value<std::string>(apps.string()) << "\n"
-     << "state_dir = \"state\"\n"
+     << "state_dir = " << toml::value<std::string>(local("state")) << "\n"
      << "run_as = " << toml::value<std::string>(opts.run_as)
      << "   # user for hooks, restart and exec checks; empty = the agent's user\n"
      << "keep_releases = 3\n"
@@ -144,7 +150,7 @@ std::string agentConfigText(const AgentInitOptions& opts, const std::string& id,
      << "plan_key = \"" << common::toHex(join.plan_key) << "\"   # orders must be signed by this key\n"
      << "token = " << toml::value<std::string>(join.token) << "\n\n"
      << "[keys]\n"
-     << "curve_secret = \"keys/agent.key\"\n\n"
+     << "curve_secret = " << toml::value<std::string>(local("keys/agent.key")) << "\n\n"
      << "[labels]\n"
      << labels << "\n\n"
      << "[vars]\n"
@@ -289,9 +295,9 @@ Status readReleaseKeys(const fs::path& file, const toml::table& root, AgentConfi
 
 }  // namespace
 
-Status initAgent(const AgentInitOptions& opts) {
+Result<fs::path> initAgent(const AgentInitOptions& opts) {
   const fs::path dir = fs::absolute(opts.dir);
-  const fs::path config_file = dir / "agent.toml";
+  const fs::path config_file = opts.config_file.empty() ? dir / "agent.toml" : fs::absolute(opts.config_file);
   if (fs::exists(config_file))
     return Error(Errc::kAlreadyExists, config_file.string() + " already exists; refusing to overwrite its keys");
   auto join = readJoinFile(opts.join_file);
@@ -305,13 +311,16 @@ Status initAgent(const AgentInitOptions& opts) {
 
   FLOTILLA_TRY(common::ensureDir(dir, 0700));
   FLOTILLA_TRY(common::ensureDir(dir / "keys", 0700));
+  FLOTILLA_TRY(common::ensureDir(config_file.parent_path(), 0755));
   auto curve = common::generateCurveKeyPair();
   FLOTILLA_TRY(common::writeSecretFile(dir / "keys/agent.key", common::toHex(curve.secret_key) + "\n"));
   FLOTILLA_TRY(common::atomicWriteFile(dir / "keys/agent.pub", common::toHex(curve.public_key) + "\n"));
 
   fs::path apps = opts.apps_dir.empty() ? dir / "apps" : fs::absolute(opts.apps_dir);
   // agent.toml holds the join token: owner-only.
-  return common::writeSecretFile(config_file, agentConfigText(opts, *id, apps, *join, *labels, *vars));
+  FLOTILLA_TRY(
+      common::writeSecretFile(config_file, agentConfigText(opts, config_file, *id, apps, *join, *labels, *vars)));
+  return config_file;
 }
 
 Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {

@@ -1,7 +1,13 @@
 #include "flotilla/coordinator/config.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <toml++/toml.h>
 
+#include <cerrno>
+#include <cstring>
+#include <optional>
 #include <sstream>
 
 #include "flotilla/common/duration.h"
@@ -246,6 +252,38 @@ Status readPolicy(const fs::path& file, const toml::table& root, CoordinatorConf
   return readCiKeys(file, *provenance, c);
 }
 
+// The daemon's user and its primary group.
+struct DaemonUser {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+Result<DaemonUser> findDaemonUser(const std::string& name) {
+  const struct passwd* pw = ::getpwnam(name.c_str());
+  if (!pw)
+    return Error(Errc::kNotFound, "no user named '" + name + "' to run the coordinator (the package creates it)");
+  return DaemonUser{name, pw->pw_uid, pw->pw_gid};
+}
+
+// Gives the daemon's user what it reads and writes: the keys and the state
+// directory with the store; coordinator.toml becomes readable by its group.
+Status handOver(const fs::path& dir, const fs::path& state_dir, const DaemonUser& user) {
+  auto own = [&](const fs::path& p, uid_t uid) -> Status {
+    if (::chown(p.c_str(), uid, user.gid) != 0)
+      return Error(Errc::kIo, "chown " + user.name + " " + p.string() + ": " + std::strerror(errno));
+    return {};
+  };
+  FLOTILLA_TRY(own(dir / "coordinator.toml", static_cast<uid_t>(-1)));
+  FLOTILLA_TRY(own(dir / "keys", user.uid));
+  for (const char* key : {"plan.key", "plan.pub", "curve.key", "curve.pub"})
+    FLOTILLA_TRY(own(dir / "keys" / key, user.uid));
+  FLOTILLA_TRY(own(state_dir, user.uid));
+  for (const char* store : {"flotilla.db", "flotilla.db-wal", "flotilla.db-shm"})
+    if (fs::exists(state_dir / store)) FLOTILLA_TRY(own(state_dir / store, user.uid));
+  return {};
+}
+
 }  // namespace
 
 std::vector<std::string> operatorIdentities(const CoordinatorConfig& c) {
@@ -265,8 +303,20 @@ Status initCoordinator(const InitOptions& opts) {
   const fs::path config_file = dir / "coordinator.toml";
   if (fs::exists(config_file))
     return Error(Errc::kAlreadyExists, config_file.string() + " already exists; refusing to overwrite its keys");
-  FLOTILLA_TRY(common::ensureDir(dir, 0700));
+  std::optional<DaemonUser> user;  // looked up before anything is written
+  if (!opts.user.empty()) {
+    auto found = findDaemonUser(opts.user);
+    if (!found) return found.error();
+    user = *found;
+  }
+  // With a separate state directory, dir holds only the configuration: its
+  // secrets are in keys/ (0700) and join.toml (0600).
+  const bool separate_state = !opts.state_dir.empty();
+  const fs::path state_dir = separate_state ? fs::absolute(opts.state_dir) : dir;
+  FLOTILLA_TRY(common::ensureDir(dir, separate_state ? 0755 : 0700));
   FLOTILLA_TRY(common::ensureDir(dir / "keys", 0700));
+  FLOTILLA_TRY(common::ensureDir(state_dir, 0750));
+  auto in_state = [&](const char* rel) { return separate_state ? (state_dir / rel).string() : std::string(rel); };
 
   auto plan = common::generateSigningKeyPair();
   auto curve = common::generateCurveKeyPair();
@@ -275,7 +325,7 @@ Status initCoordinator(const InitOptions& opts) {
   FLOTILLA_TRY(common::writeSecretFile(dir / "keys/curve.key", common::toHex(curve.secret_key) + "\n"));
   FLOTILLA_TRY(common::atomicWriteFile(dir / "keys/curve.pub", common::toHex(curve.public_key) + "\n"));
 
-  std::string control = opts.control.empty() ? "ipc://" + (dir / "control.sock").string() : opts.control;
+  std::string control = opts.control.empty() ? "ipc://" + (state_dir / "control.sock").string() : opts.control;
   std::ostringstream cfg;
   cfg << "# Flotilla coordinator. Paths are relative to this file's directory.\n"
       << "log_level = \"info\"\n"
@@ -293,8 +343,8 @@ Status initCoordinator(const InitOptions& opts) {
       << "ttl = \"1h\"                 # signed orders expire after this\n"
       << "retry = \"5s\"               # an order no agent acknowledged is sent again after this\n\n"
       << "[store]\n"
-      << "file = \"flotilla.db\"\n"
-      << "artifacts = \"artifacts\"\n"
+      << "file = " << toml::value<std::string>(in_state("flotilla.db")) << "\n"
+      << "artifacts = " << toml::value<std::string>(in_state("artifacts")) << "\n"
       << "upload_timeout = \"60s\"      # an upload that sends nothing this long is dropped and its file deleted\n\n"
       << "[keys]\n"
       << "plan_secret = \"keys/plan.key\"\n"
@@ -315,7 +365,8 @@ Status initCoordinator(const InitOptions& opts) {
        << "coordinator_key = \"" << common::toHex(curve.public_key) << "\"\n"
        << "plan_key = \"" << common::toHex(plan.public_key) << "\"\n"
        << "token = \"" << *token << "\"\n";
-  return common::writeSecretFile(dir / "join.toml", join.str());
+  FLOTILLA_TRY(common::writeSecretFile(dir / "join.toml", join.str()));
+  return user ? handOver(dir, state_dir, *user) : Status{};
 }
 
 Result<std::string> rotatePlanKey(const CoordinatorConfig& config) {

@@ -38,8 +38,16 @@ struct AgentConfig {
   std::string log_level = "info";
 };
 
+// The package layout (docs/install.md), `flotilla-agent init --system`: the
+// configuration in /etc/flotilla, keys, state and releases in the state directory.
+inline constexpr const char* kSystemConfigFile = "/etc/flotilla/agent.toml";
+inline constexpr const char* kSystemStateDir = "/var/lib/flotilla-agent";
+
 struct AgentInitOptions {
-  std::filesystem::path dir;
+  std::filesystem::path dir;  // keys/, state/ and (by default) apps/
+  // Where agent.toml goes; empty = <dir>/agent.toml. Elsewhere (the package
+  // layout) the paths it holds are written absolute.
+  std::filesystem::path config_file;
   std::filesystem::path join_file;
   std::string id;                   // empty = host name
   std::vector<std::string> labels;  // "k=v"
@@ -48,8 +56,9 @@ struct AgentInitOptions {
   std::string run_as;
 };
 
-// Writes agent.toml and keys/agent.key (0600) from a coordinator's join.toml.
-Status initAgent(const AgentInitOptions& opts);
+// Writes agent.toml and keys/agent.key (0600) from a coordinator's join.toml;
+// returns the path of agent.toml.
+Result<std::filesystem::path> initAgent(const AgentInitOptions& opts);
 Result<AgentConfig> loadAgentConfig(const std::filesystem::path& file);
 
 }  // namespace flotilla::agent

@@ -49,8 +49,19 @@ struct CoordinatorConfig {
 // The identities (operator_identity.h) of control.operators' keys.
 std::vector<std::string> operatorIdentities(const CoordinatorConfig& c);
 
+// The package layout (docs/install.md), `flotilla-coordinator init --system`:
+// configuration, keys and join.toml in /etc/flotilla, the store, artifacts and
+// control socket in the state directory, the daemon run as kSystemUser.
+inline constexpr const char* kSystemConfigDir = "/etc/flotilla";
+inline constexpr const char* kSystemStateDir = "/var/lib/flotilla-coordinator";
+inline constexpr const char* kSystemUser = "flotilla";
+
 struct InitOptions {
-  std::filesystem::path dir;
+  std::filesystem::path dir;        // coordinator.toml, keys/, join.toml
+  std::filesystem::path state_dir;  // store, artifacts, control.sock; empty = dir (relative paths)
+  // The user the daemon runs as, when init runs as root: it is given the keys,
+  // the state directory and the store, and read access to coordinator.toml.
+  std::string user;
   std::string listen = "tcp://0.0.0.0:7700";
   std::string control;    // empty = ipc://<dir>/control.sock
   std::string advertise;  // endpoint agents dial; empty = derived from listen
@@ -58,8 +69,8 @@ struct InitOptions {
   std::string http;  // HOST:PORT for /metrics; empty = off
 };
 
-// Creates dir (0700), keys (0600), coordinator.toml and join.toml. Refuses to
-// overwrite an existing coordinator.toml.
+// Creates dir (0700; 0755 with a separate state_dir), keys (0600),
+// coordinator.toml and join.toml. Refuses to overwrite an existing coordinator.toml.
 Status initCoordinator(const InitOptions& opts);
 Result<CoordinatorConfig> loadCoordinatorConfig(const std::filesystem::path& file);
 
