@@ -1,13 +1,19 @@
 // flotilla-agent: thin main. Parses flags, initialises libsodium and logging,
 // builds the agent daemon and runs it.
+#include <unistd.h>
 #include <CLI/CLI.hpp>
+
 #include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
 
 #include <iostream>
 
 #include "flotilla/agent/agent.h"
 #include "flotilla/agent/config.h"
 #include "flotilla/agent/health.h"
+#include "flotilla/agent/self_upgrade.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/log.h"
 
@@ -44,6 +50,17 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--config", config_file, "Path to agent.toml")->required();
   run_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error (default: the config's log_level)");
 
+  std::string selftest_config;
+  long selftest_timeout = 10;
+  auto* selftest_cmd = app.add_subcommand(
+      "selftest",
+      "Check that this binary can run the agent of agent.toml: reads it, its keys and the journal, and completes a "
+      "CURVE handshake with the coordinator. An agent upgrading itself runs its new binary's selftest before "
+      "handing over to it (docs/operations.md). Exit 0 when all of that worked");
+  selftest_cmd->add_option("--config", selftest_config, "Path to agent.toml")->required();
+  selftest_cmd->add_option("--timeout", selftest_timeout, "Seconds to wait for the handshake (default 10)")
+      ->check(CLI::Range(1, 3600));
+
   CLI11_PARSE(app, argc, argv);
   if (auto st = common::initCrypto(); !st.ok()) {
     std::cerr << "flotilla-agent: " << st.error().message << "\n";
@@ -65,18 +82,48 @@ int main(int argc, char** argv) {
     std::cout << "created " << created->string() << "\n";
     return 0;
   }
+  if (*selftest_cmd) {
+    auto cfg = agent::loadAgentConfig(selftest_config);
+    if (!cfg) {
+      std::cerr << "flotilla-agent: " << cfg.error().message << "\n";
+      return 2;
+    }
+    if (auto st = agent::selfTest(*cfg, std::chrono::seconds(selftest_timeout)); !st.ok()) {
+      std::cerr << "flotilla-agent: " << st.error().message << "\n";
+      return 1;
+    }
+    std::cout << "ok\n";
+    return 0;
+  }
   auto cfg = agent::loadAgentConfig(config_file);
   if (!cfg) {
     std::cerr << "flotilla-agent: " << cfg.error().message << "\n";
     return 2;
   }
+  // Handed over by an older agent (self_upgrade.h): remember which order, and
+  // keep the variable from hooks and from the next exec.
+  if (const char* handed = std::getenv(agent::kHandoverEnv)) cfg->handover_order = handed;
+  ::unsetenv(agent::kHandoverEnv);
+  const std::vector<char*> args(argv, argv + argc + 1);  // with the terminating null
+  // The installed binary launches the version the fleet moved this host to.
+  if (auto journal = agent::Journal::open(cfg->state_dir); journal.ok() && cfg->handover_order.empty()) {
+    if (auto target = agent::launchTarget(*cfg, journal->state())) {
+      ::setenv(agent::kLaunchedEnv, "1", 1);
+      std::vector<char*> launch = args;
+      std::string path = target->string();
+      launch[0] = path.data();
+      ::execv(path.c_str(), launch.data());
+      std::cerr << "flotilla-agent: could not start " << path << " (" << std::strerror(errno)
+                << "); running this binary\n";
+    }
+  }
   common::setupLogging("flotilla-agent", log_level.empty() ? cfg->log_level : log_level);
-  agent::Agent daemon(std::move(*cfg), common::RealClock::instance());
-  if (auto st = daemon.start(); !st.ok()) {
+  auto daemon = std::make_unique<agent::Agent>(std::move(*cfg), common::RealClock::instance());
+  if (auto st = daemon->start(); !st.ok()) {
     spdlog::critical("{}", st.error().message);
     return 1;
   }
-  if (auto st = daemon.run(); !st.ok()) {
+  if (auto st = daemon->run(); !st.ok()) {
     spdlog::critical("{}", st.error().message);
     if (st.error().code == Errc::kTimeout) {
       // The worker is stuck: ~Agent would join it. Flush the log and go.
@@ -84,6 +131,20 @@ int main(int argc, char** argv) {
       std::_Exit(1);
     }
     return 1;
+  }
+  if (auto handover = daemon->handover()) {
+    // Same pid, new binary: its recovery reports the order (self_upgrade.h).
+    const std::string path = handover->binary.string();
+    ::setenv(agent::kHandoverEnv, handover->order_id.c_str(), 1);
+    daemon.reset();  // the last reports leave (linger) and every thread ends
+    spdlog::info("exec {}", path);
+    spdlog::shutdown();
+    std::vector<char*> next = args;
+    std::string argv0 = path;
+    next[0] = argv0.data();
+    ::execv(path.c_str(), next.data());
+    std::cerr << "flotilla-agent: exec " << path << ": " << std::strerror(errno) << "\n";
+    return 1;  // restarted by its supervisor, recovery reverts the handover
   }
   return 0;
 }

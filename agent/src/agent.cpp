@@ -56,7 +56,13 @@ struct StateUpdate {
 };
 struct Stop {};
 struct Stopped {};
-using Internal = std::variant<ExecuteOrder, FetchRequest, FetchDone, ReportOut, StateUpdate, Stop, Stopped>;
+// The worker handed the order over to a new agent binary (self_upgrade.h).
+struct HandoverOut {
+  std::filesystem::path binary;
+  std::string order_id;
+};
+using Internal =
+    std::variant<ExecuteOrder, FetchRequest, FetchDone, ReportOut, StateUpdate, Stop, Stopped, HandoverOut>;
 
 void sendInternal(zmq::socket_t& s, Internal msg) {
   auto* p = new Internal(std::move(msg));
@@ -245,6 +251,10 @@ DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
     }
     return false;
   };
+  hooks.handover = [&inbox](const std::filesystem::path& binary, const std::string& order_id) {
+    sendInternal(inbox.pipe, HandoverOut{binary, order_id});
+    inbox.stopping = true;  // no further order: the new agent takes the next ones
+  };
   hooks.fetch = [&inbox](const std::string& digest, std::uint64_t size, const std::filesystem::path& dest) -> Status {
     inbox.fetch_result.reset();
     sendInternal(inbox.pipe, FetchRequest{digest, size, dest});
@@ -350,7 +360,10 @@ Status Agent::run() {
       return Error(Errc::kIo, std::string("poll: ") + e.what());
     }
     if ((items[2].revents || items[3].revents) && !stopping_) {
-      spdlog::info("stopping: letting the worker finish or revert the step in hand");
+      if (handover_)
+        spdlog::info("handing over to the new agent {}", handover_->binary.string());
+      else
+        spdlog::info("stopping: letting the worker finish or revert the step in hand");
       stopping_ = true;
       stop_deadline = clock_.steadyNow() + config_.stop_grace;
       sendInternal(pipe_, Stop{});
@@ -450,6 +463,9 @@ void Agent::handleWorker() {
           session_.beginFetch(m.digest, m.size, clock_.steadyNow() + config_.fetch_timeout, *this);
         } else if constexpr (std::is_same_v<T, Stopped>) {
           worker_done_ = true;
+        } else if constexpr (std::is_same_v<T, HandoverOut>) {
+          handover_ = Handover{std::move(m.binary), std::move(m.order_id)};
+          requestStop();  // wakes the loop, which stops the session and returns
         }
       },
       *msg);

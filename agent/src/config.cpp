@@ -330,6 +330,7 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
   FLOTILLA_TRY(checkKnownKeys(file, *root));
   AgentConfig c;
   c.dir = file.parent_path();
+  c.file = file;
   FLOTILLA_TRY(readAgentSettings(file, *root, c));
   FLOTILLA_TRY(readCoordinator(file, *root, c));
   FLOTILLA_TRY(readCurveSecret(file, *root, c));

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "flotilla/agent/release_space.h"
+#include "flotilla/agent/self_upgrade.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
@@ -260,6 +261,7 @@ Phase Deployer::switchOver(Ctx& c) {
   }
   if (auto st = journalPhase(c, Phase::kRestarting); !st.ok()) return revert(c, "journal: " + st.error().message);
   report(c, Phase::kSwitching, "current -> releases/" + c.body.version, c.body.version);
+  if (c.body.app == kSelfApp) return handOver(c);
 
   report(c, Phase::kRestarting, "", c.body.version);
   if (auto st = runRestart(c.spec, rel, c.body.app, c.body.version,
@@ -278,6 +280,46 @@ Phase Deployer::switchOver(Ctx& c) {
   finish(c, Phase::kHealthy, "healthy for " + common::formatDuration(c.spec.health.healthy_for), c.body.version);
   prune(c.body.app);
   return Phase::kHealthy;
+}
+
+Phase Deployer::handOver(Ctx& c) {
+  const fs::path binary = selfBinary(config_, c.body.version);
+  // The trial: the new binary must start and shake hands with the
+  // coordinator while this agent, its watchdog, waits.
+  const auto timeout = std::max<common::Millis>(c.spec.health.deadline, std::chrono::seconds(5));
+  report(c, Phase::kRestarting, "trying the new agent: " + binary.string() + " selftest", c.body.version);
+  common::ProcessSpec ps;
+  ps.argv = {binary.string(), "selftest",
+             "--config",      config_.file.string(),
+             "--timeout",     std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count())};
+  ps.cwd = binary.parent_path();
+  ps.env = common::baseEnvironment();
+  ps.timeout = timeout + std::chrono::seconds(5);
+  auto ran = common::runProcess(ps);
+  if (!ran) return revert(c, "the new agent could not be started: " + ran.error().message);
+  if (!ran->success())
+    return revert(c, "the new agent failed its selftest (" + ran->describe() + "): " + firstLine(ran->output));
+  // The handover is journaled before it happens: a new agent that dies
+  // before it reports is found out at the next start (recoverHandover).
+  journal_.state().order->phase = kHandoverPhase;
+  if (auto st = journal_.save(); !st.ok()) return revert(c, "journal: " + st.error().message);
+  os_.crashPoint("handover:before");
+  report(c, Phase::kRestarting, "handing over to the new agent " + c.body.version, c.body.version);
+  if (hooks_.handover) hooks_.handover(binary, c.body.order_id);
+  return Phase::kRestarting;
+}
+
+void Deployer::recoverHandover(Ctx& c) {
+  auto& a = journal_.state().apps[c.body.app];
+  const bool took_over = !config_.handover_order.empty() && c.body.order_id == config_.handover_order &&
+                         runningBinaryIs(selfBinary(config_, c.body.version));
+  a.current = c.body.version;
+  if (!took_over) {
+    revert(c, "the new agent " + c.body.version + " stopped before it reported; the previous agent restarted");
+    return;
+  }
+  finish(c, Phase::kHealthy, "the new agent " + c.body.version + " took over", c.body.version);
+  prune(c.body.app);
 }
 
 Status Deployer::stage(Ctx& c) {
@@ -368,7 +410,8 @@ Status Deployer::runHooks(Ctx& c) {
 
 Status Deployer::runRestart(const protocol::OrderSpec& spec, const fs::path& dir, const std::string& app,
                             const std::string& version, const std::string& previous_dir) {
-  if (spec.deploy.restart.empty()) return {};
+  // The agent's own binary is never restarted by a command: it hands over.
+  if (spec.deploy.restart.empty() || app == kSelfApp) return {};
   common::ProcessSpec ps;
   ps.argv = spec.deploy.restart;
   ps.cwd = dir;
@@ -478,6 +521,10 @@ void Deployer::recover() {
   spdlog::warn("recovering order {} interrupted in phase {} (current -> {})", o.order_id, o.phase,
                target ? *target : std::string("none"));
   const std::string why = "agent restarted during " + o.phase;
+  if (o.phase == kHandoverPhase && switched) {
+    recoverHandover(c);
+    return;
+  }
   if (o.phase == protocol::toString(Phase::kReverting) && !switched) {
     // The crash came after `current` went back (or was removed, when there is
     // no previous release) but maybe before the previous release was

@@ -263,6 +263,11 @@ bool Fleet::agentRunning(const std::string& id) {
   return it != agents_.end() && it->second.running();
 }
 
+pid_t Fleet::agentPid(const std::string& id) const {
+  auto it = agents_.find(id);
+  return it == agents_.end() ? -1 : it->second.pid();
+}
+
 void Fleet::stopAgent(const std::string& id, int sig) {
   if (auto it = agents_.find(id); it != agents_.end()) it->second.stop(sig);
 }

@@ -101,6 +101,8 @@ class Fleet {
   void startAgent(const AgentSpec& spec);
   // True while the agent process startAgent() started has not exited.
   bool agentRunning(const std::string& id);
+  // The pid of that process (-1 when there is none).
+  pid_t agentPid(const std::string& id) const;
   void stopAgent(const std::string& id, int sig = 15);
   void signalAgent(const std::string& id, int sig);
   std::filesystem::path agentDir(const std::string& id) const { return dir() / "agents" / id; }

@@ -46,6 +46,13 @@ class Agent final : private SessionPort {
   // the journal before it takes effect, and recovery deals with it at start.
   Status run();
   void requestStop();
+  // After run() returned: the new agent binary this one hands over to (self_upgrade.h),
+  // and the order it hands over; the caller execs it.
+  struct Handover {
+    std::filesystem::path binary;
+    std::string order_id;
+  };
+  const std::optional<Handover>& handover() const { return handover_; }
 
  private:
   // SessionPort: how the session reaches the coordinator socket.
@@ -77,6 +84,7 @@ class Agent final : private SessionPort {
   int stop_fd_ = -1;
   int signal_fd_ = -1;
   std::optional<Journal> journal_;  // moved into the worker at start
+  std::optional<Handover> handover_;
 
   // Hello, heartbeats, orders checked against sequences and the ledger,
   // reports held for a welcome, the download window, the reconnect check.

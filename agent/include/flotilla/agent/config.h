@@ -15,7 +15,11 @@
 namespace flotilla::agent {
 
 struct AgentConfig {
-  std::filesystem::path dir;  // directory of agent.toml; relative paths resolve here
+  std::filesystem::path dir;   // directory of agent.toml; relative paths resolve here
+  std::filesystem::path file;  // agent.toml itself (a new agent binary is tried with it: self_upgrade.h)
+  // Not in agent.toml: the order an old agent handed over to this process
+  // (FLOTILLA_AGENT_HANDOVER, read and cleared by main; self_upgrade.h).
+  std::string handover_order;
   std::string id;
   std::string coordinator_endpoint;
   common::PublicKey coordinator_key{};          // CURVE server key

@@ -49,6 +49,9 @@ struct DeployerHooks {
   std::function<void(const protocol::Report&)> report;
   // Waits up to `d` (probation interval). Returns false when the agent is stopping.
   std::function<bool(common::Millis d)> wait;
+  // The agent's own new binary passed its trial: the agent hands over to it
+  // (self_upgrade.h); the worker takes no further order.
+  std::function<void(const std::filesystem::path& binary, const std::string& order_id)> handover;
 };
 
 // Replaces ${NAME} in `text` with vars[NAME]; an unknown name is an error naming it.
@@ -90,6 +93,10 @@ class Deployer {
   std::optional<protocol::Phase> accept(Ctx& c, const protocol::VerifiedOrder& order);
   std::optional<protocol::Phase> readyRelease(Ctx& c);
   protocol::Phase switchOver(Ctx& c);
+  // The agent's own binary (self_upgrade.h): trial, then handover.
+  protocol::Phase handOver(Ctx& c);
+  // After a restart in the middle of a handover: the new binary took over, or it did not.
+  void recoverHandover(Ctx& c);
   // Runs a hook or restart command as run_as; `what` names it in the error.
   Status runCommand(const std::string& what, common::ProcessSpec ps);
   Status runHooks(Ctx& c);

@@ -1,0 +1,74 @@
+#include "flotilla/agent/self_upgrade.h"
+
+#include <zmq.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <zmq.hpp>
+
+namespace flotilla::agent {
+
+namespace fs = std::filesystem;
+
+fs::path selfBinary(const AgentConfig& config, const std::string& version) {
+  return config.apps_dir / kSelfApp / "releases" / version / kSelfBinary;
+}
+
+bool runningBinaryIs(const fs::path& binary) {
+  std::error_code ec;
+  return fs::equivalent("/proc/self/exe", binary, ec) && !ec;
+}
+
+Status selfTest(const AgentConfig& config, common::Millis timeout) {
+  auto journal = Journal::open(config.state_dir);
+  if (!journal) return journal.error().context("selftest: journal");
+  try {
+    zmq::context_t ctx(1);
+    zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+    sock.set(zmq::sockopt::linger, 0);
+    sock.set(zmq::sockopt::curve_serverkey, zmq::const_buffer(config.coordinator_key.data(), 32));
+    sock.set(zmq::sockopt::curve_publickey, zmq::const_buffer(config.curve_key.public_key.data(), 32));
+    sock.set(zmq::sockopt::curve_secretkey, zmq::const_buffer(config.curve_key.secret_key.data(), 32));
+    if (zmq_socket_monitor(sock.handle(), "inproc://flotilla-selftest-monitor",
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+      return Error(Errc::kInternal, std::string("selftest: socket monitor: ") + zmq_strerror(zmq_errno()));
+    zmq::socket_t monitor(ctx, zmq::socket_type::pair);
+    monitor.connect("inproc://flotilla-selftest-monitor");
+    sock.connect(config.coordinator_endpoint);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      zmq::pollitem_t item{monitor.handle(), 0, ZMQ_POLLIN, 0};
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(1)));
+      zmq::message_t event;
+      if (!monitor.recv(event, zmq::recv_flags::dontwait)) continue;
+      zmq::message_t address;
+      if (event.more()) (void)monitor.recv(address, zmq::recv_flags::dontwait);
+      if (event.size() < 2) continue;
+      std::uint16_t id = 0;
+      std::memcpy(&id, event.data(), sizeof id);
+      if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) return {};
+      return Error(Errc::kRefused, "selftest: the coordinator at " + config.coordinator_endpoint +
+                                       " refused the CURVE handshake (event " + std::to_string(id) + ")");
+    }
+    return Error(Errc::kTimeout, "selftest: no CURVE handshake with " + config.coordinator_endpoint + " within " +
+                                     std::to_string(timeout.count()) + " ms");
+  } catch (const zmq::error_t& e) {
+    return Error(Errc::kIo, std::string("selftest: ") + e.what());
+  }
+}
+
+std::optional<fs::path> launchTarget(const AgentConfig& config, const JournalState& journal) {
+  if (std::getenv(kLaunchedEnv) || std::getenv(kHandoverEnv)) return std::nullopt;
+  if (journal.order && journal.order->app == kSelfApp) return std::nullopt;  // recovery decides first
+  auto it = journal.apps.find(kSelfApp);
+  if (it == journal.apps.end() || it->second.current.empty()) return std::nullopt;
+  const fs::path binary = selfBinary(config, it->second.current);
+  std::error_code ec;
+  if (!fs::is_regular_file(binary, ec) || runningBinaryIs(binary)) return std::nullopt;
+  return binary;
+}
+
+}  // namespace flotilla::agent

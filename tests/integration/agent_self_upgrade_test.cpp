@@ -1,0 +1,136 @@
+// The agent upgrades itself through Flotilla (agent/self_upgrade.h,
+// docs/operations.md "Upgrading the agent"): a plan for the app
+// `flotilla-agent` ships a new agent binary in waves. Each host tries the new
+// binary (selftest) while the old agent waits, then hands over to it in the
+// same process. A new binary that exits at start fails its trial: the old
+// agent stays, the rollout fails, and no host is ever without an agent. A
+// restarted agent launches the version the fleet moved to. An agent killed
+// after journaling the handover but before the new binary reported comes back
+// on the old binary, and the order is reverted.
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "support/cluster.h"
+#include "support/text_file.h"
+
+using namespace flotilla::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A tarball with `binary` at its root, named flotilla-agent.
+fs::path selfRelease(Fleet& f, const std::string& version, const fs::path& binary) {
+  const auto src = f.dir() / ("self-" + version);
+  fs::create_directories(src);
+  fs::copy_file(binary, src / "flotilla-agent", fs::copy_options::overwrite_existing);
+  fs::permissions(src / "flotilla-agent", fs::perms(0755));
+  const auto out = f.dir() / ("flotilla-agent-" + version + ".tar.gz");
+  auto r = runCommand({"/bin/tar", "-C", src.string(), "-czf", out.string(), "."});
+  REQUIRE(r.exit_code == 0);
+  return out;
+}
+
+fs::path selfPlan(Fleet& f, const std::string& version, const fs::path& artifact) {
+  // The canary first, then the rest; the health deadline bounds each trial.
+  return f.writePlan("flotilla-agent", version, artifact, "sizes = [1, \"100%\"]\nmax_failed = 0",
+                     "[health]\ndeadline = \"30s\"\n");
+}
+
+// The binary agent `id`'s process runs now.
+fs::path exeOf(Fleet& f, const std::string& id) {
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/" + std::to_string(f.agentPid(id)) + "/exe", ec);
+  return ec ? fs::path() : exe;
+}
+
+}  // namespace
+
+TEST_CASE("the agent upgrades itself in waves, and a new binary that exits at start leaves the old one in place",
+          "[integration][self_upgrade]") {
+  Fleet f;
+  f.startCoordinator();
+  f.startAgent("h0");
+  f.startAgent("h1");
+  REQUIRE(f.waitOnline(2));
+  const pid_t pid0 = f.agentPid("h0"), pid1 = f.agentPid("h1");
+
+  // A working build: the same agent, shipped as release 2.
+  const auto good = f.submit(selfPlan(f, "2", selfRelease(f, "2", binDir() / "agent/flotilla-agent")));
+  auto st = f.waitFinished(good, 120s);
+  INFO(st.dump(2));
+  REQUIRE(st.value("state", "") == "succeeded");
+  for (const char* h : {"h0", "h1"}) {
+    INFO(h);
+    CHECK(f.liveRelease(h, "flotilla-agent") == "2");
+    CHECK(exeOf(f, h) == fs::canonical(f.appsDir(h) / "flotilla-agent/releases/2/flotilla-agent"));
+    CHECK(f.findEvent(good, "host_healthy", "took over").has_value());
+  }
+  // Handed over in place: the same processes, still online.
+  CHECK(f.agentPid("h0") == pid0);
+  CHECK(f.agentPid("h1") == pid1);
+  CHECK(f.agentRunning("h0"));
+  REQUIRE(f.waitOnline(2));
+  // The new agents deploy as before.
+  f.baseline("1");
+
+  // A build that exits at start: the canary's trial fails, the rollout stops.
+  const auto broken_bin = f.dir() / "broken-agent";
+  std::ofstream(broken_bin) << "#!/bin/sh\necho 'cannot start' >&2\nexit 1\n";
+  const auto bad = f.submit(selfPlan(f, "3", selfRelease(f, "3", broken_bin)));
+  st = f.waitFinished(bad, 120s);
+  INFO(st.dump(2));
+  CHECK(st.value("state", "") != "succeeded");
+  CHECK(f.findEvent(bad, "", "failed its selftest").has_value());
+  for (const char* h : {"h0", "h1"}) {
+    INFO(h);
+    CHECK(f.agentRunning(h));
+    CHECK(f.liveRelease(h, "flotilla-agent") == "2");
+    CHECK(exeOf(f, h) == fs::canonical(f.appsDir(h) / "flotilla-agent/releases/2/flotilla-agent"));
+  }
+  REQUIRE(f.waitOnline(2));
+
+  // A restart of the installed binary launches the release the fleet moved to.
+  f.stopAgent("h0");
+  f.startAgent("h0");
+  REQUIRE(waitUntil(
+      [&] { return exeOf(f, "h0") == fs::canonical(f.appsDir("h0") / "flotilla-agent/releases/2/flotilla-agent"); },
+      20s));
+  REQUIRE(f.waitOnline(2));
+}
+
+TEST_CASE("an agent killed between journaling a handover and the new binary reporting comes back on the old one",
+          "[integration][self_upgrade][fault]") {
+#ifndef FLOTILLA_CRASH_POINTS
+  WARN("skipped: flotilla-agent was built without crash points (-DFLOTILLA_CRASH_POINTS=ON, as scripts/test.sh does)");
+  return;
+#else
+  Fleet f;
+  f.startCoordinator({"agents.heartbeat_interval = \"500ms\"", "agents.heartbeat_expiry = \"2s\""});
+  f.initAgent({"h0"});
+  f.startAgentWithEnv({"h0"}, {{"FLOTILLA_TEST_CRASH_AT", "handover:before"}});
+  REQUIRE(f.waitOnline(1));
+  const auto id = f.submit(selfPlan(f, "2", selfRelease(f, "2", binDir() / "agent/flotilla-agent")));
+  const int st = f.waitAgentExit("h0", 60s);
+  INFO("agent wait status " << st);
+  REQUIRE(st != -1);
+  REQUIRE(WIFSIGNALED(st));
+  REQUIRE(WTERMSIG(st) == SIGKILL);
+  CHECK(readFile(f.agentDir("h0") / "state/journal.json").find("\"handover\"") != std::string::npos);
+
+  // Started again as a supervisor would (systemd's Restart=): the installed binary.
+  f.startAgent({"h0"});
+  const auto status = f.waitFinished(id, 60s);
+  INFO(status.dump(2));
+  CHECK(status.value("state", "") != "succeeded");
+  CHECK(f.findEvent(id, "", "stopped before it reported").has_value());
+  CHECK(exeOf(f, "h0") == fs::canonical(binDir() / "agent/flotilla-agent"));
+  CHECK(f.liveRelease("h0", "flotilla-agent").empty());
+  REQUIRE(f.waitOnline(1));
+#endif
+}
