@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
     }
   }
   common::setupLogging("flotilla-agent", log_level.empty() ? cfg->log_level : log_level);
+  const auto state_dir = cfg->state_dir;
   auto daemon = std::make_unique<agent::Agent>(std::move(*cfg), common::RealClock::instance());
   if (auto st = daemon->start(); !st.ok()) {
     spdlog::critical("{}", st.error().message);
@@ -137,6 +138,12 @@ int main(int argc, char** argv) {
     const std::string path = handover->binary.string();
     ::setenv(agent::kHandoverEnv, handover->order_id.c_str(), 1);
     daemon.reset();  // the last reports leave (linger) and every thread ends
+    // Single-threaded now: the watchdog forks off, old code that does not
+    // depend on the new binary working.
+    if (auto st = agent::startHandoverWatchdog(
+            state_dir, handover->order_id, std::max<common::Millis>(2 * handover->deadline, std::chrono::seconds(10)));
+        !st.ok())
+      spdlog::error("{}; a new agent that hangs would not be stopped", st.error().message);
     spdlog::info("exec {}", path);
     spdlog::shutdown();
     std::vector<char*> next = args;

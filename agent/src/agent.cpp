@@ -60,9 +60,12 @@ struct Stopped {};
 struct HandoverOut {
   std::filesystem::path binary;
   std::string order_id;
+  common::Millis deadline;
 };
+// The coordinator accepted a session (the worker may be waiting for one).
+struct SessionUp {};
 using Internal =
-    std::variant<ExecuteOrder, FetchRequest, FetchDone, ReportOut, StateUpdate, Stop, Stopped, HandoverOut>;
+    std::variant<ExecuteOrder, FetchRequest, FetchDone, ReportOut, StateUpdate, Stop, Stopped, HandoverOut, SessionUp>;
 
 void sendInternal(zmq::socket_t& s, Internal msg) {
   auto* p = new Internal(std::move(msg));
@@ -218,6 +221,7 @@ struct WorkerInbox {
   zmq::socket_t& pipe;
   std::deque<protocol::VerifiedOrder> queue;
   bool stopping = false;
+  bool online = false;
   std::optional<Status> fetch_result;
 
   void handle(std::unique_ptr<Internal> msg) {
@@ -228,6 +232,8 @@ struct WorkerInbox {
       fetch_result = f->result;
     else if (std::holds_alternative<Stop>(*msg))
       stopping = true;
+    else if (std::holds_alternative<SessionUp>(*msg))
+      online = true;
   }
   // Waits up to `d` for messages, then takes all there are.
   void pollFor(common::Millis d) {
@@ -251,9 +257,13 @@ DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
     }
     return false;
   };
-  hooks.handover = [&inbox](const std::filesystem::path& binary, const std::string& order_id) {
-    sendInternal(inbox.pipe, HandoverOut{binary, order_id});
+  hooks.handover = [&inbox](const std::filesystem::path& binary, const std::string& order_id, common::Millis deadline) {
+    sendInternal(inbox.pipe, HandoverOut{binary, order_id, deadline});
     inbox.stopping = true;  // no further order: the new agent takes the next ones
+  };
+  hooks.wait_online = [&inbox]() {
+    while (!inbox.online && !inbox.stopping) inbox.pollFor(common::Millis(1000));
+    return inbox.online;
   };
   hooks.fetch = [&inbox](const std::string& digest, std::uint64_t size, const std::filesystem::path& dest) -> Status {
     inbox.fetch_result.reset();
@@ -329,6 +339,10 @@ void Agent::identify(protocol::Hello& h) {
   h.labels = config_.labels;
   h.join_token = config_.join_token;
   h.agent_version = kAgentVersion;
+}
+
+void Agent::online() {
+  if (pipe_.handle() != nullptr) sendInternal(pipe_, SessionUp{});
 }
 
 void Agent::resent(const protocol::Report& r) {
@@ -464,7 +478,7 @@ void Agent::handleWorker() {
         } else if constexpr (std::is_same_v<T, Stopped>) {
           worker_done_ = true;
         } else if constexpr (std::is_same_v<T, HandoverOut>) {
-          handover_ = Handover{std::move(m.binary), std::move(m.order_id)};
+          handover_ = Handover{std::move(m.binary), std::move(m.order_id), m.deadline};
           requestStop();  // wakes the loop, which stops the session and returns
         }
       },

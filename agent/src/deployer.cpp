@@ -305,7 +305,7 @@ Phase Deployer::handOver(Ctx& c) {
   if (auto st = journal_.save(); !st.ok()) return revert(c, "journal: " + st.error().message);
   os_.crashPoint("handover:before");
   report(c, Phase::kRestarting, "handing over to the new agent " + c.body.version, c.body.version);
-  if (hooks_.handover) hooks_.handover(binary, c.body.order_id);
+  if (hooks_.handover) hooks_.handover(binary, c.body.order_id, timeout);
   return Phase::kRestarting;
 }
 
@@ -318,7 +318,11 @@ void Deployer::recoverHandover(Ctx& c) {
     revert(c, "the new agent " + c.body.version + " stopped before it reported; the previous agent restarted");
     return;
   }
-  finish(c, Phase::kHealthy, "the new agent " + c.body.version + " took over", c.body.version);
+  // Healthy once it has reconnected: until then the handover stays in the
+  // journal, and the old agent's watchdog (self_upgrade.h) ends a new agent
+  // that neither reconnects nor dies within the deadline.
+  if (hooks_.wait_online && !hooks_.wait_online()) return;  // stopping: the next start reverts
+  finish(c, Phase::kHealthy, "the new agent " + c.body.version + " took over and reconnected", c.body.version);
   prune(c.body.app);
 }
 

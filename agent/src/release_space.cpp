@@ -64,7 +64,8 @@ Error explainNoSpace(HostOs& os, const fs::path& archive, const fs::path& releas
     return Error(Errc::kNoSpace, head + releases_dir.string() + " has " + describeBytes(space->free_bytes) + " free");
   std::string message = head + roomMessage(releases_dir, space->free_bytes, version, need->bytes);
   // Bytes were not what ran out.
-  if (need->bytes <= space->free_bytes) message += "; the bytes fit, so the file system is out of inodes or over a quota";
+  if (need->bytes <= space->free_bytes)
+    message += "; the bytes fit, so the file system is out of inodes or over a quota";
   return Error(Errc::kNoSpace, message);
 }
 

@@ -1,6 +1,12 @@
 #include "flotilla/agent/self_upgrade.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zmq.h>
+
+#include <cerrno>
+#include <thread>
 
 #include <cstdlib>
 #include <cstring>
@@ -69,6 +75,39 @@ std::optional<fs::path> launchTarget(const AgentConfig& config, const JournalSta
   std::error_code ec;
   if (!fs::is_regular_file(binary, ec) || runningBinaryIs(binary)) return std::nullopt;
   return binary;
+}
+
+void watchHandover(const fs::path& state_dir, const std::string& order_id, common::Millis deadline, pid_t agent) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (::kill(agent, 0) != 0 && errno == ESRCH) return;  // the new agent died: its restart recovers
+    auto journal = Journal::open(state_dir);
+    if (journal.ok() && (!journal->state().order || journal->state().order->order_id != order_id)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ::kill(agent, SIGKILL);
+}
+
+Status startHandoverWatchdog(const fs::path& state_dir, const std::string& order_id, common::Millis deadline) {
+  const pid_t agent = ::getpid();
+  const pid_t child = ::fork();
+  if (child < 0) return Error(Errc::kIo, std::string("fork: ") + std::strerror(errno));
+  if (child == 0) {
+    // The child forks the watchdog and exits at once: the watchdog is nobody's
+    // child to reap, and the agent waits only for this short-lived one.
+    ::setsid();
+    const pid_t watchdog = ::fork();
+    if (watchdog == 0) {
+      watchHandover(state_dir, order_id, deadline, agent);
+      ::_exit(0);
+    }
+    ::_exit(watchdog < 0 ? 1 : 0);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return Error(Errc::kIo, "the handover watchdog did not start");
+  return {};
 }
 
 }  // namespace flotilla::agent

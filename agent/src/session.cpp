@@ -78,7 +78,10 @@ void Session::onWelcome(const protocol::Welcome& w, SteadyTime now, SessionPort&
   const bool new_session = state_ != State::kOnline;
   state_ = State::kOnline;
   next_hello_ = SteadyTime::max();
-  if (new_session) onAccepted(port);
+  if (new_session) {
+    onAccepted(port);
+    port.online();
+  }
   sendHeartbeat(now, port);
 }
 

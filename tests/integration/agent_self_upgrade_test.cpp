@@ -6,7 +6,8 @@
 // agent stays, the rollout fails, and no host is ever without an agent. A
 // restarted agent launches the version the fleet moved to. An agent killed
 // after journaling the handover but before the new binary reported comes back
-// on the old binary, and the order is reverted.
+// on the old binary, and the order is reverted; so does one whose new binary
+// hangs, stopped by the watchdog the old agent left behind.
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
@@ -133,4 +134,34 @@ TEST_CASE("an agent killed between journaling a handover and the new binary repo
   CHECK(f.liveRelease("h0", "flotilla-agent").empty());
   REQUIRE(f.waitOnline(1));
 #endif
+}
+
+TEST_CASE("a new agent that passes its trial but hangs is stopped by the old agent's watchdog and reverted",
+          "[integration][self_upgrade][fault]") {
+  Fleet f;
+  f.startCoordinator({"agents.heartbeat_interval = \"500ms\"", "agents.heartbeat_expiry = \"2s\""});
+  f.startAgent("h0");
+  REQUIRE(f.waitOnline(1));
+  // Its selftest passes; run never reconnects.
+  const auto hangs = f.dir() / "hanging-agent";
+  std::ofstream(hangs) << "#!/bin/sh\n[ \"$1\" = selftest ] && exit 0\nexec sleep 600\n";
+  const auto id = f.submit(f.writePlan("flotilla-agent", "2", selfRelease(f, "2", hangs), "sizes = [\"100%\"]",
+                                       "[health]\nhealthy_for = \"1s\"\ndeadline = \"5s\"\n"));
+  // The watchdog's deadline: twice the trial's, at least 10 s.
+  const int st = f.waitAgentExit("h0", 60s);
+  INFO("agent wait status " << st);
+  REQUIRE(st != -1);
+  REQUIRE(WIFSIGNALED(st));
+  CHECK(WTERMSIG(st) == SIGKILL);
+  // The coordinator lost the host meanwhile: the rollout did not succeed.
+  const auto status = f.waitFinished(id, 60s);
+  INFO(status.dump(2));
+  CHECK(status.value("state", "") != "succeeded");
+  // Started again as a supervisor would: recovery reverts the handover.
+  f.startAgent("h0");
+  REQUIRE(f.waitOnline(1));
+  CHECK(exeOf(f, "h0") == fs::canonical(binDir() / "agent/flotilla-agent"));
+  CHECK(waitUntil(
+      [&] { return readFile(f.dir() / "agent-h0.log").find("stopped before it reported") != std::string::npos; }, 20s));
+  CHECK(f.liveRelease("h0", "flotilla-agent").empty());
 }

@@ -51,6 +51,7 @@ class Agent final : private SessionPort {
   struct Handover {
     std::filesystem::path binary;
     std::string order_id;
+    common::Millis deadline;  // for the new agent to reconnect and report (watchHandover)
   };
   const std::optional<Handover>& handover() const { return handover_; }
 
@@ -60,6 +61,7 @@ class Agent final : private SessionPort {
   common::Millis jitter(common::Millis max) override;
   void identify(protocol::Hello& hello) override;
   void resent(const protocol::Report& r) override;
+  void online() override;
 
   void handleCoordinator();
   void handleWorker();

@@ -51,7 +51,10 @@ struct DeployerHooks {
   std::function<bool(common::Millis d)> wait;
   // The agent's own new binary passed its trial: the agent hands over to it
   // (self_upgrade.h); the worker takes no further order.
-  std::function<void(const std::filesystem::path& binary, const std::string& order_id)> handover;
+  std::function<void(const std::filesystem::path& binary, const std::string& order_id, common::Millis deadline)>
+      handover;
+  // Waits until the agent has a session with the coordinator; false when the agent stops first.
+  std::function<bool()> wait_online;
 };
 
 // Replaces ${NAME} in `text` with vars[NAME]; an unknown name is an error naming it.

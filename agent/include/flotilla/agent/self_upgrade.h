@@ -17,16 +17,22 @@
 //  2. handover: the journal records the handover, the old agent stops its
 //     session and execs the new binary in place (same pid: a supervisor such
 //     as systemd sees one process throughout), with FLOTILLA_AGENT_HANDOVER
-//     naming the order. The new agent reconnects and reports the order
-//     healthy. Had it died instead, the next start finds the handover in the
-//     journal without that variable, switches `current` back and reports the
-//     order reverted (systemd's Restart= starts the agent again).
+//     naming the order. The new agent reconnects, and once the coordinator
+//     accepted its session it reports the order healthy. Had it died instead,
+//     the next start finds the handover in the journal without that variable,
+//     switches `current` back and reports the order reverted (systemd's
+//     Restart= starts the agent again). Had it hung, or failed to reconnect,
+//     a watchdog the old agent forked before the exec (watchHandover, old
+//     code in a process of its own) kills it when the handover is still in
+//     the journal after the deadline, and the same recovery follows.
 //
 // At every start (`flotilla-agent run`), launchTarget() says whether to exec
 // the binary `current` names instead of the one started, so the installed
 // binary keeps launching the version the fleet moved to.
 //
 // Free functions; selfTest() and launchTarget() run before the daemon starts.
+
+#include <sys/types.h>
 
 #include <filesystem>
 #include <optional>
@@ -65,5 +71,17 @@ Status selfTest(const AgentConfig& config, common::Millis timeout);
 // handover of the journal's order in hand is pending (a binary that took a
 // handover and died is not launched again; recovery reverts it).
 std::optional<std::filesystem::path> launchTarget(const AgentConfig& config, const JournalState& journal);
+
+// The handover watchdog: returns once the journal in `state_dir` no longer
+// has order `order_id` in hand (the new agent reported or reverted it) or
+// process `agent` is gone; when neither happens within `deadline`, it kills
+// `agent` with SIGKILL and returns. Reads the journal every 200 ms.
+void watchHandover(const std::filesystem::path& state_dir, const std::string& order_id, common::Millis deadline,
+                   pid_t agent);
+// Runs watchHandover for this process (`getpid()`) in a detached process of
+// its own (double fork, so the agent never has to reap it). Call only when
+// the process is single-threaded, just before exec.
+Status startHandoverWatchdog(const std::filesystem::path& state_dir, const std::string& order_id,
+                             common::Millis deadline);
 
 }  // namespace flotilla::agent

@@ -71,6 +71,8 @@ class SessionPort {
   virtual common::Millis heartbeatInterval(common::Millis offered) { return offered; }
   // A new session began with `r` again, a report from the ledger (already sent).
   virtual void resent(const protocol::Report& r) { (void)r; }
+  // The coordinator accepted a new session (each time one begins).
+  virtual void online() {}
 
  protected:
   ~SessionPort() = default;
