@@ -46,7 +46,10 @@ int main(int argc, char** argv) {
 
   std::string config_file, log_level;
   auto* run_cmd = app.add_subcommand(
-      "run", "Run the agent daemon in the foreground (SIGTERM finishes or reverts the step in hand)");
+      "run",
+      "Run the agent daemon in the foreground (SIGTERM finishes or reverts the step in hand). When the fleet "
+      "moved this host to a release of the agent itself (app flotilla-agent, docs/operations.md), this binary "
+      "starts that release instead");
   run_cmd->add_option("--config", config_file, "Path to agent.toml")->required();
   run_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error (default: the config's log_level)");
 
