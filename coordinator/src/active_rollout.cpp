@@ -9,8 +9,12 @@ namespace flotilla::coordinator {
 Rollout::Config engineConfig(const std::string& id, const protocol::Plan& plan) {
   std::optional<common::Millis> analysis_window;
   if (plan.analysis) analysis_window = plan.analysis->window();
-  return Rollout::Config{id, plan.app, plan.version, plan.waves,
-                         std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2))), analysis_window};
+  return Rollout::Config{id,
+                         plan.app,
+                         plan.version,
+                         plan.waves,
+                         std::max(plan.waves.deadline, common::Millis(std::chrono::minutes(2))),
+                         analysis_window};
 }
 
 RolloutRecord newRolloutRecord(const std::string& id, const protocol::Plan& plan, const std::string& plan_name,
@@ -26,6 +30,7 @@ RolloutRecord newRolloutRecord(const std::string& id, const protocol::Plan& plan
   record.started_at_ms = now_ms;
   record.message = kind;
   record.plan_text = plan_text;
+  record.unplanned = kind == "rollback" || (plan.change && plan.change->unplanned);
   if (plan.change) {
     record.commit = plan.change->commit;
     if (plan.change->committed_at) record.committed_at_ms = common::toUnixMillis(*plan.change->committed_at);

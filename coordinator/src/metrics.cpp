@@ -41,6 +41,8 @@ struct Finished {
 void countSuccess(const RolloutRecord& r, ScopeMetrics& m, std::vector<std::int64_t>& lead_ms) {
   ++m.deployment_frequency.deployments;
   ++m.change_failure_rate.finished;
+  ++m.rework_rate.deployments;
+  if (r.unplanned) ++m.rework_rate.unplanned;
   std::int64_t from = 0;
   if (r.committed_at_ms && *r.committed_at_ms > 0) {
     from = *r.committed_at_ms;
@@ -87,6 +89,10 @@ void summarize(ScopeMetrics& m, std::vector<std::int64_t> lead_ms, std::vector<s
   if (cfr.finished > 0) cfr.rate = static_cast<double>(cfr.failed) / static_cast<double>(cfr.finished);
   cfr.band = changeFailureRateBand(cfr.failed, cfr.finished);
 
+  ReworkRate& rework = m.rework_rate;
+  if (rework.deployments > 0)
+    rework.rate = static_cast<double>(rework.unplanned) / static_cast<double>(rework.deployments);
+
   std::optional<double> recovery = medianMs(recovery_ms);
   m.recovery_time.recoveries = static_cast<std::int64_t>(recovery_ms.size());
   m.recovery_time.median_seconds = toSeconds(recovery);
@@ -128,6 +134,7 @@ json scopeJson(const ScopeMetrics& m) {
   const auto& lt = m.lead_time;
   const auto& cfr = m.change_failure_rate;
   const auto& rt = m.recovery_time;
+  const auto& rw = m.rework_rate;
   return {
       {"deployment_frequency", {{"per_day", df.per_day}, {"deployments", df.deployments}, {"band", toString(df.band)}}},
       {"lead_time",
@@ -145,7 +152,8 @@ json scopeJson(const ScopeMetrics& m) {
        {{"median_seconds", orNull(rt.median_seconds)},
         {"recoveries", rt.recoveries},
         {"unrecovered", rt.unrecovered},
-        {"band", toString(rt.band)}}}};
+        {"band", toString(rt.band)}}},
+      {"rework_rate", {{"rate", orNull(rw.rate)}, {"unplanned", rw.unplanned}, {"deployments", rw.deployments}}}};
 }
 
 // A scope's labels (none for the fleet, app="web" for an app) and its figures.
@@ -297,6 +305,14 @@ std::string toPrometheus(const DoraReport& r) {
   family(out, scopes, "flotilla_dora_unrecovered_failures",
          "Failures in the window not yet followed by a successful rollout.",
          [](const ScopeMetrics& m) { return num(m.recovery_time.unrecovered); });
+
+  family(out, scopes, "flotilla_dora_rework_rate",
+         "Deployment rework rate (DORA 2024): unplanned successful rollouts (plan [change] unplanned, or a rollback "
+         "to an earlier release) over successful rollouts in the window.",
+         [](const ScopeMetrics& m) { return num(m.rework_rate.rate); });
+  family(out, scopes, "flotilla_dora_unplanned_deployments",
+         "Unplanned successful rollouts finished in the window (the rework rate's numerator).",
+         [](const ScopeMetrics& m) { return num(m.rework_rate.unplanned); });
 
   out.family("flotilla_dora_band", "gauge",
              "DORA performance band of each key (2024 Accelerate State of DevOps report); "

@@ -105,10 +105,16 @@ CREATE TABLE analysis_verdicts (
 )sql");
 }
 
+// Version 4: which deployments were unplanned (DORA's rework rate, docs/metrics.md).
+Status addUnplanned(sqlite3* db) {
+  return exec(db, "ALTER TABLE rollouts ADD COLUMN unplanned INTEGER NOT NULL DEFAULT 0");
+}
+
 constexpr Migration kMigrations[] = {
     {1, "create the tables", createTables},
     {2, "add the columns that stores made by earlier releases lack", addLateColumns},
     {3, "add the analysis tables", addAnalysisTables},
+    {4, "add rollouts.unplanned", addUnplanned},
 };
 constexpr bool numberedFromOne() {
   for (std::size_t i = 0; i < std::size(kMigrations); ++i)

@@ -49,12 +49,13 @@ RolloutRecord readRollout(sqlite3_stmt* s) {
   r.snapshot = columnText(s, 13);
   r.engine = columnText(s, 14);
   r.plan_text = columnText(s, 15);
+  r.unplanned = sqlite3_column_int(s, 16) != 0;
   return r;
 }
 
 constexpr const char* kRolloutColumns =
     "id, app, version, state, plan_name, artifact_digest, submitted_by, submitted_at_ms, started_at_ms, "
-    "finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine, plan_text";
+    "finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine, plan_text, unplanned";
 
 // Why a store cannot be written, in a person's words ("" when no usual reason shows).
 std::string whyNotWritable(const std::filesystem::path& file) {
@@ -253,8 +254,8 @@ Status SqliteStore::insertRollout(const RolloutRecord& r) {
   FLOTILLA_TRY(write());
   auto s = prepare(
       "INSERT INTO rollouts (id, app, version, state, plan_name, artifact_digest, submitted_by, submitted_at_ms, "
-      "started_at_ms, finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine, plan_text) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "started_at_ms, finished_at_ms, commit_id, committed_at_ms, message, snapshot, engine, plan_text, unplanned) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!s) return s.error();
   Binder b(*s);
   b.text(r.id).text(r.app).text(r.version).text(r.state).text(r.plan_name).text(r.artifact_digest);
@@ -263,7 +264,7 @@ Status SqliteStore::insertRollout(const RolloutRecord& r) {
     b.i64(*r.committed_at_ms);
   else
     b.null();
-  b.text(r.message).text(r.snapshot).text(r.engine).text(r.plan_text);
+  b.text(r.message).text(r.snapshot).text(r.engine).text(r.plan_text).i64(r.unplanned ? 1 : 0);
   const int rc = b.step();
   if (rc == SQLITE_CONSTRAINT) return Error(Errc::kAlreadyExists, "store: rollout " + r.id + " already exists");
   if (rc != SQLITE_DONE) return sqlError("saving rollout " + r.id);
@@ -579,7 +580,7 @@ Result<std::vector<SampleRecord>> SqliteStore::samples(const std::string& rollou
     x.metric = columnText(*s, 2);
     x.at_ms = sqlite3_column_int64(*s, 3);
     x.value = sqlite3_column_type(*s, 4) == SQLITE_NULL ? std::numeric_limits<double>::quiet_NaN()
-                                                         : sqlite3_column_double(*s, 4);
+                                                        : sqlite3_column_double(*s, 4);
     x.num = sqlite3_column_double(*s, 5);
     x.den = sqlite3_column_double(*s, 6);
     out.push_back(std::move(x));
@@ -601,8 +602,8 @@ Status SqliteStore::putVerdict(const VerdictRecord& v) {
 }
 
 Result<std::vector<VerdictRecord>> SqliteStore::verdicts(const std::string& rollout_id) {
-  auto s = prepare(
-      "SELECT wave, at_ms, outcome, score, json FROM analysis_verdicts WHERE rollout_id = ? ORDER BY wave");
+  auto s =
+      prepare("SELECT wave, at_ms, outcome, score, json FROM analysis_verdicts WHERE rollout_id = ? ORDER BY wave");
   if (!s) return s.error();
   Binder b(*s);
   b.text(rollout_id);

@@ -251,6 +251,11 @@ void readScope(const Fields& f, DoraScopeDoc& s) {
                        d.unrecovered = g.integer("unrecovered");
                        d.band = g.str("band");
                      }).value_or(RecoveryTimeDoc{});
+  s.rework_rate = f.object<ReworkRateDoc>("rework_rate", false, [](const Fields& g, ReworkRateDoc& d) {
+                     d.rate = g.optNumber("rate");
+                     d.unplanned = g.integer("unplanned");
+                     d.deployments = g.integer("deployments");
+                   }).value_or(ReworkRateDoc{});
 }
 
 json orNullNumber(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
@@ -336,23 +341,26 @@ void to_json(json& j, const DoraScopeDoc& s) {
   const auto& lt = s.lead_time;
   const auto& cfr = s.change_failure_rate;
   const auto& rt = s.recovery_time;
-  j = {{"deployment_frequency", {{"per_day", df.per_day}, {"deployments", df.deployments}, {"band", df.band}}},
-       {"lead_time",
-        {{"median_seconds", orNullNumber(lt.median_seconds)},
-         {"rollouts", lt.rollouts},
-         {"from_submission", lt.from_submission},
-         {"band", lt.band}}},
-       {"change_failure_rate",
-        {{"rate", orNullNumber(cfr.rate)},
-         {"failed", cfr.failed},
-         {"finished", cfr.finished},
-         {"aborted", cfr.aborted},
-         {"band", cfr.band}}},
-       {"recovery_time",
-        {{"median_seconds", orNullNumber(rt.median_seconds)},
-         {"recoveries", rt.recoveries},
-         {"unrecovered", rt.unrecovered},
-         {"band", rt.band}}}};
+  const auto& rw = s.rework_rate;
+  j = {
+      {"deployment_frequency", {{"per_day", df.per_day}, {"deployments", df.deployments}, {"band", df.band}}},
+      {"lead_time",
+       {{"median_seconds", orNullNumber(lt.median_seconds)},
+        {"rollouts", lt.rollouts},
+        {"from_submission", lt.from_submission},
+        {"band", lt.band}}},
+      {"change_failure_rate",
+       {{"rate", orNullNumber(cfr.rate)},
+        {"failed", cfr.failed},
+        {"finished", cfr.finished},
+        {"aborted", cfr.aborted},
+        {"band", cfr.band}}},
+      {"recovery_time",
+       {{"median_seconds", orNullNumber(rt.median_seconds)},
+        {"recoveries", rt.recoveries},
+        {"unrecovered", rt.unrecovered},
+        {"band", rt.band}}},
+      {"rework_rate", {{"rate", orNullNumber(rw.rate)}, {"unplanned", rw.unplanned}, {"deployments", rw.deployments}}}};
 }
 void from_json(const json& j, DoraScopeDoc& s) { readScope(strictFields(j), s); }
 

@@ -94,7 +94,7 @@ class PlanReader : public TomlValueReader {
   }
 
   Status readChange(const toml::table& table, Plan& plan) const {
-    FLOTILLA_TRY(checkKeys(table, "change", {"commit", "ref", "committed_at"}));
+    FLOTILLA_TRY(checkKeys(table, "change", {"commit", "ref", "committed_at", "unplanned"}));
     ChangeInfo change;
     if (const toml::node* commit = table.get("commit")) {
       FLOTILLA_TRY(readString(*commit, "change.commit", change.commit));
@@ -104,6 +104,11 @@ class PlanReader : public TomlValueReader {
     }
     if (const toml::node* at = table.get("committed_at")) {
       FLOTILLA_TRY(readTimestamp(*at, "change.committed_at", change.committed_at));
+    }
+    if (const toml::node* unplanned = table.get("unplanned")) {
+      auto v = unplanned->value<bool>();
+      if (!v) return wrongType(*unplanned, "change.unplanned", "true or false");
+      change.unplanned = *v;
     }
     plan.change = std::move(change);
     return okStatus();

@@ -79,4 +79,20 @@ TEST_CASE("the coordinator serves Prometheus metrics and health over HTTP", "[in
   CHECK(web["change_failure_rate"]["rate"] == Approx(0.5));
   CHECK(web["lead_time"]["from_submission"] == 1);  // the plan had no [change]
   CHECK(web["recovery_time"]["unrecovered"] == 1);
+  CHECK(web["rework_rate"]["unplanned"] == 0);
+
+  // A hotfix, marked unplanned: DORA's rework rate counts it.
+  auto hotfix = f.writePlan("web", "3", f.makeRelease("3", true), "sizes = [\"100%\"]");
+  std::ofstream(hotfix, std::ios::app) << "\n[change]\nunplanned = true\n";
+  r = f.console({"rollout", hotfix.string()});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(f.waitFinished(r.json["id"])["state"] == "succeeded");
+  metrics = f.console({"metrics", "--app", "web"});
+  REQUIRE(metrics.exit_code == 0);
+  const auto& rework = metrics.json["apps"]["web"]["rework_rate"];
+  CHECK(rework["unplanned"] == 1);
+  CHECK(rework["deployments"] == 2);
+  CHECK(rework["rate"] == Approx(0.5));
+  CHECK(httpGet(base + "/metrics").body.find("flotilla_dora_rework_rate{app=\"web\"} 0.5") != std::string::npos);
 }

@@ -235,6 +235,10 @@ void metricsRows(const std::string& scope, const control::DoraScopeDoc& m,
   const auto& r = m.recovery_time;
   rows.push_back({scope, "recovery time", r.median_seconds ? formatSeconds(*r.median_seconds) : "-", cell(r.band),
                   std::to_string(r.recoveries) + " recovered, " + std::to_string(r.unrecovered) + " unrecovered"});
+  // DORA gives the rework rate no bands yet.
+  const auto& w = m.rework_rate;
+  rows.push_back({scope, "rework rate", w.rate ? fixed(*w.rate * 100, "%.1f%%") : "-", "n/a",
+                  std::to_string(w.unplanned) + " of " + std::to_string(w.deployments) + " deployments unplanned"});
 }
 
 }  // namespace

@@ -198,7 +198,8 @@ TEST_CASE("metrics show each key's raw figure beside its band and basis", "[cons
       {"deployment_frequency", {{"per_day", 0.1}, {"deployments", 3}, {"band", "high"}}},
       {"lead_time", {{"median_seconds", 10800.0}, {"rollouts", 3}, {"from_submission", 1}, {"band", "elite"}}},
       {"change_failure_rate", {{"rate", 0.25}, {"failed", 1}, {"finished", 4}, {"aborted", 0}, {"band", "high"}}},
-      {"recovery_time", {{"median_seconds", nullptr}, {"recoveries", 0}, {"unrecovered", 1}, {"band", "n/a"}}}};
+      {"recovery_time", {{"median_seconds", nullptr}, {"recoveries", 0}, {"unrecovered", 1}, {"band", "n/a"}}},
+      {"rework_rate", {{"rate", 1.0 / 3}, {"unplanned", 1}, {"deployments", 3}}}};
   json report = {{"app", nullptr},
                  {"window_days", 30},
                  {"window_start", "2026-11-01T12:00:00Z"},
@@ -212,6 +213,7 @@ TEST_CASE("metrics show each key's raw figure beside its band and basis", "[cons
                    "fleet  lead time             3h00m     elite  3 rollouts (1 from submission)\n"
                    "fleet  change failure rate   25.0%     high   1 of 4 finished\n"
                    "fleet  recovery time         -         n/a    0 recovered, 1 unrecovered\n"
+                   "fleet  rework rate           33.3%     n/a    1 of 3 deployments unplanned\n"
                    "web    deployment frequency",
                    0) == 0);
   CHECK(text.find("\nweb    recovery time ") != std::string::npos);

@@ -201,6 +201,41 @@ TEST_CASE("change failure rate counts failed and rolled back over finished, abor
   CHECK(cfr.band == DoraBand::kHigh);
 }
 
+TEST_CASE("rework rate is unplanned deployments, by plan or by rollback, over deployments", "[metrics]") {
+  std::vector<RolloutRecord> rs;
+  for (int d = 1; d <= 6; ++d) rs.push_back(rec("web", "succeeded", nov(10 + d, 12)));
+  auto hotfix = rec("web", "succeeded", nov(20, 12));
+  hotfix.unplanned = true;  // [change] unplanned = true
+  rs.push_back(hotfix);
+  auto back = rec("web", "succeeded", nov(21, 12));
+  back.unplanned = true;  // a rollback to an earlier release
+  rs.push_back(back);
+  auto failed_fix = rec("web", "failed", nov(22, 12));
+  failed_fix.unplanned = true;  // not a deployment: not counted
+  rs.push_back(failed_fix);
+  auto old_fix = rec("web", "succeeded", nov(1, 12));
+  old_fix.unplanned = true;  // before the window
+  rs.push_back(old_fix);
+  rs.push_back(rec("api", "succeeded", nov(23, 12)));
+
+  const auto r = report(rs, 30);
+  const auto web = appOf(r, "web").rework_rate;
+  CHECK(web.deployments == 8);
+  CHECK(web.unplanned == 2);
+  REQUIRE(web.rate);
+  CHECK(*web.rate == 0.25);
+  CHECK(r.fleet->rework_rate.deployments == 9);
+  CHECK(r.fleet->rework_rate.unplanned == 2);
+  // No deployment, no rate.
+  CHECK_FALSE(appOf(report({rec("db", "failed", nov(20, 12))}, 30), "db").rework_rate.rate);
+  // In the JSON and on /metrics.
+  const json j = toJson(r);
+  CHECK(j["apps"]["web"]["rework_rate"] == json{{"rate", 0.25}, {"unplanned", 2}, {"deployments", 8}});
+  const std::string text = toPrometheus(r);
+  CHECK(text.find("\nflotilla_dora_rework_rate{app=\"web\"} 0.25\n") != std::string::npos);
+  CHECK(text.find("\nflotilla_dora_unplanned_deployments 2\n") != std::string::npos);
+}
+
 TEST_CASE("change failure rate with only aborted rollouts is null and n/a", "[metrics]") {
   const auto cfr = appOf(report({rec("web", "aborted", nov(20, 0))}, 30), "web").change_failure_rate;
   CHECK_FALSE(cfr.rate);

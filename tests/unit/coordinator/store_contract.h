@@ -122,7 +122,9 @@ STORE_CONTRACT_CASE("rollouts insert, read back and update what changes while th
   auto r = rolloutRecord("r-1", "web", 100);
   r.committed_at_ms = 42;
   r.engine = R"({"wave":0})";
+  r.unplanned = true;
   ok(store->insertRollout(r));
+  CHECK(valueOf(store->rollout("r-1"))->unplanned);
 
   auto got = valueOf(store->rollout("r-1"));
   REQUIRE(got.has_value());

@@ -183,6 +183,7 @@ timeout = "500ms"
   REQUIRE(plan.change.has_value());
   CHECK(plan.change->commit.empty());
   CHECK(plan.change->committed_at == kCommittedAt);
+  CHECK_FALSE(plan.change->unplanned);
   REQUIRE(plan.waves.sizes.size() == 4);
   CHECK(plan.waves.sizes[1].toString() == "5");
   CHECK(plan.waves.max_failed.percent);
@@ -195,6 +196,15 @@ timeout = "500ms"
   REQUIRE(plan.health.checks.size() == 1);
   CHECK(plan.health.checks[0].target == "${HOST}:${PORT}");
   CHECK(plan.health.checks[0].timeout == 500ms);
+}
+
+TEST_CASE("change.unplanned marks a deployment made to fix production", "[protocol][plan]") {
+  Plan plan = planOf(kMinimal + "[change]\nunplanned = true\n");
+  REQUIRE(plan.change.has_value());
+  CHECK(plan.change->unplanned);
+  auto bad = flotilla::protocol::parsePlan(kMinimal + "[change]\nunplanned = \"yes\"\n", "p.toml", "");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains("change.unplanned") && Catch::Contains("true or false"));
 }
 
 TEST_CASE("host variables are kept for the agent to expand", "[protocol][plan]") {

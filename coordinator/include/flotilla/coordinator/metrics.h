@@ -75,11 +75,23 @@ struct RecoveryTime {
   DoraBand band = DoraBand::kNone;
 };
 
+// Deployment rework rate, the fifth key of DORA's 2024 report: the share of
+// deployments that were unplanned, made to fix a production problem. A
+// deployment is a successful rollout; it is unplanned when its plan says
+// `[change] unplanned = true` or when it is a rollback to an earlier release.
+// DORA gives this key no bands yet.
+struct ReworkRate {
+  std::optional<double> rate;    // unplanned / deployments; empty when there is no deployment
+  std::int64_t unplanned = 0;    // unplanned successful rollouts finished in the window
+  std::int64_t deployments = 0;  // successful rollouts finished in the window
+};
+
 struct ScopeMetrics {
   DeploymentFrequency deployment_frequency;
   LeadTime lead_time;
   ChangeFailureRate change_failure_rate;
   RecoveryTime recovery_time;
+  ReworkRate rework_rate;
 };
 
 struct MetricsQuery {

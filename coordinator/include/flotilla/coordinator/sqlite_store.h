@@ -31,7 +31,7 @@ namespace flotilla::coordinator {
 class SqliteStore final : public Store {
  public:
   // The schema version this code writes and reads (the last migration's).
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Opens or creates `file` and migrates it to kSchemaVersion.
   static Result<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& file);

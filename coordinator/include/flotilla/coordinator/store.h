@@ -77,6 +77,9 @@ struct RolloutRecord {
   std::string snapshot;   // JSON status document (see docs/protocol.md)
   std::string engine;     // JSON engine state of a rollout that has not finished (resumed after a restart)
   std::string plan_text;  // the plan as submitted (written once, with the rollout)
+  // A deployment to fix a production problem: the plan's [change] unplanned,
+  // or a rollback to an earlier release (DORA rework rate; written once).
+  bool unplanned = false;
 };
 
 // One host of one rollout, as the rollout engine last left it. Written in the

@@ -294,11 +294,17 @@ struct RecoveryTimeDoc {
   std::int64_t recoveries = 0, unrecovered = 0;
   std::string band;
 };
+// Deployment rework rate (DORA 2024): no bands.
+struct ReworkRateDoc {
+  std::optional<double> rate;
+  std::int64_t unplanned = 0, deployments = 0;
+};
 struct DoraScopeDoc {
   DeploymentFrequencyDoc deployment_frequency;
   LeadTimeDoc lead_time;
   ChangeFailureRateDoc change_failure_rate;
   RecoveryTimeDoc recovery_time;
+  ReworkRateDoc rework_rate;
 };
 struct MetricsReply {
   std::optional<std::string> app;  // null = the fleet and every app

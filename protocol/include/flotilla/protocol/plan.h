@@ -68,6 +68,9 @@ struct ChangeInfo {
   std::string commit;
   std::string ref;  // e.g. "refs/heads/main"; "" = not given
   std::optional<common::SysTime> committed_at;
+  // A deployment made to fix a production problem, not planned work: it
+  // counts in DORA's deployment rework rate (docs/metrics.md).
+  bool unplanned = false;
 };
 
 struct Plan {
