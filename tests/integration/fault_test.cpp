@@ -247,8 +247,7 @@ void checkRecovered(Fleet& f, const CrashRun& run, const std::string& live, cons
 
 }  // namespace
 
-TEST_CASE("an agent killed right after journaling fetching comes back on the old release",
-          "[integration][fault][kill]") {
+TEST_CASE("an agent killed as fetching begins comes back on the old release", "[integration][fault][kill]") {
   if (!crashPointsBuilt()) return;
   Fleet f;
   auto run = crashAt(f, "fetching", true);
@@ -284,7 +283,7 @@ TEST_CASE("an agent killed as before_switch begins comes back on the old release
   checkRecovered(f, run, "1", "", "host_failed", "agent restarted during before_switch; nothing was switched");
 }
 
-TEST_CASE("an agent killed after journaling the switch but before making it stays on the old release",
+TEST_CASE("an agent killed as the switch begins, before making it, stays on the old release",
           "[integration][fault][kill]") {
   if (!crashPointsBuilt()) return;
   Fleet f;
