@@ -543,19 +543,21 @@ void Deployer::recover() {
   }
   // What this order staged is saved with its end only. If it replaced the
   // directory of a release the journal lists with another digest (same
-  // version, another artifact), that entry may no longer describe the
-  // directory: forget it, so the next order that needs the release stages it
-  // again. The live release is never replaced (readyRelease refuses).
+  // version, another artifact), that digest may no longer describe the
+  // directory: make it unknown, so an order naming an artifact stages the
+  // release again (its spec stays, for a revert to it). The live release is
+  // never replaced (readyRelease refuses).
   if (auto& a = s.apps[o.app]; !o.digest.empty() && o.version != o.previous) {
     if (auto it = a.releases.find(o.version); it != a.releases.end() && it->second.digest != o.digest)
-      a.releases.erase(it);
+      it->second.digest.clear();
   }
   const auto target = os_.linkTarget(appDir(o.app) / "current");
   const bool switched = target && *target == o.version && o.previous != o.version;
-  spdlog::warn("recovering order {} interrupted in phase {} (current -> {})", o.order_id, o.phase,
-               target ? *target : std::string("none"));
   // The note names the phase the crash interrupted; the journal only the last one it saved.
-  const std::string why = "agent restarted during " + note_.read(o.order_id).value_or(o.phase);
+  const std::string phase = note_.read(o.order_id).value_or(o.phase);
+  spdlog::warn("recovering order {} interrupted in phase {} (current -> {})", o.order_id, phase,
+               target ? *target : std::string("none"));
+  const std::string why = "agent restarted during " + phase;
   if (o.phase == kHandoverPhase && switched) {
     recoverHandover(c);
     return;
