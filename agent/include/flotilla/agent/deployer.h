@@ -4,11 +4,10 @@
 //   restart -> probation -> healthy | revert
 // The journal is saved where recovery needs it, two or three times a step
 // (two fsyncs each): when the order is accepted, before anything on the host
-// changes; when a revert begins, before `current` goes back; and when the
-// order ends. The phases between are only reported, and noted (PhaseNote) for
-// the message of a recovery. The revert decision is local: failing checks
-// during probation switch `current` back and restart the previous release
-// whether or not the coordinator is reachable.
+// changes; when a revert begins, before `current` goes back; before the
+// handover of the agent's own binary (self_upgrade.h); and when the order ends. The phases between are only reported,
+// and noted (PhaseNote) for the message of a recovery. The revert decision is local: failing checks during probation
+// switch `current` back and restart the previous release whether or not the coordinator is reachable.
 //
 // Runs on the agent's worker thread; the network is reached only through the
 // injected hooks and the host only through the injected HostOs (processes,
