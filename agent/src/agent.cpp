@@ -83,18 +83,6 @@ std::unique_ptr<Internal> recvInternal(zmq::socket_t& s, zmq::recv_flags flags) 
 // The reactor wakes at least this often even with nothing due: a bound, not a schedule.
 constexpr common::Millis kMaxPollWait{60000};
 
-// Makes a finished download durable. Called on the worker: the fsync of an
-// artifact of up to max_artifact_bytes can take as long as the disk likes, and
-// the reactor, which wrote the chunks into the page cache, must not wait for it.
-Status syncDownload(const std::filesystem::path& file) {
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error(Errc::kIo, "open " + file.string() + ": " + std::strerror(errno));
-  Status st;
-  if (::fsync(fd) != 0) st = Error(Errc::kIo, "fsync " + file.string() + ": " + std::strerror(errno));
-  ::close(fd);
-  return st;
-}
-
 // The sampler's way out, made on its thread: each batch is encoded there and
 // crosses the pipe as bytes. A full pipe (a reactor far behind) drops it.
 Sampler::Sink samplerPipeSink(zmq::context_t& ctx) {
@@ -270,8 +258,7 @@ DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
     sendInternal(inbox.pipe, FetchRequest{digest, size, dest});
     while (!inbox.fetch_result && !inbox.stopping) inbox.pollFor(common::Millis(1000));
     if (!inbox.fetch_result) return Error(Errc::kUnavailable, "agent stopping");
-    if (!inbox.fetch_result->ok()) return *inbox.fetch_result;
-    return syncDownload(dest);
+    return *inbox.fetch_result;
   };
   return hooks;
 }
@@ -487,7 +474,9 @@ void Agent::handleWorker() {
 
 void Agent::finishFetch(Status result) {
   if (fetch_fd_ < 0) return;
-  // No fsync here: the worker makes the file durable before it reads it.
+  // Never fsynced: the worker verifies and extracts it at once, from the page
+  // cache, and after a crash nothing reads it (recover() deletes it), so
+  // making it durable would only cost the step an fsync of the whole artifact.
   ::close(fetch_fd_);
   fetch_fd_ = -1;
   session_.abandonFetch();

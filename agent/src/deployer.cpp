@@ -101,7 +101,12 @@ constexpr ExtractLimits kExtractLimits{};
 
 Deployer::Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock,
                    HostOs& os)
-    : config_(config), journal_(journal), hooks_(std::move(hooks)), clock_(clock), os_(os) {}
+    : config_(config),
+      journal_(journal),
+      hooks_(std::move(hooks)),
+      clock_(clock),
+      os_(os),
+      note_(config.state_dir / "phase") {}
 
 std::map<std::string, std::string> Deployer::hookEnv(const std::string& app, const std::string& version,
                                                      const fs::path& dir, const std::string& previous_dir) const {
@@ -146,13 +151,15 @@ Phase Deployer::finish(const Ctx& c, Phase phase, const std::string& message, co
   s.apps[c.body.app].last_order =
       FinishedOrder{r.order_id, r.sequence, c.body.action, r.version, r.phase, r.message, r.live_version, r.at_ms};
   s.order.reset();
+  // The last journal save of a step: the outcome, the live release, and the
+  // releases staged or pruned since the last save.
   if (auto st = journal_.save(); !st.ok()) spdlog::error("journal: {}", st.error().message);
   os_.crashPoint(protocol::toString(phase));
   send(r);
   return phase;
 }
 
-Status Deployer::journalPhase(Ctx& c, Phase phase) {
+InFlightOrder& Deployer::inHand(Ctx& c, Phase phase) {
   auto& s = journal_.state();
   if (!s.order) {
     InFlightOrder o;
@@ -168,9 +175,21 @@ Status Deployer::journalPhase(Ctx& c, Phase phase) {
     s.order = std::move(o);
   }
   s.order->phase = protocol::toString(phase);
+  return *s.order;
+}
+
+Status Deployer::journalPhase(Ctx& c, Phase phase) {
+  const auto& o = inHand(c, phase);
   FLOTILLA_TRY(journal_.save());
-  os_.crashPoint(s.order->phase);
+  note_.write(o.order_id, o.phase);
+  os_.crashPoint(o.phase);
   return {};
+}
+
+void Deployer::notePhase(Ctx& c, Phase phase) {
+  const auto& o = inHand(c, phase);
+  note_.write(o.order_id, o.phase);
+  os_.crashPoint(o.phase);
 }
 
 Phase Deployer::fail(Ctx& c, Phase phase, const std::string& message) {
@@ -187,8 +206,7 @@ Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   if (auto ended = accept(c, order)) return *ended;
   if (auto ended = readyRelease(c)) return *ended;
   if (!c.spec.deploy.before_switch.empty()) {
-    if (auto st = journalPhase(c, Phase::kBeforeSwitch); !st.ok())
-      return fail(c, Phase::kFailed, "journal: " + st.error().message);
+    notePhase(c, Phase::kBeforeSwitch);
     report(c, Phase::kBeforeSwitch, "", c.previous);
     if (auto st = runHooks(c); !st.ok()) return fail(c, Phase::kFailed, st.error().message);
   }
@@ -202,6 +220,7 @@ std::optional<Phase> Deployer::accept(Ctx& c, const protocol::VerifiedOrder& ord
   c.previous = app.current;
   c.previous_previous = app.previous;
   app.sequence = std::max(app.sequence, c.body.sequence);
+  // Journal save 1 of a step: the order in hand, before anything on the host changes.
   if (auto st = journalPhase(c, Phase::kAccepted); !st.ok())
     return fail(c, Phase::kFailed, "journal: " + st.error().message);
   report(c, Phase::kAccepted, c.body.action, c.previous);
@@ -248,8 +267,9 @@ std::optional<Phase> Deployer::readyRelease(Ctx& c) {
 Phase Deployer::switchOver(Ctx& c) {
   const fs::path rel = releaseDir(c.body.app, c.body.version);
   const fs::path current = appDir(c.body.app) / "current";
-  if (auto st = journalPhase(c, Phase::kSwitching); !st.ok())
-    return fail(c, Phase::kFailed, "journal: " + st.error().message);
+  // No save before or after the switch: the order is in the journal since
+  // accepted, and recovery finds out whether `current` was switched from the link.
+  notePhase(c, Phase::kSwitching);
   if (auto st = os_.switchLink(current, fs::path("releases") / c.body.version); !st.ok())
     return fail(c, Phase::kFailed, "switching current: " + st.error().message);
   os_.crashPoint("switching:after");
@@ -259,7 +279,7 @@ Phase Deployer::switchOver(Ctx& c) {
     a.current = c.body.version;
     a.releases[c.body.version].spec = c.raw_spec;
   }
-  if (auto st = journalPhase(c, Phase::kRestarting); !st.ok()) return revert(c, "journal: " + st.error().message);
+  notePhase(c, Phase::kRestarting);
   report(c, Phase::kSwitching, "current -> releases/" + c.body.version, c.body.version);
   if (c.body.app == kSelfApp) return handOver(c);
 
@@ -269,7 +289,7 @@ Phase Deployer::switchOver(Ctx& c) {
       !st.ok())
     return revert(c, st.error().message);
 
-  if (auto st = journalPhase(c, Phase::kProbation); !st.ok()) return revert(c, "journal: " + st.error().message);
+  notePhase(c, Phase::kProbation);
   report(c, Phase::kProbation,
          "healthy_for " + common::formatDuration(c.spec.health.healthy_for) + ", deadline " +
              common::formatDuration(c.spec.health.deadline),
@@ -299,8 +319,9 @@ Phase Deployer::handOver(Ctx& c) {
   if (!ran) return revert(c, "the new agent could not be started: " + ran.error().message);
   if (!ran->success())
     return revert(c, "the new agent failed its selftest (" + ran->describe() + "): " + firstLine(ran->output));
-  // The handover is journaled before it happens: a new agent that dies
-  // before it reports is found out at the next start (recoverHandover).
+  // The handover is journaled before it happens (a save recovery needs, the
+  // third of a self-upgrade): a new agent that dies before it reports is found
+  // out at the next start (recoverHandover).
   journal_.state().order->phase = kHandoverPhase;
   if (auto st = journal_.save(); !st.ok()) return revert(c, "journal: " + st.error().message);
   os_.crashPoint("handover:before");
@@ -331,7 +352,7 @@ Status Deployer::stage(Ctx& c) {
     return Error(Errc::kInvalidArgument, "artifact of " + std::to_string(c.body.artifact_size) +
                                              " bytes exceeds max_artifact_bytes " +
                                              std::to_string(config_.max_artifact_bytes));
-  FLOTILLA_TRY(journalPhase(c, Phase::kFetching));
+  notePhase(c, Phase::kFetching);
   report(c, Phase::kFetching, std::to_string(c.body.artifact_size) + " bytes", c.previous);
   const fs::path downloads = config_.state_dir / "downloads";
   FLOTILLA_TRY(common::ensureDir(downloads, 0700));
@@ -348,7 +369,7 @@ Status Deployer::stage(Ctx& c) {
                                      " (" + std::to_string(c.body.artifact_size) + " bytes), received " +
                                      got->digest.substr(0, 16) + " (" + std::to_string(got->size) + " bytes)");
   }
-  FLOTILLA_TRY(journalPhase(c, Phase::kStaging));
+  notePhase(c, Phase::kStaging);
   report(c, Phase::kStaging, "digest verified", c.previous);
   const fs::path releases = appDir(c.body.app) / "releases";
   FLOTILLA_TRY(common::ensureDir(releases, 0755));
@@ -369,8 +390,9 @@ Status Deployer::stage(Ctx& c) {
   if (::rename(staging.c_str(), rel.c_str()) != 0)
     return Error(Errc::kIo, "rename " + staging.string() + " -> " + rel.string() + ": " + std::strerror(errno));
   FLOTILLA_TRY(common::fsyncDir(releases));
+  // Saved with the order's end: a release on disk that the journal does not
+  // list is staged again when an order needs it, and pruned like any other.
   journal_.state().apps[c.body.app].releases[c.body.version] = ReleaseInfo{c.body.artifact_digest, c.raw_spec};
-  FLOTILLA_TRY(journal_.save());
   fs::remove(part, ec);
   return {};
 }
@@ -468,6 +490,8 @@ bool Deployer::probation(Ctx& c, std::string& why) {
 }
 
 Phase Deployer::revert(Ctx& c, const std::string& why) {
+  // Saved before `current` goes back: a restart must then finish the revert,
+  // which the link alone (pointing at the previous release) would not tell.
   (void)journalPhase(c, Phase::kReverting);
   auto& a = journal_.state().apps[c.body.app];
   const fs::path current = appDir(c.body.app) / "current";
@@ -481,9 +505,10 @@ Phase Deployer::revert(Ctx& c, const std::string& why) {
   if (auto st = os_.switchLink(current, fs::path("releases") / c.previous); !st.ok())
     return finish(c, Phase::kRevertFailed, why + "; switching back to " + c.previous + " failed: " + st.error().message,
                   c.body.version);
+  // Not saved: the journal says reverting, so a restart from here switches
+  // back again (a no-op) and restarts the previous release.
   a.current = c.previous;
   a.previous = c.previous_previous;
-  (void)journal_.save();
   os_.crashPoint("reverting:after");
   // Restart the previous release with its own spec when we know it.
   protocol::OrderSpec prev_spec = c.spec;
@@ -520,11 +545,23 @@ void Deployer::recover() {
     auto expanded = expandSpec(*spec, config_.vars);
     c.spec = expanded ? *expanded : *spec;
   }
+  // What this order staged is saved with its end only. If it replaced the
+  // directory of a release the journal lists with another digest (same
+  // version, another artifact), that digest may no longer describe the
+  // directory: make it unknown, so an order naming an artifact stages the
+  // release again (its spec stays, for a revert to it). The live release is
+  // never replaced (readyRelease refuses).
+  if (auto& a = s.apps[o.app]; !o.digest.empty() && o.version != o.previous) {
+    if (auto it = a.releases.find(o.version); it != a.releases.end() && it->second.digest != o.digest)
+      it->second.digest.clear();
+  }
   const auto target = os_.linkTarget(appDir(o.app) / "current");
   const bool switched = target && *target == o.version && o.previous != o.version;
-  spdlog::warn("recovering order {} interrupted in phase {} (current -> {})", o.order_id, o.phase,
+  // The note names the phase the crash interrupted; the journal only the last one it saved.
+  const std::string phase = note_.read(o.order_id).value_or(o.phase);
+  spdlog::warn("recovering order {} interrupted in phase {} (current -> {})", o.order_id, phase,
                target ? *target : std::string("none"));
-  const std::string why = "agent restarted during " + o.phase;
+  const std::string why = "agent restarted during " + phase;
   if (o.phase == kHandoverPhase && switched) {
     recoverHandover(c);
     return;
@@ -567,7 +604,8 @@ void Deployer::prune(const std::string& app) {
     a.releases.erase(candidates[i].second);
     spdlog::info("pruned release {} of {}", candidates[i].second, app);
   }
-  (void)journal_.save();
+  // Not saved: the next save carries it, and until then the journal may list a
+  // release that is gone, which is staged again if an order needs it.
 }
 
 std::map<std::string, std::string> Deployer::releases() const {

@@ -106,7 +106,11 @@ Result<Journal> Journal::open(const std::filesystem::path& state_dir) {
   return j;
 }
 
-Status Journal::save() { return common::atomicWriteFile(file_, serialize(state_), 0600); }
+Status Journal::save() {
+  FLOTILLA_TRY(common::atomicWriteFile(file_, serialize(state_), 0600));
+  ++saves_;
+  return {};
+}
 
 std::string Journal::serialize(const JournalState& s) {
   json apps = json::object();

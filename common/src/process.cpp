@@ -39,7 +39,7 @@ struct UserSwitch {
 };
 
 // Resolved in the parent: NSS lookups are not async-signal-safe, so the child
-// (forked from a multi-threaded daemon) only makes the raw set*id calls.
+// (vforked from a multi-threaded daemon) only makes the raw set*id calls.
 // Returns nullopt when the caller already is that user.
 Result<std::optional<UserSwitch>> lookupUser(const std::string& name) {
   long hint = ::sysconf(_SC_GETPW_R_SIZE_MAX);
@@ -57,7 +57,7 @@ Result<std::optional<UserSwitch>> lookupUser(const std::string& name) {
     return Error(Errc::kPermission, "running a command as user '" + name + "' requires root");
   }
   UserSwitch user{pw.pw_uid, pw.pw_gid, {}};
-  // getgrouplist + setgroups is initgroups split at the fork: the lookup here,
+  // getgrouplist + setgroups is initgroups split at the vfork: the lookup here,
   // the syscall in the child.
   user.groups.resize(32);
   for (;;) {
@@ -71,7 +71,7 @@ Result<std::optional<UserSwitch>> lookupUser(const std::string& name) {
   return std::optional<UserSwitch>(std::move(user));
 }
 
-// Everything the child needs, prepared before fork so the child allocates nothing.
+// Everything the child needs, prepared before vfork so the child allocates nothing.
 struct ChildPlan {
   char* const* argv = nullptr;
   char* const* envp = nullptr;
@@ -103,29 +103,35 @@ void writeStr(int fd, const char* s) {
   writeStr(fd, subject);
   writeStr(fd, "': ");
   // strerrordesc_np reads a static table: unlike strerror it neither
-  // allocates nor consults the locale, which matters after fork.
+  // allocates nor consults the locale, which matters in the child.
   const char* desc = ::strerrordesc_np(err);
   writeStr(fd, desc != nullptr ? desc : "unknown error");
   writeStr(fd, "\n");
   ::_exit(kExecFailedExit);
 }
 
-// The functions down to runChild run in the forked child: async-signal-safe calls only.
+// The functions down to runChild run in the vforked child (startChild): it
+// borrows the parent's memory, including the calling thread's stack and errno,
+// until execve or _exit. So they make plain system calls only: no allocation,
+// no locks, nothing that writes to memory the parent reads afterwards.
 
 // Signal mask and ignored dispositions survive execve; a daemon that blocks
-// SIGTERM or ignores SIGPIPE must not hand that to deploy hooks.
+// SIGTERM or ignores SIGPIPE must not hand that to deploy hooks. Handlers are
+// reset too, before anything is unblocked: execve would reset them anyway, but
+// until then a handler would run on the parent's memory. startChild blocked
+// every signal, so none arrives before this.
 void resetSignals() {
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig = 1; sig < NSIG; ++sig) {
     struct sigaction old {};
-    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) {
+    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler != SIG_DFL) {
       struct sigaction dfl {};
       dfl.sa_handler = SIG_DFL;
       ::sigaction(sig, &dfl, nullptr);
     }
   }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
 // stdin from /dev/null; stdout and stderr into the output pipe.
@@ -173,7 +179,27 @@ void closeInheritedFds() {
   childFail(STDERR_FILENO, "cannot execute", plan.argv[0], err);
 }
 
-[[noreturn]] void runChild(const ChildPlan& plan) {
+// Raw system calls, not glibc's setgroups/setgid/setuid: in a threaded
+// process those apply the change to every thread (POSIX credentials are per
+// process) by taking a lock over the list of threads and marking and
+// signalling each one, and a vforked child would do that to the parent's
+// threads, whose memory it shares. The raw calls change the calling task
+// only, which here is the child; glibc's posix_spawn uses them for the same
+// reason.
+bool switchUser(const UserSwitch& u) {
+#ifdef SYS_setuid32  // 32-bit ABIs, where the plain calls take 16-bit ids
+  constexpr long kSetgroups = SYS_setgroups32, kSetgid = SYS_setgid32, kSetuid = SYS_setuid32;
+#else
+  constexpr long kSetgroups = SYS_setgroups, kSetgid = SYS_setgid, kSetuid = SYS_setuid;
+#endif
+  return ::syscall(kSetgroups, static_cast<long>(u.groups.size()), u.groups.data()) == 0 &&
+         ::syscall(kSetgid, static_cast<long>(u.gid)) == 0 && ::syscall(kSetuid, static_cast<long>(u.uid)) == 0;
+}
+
+// Never inlined into startChild: its locals then live in a frame of their own
+// below the parent's, instead of in stack slots of startChild that the
+// compiler could share with what the parent reads after vfork returns.
+[[noreturn]] [[gnu::noinline]] void runChild(const ChildPlan& plan) {
   ::setpgid(0, 0);
   resetSignals();
   redirectStdio(plan.out_fd);
@@ -181,13 +207,34 @@ void closeInheritedFds() {
   if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) {
     childFail(STDERR_FILENO, "cannot change directory to", plan.cwd, errno);
   }
-  if (plan.user != nullptr) {
-    const UserSwitch& u = *plan.user;
-    if (::setgroups(u.groups.size(), u.groups.data()) != 0 || ::setgid(u.gid) != 0 || ::setuid(u.uid) != 0) {
-      childFail(STDERR_FILENO, "cannot switch to user", plan.user_name, errno);
-    }
+  if (plan.user != nullptr && !switchUser(*plan.user)) {
+    childFail(STDERR_FILENO, "cannot switch to user", plan.user_name, errno);
   }
   execCommand(plan);
+}
+
+// Starts the child with vfork: the calling thread sleeps until the child has
+// called execve (or _exit), and the child borrows the parent's memory instead
+// of copying its page tables, which is most of what fork costs a daemon with
+// several threads and tens of MB mapped; no atfork handlers run either.
+// Not posix_spawn: it cannot switch to run_as (setgroups/setgid/setuid), report
+// which step failed (chdir, the user switch) in the command's output as the
+// child does, or search the PATH of the child's environment rather than ours;
+// glibc's posix_spawn is itself clone(CLONE_VM | CLONE_VFORK) with child code
+// like runChild's. Every signal is blocked across the vfork, so no handler of
+// the parent runs in the child before resetSignals; the caller's mask is then
+// restored. Returns -1 with errno set when no child was started.
+pid_t startChild(const ChildPlan& plan) {
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = ::vfork();
+  if (pid == 0) runChild(plan);
+  const int err = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = err;
+  return pid;
 }
 
 std::vector<std::string> execCandidates(const std::string& arg0, const std::map<std::string, std::string>& env) {
@@ -287,7 +334,7 @@ std::vector<char*> cStrings(std::vector<std::string>& strings) {
   return out;
 }
 
-// The strings a ChildPlan points into; they must outlive the fork and stay put.
+// The strings a ChildPlan points into; they must outlive the vfork and stay put.
 struct ChildStorage {
   std::vector<std::string> argv, env, candidates;
   std::string cwd;
@@ -412,14 +459,13 @@ Result<ProcessResult> runProcess(const ProcessSpec& spec) {
 
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + spec.timeout;
-  pid_t pid = ::fork();
+  pid_t pid = startChild(plan);
   if (pid < 0) {
     int err = errno;
     ::close(fds[0]);
     ::close(fds[1]);
-    return osError("fork for '" + spec.argv[0] + "'", err);
+    return osError("vfork for '" + spec.argv[0] + "'", err);
   }
-  if (pid == 0) runChild(plan);
 
   ::close(fds[1]);
   const int out_fd = fds[0];

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "flotilla/agent/deployer.h"
+#include "flotilla/agent/phase_note.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/protocol/messages.h"
 #include "flotilla/protocol/order.h"
@@ -122,6 +123,10 @@ class DeployerRig {
     std::vector<std::string> out;
     for (std::size_t i = mark; i < reports.size(); ++i) out.push_back(protocol::toString(reports[i].phase));
     return out;
+  }
+  // The phase the Deployer noted for `order_id` (PhaseNote), as a restarted agent reads it.
+  std::optional<std::string> notedPhase(const std::string& order_id) const {
+    return agent::PhaseNote(config.state_dir / "phase").read(order_id);
   }
   std::size_t downloadsLeft() const {
     std::size_t n = 0;

@@ -905,7 +905,9 @@ TEST_CASE("deployer: recover() after a crash while fetching fails the order", "[
   host.fetch_override = nullptr;
   host.restartAgent();
   REQUIRE(host.journal().state().order.has_value());
-  REQUIRE(host.journal().state().order->phase == "fetching");
+  // Only accepted was saved; the note names the phase the crash interrupted.
+  REQUIRE(host.journal().state().order->phase == "accepted");
+  CHECK(host.notedPhase(order.body.order_id) == "fetching");
   const std::size_t mark = host.reports.size();
 
   host.deployer().recover();
@@ -961,17 +963,89 @@ TEST_CASE("deployer: recover() after a crash in before_switch leaves the old rel
   REQUIRE_THROWS_AS(host.deploy("web", "2.0", {}, spec), Crash);
   host.report_override = nullptr;
   host.restartAgent();
-  REQUIRE(host.journal().state().order->phase == "before_switch");
+  REQUIRE(host.journal().state().order->phase == "accepted");
+  CHECK(host.notedPhase(host.journal().state().order->order_id) == "before_switch");
 
   host.deployer().recover();
   CHECK(host.reports.back().phase == Phase::kFailed);
   CHECK(host.current("web") == "releases/1.0");
   CHECK(host.app("web").current == "1.0");
-  // The new release stays staged; deploying it again needs no fetch.
+  // The new release stays on disk but not in the journal (what an order
+  // staged is saved with its end), so deploying it again fetches it again.
   const int fetches = host.fetches;
   CHECK(host.releasesOnDisk("web") == std::set<std::string>{"1.0", "2.0"});
-  REQUIRE(host.execute(host.order("web", "2.0", Artifact{}, spec, "rollback")) == Phase::kHealthy);
-  CHECK(host.fetches == fetches);
+  CHECK(host.app("web").releases.count("2.0") == 0);
+  REQUIRE(host.deploy("web", "2.0", {}, spec) == Phase::kHealthy);
+  CHECK(host.fetches == fetches + 1);
+}
+
+// The journal is not saved when a release is staged, so a crash after an order
+// replaced a release's directory (same version, another artifact) leaves the
+// journal describing the old content: recovery forgets that digest.
+TEST_CASE("deployer: recover() forgets the digest of a release whose directory the crashed order replaced",
+          "[deployer]") {
+  Host host;
+  auto first = host.artifact("1.0");
+  REQUIRE(host.execute(host.order("web", "1.0", first)) == Phase::kHealthy);
+  REQUIRE(host.deploy("web", "2.0") == Phase::kHealthy);
+  REQUIRE(host.deploy("web", "3.0") == Phase::kHealthy);
+  auto rebuilt = host.artifact("1.0", withFile("REBUILT", "yes"));
+  OrderSpec spec = defaultSpec();
+  spec.deploy.before_switch = {{"true"}};
+  host.report_override = [](const Report& r) {
+    if (r.phase == Phase::kBeforeSwitch) throw Crash{};
+  };
+  REQUIRE_THROWS_AS(host.execute(host.order("web", "1.0", rebuilt, spec)), Crash);
+  host.report_override = nullptr;
+  REQUIRE(fs::exists(host.releaseDir("web", "1.0") / "REBUILT"));
+  host.restartAgent();
+  REQUIRE(host.app("web").releases.at("1.0").digest == first.digest);
+
+  host.deployer().recover();
+  CHECK(host.reports.back().phase == Phase::kFailed);
+  CHECK(host.app("web").releases.at("1.0").digest.empty());
+  // The first artifact again: fetched and staged again, not taken for what is on disk.
+  const int fetches = host.fetches;
+  REQUIRE(host.execute(host.order("web", "1.0", first)) == Phase::kHealthy);
+  CHECK(host.fetches == fetches + 1);
+  CHECK_FALSE(fs::exists(host.releaseDir("web", "1.0") / "REBUILT"));
+  CHECK(host.app("web").releases.at("1.0").digest == first.digest);
+}
+
+// ---------------------------------------------------------------------------
+// journal saves: two fsyncs each, only where recovery needs them
+
+TEST_CASE("deployer: a deploy saves the journal twice: accepted and its end", "[deployer][journal]") {
+  Host host(2);  // keep_releases 2, so the third deploy prunes too
+  REQUIRE(host.deploy("web", "1.0") == Phase::kHealthy);
+  REQUIRE(host.deploy("web", "2.0") == Phase::kHealthy);
+  OrderSpec spec = defaultSpec();
+  spec.deploy.before_switch = {{"true"}, {"true"}};
+  const auto before = host.journal().saves();
+  const std::size_t mark = host.reports.size();
+  REQUIRE(host.deploy("web", "3.0", {}, spec) == Phase::kHealthy);
+  CHECK(host.phasesSince(mark) ==
+        Phases{"accepted", "fetching", "staging", "before_switch", "switching", "restarting", "probation", "healthy"});
+  CHECK(host.releasesOnDisk("web") == std::set<std::string>{"2.0", "3.0"});
+  CHECK(host.journal().saves() - before == 2);
+}
+
+TEST_CASE("deployer: a reverted deploy saves the journal three times", "[deployer][journal]") {
+  Host host;
+  REQUIRE(host.deploy("web", "1.0") == Phase::kHealthy);
+  const auto before = host.journal().saves();
+  REQUIRE(host.deploy("web", "2.0", unhealthy()) == Phase::kReverted);
+  CHECK(host.journal().saves() - before == 3);
+}
+
+TEST_CASE("deployer: an order that ends at once saves the journal twice", "[deployer][journal]") {
+  Host host;
+  auto art = host.artifact("1.0");
+  REQUIRE(host.execute(host.order("web", "1.0", art)) == Phase::kHealthy);
+  const auto before = host.journal().saves();
+  REQUIRE(host.execute(host.order("web", "1.0", art)) == Phase::kHealthy);
+  CHECK(host.reports.back().message == "release 1.0 is already live");
+  CHECK(host.journal().saves() - before == 2);
 }
 
 TEST_CASE("deployer: recover() after a crash in probation reverts to the previous release", "[deployer]") {
@@ -986,7 +1060,8 @@ TEST_CASE("deployer: recover() after a crash in probation reverts to the previou
   host.wait_override = nullptr;
   host.restartAgent();
   REQUIRE(host.journal().state().order.has_value());
-  REQUIRE(host.journal().state().order->phase == "probation");
+  REQUIRE(host.journal().state().order->phase == "accepted");
+  CHECK(host.notedPhase(order.body.order_id) == "probation");
   const std::size_t mark = host.reports.size();
 
   host.deployer().recover();

@@ -7,11 +7,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -355,4 +359,112 @@ TEST_CASE("run_as another user switches uid and groups, or needs root", "[proces
     REQUIRE_FALSE(r.ok());
     REQUIRE(r.error().code == Errc::kPermission);
   }
+}
+
+// ---------------------------------------------------------------------------
+// vfork: the child borrows the caller's memory until it executes the command,
+// so nothing it does before then may reach the caller.
+
+TEST_CASE("the caller's signal mask is the same after a command", "[process]") {
+  sigset_t block;
+  sigset_t before;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR2);
+  REQUIRE(::pthread_sigmask(SIG_BLOCK, &block, &before) == 0);
+  sigset_t expected;
+  REQUIRE(::pthread_sigmask(SIG_SETMASK, nullptr, &expected) == 0);
+  auto r = mustRun(shell("true"));
+  sigset_t after;
+  REQUIRE(::pthread_sigmask(SIG_SETMASK, nullptr, &after) == 0);
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  REQUIRE(r.success());
+  for (int sig = 1; sig < NSIG; ++sig) {
+    INFO("signal " << sig);
+    CHECK(sigismember(&after, sig) == sigismember(&expected, sig));
+  }
+}
+
+namespace {
+volatile sig_atomic_t g_handled = 0;
+void countSignal(int) { g_handled = g_handled + 1; }
+}  // namespace
+
+TEST_CASE("a signal the caller handles has its default action in the child", "[process]") {
+  struct sigaction handle {};
+  struct sigaction old {};
+  handle.sa_handler = countSignal;
+  REQUIRE(::sigaction(SIGUSR1, &handle, &old) == 0);
+  g_handled = 0;
+  auto r = runProcess(shell("kill -USR1 $$; echo survived"));
+  ::sigaction(SIGUSR1, &old, nullptr);
+  REQUIRE(r.ok());
+  CHECK(r->signal == SIGUSR1);
+  CHECK(g_handled == 0);
+}
+
+TEST_CASE("commands run from several threads at once each get their own result", "[process]") {
+  constexpr int kThreads = 4;
+  constexpr int kRuns = 10;
+  std::vector<std::string> failures(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t, &failures] {
+      for (int i = 0; i < kRuns; ++i) {
+        const std::string word = "t" + std::to_string(t) + "-" + std::to_string(i);
+        auto r = runProcess(shell("echo " + word + "; exit " + std::to_string(t + 1)));
+        if (!r.ok()) {
+          failures[t] = r.error().message;
+        } else if (r->output != word + "\n" || r->exit_code != t + 1) {
+          failures[t] = word + ": got '" + r->output + "', " + r->describe();
+        }
+        if (!failures[t].empty()) return;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& f : failures) CHECK(f.empty());
+}
+
+namespace {
+// The effective uid of every thread of this process, from /proc/self/task.
+std::vector<std::string> threadUids() {
+  std::vector<std::string> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "status");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("Uid:", 0) == 0) out.push_back(task.path().filename().string() + " " + line);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("run_as another user leaves the caller's threads with their own credentials", "[process]") {
+  passwd* nobody = ::getpwnam("nobody");
+  if (nobody == nullptr || ::geteuid() != 0) return;  // needs root and an account to switch to
+  // A second thread, as the agent has: the child borrows the caller's memory,
+  // and its switch to run_as must change the child alone.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  std::thread other([&] {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return stop; });
+  });
+  const auto before = threadUids();
+  auto spec = specOf({"id", "-u"});
+  spec.run_as = "nobody";
+  auto r = runProcess(spec);
+  const auto after = threadUids();
+  {
+    std::lock_guard lock(mu);
+    stop = true;
+  }
+  cv.notify_one();
+  other.join();
+  REQUIRE(r.ok());
+  CHECK(r->output == std::to_string(nobody->pw_uid) + "\n");
+  CHECK(before.size() >= 2);
+  CHECK(after == before);
+  CHECK(::geteuid() == 0);
 }

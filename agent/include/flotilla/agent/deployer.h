@@ -2,9 +2,12 @@
 // Executes verified orders on this host, phase by phase:
 //   fetch -> verify digest -> stage (extract) -> before_switch -> switch ->
 //   restart -> probation -> healthy | revert
-// Each phase is journaled before it takes effect. The revert decision is
-// local: failing checks during probation switch `current` back and restart
-// the previous release whether or not the coordinator is reachable.
+// The journal is saved where recovery needs it, two or three times a step
+// (two fsyncs each): when the order is accepted, before anything on the host
+// changes; when a revert begins, before `current` goes back; before the
+// handover of the agent's own binary (self_upgrade.h); and when the order ends. The phases between are only reported,
+// and noted (PhaseNote) for the message of a recovery. The revert decision is local: failing checks during probation
+// switch `current` back and restart the previous release whether or not the coordinator is reachable.
 //
 // Runs on the agent's worker thread; the network is reached only through the
 // injected hooks and the host only through the injected HostOs (processes,
@@ -18,11 +21,13 @@
 // records them and can stop there; RealHostOs SIGKILLs the agent at the point
 // named by FLOTILLA_TEST_CRASH_AT, in builds configured with
 // -DFLOTILLA_CRASH_POINTS=ON only (scripts/test.sh). The points are:
-//   <phase>            right after that phase is journaled, before it takes
-//                      effect (accepted, fetching, staging, before_switch,
-//                      switching, restarting, probation, reverting)
+//   <phase>            right after that phase is recorded (journaled for
+//                      accepted and reverting, noted for the others), before
+//                      it takes effect (accepted, fetching, staging,
+//                      before_switch, switching, restarting, probation,
+//                      reverting)
 //   staging:extracted  the artifact is extracted to .staging-<version>, not yet renamed
-//   switching:after    `current` points at the new release, restarting not yet journaled
+//   switching:after    `current` points at the new release, restarting not yet noted
 //   reverting:after    `current` points back at the previous release, not yet restarted
 //   <terminal phase>   the order is journaled as finished, not yet reported
 //                      (healthy, failed, reverted, revert_failed)
@@ -36,6 +41,7 @@
 #include "flotilla/agent/config.h"
 #include "flotilla/agent/host_os.h"
 #include "flotilla/agent/journal.h"
+#include "flotilla/agent/phase_note.h"
 #include "flotilla/common/clock.h"
 #include "flotilla/protocol/messages.h"
 #include "flotilla/protocol/order.h"
@@ -114,7 +120,13 @@ class Deployer {
                               const std::string& live) const;
   void send(const protocol::Report& r);
   void report(const Ctx& c, protocol::Phase phase, const std::string& message, const std::string& live);
+  // The order in hand, in the journal's state in memory, now in `phase`.
+  InFlightOrder& inHand(Ctx& c, protocol::Phase phase);
+  // Enters a phase recovery needs on disk: saves the journal, notes the phase,
+  // then its crash point. Fails only when the save fails.
   Status journalPhase(Ctx& c, protocol::Phase phase);
+  // Enters a phase that is only reported: notes it (no fsync), then its crash point.
+  void notePhase(Ctx& c, protocol::Phase phase);
   void prune(const std::string& app);
   std::map<std::string, std::string> hookEnv(const std::string& app, const std::string& version,
                                              const std::filesystem::path& dir, const std::string& previous_dir) const;
@@ -128,6 +140,7 @@ class Deployer {
   DeployerHooks hooks_;
   const common::Clock& clock_;
   HostOs& os_;
+  PhaseNote note_;
 };
 
 }  // namespace flotilla::agent

@@ -2,9 +2,12 @@
 // The agent's durable memory: per app the live and previous release, the
 // highest order sequence accepted, the releases on disk with their digests and
 // specs, the last order finished with its terminal report; and the order in
-// hand with its phase. Saved with an atomic write
-// (temp, fsync, rename, fsync dir) BEFORE each phase takes effect, so a crash
-// at any point restarts into a state recover() can make consistent.
+// hand with its phase. Saved with an atomic write (temp, fsync, rename, fsync
+// dir: two fsyncs) where recovery needs it, which the Deployer does two or
+// three times per order (deployer.h): before anything on the host changes,
+// before a revert switches back, and at the end. A crash at any point restarts
+// into a state recover() can make consistent: between saves it tells from
+// `current` whether the switch happened.
 //
 // Owned by the agent's worker thread.
 
@@ -77,6 +80,9 @@ class Journal {
   const JournalState& state() const { return state_; }
   JournalState& state() { return state_; }
   Status save();
+  // How many times save() wrote the file since open(), so that tests can count
+  // the saves (and fsyncs) one order costs.
+  std::uint64_t saves() const { return saves_; }
 
   // Pure, for tests and fuzzing: untrusted text in, state or a clear error out.
   static Result<JournalState> parse(std::string_view text);
@@ -86,6 +92,7 @@ class Journal {
   explicit Journal(std::filesystem::path file) : file_(std::move(file)) {}
   std::filesystem::path file_;
   JournalState state_;
+  std::uint64_t saves_ = 0;
 };
 
 // What the reactor remembers of orders, so an order it has already accepted is

@@ -6,6 +6,9 @@
 // command that starts a daemon in the background (which may inherit the pipe)
 // must not make the caller wait. The child runs in its own process group; on
 // timeout the whole group gets SIGKILL. Output past max_output is dropped.
+// The child is started with vfork (process.cpp says why not fork or
+// posix_spawn): the calling thread waits until the command has been executed.
+// Safe to call from several threads at once.
 
 #include <chrono>
 #include <filesystem>
@@ -43,7 +46,7 @@ struct ProcessResult {
   std::string describe() const;
 };
 
-// Error only when the process could not be started (fork/exec/user lookup);
+// Error only when the process could not be started (vfork, the user lookup);
 // a non-zero exit is a successful Result with exit_code set.
 Result<ProcessResult> runProcess(const ProcessSpec& spec);
 
