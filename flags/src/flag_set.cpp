@@ -1,6 +1,7 @@
 #include "flotilla/flags/flag_set.h"
 
 #include <set>
+#include <vector>
 
 namespace flotilla::flags {
 namespace {
@@ -26,38 +27,64 @@ Status checkMetadata(const Json& metadata, const std::string& where) {
   return okStatus();
 }
 
-// Replaces every {"$ref": "name"} by its evaluator, following references inside evaluators.
-Result<Json> resolveRefs(const Json& rule, const Json& evaluators, const std::string& where, int depth,
-                         std::set<std::string>& active) {
-  if (depth > 64) return bad(where, "$ref nests too deep");
-  if (rule.is_array()) {
-    Json out = Json::array();
-    for (const Json& item : rule) {
-      auto resolved = resolveRefs(item, evaluators, where, depth + 1, active);
-      if (!resolved) return resolved;
-      out.push_back(std::move(*resolved));
+// A rule grown past this many values by $ref substitution is refused (evaluators that use each
+// other can double a rule at every step).
+constexpr size_t kMaxExpandedValues = 100000;
+
+// One substitution pass: every {"$ref": name} becomes the evaluator as written.
+Result<Json> substitute(const Json& rule, const std::string& name, const Json& evaluator, size_t& values) {
+  if (++values > kMaxExpandedValues) return Error(Errc::kInvalidArgument, "$ref expands the rule past its size limit");
+  if (rule.is_object() && rule.size() == 1 && rule.contains("$ref") && rule["$ref"] == name) {
+    values += evaluator.size();
+    return evaluator;
+  }
+  if (!rule.is_array() && !rule.is_object()) return rule;
+  Json out = rule.is_array() ? Json::array() : Json::object();
+  for (auto it = rule.begin(); it != rule.end(); ++it) {
+    auto replaced = substitute(it.value(), name, evaluator, values);
+    if (!replaced) return replaced;
+    if (rule.is_array()) {
+      out.push_back(std::move(*replaced));
+    } else {
+      out[it.key()] = std::move(*replaced);
     }
-    return out;
-  }
-  if (!rule.is_object()) return rule;
-  if (rule.size() == 1 && rule.contains("$ref")) {
-    const Json& name = rule["$ref"];
-    if (!name.is_string()) return bad(where, "$ref must name an evaluator, not " + name.dump());
-    const std::string& ref = name.get_ref<const std::string&>();
-    if (!evaluators.contains(ref)) return bad(where, "$ref \"" + ref + "\" names no entry of $evaluators");
-    if (active.count(ref) > 0) return bad(where, "$ref \"" + ref + "\" refers to itself");
-    active.insert(ref);
-    auto resolved = resolveRefs(evaluators[ref], evaluators, where, depth + 1, active);
-    active.erase(ref);
-    return resolved;
-  }
-  Json out = Json::object();
-  for (const auto& [key, value] : rule.items()) {
-    auto resolved = resolveRefs(value, evaluators, where, depth + 1, active);
-    if (!resolved) return resolved;
-    out[key] = std::move(*resolved);
   }
   return out;
+}
+
+// The first {"$ref": ...} left in a rule, if any.
+const Json* leftoverRef(const Json& rule) {
+  if (rule.is_object() && rule.contains("$ref")) return &rule["$ref"];
+  if (!rule.is_array() && !rule.is_object()) return nullptr;
+  for (const Json& item : rule)
+    if (const Json* ref = leftoverRef(item)) return ref;
+  return nullptr;
+}
+
+struct Evaluators {
+  Json rules = Json::object();
+  std::vector<std::string> order;  // as the document lists them
+};
+
+// flagd-core replaces the references evaluator by evaluator, in the order $evaluators lists them,
+// each by the evaluator as written. So a $ref inside an evaluator is resolved only if the
+// evaluator it names comes later in the list; we do the same, and say so when it does not.
+Result<Json> resolveRefs(const Json& rule, const Evaluators& evaluators, const std::string& where) {
+  Json resolved = rule;
+  size_t values = 0;
+  for (const std::string& name : evaluators.order) {
+    auto next = substitute(resolved, name, evaluators.rules[name], values);
+    if (!next) return next.error().context(where);
+    resolved = std::move(*next);
+  }
+  if (const Json* ref = leftoverRef(resolved)) {
+    if (ref->is_string() && evaluators.rules.contains(ref->get<std::string>()))
+      return bad(where, "$ref " + ref->dump() +
+                            " is used by an evaluator listed after it; flagd resolves $evaluators in the order "
+                            "they are listed, so an evaluator that uses another must come before it");
+    return bad(where, "$ref " + ref->dump() + " names no entry of $evaluators");
+  }
+  return resolved;
 }
 
 Status checkVariants(const Json& variants, const std::string& where) {
@@ -76,7 +103,7 @@ Status checkVariants(const Json& variants, const std::string& where) {
   return okStatus();
 }
 
-Result<Flag> parseFlag(const std::string& key, const Json& body, const Json& evaluators, const Json& setMetadata,
+Result<Flag> parseFlag(const std::string& key, const Json& body, const Evaluators& evaluators, const Json& setMetadata,
                        const LogicLimits& limits) {
   const std::string where = "flags." + key;
   if (!body.is_object()) return bad(where, std::string("must be an object, not ") + typeName(body));
@@ -110,8 +137,7 @@ Result<Flag> parseFlag(const std::string& key, const Json& body, const Json& eva
     if (!targeting.is_object())
       return bad(where + ".targeting", std::string("must be a JSONLogic object, not ") + typeName(targeting));
     if (!targeting.empty()) {
-      std::set<std::string> active;
-      auto resolved = resolveRefs(targeting, evaluators, where + ".targeting", 0, active);
+      auto resolved = resolveRefs(targeting, evaluators, where + ".targeting");
       if (!resolved) return resolved.error();
       if (auto checked = checkRule(*resolved, limits); !checked) return checked.error().context(where + ".targeting");
       flag.targeting = std::move(*resolved);
@@ -128,12 +154,24 @@ Result<Flag> parseFlag(const std::string& key, const Json& body, const Json& eva
 }  // namespace
 
 Result<FlagSet> FlagSet::parse(std::string_view text, const LogicLimits& limits) {
-  Json document = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) return Error(Errc::kInvalidArgument, "the flag set is not valid JSON");
-  return fromJson(document, limits);
+  // Parsed twice: the ordered copy only gives $evaluators' order, which $ref resolution follows.
+  auto ordered = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (ordered.is_discarded()) return Error(Errc::kInvalidArgument, "the flag set is not valid JSON");
+  std::vector<std::string> order;
+  if (ordered.is_object() && ordered.contains("$evaluators") && ordered["$evaluators"].is_object())
+    for (const auto& [name, rule] : ordered["$evaluators"].items()) order.push_back(name);
+  return fromJson(Json::parse(text), order, limits);
 }
 
 Result<FlagSet> FlagSet::fromJson(const Json& document, const LogicLimits& limits) {
+  std::vector<std::string> order;
+  if (document.is_object() && document.contains("$evaluators") && document["$evaluators"].is_object())
+    for (const auto& [name, rule] : document["$evaluators"].items()) order.push_back(name);
+  return fromJson(document, order, limits);
+}
+
+Result<FlagSet> FlagSet::fromJson(const Json& document, const std::vector<std::string>& evaluatorOrder,
+                                  const LogicLimits& limits) {
   if (!document.is_object()) return bad("flag set", std::string("must be a JSON object, not ") + typeName(document));
   static const std::set<std::string> kKnownKeys = {"$schema", "flags", "$evaluators", "metadata"};
   for (const auto& [name, value] : document.items())
@@ -142,11 +180,12 @@ Result<FlagSet> FlagSet::fromJson(const Json& document, const LogicLimits& limit
   if (!document.contains("flags")) return bad("flags", "missing");
   const Json& flags = document["flags"];
   if (!flags.is_object()) return bad("flags", std::string("must be an object, not ") + typeName(flags));
-  Json evaluators = Json::object();
+  Evaluators evaluators;
   if (document.contains("$evaluators")) {
-    evaluators = document["$evaluators"];
-    if (!evaluators.is_object())
-      return bad("$evaluators", std::string("must be an object, not ") + typeName(evaluators));
+    evaluators.rules = document["$evaluators"];
+    if (!evaluators.rules.is_object())
+      return bad("$evaluators", std::string("must be an object, not ") + typeName(evaluators.rules));
+    evaluators.order = evaluatorOrder;
   }
   FlagSet set;
   if (document.contains("metadata")) {

@@ -115,8 +115,8 @@ std::string jsNumberToString(double number) {
   if (number == 0) return "0";
   char buffer[64];
   double magnitude = std::fabs(number);
-  // JS prints plain decimals between 1e-7 and 1e21 and exponents outside, always shortest.
-  auto format = (magnitude >= 1e-7 && magnitude < 1e21) ? std::chars_format::fixed : std::chars_format::scientific;
+  // JS prints plain decimals from 1e-6 to below 1e21 and exponents outside, always shortest.
+  auto format = (magnitude >= 1e-6 && magnitude < 1e21) ? std::chars_format::fixed : std::chars_format::scientific;
   auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), number, format);
   std::string text(buffer, ec == std::errc() ? end : buffer);
   if (format == std::chars_format::scientific) {

@@ -1,7 +1,8 @@
 #include "flotilla/flags/json_logic.h"
 
+#include <algorithm>
+#include <array>
 #include <string_view>
-#include <unordered_map>
 
 #include "flagd_operators.h"
 #include "flotilla/flags/js_value.h"
@@ -240,38 +241,11 @@ class Interpreter {
 
 // The names checkRule accepts: exactly the ones the interpreter applies.
 bool knownOperator(const std::string& op) {
-  static const std::unordered_map<std::string_view, bool> kKnown = {{"var", true},
-                                                                    {"if", true},
-                                                                    {"==", true},
-                                                                    {"===", true},
-                                                                    {"!=", true},
-                                                                    {"!==", true},
-                                                                    {"!", true},
-                                                                    {"!!", true},
-                                                                    {"and", true},
-                                                                    {"or", true},
-                                                                    {"<", true},
-                                                                    {"<=", true},
-                                                                    {">", true},
-                                                                    {">=", true},
-                                                                    {"in", true},
-                                                                    {"cat", true},
-                                                                    {"substr", true},
-                                                                    {"+", true},
-                                                                    {"-", true},
-                                                                    {"*", true},
-                                                                    {"/", true},
-                                                                    {"%", true},
-                                                                    {"min", true},
-                                                                    {"max", true},
-                                                                    {"merge", true},
-                                                                    {"missing", true},
-                                                                    {"sem_ver", true},
-                                                                    {"fractional", true},
-                                                                    {"missing_some", true},
-                                                                    {"starts_with", true},
-                                                                    {"ends_with", true}};
-  return kKnown.count(op) > 0;
+  static constexpr std::array<std::string_view, 31> kKnown = {
+      "var", "if",  "==",    "===",     "!=",           "!==",        "!",       "!!",          "and",      "or", "<",
+      "<=",  ">",   ">=",    "in",      "cat",          "substr",     "+",       "-",           "*",        "/",  "%",
+      "min", "max", "merge", "missing", "missing_some", "fractional", "sem_ver", "starts_with", "ends_with"};
+  return std::find(kKnown.begin(), kKnown.end(), op) != kKnown.end();
 }
 
 Status checkAt(const Json& rule, const LogicLimits& limits, int depth, const std::string& path) {
@@ -295,6 +269,24 @@ Status checkAt(const Json& rule, const LogicLimits& limits, int depth, const std
   return checkAt(rule.begin().value(), limits, depth + 1, here);
 }
 
+// json-logic-engine evaluates the parts of a rule that read no context while it compiles the
+// rule, so in flagd a constant part that fails ({"min": []}, {"/": [1, 0]}) fails the flag set.
+Status checkConstants(const Json& rule, const LogicLimits& limits, const std::string& path) {
+  if (rule.is_object() && isConstantRule(rule)) {
+    auto folded = evaluateRule(rule, Json::object(), limits);
+    if (!folded) return Error(Errc::kInvalidArgument, (path.empty() ? "rule" : path) + ": " + folded.error().message);
+    return okStatus();
+  }
+  if (rule.is_array()) {
+    for (size_t i = 0; i < rule.size(); ++i)
+      FLOTILLA_TRY(checkConstants(rule[i], limits, path + "[" + std::to_string(i) + "]"));
+  } else if (rule.is_object()) {
+    const std::string& op = rule.begin().key();
+    FLOTILLA_TRY(checkConstants(rule.begin().value(), limits, path.empty() ? op : path + "." + op));
+  }
+  return okStatus();
+}
+
 }  // namespace
 
 bool isConstantRule(const Json& rule) {
@@ -312,7 +304,10 @@ bool isConstantRule(const Json& rule) {
   return isConstantRule(rule.begin().value());
 }
 
-Status checkRule(const Json& rule, const LogicLimits& limits) { return checkAt(rule, limits, 0, ""); }
+Status checkRule(const Json& rule, const LogicLimits& limits) {
+  FLOTILLA_TRY(checkAt(rule, limits, 0, ""));
+  return checkConstants(rule, limits, "");
+}
 
 Result<Json> evaluateRule(const Json& rule, const Json& data, const LogicLimits& limits) {
   Interpreter interpreter(data, limits);

@@ -7,8 +7,9 @@
 //                           "defaultVariant": "<name>" | null, "targeting": <JSONLogic rule>,
 //                           "metadata": { "<key>": string | number | boolean } } } }
 // All variants of a flag have one type (boolean, string, number or object), as the schema says.
-// `{"$ref": "name"}` anywhere in a targeting rule is replaced by $evaluators.name (which may
-// itself use $ref) before the rule is checked. A flag's metadata is the set's metadata overlaid
+// `{"$ref": "name"}` in a targeting rule is replaced by $evaluators.name before the rule is
+// checked, evaluator by evaluator in the order the document lists them, as flagd-core does: an
+// evaluator may use another that is listed after it. A flag's metadata is the set's metadata overlaid
 // with the flag's own.
 //
 // flagd's evaluators only warn about a document that breaks the schema and then fail per flag;
@@ -19,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -44,6 +46,8 @@ class FlagSet {
  public:
   // Parses JSON text. Errors are kInvalidArgument: "flags.new-ui.defaultVariant: ...".
   static Result<FlagSet> parse(std::string_view text, const LogicLimits& limits = {});
+  // From a parsed document, whose objects have lost their order: $evaluators are then taken in
+  // name order (parse keeps the document's).
   static Result<FlagSet> fromJson(const Json& document, const LogicLimits& limits = {});
 
   const Flag* find(std::string_view key) const;
@@ -51,6 +55,9 @@ class FlagSet {
   const Json& metadata() const { return metadata_; }
 
  private:
+  static Result<FlagSet> fromJson(const Json& document, const std::vector<std::string>& evaluatorOrder,
+                                  const LogicLimits& limits);
+
   std::map<std::string, Flag, std::less<>> flags_;
   Json metadata_ = Json::object();
 };
