@@ -274,7 +274,11 @@ Status checkAt(const Json& rule, const LogicLimits& limits, int depth, const std
 Status checkConstants(const Json& rule, const LogicLimits& limits, const std::string& path) {
   if (rule.is_object() && isConstantRule(rule)) {
     auto folded = evaluateRule(rule, Json::object(), limits);
-    if (!folded) return Error(Errc::kInvalidArgument, (path.empty() ? "rule" : path) + ": " + folded.error().message);
+    if (!folded)
+      return Error(
+          Errc::kInvalidArgument,
+          (path.empty() ? "" : path + ": ") +
+              "reads no context and fails (flagd evaluates it when it loads the rule): " + folded.error().message);
     return okStatus();
   }
   if (rule.is_array()) {
