@@ -77,9 +77,8 @@ TEST_CASE("targeting must be a rule of known operators", "[flags][flag_set]") {
   CHECK_THAT(refusal(targeting("\"on\"")), Catch::Contains("flags.new-ui.targeting: must be a JSONLogic object"));
   CHECK_THAT(refusal(targeting(R"({"if": [{"frobnicate": [1]}, "on", "off"]})")),
              Catch::Contains(R"(flags.new-ui.targeting: if[0].frobnicate: unknown operator "frobnicate")"));
-  CHECK_THAT(
-      refusal(targeting(R"({"if": [true, "on"], "else": "off"})")),
-      Catch::Contains("flags.new-ui.targeting: : an operator is an object with exactly one key, this one has 2"));
+  CHECK_THAT(refusal(targeting(R"({"if": [true, "on"], "else": "off"})")),
+             Catch::Contains("flags.new-ui.targeting: an operator is an object with exactly one key, this one has 2"));
   CHECK_THAT(refusal(targeting(R"({"/": [{"var": "n"}, 0]})")),
              Catch::Contains("flags.new-ui.targeting: /[1]: division by zero"));
   CHECK_THAT(refusal(targeting(R"({"if": [{"min": []}, "on", "off"]})")),
