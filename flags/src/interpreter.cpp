@@ -1,6 +1,7 @@
 #include "interpreter.h"
 
 #include <cmath>
+#include <optional>
 #include <string_view>
 
 #include "flagd_operators.h"
@@ -176,6 +177,14 @@ Result<Json> Interpreter::apply(const std::string& op, const Json& args) {
 Result<Json> Interpreter::ifOp(const Json& raw, Mode mode) {
   if (!raw.is_array()) return evalError("if: expects an array");
   const Mode branches = mode == Mode::kCompiled && compilesInPlace("if", raw) ? Mode::kCompiled : Mode::kInterpreted;
+  if (branches == Mode::kInterpreted && raw.size() == 3) {
+    // The interpreter's three-operand idiom computes constant branches up front.
+    for (size_t i : {size_t{1}, size_t{2}})
+      if (constant(raw[i])) {
+        auto branch = eval(raw[i], branches);
+        if (!branch) return branch;
+      }
+  }
   if (raw.empty()) return Json();
   if (raw.size() == 1) return eval(raw[0], branches);
   size_t i = 0;
@@ -245,6 +254,14 @@ Result<Json> Interpreter::compiledComparison(Comparison comparison, const Json& 
 
 Result<Json> Interpreter::interpretedComparison(Comparison comparison, const Json& raw) {
   if (!raw.is_array() || raw.size() < 2) return evalError("comparison: expects two or more arguments");
+  // The idioms (two or three operands) compute their constant operands up front, so one that
+  // fails fails the comparison even where `&&` would not reach it.
+  std::optional<Json> early;
+  if (raw.size() == 3 && constant(raw[2])) {
+    auto c = eval(raw[2], Mode::kInterpreted);
+    if (!c) return c;
+    early = std::move(*c);
+  }
   auto a = eval(raw[0], Mode::kInterpreted);
   if (!a) return a;
   auto b = eval(raw[1], Mode::kInterpreted);
@@ -253,7 +270,7 @@ Result<Json> Interpreter::interpretedComparison(Comparison comparison, const Jso
     auto ab = interpretedCompare(comparison, *a, *b);
     if (!ab) return ab.error();
     if (!*ab || raw.size() == 2) return Json(*ab);
-    auto c = eval(raw[2], Mode::kInterpreted);
+    auto c = early ? Result<Json>(*early) : eval(raw[2], Mode::kInterpreted);
     if (!c) return c;
     auto bc = interpretedCompare(comparison, *b, *c);
     if (!bc) return bc.error();
@@ -339,17 +356,19 @@ Result<Json> Interpreter::interpretedCat(const Json& raw) {
 }
 
 Result<Json> Interpreter::arithmeticOp(Arithmetic arithmetic, const Json& raw, Mode mode) {
+  if (mode == Mode::kInterpreted) {
+    // + and - take a lone argument unwrapped ([x] is x), the others an array.
+    const bool unaryForm = arithmetic == Arithmetic::kAdd || arithmetic == Arithmetic::kSubtract;
+    const bool unwrap = unaryForm && raw.is_array() && raw.size() == 1 && !raw[0].is_array();
+    auto data = unaryForm ? eval(unwrap ? raw[0] : raw, mode) : evalArgs(raw, mode);
+    if (!data) return data;
+    return arithmeticMethod(arithmetic, *data);
+  }
   auto operands = eval(raw, mode);
   if (!operands) return operands;
   // Compiled, {"+": x}, {"-": x} and {"/": x} go through `prev = x`.
-  if (mode == Mode::kCompiled && !raw.is_array() && arithmetic != Arithmetic::kMultiply &&
-      arithmetic != Arithmetic::kModulo)
-    prev_ = *operands;
-  auto result = arithmeticValues(arithmetic, *operands);
-  if (result && mode == Mode::kInterpreted && arithmetic == Arithmetic::kDivide && result->is_number() &&
-      std::isinf(result->get<double>()))
-    return evalError("/: the result is infinite");
-  return result;
+  if (!raw.is_array() && arithmetic != Arithmetic::kMultiply && arithmetic != Arithmetic::kModulo) prev_ = *operands;
+  return arithmeticValues(arithmetic, *operands);
 }
 
 Result<Json> Interpreter::lookup(const Json& key, const Json& fallback, bool nullTakesDefault) {
@@ -420,17 +439,46 @@ Result<Json> Interpreter::inOp(const Json& raw, Mode mode) {
   if (mode == Mode::kCompiled && raw.is_array()) {
     // (haystack || []).includes(needle): the haystack is evaluated first.
     Json args = Json::array({Json(), Json()});
-    for (size_t i : {size_t{1}, size_t{0}}) {
-      if (i >= raw.size()) continue;
-      auto value = eval(raw[i], mode);
-      if (!value) return value;
-      args[i] = std::move(*value);
+    bool bare = false;  // an `and` that stopped early: its value escapes `|| []`
+    if (raw.size() > 1) {
+      auto haystack = compiledHaystack(raw[1], bare);
+      if (!haystack) return haystack;
+      args[1] = std::move(*haystack);
     }
+    if (!raw.empty()) {
+      auto needle = eval(raw[0], mode);
+      if (!needle) return needle;
+      args[0] = std::move(*needle);
+    }
+    if (bare && !args[1].is_string() && !jsTruthy(args[1]))
+      return evalError("in: " + args[1].dump() + " has no includes");
+    if (bare && args[1].is_string())
+      return Json(args[1].get_ref<const std::string&>().find(jsToString(args[0])) != std::string::npos);
     return flags::inOp(args);
   }
   auto args = evalArgs(raw, mode);
   if (!args) return args;
   return flags::inOp(*args);
+}
+
+Result<Json> Interpreter::compiledHaystack(const Json& rule, bool& bare) {
+  // `!t(prev = a) ? prev : !t(prev = b) ? prev : prev || []`: only the last operand of an
+  // `and` gets `|| []`; an earlier falsy one is used as it is.
+  if (!rule.is_object() || rule.empty() || rule.begin().key() != "and" || !rule.begin()->is_array() ||
+      rule.begin()->empty() || constant(rule))
+    return eval(rule, Mode::kCompiled);
+  FLOTILLA_TRY(charge(1));
+  const Json& items = *rule.begin();
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto item = eval(items[i], Mode::kCompiled);
+    if (!item) return item;
+    prev_ = *item;
+    if (!jsTruthy(*item) || i + 1 == items.size()) {
+      bare = i + 1 < items.size();
+      return item;
+    }
+  }
+  return Json();
 }
 
 bool Interpreter::present(const std::string& path) const {

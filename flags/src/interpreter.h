@@ -54,6 +54,7 @@ class Interpreter {
   Result<Json> interpretedVar(const Json& raw);
   Result<Json> lookup(const Json& key, const Json& fallback, bool nullTakesDefault);
   Result<Json> inOp(const Json& raw, Mode mode);
+  Result<Json> compiledHaystack(const Json& rule, bool& bare);
   Result<Json> missing(const Json& keys);
   Result<Json> missingSome(const Json& raw, Mode mode);
   bool present(const std::string& path) const;

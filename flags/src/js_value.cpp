@@ -1,5 +1,6 @@
 #include "flotilla/flags/js_value.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -113,24 +114,30 @@ std::string jsNumberToString(double number) {
   if (std::isnan(number)) return "NaN";
   if (std::isinf(number)) return number > 0 ? "Infinity" : "-Infinity";
   if (number == 0) return "0";
+  // ECMAScript Number::toString: the shortest digits that round-trip, then placed by the
+  // exponent: plain from 1e-6 up to 1e21, else d.ddde+n.
   char buffer[64];
-  double magnitude = std::fabs(number);
-  // JS prints plain decimals from 1e-6 to below 1e21 and exponents outside, always shortest.
-  auto format = (magnitude >= 1e-6 && magnitude < 1e21) ? std::chars_format::fixed : std::chars_format::scientific;
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), number, format);
-  std::string text(buffer, ec == std::errc() ? end : buffer);
-  if (format == std::chars_format::scientific) {
-    // C++ writes 1e+21 / 1.5e-07; JS writes 1e+21 / 1.5e-7.
-    auto e = text.find('e');
-    if (e != std::string::npos) {
-      std::string mantissa = text.substr(0, e);
-      char sign = text[e + 1];
-      std::string exponent = text.substr(e + 2);
-      while (exponent.size() > 1 && exponent[0] == '0') exponent.erase(0, 1);
-      text = mantissa + "e" + sign + exponent;
-    }
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), std::fabs(number), std::chars_format::scientific);
+  if (ec != std::errc()) return "NaN";
+  std::string text(buffer, end);
+  const auto e = text.find('e');
+  std::string digits = text.substr(0, e);
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  const int k = static_cast<int>(digits.size());
+  const int n = std::stoi(text.substr(e + 1)) + 1;  // the decimal point sits after n digits
+  std::string out = number < 0 ? "-" : "";
+  if (k <= n && n <= 21) {
+    out += digits + std::string(static_cast<size_t>(n - k), '0');
+  } else if (0 < n && n <= 21) {
+    out += digits.substr(0, static_cast<size_t>(n)) + "." + digits.substr(static_cast<size_t>(n));
+  } else if (-6 < n && n <= 0) {
+    out += "0." + std::string(static_cast<size_t>(-n), '0') + digits;
+  } else {
+    out += digits.substr(0, 1);
+    if (k > 1) out += "." + digits.substr(1);
+    out += (n - 1 >= 0 ? "e+" : "e-") + std::to_string(std::abs(n - 1));
   }
-  return text;
+  return out;
 }
 
 std::string jsToString(const Json& value) {
@@ -178,12 +185,20 @@ bool jsStrictEquals(const Json& a, const Json& b) {
 
 bool jsLooseEquals(const Json& a, const Json& b) {
   if (a.is_null() || b.is_null()) return a.is_null() && b.is_null();
+  const bool compositeA = a.is_array() || a.is_object();
+  const bool compositeB = b.is_array() || b.is_object();
+  if (compositeA && compositeB) return false;  // two objects: JS compares references
+  // An array or object against a primitive is first turned into its string, as JS's ToPrimitive does.
+  if (compositeA) return jsLooseEquals(Json(jsToString(a)), b);
+  if (compositeB) return jsLooseEquals(a, Json(jsToString(b)));
   if (a.is_string() && b.is_string()) return a == b;
-  if (a.is_array() || a.is_object() || b.is_array() || b.is_object()) return false;
   return jsToNumber(a) == jsToNumber(b);
 }
 
-bool jsRelate(Relation relation, const Json& a, const Json& b) {
+bool jsRelate(Relation relation, const Json& left, const Json& right) {
+  // Arrays and objects compare by their strings (ToPrimitive), like everything in JS.
+  const Json a = left.is_array() || left.is_object() ? Json(jsToString(left)) : left;
+  const Json b = right.is_array() || right.is_object() ? Json(jsToString(right)) : right;
   if (a.is_string() && b.is_string()) {
     const auto& x = a.get_ref<const std::string&>();
     const auto& y = b.get_ref<const std::string&>();

@@ -164,6 +164,66 @@ Result<Json> arithmeticValues(Arithmetic arithmetic, const Json& operands) {
   return evalError("unknown arithmetic");
 }
 
+Result<Json> arithmeticMethod(Arithmetic arithmetic, const Json& data) {
+  const std::string name = arithmeticName(arithmetic);
+  auto notANumber = [&] { return evalError(name + ": not a number"); };
+  auto object = [](const Json& v) { return isComposite(v); };  // `x && typeof x === 'object'`
+  if (arithmetic == Arithmetic::kAdd || arithmetic == Arithmetic::kSubtract) {
+    const bool add = arithmetic == Arithmetic::kAdd;
+    if (!jsTruthy(data) && !isComposite(data)) return Json(0);
+    if (!data.is_array()) {
+      if (data.is_object()) return notANumber();
+      double n = jsToNumber(data);
+      if (std::isnan(n)) return notANumber();
+      return jsNumber(add ? n : -n);
+    }
+    if (!add && !data.empty() && object(data[0])) return notANumber();
+    if (!add && data.empty()) return evalError("-: expects at least one number");
+    if (!add && data.size() == 1) return jsNumber(-jsToNumber(data[0]));  // no NaN check here
+    double result = add ? 0 : jsToNumber(data[0]);
+    for (size_t i = add ? 0 : 1; i < data.size(); ++i) {
+      if (object(data[i])) return notANumber();
+      result = add ? result + jsToNumber(data[i]) : result - jsToNumber(data[i]);
+    }
+    if (std::isnan(result)) return notANumber();
+    return jsNumber(result);
+  }
+  if (!data.is_array()) return evalError(name + ": expects an array");
+  if (arithmetic == Arithmetic::kMultiply) {
+    double product = 1;
+    for (const Json& v : data) {
+      if (object(v)) return notANumber();
+      product *= jsToNumber(v);
+    }
+    if (std::isnan(product)) return notANumber();
+    return jsNumber(product);
+  }
+  if (!data.empty() && object(data[0])) return notANumber();
+  if (arithmetic == Arithmetic::kDivide) {
+    if (data.empty()) return evalError("/: expects at least one number");
+    if (data.size() == 1) {
+      double n = jsToNumber(data[0]);
+      if (n == 0 || std::isnan(n)) return notANumber();
+      return jsNumber(1 / n);
+    }
+    double quotient = jsToNumber(data[0]);
+    for (size_t i = 1; i < data.size(); ++i) {
+      if (object(data[i]) || !jsTruthy(data[i])) return notANumber();
+      quotient /= jsToNumber(data[i]);
+    }
+    if (std::isnan(quotient) || quotient == std::numeric_limits<double>::infinity()) return notANumber();
+    return jsNumber(quotient);
+  }
+  if (data.size() < 2) return evalError("%: expects two numbers");
+  double remainder = jsToNumber(data[0]);
+  for (size_t i = 1; i < data.size(); ++i) {
+    if (object(data[i])) return notANumber();
+    remainder = std::fmod(remainder, jsToNumber(data[i]));
+  }
+  if (std::isnan(remainder)) return notANumber();
+  return jsNumber(remainder);
+}
+
 Status checkArithmeticLiterals(Arithmetic arithmetic, const Json& raw, const std::string& path) {
   if (!raw.is_array()) return okStatus();
   if (raw.empty() && (arithmetic == Arithmetic::kSubtract || arithmetic == Arithmetic::kDivide))

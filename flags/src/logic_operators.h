@@ -26,6 +26,9 @@ enum class Arithmetic { kAdd, kSubtract, kMultiply, kDivide, kModulo };
 std::optional<Arithmetic> arithmeticFromName(const std::string& op);
 // operands: the evaluated argument (an array of operands, or a single one).
 Result<Json> arithmeticValues(Arithmetic arithmetic, const Json& operands);
+// The interpreter's own arithmetic (json-logic-engine's methods), which json-logic-engine uses for
+// folded constants and interpreted parts; `data` is what the method receives.
+Result<Json> arithmeticMethod(Arithmetic arithmetic, const Json& data);
 // What json-logic-engine refuses while compiling: an array, a non-numeric string or a zero
 // divisor written literally, and too few arguments.
 Status checkArithmeticLiterals(Arithmetic arithmetic, const Json& raw, const std::string& path);
