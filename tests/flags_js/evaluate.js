@@ -88,6 +88,19 @@ function rejected(r) {
   }
 }
 
+// The vectors one per line (as make_vectors.py writes them), so a change shows as a readable diff.
+function compact(vectors) {
+  const lines = Object.entries(vectors).map(([key, value]) => {
+    if (Array.isArray(value)) return ` ${JSON.stringify(key)}: [\n${value.map((v) => '  ' + JSON.stringify(v)).join(',\n')}\n ]`;
+    if (key === 'sets' || key === 'contexts') {
+      const entries = Object.entries(value).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
+      return ` ${JSON.stringify(key)}: {\n${entries.join(',\n')}\n }`;
+    }
+    return ` ${JSON.stringify(key)}: ${JSON.stringify(value)}`;
+  });
+  return `{\n${lines.join(',\n')}\n}\n`;
+}
+
 function main() {
   const file = process.argv[2];
   const record = process.argv.includes('--record');
@@ -126,7 +139,7 @@ function main() {
     if (got.flagd === 'accepted') { differences++; console.log(`DIFF rejected[${i}] ${r.name}: flagd-core accepts it: ${JSON.stringify(got.detail)}`); }
   });
   if (record) {
-    fs.writeFileSync(file, JSON.stringify(vectors, null, 1) + '\n');
+    fs.writeFileSync(file, compact(vectors));
     console.log(`recorded ${total} vectors from flagd-core`);
     return;
   }

@@ -3,6 +3,7 @@
 flagd-core answers. Run both after changing a vector, and review the diff of vectors.json."""
 import json
 import os
+import random
 
 V = lambda name, default=None: {"var": name} if default is None else {"var": [name, default]}
 
@@ -267,6 +268,48 @@ L("unknown operator is a parse error", {"frobnicate": [1]})
 L("constant min of nothing is a parse error", {"if": [{"min": []}, "a", "b"]})
 L("constant rule folded", {"if": [{"==": [1, "1"]}, {"cat": ["x", None]}, "b"]})
 
+# Random rules (seeded, so the file is reproducible): they reach the corners of flagd-core's
+# json-logic-engine (coercions, its compiled code's shared `prev`, folded constants) that
+# hand-written vectors miss.
+RANDOM_CTX = {"s": "abc", "n": 5, "f": 2.5, "z": 0, "e": "", "nul": None, "t": True, "fa": False,
+              "arr": [1, "a", None], "obj": {"k": 1}, "v": "1.2.3", "neg": -7, "numstr": "42", "ws": " 3 ",
+              "hex": "0x10", "big": 1e21, "sp": "ab.cd", "targetingKey": "tk-1"}
+RANDOM_OPS = ["==", "===", "!=", "!==", "<", "<=", ">", ">=", "in", "+", "-", "*", "/", "%", "min", "max", "merge",
+              "cat", "substr", "starts_with", "ends_with", "and", "or", "if", "!", "!!", "missing", "missing_some",
+              "sem_ver", "fractional"]
+rng = random.Random(20261201)
+
+
+def random_literal():
+    return rng.choice([0, 1, -1, 2, 3.5, "a", "abc", "", "0", "1", "1.2.3", "2.0.0-rc.1", "x.y", None, True, False,
+                       [1, 2], ["a"], 1e-7, "ab", "  5  ", 10, 100])
+
+
+def random_rule(depth):
+    if depth <= 0 or rng.random() < 0.3:
+        if rng.random() < 0.5:
+            key = rng.choice(list(RANDOM_CTX) + ["missing.key", "obj.k", "arr.1"])
+            return {"var": key} if rng.random() < 0.8 else {"var": [key, random_literal()]}
+        return random_literal()
+    op = rng.choice(RANDOM_OPS)
+    n = rng.choice([1, 2, 2, 2, 3])
+    if op == "missing":
+        return {op: [rng.choice(list(RANDOM_CTX) + ["q", "obj.k", "obj.q"]) for _ in range(n)]}
+    if op == "missing_some":
+        return {op: [rng.choice([0, 1, 2]), [rng.choice(list(RANDOM_CTX) + ["q"]) for _ in range(3)]]}
+    if op == "sem_ver":
+        return {op: [random_rule(depth - 1), rng.choice(["=", "!=", "<", "<=", ">", ">=", "^", "~", "?"]),
+                     random_rule(depth - 1)]}
+    if op == "fractional":
+        buckets = [[rng.choice(["a", "b", random_rule(0)]), rng.choice([0, 1, 5, 50, -1])] for _ in range(n)]
+        return {op: ([random_rule(depth - 1)] if rng.random() < 0.5 else []) + buckets}
+    return {op: [random_rule(depth - 1) for _ in range(n)]}
+
+
+for i in range(600):
+    rule = random_rule(rng.randint(1, 5))
+    L(f"random {i}", rule if isinstance(rule, dict) else {"cat": [rule]}, "random")
+
 cases = []
 sets = {}
 
@@ -365,14 +408,28 @@ rejected = [
     {"name": "literal division by zero", "flag": "f", "document": {"flags": {"f": flag(onoff, "on", {"/": [1, 0]})}}},
 ]
 
+def compact(document):
+    """The vectors one per line, so a change shows as a readable diff."""
+    lines = []
+    for key, value in document.items():
+        if isinstance(value, list):
+            items = ",\n".join("  " + json.dumps(item, ensure_ascii=False) for item in value)
+            lines.append(f" {json.dumps(key)}: [\n{items}\n ]")
+        elif isinstance(value, dict) and key in ("sets", "contexts"):
+            items = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in value.items())
+            lines.append(f" {json.dumps(key)}: {{\n{items}\n }}")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
 out = {
     "comment": "Shared vectors: tests/flags_js/evaluate.js checks flagd-core gives the expect fields, "
                "tests/unit/flags/vectors_test.cpp checks the C++ evaluator does. Inputs from make_vectors.py.",
     "contexts": {"main": ctx, "no-targeting-key": {k: v for k, v in ctx.items() if k != "targetingKey"},
-                 "numeric-targeting-key": dict(ctx, targetingKey=12345)},
+                 "numeric-targeting-key": dict(ctx, targetingKey=12345), "random": RANDOM_CTX},
     "logic": logic, "sets": sets, "cases": cases, "sweeps": sweeps, "monotonic": monotonic, "rejected": rejected,
 }
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "vectors.json"), "w") as f:
-    json.dump(out, f, indent=1, ensure_ascii=False)
-    f.write("\n")
+    f.write(compact(out))
 print(len(logic), "logic,", len(cases), "cases,", len(sweeps), "sweeps,", len(monotonic), "monotonic,", len(rejected), "rejected")
