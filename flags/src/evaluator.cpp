@@ -53,6 +53,15 @@ const char* jsonTypeName(const Json& value) {
   return "object";
 }
 
+// A context nested deeper than a rule may be is refused before it is copied (the copy recurses).
+bool deeperThan(const Json& value, int limit) {
+  if (!value.is_array() && !value.is_object()) return false;
+  if (limit <= 0) return true;
+  for (const Json& item : value)
+    if (deeperThan(item, limit - 1)) return true;
+  return false;
+}
+
 }  // namespace
 
 const char* reasonName(Reason reason) {
@@ -109,7 +118,12 @@ Resolution evaluateFlag(const FlagSet& set, const EvaluationRequest& request, co
   std::optional<std::string> variant = flag->defaultVariant;
   r.reason = Reason::kStatic;
   if (flag->targeting) {
-    Json context = request.context != nullptr && request.context->is_object() ? *request.context : Json::object();
+    const bool usable = request.context != nullptr && request.context->is_object();
+    if (usable && deeperThan(*request.context, limits.maxDepth))
+      return failure(ErrorCode::kGeneral,
+                     "the evaluation context is nested deeper than " + std::to_string(limits.maxDepth) + " levels",
+                     flag->metadata);
+    Json context = usable ? *request.context : Json::object();
     context["$flagd"] = Json{{"flagKey", key}, {"timestamp", request.timestampSeconds}};
     auto result = evaluateRule(*flag->targeting, context, limits);
     if (!result)

@@ -110,3 +110,12 @@ TEST_CASE("reason and type names are OpenFeature's", "[flags][evaluator]") {
   CHECK(valueTypeFromName("object") == ValueType::kObject);
   CHECK_FALSE(valueTypeFromName("float").has_value());
 }
+
+TEST_CASE("a context nested too deep is an error, not a stack overflow", "[flags][evaluator]") {
+  Json deep = "x";
+  for (int i = 0; i < 200; ++i) deep = Json{{"a", deep}};
+  Resolution r = eval(sample(), "targeted", ValueType::kBoolean, Json{{"email", "ada@example.com"}, {"deep", deep}});
+  CHECK(r.errorCode == ErrorCode::kGeneral);
+  CHECK_THAT(r.errorMessage, Catch::Contains("nested deeper than 64 levels"));
+  CHECK(eval(sample(), "static", ValueType::kBoolean, Json{{"deep", deep}}).variant == "on");  // no rule, no copy
+}

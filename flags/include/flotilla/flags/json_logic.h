@@ -1,7 +1,8 @@
 #pragma once
 // A small JSONLogic evaluator for flagd targeting rules: the operators flagd documents and its
-// JavaScript evaluator (@openfeature/flagd-core on json-logic-engine) runs, with the same
-// coercions (js_value.h), plus flagd's `fractional`, `sem_ver`, `starts_with` and `ends_with`.
+// JavaScript evaluator (@openfeature/flagd-core 4.0.1 on json-logic-engine 5.0.7) runs, with the
+// same coercions (js_value.h) and the same corners (src/interpreter.h says which), plus flagd's
+// `fractional`, `sem_ver`, `starts_with` and `ends_with`.
 //
 // Supported: var (dotted paths, default), if, ==, ===, !=, !==, !, !!, and, or, <, <=, >, >=
 // (three arguments: between), in (string and array), cat, substr, + - * / %, min, max, merge,
@@ -32,7 +33,9 @@ struct LogicLimits {
 };
 
 // Accepts a rule whose objects are all single-key known operators, nested no deeper than
-// limits.maxDepth. The error names the path inside the rule ("if[1].in: unknown operator ...").
+// limits.maxDepth, and that json-logic-engine would compile: what it evaluates while compiling
+// (the parts that read no context) must not fail. The error names the path inside the rule
+// ("if[1].frobnicate: unknown operator ..."). flagd answers such a rule with PARSE_ERROR.
 Status checkRule(const Json& rule, const LogicLimits& limits = {});
 
 // Applies a checked rule to data (the evaluation context, already holding `$flagd`). An Error
