@@ -108,9 +108,17 @@ Status Interpreter::charge(size_t operations) {
 }
 
 bool Interpreter::constant(const Json& rule) {
-  auto [it, inserted] = constant_.emplace(&rule, false);
-  if (inserted) it->second = isConstantRule(rule);
-  return it->second;
+  // isConstantRule, remembered per node so that each node of the rule is looked at once.
+  if (!rule.is_array() && !rule.is_object()) return true;
+  if (auto it = constant_.find(&rule); it != constant_.end()) return it->second;
+  bool result = true;
+  if (rule.is_array()) {
+    for (const Json& item : rule) result = constant(item) && result;
+  } else if (!rule.empty()) {
+    result = !foldingStopsAt(rule.begin().key()) && constant(rule.begin().value());
+  }
+  constant_.emplace(&rule, result);
+  return result;
 }
 
 Result<Json> Interpreter::eval(const Json& rule, Mode mode) {

@@ -109,12 +109,13 @@ bool isConstantRule(const Json& rule) {
     return true;
   }
   if (!rule.is_object() || rule.empty()) return true;
-  const std::string& op = rule.begin().key();
+  return !foldingStopsAt(rule.begin().key()) && isConstantRule(rule.begin().value());
+}
+
+bool foldingStopsAt(const std::string& op) {
   // Operators that read the context, and flagd's own (json-logic-engine cannot fold those).
-  if (op == "var" || op == "missing" || op == "missing_some" || op == "fractional" || op == "sem_ver" ||
-      op == "starts_with" || op == "ends_with")
-    return false;
-  return isConstantRule(rule.begin().value());
+  return op == "var" || op == "missing" || op == "missing_some" || op == "fractional" || op == "sem_ver" ||
+         op == "starts_with" || op == "ends_with";
 }
 
 Status checkRule(const Json& rule, const LogicLimits& limits) {

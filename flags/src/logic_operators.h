@@ -40,5 +40,7 @@ Result<Json> mergeOp(const Json& args, std::size_t maxLength);
 
 // A rule that reads nothing from the context (json-logic-engine evaluates those while compiling).
 bool isConstantRule(const Json& rule);
+// The operators whose nodes are never constant.
+bool foldingStopsAt(const std::string& op);
 
 }  // namespace flotilla::flags
