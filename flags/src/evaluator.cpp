@@ -53,15 +53,6 @@ const char* jsonTypeName(const Json& value) {
   return "object";
 }
 
-// A context nested deeper than a rule may be is refused before it is copied (the copy recurses).
-bool deeperThan(const Json& value, int limit) {
-  if (!value.is_array() && !value.is_object()) return false;
-  if (limit <= 0) return true;
-  for (const Json& item : value)
-    if (deeperThan(item, limit - 1)) return true;
-  return false;
-}
-
 }  // namespace
 
 const char* reasonName(Reason reason) {
@@ -118,8 +109,9 @@ Resolution evaluateFlag(const FlagSet& set, const EvaluationRequest& request, co
   std::optional<std::string> variant = flag->defaultVariant;
   r.reason = Reason::kStatic;
   if (flag->targeting) {
+    // A context nested deeper than a rule may be is refused before it is copied (copies recurse).
     const bool usable = request.context != nullptr && request.context->is_object();
-    if (usable && deeperThan(*request.context, limits.maxDepth))
+    if (usable && jsonDeeperThan(*request.context, limits.maxDepth))
       return failure(ErrorCode::kGeneral,
                      "the evaluation context is nested deeper than " + std::to_string(limits.maxDepth) + " levels",
                      flag->metadata);

@@ -3,6 +3,8 @@
 #include <set>
 #include <vector>
 
+#include "flotilla/flags/js_value.h"
+
 namespace flotilla::flags {
 namespace {
 
@@ -30,6 +32,9 @@ Status checkMetadata(const Json& metadata, const std::string& where) {
 // A rule grown past this many values by $ref substitution is refused (evaluators that use each
 // other can double a rule at every step).
 constexpr size_t kMaxExpandedValues = 100000;
+// A document deeper than this is refused before it is parsed: targeting nests at most
+// LogicLimits::maxDepth (64) inside flags.<key>.targeting, and values are copied recursively.
+constexpr int kMaxDocumentDepth = 100;
 
 // One substitution pass: every {"$ref": name} becomes the evaluator as written.
 Result<Json> substitute(const Json& rule, const std::string& name, const Json& evaluator, size_t& values) {
@@ -154,16 +159,24 @@ Result<Flag> parseFlag(const std::string& key, const Json& body, const Evaluator
 }  // namespace
 
 Result<FlagSet> FlagSet::parse(std::string_view text, const LogicLimits& limits) {
+  if (jsonTextDeeperThan(text, kMaxDocumentDepth))
+    return Error(Errc::kInvalidArgument,
+                 "the flag set nests deeper than " + std::to_string(kMaxDocumentDepth) + " levels");
   // Parsed twice: the ordered copy only gives $evaluators' order, which $ref resolution follows.
   auto ordered = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (ordered.is_discarded()) return Error(Errc::kInvalidArgument, "the flag set is not valid JSON");
   std::vector<std::string> order;
   if (ordered.is_object() && ordered.contains("$evaluators") && ordered["$evaluators"].is_object())
     for (const auto& [name, rule] : ordered["$evaluators"].items()) order.push_back(name);
-  return fromJson(Json::parse(text), order, limits);
+  Json document = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded()) return Error(Errc::kInvalidArgument, "the flag set is not valid JSON");
+  return fromJson(document, order, limits);
 }
 
 Result<FlagSet> FlagSet::fromJson(const Json& document, const LogicLimits& limits) {
+  if (jsonDeeperThan(document, kMaxDocumentDepth))
+    return Error(Errc::kInvalidArgument,
+                 "the flag set nests deeper than " + std::to_string(kMaxDocumentDepth) + " levels");
   std::vector<std::string> order;
   if (document.is_object() && document.contains("$evaluators") && document["$evaluators"].is_object())
     for (const auto& [name, rule] : document["$evaluators"].items()) order.push_back(name);

@@ -232,6 +232,33 @@ bool jsRelate(Relation relation, const Json& left, const Json& right) {
 
 namespace flotilla::flags {
 
+bool jsonDeeperThan(const Json& value, int limit) {
+  if (!value.is_array() && !value.is_object()) return false;
+  if (limit <= 0) return true;
+  for (const Json& item : value)
+    if (jsonDeeperThan(item, limit - 1)) return true;
+  return false;
+}
+
+bool jsonTextDeeperThan(std::string_view text, int limit) {
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (inString) {
+      if (c == '\\') ++i;
+      if (c == '"') inString = false;
+      continue;
+    }
+    if (c == '"') inString = true;
+    if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    }
+    if (c == ']' || c == '}') --depth;
+  }
+  return false;
+}
+
 std::u16string jsUtf16(std::string_view utf8) {
   std::u16string units;
   units.reserve(utf8.size());

@@ -87,7 +87,7 @@ TEST_CASE("targeting must be a rule of known operators", "[flags][flag_set]") {
              Catch::Contains("flags.new-ui.targeting: if[1]: reads no context and fails "
                              "(flagd evaluates it when it loads the rule): min: expects numbers"));
   std::string deep = R"("on")";
-  for (int i = 0; i < 80; ++i) deep = R"({"if": [true, )" + deep + "]}";
+  for (int i = 0; i < 40; ++i) deep = R"({"if": [true, )" + deep + "]}";  // 80 levels
   CHECK_THAT(refusal(targeting(deep)), Catch::Contains("nested deeper than 64 levels"));
   auto empty = FlagSet::parse(targeting("{}"));
   REQUIRE(empty.ok());
@@ -137,4 +137,14 @@ TEST_CASE("metadata values are strings, numbers or booleans; a flag's override t
   REQUIRE(set.ok());
   CHECK(set->find("new-ui")->metadata == Json{{"flagSetId", "shop"}, {"version", 2}, {"team", "web"}});
   CHECK(set->metadata() == Json{{"flagSetId", "shop"}, {"version", 1}});
+}
+
+TEST_CASE("a document nested too deep is refused before it is parsed", "[flags][flag_set]") {
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  CHECK_THAT(refusal(R"({"flags": {}, "metadata": {"x": )" + deep + "}}"),
+             Catch::Contains("the flag set nests deeper than 100 levels"));
+  // Brackets inside strings do not count.
+  auto set = FlagSet::parse(R"({"flags": {"f": {"state": "ENABLED", "variants": {"a": ")" + std::string(500, '[') +
+                            R"("}}}})");
+  CHECK(set.ok());
 }

@@ -39,6 +39,12 @@ bool jsLooseEquals(const Json& a, const Json& b);
 std::u16string jsUtf16(std::string_view utf8);
 std::string jsUtf8(std::u16string_view utf16);
 
+// Whether arrays and objects nest more than `limit` levels; recurses at most `limit` deep.
+bool jsonDeeperThan(const Json& value, int limit);
+// The same for JSON text, without parsing it (strings are skipped): run before parsing untrusted
+// text, since parsed values are copied and destroyed recursively.
+bool jsonTextDeeperThan(std::string_view text, int limit);
+
 enum class Relation { kLess, kLessEqual, kGreater, kGreaterEqual };
 // `<`, `<=`, `>`, `>=` between primitives: strings compare as strings, otherwise as numbers.
 bool jsRelate(Relation relation, const Json& a, const Json& b);
