@@ -13,10 +13,30 @@ packages=(
   dpkg-dev lintian  # scripts/package.sh: dpkg-shlibdeps, dpkg-buildflags; the packages checked
   prometheus  # only for promtool: the metrics test lints /metrics with it
   clang-14 libclang-rt-14-dev
+  nodejs npm  # flagd's own evaluator (npm @openfeature/flagd-core) checks the flag vectors
 )
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+# The npm packages the flag tests run (tests/flags_js), exactly as package-lock.json pins them.
+# npm ci runs only when they are missing or the lock file changed, so a second run needs no
+# network; without npm or a registry the comparison with flagd-core is skipped, not failed.
+install_flags_js() {
+  local dir="$root/tests/flags_js"
+  command -v npm >/dev/null 2>&1 || return 0
+  if cmp -s "$dir/package-lock.json" "$dir/node_modules/.flotilla-installed-lock"; then return 0; fi
+  echo "bootstrap: npm ci in tests/flags_js"
+  if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error); then
+    cp "$dir/package-lock.json" "$dir/node_modules/.flotilla-installed-lock"
+  else
+    echo "bootstrap: npm ci failed in tests/flags_js; the test against flagd-core will be skipped" >&2
+  fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
+  # A node from elsewhere (NodeSource's nodejs carries its own npm) serves as well as Debian's.
+  if [ "$p" = nodejs ] && command -v node >/dev/null 2>&1; then continue; fi
+  if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
@@ -24,6 +44,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "bootstrap: all ${#packages[@]} packages present"
+  install_flags_js
   exit 0
 fi
 
@@ -33,3 +54,4 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_flags_js

@@ -69,7 +69,7 @@ mkdir -p "$run"
 "$bin/make_corpus" "$run/generated"
 
 failed=()
-for name in protocol plan journal prom; do
+for name in protocol plan journal prom flags; do
   target="$bin/fuzz_$name"
   work="$run/$name"
   mkdir -p "$work/corpus" "$work/artifacts"
