@@ -238,6 +238,7 @@ DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
   hooks.report = [&inbox](const protocol::Report& r) { sendInternal(inbox.pipe, ReportOut{r}); };
   hooks.wait = [&inbox, &clock](common::Millis d) {
     auto until = clock.steadyNow() + d;
+    inbox.pollFor(common::Millis(0));  // a stop that already arrived counts, even for a wait of 0
     while (!inbox.stopping) {
       auto now = clock.steadyNow();
       if (now >= until) return true;
@@ -391,7 +392,9 @@ Status Agent::run() {
   }
   // Give the last reports a moment to leave (linger), then close.
 #ifdef FLOTILLA_HAVE_SYSTEMD
-  sd_notify(0, "STOPPING=1");
+  // A handover is not a stop: the same process goes on as the new agent, and
+  // systemd must not start the stop timeout that would kill it.
+  if (!handover_) sd_notify(0, "STOPPING=1");
 #endif
   if (!worker_done_)
     return Error(Errc::kTimeout, "the worker did not stop within stop_grace (" +

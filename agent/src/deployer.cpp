@@ -319,6 +319,9 @@ Phase Deployer::handOver(Ctx& c) {
   if (!ran) return revert(c, "the new agent could not be started: " + ran.error().message);
   if (!ran->success())
     return revert(c, "the new agent failed its selftest (" + ran->describe() + "): " + firstLine(ran->output));
+  // Asked to stop while the trial ran: stopping wins, the handover waits for another order.
+  if (hooks_.wait && !hooks_.wait(common::Millis(0)))
+    return revert(c, "the agent was asked to stop during the new agent's trial");
   // The handover is journaled before it happens (a save recovery needs, the
   // third of a self-upgrade): a new agent that dies before it reports is found
   // out at the next start (recoverHandover).

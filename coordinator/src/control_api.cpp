@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "flotilla/common/duration.h"
 #include "flotilla/coordinator/control_docs.h"
 #include "flotilla/protocol/control.h"
@@ -216,6 +218,17 @@ json ControlApi::rollbackToEarlier(const std::string& app, const std::string& to
     }
     if (target.empty())
       return errorJson(Errc::kNotFound, "app '" + app + "' has no earlier successful release to roll back to");
+  } else {
+    // Only back to what was deployed before: a release that never went out
+    // (refused, awaiting approval, failed) does not go out as a "rollback".
+    auto hist = ctx_.store().rollouts(app, 1000);
+    if (!hist) return errorJson(hist.error());
+    const bool deployed = std::any_of(hist->begin(), hist->end(), [&](const RolloutRecord& h) {
+      return h.version == target && h.state == "succeeded";
+    });
+    if (!deployed)
+      return errorJson(Errc::kNotFound, "no rollout of " + app + " " + target +
+                                            " ever succeeded; --to names a release that was deployed before");
   }
   auto rel = ctx_.store().release(app, target);
   if (!rel) return errorJson(rel.error());

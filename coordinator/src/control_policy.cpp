@@ -69,8 +69,14 @@ json ControlApi::approve(const Call& c) {
   state.add(c.identity, now_ms);
   ctx_.operatorActed(*active, "approved", "approved by " + c.identity + ": " + state.describe(now_ms), c.actor);
   if (state.satisfied(now_ms)) {
-    active->engine->start(ctx_.steadyNow());
-    ctx_.operatorActed(*active, "approvals_satisfied", state.describe(now_ms) + "; the rollout starts", c.actor);
+    // A freeze closed now holds even an approved rollout that has not started
+    // (whatever its in_flight): the sweep starts it when the freeze ends.
+    const std::string closed = ctx_.policyGates().closedFreeze(active->plan, common::fromUnixMillis(now_ms));
+    if (closed.empty()) active->engine->start(ctx_.steadyNow());
+    ctx_.operatorActed(
+        *active, "approvals_satisfied",
+        state.describe(now_ms) + (closed.empty() ? "; the rollout starts" : "; it starts when " + closed + " ends"),
+        c.actor);
   }
   return control::RolloutReply{statusDoc(*active, false, ctx_.steadyNow())};
 }

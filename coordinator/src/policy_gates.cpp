@@ -90,6 +90,12 @@ std::string PolicyGates::holdReason(const protocol::Plan& plan, common::SysTime 
   return "";
 }
 
+std::string PolicyGates::closedFreeze(const protocol::Plan& plan, common::SysTime now) const {
+  for (const auto& f : freezes_)
+    if (covers(f.policy, plan) && f.window.activeAt(now)) return "freeze " + f.policy.name;
+  return "";
+}
+
 Status PolicyGates::breakGlassAllowed(const std::string& who) const {
   if (!who.empty() && std::find(break_glass_.begin(), break_glass_.end(), who) != break_glass_.end()) return {};
   return Error(Errc::kPolicyDenied,

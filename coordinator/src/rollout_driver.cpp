@@ -76,6 +76,14 @@ Result<std::string> RolloutDriver::start(RolloutStart start) {
   auto spec_bytes = protocol::encodeSpec(spec);
   ReleaseRecord rel{plan.app,        plan.version,           start.digest, start.size, std::move(spec_bytes),
                     start.plan_text, start.release_signature};
+  // A version names one artifact for good: what was approved, deployed or
+  // rolled back to as "web 8" is never replaced by another build under that name.
+  auto known = store_.release(plan.app, plan.version);
+  if (!known) return known.error();
+  if (*known && (*known)->artifact_digest != start.digest)
+    return Error(Errc::kConflict, start.plan_name + ": release " + plan.app + " " + plan.version +
+                                      " exists with another artifact (" + (*known)->artifact_digest.substr(0, 16) +
+                                      "...); a version names one artifact for good: give this build a new version");
   FLOTILLA_TRY(store_.putRelease(rel));
 
   RolloutRecord record = newRolloutRecord(id, plan, start.plan_name, start.plan_text, start.actor, kind,
@@ -89,6 +97,13 @@ Result<std::string> RolloutDriver::start(RolloutStart start) {
   auto& r = *ar;
   rollouts_.emplace(id, std::move(ar));
   active_by_app_[r.plan.app] = id;
+  // Waiting for approvals is part of what the first commit makes durable.
+  if (start.approval) {
+    r.approval = std::move(start.approval);
+    r.engine->awaitApproval("waits for " + std::to_string(r.approval->required) +
+                            " approval(s) by operators other than " + r.approval->submitter + ": `flotilla approve " +
+                            id + "`");
+  }
   recordEvent(r, "submitted", "", -1,
               kind + " of " + r.plan.app + " " + r.plan.version + " to " + std::to_string(targets.size()) +
                   " hosts from " + start.plan_name,
@@ -105,14 +120,7 @@ Result<std::string> RolloutDriver::start(RolloutStart start) {
                  "the coordinator's store is failing (" + st.error().message + "); rollout not started");
   }
   if (auto st = store_.begin(); !st.ok()) hooks_.store_failed(st.error());
-  if (start.approval) {
-    r.approval = std::move(start.approval);
-    r.engine->awaitApproval("waits for " + std::to_string(r.approval->required) +
-                            " approval(s) by operators other than " + r.approval->submitter + ": `flotilla approve " +
-                            id + "`");
-  } else {
-    r.engine->start(clock_.steadyNow());
-  }
+  if (!r.approval) r.engine->start(clock_.steadyNow());
   applyActions(r, clock_.steadyNow());
   persist(r);
   return id;
@@ -147,10 +155,19 @@ Result<std::string> RolloutDriver::recordRefusal(const RolloutStart& start, cons
   return id;
 }
 
-void RolloutDriver::sweepApprovals() {
+void RolloutDriver::sweepApprovals(const std::function<std::string(const ActiveRollout&)>& closed_gate) {
   const std::int64_t now_ms = common::toUnixMillis(clock_.systemNow());
+  const auto now = clock_.steadyNow();
   for (auto& [id, r] : rollouts_) {
     if (!r->approval || r->engine->state() != RolloutState::kAwaitingApproval) continue;
+    // Approved while a freeze was closed: it starts when the freeze ends.
+    if (r->approval->satisfied(now_ms) && closed_gate(*r).empty()) {
+      r->engine->start(now);
+      recordEvent(*r, "hold_lifted", "", -1, "approved, and no freeze holds it any more; the rollout starts");
+      applyActions(*r, now);
+      r->store_stale = true;
+      continue;
+    }
     for (const auto& gone : r->approval->expire(now_ms)) {
       recordEvent(*r, "approval_expired", "", -1,
                   "the approval by " + gone.by + " is older than " + common::formatDuration(r->approval->ttl) +

@@ -20,7 +20,9 @@ Result<RestoreOutcome> restoreRollout(const RolloutRecord& rec, const ReleaseLoa
     return cannotResume("no stored engine state");
   auto plan = protocol::parsePlan(rec.plan_text, rec.plan_name, "");
   if (!plan) return cannotResume(plan.error().message);
-  const std::string kind = saved.value("kind", "rollout");
+  const auto stored_kind = saved.find("kind");
+  const std::string kind =
+      stored_kind != saved.end() && stored_kind->is_string() ? stored_kind->get<std::string>() : "rollout";
   if (kind == "rollback") {
     plan->waves = rollbackPolicy(plan->waves);
     plan->analysis.reset();  // a rollback is fast: no analysis
@@ -42,7 +44,7 @@ Result<RestoreOutcome> restoreRollout(const RolloutRecord& rec, const ReleaseLoa
   if (!engine) return cannotResume(engine.error().message);
   (*engine)->extendDeadlines(steady_now + reconnect_grace);
   auto active = makeActiveRollout(rec, std::move(*plan), kind, **rel, std::move(*engine));
-  active->broke_glass = saved.value("broke_glass", false);
+  if (auto bg = saved.find("broke_glass"); bg != saved.end() && bg->is_boolean()) active->broke_glass = bg->get<bool>();
   if (saved.contains("approval")) {
     auto approval = ApprovalState::fromJson(saved["approval"]);
     if (!approval) return cannotResume(approval.error().message);

@@ -157,6 +157,12 @@ TEST_CASE("approvals: a rule nobody could satisfy is refused at start, a waiting
   REQUIRE(aborted.exit_code == 0);
   CHECK(p.waitState(id) == "aborted");
   CHECK(p.f.liveRelease("h0", "web").empty());
+  // What never went out does not go out as a "rollback" either.
+  auto sneak = p.console({"rollback", "web", "--to", "1"}, "ann");
+  INFO(text(sneak));
+  CHECK(sneak.exit_code == 2);
+  CHECK(text(sneak).find("ever succeeded") != std::string::npos);
+  CHECK(p.f.liveRelease("h0", "web").empty());
 }
 
 TEST_CASE("approvals over ipc://: the peer's Unix user decides, not the name its console gives",

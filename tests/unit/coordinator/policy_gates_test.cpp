@@ -84,6 +84,9 @@ TEST_CASE("policy gates: a running rollout is held by a pausing freeze, not by o
   const auto g = gates();
   CHECK(g.holdReason(plan("api", {{"env", "prod"}}), at("2026-12-05T12:00:00Z")) == "freeze weekend");
   CHECK(g.holdReason(plan("web"), at("2026-12-01T12:00:00Z")).empty());  // in_flight = finish
+  // A rollout that has not started waits for either kind.
+  CHECK(g.closedFreeze(plan("web"), at("2026-12-01T12:00:00Z")) == "freeze web-release");
+  CHECK(g.closedFreeze(plan("web"), at("2026-12-03T12:00:00Z")).empty());
   CHECK(g.holdReason(plan("api", {{"env", "prod"}}), at("2026-12-03T12:00:00Z")).empty());
   const auto status = g.status(at("2026-12-01T12:00:00Z"));
   REQUIRE(status.size() == 2);

@@ -486,12 +486,56 @@ TEST_CASE(
   // An hour later bob's approval no longer counts, and the record says so.
   rig.clock.advance(std::chrono::minutes(59));
   REQUIRE(rig.store->begin().ok());
-  rig.driver->sweepApprovals();
+  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string(); });
   CHECK(r->approval->approvals.size() == 1);
   rig.clock.advance(std::chrono::minutes(1));
-  rig.driver->sweepApprovals();
+  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string(); });
   rig.driver->advance(rig.clock.steadyNow());
   rig.commitAndFlush();
   CHECK(r->approval->approvals.empty());
   CHECK(countOf(rig.eventKinds(), "approval_expired") == 1);
+}
+
+TEST_CASE("rollout driver: an approved rollout waits while a freeze is closed, then starts",
+          "[coordinator][rollout_driver][policy]") {
+  TempDir dir;
+  Rig rig(dir, 3);
+  ApprovalState approval;
+  approval.submitter = "operator:aaaaaaaaaaaaaaaa";
+  approval.required = 1;
+  approval.ttl = std::chrono::hours(1);
+  rig.start("", approval);
+  ActiveRollout* r = rig.driver->find("web-1");
+  REQUIRE(r);
+  r->approval->add("operator:bbbbbbbbbbbbbbbb", flotilla::common::toUnixMillis(rig.clock.systemNow()));
+  REQUIRE(rig.store->begin().ok());
+  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string("freeze weekend"); });
+  CHECK(r->engine->state() == RolloutState::kAwaitingApproval);
+  CHECK(rig.orders.takeOutbox().empty());
+  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string(); });
+  CHECK(r->engine->state() == RolloutState::kRunning);
+  rig.commitAndFlush();
+  CHECK(countOf(rig.eventKinds(), "hold_lifted") == 1);
+  CHECK_FALSE(rig.sent.empty());
+}
+
+TEST_CASE("rollout driver: a version names one artifact for good", "[coordinator][rollout_driver]") {
+  TempDir dir;
+  Rig rig(dir, 2);
+  rig.start();
+  REQUIRE(rig.driver->find("web-1")->engine->abort(rig.clock.steadyNow()).ok());
+  rig.iterate();
+  REQUIRE_FALSE(rig.driver->appActive("web"));
+  const std::string text = planText("");
+  auto plan = flotilla::protocol::parsePlan(text, "web.toml", "");
+  REQUIRE(plan.ok());
+  auto other = rig.driver->start(
+      RolloutStart{*plan, text, "web.toml", std::string(64, 'e'), 42, "ann", "rollout", "sig", std::nullopt});
+  REQUIRE_FALSE(other.ok());
+  CHECK(other.error().code == Errc::kConflict);
+  CHECK(other.error().message.find("exists with another artifact") != std::string::npos);
+  // The same artifact again is the same release: it may go out again.
+  auto same = rig.driver->start(
+      RolloutStart{*plan, text, "web.toml", std::string(64, 'd'), 42, "ann", "rollout", "sig", std::nullopt});
+  CHECK(same.ok());
 }

@@ -82,6 +82,10 @@ class PolicyGates {
   // first active freeze covering it with in_flight = "pause" ("" = nothing).
   std::string holdReason(const protocol::Plan& plan, common::SysTime now) const;
 
+  // The first freeze covering `plan` that is active now, whatever its
+  // in_flight ("" = none): an approved rollout that has not started waits for it.
+  std::string closedFreeze(const protocol::Plan& plan, common::SysTime now) const;
+
   bool empty() const { return freezes_.empty() && !approvals_.enabled(); }
 
  private:

@@ -118,9 +118,10 @@ class RolloutDriver {
   // Once a second: each rollout held (or no longer held) at its wave
   // boundaries by what `hold_of` says ("" = nothing: policy freezes).
   void applyHolds(const std::function<std::string(const ActiveRollout&)>& hold_of, common::SteadyTime now);
-  // Once a second: approvals older than their ttl stop counting (an
-  // approval_expired event each) for rollouts awaiting approval.
-  void sweepApprovals();
+  // Once a second, for rollouts awaiting approval: one approved while a
+  // freeze was closed starts once `closed_gate` says nothing holds it ("");
+  // approvals older than their ttl stop counting (an approval_expired event each).
+  void sweepApprovals(const std::function<std::string(const ActiveRollout&)>& closed_gate);
   // Once a second: watchers of every rollout get a fresh status (gates count down).
   void markWatchTicks();
   // Runs due deadlines, acts on actions, persists what changed, finishes what ended.
