@@ -89,10 +89,12 @@ std::vector<std::string> sweepVariants(const Json& sweep) {
   std::vector<std::string> out;
   const std::string prefix = sweep["keys"]["prefix"];
   const int count = sweep["keys"]["count"];
+  // The request holds a view of the flag's name: it must outlive the loop.
+  const std::string flag = sweep["flag"];
+  const ValueType type = *valueTypeFromName(sweep["type"].get<std::string>());
   for (int i = 0; i < count; ++i) {
     Json context{{"targetingKey", prefix + std::to_string(i)}};
-    EvaluationRequest request{sweep["flag"].get<std::string>(), *valueTypeFromName(sweep["type"].get<std::string>()),
-                              &context, 0};
+    EvaluationRequest request{flag, type, &context, 0};
     Resolution r = evaluateFlag(set, request);
     out.push_back(r.variant ? *r.variant : "-");
   }
