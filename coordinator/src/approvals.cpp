@@ -36,6 +36,16 @@ std::vector<Approval> ApprovalState::expire(std::int64_t now_ms) {
   return gone;
 }
 
+std::vector<Approval> ApprovalState::retainEligible(const ApprovalGate& gate) {
+  std::vector<Approval> gone;
+  std::erase_if(approvals, [&](const Approval& a) {
+    if (gate.mayApprove(*this, a.by).ok()) return false;
+    gone.push_back(a);
+    return true;
+  });
+  return gone;
+}
+
 std::string ApprovalState::describe(std::int64_t now_ms) const {
   const std::size_t have = valid(now_ms);
   std::string s = std::to_string(have) + " of " + std::to_string(required) + " approvals";

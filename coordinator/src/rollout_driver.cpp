@@ -155,11 +155,18 @@ Result<std::string> RolloutDriver::recordRefusal(const RolloutStart& start, cons
   return id;
 }
 
-void RolloutDriver::sweepApprovals(const std::function<std::string(const ActiveRollout&)>& closed_gate) {
+void RolloutDriver::sweepApprovals(const ApprovalGate& gate,
+                                   const std::function<std::string(const ActiveRollout&)>& closed_gate) {
   const std::int64_t now_ms = common::toUnixMillis(clock_.systemNow());
   const auto now = clock_.steadyNow();
   for (auto& [id, r] : rollouts_) {
     if (!r->approval || r->engine->state() != RolloutState::kAwaitingApproval) continue;
+    for (const auto& gone : r->approval->retainEligible(gate)) {
+      recordEvent(*r, "approval_dropped", "", -1,
+                  "the approval by " + gone.by + " no longer counts: it may not approve any more; " +
+                      r->approval->describe(now_ms));
+      r->store_stale = true;
+    }
     // Approved while a freeze was closed: it starts when the freeze ends.
     if (r->approval->satisfied(now_ms) && closed_gate(*r).empty()) {
       r->engine->start(now);

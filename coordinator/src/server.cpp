@@ -276,7 +276,8 @@ void Server::afterWork(SteadyTime now) {
     rollouts_->markWatchTicks();
     const auto wall = clock_.systemNow();
     rollouts_->applyHolds([&](const ActiveRollout& r) { return policy_.holdReason(r.plan, wall); }, now);
-    rollouts_->sweepApprovals([&](const ActiveRollout& r) { return policy_.closedFreeze(r.plan, wall); });
+    rollouts_->sweepApprovals(policy_.approvals(),
+                              [&](const ActiveRollout& r) { return policy_.closedFreeze(r.plan, wall); });
     next_sweep_ = now + std::chrono::seconds(1);
   }
   if (!alarms_->empty()) alarms_->tick(now);

@@ -135,6 +135,23 @@ TEST_CASE("approvals: the gate covers the apps and labels it names", "[coordinat
   CHECK_FALSE(gate(0).covers(plan("web")));  // required = 0: no gate
 }
 
+TEST_CASE("approvals: an identity that may no longer approve stops counting", "[coordinator][policy]") {
+  auto s = *gate(2).open(kAnn);
+  s.add(kBob, 1000);
+  s.add(kCid, 1000);
+  CHECK(s.satisfied(1000));
+  // Bob's key was taken out of control.operators, and the coordinator restarted.
+  ApprovalPolicy p;
+  p.required = 1;
+  auto without_bob = ApprovalGate::make(p, {kAnn, kCid});
+  REQUIRE(without_bob.ok());
+  auto gone = s.retainEligible(*without_bob);
+  REQUIRE(gone.size() == 1);
+  CHECK(gone[0].by == kBob);
+  CHECK(s.valid(1000) == 1);
+  CHECK_FALSE(s.satisfied(1000));
+}
+
 TEST_CASE("approvals: the state survives a restart as JSON; corrupt JSON is an error", "[coordinator][policy]") {
   auto s = *gate(2).open(kAnn);
   s.add(kBob, 1234);

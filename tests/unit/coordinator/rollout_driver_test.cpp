@@ -486,10 +486,10 @@ TEST_CASE(
   // An hour later bob's approval no longer counts, and the record says so.
   rig.clock.advance(std::chrono::minutes(59));
   REQUIRE(rig.store->begin().ok());
-  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string(); });
+  rig.driver->sweepApprovals(ApprovalGate(), [](const ActiveRollout&) { return std::string(); });
   CHECK(r->approval->approvals.size() == 1);
   rig.clock.advance(std::chrono::minutes(1));
-  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string(); });
+  rig.driver->sweepApprovals(ApprovalGate(), [](const ActiveRollout&) { return std::string(); });
   rig.driver->advance(rig.clock.steadyNow());
   rig.commitAndFlush();
   CHECK(r->approval->approvals.empty());
@@ -509,10 +509,10 @@ TEST_CASE("rollout driver: an approved rollout waits while a freeze is closed, t
   REQUIRE(r);
   r->approval->add("operator:bbbbbbbbbbbbbbbb", flotilla::common::toUnixMillis(rig.clock.systemNow()));
   REQUIRE(rig.store->begin().ok());
-  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string("freeze weekend"); });
+  rig.driver->sweepApprovals(ApprovalGate(), [](const ActiveRollout&) { return std::string("freeze weekend"); });
   CHECK(r->engine->state() == RolloutState::kAwaitingApproval);
   CHECK(rig.orders.takeOutbox().empty());
-  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string(); });
+  rig.driver->sweepApprovals(ApprovalGate(), [](const ActiveRollout&) { return std::string(); });
   CHECK(r->engine->state() == RolloutState::kRunning);
   rig.commitAndFlush();
   CHECK(countOf(rig.eventKinds(), "hold_lifted") == 1);

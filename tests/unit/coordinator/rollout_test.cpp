@@ -359,8 +359,8 @@ SteadyTime fromMs(std::int64_t ms) { return SteadyTime(std::chrono::milliseconds
 // saveState() and the host rows.
 std::unique_ptr<Rollout> reloaded(const Drive& d, WavePolicy p) {
   std::vector<flotilla::coordinator::HostSlot> hosts(d.rollout.hosts().begin(), d.rollout.hosts().end());
-  auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", std::move(p), 5min, std::nullopt}, hosts, d.rollout.saveState(toMs),
-                            fromMs);
+  auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", std::move(p), 5min, std::nullopt}, hosts,
+                            d.rollout.saveState(toMs), fromMs);
   REQUIRE(r.ok());
   return std::move(*r);
 }
@@ -427,7 +427,8 @@ TEST_CASE("rollout: restoring state that does not fit its plan is refused with a
   std::vector<flotilla::coordinator::HostSlot> hosts(d.rollout.hosts().begin(), d.rollout.hosts().end());
   auto state = d.rollout.saveState(toMs);
   SECTION("other wave sizes") {
-    auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", policy({pct(100)}), 5min, std::nullopt}, hosts, state, fromMs);
+    auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", policy({pct(100)}), 5min, std::nullopt}, hosts,
+                              state, fromMs);
     REQUIRE(!r.ok());
     CHECK(r.error().message.find("waves") != std::string::npos);
   }
@@ -472,7 +473,8 @@ TEST_CASE("rollout: hosts dispatched but stored without an order are restored as
     row.moved = false;
     rows.push_back(row);
   }
-  auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", p, 5min, std::nullopt}, rows, d.rollout.saveState(toMs), fromMs);
+  auto r = Rollout::restore(Rollout::Config{"r-1", "web", "2.0", p, 5min, std::nullopt}, rows,
+                            d.rollout.saveState(toMs), fromMs);
   REQUIRE(r.ok());
   for (const auto& h : (*r)->hosts()) {
     CHECK(h.state == HostState::kDeploying);

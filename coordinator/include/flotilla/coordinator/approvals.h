@@ -40,6 +40,8 @@ struct Approval {
   std::int64_t at_ms = 0;
 };
 
+class ApprovalGate;
+
 // One rollout's approvals.
 struct ApprovalState {
   std::string submitter;  // identity of who started the rollout (never counted)
@@ -55,6 +57,9 @@ struct ApprovalState {
   bool add(const std::string& by, std::int64_t at_ms);
   // Removes and returns approvals that expired by `now_ms`.
   std::vector<Approval> expire(std::int64_t now_ms);
+  // Removes and returns approvals by identities `gate` no longer lets approve
+  // (an operator key taken out of control.operators, say).
+  std::vector<Approval> retainEligible(const ApprovalGate& gate);
   // "1 of 2 approvals (by operator:ab12...; needs 1 more)"
   std::string describe(std::int64_t now_ms) const;
 
