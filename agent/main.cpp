@@ -19,6 +19,18 @@
 
 using namespace flotilla;
 
+namespace {
+
+// Runs `binary` in this process with this process's arguments; returns only
+// when execv failed (errno says why).
+void execWithArgs(const std::string& binary, std::vector<char*> args) {
+  std::string argv0 = binary;
+  args[0] = argv0.data();
+  ::execv(binary.c_str(), args.data());
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{
       "flotilla-agent: applies signed Flotilla releases on this host, checks their health and reverts\n"
@@ -112,11 +124,8 @@ int main(int argc, char** argv) {
   if (auto journal = agent::Journal::open(cfg->state_dir); journal.ok() && cfg->handover_order.empty()) {
     if (auto target = agent::launchTarget(*cfg, journal->state())) {
       ::setenv(agent::kLaunchedEnv, "1", 1);
-      std::vector<char*> launch = args;
-      std::string path = target->string();
-      launch[0] = path.data();
-      ::execv(path.c_str(), launch.data());
-      std::cerr << "flotilla-agent: could not start " << path << " (" << std::strerror(errno)
+      execWithArgs(target->string(), args);
+      std::cerr << "flotilla-agent: could not start " << target->string() << " (" << std::strerror(errno)
                 << "); running this binary\n";
     }
   }
@@ -143,16 +152,11 @@ int main(int argc, char** argv) {
     daemon.reset();  // the last reports leave (linger) and every thread ends
     // Single-threaded now: the watchdog forks off, old code that does not
     // depend on the new binary working.
-    if (auto st = agent::startHandoverWatchdog(
-            state_dir, handover->order_id, std::max<common::Millis>(2 * handover->deadline, std::chrono::seconds(10)));
-        !st.ok())
+    if (auto st = agent::startHandoverWatchdog(state_dir, handover->order_id, handover->deadline); !st.ok())
       spdlog::error("{}; a new agent that hangs would not be stopped", st.error().message);
     spdlog::info("exec {}", path);
     spdlog::shutdown();
-    std::vector<char*> next = args;
-    std::string argv0 = path;
-    next[0] = argv0.data();
-    ::execv(path.c_str(), next.data());
+    execWithArgs(path, args);
     std::cerr << "flotilla-agent: exec " << path << ": " << std::strerror(errno) << "\n";
     return 1;  // restarted by its supervisor, recovery reverts the handover
   }

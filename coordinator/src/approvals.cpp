@@ -7,11 +7,13 @@
 
 namespace flotilla::coordinator {
 
+bool ApprovalState::counts(const Approval& a, std::int64_t now_ms) const {
+  return a.by != submitter && a.at_ms > now_ms - ttl.count() && a.at_ms <= now_ms;
+}
+
 std::size_t ApprovalState::valid(std::int64_t now_ms) const {
-  const std::int64_t oldest = now_ms - ttl.count();
-  return static_cast<std::size_t>(std::count_if(approvals.begin(), approvals.end(), [&](const Approval& a) {
-    return a.by != submitter && a.at_ms > oldest && a.at_ms <= now_ms;
-  }));
+  return static_cast<std::size_t>(
+      std::count_if(approvals.begin(), approvals.end(), [&](const Approval& a) { return counts(a, now_ms); }));
 }
 
 bool ApprovalState::add(const std::string& by, std::int64_t at_ms) {
@@ -51,7 +53,7 @@ std::string ApprovalState::describe(std::int64_t now_ms) const {
   std::string s = std::to_string(have) + " of " + std::to_string(required) + " approvals";
   std::string by;
   for (const auto& a : approvals)
-    if (a.by != submitter && a.at_ms > now_ms - ttl.count()) by += (by.empty() ? "" : ", ") + a.by;
+    if (counts(a, now_ms)) by += (by.empty() ? "" : ", ") + a.by;
   if (!by.empty()) s += " (by " + by + ")";
   if (have < required) s += "; needs " + std::to_string(required - have) + " more";
   return s;

@@ -67,7 +67,6 @@ json ControlApi::approve(const Call& c) {
   }
   const std::int64_t now_ms = ctx_.nowMs();
   state.add(c.identity, now_ms);
-  (void)state.retainEligible(ctx_.policyGates().approvals());  // the sweep records who was dropped
   ctx_.operatorActed(*active, "approved", "approved by " + c.identity + ": " + state.describe(now_ms), c.actor);
   if (state.satisfied(now_ms)) {
     // A freeze closed now holds even an approved rollout that has not started

@@ -62,8 +62,4 @@ Result<std::string> parseIdentity(std::string_view written) {
                                            "prints it), an operator public key (64 hex) nor user:NAME");
 }
 
-std::string keyIdOf(std::string_view identity) {
-  return identity.rfind(kOperatorPrefix, 0) == 0 ? std::string(identity.substr(kOperatorPrefix.size())) : std::string();
-}
-
 }  // namespace flotilla::coordinator

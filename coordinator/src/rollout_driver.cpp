@@ -5,6 +5,7 @@
 #include "flotilla/coordinator/rollout_driver.h"
 
 #include "flotilla/common/duration.h"
+#include "flotilla/protocol/control.h"
 #include "flotilla/protocol/order.h"
 
 namespace flotilla::coordinator {
@@ -137,16 +138,15 @@ Result<std::string> RolloutDriver::recordRefusal(const RolloutStart& start, cons
   record.state = "refused";
   record.finished_at_ms = now_ms;
   record.message = why.message;
-  record.snapshot = nlohmann::json{{"id", id},
-                                   {"app", start.plan.app},
-                                   {"version", start.plan.version},
-                                   {"state", record.state},
-                                   {"gate", ""},
-                                   {"current_wave", 0},
-                                   {"submitted_by", start.actor},
-                                   {"message", why.message},
-                                   {"waves", nlohmann::json::array()}}
-                        .dump();
+  // The status document of a rollout that has no engine: no wave ever ran.
+  protocol::control::RolloutStatus status;
+  status.id = id;
+  status.app = start.plan.app;
+  status.version = start.plan.version;
+  status.state = record.state;
+  status.submitted_by = start.actor;
+  status.message = why.message;
+  record.snapshot = nlohmann::json(status).dump();
   FLOTILLA_TRY(store_.insertRollout(record));
   recordEventFor(id, "submitted", "", -1,
                  start.kind + " of " + start.plan.app + " " + start.plan.version + " from " + start.plan_name,
@@ -155,18 +155,24 @@ Result<std::string> RolloutDriver::recordRefusal(const RolloutStart& start, cons
   return id;
 }
 
-void RolloutDriver::sweepApprovals(const ApprovalGate& gate,
-                                   const std::function<std::string(const ActiveRollout&)>& closed_gate) {
+void RolloutDriver::forgetIneligibleApprovals(const ApprovalGate& gate) {
+  const std::int64_t now_ms = common::toUnixMillis(clock_.systemNow());
+  for (auto& [id, r] : rollouts_) {
+    if (!r->approval || r->engine->state() != RolloutState::kAwaitingApproval) continue;
+    const auto gone = r->approval->retainEligible(gate);
+    for (const auto& a : gone)
+      recordEvent(*r, "approval_dropped", "", -1,
+                  "the approval by " + a.by + " no longer counts: it may not approve any more; " +
+                      r->approval->describe(now_ms));
+    if (!gone.empty()) persist(*r);
+  }
+}
+
+void RolloutDriver::sweepApprovals(const std::function<std::string(const ActiveRollout&)>& closed_gate) {
   const std::int64_t now_ms = common::toUnixMillis(clock_.systemNow());
   const auto now = clock_.steadyNow();
   for (auto& [id, r] : rollouts_) {
     if (!r->approval || r->engine->state() != RolloutState::kAwaitingApproval) continue;
-    for (const auto& gone : r->approval->retainEligible(gate)) {
-      recordEvent(*r, "approval_dropped", "", -1,
-                  "the approval by " + gone.by + " no longer counts: it may not approve any more; " +
-                      r->approval->describe(now_ms));
-      r->store_stale = true;
-    }
     // Approved while a freeze was closed: it starts when the freeze ends.
     if (r->approval->satisfied(now_ms) && closed_gate(*r).empty()) {
       r->engine->start(now);

@@ -114,6 +114,7 @@ Status Server::start() {
                                const std::string& actor) { operatorActed(r, kind, message, actor); }});
   FLOTILLA_TRY(store_->begin());
   FLOTILLA_TRY(rollouts_->restore());
+  rollouts_->forgetIneligibleApprovals(policy_.approvals());
   FLOTILLA_TRY(store_->commit());
 
   FLOTILLA_TRY(bindSockets());
@@ -276,8 +277,7 @@ void Server::afterWork(SteadyTime now) {
     rollouts_->markWatchTicks();
     const auto wall = clock_.systemNow();
     rollouts_->applyHolds([&](const ActiveRollout& r) { return policy_.holdReason(r.plan, wall); }, now);
-    rollouts_->sweepApprovals(policy_.approvals(),
-                              [&](const ActiveRollout& r) { return policy_.closedFreeze(r.plan, wall); });
+    rollouts_->sweepApprovals([&](const ActiveRollout& r) { return policy_.closedFreeze(r.plan, wall); });
     next_sweep_ = now + std::chrono::seconds(1);
   }
   if (!alarms_->empty()) alarms_->tick(now);

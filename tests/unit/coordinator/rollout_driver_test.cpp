@@ -486,10 +486,10 @@ TEST_CASE(
   // An hour later bob's approval no longer counts, and the record says so.
   rig.clock.advance(std::chrono::minutes(59));
   REQUIRE(rig.store->begin().ok());
-  rig.driver->sweepApprovals(ApprovalGate(), [](const ActiveRollout&) { return std::string(); });
+  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string(); });
   CHECK(r->approval->approvals.size() == 1);
   rig.clock.advance(std::chrono::minutes(1));
-  rig.driver->sweepApprovals(ApprovalGate(), [](const ActiveRollout&) { return std::string(); });
+  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string(); });
   rig.driver->advance(rig.clock.steadyNow());
   rig.commitAndFlush();
   CHECK(r->approval->approvals.empty());
@@ -509,10 +509,10 @@ TEST_CASE("rollout driver: an approved rollout waits while a freeze is closed, t
   REQUIRE(r);
   r->approval->add("operator:bbbbbbbbbbbbbbbb", flotilla::common::toUnixMillis(rig.clock.systemNow()));
   REQUIRE(rig.store->begin().ok());
-  rig.driver->sweepApprovals(ApprovalGate(), [](const ActiveRollout&) { return std::string("freeze weekend"); });
+  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string("freeze weekend"); });
   CHECK(r->engine->state() == RolloutState::kAwaitingApproval);
   CHECK(rig.orders.takeOutbox().empty());
-  rig.driver->sweepApprovals(ApprovalGate(), [](const ActiveRollout&) { return std::string(); });
+  rig.driver->sweepApprovals([](const ActiveRollout&) { return std::string(); });
   CHECK(r->engine->state() == RolloutState::kRunning);
   rig.commitAndFlush();
   CHECK(countOf(rig.eventKinds(), "hold_lifted") == 1);
@@ -538,4 +538,33 @@ TEST_CASE("rollout driver: a version names one artifact for good", "[coordinator
   auto same = rig.driver->start(
       RolloutStart{*plan, text, "web.toml", std::string(64, 'd'), 42, "ann", "rollout", "sig", std::nullopt});
   CHECK(same.ok());
+}
+
+TEST_CASE("rollout driver: at start, approvals by identities that may no longer approve stop counting",
+          "[coordinator][rollout_driver][policy]") {
+  TempDir dir;
+  Rig rig(dir, 3);
+  ApprovalState approval;
+  approval.submitter = "operator:aaaaaaaaaaaaaaaa";
+  approval.required = 2;
+  approval.ttl = std::chrono::hours(1);
+  rig.start("", approval);
+  ActiveRollout* r = rig.driver->find("web-1");
+  REQUIRE(r);
+  const auto now_ms = flotilla::common::toUnixMillis(rig.clock.systemNow());
+  r->approval->add("operator:bbbbbbbbbbbbbbbb", now_ms);
+  r->approval->add("operator:cccccccccccccccc", now_ms);
+  // The configuration now lists cid and dan only: bob's key was taken out.
+  ApprovalPolicy policy;
+  policy.required = 2;
+  policy.approvers = {"operator:cccccccccccccccc", "operator:dddddddddddddddd"};
+  auto gate = ApprovalGate::make(policy, {});
+  REQUIRE(gate.ok());
+  REQUIRE(rig.store->begin().ok());
+  rig.driver->forgetIneligibleApprovals(*gate);
+  REQUIRE(rig.store->commit().ok());
+  REQUIRE(r->approval->approvals.size() == 1);
+  CHECK(r->approval->approvals[0].by == "operator:cccccccccccccccc");
+  CHECK(countOf(rig.eventKinds(), "approval_dropped") == 1);
+  CHECK(r->engine->state() == RolloutState::kAwaitingApproval);
 }

@@ -51,7 +51,7 @@ class Agent final : private SessionPort {
   struct Handover {
     std::filesystem::path binary;
     std::string order_id;
-    common::Millis deadline;  // for the new agent to reconnect and report (watchHandover)
+    common::Millis deadline;  // the trial's; the watchdog gives the new agent twice it to report
   };
   const std::optional<Handover>& handover() const { return handover_; }
 

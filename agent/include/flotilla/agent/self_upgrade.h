@@ -79,9 +79,10 @@ std::optional<std::filesystem::path> launchTarget(const AgentConfig& config, con
 void watchHandover(const std::filesystem::path& state_dir, const std::string& order_id, common::Millis deadline,
                    pid_t agent);
 // Runs watchHandover for this process (`getpid()`) in a detached process of
-// its own (double fork, so the agent never has to reap it). Call only when
-// the process is single-threaded, just before exec.
+// its own (double fork, so the agent never has to reap it), with a deadline
+// of twice `trial_deadline` and at least 10 s. Call only when the process is
+// single-threaded, just before exec.
 Status startHandoverWatchdog(const std::filesystem::path& state_dir, const std::string& order_id,
-                             common::Millis deadline);
+                             common::Millis trial_deadline);
 
 }  // namespace flotilla::agent

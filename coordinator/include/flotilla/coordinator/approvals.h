@@ -65,6 +65,10 @@ struct ApprovalState {
 
   nlohmann::json toJson() const;
   static Result<ApprovalState> fromJson(const nlohmann::json& j);
+
+ private:
+  // `a` counts at `now_ms`: not the submitter's, younger than ttl, not from the future.
+  bool counts(const Approval& a, std::int64_t now_ms) const;
 };
 
 class ApprovalGate {

@@ -38,7 +38,4 @@ std::optional<uid_t> peerUidFromZapAddress(std::string_view address);
 // (64 hex), "operator:KEYID", or "user:NAME". Returns the canonical form.
 Result<std::string> parseIdentity(std::string_view written);
 
-// The key id of an "operator:KEYID" identity ("" for any other).
-std::string keyIdOf(std::string_view identity);
-
 }  // namespace flotilla::coordinator

@@ -118,11 +118,15 @@ class RolloutDriver {
   // Once a second: each rollout held (or no longer held) at its wave
   // boundaries by what `hold_of` says ("" = nothing: policy freezes).
   void applyHolds(const std::function<std::string(const ActiveRollout&)>& hold_of, common::SteadyTime now);
-  // Once a second, for rollouts awaiting approval: approvals by identities
-  // `gate` no longer accepts are dropped (approval_dropped), and those older
-  // than their ttl (approval_expired); one approved while a freeze was closed
-  // starts once `closed_gate` says nothing holds it ("").
-  void sweepApprovals(const ApprovalGate& gate, const std::function<std::string(const ActiveRollout&)>& closed_gate);
+  // At start-up, after restore(), inside its transaction: approvals by
+  // identities the configuration no longer lets approve stop counting (an
+  // approval_dropped event each). Who may approve changes only with the
+  // configuration, that is at a start.
+  void forgetIneligibleApprovals(const ApprovalGate& gate);
+  // Once a second, for rollouts awaiting approval: one approved while a
+  // freeze was closed starts once `closed_gate` says nothing holds it ("");
+  // approvals older than their ttl stop counting (an approval_expired event each).
+  void sweepApprovals(const std::function<std::string(const ActiveRollout&)>& closed_gate);
   // Once a second: watchers of every rollout get a fresh status (gates count down).
   void markWatchTicks();
   // Runs due deadlines, acts on actions, persists what changed, finishes what ended.
