@@ -1,4 +1,5 @@
 #include "codec_fields.h"
+#include "flotilla/protocol/flag_app.h"
 
 #include <limits>
 
@@ -364,7 +365,7 @@ Result<OrderBody> decodeOrderBody(std::string_view bytes) {
     if (!(isDigest(b.artifact_digest) || (b.artifact_digest.empty() && b.action == "rollback")))
       r.fail("artifact_digest must be 64 lowercase hex characters");
     if (!isDigest(b.spec_digest)) r.fail("spec_digest must be 64 lowercase hex characters");
-    if (!validAppName(b.app)) r.fail("invalid app name");
+    if (!validOrderApp(b.app)) r.fail("invalid app name");
     if (!validVersion(b.version)) r.fail("invalid version");
     return b;
   });
