@@ -193,8 +193,9 @@ TEST_CASE("notify: a rollout's events reach the receiver signed and in order, Sl
   CHECK(hasLine(metrics, "flotilla_notify_queue_depth{target=\"hook\"} 0"));
 }
 
-TEST_CASE("notify: a receiver that is down gets every event once, in order, when it is back; rollouts do not wait",
-          "[integration][notify]") {
+TEST_CASE(
+    "notify: a receiver that is down gets every event once, in order, when it is back, and rollouts do not wait for it",
+    "[integration][notify]") {
   WebhookReceiver receiver;
   receiver.setDown(true);
   Fleet f;
