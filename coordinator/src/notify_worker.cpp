@@ -76,24 +76,20 @@ void NotifyWorker::run() {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) break;
     }
-    readLog(queue);
-    bool moved = false;
-    if (const auto* head = queue.due(clock_.steadyNow())) {
-      const Outcome outcome = attempt(*head, queue.failures());
-      std::lock_guard<std::mutex> lock(mu_);
-      if (outcome == Outcome::kFailed) {
-        ++counters_.failed_attempts;
-        queue.failed(clock_.steadyNow(), jitter(jitter_));
-      } else {
-        ++(outcome == Outcome::kDelivered ? counters_.delivered : counters_.dropped);
-        queue.pop();
-        moved = true;
-      }
-    }
+    const std::size_t dropped = readLog(queue);
+    std::optional<Outcome> outcome;
+    if (const auto* head = queue.due(clock_.steadyNow())) outcome = attempt(*head, queue.failures());
+    if (outcome == Outcome::kFailed) queue.failed(clock_.steadyNow(), jitter(jitter_));
+    if (outcome == Outcome::kDelivered || outcome == Outcome::kRefused) queue.pop();
     {
+      // One update, so that a reader never sees a count without the depth that goes with it.
       std::lock_guard<std::mutex> lock(mu_);
+      counters_.dropped += dropped + (outcome == Outcome::kRefused ? 1 : 0);
+      counters_.delivered += outcome == Outcome::kDelivered ? 1 : 0;
+      counters_.failed_attempts += outcome == Outcome::kFailed ? 1 : 0;
       counters_.queue_depth = queue.size();
     }
+    const bool moved = outcome == Outcome::kDelivered || outcome == Outcome::kRefused;
     const auto now = clock_.steadyNow();
     if (moved || now - last_save >= kCursorSaveInterval) {
       saveCursor(queue.cursor());
@@ -104,21 +100,22 @@ void NotifyWorker::run() {
   saveCursor(queue.cursor());
 }
 
-void NotifyWorker::readLog(NotifyQueue& queue) {
+std::size_t NotifyWorker::readLog(NotifyQueue& queue) {
   if (!store_) {
     auto opened = openStore({.file = store_file_, .read_only = true});
     if (!opened) {
       spdlog::debug("notify {}: store not readable yet: {}", target_.name, opened.error().message);
-      return;
+      return 0;
     }
     store_ = std::move(*opened);
   }
+  std::size_t dropped = 0;
   for (;;) {
     auto page = store_->eventsAfter(queue.lastScanned(), kPage);
     if (!page) {
       spdlog::warn("notify {}: {}", target_.name, page.error().message);
       store_.reset();  // opened afresh next time
-      return;
+      return dropped;
     }
     for (const auto& e : *page) {
       if (!notifyEventOf(e.kind)) {
@@ -126,19 +123,18 @@ void NotifyWorker::readLog(NotifyQueue& queue) {
         continue;
       }
       const RolloutRecord* r = rolloutOf(e.rollout_id);
-      if (!store_) return;  // read again from this event once the store answers
+      if (!store_) return dropped;  // read again from this event once the store answers
       auto n = r && wanted(e, *r) ? makeNotification(e, *r) : std::nullopt;
       if (!n) {
         queue.scanned(e.seq);
         continue;
       }
       if (queue.push({e.seq, std::move(*n)})) {
-        std::lock_guard<std::mutex> lock(mu_);
-        ++counters_.dropped;
+        ++dropped;
         spdlog::warn("notify {}: {} events waiting; the oldest is dropped", target_.name, target_.queue);
       }
     }
-    if (page->size() < kPage) return;
+    if (page->size() < kPage) return dropped;
   }
 }
 

@@ -63,7 +63,8 @@ class NotifyWorker {
 
  private:
   void run();
-  void readLog(NotifyQueue& queue);
+  // Queues the wanted events after the last one read; returns how many old ones that dropped.
+  std::size_t readLog(NotifyQueue& queue);
   bool wanted(const EventRecord& e, const RolloutRecord& r) const;
   const RolloutRecord* rolloutOf(const std::string& id);
   // One attempt at the head, the first failure in a row logged as a warning:
