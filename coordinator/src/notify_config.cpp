@@ -4,8 +4,8 @@
 #include <map>
 #include <sstream>
 
+#include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
-#include "flotilla/common/fs.h"
 #include "flotilla/coordinator/notify_config.h"
 #include "notify_toml.h"
 
@@ -77,7 +77,7 @@ Status readSecret(const fs::path& file, const fs::path& dir, const toml::table& 
   FLOTILLA_TRY(readString(file, t, "secret_file", prefix, secret_file));
   if (secret_file.empty()) return {};
   const fs::path path = fs::path(secret_file).is_absolute() ? fs::path(secret_file) : dir / secret_file;
-  auto text = common::readFile(path, 4096);
+  auto text = common::readSecretFile(path);  // refused unless readable by its owner only
   if (!text) return bad(file, t.get("secret_file")->source(), prefix + "secret_file", text.error().message);
   std::string secret = *text;
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();

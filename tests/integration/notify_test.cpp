@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "flotilla/common/crypto.h"
 #include "support/cluster.h"
 #include "support/http_get.h"
 
@@ -98,7 +99,7 @@ std::string expectedSignature(const Delivery& d) {
 // Adds [[notify]] tables (and the secret file) to the fleet's coordinator.toml.
 void configureNotify(Fleet& f, const std::string& tables) {
   const auto dir = f.dir() / "coord";
-  std::ofstream(dir / "notify.secret") << kSecret << "\n";
+  REQUIRE(flotilla::common::writeSecretFile(dir / "notify.secret", kSecret + "\n").ok());
   std::ofstream(dir / "coordinator.toml", std::ios::app) << "\n" << tables;
 }
 

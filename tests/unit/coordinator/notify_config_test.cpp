@@ -100,6 +100,16 @@ TEST_CASE("notify config: a short secret is refused", "[coordinator][notify]") {
                                " holds fewer than 16 bytes") != std::string::npos);
 }
 
+TEST_CASE("notify config: a secret file others can read is refused", "[coordinator][notify]") {
+  testing::TempDir tmp("notify-config");
+  const auto file =
+      configWithPolicy(tmp, "[[notify]]\nurl = \"http://h/\"\nevents = [\"submitted\"]\nsecret_file = \"s\"\n");
+  REQUIRE(common::atomicWriteFile(file.parent_path() / "s", "0123456789abcdef-secret\n", 0644).ok());
+  const auto msg = configError(file);
+  CHECK(msg.find("notify[0].secret_file: ") != std::string::npos);
+  CHECK(msg.find("permissions 0644 are too open") != std::string::npos);
+}
+
 TEST_CASE("notify config: notify that is not an array of tables is refused", "[coordinator][notify]") {
   testing::TempDir tmp("notify-config");
   const auto file = configWithPolicy(tmp, "[notify]\nurl = \"http://h/\"\n");
