@@ -15,6 +15,7 @@
 #include "flotilla/common/crypto.h"
 #include "support/cluster.h"
 #include "support/http_get.h"
+#include "support/prometheus.h"
 
 using namespace flotilla::testing;
 using namespace std::chrono_literals;
@@ -192,6 +193,12 @@ TEST_CASE("notify: a rollout's events reach the receiver signed and in order, Sl
   CHECK(hasLine(metrics, "flotilla_notify_failed_attempts_total{target=\"hook\"} 0"));
   CHECK(hasLine(metrics, "flotilla_notify_dropped_total{target=\"hook\"} 0"));
   CHECK(hasLine(metrics, "flotilla_notify_queue_depth{target=\"hook\"} 0"));
+  const auto exposition = f.dir() / "metrics.txt";
+  std::ofstream(exposition) << metrics;
+  if (const auto complaints = promtoolComplaints(exposition); !complaints)
+    WARN("promtool not found (Debian package prometheus): exposition not linted");
+  else
+    CHECK(*complaints == "");
 }
 
 TEST_CASE(
