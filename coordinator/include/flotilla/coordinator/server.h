@@ -117,6 +117,7 @@ class Server : private ControlContext {
   Result<std::uint64_t> storedArtifact(const std::string& digest) const override {
     return background_->storedArtifact(digest);
   }
+  const std::filesystem::path& artifactsDir() const override { return config_.artifacts_dir; }
   ActiveRollout* findRollout(const std::string& id) override { return rollouts_->find(id); }
   std::vector<const ActiveRollout*> activeRollouts() const override { return rollouts_->all(); }
   std::string activeRolloutOf(const std::string& app) const override { return rollouts_->activeOf(app); }
