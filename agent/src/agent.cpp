@@ -385,7 +385,9 @@ Status Agent::run() {
     if (items[5].revents & ZMQ_POLLIN) handleSampler();
     const auto t = clock_.steadyNow();
     const auto due = session_.onTimer(t, *this);
-    flags_.sessionChanged(session_.online(), t);
+    // A session lives on across a dropped connection until the next hello;
+    // the coordinator is silent from the drop.
+    flags_.sessionChanged(session_.online() && link_up_, t);
     if (due.reconnect) {
       spdlog::warn("no new session with the coordinator since the connection dropped; reconnecting");
       try {
@@ -426,7 +428,9 @@ void Agent::handleMonitor() {
       if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         handshake = true;
         dropped_since = false;
+        link_up_ = true;
       } else if (id == ZMQ_EVENT_DISCONNECTED) {
+        link_up_ = false;
         if (handshake)
           dropped_since = true;
         else

@@ -104,6 +104,7 @@ class Agent final : private SessionPort {
   int fetch_fd_ = -1;                         // the download in hand's file, -1 when none
   bool stopping_ = false;
   bool worker_done_ = false;
+  bool link_up_ = false;               // a CURVE handshake succeeded and the connection has not dropped since
   std::uint64_t samples_dropped_ = 0;  // batches that found the session offline
 };
 
