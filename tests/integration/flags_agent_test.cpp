@@ -150,6 +150,22 @@ TEST_CASE("flag sets on a real agent: deployed, served over OFREP, bad ones refu
     CHECK(ff.f.agentRunning("h0"));
   }
 
+  SECTION("a restarted agent serves its flag set from disk, coordinator or not") {
+    ff.fake.reset();
+    ff.f.stopAgent("h0");
+    ff.f.startAgent(Fleet::AgentSpec("h0", {{"role", "web"}, {"zone", "eu"}}));
+    json served;
+    CHECK(waitUntil(
+        [&] {
+          served = ff.ofrep("/new-ui", {{"targetingKey", "u1"}}).second;
+          return served.is_object() && served.contains("value");
+        },
+        15s, 100ms));
+    CHECK(served["value"] == true);
+    CHECK(served["metadata"]["flotillaFlagSetVersion"] == "f-1");
+    CHECK(readFile(ff.liveFile()) == kFlagSet);
+  }
+
   SECTION("with the coordinator gone the agent keeps serving the last set and counts the silence") {
     ff.fake.reset();
     json last;
