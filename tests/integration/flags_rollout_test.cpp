@@ -106,8 +106,10 @@ TEST_CASE("a flag set rolls out in waves and reaches every host's flags.json", "
   auto hist = f.console({"history", "--app", "flags:web"});
   REQUIRE(hist.json["rollouts"].size() == 1);
   CHECK(hist.json["rollouts"][0]["id"] == id);
-  const std::string again = push(f, file);
-  CHECK(f.waitFinished(again)["version"] == version);
+  auto again = f.console({"flags", "push", "web", file.string(), "--watch"});
+  INFO(again.out << again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(again.out.find("\"version\":\"" + version + "\"") != std::string::npos);
 
   auto bad =
       f.console({"flags", "push", "web", writeFlags(f, "bad.json", R"({"flags": {"x": {"state": "ON"}}})").string()});
