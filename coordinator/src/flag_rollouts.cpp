@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "flotilla/common/fs.h"
 #include "flotilla/coordinator/flag_docs.h"
 #include "flotilla/coordinator/flag_kill.h"
@@ -30,19 +33,18 @@ Result<std::string> FlagRollouts::appPlan(const std::string& app) {
   return list->front().plan_text;
 }
 
-Result<std::string> FlagRollouts::setText(const std::string& flag_app, const std::string& version) {
-  auto rel = ctx_.store().release(flag_app, version);
-  if (!rel) return rel.error();
-  if (!rel->has_value()) return Error(Errc::kNotFound, "no flag set " + version + " of " + flag_app);
-  return common::readFile(ctx_.artifactsDir() / (*rel)->artifact_digest, kMaxFlagSetBytes);
+Result<std::string> FlagRollouts::setText(const std::string& digest) {
+  return common::readFile(ctx_.artifactsDir() / digest, kMaxFlagSetBytes);
 }
 
-Result<std::optional<flags::FlagSet>> FlagRollouts::parsedSet(const std::string& flag_app, const std::string& version) {
-  if (version.empty()) return std::optional<flags::FlagSet>();
-  auto text = setText(flag_app, version);
+Result<std::optional<flags::FlagSet>> FlagRollouts::parsedSet(const std::string& digest) {
+  std::error_code ec;
+  if (digest.empty() || !std::filesystem::exists(ctx_.artifactsDir() / digest, ec))
+    return std::optional<flags::FlagSet>();
+  auto text = setText(digest);
   if (!text) return text.error();
   auto set = flags::FlagSet::parse(*text);
-  if (!set) return set.error().context(flag_app + " " + version);
+  if (!set) return set.error().context("flag set " + digest.substr(0, 16));
   return std::optional<flags::FlagSet>(std::move(*set));
 }
 
@@ -77,20 +79,24 @@ Result<RolloutStart> FlagRollouts::push(const control::FlagsPushRequest& r, cons
   return startOf(std::move(*plan), *set, actor);
 }
 
-Result<std::string> FlagRollouts::killBase(const std::string& app, const std::string& flag) {
+Result<FlagRollouts::Base> FlagRollouts::killBase(const std::string& app, const std::string& flag) {
   const std::string flag_app = protocol::flagAppOf(app);
   auto current = ctx_.store().currentReleases();
   if (!current) return current.error();
-  std::vector<std::string> candidates;
-  if (auto it = current->find(flag_app); it != current->end()) candidates.push_back(it->second);
+  std::vector<Base> candidates;
+  if (auto it = current->find(flag_app); it != current->end()) {
+    auto rel = ctx_.store().release(flag_app, it->second);
+    if (!rel) return rel.error();
+    if (rel->has_value()) candidates.push_back({it->second, (*rel)->artifact_digest});
+  }
   auto newest = ctx_.store().rollouts(flag_app, 1);
   if (!newest) return newest.error();
-  if (!newest->empty()) candidates.push_back(newest->front().version);
+  if (!newest->empty()) candidates.push_back({newest->front().version, newest->front().artifact_digest});
   if (candidates.empty()) return Error(Errc::kNotFound, "app '" + app + "' has no flag set: push one first");
-  for (const auto& v : candidates) {
-    auto set = parsedSet(flag_app, v);
+  for (const auto& c : candidates) {
+    auto set = parsedSet(c.digest);
     if (!set) return set.error();
-    if (*set && (*set)->find(flag)) return v;
+    if (*set && (*set)->find(flag)) return c;
   }
   return Error(Errc::kNotFound, "no flag '" + flag + "' in the flag set of app '" + app + "'");
 }
@@ -98,9 +104,9 @@ Result<std::string> FlagRollouts::killBase(const std::string& app, const std::st
 Result<std::string> FlagRollouts::kill(const control::FlagsKillRequest& r, const std::string& actor) {
   FLOTILLA_TRY(checkApp(r.app));
   const std::string flag_app = protocol::flagAppOf(r.app);
-  auto base_version = killBase(r.app, r.flag);
-  if (!base_version) return base_version.error();
-  auto base_text = setText(flag_app, *base_version);
+  auto base_set = killBase(r.app, r.flag);
+  if (!base_set) return base_set.error();
+  auto base_text = setText(base_set->digest);
   if (!base_text) return base_text.error();
   auto killed = killFlag(*base_text, r.flag, r.variant, actor, ctx_.nowMs());
   if (!killed) return killed.error();
@@ -122,7 +128,7 @@ Result<std::string> FlagRollouts::kill(const control::FlagsKillRequest& r, const
   ActiveRollout* started = ctx_.findRollout(*id);
   ctx_.operatorActed(*started, "flag_killed",
                      "flag " + r.flag + " killed by " + actor + ": variant " + killed->off_variant +
-                         " on every host (from flag set " + *base_version + ")",
+                         " on every host (from flag set " + base_set->version + ")",
                      actor);
   spdlog::warn("flag {} of {} killed by {} ({})", r.flag, r.app, actor, *id);
   return *id;
@@ -138,16 +144,22 @@ Result<control::FlagsShowReply> FlagRollouts::show(const control::FlagsShowReque
     auto it = a->record.releases.find(flag_app);
     hosts.emplace_back(a->record.id, it == a->record.releases.end() ? std::string() : it->second);
   }
-  std::string version;
+  std::string version, digest;
   if (!r.host.empty()) {
     if (hosts.empty()) return Error(Errc::kNotFound, "no agent '" + r.host + "'");
     version = hosts.front().second;
+    auto rel = ctx_.store().release(flag_app, version);
+    if (!rel) return rel.error();
+    if (rel->has_value()) digest = (*rel)->artifact_digest;
   } else {
     auto newest = ctx_.store().rollouts(flag_app, 1);
     if (!newest) return newest.error();
-    if (!newest->empty()) version = newest->front().version;
+    if (!newest->empty()) {
+      version = newest->front().version;
+      digest = newest->front().artifact_digest;
+    }
   }
-  auto set = parsedSet(flag_app, version);
+  auto set = parsedSet(digest);
   if (!set) return set.error();
   return flagsShowDoc(r.app, version, hosts, *set ? &**set : nullptr);
 }
@@ -156,12 +168,12 @@ Result<control::FlagsHistoryReply> FlagRollouts::history(const control::FlagsHis
   FLOTILLA_TRY(checkApp(r.app));
   const std::string flag_app = protocol::flagAppOf(r.app);
   // One more than asked for: the oldest shown is compared with the one before it.
-  const auto limit = static_cast<std::size_t>(std::max<std::int64_t>(r.limit, 1));
+  const auto limit = static_cast<std::size_t>(std::clamp<std::int64_t>(r.limit, 1, kMaxFlagHistory));
   auto list = ctx_.store().rollouts(flag_app, limit + 1);
   if (!list) return list.error();
   std::vector<std::optional<flags::FlagSet>> sets;
   for (const auto& rec : *list) {
-    auto set = parsedSet(flag_app, rec.version);
+    auto set = parsedSet(rec.artifact_digest);
     if (!set) return set.error();
     sets.push_back(std::move(*set));
   }

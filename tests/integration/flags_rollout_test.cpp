@@ -174,6 +174,18 @@ TEST_CASE("a kill turns a flag off on every host in one wave, signed and recorde
   CHECK(hist.json["rollouts"][0]["kind"] == "kill");
   CHECK(hist.json["rollouts"][0]["changed"] == json::array({"new-checkout"}));
   CHECK(f.console({"flags", "kill", "web", "nope"}).exit_code == 2);
+
+  // A kill supersedes a flag rollout still in progress: aborted, then the kill goes out.
+  const std::string slow =
+      push(f, writeFlags(f, "on-again.json", flagSet("on", false)), {"--waves", "1,100%", "--bake", "60s"});
+  REQUIRE(waitUntil([&] { return f.countEvents(slow, "host_healthy") >= 1; }, 30s));
+  auto again = f.console({"flags", "kill", "web", "new-checkout", "--watch"});
+  INFO(again.out << again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(f.status(slow)["state"] == "aborted");
+  CHECK(f.countEvents(slow, "flag_superseded") == 1);
+  for (int i = 0; i < 4; ++i)
+    CHECK(json::parse(liveFlags(f, "h" + std::to_string(i)))["flags"]["new-checkout"]["defaultVariant"] == "off");
   auto colour = f.console({"flags", "kill", "web", "banner"});
   CHECK(colour.exit_code == 0);  // a boolean flag: its false variant
 }

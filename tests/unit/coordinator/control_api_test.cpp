@@ -249,6 +249,7 @@ std::string storedFlags(FakeDaemon& d, const std::string& text, const std::strin
   auto plan = flagPushPlan("web", kWebPlan, *set, FlagWaves{}, "flags.json");
   REQUIRE(plan.ok());
   auto rec = newRolloutRecord(id, plan->plan, plan->plan_name, plan->plan_text, "user:ann", "rollout", 2);
+  rec.artifact_digest = set->digest;
   rec.state = "succeeded";
   REQUIRE(d.store().insertRollout(rec).ok());
   return set->version;
@@ -376,4 +377,18 @@ TEST_CASE("control api: flags show and history", "[coordinator][control][flags]"
   CHECK(hist.rollouts[1].added == std::vector<std::string>{"new-ui"});
   auto one = call(api, json{{"cmd", "flags_history"}, {"app", "web"}, {"limit", 1}});
   CHECK(one["rollouts"].size() == 1);
+
+  // A push refused by a gate never stored a release: it is listed, with no set to compare.
+  auto refused = newRolloutRecord("flags:web-3", flotilla::protocol::parsePlan(kPlan, "p", "").value(), "flag push x",
+                                  "", "user:ann", "rollout", 3);
+  refused.app = "flags:web";
+  refused.artifact_digest = std::string(64, 'e');
+  refused.state = "refused";
+  REQUIRE(d.store().insertRollout(refused).ok());
+  auto after = call(api, json{{"cmd", "flags_history"}, {"app", "web"}});
+  REQUIRE(after["ok"] == true);
+  REQUIRE(after["rollouts"].size() == 3);
+  CHECK(after["rollouts"][0]["state"] == "refused");
+  CHECK(after["rollouts"][0]["removed"] == json::array({"dark-mode", "new-ui"}));
+  CHECK(after["rollouts"][1]["added"] == json::array({"dark-mode"}));
 }

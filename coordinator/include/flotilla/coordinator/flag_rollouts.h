@@ -23,6 +23,8 @@
 // in the artifacts directory on the reactor thread, like a store commit.
 // Owns no state beyond the context it is given. Reactor thread only.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "flotilla/common/result.h"
@@ -35,6 +37,9 @@ namespace flotilla::coordinator {
 
 class FlagRollouts {
  public:
+  // `flags history` reads at most this many flag sets (each one file).
+  static constexpr std::int64_t kMaxFlagHistory = 1000;
+
   explicit FlagRollouts(ControlContext& ctx) : ctx_(ctx) {}
 
   // The rollout a push starts, once the policy gates admit it.
@@ -47,13 +52,17 @@ class FlagRollouts {
  private:
   // The plan text of app's most recent rollout; kNotFound when it has none.
   Result<std::string> appPlan(const std::string& app);
-  // The flag set `version` of flag app `flag_app` (kNotFound when unknown).
-  Result<std::string> setText(const std::string& flag_app, const std::string& version);
-  Result<std::optional<flags::FlagSet>> parsedSet(const std::string& flag_app, const std::string& version);
-  // The version a kill starts from: the app's current flag set (the last that
+  // The stored flag set of `digest`, as text, and parsed (nullopt when it is
+  // not stored: a rollout that never got that far).
+  Result<std::string> setText(const std::string& digest);
+  Result<std::optional<flags::FlagSet>> parsedSet(const std::string& digest);
+  struct Base {
+    std::string version, digest;
+  };
+  // The set a kill starts from: the app's current flag set (the last that
   // rolled out in full), or the newest one pushed when that has the flag and
   // the current one does not.
-  Result<std::string> killBase(const std::string& app, const std::string& flag);
+  Result<Base> killBase(const std::string& app, const std::string& flag);
   // Writes the set under its digest unless it is there already.
   Status storeSet(const FlagSetRelease& set);
   RolloutStart startOf(FlagPlan plan, const FlagSetRelease& set, const std::string& actor) const;
