@@ -90,22 +90,24 @@ committed_at = $(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
 TOML
 }
 
-serves() {  # serves PORT VERSION: /version says VERSION and /healthz is 200
-  local body code
-  body=$(python3 - "$1" <<'PY'
+answers() {  # answers PORT PATH TEXT: GET PATH says TEXT and /healthz is 200
+  local body
+  body=$(python3 - "$1" "$2" <<'PY'
 import sys, urllib.request
-port = sys.argv[1]
+port, path = sys.argv[1], sys.argv[2]
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 try:
-    v = opener.open(f"http://127.0.0.1:{port}/version", timeout=2).read().decode().strip()
+    v = opener.open(f"http://127.0.0.1:{port}{path}", timeout=2).read().decode().strip()
     h = opener.open(f"http://127.0.0.1:{port}/healthz", timeout=2).status
     print(f"{v} {h}")
 except Exception as e:
     print(f"error {e}")
 PY
 )
-  [ "$body" = "$2 200" ]
+  [ "$body" = "$3 200" ]
 }
+serves() { answers "$1" /version "$2"; }    # serves PORT VERSION
+checkout() { answers "$1" /checkout "$2"; }  # checkout PORT TEXT: the dark-launched feature
 
 say "Release 1 to every host at once"
 make_plan 1 '["100%"]'
@@ -179,19 +181,6 @@ print(next((e["agent"] for e in ev if e["kind"] == "host_rolled_back" and e["wav
 check "the canary ($canary) was rolled back to release 2" serves "${port[$canary]:-0}" 2
 for h in "${hosts[@]}"; do check "$h still answers /version 2 and /healthz 200" serves "${port[$h]}" 2; done
 
-checkout() {  # checkout PORT TEXT: /checkout answers TEXT and /healthz is 200
-  [ "$(python3 - "$1" <<'PY'
-import sys, urllib.request
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-try:
-    c = opener.open(f"http://127.0.0.1:{sys.argv[1]}/checkout", timeout=2).read().decode().strip()
-    h = opener.open(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=2).status
-    print(f"{c} {h}")
-except Exception as e:
-    print(f"error {e}")
-PY
-)" = "$2 200" ]
-}
 flag_set() {  # flag_set DEFAULT_VARIANT > FILE: the flag set of web, new-checkout at DEFAULT_VARIANT
   cat <<JSON
 {
