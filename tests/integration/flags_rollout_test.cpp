@@ -189,3 +189,22 @@ TEST_CASE("a kill turns a flag off on every host in one wave, signed and recorde
   auto colour = f.console({"flags", "kill", "web", "banner"});
   CHECK(colour.exit_code == 0);  // a boolean flag: its false variant
 }
+
+TEST_CASE("a host that joins later gets the app, then its flag set", "[integration][flags]") {
+  Fleet f;
+  startFleet(f);
+  const std::string text = flagSet("on", false);
+  REQUIRE(f.waitFinished(push(f, writeFlags(f, "on.json", text)))["state"] == "succeeded");
+  f.startAgent({"h4"});
+  REQUIRE(f.waitOnline(5));
+  const bool converged = waitUntil(
+      [&] {
+        std::error_code ec;
+        return std::filesystem::exists(f.appsDir("h4") / "web/flags.json", ec) && liveFlags(f, "h4") == text;
+      },
+      60s, 100ms);
+  INFO(readFile(f.dir() / "agent-h4.log"));
+  REQUIRE(converged);
+  CHECK(f.liveRelease("h4", "web") == "1");
+  CHECK(waitUntil([&] { return !f.reportedRelease("h4", "flags:web").empty(); }, 20s));
+}

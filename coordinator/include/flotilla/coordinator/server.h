@@ -99,7 +99,8 @@ class Server : private ControlContext {
   void markLost(Agent& a, const std::string& why, common::SteadyTime now);
   void resendOrders(Agent& a);
   void retryOrders(common::SteadyTime now);
-  void maybeConverge(Agent& a);
+  // Converges `a` on the apps it lags behind (only `only_app`, when given).
+  void maybeConverge(Agent& a, const std::string& only_app = "");
 
   // --- store transactions and the outbox (server.cpp) ---
   RolloutDriver::Hooks rolloutHooks();
