@@ -186,6 +186,20 @@ TEST_CASE("a kill turns a flag off on every host in one wave, signed and recorde
   CHECK(f.countEvents(slow, "flag_superseded") == 1);
   for (int i = 0; i < 4; ++i)
     CHECK(json::parse(liveFlags(f, "h" + std::to_string(i)))["flags"]["new-checkout"]["defaultVariant"] == "off");
+  const std::string killed_again = f.console({"flags", "show", "web", "--host", "h0"}).json["version"];
+
+  // `rollback flags:web` goes back to the flag set that succeeded before, like any app's rollback.
+  auto back = f.console({"rollback", "flags:web", "--watch"});
+  INFO(back.out << back.err);
+  INFO(f.console({"flags", "history", "web"}).out);
+  CHECK(back.exit_code == 0);
+  auto shown = f.console({"flags", "show", "web", "--host", "h0"});
+  INFO(shown.out);
+  CHECK(shown.json["version"] != killed_again);
+  // Each host reports the set it went back to (the first kill's, or, when both kills fell in
+  // one second and so made one version, the first push's).
+  const std::string back_to = shown.json["version"];
+  for (int i = 0; i < 4; ++i) CHECK(f.reportedRelease("h" + std::to_string(i), "flags:web") == back_to);
   auto colour = f.console({"flags", "kill", "web", "banner"});
   CHECK(colour.exit_code == 0);  // a boolean flag: its false variant
 }
