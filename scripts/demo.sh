@@ -7,8 +7,12 @@
 # health checks but fails 10% of its requests: release analysis compares the
 # canary's metrics with hosts still on release 2, fails the canary wave and
 # rolls it back, so every host still serves release 2; the demo prints the
-# analysis table. Every fact is checked by asking the services and the
-# console; exits 0 only if all of them hold.
+# analysis table. Then a dark launch: the releases ship /checkout's new path
+# behind the flag new-checkout, off; the flag turns on in waves; a flag set
+# whose variant breaks /healthz is reverted by the canary by itself and the
+# flag rollout rolled back; the kill switch turns the flag off everywhere at
+# once. Every fact is checked by asking the services and the console; exits 0
+# only if all of them hold.
 #
 # Usage: scripts/demo.sh [--keep]   (--keep leaves the fleet's directory behind)
 set -euo pipefail
@@ -86,22 +90,24 @@ committed_at = $(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
 TOML
 }
 
-serves() {  # serves PORT VERSION: /version says VERSION and /healthz is 200
-  local body code
-  body=$(python3 - "$1" <<'PY'
+answers() {  # answers PORT PATH TEXT: GET PATH says TEXT and /healthz is 200
+  local body
+  body=$(python3 - "$1" "$2" <<'PY'
 import sys, urllib.request
-port = sys.argv[1]
+port, path = sys.argv[1], sys.argv[2]
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 try:
-    v = opener.open(f"http://127.0.0.1:{port}/version", timeout=2).read().decode().strip()
+    v = opener.open(f"http://127.0.0.1:{port}{path}", timeout=2).read().decode().strip()
     h = opener.open(f"http://127.0.0.1:{port}/healthz", timeout=2).status
     print(f"{v} {h}")
 except Exception as e:
     print(f"error {e}")
 PY
 )
-  [ "$body" = "$2 200" ]
+  [ "$body" = "$3 200" ]
 }
+serves() { answers "$1" /version "$2"; }    # serves PORT VERSION
+checkout() { answers "$1" /checkout "$2"; }  # checkout PORT TEXT: the dark-launched feature
 
 say "Release 1 to every host at once"
 make_plan 1 '["100%"]'
@@ -175,6 +181,66 @@ print(next((e["agent"] for e in ev if e["kind"] == "host_rolled_back" and e["wav
 check "the canary ($canary) was rolled back to release 2" serves "${port[$canary]:-0}" 2
 for h in "${hosts[@]}"; do check "$h still answers /version 2 and /healthz 200" serves "${port[$h]}" 2; done
 
+flag_set() {  # flag_set DEFAULT_VARIANT > FILE: the flag set of web, new-checkout at DEFAULT_VARIANT
+  cat <<JSON
+{
+  "\$schema": "https://flagd.dev/schema/v0/flags.json",
+  "flags": {
+    "new-checkout": {"state": "ENABLED", "variants": {"on": true, "off": false, "broken": true},
+                     "defaultVariant": "$1"}
+  }
+}
+JSON
+}
+last_flag_rollout() { flotilla --json flags history web --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["rollouts"][0]["id"])'; }
+
+say "Dark launch: release 2 ships /checkout's new path behind the flag new-checkout, off"
+flag_set off >"$work/flags-off.json"
+flotilla flags push web "$work/flags-off.json" --watch
+for h in "${hosts[@]}"; do check "$h answers /checkout with the old checkout" checkout "${port[$h]}" "old checkout"; done
+
+say "The flag turns on in waves [1, 50%, 100%], with web's health checks"
+flag_set on >"$work/flags-on.json"
+flotilla flags push web "$work/flags-on.json" --waves '1,50%,100%' --watch
+flotilla flags show web
+for h in "${hosts[@]}"; do check "$h answers /checkout with the new checkout" checkout "${port[$h]}" "new checkout"; done
+check "every host runs the same flag set" python3 -c '
+import json, subprocess, sys
+s = json.loads(subprocess.check_output([sys.argv[1], "--json", "flags", "show", "web"]))
+sys.exit(0 if len(s["versions"]) == 1 and s["versions"][0]["hosts"] == int(sys.argv[2]) else 1)' \
+  "$bin/coordinator/flotilla" "${#hosts[@]}"
+
+say "A flag set whose variant breaks /healthz: the canary must revert it by itself"
+flag_set broken >"$work/flags-broken.json"
+set +e
+flotilla flags push web "$work/flags-broken.json" --waves '1,100%' --watch
+rc=$?
+set -e
+check "watching the broken flag set exits 1 (the flag rollout did not succeed)" test "$rc" = 1
+fb=$(last_flag_rollout)
+check "flag rollout $fb was rolled back after its canary failed" python3 -c '
+import json, subprocess, sys
+s = json.loads(subprocess.check_output([sys.argv[1], "--json", "status", sys.argv[2]]))
+sys.exit(0 if s["state"] == "rolled_back" and s["waves"][0]["failed"] == 1 else 1)' "$bin/coordinator/flotilla" "$fb"
+check "the canary reported that it reverted its flag set itself" python3 -c '
+import json, subprocess, sys
+ev = json.loads(subprocess.check_output([sys.argv[1], "--json", "events", sys.argv[2]]))["events"]
+sys.exit(0 if any(e["kind"] == "host_failed" and "reverted" in e["message"] for e in ev) else 1)' "$bin/coordinator/flotilla" "$fb"
+for h in "${hosts[@]}"; do check "$h still answers /checkout with the new checkout" checkout "${port[$h]}" "new checkout"; done
+
+say "The kill switch: new-checkout off on every host at once"
+flotilla flags kill web new-checkout --watch
+fk=$(last_flag_rollout)
+for h in "${hosts[@]}"; do check "$h answers /checkout with the old checkout" checkout "${port[$h]}" "old checkout"; done
+check "kill $fk ran one wave of every host and recorded flag_killed" python3 -c '
+import json, subprocess, sys
+s = json.loads(subprocess.check_output([sys.argv[1], "--json", "status", sys.argv[2]]))
+ev = json.loads(subprocess.check_output([sys.argv[1], "--json", "events", sys.argv[2]]))["events"]
+ok = s["state"] == "succeeded" and len(s["waves"]) == 1 and s["waves"][0]["hosts"] == int(sys.argv[3]) \
+     and any(e["kind"] == "flag_killed" and "new-checkout" in e["message"] for e in ev)
+sys.exit(0 if ok else 1)' "$bin/coordinator/flotilla" "$fk" "${#hosts[@]}"
+flotilla flags history web
+
 say "History"
 flotilla history --app web
 check "history shows releases 1 to 4 as succeeded, succeeded, rolled_back, rolled_back" python3 -c '
@@ -186,11 +252,14 @@ sys.exit(0 if got == [("1", "succeeded"), ("2", "succeeded"), ("3", "rolled_back
 
 say "Delivery metrics (DORA)"
 flotilla metrics --app web
-check "metrics count 2 deployments and 2 failures out of 4 finished rollouts of web" python3 -c '
+# Flag rollouts are deployments of web (docs/metrics.md): 3 flag changes
+# succeeded (off, on, the kill), 1 was rolled back.
+check "metrics count 5 deployments (3 flag changes) and 3 failures (1 a flag change) out of 8 finished rollouts of web" python3 -c '
 import json, subprocess, sys
 m = json.loads(subprocess.check_output([sys.argv[1], "--json", "metrics", "--app", "web"]))["apps"]["web"]
-ok = m["deployment_frequency"]["deployments"] == 2 and m["change_failure_rate"]["failed"] == 2 \
-     and m["change_failure_rate"]["finished"] == 4 and m["lead_time"]["from_submission"] == 0
+df, cfr = m["deployment_frequency"], m["change_failure_rate"]
+ok = df["deployments"] == 5 and df["flag_changes"] == 3 and cfr["failed"] == 3 and cfr["flag_failed"] == 1 \
+     and cfr["finished"] == 8 and m["lead_time"]["from_submission"] == 3 and m["rework_rate"]["unplanned"] == 1
 sys.exit(0 if ok else 1)' "$bin/coordinator/flotilla"
 
 echo

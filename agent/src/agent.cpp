@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "flotilla/agent/deployer.h"
+#include "flotilla/agent/ofrep_server.h"
 #include "flotilla/agent/real_host_os.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
@@ -106,9 +107,10 @@ long millisUntil(SteadyTime t, SteadyTime now) {
 }  // namespace
 
 Agent::Agent(AgentConfig config, const common::Clock& clock)
-    : config_(std::move(config)), clock_(clock), ctx_(1), sampler_(config_.vars, clock) {}
+    : config_(std::move(config)), clock_(clock), ctx_(1), sampler_(config_.vars, clock), flags_(clock.steadyNow()) {}
 
 Agent::~Agent() {
+  if (ofrep_) ofrep_->stop();
   sampler_.stop();
   if (worker_.joinable()) {
     try {
@@ -144,6 +146,11 @@ Status Agent::start() {
     std::memcpy(config_.plan_key.data(), raw->data(), 32);
   }
   journal_.emplace(std::move(*journal));
+  if (config_.flags_listen) {
+    ofrep_ = std::make_unique<OfrepServer>(flags_, OfrepHost{config_.id, config_.labels}, clock_);
+    if (auto st = ofrep_->start(config_.flags_listen->host, config_.flags_listen->port); !st.ok())
+      return st.error().context(config_.file.string() + ": flags.listen");
+  }
   std::map<std::string, std::uint64_t> sequences;
   protocol::StringMap releases;
   for (const auto& [app, st] : journal_->state().apps) {
@@ -272,7 +279,7 @@ void Agent::workerMain() {
   Journal journal = std::move(*journal_);
   WorkerInbox inbox(pipe);
   RealHostOs host_os;
-  Deployer deployer(config_, journal, workerHooks(inbox, clock_), clock_, host_os);
+  Deployer deployer(config_, journal, workerHooks(inbox, clock_), clock_, host_os, &flags_);
   protocol::HealthMap health;
   auto publish = [&](const std::string& busy) { sendInternal(pipe, StateUpdate{deployer.releases(), health, busy}); };
 
@@ -378,6 +385,9 @@ Status Agent::run() {
     if (items[5].revents & ZMQ_POLLIN) handleSampler();
     const auto t = clock_.steadyNow();
     const auto due = session_.onTimer(t, *this);
+    // A session lives on across a dropped connection until the next hello;
+    // the coordinator is silent from the drop.
+    flags_.sessionChanged(session_.online() && link_up_, t);
     if (due.reconnect) {
       spdlog::warn("no new session with the coordinator since the connection dropped; reconnecting");
       try {
@@ -418,7 +428,9 @@ void Agent::handleMonitor() {
       if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         handshake = true;
         dropped_since = false;
+        link_up_ = true;
       } else if (id == ZMQ_EVENT_DISCONNECTED) {
+        link_up_ = false;
         if (handshake)
           dropped_since = true;
         else

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -162,7 +163,7 @@ Status checkKnownKeys(const fs::path& file, const toml::table& root) {
   static const std::set<std::string> kKnown = {
       "id",        "apps_dir",   "state_dir",          "run_as",       "keep_releases", "fetch_timeout", "stop_grace",
       "log_level", "clock_skew", "max_artifact_bytes", "release_keys", "coordinator",   "keys",          "labels",
-      "vars"};
+      "vars",      "flags"};
   for (auto& [k, v] : root)
     if (!kKnown.count(std::string(k.str())))
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + std::string(k.str()) + ": unknown key");
@@ -293,6 +294,46 @@ Status readReleaseKeys(const fs::path& file, const toml::table& root, AgentConfi
   return okStatus();
 }
 
+bool loopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  char end = 0;
+  return std::sscanf(host.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &end) == 4 && a == 127 && b < 256 && c < 256 &&
+         d < 256;
+}
+
+// [flags] listen = "127.0.0.1:PORT" (or "[::1]:PORT"): the OFREP endpoint, loopback only.
+Status readFlags(const fs::path& file, const toml::table& root, AgentConfig& c) {
+  const toml::node* n = root.get("flags");
+  if (!n) return okStatus();
+  if (!n->is_table()) return Error(Errc::kInvalidArgument, where(file, n->source()) + ": flags: expected a table");
+  const auto& t = *n->as_table();
+  for (auto& [k, v] : t)
+    if (k.str() != "listen")
+      return Error(Errc::kInvalidArgument,
+                   where(file, k.source()) + ": flags." + std::string(k.str()) + ": unknown key");
+  if (!t.get("listen")) return okStatus();
+  auto listen = requireString(file, t, "listen", "flags.listen");
+  if (!listen) return listen.error();
+  const std::string at = where(file, t.get("listen")->source()) + ": flags.listen: ";
+  const auto colon = listen->rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return Error(Errc::kInvalidArgument, at + "\"" + *listen + "\": expected HOST:PORT, e.g. \"127.0.0.1:8013\"");
+  std::string host = listen->substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  const std::string digits = listen->substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos ||
+      (port = std::stoi(digits)) < 1 || port > 65535)
+    return Error(Errc::kInvalidArgument, at + "\"" + *listen + "\": the port must be 1-65535");
+  if (!loopbackHost(host))
+    return Error(Errc::kInvalidArgument, at + "\"" + *listen + "\": " + host +
+                                             " is not a loopback address; the flag endpoint serves only this host "
+                                             "(use 127.0.0.1 or [::1])");
+  c.flags_listen = FlagsListen{host, port};
+  return okStatus();
+}
+
 }  // namespace
 
 Result<fs::path> initAgent(const AgentInitOptions& opts) {
@@ -335,6 +376,7 @@ Result<AgentConfig> loadAgentConfig(const fs::path& file_in) {
   FLOTILLA_TRY(readCoordinator(file, *root, c));
   FLOTILLA_TRY(readCurveSecret(file, *root, c));
   FLOTILLA_TRY(readReleaseKeys(file, *root, c));
+  FLOTILLA_TRY(readFlags(file, *root, c));
   auto labels = stringTable(file, *root, "labels");
   if (!labels) return labels.error();
   c.labels = *labels;

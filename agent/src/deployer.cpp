@@ -8,25 +8,20 @@
 
 #include <spdlog/spdlog.h>
 
+#include "deployer_ctx.h"
+#include "flotilla/agent/flag_store.h"
 #include "flotilla/agent/release_space.h"
 #include "flotilla/agent/self_upgrade.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/common/process.h"
+#include "flotilla/protocol/flag_app.h"
 
 namespace flotilla::agent {
 
 namespace fs = std::filesystem;
 using protocol::Phase;
-
-struct Deployer::Ctx {
-  protocol::OrderBody body;
-  protocol::OrderSpec spec;  // host variables expanded
-  std::string raw_spec;      // as signed, kept in the journal
-  std::string previous;      // live before this order
-  std::string previous_previous;
-};
 
 Result<std::string> expandVars(const std::string& text, const std::map<std::string, std::string>& vars) {
   std::string out;
@@ -90,22 +85,19 @@ std::string firstLine(const std::string& text) {
   return line;
 }
 
-bool isDigest(const std::string& s) {
-  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
 // Extraction runs with the default limits (extract.h).
 constexpr ExtractLimits kExtractLimits{};
 
 }  // namespace
 
 Deployer::Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock,
-                   HostOs& os)
+                   HostOs& os, FlagStore* flags)
     : config_(config),
       journal_(journal),
       hooks_(std::move(hooks)),
       clock_(clock),
       os_(os),
+      flags_(flags),
       note_(config.state_dir / "phase") {}
 
 std::map<std::string, std::string> Deployer::hookEnv(const std::string& app, const std::string& version,
@@ -204,6 +196,7 @@ Phase Deployer::fail(Ctx& c, Phase phase, const std::string& message) {
 Phase Deployer::execute(const protocol::VerifiedOrder& order) {
   Ctx c;
   if (auto ended = accept(c, order)) return *ended;
+  if (protocol::flaggedApp(c.body.app)) return executeFlags(c);
   if (auto ended = readyRelease(c)) return *ended;
   if (!c.spec.deploy.before_switch.empty()) {
     notePhase(c, Phase::kBeforeSwitch);
@@ -264,6 +257,20 @@ std::optional<Phase> Deployer::readyRelease(Ctx& c) {
   return std::nullopt;
 }
 
+void Deployer::recordSwitch(Ctx& c) {
+  auto& a = journal_.state().apps[c.body.app];
+  if (c.previous != c.body.version) a.previous = c.previous;
+  a.current = c.body.version;
+  a.releases[c.body.version].spec = c.raw_spec;
+}
+
+void Deployer::reportProbation(const Ctx& c) {
+  report(c, Phase::kProbation,
+         "healthy_for " + common::formatDuration(c.spec.health.healthy_for) + ", deadline " +
+             common::formatDuration(c.spec.health.deadline),
+         c.body.version);
+}
+
 Phase Deployer::switchOver(Ctx& c) {
   const fs::path rel = releaseDir(c.body.app, c.body.version);
   const fs::path current = appDir(c.body.app) / "current";
@@ -273,12 +280,7 @@ Phase Deployer::switchOver(Ctx& c) {
   if (auto st = os_.switchLink(current, fs::path("releases") / c.body.version); !st.ok())
     return fail(c, Phase::kFailed, "switching current: " + st.error().message);
   os_.crashPoint("switching:after");
-  {
-    auto& a = journal_.state().apps[c.body.app];
-    if (c.previous != c.body.version) a.previous = c.previous;
-    a.current = c.body.version;
-    a.releases[c.body.version].spec = c.raw_spec;
-  }
+  recordSwitch(c);
   notePhase(c, Phase::kRestarting);
   report(c, Phase::kSwitching, "current -> releases/" + c.body.version, c.body.version);
   if (c.body.app == kSelfApp) return handOver(c);
@@ -290,12 +292,12 @@ Phase Deployer::switchOver(Ctx& c) {
     return revert(c, st.error().message);
 
   notePhase(c, Phase::kProbation);
-  report(c, Phase::kProbation,
-         "healthy_for " + common::formatDuration(c.spec.health.healthy_for) + ", deadline " +
-             common::formatDuration(c.spec.health.deadline),
-         c.body.version);
+  reportProbation(c);
+  CheckContext ctx{rel, {}, config_.run_as};
+  ctx.env = hookEnv(c.body.app, c.body.version, ctx.cwd,
+                    c.previous.empty() ? "" : releaseDir(c.body.app, c.previous).string());
   std::string why;
-  if (!probation(c, why)) return revert(c, why);
+  if (!probation(c, ctx, why)) return revert(c, why);
 
   finish(c, Phase::kHealthy, "healthy for " + common::formatDuration(c.spec.health.healthy_for), c.body.version);
   prune(c.body.app);
@@ -350,7 +352,7 @@ void Deployer::recoverHandover(Ctx& c) {
   prune(c.body.app);
 }
 
-Status Deployer::stage(Ctx& c) {
+Status Deployer::download(Ctx& c, const fs::path& part) {
   if (c.body.artifact_size > config_.max_artifact_bytes)
     return Error(Errc::kInvalidArgument, "artifact of " + std::to_string(c.body.artifact_size) +
                                              " bytes exceeds max_artifact_bytes " +
@@ -359,7 +361,6 @@ Status Deployer::stage(Ctx& c) {
   report(c, Phase::kFetching, std::to_string(c.body.artifact_size) + " bytes", c.previous);
   const fs::path downloads = config_.state_dir / "downloads";
   FLOTILLA_TRY(common::ensureDir(downloads, 0700));
-  const fs::path part = downloads / c.body.artifact_digest;
   std::error_code ec;
   fs::remove(part, ec);
   if (auto st = hooks_.fetch(c.body.artifact_digest, c.body.artifact_size, part); !st.ok())
@@ -372,6 +373,13 @@ Status Deployer::stage(Ctx& c) {
                                      " (" + std::to_string(c.body.artifact_size) + " bytes), received " +
                                      got->digest.substr(0, 16) + " (" + std::to_string(got->size) + " bytes)");
   }
+  return {};
+}
+
+Status Deployer::stage(Ctx& c) {
+  const fs::path part = config_.state_dir / "downloads" / c.body.artifact_digest;
+  FLOTILLA_TRY(download(c, part));
+  std::error_code ec;
   notePhase(c, Phase::kStaging);
   report(c, Phase::kStaging, "digest verified", c.previous);
   const fs::path releases = appDir(c.body.app) / "releases";
@@ -449,16 +457,13 @@ Status Deployer::runRestart(const protocol::OrderSpec& spec, const fs::path& dir
   return runCommand("restart", std::move(ps));
 }
 
-bool Deployer::probation(Ctx& c, std::string& why) {
+bool Deployer::probation(Ctx& c, const CheckContext& ctx, std::string& why) {
   const auto& h = c.spec.health;
   if (h.checks.empty()) return true;
   const auto start = clock_.steadyNow();
   const auto deadline = start + h.deadline;
   std::optional<common::SteadyTime> passing_since;
   std::string last_failure = "no check has passed yet";
-  CheckContext ctx{releaseDir(c.body.app, c.body.version), {}, config_.run_as};
-  ctx.env = hookEnv(c.body.app, c.body.version, ctx.cwd,
-                    c.previous.empty() ? "" : releaseDir(c.body.app, c.previous).string());
   while (true) {
     bool ok = true;
     for (const auto& check : h.checks) {
@@ -531,6 +536,11 @@ Phase Deployer::revert(Ctx& c, const std::string& why) {
 }
 
 void Deployer::recover() {
+  restoreFlagSets();
+  recoverOrder();
+}
+
+void Deployer::recoverOrder() {
   auto& s = journal_.state();
   if (!s.order) return;
   InFlightOrder o = *s.order;
@@ -547,6 +557,10 @@ void Deployer::recover() {
   if (auto spec = protocol::decodeSpec(o.spec); spec) {
     auto expanded = expandSpec(*spec, config_.vars);
     c.spec = expanded ? *expanded : *spec;
+  }
+  if (protocol::flaggedApp(o.app)) {
+    recoverFlags(c, o.phase, note_.read(o.order_id).value_or(o.phase));
+    return;
   }
   // What this order staged is saved with its end only. If it replaced the
   // directory of a release the journal lists with another digest (same
@@ -622,7 +636,8 @@ common::Millis Deployer::monitorInterval() const {
   common::Millis best{std::chrono::seconds(5)};
   for (const auto& [name, a] : journal_.state().apps) {
     auto it = a.releases.find(a.current);
-    if (a.current.empty() || it == a.releases.end()) continue;
+    // A flag app is checked while its flag set is on probation, never by the idle monitor.
+    if (a.current.empty() || it == a.releases.end() || protocol::flaggedApp(name)) continue;
     auto spec = protocol::decodeSpec(it->second.spec);
     // After probation, checks run at the plan's interval but no more often than
     // every 5 s (the heartbeat period): an idle agent stays near zero CPU.
@@ -636,7 +651,7 @@ protocol::HealthMap Deployer::checkAll() {
   using protocol::HealthState;
   protocol::HealthMap out;
   for (const auto& [name, a] : journal_.state().apps) {
-    if (a.current.empty()) continue;
+    if (a.current.empty() || protocol::flaggedApp(name)) continue;
     auto it = a.releases.find(a.current);
     if (it == a.releases.end()) {
       out[name] = HealthState::kUnknown;

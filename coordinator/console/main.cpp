@@ -18,6 +18,17 @@ using namespace flotilla;
 
 namespace {
 
+constexpr const char* kFlagsFooter = R"(
+A flag set is a flagd flag-definition document (docs/flags.md). It rolls out as
+the releases of the app "flags:APP": signed and sequenced orders, in waves, with
+APP's own health checks and target, automatic revert on a failing host and fleet
+rollback, shown by `flotilla history`, `status` and `watch` like any rollout.
+Exit codes: 0 done (with --watch: the rollout succeeded); 1 with --watch, it
+failed, rolled_back or was aborted; 2 the flag set is invalid (the message names
+the file, the flag and the key), or the coordinator refused it (not_found: APP
+was never deployed, or has no such flag); 3 coordinator unreachable; 4 refused
+by policy (a gate that covers APP covers its flag rollouts).)";
+
 constexpr const char* kFooter = R"(
 Environment:
   FLOTILLA_CONTROL  control endpoint used when --control is not given
@@ -137,6 +148,13 @@ struct CommandLine {
   CLI::App* sign = nullptr;
   std::string sign_plan, sign_key;
   bool sign_ci = false;
+
+  CLI::App *flags = nullptr, *flags_push = nullptr, *flags_kill = nullptr, *flags_show = nullptr,
+           *flags_history = nullptr;
+  std::string flags_app, flags_file, flags_bake, flags_flag, flags_variant, flags_host;
+  std::vector<std::string> flags_waves;
+  bool flags_watch = false;
+  std::int64_t flags_limit = 50;
 };
 
 void addGlobalOptions(CLI::App& app, console::ConsoleOptions& opts) {
@@ -305,6 +323,69 @@ void addKeyCommands(CLI::App& app, CommandLine& c) {
   c.sign->add_flag("--ci", c.sign_ci, "Write the CI signature (provenance) instead of the release signature");
 }
 
+// flags push/kill/show/history: feature flags (docs/flags.md).
+void addFlagCommands(CLI::App& app, CommandLine& c) {
+  c.flags = app.add_subcommand("flags",
+                               "Feature flags: roll out an app's flag set in waves, kill a flag, show "
+                               "what the fleet runs (docs/flags.md)");
+  c.flags->require_subcommand(1);
+  c.flags->footer(kFlagsFooter);
+  c.flags_push = c.flags->add_subcommand(
+      "push",
+      "Check FLAGS.json locally (flagd flag definitions; errors name the file, the flag and the key, exit 2) and "
+      "roll it out to APP's hosts as a flag rollout (version f-<digest>: the same set is the same version), in "
+      "waves with APP's health checks; a host whose checks fail reverts to its previous set by itself and the "
+      "rollout is rolled back");
+  c.flags_push->add_option("APP", c.flags_app, "Application name")->required();
+  c.flags_push->add_option("FLAGS", c.flags_file, "Flag set file (JSON)")->required();
+  c.flags_push
+      ->add_option("--waves", c.flags_waves,
+                   "Cumulative wave sizes, hosts or percentages, e.g. 1,25%,100% (default: a canary of 1 host, "
+                   "then 100%)")
+      ->delimiter(',');
+  c.flags_push->add_option("--bake", c.flags_bake, "Time each wave bakes before the next, e.g. 5m (default: none)");
+  c.flags_push->add_flag("--watch", c.flags_watch, "Follow the rollout until it ends, as `flotilla watch ID` does");
+  c.flags_push->add_option("--break-glass", c.break_glass,
+                           "REASON: start past closed policy gates, as for `flotilla rollout`");
+  c.flags_push->footer(kFlagsFooter);
+
+  c.flags_kill = c.flags->add_subcommand(
+      "kill",
+      "Turn FLAG of APP to its off variant on every host at once: its targeting removed and its default variant "
+      "the variant named \"off\" (for a boolean flag: the false one; else name it with --variant). One wave, no "
+      "bake, no health gate; signed, recorded (event flag_killed) and counted like any rollout. A flag rollout of "
+      "APP in progress is aborted first");
+  c.flags_kill->add_option("APP", c.flags_app, "Application name")->required();
+  c.flags_kill->add_option("FLAG", c.flags_flag, "Flag key")->required();
+  c.flags_kill->add_option("--variant", c.flags_variant, "The flag's off variant, when it has no \"off\" or false one");
+  c.flags_kill->add_flag("--watch", c.flags_watch, "Follow the kill until every host has it");
+  c.flags_kill->footer(kFlagsFooter);
+
+  c.flags_show = c.flags->add_subcommand(
+      "show",
+      "The flag set each host of APP runs (hosts per version) and the flags of the newest set: key, state, "
+      "default variant, variants, whether targeted; with --host, that host's set");
+  c.flags_show->add_option("APP", c.flags_app, "Application name")->required();
+  c.flags_show->add_option("--host", c.flags_host, "Only this agent (id as listed by `flotilla agents`)");
+
+  c.flags_history = c.flags->add_subcommand(
+      "history",
+      "The flag rollouts and kills of APP, newest first: id, kind, version, state, when, by whom, and "
+      "the flags added (+), removed (-) and changed (~) against the set before");
+  c.flags_history->add_option("APP", c.flags_app, "Application name")->required();
+  c.flags_history->add_option("--limit", c.flags_limit, "At most this many")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}))
+      ->capture_default_str();
+}
+
+int runFlagCommand(const CommandLine& c, console::Console& con) {
+  if (*c.flags_push)
+    return con.flagsPush(c.flags_app, c.flags_file, c.flags_waves, c.flags_bake, c.flags_watch, c.break_glass);
+  if (*c.flags_kill) return con.flagsKill(c.flags_app, c.flags_flag, c.flags_variant, c.flags_watch);
+  if (*c.flags_show) return con.flagsShow(c.flags_app, c.flags_host);
+  return con.flagsHistory(c.flags_app, c.flags_limit);
+}
+
 // Runs the parsed command; returns the exit code.
 int runCommand(const CommandLine& c, console::Console& con, const CLI::App& app) {
   if (*c.agents) {
@@ -332,6 +413,7 @@ int runCommand(const CommandLine& c, console::Console& con, const CLI::App& app)
     }
     return con.keygen(c.keygen_prefix, c.keygen_release ? "release" : c.keygen_ci ? "ci" : "operator");
   }
+  if (*c.flags) return runFlagCommand(c, con);
   if (*c.sign) return c.sign_ci ? con.signCi(c.sign_plan, c.sign_key) : con.sign(c.sign_plan, c.sign_key);
   std::cerr << app.help();
   return console::kExitUsage;
@@ -353,6 +435,7 @@ int main(int argc, char** argv) {
   addRolloutCommands(app, commands);
   addRecordCommands(app, commands);
   addKeyCommands(app, commands);
+  addFlagCommands(app, commands);
   app.footer(kFooter);
 
   try {

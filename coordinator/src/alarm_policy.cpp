@@ -1,5 +1,7 @@
 #include "flotilla/coordinator/alarm_policy.h"
 
+#include "flotilla/protocol/flag_app.h"
+
 #include <algorithm>
 #include <sstream>
 
@@ -7,7 +9,11 @@ namespace flotilla::coordinator {
 
 bool policyCovers(const std::vector<std::string>& apps, const std::map<std::string, std::string>& labels,
                   const protocol::Plan& plan) {
-  if (!apps.empty() && std::find(apps.begin(), apps.end(), plan.app) == apps.end()) return false;
+  // A gate that covers app `web` covers its flag rollouts ("flags:web") too.
+  const std::string app = protocol::flaggedApp(plan.app).value_or(plan.app);
+  if (!apps.empty() && std::find(apps.begin(), apps.end(), app) == apps.end() &&
+      std::find(apps.begin(), apps.end(), plan.app) == apps.end())
+    return false;
   for (const auto& [k, v] : labels) {
     auto it = plan.target_labels.find(k);
     if (it == plan.target_labels.end() || it->second != v) return false;

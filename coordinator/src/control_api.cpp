@@ -6,7 +6,10 @@
 
 #include "flotilla/common/duration.h"
 #include "flotilla/coordinator/control_docs.h"
+#include "flotilla/coordinator/flag_rollouts.h"
 #include "flotilla/protocol/control.h"
+#include "flotilla/protocol/control_flags.h"
+#include "flotilla/protocol/flag_app.h"
 
 namespace flotilla::coordinator {
 
@@ -35,7 +38,8 @@ std::string actorOf(const json& req) {
 
 }  // namespace
 
-ControlApi::ControlApi(ControlContext& ctx, ProvenanceGate provenance) : ctx_(ctx), provenance_(std::move(provenance)) {
+ControlApi::ControlApi(ControlContext& ctx, ProvenanceGate provenance)
+    : ctx_(ctx), provenance_(std::move(provenance)), flags_(std::make_unique<FlagRollouts>(ctx)) {
   handlers_ = {
       {control::kAgents, &ControlApi::agents},
       {control::kAgentAccept, &ControlApi::agentAction},
@@ -55,8 +59,14 @@ ControlApi::ControlApi(ControlContext& ctx, ProvenanceGate provenance) : ctx_(ct
       {control::kAnalysis, &ControlApi::analysis},
       {control::kPolicy, &ControlApi::policy},
       {control::kApprove, &ControlApi::approve},
+      {control::kFlagsPush, &ControlApi::flagsPush},
+      {control::kFlagsKill, &ControlApi::flagsKill},
+      {control::kFlagsShow, &ControlApi::flagsShow},
+      {control::kFlagsHistory, &ControlApi::flagsHistory},
   };
 }
+
+ControlApi::~ControlApi() = default;
 
 json ControlApi::handle(const std::string& routing_id, const json& req) {
   if (!req.is_object() || !req.contains("cmd") || !req["cmd"].is_string())
@@ -104,6 +114,10 @@ json ControlApi::rollout(const Call& c) {
   const std::string name = r.plan_name.empty() ? "plan.toml" : r.plan_name;
   auto plan = protocol::parsePlan(r.plan, name, "");
   if (!plan) return errorJson(plan.error());
+  // Flag sets are checked and planned by the coordinator itself (flag_rollouts.h).
+  if (protocol::flaggedApp(plan->app))
+    return errorJson(Errc::kInvalidArgument, name + ": app: \"" + plan->app +
+                                                 "\" is a flag app; flag sets roll out with `flotilla flags push`");
   // The artifact came before, by upload_begin/upload_chunk/upload_end.
   auto size = ctx_.storedArtifact(r.artifact_digest);
   if (!size) return errorJson(size.error().context(name + ": artifact.file"));
@@ -111,35 +125,39 @@ json ControlApi::rollout(const Call& c) {
   if (!sig.empty() && (sig.size() != 128 || sig.find_first_not_of("0123456789abcdef") != std::string::npos))
     return errorJson(Errc::kInvalidArgument,
                      name + ": artifact.signature: not a release signature (128 hex characters)");
-  // A gate's refusal is recorded as a rollout that ended "refused", its
-  // decision an event, like every other decision of a gate.
-  auto refused = [&](const Error& e) {
-    spdlog::warn("rollout of {} by {} refused: {}", name, c.actor, e.message);
-    if (e.code != Errc::kPolicyDenied) return errorJson(e);
-    auto id = ctx_.recordRefusal(
-        RolloutStart{*plan, r.plan, name, r.artifact_digest, *size, c.actor, "rollout", sig, std::nullopt}, e);
-    if (!id) {
-      spdlog::error("the refusal of {} could not be recorded: {}", name, id.error().message);
-      return errorJson(e);
-    }
-    return errorJson(e.code, e.message + " (recorded as rollout " + *id + ")");
-  };
-  if (auto st = provenance_.check(*plan, name, r.artifact_digest, *size, r.ci_signature); !st.ok())
-    return refused(st.error());
+  RolloutStart start{std::move(*plan), r.plan, name, r.artifact_digest, *size, c.actor, "rollout", sig, std::nullopt};
+  if (auto st = provenance_.check(start.plan, name, r.artifact_digest, *size, r.ci_signature); !st.ok())
+    return refuse(start, st.error());
+  return admitAndStart(std::move(start), c, r.break_glass);
+}
+
+// A gate's refusal is recorded as a rollout that ended "refused", its
+// decision an event, like every other decision of a gate.
+json ControlApi::refuse(const RolloutStart& start, const Error& e) {
+  spdlog::warn("rollout of {} by {} refused: {}", start.plan_name, start.actor, e.message);
+  if (e.code != Errc::kPolicyDenied) return errorJson(e);
+  auto id = ctx_.recordRefusal(start, e);
+  if (!id) {
+    spdlog::error("the refusal of {} could not be recorded: {}", start.plan_name, id.error().message);
+    return errorJson(e);
+  }
+  return errorJson(e.code, e.message + " (recorded as rollout " + *id + ")");
+}
+
+json ControlApi::admitAndStart(RolloutStart start, const Call& c, const std::string& break_glass) {
   // Policy gates (docs/policy.md): refused now, waiting for approvals, or
   // past closed gates by break-glass.
   const auto now = common::fromUnixMillis(ctx_.nowMs());
-  auto admitted = ctx_.policyGates().admit(*plan, now, c.identity, r.break_glass);
-  if (!admitted) return refused(admitted.error());
-  const protocol::Plan gated = *plan;
+  auto admitted = ctx_.policyGates().admit(start.plan, now, c.identity, break_glass);
+  if (!admitted) return refuse(start, admitted.error());
+  const protocol::Plan gated = start.plan;
   // A break-glass start says so wherever the rollout's submitter shows (status, history).
-  const std::string submitter =
-      admitted->overridden.empty() ? c.actor : c.actor + " [break-glass: " + r.break_glass + "]";
-  auto id = ctx_.startRollout(RolloutStart{std::move(*plan), r.plan, name, r.artifact_digest, *size, submitter,
-                                           "rollout", sig, std::move(admitted->approval)});
+  if (!admitted->overridden.empty()) start.actor = c.actor + " [break-glass: " + break_glass + "]";
+  start.approval = std::move(admitted->approval);
+  auto id = ctx_.startRollout(std::move(start));
   if (!id) return errorJson(id.error());
   ActiveRollout* started = ctx_.findRollout(*id);
-  recordGates(*started, gated, admitted->overridden, r.break_glass, c.actor);
+  recordGates(*started, gated, admitted->overridden, break_glass, c.actor);
   return control::RolloutReply{statusDoc(*started, false, ctx_.steadyNow())};
 }
 
@@ -182,7 +200,7 @@ json ControlApi::rolloutAction(const Call& c) {
 
 json ControlApi::rollback(const Call& c) {
   const auto r = c.req.get<control::RollbackRequest>();
-  if (!protocol::validAppName(r.app)) return errorJson(Errc::kInvalidArgument, "invalid app name '" + r.app + "'");
+  if (!protocol::validOrderApp(r.app)) return errorJson(Errc::kInvalidArgument, "invalid app name '" + r.app + "'");
   const std::string active_id = ctx_.activeRolloutOf(r.app);
   if (active_id.empty()) return rollbackToEarlier(r.app, r.to, c.actor);
   if (!r.to.empty())

@@ -1,6 +1,7 @@
 #include "flotilla/coordinator/convergence.h"
 
 #include "flotilla/coordinator/rollout.h"
+#include "flotilla/protocol/flag_app.h"
 
 namespace flotilla::coordinator {
 
@@ -23,6 +24,8 @@ std::vector<Convergence::Candidate> Convergence::candidates(
   if (!a.online || a.state != AgentState::kAccepted) return out;
   for (const auto& [app, cur] : current_) {
     if (!labelsMatch(cur.target, a.record.labels)) continue;
+    // A flag set is the app's: it waits until the host runs the app (its health checks are the app's).
+    if (auto base = protocol::flaggedApp(app); base && !a.record.releases.count(*base)) continue;
     auto live = a.record.releases.find(app);
     if (live != a.record.releases.end() && live->second == cur.current_version) continue;
     if (tried_.count(key(a.record.id, cur)) || busy(app)) continue;

@@ -6,7 +6,9 @@
 #include <string_view>
 
 #include "flotilla/common/duration.h"
+#include "flotilla/coordinator/flag_plan.h"
 #include "flotilla/coordinator/rollout.h"
+#include "flotilla/protocol/flag_app.h"
 
 namespace flotilla::coordinator {
 
@@ -35,11 +37,49 @@ std::optional<double> toSeconds(const std::optional<double>& ms) {
 struct Finished {
   const RolloutRecord* record;
   RolloutState state;
+  bool flag = false;  // a flag rollout (a push or a kill) of its app
 };
 
+bool isKill(const RolloutRecord& r) { return r.plan_name.rfind(kFlagKillPlanPrefix, 0) == 0; }
+
+// The records as the metrics count them (docs/metrics.md "Flag rollouts"): a
+// flag rollout of "flags:web" is a deployment of web, and the flag push a
+// kill remedies (the app's newest push submitted before the kill, if it
+// succeeded or the kill aborted it) is a failed change, failed when the kill
+// was submitted, so the kill that follows is its recovery.
+std::vector<RolloutRecord> asCounted(const std::vector<RolloutRecord>& records, std::vector<bool>& flag) {
+  std::vector<RolloutRecord> out = records;
+  flag.assign(out.size(), false);
+  std::map<std::string, std::vector<std::size_t>> pushes, kills;  // by app, indexes into out
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto app = protocol::flaggedApp(out[i].app);
+    if (!app) continue;
+    out[i].app = *app;
+    flag[i] = true;
+    (isKill(out[i]) ? kills : pushes)[*app].push_back(i);
+  }
+  for (auto& [app, ks] : kills) {
+    auto& ps = pushes[app];
+    for (std::size_t k : ks) {
+      RolloutRecord* remedied = nullptr;
+      for (std::size_t p : ps)
+        if (out[p].submitted_at_ms < out[k].submitted_at_ms &&
+            (!remedied || out[p].submitted_at_ms > remedied->submitted_at_ms))
+          remedied = &out[p];
+      if (!remedied || (remedied->state != "succeeded" && remedied->state != "aborted") ||
+          remedied->finished_at_ms <= 0)
+        continue;
+      remedied->state = "failed";
+      remedied->finished_at_ms = std::max(remedied->finished_at_ms, out[k].submitted_at_ms);
+    }
+  }
+  return out;
+}
+
 // A success is a deployment and, when its start is known, joins the lead-time sample.
-void countSuccess(const RolloutRecord& r, ScopeMetrics& m, std::vector<std::int64_t>& lead_ms) {
+void countSuccess(const RolloutRecord& r, bool flag, ScopeMetrics& m, std::vector<std::int64_t>& lead_ms) {
   ++m.deployment_frequency.deployments;
+  if (flag) ++m.deployment_frequency.flag_changes;
   ++m.change_failure_rate.finished;
   ++m.rework_rate.deployments;
   if (r.unplanned) ++m.rework_rate.unplanned;
@@ -57,9 +97,10 @@ void countSuccess(const RolloutRecord& r, ScopeMetrics& m, std::vector<std::int6
 
 // A failure counts against the change failure rate; the app's next success,
 // if there is one, ends its recovery.
-void countFailure(const RolloutRecord& r, const std::map<std::string, std::vector<std::int64_t>>& successes,
+void countFailure(const RolloutRecord& r, bool flag, const std::map<std::string, std::vector<std::int64_t>>& successes,
                   ScopeMetrics& m, std::vector<std::int64_t>& recovery_ms) {
   ++m.change_failure_rate.failed;
+  if (flag) ++m.change_failure_rate.flag_failed;
   ++m.change_failure_rate.finished;
   auto it = successes.find(r.app);
   const std::int64_t* next = nullptr;
@@ -110,11 +151,11 @@ ScopeMetrics computeScope(const std::vector<Finished>& in_window,
   for (const Finished& f : in_window) {
     switch (f.state) {
       case RolloutState::kSucceeded:
-        countSuccess(*f.record, m, lead_ms);
+        countSuccess(*f.record, f.flag, m, lead_ms);
         break;
       case RolloutState::kFailed:
       case RolloutState::kRolledBack:
-        countFailure(*f.record, successes, m, recovery_ms);
+        countFailure(*f.record, f.flag, successes, m, recovery_ms);
         break;
       case RolloutState::kAborted:
         ++m.change_failure_rate.aborted;
@@ -135,25 +176,29 @@ json scopeJson(const ScopeMetrics& m) {
   const auto& cfr = m.change_failure_rate;
   const auto& rt = m.recovery_time;
   const auto& rw = m.rework_rate;
-  return {
-      {"deployment_frequency", {{"per_day", df.per_day}, {"deployments", df.deployments}, {"band", toString(df.band)}}},
-      {"lead_time",
-       {{"median_seconds", orNull(lt.median_seconds)},
-        {"rollouts", lt.rollouts},
-        {"from_submission", lt.from_submission},
-        {"band", toString(lt.band)}}},
-      {"change_failure_rate",
-       {{"rate", orNull(cfr.rate)},
-        {"failed", cfr.failed},
-        {"finished", cfr.finished},
-        {"aborted", cfr.aborted},
-        {"band", toString(cfr.band)}}},
-      {"recovery_time",
-       {{"median_seconds", orNull(rt.median_seconds)},
-        {"recoveries", rt.recoveries},
-        {"unrecovered", rt.unrecovered},
-        {"band", toString(rt.band)}}},
-      {"rework_rate", {{"rate", orNull(rw.rate)}, {"unplanned", rw.unplanned}, {"deployments", rw.deployments}}}};
+  return {{"deployment_frequency",
+           {{"per_day", df.per_day},
+            {"deployments", df.deployments},
+            {"flag_changes", df.flag_changes},
+            {"band", toString(df.band)}}},
+          {"lead_time",
+           {{"median_seconds", orNull(lt.median_seconds)},
+            {"rollouts", lt.rollouts},
+            {"from_submission", lt.from_submission},
+            {"band", toString(lt.band)}}},
+          {"change_failure_rate",
+           {{"rate", orNull(cfr.rate)},
+            {"failed", cfr.failed},
+            {"flag_failed", cfr.flag_failed},
+            {"finished", cfr.finished},
+            {"aborted", cfr.aborted},
+            {"band", toString(cfr.band)}}},
+          {"recovery_time",
+           {{"median_seconds", orNull(rt.median_seconds)},
+            {"recoveries", rt.recoveries},
+            {"unrecovered", rt.unrecovered},
+            {"band", toString(rt.band)}}},
+          {"rework_rate", {{"rate", orNull(rw.rate)}, {"unplanned", rw.unplanned}, {"deployments", rw.deployments}}}};
 }
 
 // A scope's labels (none for the fleet, app="web" for an app) and its figures.
@@ -237,15 +282,18 @@ Result<DoraReport> computeDora(const std::vector<RolloutRecord>& records, const 
   std::map<std::string, std::vector<std::int64_t>> successes;
   if (!q.app.empty()) app_window[q.app];  // asked for: reported even without records
 
-  for (const RolloutRecord& r : records) {
+  std::vector<bool> flag;
+  const std::vector<RolloutRecord> counted = asCounted(records, flag);
+  for (std::size_t i = 0; i < counted.size(); ++i) {
+    const RolloutRecord& r = counted[i];
     if (!q.app.empty() && r.app != q.app) continue;
     if (q.app.empty()) app_window[r.app];  // every app seen is reported
     std::optional<RolloutState> st = rolloutStateFromString(r.state);
     if (!st || !isFinished(*st) || r.finished_at_ms <= 0 || r.finished_at_ms > q.now_ms) continue;
     if (*st == RolloutState::kSucceeded) successes[r.app].push_back(r.finished_at_ms);
     if (r.finished_at_ms <= report.window_start_ms) continue;
-    fleet_window.push_back({&r, *st});
-    app_window[r.app].push_back({&r, *st});
+    fleet_window.push_back({&r, *st, flag[i]});
+    app_window[r.app].push_back({&r, *st, flag[i]});
   }
   for (auto& [app, times] : successes) std::sort(times.begin(), times.end());
 
@@ -279,6 +327,9 @@ std::string toPrometheus(const DoraReport& r) {
          [](const ScopeMetrics& m) { return num(m.deployment_frequency.per_day); });
   family(out, scopes, "flotilla_dora_deployments", "Successful rollouts finished in the window.",
          [](const ScopeMetrics& m) { return num(m.deployment_frequency.deployments); });
+  family(out, scopes, "flotilla_dora_flag_deployments",
+         "Of the successful rollouts in the window, the flag rollouts (pushes and kills, docs/flags.md).",
+         [](const ScopeMetrics& m) { return num(m.deployment_frequency.flag_changes); });
   family(out, scopes, "flotilla_dora_lead_time_seconds",
          "Median time from commit (or submission, when the plan has no committed_at) to a successful rollout's end.",
          [](const ScopeMetrics& m) { return num(m.lead_time.median_seconds); });
@@ -292,6 +343,9 @@ std::string toPrometheus(const DoraReport& r) {
          [](const ScopeMetrics& m) { return num(m.change_failure_rate.rate); });
   family(out, scopes, "flotilla_dora_change_failures", "Failed or rolled-back rollouts finished in the window.",
          [](const ScopeMetrics& m) { return num(m.change_failure_rate.failed); });
+  family(out, scopes, "flotilla_dora_flag_change_failures",
+         "Of the failures in the window, the flag changes (rolled back, or remedied by a kill).",
+         [](const ScopeMetrics& m) { return num(m.change_failure_rate.flag_failed); });
   family(out, scopes, "flotilla_dora_finished_rollouts",
          "Succeeded, failed or rolled-back rollouts finished in the window (aborted excluded).",
          [](const ScopeMetrics& m) { return num(m.change_failure_rate.finished); });

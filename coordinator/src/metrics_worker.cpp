@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "flotilla/protocol/flag_app.h"
+
 namespace flotilla::coordinator {
 
 using nlohmann::json;
@@ -20,6 +22,12 @@ json errorBody(const Error& e) {
 json metricsReply(Store& store, const MetricsQuery& q) {
   auto records = store.rollouts(q.app, kMaxRollouts);
   if (!records) return errorBody(records.error());
+  // An app's flag rollouts are deployments of the app (docs/metrics.md).
+  if (!q.app.empty()) {
+    auto flag_records = store.rollouts(protocol::flagAppOf(q.app), kMaxRollouts);
+    if (!flag_records) return errorBody(flag_records.error());
+    records->insert(records->end(), flag_records->begin(), flag_records->end());
+  }
   auto report = computeDora(*records, q);
   if (!report) return errorBody(report.error());
   json j = toJson(*report);

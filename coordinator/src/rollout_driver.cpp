@@ -54,6 +54,11 @@ std::optional<SteadyTime> RolloutDriver::nextDeadline() const {
 Result<std::string> RolloutDriver::start(RolloutStart start) {
   protocol::Plan& plan = start.plan;
   const std::string& kind = start.kind;
+  // A rollout that ended within this request (a kill aborts the flag
+  // rollout it supersedes) is finished now, not at the end of the iteration.
+  if (auto it = active_by_app_.find(plan.app);
+      it != active_by_app_.end() && rollouts_.at(it->second)->engine->finished())
+    finish(*rollouts_.at(it->second));
   if (active_by_app_.count(plan.app))
     return Error(Errc::kConflict, "rollout " + active_by_app_.at(plan.app) + " of app '" + plan.app +
                                       "' is still active; one active rollout per app (abort or wait for it)");

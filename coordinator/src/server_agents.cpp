@@ -7,6 +7,7 @@
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/coordinator/server.h"
+#include "flotilla/protocol/flag_app.h"
 #include "flotilla/protocol/order.h"
 
 namespace flotilla::coordinator {
@@ -86,6 +87,8 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
     if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());
   }
   rollouts_->onReport(ref, a.record.id, m.phase, m.message);
+  // An app's flag set waits for the app on a host (convergence.h): now it runs it.
+  if (m.phase == Phase::kHealthy && !protocol::flaggedApp(m.app)) maybeConverge(a, protocol::flagAppOf(m.app));
 }
 
 // Chunk reads run on the artifact worker; chunks go straight back to the agent.
@@ -102,10 +105,11 @@ void Server::markLost(Agent& a, const std::string& why, SteadyTime now) {
   rollouts_->onHostLost(a.record.id, now);
 }
 
-void Server::maybeConverge(Agent& a) {
+void Server::maybeConverge(Agent& a, const std::string& only_app) {
   auto busy = [&](const std::string& app) { return rollouts_->appActive(app) || orders_.busyWith(a.record.id, app); };
   for (const auto& c : convergence_.candidates(a, busy)) {
     const AppRecord& cur = *c.app;
+    if (!only_app.empty() && cur.app != only_app) continue;
     auto st = store_->hostState(cur.current_rollout, a.record.id);
     if (!st) {
       storeFailed(st.error());

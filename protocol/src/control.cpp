@@ -229,6 +229,7 @@ void readScope(const Fields& f, DoraScopeDoc& s) {
       f.object<DeploymentFrequencyDoc>("deployment_frequency", false, [](const Fields& g, DeploymentFrequencyDoc& d) {
          d.per_day = g.number("per_day");
          d.deployments = g.integer("deployments");
+         d.flag_changes = g.has("flag_changes") ? g.integer("flag_changes") : 0;
          d.band = g.str("band");
        }).value_or(DeploymentFrequencyDoc{});
   s.lead_time = f.object<LeadTimeDoc>("lead_time", false, [](const Fields& g, LeadTimeDoc& d) {
@@ -241,6 +242,7 @@ void readScope(const Fields& f, DoraScopeDoc& s) {
       f.object<ChangeFailureRateDoc>("change_failure_rate", false, [](const Fields& g, ChangeFailureRateDoc& d) {
          d.rate = g.optNumber("rate");
          d.failed = g.integer("failed");
+         d.flag_failed = g.has("flag_failed") ? g.integer("flag_failed") : 0;
          d.finished = g.integer("finished");
          d.aborted = g.integer("aborted");
          d.band = g.str("band");
@@ -343,7 +345,11 @@ void to_json(json& j, const DoraScopeDoc& s) {
   const auto& rt = s.recovery_time;
   const auto& rw = s.rework_rate;
   j = {
-      {"deployment_frequency", {{"per_day", df.per_day}, {"deployments", df.deployments}, {"band", df.band}}},
+      {"deployment_frequency",
+       {{"per_day", df.per_day},
+        {"deployments", df.deployments},
+        {"flag_changes", df.flag_changes},
+        {"band", df.band}}},
       {"lead_time",
        {{"median_seconds", orNullNumber(lt.median_seconds)},
         {"rollouts", lt.rollouts},
@@ -352,6 +358,7 @@ void to_json(json& j, const DoraScopeDoc& s) {
       {"change_failure_rate",
        {{"rate", orNullNumber(cfr.rate)},
         {"failed", cfr.failed},
+        {"flag_failed", cfr.flag_failed},
         {"finished", cfr.finished},
         {"aborted", cfr.aborted},
         {"band", cfr.band}}},

@@ -1,5 +1,7 @@
 #include "flotilla/protocol/plan.h"
 
+#include "flotilla/protocol/flag_app.h"
+
 #include <toml++/toml.h>
 
 #include <cerrno>
@@ -49,7 +51,9 @@ class PlanReader : public TomlValueReader {
     const toml::node* app = root.get("app");
     if (app == nullptr) return missing(root, "app");
     FLOTILLA_TRY(readString(*app, "app", plan.app));
-    if (!validAppName(plan.app)) {
+    // A flag app ("flags:web") is a plan the coordinator writes for a flag
+    // rollout (docs/flags.md); the control API refuses one an operator submits.
+    if (!validOrderApp(plan.app)) {
       return errorAt(
           *app, "app",
           "invalid app name " + quote(plan.app) + " (1-64 of a-z 0-9 . _ -, starting with a letter or digit)");

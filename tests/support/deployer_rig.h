@@ -5,7 +5,8 @@
 // a fetcher that copies files the test registered, reports collected in
 // `reports`, probation waits that advance a fake clock instead of sleeping.
 // A test may replace the fetch, follow the reports or decide the waits itself
-// (the *_override hooks, read at each call).
+// (the *_override hooks, read at each call). Flag sets the Deployer publishes
+// land in `flags`, a fresh store at each restartAgent(), as in a new agent process.
 // Single-threaded, like the Deployer.
 
 #include <catch2/catch.hpp>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "flotilla/agent/deployer.h"
+#include "flotilla/agent/flag_store.h"
 #include "flotilla/agent/phase_note.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/protocol/messages.h"
@@ -74,7 +76,8 @@ class DeployerRig {
       clock.advance(d);
       return true;
     };
-    deployer_ = std::make_unique<agent::Deployer>(config, *journal_, std::move(hooks), clock, os_);
+    flags = std::make_unique<agent::FlagStore>(clock.steadyNow());
+    deployer_ = std::make_unique<agent::Deployer>(config, *journal_, std::move(hooks), clock, os_, flags.get());
   }
 
   agent::Deployer& deployer() { return *deployer_; }
@@ -139,6 +142,7 @@ class DeployerRig {
 
   agent::AgentConfig config;
   FakeClock clock;
+  std::unique_ptr<agent::FlagStore> flags;
   std::vector<protocol::Report> reports;
   int fetches = 0;
   int waits = 0;

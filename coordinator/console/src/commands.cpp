@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "console_calls.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/console/render.h"
 #include "flotilla/console/upload.h"
@@ -89,16 +90,6 @@ Console::~Console() = default;
 
 void Console::interrupt() { g_interrupted = 1; }
 
-template <typename F>
-int Console::guarded(F&& body) {
-  try {
-    return body();
-  } catch (const json::exception& e) {
-    return fail(Error(Errc::kCorrupt, std::string("unexpected reply from the coordinator: ") + e.what()),
-                kExitUnreachable);
-  }
-}
-
 int Console::fail(const Error& e) { return fail(e, exitCodeForError(e.code)); }
 
 int Console::fail(const Error& e, int exit_code) {
@@ -132,22 +123,6 @@ Result<json> Console::request(json req) {
   auto c = client();
   if (!c) return c.error();
   return (*c)->request(std::move(req));
-}
-
-template <typename T>
-std::optional<T> Console::call(json req, int& rc) {
-  auto reply = request(std::move(req));
-  if (!reply) {
-    rc = fail(reply.error());
-    return std::nullopt;
-  }
-  auto parsed = control::parseReply<T>(*reply);
-  if (!parsed) {
-    // The coordinator broke the protocol: not the operator's doing.
-    rc = fail(parsed.error(), kExitUnreachable);
-    return std::nullopt;
-  }
-  return std::move(*parsed);
 }
 
 int Console::printReply(const json& reply) {

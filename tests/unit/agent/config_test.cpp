@@ -54,3 +54,36 @@ TEST_CASE("agent config: a bad clock_skew or max_artifact_bytes names the file, 
   REQUIRE_FALSE(size.ok());
   CHECK_THAT(size.error().message, Catch::Contains("agent.toml:3") && Catch::Contains("max_artifact_bytes"));
 }
+
+TEST_CASE("agent config: [flags] listen is off by default and loopback only", "[agent][config][flags]") {
+  TempDir none;
+  auto off = loadAgentConfig(writeConfig(none, ""));
+  REQUIRE(off.ok());
+  CHECK_FALSE(off->flags_listen);
+
+  TempDir v4;
+  auto on = loadAgentConfig(writeConfig(v4, "[flags]\nlisten = \"127.0.0.1:8013\""));
+  INFO((on ? std::string() : on.error().message));
+  REQUIRE(on.ok());
+  REQUIRE(on->flags_listen);
+  CHECK(on->flags_listen->host == "127.0.0.1");
+  CHECK(on->flags_listen->port == 8013);
+
+  TempDir v6;
+  auto six = loadAgentConfig(writeConfig(v6, "[flags]\nlisten = \"[::1]:8013\""));
+  REQUIRE(six.ok());
+  CHECK(six->flags_listen->host == "::1");
+
+  for (const char* bad :
+       {"0.0.0.0:8013", "10.1.2.3:8013", "example.com:8013", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:99999"}) {
+    TempDir dir;
+    auto refused = loadAgentConfig(writeConfig(dir, std::string("[flags]\nlisten = \"") + bad + "\""));
+    INFO(bad);
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.error().message, Catch::Contains("agent.toml:4") && Catch::Contains("flags.listen"));
+  }
+  TempDir typo;
+  auto unknown = loadAgentConfig(writeConfig(typo, "[flags]\nlisen = \"127.0.0.1:8013\""));
+  REQUIRE_FALSE(unknown.ok());
+  CHECK_THAT(unknown.error().message, Catch::Contains("flags.lisen: unknown key"));
+}

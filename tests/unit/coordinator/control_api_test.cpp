@@ -3,6 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include "flotilla/common/duration.h"
+#include "flotilla/common/fs.h"
+#include "flotilla/coordinator/flag_plan.h"
+#include "flotilla/flags/flag_set.h"
+#include "flotilla/protocol/control_flags.h"
 #include "flotilla/protocol/provenance.h"
 #include "support/fake_clock.h"
 #include "support/temp_dir.h"
@@ -40,6 +44,7 @@ struct FakeDaemon : ControlContext {
     if (digest == kDigest) return std::uint64_t{42};
     return flotilla::Error(flotilla::Errc::kNotFound, "no artifact " + digest + " was uploaded");
   }
+  const std::filesystem::path& artifactsDir() const override { return artifacts; }
   ActiveRollout* findRollout(const std::string& id) override {
     auto it = rollouts.find(id);
     return it == rollouts.end() ? nullptr : it->second.get();
@@ -86,6 +91,7 @@ struct FakeDaemon : ControlContext {
   }
 
   TempDir dir;
+  std::filesystem::path artifacts = dir.path();
   FakeClock clock;
   AgentRegistry registry;
   std::unique_ptr<Store> store_;
@@ -205,4 +211,184 @@ TEST_CASE("control api: status, operator actions and watch of an active rollout"
   CHECK(watch["events"] == json::array());
   REQUIRE(d.watched.size() == 1);
   CHECK(d.watched[0] == "web-1 rid-1");
+}
+
+namespace {
+
+const std::string kWebPlan = R"(app = "web"
+version = "2"
+artifact.file = "web.tar.gz"
+[waves]
+sizes = ["100%"]
+[deploy]
+restart = ["./bin/restart"]
+[[health.check]]
+exec = ["./bin/selfcheck"]
+)";
+
+const std::string kFlags = R"({"flags": {
+  "new-ui": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on",
+             "targeting": {"if": [{"==": [{"var": "plan"}, "pro"]}, "on", "off"]}}}})";
+const std::string kFlags2 = R"({"flags": {
+  "new-ui": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"},
+  "dark-mode": {"state": "DISABLED", "variants": {"on": true, "off": false}}}})";
+
+// web deployed once (web-1), so flag rollouts have its health checks and target to ride.
+void deployedWeb(FakeDaemon& d) {
+  auto plan = flotilla::protocol::parsePlan(kWebPlan, "web.toml", "");
+  REQUIRE(plan.ok());
+  REQUIRE(d.store().insertRollout(newRolloutRecord("web-1", *plan, "web.toml", kWebPlan, "ops", "rollout", 1)).ok());
+}
+
+// A flag set of web stored as the coordinator stores a pushed one, rolled out by rollout `id`.
+std::string storedFlags(FakeDaemon& d, const std::string& text, const std::string& id) {
+  auto set = checkFlagSet(text, "flags.json");
+  REQUIRE(set.ok());
+  REQUIRE(flotilla::common::atomicWriteFile(d.artifacts / set->digest, text).ok());
+  REQUIRE(d.store().putRelease({"flags:web", set->version, set->digest, text.size(), "", "", ""}).ok());
+  auto plan = flagPushPlan("web", kWebPlan, *set, FlagWaves{}, "flags.json");
+  REQUIRE(plan.ok());
+  auto rec = newRolloutRecord(id, plan->plan, plan->plan_name, plan->plan_text, "user:ann", "rollout", 2);
+  rec.artifact_digest = set->digest;
+  rec.state = "succeeded";
+  REQUIRE(d.store().insertRollout(rec).ok());
+  return set->version;
+}
+
+}  // namespace
+
+TEST_CASE("control api: a flag push is checked, stored and planned for flags:APP", "[coordinator][control][flags]") {
+  FakeDaemon d;
+  ControlApi api(d);
+  const json push{{"cmd", "flags_push"}, {"app", "web"}, {"flags", kFlags}, {"source", "f.json"}};
+  auto never = call(api, push);
+  CHECK(errorCode(never) == "not_found");
+  CHECK(never["error"]["message"].get<std::string>().find("never been deployed") != std::string::npos);
+  deployedWeb(d);
+  auto bad = call(api, json{{"cmd", "flags_push"},
+                            {"app", "web"},
+                            {"source", "f.json"},
+                            {"flags", R"({"flags": {"x": {"state": "ON", "variants": {"a": 1}}}})"}});
+  CHECK(errorCode(bad) == "invalid_argument");
+  CHECK(bad["error"]["message"].get<std::string>().find("f.json: flags.x.state") != std::string::npos);
+  CHECK(errorCode(call(api, json{{"cmd", "flags_push"}, {"app", "Web!"}, {"flags", kFlags}})) == "invalid_argument");
+
+  call(api, push);  // the fake daemon starts nothing
+  auto set = checkFlagSet(kFlags, "f.json");
+  REQUIRE(set.ok());
+  REQUIRE(d.started.size() == 1);
+  CHECK(d.started[0] == "flags:web " + set->digest);
+  auto stored = flotilla::common::readFile(d.artifacts / set->digest);
+  REQUIRE(stored.ok());
+  CHECK(*stored == kFlags);
+}
+
+TEST_CASE("control api: a gate that covers an app covers its flag rollouts", "[coordinator][control][flags]") {
+  FakeDaemon d;
+  PolicyConfig policy;
+  policy.freezes.push_back({"web-freeze", "2026-11-25T00:00:00Z", "2026-11-27T00:00:00Z", "UTC", {"web"}, {}, false});
+  auto gates = PolicyGates::make(policy);
+  REQUIRE(gates.ok());
+  d.gates = std::move(*gates);
+  ControlApi api(d);
+  deployedWeb(d);
+  auto refused = call(api, json{{"cmd", "flags_push"}, {"app", "web"}, {"flags", kFlags}});
+  CHECK(errorCode(refused) == "policy_denied");
+  REQUIRE(d.refused.size() == 1);
+  CHECK(d.refused[0].rfind("flags:web: policy freeze web-freeze", 0) == 0);
+  CHECK(d.started.empty());
+}
+
+TEST_CASE("control api: a plan naming a flag app is refused", "[coordinator][control][flags]") {
+  FakeDaemon d;
+  ControlApi api(d);
+  std::string plan = kPlan;
+  plan.replace(plan.find("\"web\""), 5, "\"flags:web\"");
+  auto r = call(api, json{{"cmd", "rollout"}, {"plan", plan}, {"artifact_digest", kDigest}});
+  CHECK(errorCode(r) == "invalid_argument");
+  CHECK(r["error"]["message"].get<std::string>().find("flotilla flags push") != std::string::npos);
+  CHECK(d.started.empty());
+}
+
+TEST_CASE("control api: a kill turns the flag off in a new set rolled out at once", "[coordinator][control][flags]") {
+  FakeDaemon d;
+  ControlApi api(d);
+  CHECK(errorCode(call(api, json{{"cmd", "flags_kill"}, {"app", "web"}, {"flag", "new-ui"}})) == "not_found");
+  deployedWeb(d);
+  storedFlags(d, kFlags, "flags:web-1");
+  auto unknown = call(api, json{{"cmd", "flags_kill"}, {"app", "web"}, {"flag", "old-ui"}});
+  CHECK(errorCode(unknown) == "not_found");
+  CHECK(unknown["error"]["message"].get<std::string>().find("old-ui") != std::string::npos);
+
+  call(api, json{{"cmd", "flags_kill"}, {"app", "web"}, {"flag", "new-ui"}, {"operator", "ann"}});
+  REQUIRE(d.started.size() == 1);
+  const std::string digest = d.started[0].substr(std::string("flags:web ").size());
+  auto text = flotilla::common::readFile(d.artifacts / digest);
+  REQUIRE(text.ok());
+  auto set = flotilla::flags::FlagSet::parse(*text);
+  REQUIRE(set.ok());
+  CHECK(set->find("new-ui")->defaultVariant == "off");
+  CHECK_FALSE(set->find("new-ui")->targeting.has_value());
+  CHECK(set->find("new-ui")->metadata["killedBy"] == "user:ops (ann)");
+}
+
+TEST_CASE("control api: flags show and history", "[coordinator][control][flags]") {
+  FakeDaemon d;
+  ControlApi api(d);
+  deployedWeb(d);
+  const std::string v1 = storedFlags(d, kFlags, "flags:web-1");
+  const std::string v2 = storedFlags(d, kFlags2, "flags:web-2");
+  for (const char* id : {"h0", "h1", "h2"}) {
+    flotilla::protocol::Hello h;
+    h.agent_id = id;
+    auto a = d.registry.hello(std::string("r-") + id, std::string("k-") + id, h, 1, d.clock.steadyNow(),
+                              [](const std::string&) { return false; });
+    REQUIRE(a);
+    REQUIRE(d.registry.decide(id, AgentState::kAccepted).ok());
+    if (std::string(id) != "h2") a.agent->record.releases["flags:web"] = std::string(id) == "h0" ? v1 : v2;
+  }
+  auto show = call(api, json{{"cmd", "flags_show"}, {"app", "web"}});
+  REQUIRE(show["ok"] == true);
+  auto doc = show.get<flotilla::protocol::control::FlagsShowReply>();
+  CHECK(doc.version == v2);
+  REQUIRE(doc.versions.size() == 3);
+  CHECK(doc.versions[0].version.empty());
+  CHECK(doc.versions[0].hosts == 1);
+  REQUIRE(doc.flags.size() == 2);
+  CHECK(doc.flags[0].key == "dark-mode");
+  CHECK(doc.flags[0].state == "DISABLED");
+  CHECK_FALSE(doc.flags[0].default_variant.has_value());
+  CHECK(doc.flags[1].variants == std::vector<std::string>{"off", "on"});
+
+  auto host = call(api, json{{"cmd", "flags_show"}, {"app", "web"}, {"host", "h0"}})
+                  .get<flotilla::protocol::control::FlagsShowReply>();
+  CHECK(host.version == v1);
+  REQUIRE(host.flags.size() == 1);
+  CHECK(host.flags[0].targeted);
+  CHECK(errorCode(call(api, json{{"cmd", "flags_show"}, {"app", "web"}, {"host", "nobody"}})) == "not_found");
+
+  auto hist =
+      call(api, json{{"cmd", "flags_history"}, {"app", "web"}}).get<flotilla::protocol::control::FlagsHistoryReply>();
+  REQUIRE(hist.rollouts.size() == 2);
+  CHECK(hist.rollouts[0].id == "flags:web-2");
+  CHECK(hist.rollouts[0].kind == "push");
+  CHECK(hist.rollouts[0].added == std::vector<std::string>{"dark-mode"});
+  CHECK(hist.rollouts[0].changed == std::vector<std::string>{"new-ui"});
+  CHECK(hist.rollouts[1].added == std::vector<std::string>{"new-ui"});
+  auto one = call(api, json{{"cmd", "flags_history"}, {"app", "web"}, {"limit", 1}});
+  CHECK(one["rollouts"].size() == 1);
+
+  // A push refused by a gate never stored a release: it is listed, with no set to compare.
+  auto refused = newRolloutRecord("flags:web-3", flotilla::protocol::parsePlan(kPlan, "p", "").value(), "flag push x",
+                                  "", "user:ann", "rollout", 3);
+  refused.app = "flags:web";
+  refused.artifact_digest = std::string(64, 'e');
+  refused.state = "refused";
+  REQUIRE(d.store().insertRollout(refused).ok());
+  auto after = call(api, json{{"cmd", "flags_history"}, {"app", "web"}});
+  REQUIRE(after["ok"] == true);
+  REQUIRE(after["rollouts"].size() == 3);
+  CHECK(after["rollouts"][0]["state"] == "refused");
+  CHECK(after["rollouts"][0]["removed"] == json::array({"dark-mode", "new-ui"}));
+  CHECK(after["rollouts"][1]["added"] == json::array({"dark-mode"}));
 }

@@ -64,3 +64,16 @@ TEST_CASE("convergence: only hosts the release's rollout never reached converge"
   CHECK_FALSE(Convergence::mayConverge(std::string("healthy")));
   CHECK_FALSE(Convergence::mayConverge(std::string("rolled_back")));
 }
+
+TEST_CASE("convergence: an app's flag set waits until the host runs the app", "[coordinator][convergence][flags]") {
+  auto c = webAt2();
+  c.setCurrent(AppRecord{"flags:web", "f-0123456789abcdef", "flags:web-1", {{"role", "web"}}});
+  auto fresh = agent({});
+  auto cands = c.candidates(fresh, kIdle);
+  REQUIRE(cands.size() == 1);
+  CHECK(cands[0].app->app == "web");
+  auto running = agent({{"web", "2"}});
+  cands = c.candidates(running, kIdle);
+  REQUIRE(cands.size() == 1);
+  CHECK(cands[0].app->app == "flags:web");
+}

@@ -447,11 +447,12 @@ TEST_CASE("toJson has stable names, seconds, and null with n/a for missing data"
   CHECK(j["fleet"] == j["apps"]["web"]);
 
   const json& web = j["apps"]["web"];
-  CHECK(web["deployment_frequency"] == json{{"per_day", 1.0 / 30.0}, {"deployments", 1}, {"band", "medium"}});
+  CHECK(web["deployment_frequency"] ==
+        json{{"per_day", 1.0 / 30.0}, {"deployments", 1}, {"flag_changes", 0}, {"band", "medium"}});
   CHECK(web["lead_time"] ==
         json{{"median_seconds", 7200.0}, {"rollouts", 1}, {"from_submission", 0}, {"band", "elite"}});
   CHECK(web["change_failure_rate"] ==
-        json{{"rate", 0.0}, {"failed", 0}, {"finished", 1}, {"aborted", 1}, {"band", "elite"}});
+        json{{"rate", 0.0}, {"failed", 0}, {"flag_failed", 0}, {"finished", 1}, {"aborted", 1}, {"band", "elite"}});
   CHECK(web["recovery_time"] ==
         json{{"median_seconds", nullptr}, {"recoveries", 0}, {"unrecovered", 0}, {"band", "n/a"}});
 
@@ -521,4 +522,76 @@ TEST_CASE("toPrometheus exports gauges with HELP and TYPE, fleet without an app 
     CHECK(typed.count(name) == 1);
   }
   CHECK(text.back() == '\n');
+}
+
+namespace {
+
+// A flag rollout of `app`: a push, or with `kill` a kill (as FlagRollouts names them).
+RolloutRecord flagRec(const std::string& app, const std::string& state, std::int64_t finished, bool kill,
+                      std::int64_t submitted = 0) {
+  RolloutRecord r = rec("flags:" + app, state, finished, std::nullopt, submitted);
+  r.plan_name = kill ? "flag kill new-ui" : "flag push flags.json";
+  r.unplanned = kill;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("flag rollouts are deployments of their app, counted apart as flag changes", "[metrics][flags]") {
+  const std::vector<RolloutRecord> records{
+      rec("web", "succeeded", nov(20, 10)), flagRec("web", "succeeded", nov(21, 10), false),
+      flagRec("web", "rolled_back", nov(22, 10), false), flagRec("web", "succeeded", nov(22, 11), false)};
+  DoraReport r = report(records, 30);
+  REQUIRE(r.apps.count("web") == 1);
+  CHECK(r.apps.count("flags:web") == 0);
+  const ScopeMetrics& web = r.apps.at("web");
+  CHECK(web.deployment_frequency.deployments == 3);
+  CHECK(web.deployment_frequency.flag_changes == 2);
+  CHECK(web.change_failure_rate.failed == 1);
+  CHECK(web.change_failure_rate.flag_failed == 1);
+  CHECK(web.change_failure_rate.finished == 4);
+  CHECK(web.recovery_time.recoveries == 1);
+  CHECK(*web.recovery_time.median_seconds == Approx(3600.0));
+  CHECK(r.fleet->deployment_frequency.flag_changes == 2);
+  // Asked for by app, flag rollouts are the app's.
+  DoraReport only = report(records, 30, kNow, "web");
+  CHECK(only.apps.at("web").deployment_frequency.deployments == 3);
+  auto j = toJson(r);
+  CHECK(j["apps"]["web"]["deployment_frequency"]["flag_changes"] == 2);
+  CHECK(j["apps"]["web"]["change_failure_rate"]["flag_failed"] == 1);
+  CHECK(toPrometheus(r).find("flotilla_dora_flag_deployments{app=\"web\"} 2") != std::string::npos);
+}
+
+TEST_CASE("a kill fails the flag push it remedies, recovers it and is rework", "[metrics][flags]") {
+  // Pushed at 10:00 (done 10:05), killed at 12:00 (done 12:00:30).
+  const std::int64_t killed_at = nov(21, 12);
+  const std::vector<RolloutRecord> records{flagRec("web", "succeeded", nov(21, 10, 5), false, nov(21, 10)),
+                                           flagRec("web", "succeeded", killed_at + 30'000, true, killed_at)};
+  const ScopeMetrics web = report(records, 30).apps.at("web");
+  CHECK(web.change_failure_rate.failed == 1);
+  CHECK(web.change_failure_rate.flag_failed == 1);
+  CHECK(web.change_failure_rate.finished == 2);
+  CHECK(web.deployment_frequency.deployments == 1);  // the kill; the push failed
+  CHECK(web.recovery_time.recoveries == 1);
+  CHECK(*web.recovery_time.median_seconds == Approx(30.0));
+  CHECK(web.rework_rate.unplanned == 1);
+  CHECK(*web.rework_rate.rate == Approx(1.0));
+}
+
+TEST_CASE("a kill superseding a push in progress fails it; an earlier failure stays as it was", "[metrics][flags]") {
+  const std::int64_t killed_at = nov(21, 12);
+  // The push was aborted by the kill: a failed change, not an operator's abort.
+  const std::vector<RolloutRecord> superseded{flagRec("web", "aborted", killed_at, false, nov(21, 11)),
+                                              flagRec("web", "succeeded", killed_at + 10'000, true, killed_at)};
+  const ScopeMetrics a = report(superseded, 30).apps.at("web");
+  CHECK(a.change_failure_rate.aborted == 0);
+  CHECK(a.change_failure_rate.flag_failed == 1);
+  CHECK(*a.recovery_time.median_seconds == Approx(10.0));
+  // A push rolled back already is one failure, not two; a release is never remedied by a kill.
+  const std::vector<RolloutRecord> rolled{rec("web", "succeeded", nov(21, 9)),
+                                          flagRec("web", "rolled_back", nov(21, 11), false, nov(21, 10)),
+                                          flagRec("web", "succeeded", killed_at + 10'000, true, killed_at)};
+  const ScopeMetrics b = report(rolled, 30).apps.at("web");
+  CHECK(b.change_failure_rate.failed == 1);
+  CHECK(b.deployment_frequency.deployments == 2);
 }

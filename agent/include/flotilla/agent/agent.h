@@ -13,8 +13,12 @@
 //    the coordinator asks; its batches reach the reactor, already encoded,
 //    over a second inproc PAIR pipe and go out while the session is online.
 // They talk only by messages over inproc PAIR pipes.
+//  - with `[flags] listen`, the OFREP server (ofrep_server.h) on threads of its
+//    own serves the flag sets the worker publishes to the FlagStore; the
+//    reactor tells the store when the session comes and goes.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -23,6 +27,7 @@
 #include <zmq.hpp>
 
 #include "flotilla/agent/config.h"
+#include "flotilla/agent/flag_store.h"
 #include "flotilla/agent/journal.h"
 #include "flotilla/agent/sampler.h"
 #include "flotilla/agent/session.h"
@@ -30,6 +35,8 @@
 #include "flotilla/protocol/messages.h"
 
 namespace flotilla::agent {
+
+class OfrepServer;
 
 class Agent final : private SessionPort {
  public:
@@ -87,6 +94,8 @@ class Agent final : private SessionPort {
   int signal_fd_ = -1;
   std::optional<Journal> journal_;  // moved into the worker at start
   std::optional<Handover> handover_;
+  FlagStore flags_;                     // the worker publishes, the OFREP server reads
+  std::unique_ptr<OfrepServer> ofrep_;  // after flags_: stops before the store goes
 
   // Hello, heartbeats, orders checked against sequences and the ledger,
   // reports held for a welcome, the download window, the reconnect check.
@@ -95,6 +104,7 @@ class Agent final : private SessionPort {
   int fetch_fd_ = -1;                         // the download in hand's file, -1 when none
   bool stopping_ = false;
   bool worker_done_ = false;
+  bool link_up_ = false;               // a CURVE handshake succeeded and the connection has not dropped since
   std::uint64_t samples_dropped_ = 0;  // batches that found the session offline
 };
 

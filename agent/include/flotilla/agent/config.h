@@ -14,6 +14,12 @@
 
 namespace flotilla::agent {
 
+// Where the flag endpoint listens ([flags] listen = "127.0.0.1:PORT"): loopback only.
+struct FlagsListen {
+  std::string host;
+  int port = 0;
+};
+
 struct AgentConfig {
   std::filesystem::path dir;   // directory of agent.toml; relative paths resolve here
   std::filesystem::path file;  // agent.toml itself (a new agent binary is tried with it: self_upgrade.h)
@@ -40,6 +46,7 @@ struct AgentConfig {
   std::int64_t clock_skew_s = 300;
   std::uint64_t max_artifact_bytes = 2ull << 30;
   std::string log_level = "info";
+  std::optional<FlagsListen> flags_listen;  // absent: no OFREP endpoint (ofrep_server.h)
 };
 
 // The package layout (docs/install.md), `flotilla-agent init --system`: the

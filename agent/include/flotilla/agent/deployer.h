@@ -31,6 +31,16 @@
 //   reverting:after    `current` points back at the previous release, not yet restarted
 //   <terminal phase>   the order is journaled as finished, not yet reported
 //                      (healthy, failed, reverted, revert_failed)
+//
+// Flag apps (protocol/flag_app.h): an order for "flags:web" carries web's flag
+// set. It is fetched and verified like an artifact, then parsed (a malformed
+// set fails the order and changes nothing), kept as
+// <apps_dir>/web/flags/<version>.json, and the switch writes
+// <apps_dir>/web/flags.json atomically and publishes the set to the FlagStore
+// that OFREP reads. No hooks, no restart; probation runs the order's checks
+// and a failure writes the previous set back. Its crash points are the same
+// names (accepted, fetching, staging, switching, switching:after, probation,
+// reverting, reverting:after and the terminal phases).
 
 #include <filesystem>
 #include <functional>
@@ -39,6 +49,7 @@
 #include <string>
 
 #include "flotilla/agent/config.h"
+#include "flotilla/agent/health.h"
 #include "flotilla/agent/host_os.h"
 #include "flotilla/agent/journal.h"
 #include "flotilla/agent/phase_note.h"
@@ -47,6 +58,8 @@
 #include "flotilla/protocol/order.h"
 
 namespace flotilla::agent {
+
+class FlagStore;
 
 struct DeployerHooks {
   // Downloads the artifact with `digest` (`size` bytes) to `dest`.
@@ -69,22 +82,25 @@ Result<protocol::OrderSpec> expandSpec(const protocol::OrderSpec& spec, const st
 
 class Deployer {
  public:
-  // Keeps references to config, journal, clock and os: they outlive the Deployer.
-  Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock, HostOs& os);
+  // Keeps references to config, journal, clock, os and flags: they outlive the
+  // Deployer. Flag sets are published to `flags` when there is one.
+  Deployer(const AgentConfig& config, Journal& journal, DeployerHooks hooks, const common::Clock& clock, HostOs& os,
+           FlagStore* flags = nullptr);
 
   // Makes an order interrupted by a crash consistent (old release live, or the
-  // new one live) and reports the outcome. Call once at start, before orders.
+  // new one live) and reports the outcome; makes every flag app's flags.json
+  // the journal's live flag set and publishes it. Call once at start, before orders.
   void recover();
 
   // Runs one verified order to a terminal phase and returns that phase.
   protocol::Phase execute(const protocol::VerifiedOrder& order);
 
   // One round of every live app's health checks; kUnknown when the live
-  // release's spec is missing or does not expand.
+  // release's spec is missing or does not expand. Flag apps are left out.
   protocol::HealthMap checkAll();
   // app -> live version.
   std::map<std::string, std::string> releases() const;
-  // The shortest health interval among live apps (for the idle monitor).
+  // The shortest health interval among live apps, flag apps left out (for the idle monitor).
   common::Millis monitorInterval() const;
 
  private:
@@ -102,6 +118,9 @@ class Deployer {
   std::optional<protocol::Phase> accept(Ctx& c, const protocol::VerifiedOrder& order);
   std::optional<protocol::Phase> readyRelease(Ctx& c);
   protocol::Phase switchOver(Ctx& c);
+  // The switch happened: the journal's state in memory says the order's version is live.
+  void recordSwitch(Ctx& c);
+  void reportProbation(const Ctx& c);
   // The agent's own binary (self_upgrade.h): trial, then handover.
   protocol::Phase handOver(Ctx& c);
   // After a restart in the middle of a handover: the new binary took over, or it did not.
@@ -111,8 +130,26 @@ class Deployer {
   Status runHooks(Ctx& c);
   Status runRestart(const protocol::OrderSpec& spec, const std::filesystem::path& dir, const std::string& app,
                     const std::string& version, const std::string& previous_dir);
-  bool probation(Ctx& c, std::string& why);
+  bool probation(Ctx& c, const CheckContext& ctx, std::string& why);
+  // Fetches the order's artifact to `part` and checks its size and digest.
+  Status download(Ctx& c, const std::filesystem::path& part);
   Status stage(Ctx& c);
+  void recoverOrder();
+
+  // Flag apps (flag_deploy.cpp). executeFlags: after accept, to a terminal phase.
+  protocol::Phase executeFlags(Ctx& c);
+  // The flag set on disk (flags/<version>.json), or fetched, parsed and kept
+  // there; the terminal phase when the order ended.
+  std::optional<protocol::Phase> readyFlagSet(Ctx& c);
+  // Makes `version` (its stored bytes) the app's flags.json and the published
+  // set; "" = none. `unless_same`: a flags.json that holds them already is not
+  // rewritten (its time is when the set was applied).
+  Status applyFlagSet(const std::string& flag_app, const std::string& version, bool unless_same);
+  protocol::Phase revertFlags(Ctx& c, const std::string& why);
+  void recoverFlags(Ctx& c, const std::string& journaled_phase, const std::string& interrupted_phase);
+  void restoreFlagSets();
+  void pruneFlagSets(const std::string& flag_app);
+  std::filesystem::path flagsDir(const std::string& flag_app) const;
   // Extracts the verified download `part` into `staging`; a release the disk
   // cannot hold fails with Errc::kNoSpace saying how full it is.
   Status extract(const Ctx& c, const std::filesystem::path& part, const std::filesystem::path& staging);
@@ -140,6 +177,7 @@ class Deployer {
   DeployerHooks hooks_;
   const common::Clock& clock_;
   HostOs& os_;
+  FlagStore* flags_;
   PhaseNote note_;
 };
 

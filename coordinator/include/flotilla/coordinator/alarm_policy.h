@@ -36,7 +36,8 @@ bool alarmCovers(const AlarmPolicy& alarm, const protocol::Plan& plan);
 
 // A gate scoped by `apps` (empty = every app) and `labels` (empty = any
 // target) covers `plan`: its app is listed and its target has every label.
-// Freezes and alarms share it.
+// A gate that lists `web` covers its flag rollouts ("flags:web": flag_app.h).
+// Freezes, approvals and alarms share it.
 bool policyCovers(const std::vector<std::string>& apps, const std::map<std::string, std::string>& labels,
                   const protocol::Plan& plan);
 

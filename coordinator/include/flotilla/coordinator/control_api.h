@@ -10,6 +10,7 @@
 // The artifact of a rollout was uploaded before (upload_begin/chunk/end, on
 // the artifact worker); the rollout command names it by digest.
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,17 +70,23 @@ class ControlContext {
   virtual void watch(const std::string& rollout_id, const std::string& routing_id) = 0;
   // The verdict so far of an analysed rollout's current wave; nothing when it is not being analysed.
   virtual std::optional<Verdict> interimVerdict(const ActiveRollout& r) const = 0;
+  // Where artifacts are stored, one file per digest (the coordinator's own
+  // small ones, flag sets, are read and written there: flag_rollouts.h).
+  virtual const std::filesystem::path& artifactsDir() const = 0;
   // The policy gates (freezes, approvals, break-glass) a rollout must pass to start.
   virtual const PolicyGates& policyGates() const = 0;
   // A rollout started past closed gates by break-glass (counted in /metrics).
   virtual void brokeGlass() = 0;
 };
 
+class FlagRollouts;
+
 class ControlApi {
  public:
   // `provenance` is checked on every rollout request before it starts (never
   // on a rollback, which redeploys a release that already passed).
   explicit ControlApi(ControlContext& ctx, ProvenanceGate provenance = ProvenanceGate());
+  ~ControlApi();
 
   // `req` is the request as received, with "_peer" added (the identity the
   // control socket authenticated: operator_identity.h). The commands a worker answers
@@ -109,15 +116,24 @@ class ControlApi {
   nlohmann::json events(const Call& c);
   nlohmann::json watch(const Call& c);
   nlohmann::json ping(const Call& c);
-  nlohmann::json analysis(const Call& c);  // control_analysis.cpp
-  nlohmann::json policy(const Call& c);    // control_policy.cpp
-  nlohmann::json approve(const Call& c);   // control_policy.cpp
+  nlohmann::json analysis(const Call& c);      // control_analysis.cpp
+  nlohmann::json policy(const Call& c);        // control_policy.cpp
+  nlohmann::json approve(const Call& c);       // control_policy.cpp
+  nlohmann::json flagsPush(const Call& c);     // control_flags.cpp
+  nlohmann::json flagsKill(const Call& c);     // control_flags.cpp
+  nlohmann::json flagsShow(const Call& c);     // control_flags.cpp
+  nlohmann::json flagsHistory(const Call& c);  // control_flags.cpp
+  // Passes `start` through the policy gates and starts it (or records its
+  // refusal); a rollout's reply, or the error.
+  nlohmann::json admitAndStart(RolloutStart start, const Call& c, const std::string& break_glass);
+  nlohmann::json refuse(const RolloutStart& start, const Error& why);
   // Records each policy gate's decision on a rollout that started, and a break-glass.
   void recordGates(ActiveRollout& r, const protocol::Plan& plan, const std::vector<GateDecision>& overridden,
                    const std::string& reason, const std::string& actor);
 
   ControlContext& ctx_;
   ProvenanceGate provenance_;
+  std::unique_ptr<FlagRollouts> flags_;  // flag_rollouts.h
   std::unordered_map<std::string, Handler> handlers_;
 };
 

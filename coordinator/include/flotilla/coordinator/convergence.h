@@ -5,7 +5,9 @@
 // Holds each app's current release (the last rollout that succeeded and the
 // labels it targeted) and which (agent, app, version) were tried in this run:
 // a host is tried once per release per coordinator run, never behind the
-// operator's back again. Decides without I/O; the caller checks the store for
+// operator's back again. An app's flag set ("flags:web", protocol/flag_app.h)
+// waits until the host runs the app: the flag set's health checks are the
+// app's, run where it lives. Decides without I/O; the caller checks the store for
 // the host's state in the release's rollout (mayConverge), opens the order
 // and records the event. Reactor thread only.
 

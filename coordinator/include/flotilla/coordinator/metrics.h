@@ -48,8 +48,9 @@ DoraBand changeFailureRateBand(std::int64_t failed, std::int64_t finished);
 DoraBand recoveryTimeBand(double median_ms);
 
 struct DeploymentFrequency {
-  double per_day = 0.0;          // deployments / window days
-  std::int64_t deployments = 0;  // successful rollouts finished in the window
+  double per_day = 0.0;           // deployments / window days
+  std::int64_t deployments = 0;   // successful rollouts finished in the window
+  std::int64_t flag_changes = 0;  // of those, flag rollouts (pushes and kills)
   DoraBand band = DoraBand::kLow;
 };
 
@@ -61,10 +62,11 @@ struct LeadTime {
 };
 
 struct ChangeFailureRate {
-  std::optional<double> rate;  // failed / finished; empty when finished == 0
-  std::int64_t failed = 0;     // "failed" + "rolled_back"
-  std::int64_t finished = 0;   // "succeeded" + "failed" + "rolled_back"
-  std::int64_t aborted = 0;    // counted apart, in neither of the above
+  std::optional<double> rate;    // failed / finished; empty when finished == 0
+  std::int64_t failed = 0;       // "failed" + "rolled_back"
+  std::int64_t flag_failed = 0;  // of those, flag changes (rolled back, or remedied by a kill)
+  std::int64_t finished = 0;     // "succeeded" + "failed" + "rolled_back"
+  std::int64_t aborted = 0;      // counted apart, in neither of the above
   DoraBand band = DoraBand::kNone;
 };
 
@@ -111,6 +113,9 @@ struct DoraReport {
   std::map<std::string, ScopeMetrics> apps;
 };
 
+// Flag rollouts (app "flags:web") count as deployments of their app ("web"),
+// and a kill makes the flag push it remedies a failure that the kill recovers
+// (docs/metrics.md "Flag rollouts"); the figures say how many were flag changes.
 // Window: a rollout counts when its state is terminal ("succeeded", "failed",
 // "rolled_back", "aborted"), finished_at_ms > 0 and
 // now - days*86400s < finished_at_ms <= now. Running rollouts and records

@@ -102,7 +102,8 @@ class Server : private ControlContext {
   void markLost(Agent& a, const std::string& why, common::SteadyTime now);
   void resendOrders(Agent& a);
   void retryOrders(common::SteadyTime now);
-  void maybeConverge(Agent& a);
+  // Converges `a` on the apps it lags behind (only `only_app`, when given).
+  void maybeConverge(Agent& a, const std::string& only_app = "");
 
   // --- store transactions and the outbox (server.cpp) ---
   RolloutDriver::Hooks rolloutHooks();
@@ -120,6 +121,7 @@ class Server : private ControlContext {
   Result<std::uint64_t> storedArtifact(const std::string& digest) const override {
     return background_->storedArtifact(digest);
   }
+  const std::filesystem::path& artifactsDir() const override { return config_.artifacts_dir; }
   ActiveRollout* findRollout(const std::string& id) override { return rollouts_->find(id); }
   std::vector<const ActiveRollout*> activeRollouts() const override { return rollouts_->all(); }
   std::string activeRolloutOf(const std::string& app) const override { return rollouts_->activeOf(app); }

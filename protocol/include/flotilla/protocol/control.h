@@ -278,6 +278,7 @@ struct DeploymentFrequencyDoc {
   double per_day = 0;
   std::int64_t deployments = 0;
   std::string band;
+  std::int64_t flag_changes = 0;  // of the deployments, flag rollouts (docs/metrics.md); absent = 0
 };
 struct LeadTimeDoc {
   std::optional<double> median_seconds;
@@ -288,6 +289,7 @@ struct ChangeFailureRateDoc {
   std::optional<double> rate;
   std::int64_t failed = 0, finished = 0, aborted = 0;
   std::string band;
+  std::int64_t flag_failed = 0;  // of the failures, flag changes; absent = 0
 };
 struct RecoveryTimeDoc {
   std::optional<double> median_seconds;

@@ -19,6 +19,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "flotilla/common/clock.h"
 #include "flotilla/common/crypto.h"
@@ -84,6 +85,19 @@ class Console {
   // (protocol/provenance.h); writes artifact.ci_signature (default
   // ARTIFACT.ci-sig). In sign_ci.cpp.
   int signCi(const std::string& plan_path, const std::string& key_file);
+
+  // Feature flags (flags.cpp, docs/flags.md). A push reads FLAGS.json and
+  // checks it locally (errors name the file, the flag and the key; exit 2),
+  // then submits it as a flag rollout of APP. `waves`: cumulative sizes
+  // ("1", "25%"; empty = a canary of 1 host, then 100%); `bake` "" = none.
+  int flagsPush(const std::string& app, const std::string& file, const std::vector<std::string>& waves,
+                const std::string& bake, bool watch, const std::string& break_glass = "");
+  // Turns FLAG to its off variant on every host at once (`variant`: the off
+  // variant when the coordinator cannot tell it).
+  int flagsKill(const std::string& app, const std::string& flag, const std::string& variant, bool watch);
+  // host "" = the fleet.
+  int flagsShow(const std::string& app, const std::string& host);
+  int flagsHistory(const std::string& app, std::int64_t limit);
 
   // Called from a SIGINT/SIGTERM handler: a running watch stops at its next
   // wake-up and says the rollout continues without it. Async-signal-safe.

@@ -19,6 +19,7 @@
 
 #include "flotilla/common/result.h"
 #include "flotilla/protocol/control.h"
+#include "flotilla/protocol/control_flags.h"
 
 namespace flotilla::console {
 
@@ -92,6 +93,12 @@ std::string analysisHeadline(const protocol::control::AnalysisWaveDoc& w, double
 std::string renderAnalysis(const protocol::control::AnalysisReply& reply);
 // What a watch shows of a wave being analysed: a line for the verdict so far, one per metric.
 std::vector<std::string> analysisLines(const protocol::control::AnalysisWaveDoc& w);
+
+// Feature flags (render_flags.cpp): `flags show` (hosts per version, then
+// KEY STATE DEFAULT VARIANTS TARGETED) and `flags history` (ID KIND VERSION
+// STATE SUBMITTED BY CHANGES).
+std::string renderFlagsShow(const protocol::control::FlagsShowReply& reply, bool one_host);
+std::string renderFlagsHistory(const protocol::control::FlagsHistoryReply& reply);
 
 // "TIME KIND [AGENT] [wave N] MESSAGE (actor)". With `time_of_day`, TIME is
 // HH:MM:SS instead of the full RFC 3339 timestamp (the watch view).

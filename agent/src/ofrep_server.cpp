@@ -1,0 +1,124 @@
+#include "flotilla/agent/ofrep_server.h"
+
+#include <httplib.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+namespace flotilla::agent {
+
+namespace {
+
+// Enough for a few slow clients on loopback; each idle keep-alive connection holds one.
+constexpr std::size_t kServerThreads = 4;
+
+std::int64_t secondsOf(common::Millis d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); }
+
+std::string labelValue(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void reply(httplib::Response& res, const OfrepReply& r) {
+  res.status = r.status;
+  if (!r.etag.empty()) res.set_header("ETag", r.etag);
+  if (!r.body.empty()) res.set_content(r.body, "application/json");
+}
+
+}  // namespace
+
+OfrepServer::OfrepServer(FlagStore& store, OfrepHost host, const common::Clock& clock)
+    : store_(store), host_(std::move(host)), clock_(clock) {}
+
+OfrepServer::~OfrepServer() { stop(); }
+
+OfrepNow OfrepServer::nowFor(const LiveFlagSet* set) const {
+  OfrepNow now;
+  const auto sys = clock_.systemNow();
+  now.unix_seconds = std::chrono::duration_cast<std::chrono::seconds>(sys.time_since_epoch()).count();
+  if (set)
+    now.set_age_seconds =
+        std::max<std::int64_t>(0, secondsOf(std::chrono::duration_cast<common::Millis>(sys - set->applied_at)));
+  now.coordinator_silent_s = secondsOf(store_.coordinatorSilence(clock_.steadyNow()));
+  return now;
+}
+
+Status OfrepServer::start(const std::string& host, int port) {
+  server_ = std::make_unique<httplib::Server>();
+  server_->new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
+  server_->set_payload_max_length(kMaxOfrepBody);
+  server_->set_keep_alive_timeout(2);
+  server_->Post(R"(/apps/([^/]+)/ofrep/v1/evaluate/flags/(.+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  const std::string app = req.matches[1];
+                  const std::string key = req.matches[2];
+                  auto set = store_.find(app);
+                  auto r = evaluateOne(set.get(), app, key, req.body, host_, nowFor(set.get()));
+                  store_.countEvaluations(r.evaluations);
+                  reply(res, r);
+                });
+  server_->Post(
+      R"(/apps/([^/]+)/ofrep/v1/evaluate/flags)", [this](const httplib::Request& req, httplib::Response& res) {
+        const std::string app = req.matches[1];
+        auto set = store_.find(app);
+        auto r = evaluateAll(set.get(), app, req.body, req.get_header_value("If-None-Match"), host_, nowFor(set.get()));
+        store_.countEvaluations(r.evaluations);
+        reply(res, r);
+      });
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(renderMetrics(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  port_ = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (port_ <= 0) {
+    server_.reset();
+    return Error(Errc::kUnavailable,
+                 "cannot listen on " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  spdlog::info("flags: OFREP on http://{}:{}/apps/APP, metrics on /metrics", host, port_);
+  return {};
+}
+
+void OfrepServer::stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+  server_.reset();
+}
+
+std::string OfrepServer::renderMetrics() const {
+  auto sets = store_.snapshot();
+  const auto sys = clock_.systemNow();
+  std::string out;
+  out += "# HELP flotilla_agent_flag_set_age_seconds Seconds since the app's live flag set was applied on this host.\n";
+  out += "# TYPE flotilla_agent_flag_set_age_seconds gauge\n";
+  for (const auto& [app, set] : *sets) {
+    const auto age = std::chrono::duration_cast<common::Millis>(sys - set->applied_at);
+    out += "flotilla_agent_flag_set_age_seconds{app=\"" + labelValue(app) + "\"} " +
+           std::to_string(std::max<std::int64_t>(0, secondsOf(age))) + "\n";
+  }
+  out +=
+      "# HELP flotilla_agent_coordinator_silent_seconds Seconds since the agent lost its session with the "
+      "coordinator; 0 while it has one.\n";
+  out += "# TYPE flotilla_agent_coordinator_silent_seconds gauge\n";
+  out += "flotilla_agent_coordinator_silent_seconds " +
+         std::to_string(secondsOf(store_.coordinatorSilence(clock_.steadyNow()))) + "\n";
+  out += "# HELP flotilla_agent_flag_sets_refused_total Flag sets refused as malformed.\n";
+  out += "# TYPE flotilla_agent_flag_sets_refused_total counter\n";
+  out += "flotilla_agent_flag_sets_refused_total " + std::to_string(store_.refused()) + "\n";
+  out += "# HELP flotilla_agent_ofrep_evaluations_total Flags evaluated over OFREP.\n";
+  out += "# TYPE flotilla_agent_ofrep_evaluations_total counter\n";
+  out += "flotilla_agent_ofrep_evaluations_total " + std::to_string(store_.evaluations()) + "\n";
+  return out;
+}
+
+}  // namespace flotilla::agent
