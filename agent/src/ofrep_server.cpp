@@ -58,6 +58,7 @@ Status OfrepServer::start(const std::string& host, int port) {
   server_->new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
   server_->set_payload_max_length(kMaxOfrepBody);
   server_->set_keep_alive_timeout(2);
+  server_->set_tcp_nodelay(true);  // a small answer per request: no waiting for delayed ACKs
   server_->Post(R"(/apps/([^/]+)/ofrep/v1/evaluate/flags/(.+))",
                 [this](const httplib::Request& req, httplib::Response& res) {
                   const std::string app = req.matches[1];
