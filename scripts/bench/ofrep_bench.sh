@@ -3,7 +3,9 @@
 # pinned to CPU 0 (taskset), serving a flag set put in place as a flag rollout leaves it
 # (flotilla-ofrep-bench seed; the agent needs no coordinator for it), loaded from CPU 1 by
 # flotilla-ofrep-bench load. Prints one JSON document:
-#   {"idle_rss_kb", "evaluations_per_second", "agent_cpu_pct", "load_rss_kb", "peak_rss_kb", "errors"}
+#   {"idle_rss_kb", "idle_rss_anon_kb", "evaluations_per_second", "agent_cpu_pct", "load_rss_kb",
+#    "peak_rss_kb", "errors"}
+# (RssAnon is the agent's own memory; the rest of VmRSS is mostly its shared libraries.)
 # Usage: scripts/bench/ofrep_bench.sh BUILD_DIR [SECONDS] [CONNECTIONS]
 set -euo pipefail
 bin=$1
@@ -57,18 +59,21 @@ for _ in $(seq 100); do
 done
 sleep 2
 idle_rss=$(rss_kb "$agent_pid" VmRSS)
+idle_anon=$(rss_kb "$agent_pid" RssAnon)
 hz=$(getconf CLK_TCK)
 t0=$(cpu_ticks "$agent_pid")
 load=$("${pin1[@]}" "$tool" load --port "$port" --app web --flag new-checkout --seconds "$seconds" \
   --connections "$connections" --context '{"targetingKey": "user-42"}' || true)
 t1=$(cpu_ticks "$agent_pid")
-python3 - "$load" "$idle_rss" "$(rss_kb "$agent_pid" VmRSS)" "$(rss_kb "$agent_pid" VmHWM)" "$((t1 - t0))" "$hz" <<'PY'
+python3 - "$load" "$idle_rss" "$(rss_kb "$agent_pid" VmRSS)" "$(rss_kb "$agent_pid" VmHWM)" "$((t1 - t0))" "$hz" \
+  "$idle_anon" <<'PY'
 import json, sys
 load = json.loads(sys.argv[1] or "{}")
 ticks, hz = int(sys.argv[5]), int(sys.argv[6])
 seconds = load.get("seconds") or 1
 print(json.dumps({
     "idle_rss_kb": int(sys.argv[2]),
+    "idle_rss_anon_kb": int(sys.argv[7]),
     "evaluations_per_second": round(load.get("per_second", 0)),
     "agent_cpu_pct": round(100.0 * ticks / hz / seconds, 1),
     "load_rss_kb": int(sys.argv[3]),
