@@ -15,14 +15,16 @@
 #       judge() on a 1,000-host wave;
 #   (h) release analysis on 2,000 swarm agents: a wave of 1,000 hosts sampled (synthetic samples,
 #       canary equal to baseline) and judged; end of the bake -> verdict, samples stored, the
-#       verdict, coordinator CPU and RSS while the wave bakes.
+#       verdict, coordinator CPU and RSS while the wave bakes;
+#   (o) OFREP on a real agent pinned to one core: flag evaluations per second, and the agent's RSS
+#       with the endpoint on, idle and under that load (scripts/bench/ofrep_bench.sh).
 # Prints one table (each figure beside the command that produced it) and writes it, with a
 # description of the machine, to docs/performance.md. Every wait is bounded; every process
 # started here is stopped on exit. Takes about 10 minutes.
 #
-# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e,f,g,h] [--keep]
+# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e,f,g,h,o] [--keep]
 #   --out FILE    where to write the report (default docs/performance.md)
-#   --sections    which parts to run (default all: a,d,b,e,f,g,h; (c) runs with (b); (d) needs (a))
+#   --sections    which parts to run (default all: a,d,b,e,f,g,h,o; (c) runs with (b); (d) needs (a))
 #   --agents N    swarm size for (b) and (c) (default 10000; at least 2000)
 #   --swarms K    swarm processes sharing them (default 4)
 #   --keep        keep the work directory (logs, plans, order logs)
@@ -38,7 +40,7 @@ out=docs/performance.md
 agents=10000
 swarms=4
 keep=0
-sections=a,d,b,e,f,g,h
+sections=a,d,b,e,f,g,h,o
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift ;;
@@ -634,6 +636,26 @@ record --id h5 --what "coordinator peak RSS while that wave bakes" \
   --num "$(python3 -c "print(round(${h_peak:-0}/1024,1))")" --unit " MB" --command "VmRSS of flotilla-coordinator"
 w1=$(field waves.1 <"$H/verdict.json")
 [ -n "$w1" ] && note "- (h) the second wave (1,000 hosts, no host left on the previous release, so no baseline) got its verdict ($(echo "$w1" | field outcome)) $(echo "$w1" | field bake_end_to_verdict_ms) ms after the end of its bake; the rollout ended $(echo "$rollout_json" | field state) after $(echo "$rollout_json" | field wall_s) s."
+fi
+
+if want o; then
+# ------------------------------------------------------------------ (o) OFREP on a real agent
+# flotilla-ofrep-bench is defined with the tests, like flotilla-judge-bench in (g).
+say "(o) OFREP: evaluations per second on one core of a real agent, and its RSS"
+cmake -S . -B "$build" -DFLOTILLA_TESTS=ON >/dev/null
+cmake --build "$build" -j"${FLOTILLA_BENCH_JOBS:-2}" --target flotilla-ofrep-bench >/dev/null
+cmake -S . -B "$build" -DFLOTILLA_TESTS=OFF >/dev/null
+"$root/scripts/bench/ofrep_bench.sh" "$bin" 10 4 >"$work/ofrep.json" || echo '{}' >"$work/ofrep.json"
+echo "ofrep: $(cat "$work/ofrep.json")" >&2
+record --id o1 --what "OFREP single-flag evaluations per second, agent on one core (4 keep-alive clients on the other; agent CPU $(field agent_cpu_pct <"$work/ofrep.json")%, $(field errors <"$work/ofrep.json") errors)" \
+  --num "$(field evaluations_per_second <"$work/ofrep.json")" --unit " /s" --fmt "{:.0f}" \
+  --command "scripts/bench/ofrep_bench.sh (flotilla-ofrep-bench load, 10 s)"
+record --id o2 --what "agent RSS with the OFREP endpoint on and a flag set loaded, idle (of which its own, RssAnon: $(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1])).get('idle_rss_anon_kb', 0)/1024, 1))" "$work/ofrep.json") MB)" \
+  --num "$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1])).get('idle_rss_kb', 0)/1024, 1))" "$work/ofrep.json")" \
+  --unit " MB" --command "VmRSS of flotilla-agent (compare d-bare-rss: the same agent without the endpoint)"
+record --id o3 --what "agent peak RSS under that load" \
+  --num "$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1])).get('peak_rss_kb', 0)/1024, 1))" "$work/ofrep.json")" \
+  --unit " MB" --command "VmHWM of flotilla-agent"
 fi
 
 # ------------------------------------------------------------------ report

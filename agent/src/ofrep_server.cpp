@@ -11,8 +11,10 @@ namespace flotilla::agent {
 
 namespace {
 
-// Enough for a few slow clients on loopback; each idle keep-alive connection holds one.
-constexpr std::size_t kServerThreads = 4;
+// A connection holds a thread until it closes or idles past the keep-alive
+// timeout: enough for the processes of a few apps on one host.
+constexpr std::size_t kServerThreads = 8;
+constexpr time_t kKeepAliveSeconds = 1;
 
 std::int64_t secondsOf(common::Millis d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); }
 
@@ -57,7 +59,8 @@ Status OfrepServer::start(const std::string& host, int port) {
   server_ = std::make_unique<httplib::Server>();
   server_->new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
   server_->set_payload_max_length(kMaxOfrepBody);
-  server_->set_keep_alive_timeout(2);
+  server_->set_keep_alive_timeout(kKeepAliveSeconds);
+  server_->set_tcp_nodelay(true);  // a small answer per request: no waiting for delayed ACKs
   server_->Post(R"(/apps/([^/]+)/ofrep/v1/evaluate/flags/(.+))",
                 [this](const httplib::Request& req, httplib::Response& res) {
                   const std::string app = req.matches[1];
