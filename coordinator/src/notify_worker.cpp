@@ -19,13 +19,15 @@ constexpr std::size_t kPage = 500;
 constexpr std::size_t kMaxCachedRollouts = 256;
 
 std::optional<std::int64_t> loadCursor(const std::filesystem::path& file) {
-  if (!std::filesystem::exists(file)) return std::nullopt;
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) return std::nullopt;
   auto text = common::readFile(file, 64);
-  if (!text) return std::nullopt;
   std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-  if (ec != std::errc() || v < 0) {
-    spdlog::warn("notify: {} is not a cursor; starting from the end of the event log", file.string());
+  const auto [end, err] = text ? std::from_chars(text->data(), text->data() + text->size(), v)
+                               : std::from_chars_result{nullptr, std::errc::invalid_argument};
+  if (err != std::errc() || v < 0) {
+    spdlog::warn("notify: {} holds no cursor{}; starting from the end of the event log", file.string(),
+                 text ? "" : " (" + text.error().message + ")");
     return std::nullopt;
   }
   return v;
@@ -66,9 +68,13 @@ NotifyWorker::Counters NotifyWorker::counters() const {
 }
 
 void NotifyWorker::run() {
-  const std::int64_t cursor = loadCursor(cursor_file_).value_or(start_seq_);
-  saved_cursor_ = cursor;
-  NotifyQueue queue(target_.queue, cursor);
+  const auto loaded = loadCursor(cursor_file_);
+  NotifyQueue queue(target_.queue, loaded.value_or(start_seq_));
+  // A target without a cursor file gets one at once: were it written only when
+  // the cursor moves, a receiver down from the start would never move it, and
+  // a restart would start after the events it still waits for.
+  saved_cursor_ = loaded.value_or(-1);
+  saveCursor(queue.cursor());
   auto last_save = clock_.steadyNow();
   std::uniform_real_distribution<double> jitter(0.0, 1.0);
   for (;;) {
@@ -108,9 +114,14 @@ std::size_t NotifyWorker::readLog(NotifyQueue& queue) {
       return 0;
     }
     store_ = std::move(*opened);
+    if (!checkCursor(queue)) return 0;
   }
   std::size_t dropped = 0;
   for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) break;  // a long backlog is read a page at a time
+    }
     auto page = store_->eventsAfter(queue.lastScanned(), kPage);
     if (!page) {
       spdlog::warn("notify {}: {}", target_.name, page.error().message);
@@ -129,13 +140,36 @@ std::size_t NotifyWorker::readLog(NotifyQueue& queue) {
         queue.scanned(e.seq);
         continue;
       }
-      if (queue.push({e.seq, std::move(*n)})) {
-        ++dropped;
-        spdlog::warn("notify {}: {} events waiting; the oldest is dropped", target_.name, target_.queue);
-      }
+      if (queue.push({e.seq, std::move(*n)})) ++dropped;
     }
-    if (page->size() < kPage) return dropped;
+    if (page->size() < kPage) break;
   }
+  // One line per read, not one per event: a backlog can drop thousands at once.
+  if (dropped > 0)
+    spdlog::warn("notify {}: more than {} notifications waiting; the {} oldest dropped", target_.name, target_.queue,
+                 dropped);
+  return dropped;
+}
+
+bool NotifyWorker::checkCursor(NotifyQueue& queue) {
+  auto last = store_->lastEventSeq();
+  if (!last) {
+    spdlog::warn("notify {}: {}", target_.name, last.error().message);
+    store_.reset();
+    return false;
+  }
+  // Sequence numbers are never reused, so a cursor past the log's end means
+  // the store was replaced (restored, or made anew): waiting for the log to
+  // reach the old number would keep the target silent for as long.
+  if (queue.lastScanned() > *last) {
+    spdlog::warn(
+        "notify {}: the cursor {} is past the end of the event log ({}): the store was replaced; "
+        "starting from its end",
+        target_.name, queue.lastScanned(), *last);
+    queue = NotifyQueue(target_.queue, *last);
+    saveCursor(queue.cursor());
+  }
+  return true;
 }
 
 bool NotifyWorker::wanted(const EventRecord& e, const RolloutRecord& r) const {

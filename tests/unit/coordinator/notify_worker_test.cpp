@@ -182,3 +182,51 @@ TEST_CASE("notify worker: an HTTPS receiver whose certificate the system does no
   CHECK(receiver.ids().empty());  // the handshake failed: no request reached it
   CHECK(w.counters().queue_depth == 1);
 }
+
+TEST_CASE(
+    "notify worker: a new target's cursor is kept from the start, so what waits for a receiver down survives a "
+    "restart",
+    "[coordinator][notify]") {
+  Receiver receiver;
+  receiver.answer(503);
+  Log log;
+  log.add("submitted");  // before the target existed: not sent
+  const auto s1 = [&] {
+    NotifyWorker w(target(receiver.url()), log.file, log.cursor, *log.store->lastEventSeq(),
+                   common::RealClock::instance());
+    w.start();
+    const auto seq = log.add("submitted");
+    REQUIRE(waitUntil([&] { return w.counters().failed_attempts >= 1; }, 10s));
+    return seq;
+  }();
+  const auto s2 = log.add("rollout_succeeded");  // while the coordinator is stopped
+  receiver.answer(200);
+  // Restarted, it is handed the log's end as every restart is: the cursor file says where it was.
+  NotifyWorker again(target(receiver.url()), log.file, log.cursor, *log.store->lastEventSeq(),
+                     common::RealClock::instance());
+  again.start();
+  REQUIRE(waitUntil([&] { return again.counters().delivered == 2; }, 10s));
+  const auto ids = receiver.ids();
+  REQUIRE(ids.size() >= 2);
+  CHECK(std::vector<std::string>(ids.end() - 2, ids.end()) ==
+        std::vector<std::string>{std::to_string(s1), std::to_string(s2)});
+}
+
+TEST_CASE("notify worker: a cursor past the end of the log (the store was replaced) starts again from its end",
+          "[coordinator][notify]") {
+  Receiver receiver;
+  Log log;
+  log.add("submitted");
+  REQUIRE(common::atomicWriteFile(log.cursor, "100000\n", 0640).ok());  // the old store's
+  NotifyWorker w(target(receiver.url()), log.file, log.cursor, 0, common::RealClock::instance());
+  w.start();
+  REQUIRE(waitUntil(
+      [&] {
+        auto text = common::readFile(log.cursor, 64);
+        return text && *text == std::to_string(*log.store->lastEventSeq()) + "\n";
+      },
+      10s));
+  const auto s2 = log.add("rollout_succeeded");
+  REQUIRE(waitUntil([&] { return w.counters().delivered == 1; }, 10s));
+  CHECK(receiver.ids() == std::vector<std::string>{std::to_string(s2)});
+}

@@ -65,6 +65,9 @@ class NotifyWorker {
   void run();
   // Queues the wanted events after the last one read; returns how many old ones that dropped.
   std::size_t readLog(NotifyQueue& queue);
+  // With the store just opened: a cursor past the log's end starts again at
+  // its end. False when the store does not answer (it is closed again).
+  bool checkCursor(NotifyQueue& queue);
   bool wanted(const EventRecord& e, const RolloutRecord& r) const;
   const RolloutRecord* rolloutOf(const std::string& id);
   // One attempt at the head, the first failure in a row logged as a warning:
