@@ -17,6 +17,12 @@ constexpr common::Millis kPollInterval{250};  // how soon a new event is seen
 constexpr common::Millis kCursorSaveInterval{std::chrono::seconds(5)};
 constexpr std::size_t kPage = 500;
 constexpr std::size_t kMaxCachedRollouts = 256;
+constexpr common::Millis kStopRecheck{20};
+// A receiver's answer is read for its status only: its body is thrown away
+// and cut beyond this size or the attempt's timeout, so a hostile or
+// misdirected URL (a large file, an endless stream) costs neither memory
+// nor an attempt that never ends.
+constexpr std::size_t kMaxAnswerBody = 64 * 1024;
 
 std::optional<std::int64_t> loadCursor(const std::filesystem::path& file) {
   std::error_code ec;
@@ -53,12 +59,17 @@ void NotifyWorker::start() {
 }
 
 void NotifyWorker::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    if (client_) client_->stop();
-  }
+  std::unique_lock<std::mutex> lock(mu_);
+  stopping_ = true;
   wake_.notify_all();
+  // The attempt in flight is cut again until the thread has ended: one that
+  // had not yet opened its connection when first cut would otherwise run to
+  // its timeout (httplib's stop() only closes a socket that exists).
+  while (thread_.joinable() && !finished_) {
+    if (client_) client_->stop();
+    wake_.wait_for(lock, kStopRecheck, [this] { return finished_; });
+  }
+  lock.unlock();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -104,6 +115,9 @@ void NotifyWorker::run() {
     if (!queue.due(now)) wait(queue);
   }
   saveCursor(queue.cursor());
+  std::lock_guard<std::mutex> lock(mu_);
+  finished_ = true;
+  wake_.notify_all();
 }
 
 std::size_t NotifyWorker::readLog(NotifyQueue& queue) {
@@ -211,17 +225,31 @@ NotifyWorker::Outcome NotifyWorker::attempt(const NotifyQueue::Item& item, unsig
     if (stopping_) return Outcome::kFailed;
     client_ = &client;
   }
-  auto res = client.Post(path, headers, body, "application/json");
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.headers = std::move(headers);
+  req.headers.emplace("Content-Type", "application/json");
+  req.body = body;
+  const auto deadline = clock_.steadyNow() + target_.timeout;
+  req.content_receiver = [&](const char*, std::size_t, std::uint64_t offset, std::uint64_t) {
+    return offset < kMaxAnswerBody && clock_.steadyNow() < deadline;
+  };
+  httplib::Response res;
+  httplib::Error error = httplib::Error::Success;
+  client.send(req, res, error);
   {
     std::lock_guard<std::mutex> lock(mu_);
     client_ = nullptr;
   }
-  const std::string what = res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
-  if (res && res->status >= 200 && res->status < 300) {
+  // The status line is what counts: an answer whose body was cut still has one.
+  const bool answered = res.status > 0;
+  const std::string what = answered ? "HTTP " + std::to_string(res.status) : httplib::to_string(error);
+  if (answered && res.status >= 200 && res.status < 300) {
     spdlog::debug("notify {}: event {} ({}) delivered", target_.name, n.id, toString(n.what));
     return Outcome::kDelivered;
   }
-  if (res && !retryable(res->status)) {
+  if (answered && !retryable(res.status)) {
     spdlog::warn("notify {}: event {} refused with {}: dropped", target_.name, n.id, what);
     return Outcome::kRefused;
   }

@@ -55,7 +55,9 @@ class NotifyWorker {
   NotifyWorker& operator=(const NotifyWorker&) = delete;
 
   void start();
-  // Ends the thread, cutting short an attempt in flight (it is retried after a restart).
+  // Ends the thread, cutting short an attempt in flight (it is retried after a
+  // restart). Waits at most for a connection being opened (the target's
+  // timeout) and the cursor's write.
   void stop();
 
   const NotifyTarget& target() const { return target_; }
@@ -88,9 +90,10 @@ class NotifyWorker {
   std::mt19937_64 jitter_{std::random_device{}()};  // worker thread only
 
   std::thread thread_;
-  mutable std::mutex mu_;  // guards stopping_, client_ and counters_
+  mutable std::mutex mu_;  // guards stopping_, finished_, client_ and counters_
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool finished_ = false;              // run() has returned
   httplib::Client* client_ = nullptr;  // the attempt in flight, for stop() to cut short
   Counters counters_;
 };
