@@ -23,6 +23,9 @@ constexpr std::array<std::pair<NotifyEvent, const char*>, 5> kEventNames{{
 }};
 
 constexpr std::size_t kMaxQueue = 1000000;
+// Bounds how long one attempt may wait on a receiver, and so how long a
+// stopping coordinator may wait for the connection being opened.
+constexpr common::Millis kMaxTimeout{std::chrono::seconds(60)};
 
 Error bad(const fs::path& file, const toml::source_region& r, const std::string& key, const std::string& what) {
   std::ostringstream os;
@@ -93,8 +96,9 @@ Status readLimits(const fs::path& file, const toml::table& t, const std::string&
   FLOTILLA_TRY(readString(file, t, "timeout", prefix, timeout));
   if (!timeout.empty()) {
     auto d = common::parseDuration(timeout);
-    if (!d || d->count() <= 0)
-      return bad(file, t.get("timeout")->source(), prefix + "timeout", "expected a positive duration such as \"10s\"");
+    if (!d || d->count() <= 0 || *d > kMaxTimeout)
+      return bad(file, t.get("timeout")->source(), prefix + "timeout",
+                 "expected a positive duration up to 60s, such as \"10s\"");
     target.timeout = *d;
   }
   if (const toml::node* q = t.get("queue")) {

@@ -75,6 +75,8 @@ TEST_CASE("notify config: each malformed key is refused by name", "[coordinator]
       {"url = \"http://h/\"\nevents = [\"submitted\"]\nsecret_file = \"missing.secret\"", "notify[0].secret_file: "},
       {"url = \"http://h/\"\nevents = [\"submitted\"]\ntimeout = \"soon\"",
        "notify[0].timeout: expected a positive duration"},
+      {"url = \"http://h/\"\nevents = [\"submitted\"]\ntimeout = \"5m\"",
+       "notify[0].timeout: expected a positive duration up to 60s"},
       {"url = \"http://h/\"\nevents = [\"submitted\"]\nqueue = 0", "notify[0].queue: expected a number of events"},
       {"url = \"http://h/\"\nevents = [\"submitted\"]\nname = \"a b\"", "notify[0].name: expected 1 to 64 letters"},
       {"url = \"http://h/\"\nevents = [\"submitted\"]\nretries = 3", "notify[0].retries: unknown key"},
