@@ -9,9 +9,10 @@
 // down, or while the coordinator is stopped, are still sent once it is back.
 // Delivery is head-of-line: one event at a time, in event order, retried with
 // backoff (NotifyQueue) until the receiver answers 2xx. The cursor is written
-// after each delivery; a crash between a delivery and that write sends the
-// event again, which the receiver sees by its X-Flotilla-Event-Id (at least
-// once, in order; exactly once while the coordinator is not killed mid-send).
+// after each delivery. At least once, in order, never exactly once: an attempt
+// that timed out after the receiver took it, one cut by stop(), and a crash
+// between a delivery and the cursor's write all send the event again, which
+// the receiver sees by its X-Flotilla-Event-Id.
 //
 // Thread: start() and stop() from the owner's thread; counters() from any.
 
