@@ -206,7 +206,7 @@ const RolloutRecord* NotifyWorker::rolloutOf(const std::string& id) {
 
 NotifyWorker::Outcome NotifyWorker::attempt(const NotifyQueue::Item& item, unsigned failures) {
   const std::string origin = urlOrigin(target_.url);
-  std::string path = target_.url.substr(origin.size());
+  std::string path = target_.url.substr(0, target_.url.find('#')).substr(origin.size());  // a fragment is not sent
   if (path.empty() || path[0] != '/') path.insert(0, "/");
   httplib::Client client(origin);
   client.set_connection_timeout(target_.timeout);
