@@ -2,6 +2,7 @@
 
 #include <array>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "flotilla/common/crypto.h"
@@ -23,6 +24,9 @@ constexpr std::array<std::pair<NotifyEvent, const char*>, 5> kEventNames{{
 }};
 
 constexpr std::size_t kMaxQueue = 1000000;
+// Bounds how long one attempt may wait on a receiver, and so how long a
+// stopping coordinator may wait for the connection being opened.
+constexpr common::Millis kMaxTimeout{std::chrono::seconds(60)};
 
 Error bad(const fs::path& file, const toml::source_region& r, const std::string& key, const std::string& what) {
   std::ostringstream os;
@@ -93,8 +97,9 @@ Status readLimits(const fs::path& file, const toml::table& t, const std::string&
   FLOTILLA_TRY(readString(file, t, "timeout", prefix, timeout));
   if (!timeout.empty()) {
     auto d = common::parseDuration(timeout);
-    if (!d || d->count() <= 0)
-      return bad(file, t.get("timeout")->source(), prefix + "timeout", "expected a positive duration such as \"10s\"");
+    if (!d || d->count() <= 0 || *d > kMaxTimeout)
+      return bad(file, t.get("timeout")->source(), prefix + "timeout",
+                 "expected a positive duration up to 60s, such as \"10s\"");
     target.timeout = *d;
   }
   if (const toml::node* q = t.get("queue")) {
@@ -130,7 +135,8 @@ Result<NotifyTarget> readTarget(const fs::path& file, const fs::path& dir, const
   FLOTILLA_TRY(readString(file, t, "url", prefix, target.url));
   if (!t.get("url")) return bad(file, t.source(), prefix + "url", "missing: the webhook's http:// or https:// URL");
   if (urlOrigin(target.url).empty())
-    return bad(file, t.get("url")->source(), prefix + "url", "expected an http:// or https:// URL with a host");
+    return bad(file, t.get("url")->source(), prefix + "url",
+               "expected an http:// or https:// URL with a host, an optional port from 1 to 65535 and no spaces");
   FLOTILLA_TRY(readEvents(file, t, prefix, target));
   if (const toml::node* apps = t.get("apps")) {
     auto names = readNames(file, *apps, prefix + "apps", [](const std::string&) { return std::string(); });
@@ -178,9 +184,21 @@ std::string urlOrigin(const std::string& url) {
     scheme_end = 8;
   else
     return "";
-  const std::size_t host_end = url.find_first_of("/?#", scheme_end);
-  std::string origin = url.substr(0, host_end);
-  if (origin.size() == scheme_end || origin.find_first_of(" @") != std::string::npos) return "";
+  // No spaces or control characters anywhere: the path goes into the request line as is.
+  for (char c : url)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return "";
+  const std::string origin = url.substr(0, url.find_first_of("/?#", scheme_end));
+  // The host (a name, an IPv4 address or a bracketed IPv6 one of digits and
+  // colons) and an optional port: what httplib's client parses. Anything else
+  // (user info, a port that is not a number) it would take for a host name,
+  // and every attempt would fail.
+  static const std::regex kOrigin(R"(https?://(\[[0-9:]+\]|[^:/?#@\[\]]+)(:([0-9]{1,5}))?)");
+  std::smatch m;
+  if (!std::regex_match(origin, m, kOrigin)) return "";
+  if (m[3].matched) {
+    const int port = std::stoi(m[3].str());
+    if (port < 1 || port > 65535) return "";
+  }
   return origin;
 }
 

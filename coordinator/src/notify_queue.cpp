@@ -17,7 +17,10 @@ bool NotifyQueue::push(Item item) {
   scanned_ = std::max(scanned_, item.seq);
   bool dropped = false;
   if (items_.size() >= capacity_) {
-    pop();
+    // Not pop(): the backoff is the receiver's, not the notification's. A
+    // receiver that is down while events keep coming would otherwise be tried
+    // again at once for every event read (and warned about each time).
+    items_.pop_front();
     dropped = true;
   }
   items_.push_back(std::move(item));

@@ -17,15 +17,23 @@ constexpr common::Millis kPollInterval{250};  // how soon a new event is seen
 constexpr common::Millis kCursorSaveInterval{std::chrono::seconds(5)};
 constexpr std::size_t kPage = 500;
 constexpr std::size_t kMaxCachedRollouts = 256;
+constexpr common::Millis kStopRecheck{20};
+// A receiver's answer is read for its status only: its body is thrown away
+// and cut beyond this size or the attempt's timeout, so a hostile or
+// misdirected URL (a large file, an endless stream) costs neither memory
+// nor an attempt that never ends.
+constexpr std::size_t kMaxAnswerBody = 64 * 1024;
 
 std::optional<std::int64_t> loadCursor(const std::filesystem::path& file) {
-  if (!std::filesystem::exists(file)) return std::nullopt;
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) return std::nullopt;
   auto text = common::readFile(file, 64);
-  if (!text) return std::nullopt;
   std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-  if (ec != std::errc() || v < 0) {
-    spdlog::warn("notify: {} is not a cursor; starting from the end of the event log", file.string());
+  const auto [end, err] = text ? std::from_chars(text->data(), text->data() + text->size(), v)
+                               : std::from_chars_result{nullptr, std::errc::invalid_argument};
+  if (err != std::errc() || v < 0) {
+    spdlog::warn("notify: {} holds no cursor{}; starting from the end of the event log", file.string(),
+                 text ? "" : " (" + text.error().message + ")");
     return std::nullopt;
   }
   return v;
@@ -51,12 +59,17 @@ void NotifyWorker::start() {
 }
 
 void NotifyWorker::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    if (client_) client_->stop();
-  }
+  std::unique_lock<std::mutex> lock(mu_);
+  stopping_ = true;
   wake_.notify_all();
+  // The attempt in flight is cut again until the thread has ended: one that
+  // had not yet opened its connection when first cut would otherwise run to
+  // its timeout (httplib's stop() only closes a socket that exists).
+  while (thread_.joinable() && !finished_) {
+    if (client_) client_->stop();
+    wake_.wait_for(lock, kStopRecheck, [this] { return finished_; });
+  }
+  lock.unlock();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -66,9 +79,13 @@ NotifyWorker::Counters NotifyWorker::counters() const {
 }
 
 void NotifyWorker::run() {
-  const std::int64_t cursor = loadCursor(cursor_file_).value_or(start_seq_);
-  saved_cursor_ = cursor;
-  NotifyQueue queue(target_.queue, cursor);
+  const auto loaded = loadCursor(cursor_file_);
+  NotifyQueue queue(target_.queue, loaded.value_or(start_seq_));
+  // A target without a cursor file gets one at once: were it written only when
+  // the cursor moves, a receiver down from the start would never move it, and
+  // a restart would start after the events it still waits for.
+  saved_cursor_ = loaded.value_or(-1);
+  saveCursor(queue.cursor());
   auto last_save = clock_.steadyNow();
   std::uniform_real_distribution<double> jitter(0.0, 1.0);
   for (;;) {
@@ -98,6 +115,9 @@ void NotifyWorker::run() {
     if (!queue.due(now)) wait(queue);
   }
   saveCursor(queue.cursor());
+  std::lock_guard<std::mutex> lock(mu_);
+  finished_ = true;
+  wake_.notify_all();
 }
 
 std::size_t NotifyWorker::readLog(NotifyQueue& queue) {
@@ -108,9 +128,14 @@ std::size_t NotifyWorker::readLog(NotifyQueue& queue) {
       return 0;
     }
     store_ = std::move(*opened);
+    if (!checkCursor(queue)) return 0;
   }
   std::size_t dropped = 0;
   for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) break;  // a long backlog is read a page at a time
+    }
     auto page = store_->eventsAfter(queue.lastScanned(), kPage);
     if (!page) {
       spdlog::warn("notify {}: {}", target_.name, page.error().message);
@@ -129,13 +154,36 @@ std::size_t NotifyWorker::readLog(NotifyQueue& queue) {
         queue.scanned(e.seq);
         continue;
       }
-      if (queue.push({e.seq, std::move(*n)})) {
-        ++dropped;
-        spdlog::warn("notify {}: {} events waiting; the oldest is dropped", target_.name, target_.queue);
-      }
+      if (queue.push({e.seq, std::move(*n)})) ++dropped;
     }
-    if (page->size() < kPage) return dropped;
+    if (page->size() < kPage) break;
   }
+  // One line per read, not one per event: a backlog can drop thousands at once.
+  if (dropped > 0)
+    spdlog::warn("notify {}: more than {} notifications waiting; the {} oldest dropped", target_.name, target_.queue,
+                 dropped);
+  return dropped;
+}
+
+bool NotifyWorker::checkCursor(NotifyQueue& queue) {
+  auto last = store_->lastEventSeq();
+  if (!last) {
+    spdlog::warn("notify {}: {}", target_.name, last.error().message);
+    store_.reset();
+    return false;
+  }
+  // Sequence numbers are never reused, so a cursor past the log's end means
+  // the store was replaced (restored, or made anew): waiting for the log to
+  // reach the old number would keep the target silent for as long.
+  if (queue.lastScanned() > *last) {
+    spdlog::warn(
+        "notify {}: the cursor {} is past the end of the event log ({}): the store was replaced; "
+        "starting from its end",
+        target_.name, queue.lastScanned(), *last);
+    queue = NotifyQueue(target_.queue, *last);
+    saveCursor(queue.cursor());
+  }
+  return true;
 }
 
 bool NotifyWorker::wanted(const EventRecord& e, const RolloutRecord& r) const {
@@ -158,7 +206,7 @@ const RolloutRecord* NotifyWorker::rolloutOf(const std::string& id) {
 
 NotifyWorker::Outcome NotifyWorker::attempt(const NotifyQueue::Item& item, unsigned failures) {
   const std::string origin = urlOrigin(target_.url);
-  std::string path = target_.url.substr(origin.size());
+  std::string path = target_.url.substr(0, target_.url.find('#')).substr(origin.size());  // a fragment is not sent
   if (path.empty() || path[0] != '/') path.insert(0, "/");
   httplib::Client client(origin);
   client.set_connection_timeout(target_.timeout);
@@ -177,17 +225,31 @@ NotifyWorker::Outcome NotifyWorker::attempt(const NotifyQueue::Item& item, unsig
     if (stopping_) return Outcome::kFailed;
     client_ = &client;
   }
-  auto res = client.Post(path, headers, body, "application/json");
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.headers = std::move(headers);
+  req.headers.emplace("Content-Type", "application/json");
+  req.body = body;
+  const auto deadline = clock_.steadyNow() + target_.timeout;
+  req.content_receiver = [&](const char*, std::size_t, std::uint64_t offset, std::uint64_t) {
+    return offset < kMaxAnswerBody && clock_.steadyNow() < deadline;
+  };
+  httplib::Response res;
+  httplib::Error error = httplib::Error::Success;
+  client.send(req, res, error);
   {
     std::lock_guard<std::mutex> lock(mu_);
     client_ = nullptr;
   }
-  const std::string what = res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
-  if (res && res->status >= 200 && res->status < 300) {
+  // The status line is what counts: an answer whose body was cut still has one.
+  const bool answered = res.status > 0;
+  const std::string what = answered ? "HTTP " + std::to_string(res.status) : httplib::to_string(error);
+  if (answered && res.status >= 200 && res.status < 300) {
     spdlog::debug("notify {}: event {} ({}) delivered", target_.name, n.id, toString(n.what));
     return Outcome::kDelivered;
   }
-  if (res && !retryable(res->status)) {
+  if (answered && !retryable(res.status)) {
     spdlog::warn("notify {}: event {} refused with {}: dropped", target_.name, n.id, what);
     return Outcome::kRefused;
   }

@@ -2,6 +2,8 @@
 // file:line:column and the key.
 #include <catch2/catch.hpp>
 
+#include "flotilla/coordinator/notify_config.h"
+
 #include "policy_config_fixture.h"
 
 using namespace flotilla;
@@ -64,6 +66,12 @@ TEST_CASE("notify config: each malformed key is refused by name", "[coordinator]
   const std::vector<Case> cases{
       {"url = \"ftp://example.com/\"\nevents = [\"submitted\"]", "notify[0].url: expected an http:// or https:// URL"},
       {"url = \"http:///path\"\nevents = [\"submitted\"]", "notify[0].url: expected an http:// or https:// URL"},
+      {"url = \"http://h:abc/\"\nevents = [\"submitted\"]", "notify[0].url: expected an http:// or https:// URL"},
+      {"url = \"http://h:70000/\"\nevents = [\"submitted\"]", "notify[0].url: expected an http:// or https:// URL"},
+      {"url = \"http://user:pw@h/\"\nevents = [\"submitted\"]", "notify[0].url: expected an http:// or https:// URL"},
+      {"url = \"http://h/a b\"\nevents = [\"submitted\"]", "notify[0].url: expected an http:// or https:// URL"},
+      {"url = \"http://h/a\\r\\nX-Evil: 1\"\nevents = [\"submitted\"]",
+       "notify[0].url: expected an http:// or https:// URL"},
       {"events = [\"submitted\"]", "notify[0].url: missing"},
       {"url = \"http://h/\"", "notify[0].events: missing"},
       {"url = \"http://h/\"\nevents = []", "notify[0].events: is empty"},
@@ -75,6 +83,8 @@ TEST_CASE("notify config: each malformed key is refused by name", "[coordinator]
       {"url = \"http://h/\"\nevents = [\"submitted\"]\nsecret_file = \"missing.secret\"", "notify[0].secret_file: "},
       {"url = \"http://h/\"\nevents = [\"submitted\"]\ntimeout = \"soon\"",
        "notify[0].timeout: expected a positive duration"},
+      {"url = \"http://h/\"\nevents = [\"submitted\"]\ntimeout = \"5m\"",
+       "notify[0].timeout: expected a positive duration up to 60s"},
       {"url = \"http://h/\"\nevents = [\"submitted\"]\nqueue = 0", "notify[0].queue: expected a number of events"},
       {"url = \"http://h/\"\nevents = [\"submitted\"]\nname = \"a b\"", "notify[0].name: expected 1 to 64 letters"},
       {"url = \"http://h/\"\nevents = [\"submitted\"]\nretries = 3", "notify[0].retries: unknown key"},
@@ -114,4 +124,14 @@ TEST_CASE("notify config: notify that is not an array of tables is refused", "[c
   testing::TempDir tmp("notify-config");
   const auto file = configWithPolicy(tmp, "[notify]\nurl = \"http://h/\"\n");
   CHECK(configError(file).find("notify: expected [[notify]] tables") != std::string::npos);
+}
+
+TEST_CASE("notify config: a URL's origin is the scheme, host and port its client connects to",
+          "[coordinator][notify]") {
+  CHECK(coordinator::urlOrigin("http://[::1]:8080/hook") == "http://[::1]:8080");
+  CHECK(coordinator::urlOrigin("https://hooks.example.com?token=x") == "https://hooks.example.com");
+  CHECK(coordinator::urlOrigin("http://10.0.0.1:65535#top") == "http://10.0.0.1:65535");
+  CHECK(coordinator::urlOrigin("http://h:0/") == "");
+  CHECK(coordinator::urlOrigin("http://[fe80::1%eth0]/") == "");  // httplib cannot parse it: refused at start
+  CHECK(coordinator::urlOrigin("http://h/\t") == "");
 }

@@ -72,13 +72,35 @@ TEST_CASE("notify queue: a full queue drops its oldest notification", "[coordina
   q.failed(clock.steadyNow(), 0.5);
   CHECK_FALSE(q.push(item(2)));
   CHECK_FALSE(q.push(item(3)));
-  CHECK(q.push(item(4)));  // 1 goes, and with it its retry schedule
+  CHECK(q.push(item(4)));  // 1 goes
   CHECK(q.size() == 3);
-  CHECK(q.failures() == 0);
+  REQUIRE(q.nextAttempt());
+  clock.advance(std::chrono::duration_cast<common::Millis>(*q.nextAttempt() - clock.steadyNow()));
   REQUIRE(q.due(clock.steadyNow()));
   CHECK(q.due(clock.steadyNow())->seq == 2);
   CHECK(q.push(item(5)));
   CHECK(q.due(clock.steadyNow())->seq == 3);
+}
+
+TEST_CASE("notify queue: dropping the oldest keeps the receiver's backoff, so new events do not hurry a retry",
+          "[coordinator][notify]") {
+  testing::FakeClock clock;
+  NotifyQueue q(2, 0);
+  q.push(item(1));
+  for (int i = 0; i < 5; ++i) q.failed(clock.steadyNow(), 0.0);  // 5 failures in a row: next try in 4 s
+  CHECK(q.push(item(2)) == false);
+  CHECK(q.push(item(3)));  // 1 is dropped while it waits for its retry
+  CHECK(q.failures() == 5);
+  CHECK(q.due(clock.steadyNow()) == nullptr);  // 2 waits out the same backoff
+  clock.advance(3999ms);
+  CHECK(q.due(clock.steadyNow()) == nullptr);
+  clock.advance(1ms);
+  REQUIRE(q.due(clock.steadyNow()));
+  CHECK(q.due(clock.steadyNow())->seq == 2);
+  q.failed(clock.steadyNow(), 0.0);
+  CHECK(q.failures() == 6);  // the doubling goes on
+  q.pop();
+  CHECK(q.failures() == 0);  // a delivery resets it
 }
 
 TEST_CASE("notify queue: the cursor stops before the first event not yet delivered", "[coordinator][notify]") {

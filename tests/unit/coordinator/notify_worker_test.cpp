@@ -3,8 +3,14 @@
 // for good, and HTTPS that only trusts the system's CAs.
 #include "flotilla/coordinator/notify_worker.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <mutex>
 #include <thread>
@@ -181,4 +187,108 @@ TEST_CASE("notify worker: an HTTPS receiver whose certificate the system does no
   CHECK(w.counters().delivered == 0);
   CHECK(receiver.ids().empty());  // the handshake failed: no request reached it
   CHECK(w.counters().queue_depth == 1);
+}
+
+TEST_CASE(
+    "notify worker: a new target's cursor is kept from the start, so what waits for a receiver down survives a "
+    "restart",
+    "[coordinator][notify]") {
+  Receiver receiver;
+  receiver.answer(503);
+  Log log;
+  log.add("submitted");  // before the target existed: not sent
+  const auto s1 = [&] {
+    NotifyWorker w(target(receiver.url()), log.file, log.cursor, *log.store->lastEventSeq(),
+                   common::RealClock::instance());
+    w.start();
+    const auto seq = log.add("submitted");
+    REQUIRE(waitUntil([&] { return w.counters().failed_attempts >= 1; }, 10s));
+    return seq;
+  }();
+  const auto s2 = log.add("rollout_succeeded");  // while the coordinator is stopped
+  receiver.answer(200);
+  // Restarted, it is handed the log's end as every restart is: the cursor file says where it was.
+  NotifyWorker again(target(receiver.url()), log.file, log.cursor, *log.store->lastEventSeq(),
+                     common::RealClock::instance());
+  again.start();
+  REQUIRE(waitUntil([&] { return again.counters().delivered == 2; }, 10s));
+  const auto ids = receiver.ids();
+  REQUIRE(ids.size() >= 2);
+  CHECK(std::vector<std::string>(ids.end() - 2, ids.end()) ==
+        std::vector<std::string>{std::to_string(s1), std::to_string(s2)});
+}
+
+TEST_CASE("notify worker: a cursor past the end of the log (the store was replaced) starts again from its end",
+          "[coordinator][notify]") {
+  Receiver receiver;
+  Log log;
+  log.add("submitted");
+  REQUIRE(common::atomicWriteFile(log.cursor, "100000\n", 0640).ok());  // the old store's
+  NotifyWorker w(target(receiver.url()), log.file, log.cursor, 0, common::RealClock::instance());
+  w.start();
+  REQUIRE(waitUntil(
+      [&] {
+        auto text = common::readFile(log.cursor, 64);
+        return text && *text == std::to_string(*log.store->lastEventSeq()) + "\n";
+      },
+      10s));
+  const auto s2 = log.add("rollout_succeeded");
+  REQUIRE(waitUntil([&] { return w.counters().delivered == 1; }, 10s));
+  CHECK(receiver.ids() == std::vector<std::string>{std::to_string(s2)});
+}
+
+TEST_CASE("notify worker: stop() cuts short an attempt whose receiver never answers", "[coordinator][notify]") {
+  // A socket that listens and never reads: the connection opens (the kernel
+  // accepts it), the request is sent, no answer ever comes.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, 8) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  Log log;
+  auto t = target("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/hook");
+  t.timeout = 120s;
+  NotifyWorker w(t, log.file, log.cursor, 0, common::RealClock::instance());
+  w.start();
+  log.add("submitted");
+  pollfd pending{listener, POLLIN, 0};
+  REQUIRE(::poll(&pending, 1, 10000) == 1);  // the attempt's connection is in
+  const auto began = std::chrono::steady_clock::now();
+  w.stop();
+  CHECK(std::chrono::steady_clock::now() - began < 20s);  // not the attempt's 120 s
+  CHECK(w.counters().delivered == 0);
+  ::close(listener);
+}
+
+TEST_CASE("notify worker: an answer's endless body is cut at the timeout, its 2xx status counts",
+          "[coordinator][notify]") {
+  httplib::Server server;
+  std::atomic<int> posts{0};
+  server.Post("/hook", [&](const httplib::Request&, httplib::Response& res) {
+    ++posts;
+    // A receiver that answers 200 and then streams a body that never ends.
+    res.set_chunked_content_provider("text/plain", [](std::size_t, httplib::DataSink& sink) {
+      std::this_thread::sleep_for(50ms);
+      return sink.write("x", 1);
+    });
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  REQUIRE(port > 0);
+  std::thread serving([&] { server.listen_after_bind(); });
+  Log log;
+  auto t = target("http://127.0.0.1:" + std::to_string(port) + "/hook");
+  t.timeout = 1s;
+  {
+    NotifyWorker w(t, log.file, log.cursor, 0, common::RealClock::instance());
+    w.start();
+    log.add("submitted");
+    CHECK(waitUntil([&] { return w.counters().delivered == 1; }, 20s));
+    CHECK(posts == 1);
+  }
+  server.stop();
+  serving.join();
 }

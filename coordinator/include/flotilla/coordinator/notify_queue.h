@@ -5,6 +5,8 @@
 //
 // - Bounded: pushing onto a full queue drops the oldest notification (the one
 //   that has waited longest; the newest say where rollouts are now) and counts it.
+//   The retry schedule stays: the new head waits out the backoff the old one
+//   had earned, since it is the receiver that fails, not the notification.
 // - Head of line: only the head is attempted, so a receiver gets events in
 //   order; after a failure it is retried after backoffDelay(), the others wait.
 // - Cursor: the last event sequence number a restarted worker need not read

@@ -9,9 +9,10 @@
 // down, or while the coordinator is stopped, are still sent once it is back.
 // Delivery is head-of-line: one event at a time, in event order, retried with
 // backoff (NotifyQueue) until the receiver answers 2xx. The cursor is written
-// after each delivery; a crash between a delivery and that write sends the
-// event again, which the receiver sees by its X-Flotilla-Event-Id (at least
-// once, in order; exactly once while the coordinator is not killed mid-send).
+// after each delivery. At least once, in order, never exactly once: an attempt
+// that timed out after the receiver took it, one cut by stop(), and a crash
+// between a delivery and the cursor's write all send the event again, which
+// the receiver sees by its X-Flotilla-Event-Id.
 //
 // Thread: start() and stop() from the owner's thread; counters() from any.
 
@@ -55,7 +56,9 @@ class NotifyWorker {
   NotifyWorker& operator=(const NotifyWorker&) = delete;
 
   void start();
-  // Ends the thread, cutting short an attempt in flight (it is retried after a restart).
+  // Ends the thread, cutting short an attempt in flight (it is retried after a
+  // restart). Waits at most for a connection being opened (the target's
+  // timeout) and the cursor's write.
   void stop();
 
   const NotifyTarget& target() const { return target_; }
@@ -65,6 +68,9 @@ class NotifyWorker {
   void run();
   // Queues the wanted events after the last one read; returns how many old ones that dropped.
   std::size_t readLog(NotifyQueue& queue);
+  // With the store just opened: a cursor past the log's end starts again at
+  // its end. False when the store does not answer (it is closed again).
+  bool checkCursor(NotifyQueue& queue);
   bool wanted(const EventRecord& e, const RolloutRecord& r) const;
   const RolloutRecord* rolloutOf(const std::string& id);
   // One attempt at the head, the first failure in a row logged as a warning:
@@ -85,9 +91,10 @@ class NotifyWorker {
   std::mt19937_64 jitter_{std::random_device{}()};  // worker thread only
 
   std::thread thread_;
-  mutable std::mutex mu_;  // guards stopping_, client_ and counters_
+  mutable std::mutex mu_;  // guards stopping_, finished_, client_ and counters_
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool finished_ = false;              // run() has returned
   httplib::Client* client_ = nullptr;  // the attempt in flight, for stop() to cut short
   Counters counters_;
 };
