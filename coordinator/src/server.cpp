@@ -131,9 +131,10 @@ Status Server::start() {
       },
       [this](const std::string& rid, const nlohmann::json& doc) { sendControl(rid, doc.dump()); });
   publishGauges();
-  if (!config_.http_listen.empty()) {
-    http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_);
-    FLOTILLA_TRY(http_->start(config_.http_listen));
+  if (!config_.http.listen.empty()) {
+    http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_, feed_, config_.http);
+    if (config_.http.dashboard) feed_->publish(feedRollouts(rollouts_->all(), clock_.steadyNow()), feedAgents(agents_));
+    FLOTILLA_TRY(http_->start(config_.http.listen));
   }
   spdlog::info("coordinator listening for agents on {}, control on {}", config_.agent_listen, config_.control_endpoint);
   return {};
@@ -273,6 +274,7 @@ void Server::afterWork(SteadyTime now) {
     sweepLiveness(now);
     retryOrders(now);
     publishGauges();
+    if (http_ && config_.http.dashboard) feed_->publish(feedRollouts(rollouts_->all(), now), feedAgents(agents_));
     // Watchers see gates count down (bake, approval) without asking.
     rollouts_->markWatchTicks();
     const auto wall = clock_.systemNow();

@@ -50,6 +50,7 @@
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/control_api.h"
 #include "flotilla/coordinator/convergence.h"
+#include "flotilla/coordinator/dashboard_feed.h"
 #include "flotilla/coordinator/event_log.h"
 #include "flotilla/coordinator/http_endpoint.h"
 #include "flotilla/coordinator/order_book.h"
@@ -170,6 +171,8 @@ class Server : private ControlContext {
   OrderRefusals refusals_;                 // order refusals reported by agents, by reason
   std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
+  // The dashboard's live documents (dashboard_feed.h), published with the gauges when it is served.
+  std::shared_ptr<DashboardFeed> feed_ = std::make_shared<DashboardFeed>();
   std::unique_ptr<HttpEndpoint> http_;
   ControlApi control_api_{*this, ProvenanceGate(config_.ci_keys)};
   // Analysis metrics read from Prometheus servers, on a worker thread.
