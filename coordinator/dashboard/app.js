@@ -394,6 +394,7 @@
     const { r, data, error } = pending;
     pending = null;
     if (r.path !== route().path) return;
+    const started = performance.now();
     const focus = document.activeElement && document.activeElement.id;
     const nodes = error ? [el('p', { class: 'error', text: error.message })] : r.view(data);
     const scroll = window.scrollY;
@@ -402,6 +403,9 @@
     rendered = r.path;
     main.setAttribute('data-view', r.name);
     main.setAttribute('data-path', r.path);
+    // How long drawing took and how often the view was drawn: the browser test reads them.
+    main.setAttribute('data-draw-ms', (performance.now() - started).toFixed(1));
+    main.setAttribute('data-draws', String(Number(main.getAttribute('data-draws') || 0) + 1));
     main.setAttribute('data-version', data ? String(data.version || 0) : '');
     if (focus) { const f = document.getElementById(focus); if (f) f.focus(); }
     for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === r.name);
