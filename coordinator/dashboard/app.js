@@ -152,7 +152,7 @@
     const counts = {};
     for (const h of hosts) counts[h.state] = (counts[h.state] || 0) + 1;
     const legend = el('div', { class: 'legend' }, Object.keys(counts).sort().map((s) =>
-      el('span', { 'data-host-state': s }, el('i', { class: 's-' + cssName(s) }), s + ' ' + counts[s])));
+      el('span', { 'data-host-state': s }, el('span', { class: 'swatch s-' + cssName(s) }), s + ' ' + counts[s])));
     return [legend, canvas, info];
   }
 
@@ -169,14 +169,15 @@
     }));
   }
 
+  function figure(x) { return typeof x === 'number' ? x.toPrecision(4) : '–'; }
+
   function analysisTable(a) {
     if (!a || !a.waves || !a.waves.length) return null;
     const rows = [];
     for (const w of a.waves) {
       for (const m of w.metrics) {
-        rows.push(el('tr', null, td('wave ' + (w.wave + 1) + (w.final ? '' : ' (so far)')), td(w.outcome + ' ' + Math.round(w.score)),
-          td(m.metric), td(state(m.verdict)), td(m.canary === null ? '–' : m.canary.toPrecision(4), 'num'),
-          td(m.baseline === null ? '–' : m.baseline.toPrecision(4), 'num'), td(m.test), td(m.why)));
+        rows.push(el('tr', { 'data-analysis-wave': w.wave }, td('wave ' + (w.wave + 1) + (w.final ? '' : ' (so far)')), td(w.outcome + ' ' + Math.round(w.score)),
+          td(m.metric), td(state(m.verdict)), td(figure(m.canary), 'num'), td(figure(m.baseline), 'num'), td(m.test), td(m.why)));
       }
     }
     return [el('h2', { text: 'Analysis (pass ≥ ' + a.pass_score + ', marginal ≥ ' + a.marginal_score + ')' }),

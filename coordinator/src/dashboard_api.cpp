@@ -116,7 +116,8 @@ Result<json> DashboardApi::rollout(const std::string& id) {
   if (!rec) return rec.error();
   if (!rec->has_value()) return Error(Errc::kNotFound, "no rollout '" + id + "'");
   control::RolloutStatus status;
-  if (const auto* live = findActive(snap, id)) {
+  const auto* live = findActive(snap, id);
+  if (live) {
     status = *live;
   } else {
     status = finishedStatusDoc(**rec);
@@ -130,6 +131,8 @@ Result<json> DashboardApi::rollout(const std::string& id) {
   for (const auto& e : *events) ev.events.push_back(eventDoc(e));
   auto analysis = analysisOf(**s, **rec);
   if (!analysis) return analysis.error();
+  // The current wave's verdict so far, after the final ones, as `flotilla analysis` shows it.
+  if (live && live->analysis && analysis->is_object()) (*analysis)["waves"].push_back(*live->analysis);
   return json{{"version", snap.version},
               {"rollout", status},
               {"events", json(ev)["events"]},

@@ -69,10 +69,16 @@ bool DashboardFeed::closed() const {
 }
 
 std::vector<control::RolloutStatus> feedRollouts(const std::vector<const ActiveRollout*>& active,
-                                                 common::SteadyTime now) {
+                                                 common::SteadyTime now, const InterimVerdict& interim) {
   std::vector<control::RolloutStatus> out;
   out.reserve(active.size());
-  for (const ActiveRollout* r : active) out.push_back(statusDoc(*r, true, now));
+  for (const ActiveRollout* r : active) {
+    out.push_back(statusDoc(*r, true, now));
+    if (auto v = interim(*r)) {
+      const auto wave = static_cast<std::int64_t>(r->engine->currentWave());
+      if (auto doc = analysisWaveDoc(toJson(*v), wave, false, std::nullopt)) out.back().analysis = std::move(*doc);
+    }
+  }
   return out;
 }
 

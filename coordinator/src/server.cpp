@@ -133,7 +133,7 @@ Status Server::start() {
   publishGauges();
   if (!config_.http.listen.empty()) {
     http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_, feed_, config_.http);
-    if (config_.http.dashboard) feed_->publish(feedRollouts(rollouts_->all(), clock_.steadyNow()), feedAgents(agents_));
+    publishDashboard();
     FLOTILLA_TRY(http_->start(config_.http.listen));
   }
   spdlog::info("coordinator listening for agents on {}, control on {}", config_.agent_listen, config_.control_endpoint);
@@ -274,7 +274,7 @@ void Server::afterWork(SteadyTime now) {
     sweepLiveness(now);
     retryOrders(now);
     publishGauges();
-    if (http_ && config_.http.dashboard) feed_->publish(feedRollouts(rollouts_->all(), now), feedAgents(agents_));
+    publishDashboard();
     // Watchers see gates count down (bake, approval) without asking.
     rollouts_->markWatchTicks();
     const auto wall = clock_.systemNow();
@@ -447,6 +447,13 @@ void Server::publishGauges() {
   g.dropped_samples = analysis_->droppedSamples();
   g.break_glass = break_glass_;
   gauges_->publish(renderFleetGauges(g));
+}
+
+void Server::publishDashboard() {
+  if (!http_ || !config_.http.dashboard) return;
+  feed_->publish(feedRollouts(rollouts_->all(), clock_.steadyNow(),
+                              [this](const ActiveRollout& r) { return analysis_->interim(r); }),
+                 feedAgents(agents_));
 }
 
 // ---------------------------------------------------------------- store transactions

@@ -76,9 +76,15 @@ function synthetic(n) {
   for (const h of hosts) { const w = waves[h.wave]; if (h.state in w) w[h.state] += 1; }
   const events = [];
   for (let i = 0; i < 2000; ++i) events.push({ seq: i + 1, rollout: 'synthetic-10k', at: new Date().toISOString(), kind: 'host_healthy', agent: 'swarm-' + i, wave: 1, message: 'healthy', actor: null });
+  const metric = (verdict, canary, why) => ({ metric: 'error_ratio', verdict, test: 'mann-whitney', tolerance: '0.01', why, critical: true,
+    bound_failed: false, weight: 1, canary_n: 40, baseline_n: 40, outliers: 0, canary, baseline: 0.01, shift: null, ci_low: null,
+    ci_high: null, p_value: null, change: null, max: null, min: null });
+  const analysis = { rollout: 'synthetic-10k', app: 'swarm', pass_score: 95, marginal_score: 75, waves: [
+    { wave: 0, final: true, at: new Date().toISOString(), outcome: 'pass', reason: '', score: 100, metrics: [metric('pass', 0.01, 'same as baseline')] },
+    { wave: 1, final: false, at: null, outcome: 'marginal', reason: '', score: 80, metrics: [metric('high', 0.2, '<i>higher</i> than baseline')] }] };
   return { version: 1, rollout: { id: 'synthetic-10k', app: 'swarm', version: '2', state: 'running', gate: 'wave 2 deploying', current_wave: 1,
     submitted_by: 'test', submitted_at: new Date().toISOString(), started_at: new Date().toISOString(), finished_at: null, message: '',
-    waves, hosts }, events, analysis: null };
+    waves, hosts }, events, analysis };
 }
 
 async function main() {
@@ -237,7 +243,10 @@ async function main() {
     const click = await page.evaluate(() => { const t = performance.now(); document.body.click(); return performance.now() - t; });
     check('10,000 hosts: live redraws take under 500 ms each (slowest ' + Math.round(slowest) + ' ms)', slowest < kRedrawBudgetMs, slowest);
     check('10,000 hosts: the page answers input between redraws', click < 100, click);
-    const unsafe = await page.$$eval('main b', (b) => b.length);
+    const verdicts = await page.$$eval('main tr[data-analysis-wave]', (rows) => rows.map((r) => r.textContent));
+    check('10,000 hosts: the analysis table shows the final verdict and the one so far', verdicts.length === 2 &&
+      verdicts[1].includes('(so far)') && verdicts[1].includes('<i>higher</i>'), verdicts.join(' | '));
+    const unsafe = await page.$$eval('main b, main i', (b) => b.length);
     check('10,000 hosts: messages render as text', unsafe === 0);
     await shot('rollout-10k');
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "flotilla/common/clock.h"
 #include "flotilla/coordinator/active_rollout.h"
 #include "flotilla/coordinator/agent_registry.h"
+#include "flotilla/coordinator/judge.h"
 #include "flotilla/protocol/control.h"
 
 namespace flotilla::coordinator {
@@ -49,9 +51,11 @@ class DashboardFeed {
   bool closed_ = false;
 };
 
-// The reactor's documents for the feed: every active rollout with its hosts, every agent.
+// The reactor's documents for the feed: every active rollout with its hosts and, while a
+// wave is analysed, its verdict so far (`interim`, as `flotilla analysis` shows it); every agent.
+using InterimVerdict = std::function<std::optional<Verdict>(const ActiveRollout&)>;
 std::vector<protocol::control::RolloutStatus> feedRollouts(const std::vector<const ActiveRollout*>& active,
-                                                           common::SteadyTime now);
+                                                           common::SteadyTime now, const InterimVerdict& interim);
 std::vector<protocol::control::AgentDoc> feedAgents(const AgentRegistry& agents);
 
 }  // namespace flotilla::coordinator

@@ -88,6 +88,7 @@ class Server : private ControlContext {
   void afterWork(common::SteadyTime now);
   void sweepLiveness(common::SteadyTime now);
   void publishGauges();
+  void publishDashboard();  // the dashboard's live documents (dashboard_feed.h), when it is served
   std::optional<common::SteadyTime> nextDeadline() const;
 
   // --- agents (server_agents.cpp) ---
