@@ -13,6 +13,7 @@
 #include "flotilla/coordinator/metrics.h"
 #include "flotilla/coordinator/prometheus_writer.h"
 #include "flotilla/coordinator/store.h"
+#include "http_config.h"
 
 namespace flotilla::coordinator {
 namespace {
@@ -30,6 +31,12 @@ constexpr auto kKeepAlive = std::chrono::seconds(15);
 constexpr auto kStreamPoll = std::chrono::milliseconds(500);
 constexpr int kDefaultDeliveryDays = 30;
 constexpr int kMaxDeliveryDays = 365;
+
+// The host of a Host header: "127.0.0.1:7780" -> "127.0.0.1", "[::1]:7780" -> "[::1]".
+std::string hostOf(const std::string& header) {
+  if (!header.empty() && header.front() == '[') return header.substr(0, header.find(']') + 1);
+  return header.substr(0, header.rfind(':'));
+}
 
 void sendJson(httplib::Response& res, const Result<nlohmann::json>& doc) {
   if (doc) {
@@ -175,6 +182,14 @@ bool HttpEndpoint::screen(const httplib::Request& req, httplib::Response& res) c
   }
   if (req.path == "/healthz" || req.path == "/login") return false;
   if (req.path == "/metrics" && http_.metrics_public) return false;
+  if (!auth_.required() && api_ && req.path != "/metrics" && !isLoopbackHost(hostOf(req.get_header_value("Host")))) {
+    // Without a token the dashboard is for this machine only: a page elsewhere that points
+    // its own name at 127.0.0.1 (DNS rebinding) must not read it.
+    res.status = 403;
+    res.set_content("403: without http.token_file the dashboard answers only to localhost or 127.0.0.1\n",
+                    "text/plain");
+    return true;
+  }
   if (auth_.allows(req.get_header_value("Authorization"), req.get_header_value("Cookie"))) return false;
   res.status = 401;
   res.set_header("WWW-Authenticate", "Bearer realm=\"flotilla\"");

@@ -43,7 +43,7 @@ struct Fixture {
   std::shared_ptr<DashboardFeed> feed = std::make_shared<DashboardFeed>();
   std::unique_ptr<HttpEndpoint> endpoint;
 
-  explicit Fixture(bool metrics_public = false) {
+  explicit Fixture(bool metrics_public = false, std::string token = kToken) {
     auto store = SqliteStore::open(dir.path() / "coordinator.db");
     REQUIRE(store.ok());
     REQUIRE((*store)->insertRollout(record("web-1", "succeeded", R"({"waves":[{"index":0,"hosts":2}]})")).ok());
@@ -60,7 +60,7 @@ struct Fixture {
     agent.id = "<b>evil</b>";
     agent.state = "online";
     feed->publish({live}, {agent});
-    HttpConfig http{"127.0.0.1:0", true, "", kToken, metrics_public};
+    HttpConfig http{"127.0.0.1:0", true, "", std::move(token), metrics_public};
     endpoint = std::make_unique<HttpEndpoint>((dir.path() / "coordinator.db").string(), std::make_shared<LiveGauges>(),
                                               feed, http);
     REQUIRE(endpoint->start("127.0.0.1:0").ok());
@@ -133,6 +133,16 @@ TEST_CASE("dashboard: the token or its cookie, except /healthz", "[coordinator][
   Fixture open_metrics(true);
   CHECK(open_metrics.client().Get("/metrics")->status == 200);
   CHECK(open_metrics.client().Get("/api/fleet")->status == 401);
+}
+
+TEST_CASE("dashboard: without a token, only for names of this machine", "[coordinator][dashboard][http]") {
+  Fixture f(false, "");
+  auto cli = f.client();
+  CHECK(cli.Get("/api/fleet")->status == 200);  // Host: 127.0.0.1:PORT
+  CHECK(cli.Get("/", {{"Host", "localhost:7780"}})->status == 200);
+  CHECK(cli.Get("/api/fleet", {{"Host", "rebound.example:7780"}})->status == 403);
+  CHECK(cli.Get("/metrics", {{"Host", "rebound.example:7780"}})->status == 200);
+  CHECK(cli.Get("/healthz", {{"Host", "rebound.example:7780"}})->status == 200);
 }
 
 TEST_CASE("dashboard: only GET and HEAD", "[coordinator][dashboard][http]") {
