@@ -95,6 +95,7 @@ Status HttpEndpoint::start(const std::string& listen) {
   } catch (...) {
     return Error(Errc::kInvalidArgument, "http.listen '" + listen + "': bad port");
   }
+  stopping_ = false;
   server_ = std::make_unique<httplib::Server>();
   server_->new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {

@@ -21,6 +21,7 @@
 //   ControlApi       one handler per control command         (control_api.h, control_docs.h)
 //   Watchers         consoles following a rollout            (watchers.h)
 //   FleetGauges      the live part of /metrics               (fleet_gauges.h, prometheus_writer.h)
+//   DashboardFeed    the dashboard's live documents          (dashboard_feed.h, http_endpoint.h)
 //   AlarmWatch       [[policy.alarm]]: stops covered rollouts (alarm_watch.h, alarm_policy.h)
 // Its methods are spread by concern: server.cpp (reactor, transactions,
 // outbox), server_agents.cpp (agent messages, liveness, convergence orders),
