@@ -130,6 +130,7 @@ Status Server::start() {
         }
       },
       [this](const std::string& rid, const nlohmann::json& doc) { sendControl(rid, doc.dump()); });
+  FLOTILLA_TRY(startNotifier());
   publishGauges();
   if (!config_.http.listen.empty()) {
     http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_, feed_, config_.http);
@@ -430,6 +431,16 @@ void Server::handleAgentMessage() {
   }
 }
 
+Status Server::startNotifier() {
+  if (config_.notify.empty()) return {};
+  // A target without a cursor yet starts with the events recorded from now on.
+  auto last = store_->lastEventSeq();
+  if (!last) return last.error();
+  notifier_ = std::make_unique<Notifier>(config_.notify, config_.store_file, *last, clock_);
+  notifier_->start();
+  return {};
+}
+
 void Server::publishGauges() {
   FleetGauges g;
   g.agents = agents_.countByState();
@@ -446,7 +457,7 @@ void Server::publishGauges() {
   }
   g.dropped_samples = analysis_->droppedSamples();
   g.break_glass = break_glass_;
-  gauges_->publish(renderFleetGauges(g));
+  gauges_->publish(renderFleetGauges(g) + (notifier_ ? notifier_->renderMetrics() : ""));
 }
 
 void Server::publishDashboard() {

@@ -371,6 +371,30 @@ Result<std::int64_t> SqliteStore::appendEvent(const EventRecord& e) {
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
+namespace {
+
+Result<std::vector<EventRecord>> readEvents(sqlite3_stmt* s, Binder& b) {
+  std::vector<EventRecord> out;
+  int rc;
+  while ((rc = b.step()) == SQLITE_ROW) {
+    EventRecord e;
+    e.seq = sqlite3_column_int64(s, 0);
+    e.rollout_id = columnText(s, 1);
+    e.at_ms = sqlite3_column_int64(s, 2);
+    e.kind = columnText(s, 3);
+    e.agent_id = columnText(s, 4);
+    e.wave = sqlite3_column_int(s, 5);
+    e.message = columnText(s, 6);
+    e.actor = columnText(s, 7);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE)
+    return Error(Errc::kIo, std::string("store: reading events: ") + sqlite3_errmsg(sqlite3_db_handle(s)));
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<EventRecord>> SqliteStore::events(const std::string& rollout_id, std::int64_t after_seq) {
   auto s = prepare(
       "SELECT seq, rollout_id, at_ms, kind, agent_id, wave, message, actor FROM events "
@@ -378,22 +402,25 @@ Result<std::vector<EventRecord>> SqliteStore::events(const std::string& rollout_
   if (!s) return s.error();
   Binder b(*s);
   b.text(rollout_id).i64(after_seq);
-  std::vector<EventRecord> out;
-  int rc;
-  while ((rc = b.step()) == SQLITE_ROW) {
-    EventRecord e;
-    e.seq = sqlite3_column_int64(*s, 0);
-    e.rollout_id = columnText(*s, 1);
-    e.at_ms = sqlite3_column_int64(*s, 2);
-    e.kind = columnText(*s, 3);
-    e.agent_id = columnText(*s, 4);
-    e.wave = sqlite3_column_int(*s, 5);
-    e.message = columnText(*s, 6);
-    e.actor = columnText(*s, 7);
-    out.push_back(std::move(e));
-  }
-  if (rc != SQLITE_DONE) return sqlError("reading events");
-  return out;
+  return readEvents(*s, b);
+}
+
+Result<std::vector<EventRecord>> SqliteStore::eventsAfter(std::int64_t after_seq, std::size_t limit) {
+  auto s = prepare(
+      "SELECT seq, rollout_id, at_ms, kind, agent_id, wave, message, actor FROM events "
+      "WHERE seq > ? ORDER BY seq LIMIT ?");
+  if (!s) return s.error();
+  Binder b(*s);
+  b.i64(after_seq).i64(static_cast<std::int64_t>(limit));
+  return readEvents(*s, b);
+}
+
+Result<std::int64_t> SqliteStore::lastEventSeq() {
+  auto s = prepare("SELECT COALESCE(MAX(seq), 0) FROM events");
+  if (!s) return s.error();
+  Binder b(*s);
+  if (b.step() != SQLITE_ROW) return sqlError("reading the last event");
+  return static_cast<std::int64_t>(sqlite3_column_int64(*s, 0));
 }
 
 Result<std::uint64_t> SqliteStore::nextSequence(const std::string& app) {

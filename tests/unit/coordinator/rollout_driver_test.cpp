@@ -52,6 +52,10 @@ class FlakyStore final : public Store {
   Result<std::vector<EventRecord>> events(const std::string& id, std::int64_t after) override {
     return real_->events(id, after);
   }
+  Result<std::vector<EventRecord>> eventsAfter(std::int64_t after, std::size_t limit) override {
+    return real_->eventsAfter(after, limit);
+  }
+  Result<std::int64_t> lastEventSeq() override { return real_->lastEventSeq(); }
   Result<std::uint64_t> nextSequence(const std::string& app) override { return real_->nextSequence(app); }
   Result<std::uint64_t> reserveSequences(const std::string& app, std::uint64_t n) override {
     return real_->reserveSequences(app, n);

@@ -15,10 +15,10 @@
 #include <cmath>
 #include <limits>
 #include <map>
-#include <vector>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "flotilla/coordinator/store.h"
 #include "store_records.h"
@@ -321,6 +321,30 @@ STORE_CONTRACT_CASE("events append in order and read after a sequence") {
   CHECK(valueOf(store->events("r-1", s4)).empty());
   CHECK(valueOf(store->events("r-2", 0)).size() == 1);
   CHECK(valueOf(store->events("r-9", 0)).empty());
+}
+
+STORE_CONTRACT_CASE("every rollout's events read back after a seq, in seq order and a page at a time") {
+  TestType fx;
+  auto store = valueOf(fx.open());
+  CHECK(valueOf(store->lastEventSeq()) == 0);
+  CHECK(valueOf(store->eventsAfter(0, 10)).empty());
+  auto s1 = valueOf(store->appendEvent(event("r-1", "submitted", -1, 10)));
+  auto s2 = valueOf(store->appendEvent(event("r-2", "submitted", -1, 11)));
+  auto s3 = valueOf(store->appendEvent(event("r-1", "wave_succeeded", 0, 12)));
+  CHECK(valueOf(store->lastEventSeq()) == s3);
+
+  auto page = valueOf(store->eventsAfter(0, 2));
+  REQUIRE(page.size() == 2);
+  CHECK(page[0].seq == s1);
+  CHECK(page[0].rollout_id == "r-1");
+  CHECK(page[1].seq == s2);
+  CHECK(page[1].rollout_id == "r-2");
+  auto rest = valueOf(store->eventsAfter(s2, 2));
+  REQUIRE(rest.size() == 1);
+  CHECK(rest[0].seq == s3);
+  CHECK(rest[0].kind == "wave_succeeded");
+  CHECK(rest[0].wave == 0);
+  CHECK(valueOf(store->eventsAfter(s3, 2)).empty());
 }
 
 STORE_CONTRACT_CASE("analysis samples append and read back per wave, NaN included") {

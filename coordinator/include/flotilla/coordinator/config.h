@@ -11,6 +11,7 @@
 #include "flotilla/common/clock.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/result.h"
+#include "flotilla/coordinator/notify_config.h"
 #include "flotilla/coordinator/policy_gates.h"
 #include "flotilla/protocol/messages.h"
 
@@ -54,6 +55,7 @@ struct CoordinatorConfig {
   // [policy.provenance] ci_keys (docs/policy.md): when not empty, a rollout
   // needs a CI signature by one of these keys (provenance_gate.h).
   std::vector<common::PublicKey> ci_keys;
+  std::vector<NotifyTarget> notify;  // [[notify]]: webhooks told about rollouts (docs/notifications.md)
 };
 
 // The identities (operator_identity.h) of control.operators' keys.

@@ -23,6 +23,7 @@
 //   FleetGauges      the live part of /metrics               (fleet_gauges.h, prometheus_writer.h)
 //   DashboardFeed    the dashboard's live documents          (dashboard_feed.h, http_endpoint.h)
 //   AlarmWatch       [[policy.alarm]]: stops covered rollouts (alarm_watch.h, alarm_policy.h)
+//   Notifier         [[notify]] webhooks, from worker threads  (notifier.h, notify_worker.h)
 // Its methods are spread by concern: server.cpp (reactor, transactions,
 // outbox), server_agents.cpp (agent messages, liveness, convergence orders),
 // server_control.cpp (what ControlApi asks of it beyond the driver).
@@ -54,6 +55,7 @@
 #include "flotilla/coordinator/dashboard_feed.h"
 #include "flotilla/coordinator/event_log.h"
 #include "flotilla/coordinator/http_endpoint.h"
+#include "flotilla/coordinator/notifier.h"
 #include "flotilla/coordinator/order_book.h"
 #include "flotilla/coordinator/order_refusals.h"
 #include "flotilla/coordinator/release_analysis.h"
@@ -90,6 +92,7 @@ class Server : private ControlContext {
   void sweepLiveness(common::SteadyTime now);
   void publishGauges();
   void publishDashboard();  // the dashboard's live documents (dashboard_feed.h), when it is served
+  Status startNotifier();  // [[notify]]: the webhook workers, when there are targets
   std::optional<common::SteadyTime> nextDeadline() const;
 
   // --- agents (server_agents.cpp) ---
@@ -185,6 +188,8 @@ class Server : private ControlContext {
   std::unique_ptr<RolloutDriver> rollouts_;
   // [[policy.alarm]] queries, polled while a rollout they cover runs; made in start().
   std::unique_ptr<AlarmWatch> alarms_;
+  // [[notify]] webhooks, delivered by worker threads reading the store; made in start().
+  std::unique_ptr<Notifier> notifier_;
 };
 
 }  // namespace flotilla::coordinator

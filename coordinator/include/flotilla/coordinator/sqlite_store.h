@@ -60,6 +60,8 @@ class SqliteStore final : public Store {
 
   Result<std::int64_t> appendEvent(const EventRecord& e) override;
   Result<std::vector<EventRecord>> events(const std::string& rollout_id, std::int64_t after_seq) override;
+  Result<std::vector<EventRecord>> eventsAfter(std::int64_t after_seq, std::size_t limit) override;
+  Result<std::int64_t> lastEventSeq() override;
 
   Result<std::uint64_t> nextSequence(const std::string& app) override;
   Result<std::uint64_t> reserveSequences(const std::string& app, std::uint64_t n) override;

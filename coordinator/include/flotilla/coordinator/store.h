@@ -196,6 +196,11 @@ class Store {
   virtual Result<std::int64_t> appendEvent(const EventRecord& e) = 0;
   // The events of one rollout with seq > after_seq, in seq order.
   virtual Result<std::vector<EventRecord>> events(const std::string& rollout_id, std::int64_t after_seq) = 0;
+  // The events of every rollout with seq > after_seq, in seq order, at most `limit`
+  // (webhook notifications read the log this way, notify_worker.h).
+  virtual Result<std::vector<EventRecord>> eventsAfter(std::int64_t after_seq, std::size_t limit) = 0;
+  // The seq of the last event appended (0 when there is none).
+  virtual Result<std::int64_t> lastEventSeq() = 0;
 
   // Per-app order sequence, starting at 1: returns the next value and records it.
   virtual Result<std::uint64_t> nextSequence(const std::string& app) = 0;
