@@ -99,7 +99,8 @@
   function rolloutRow(r, hist) {
     const t = totals(r.waves);
     const n = (r.waves || []).length;
-    const wave = n ? (kFinished.has(r.state) ? n + ' waves' : 'wave ' + Math.min(r.current_wave + 1, n) + ' of ' + n) : '–';
+    const k = Math.min(r.current_wave + 1, n);
+    const wave = !n ? '–' : r.state === 'succeeded' ? 'all ' + n + ' waves' : kFinished.has(r.state) ? 'stopped at wave ' + k + ' of ' + n : 'wave ' + k + ' of ' + n;
     return el('tr', { 'data-rollout': r.id, 'data-state': r.state },
       td(appLink(r.app)), td(rolloutLink(r.id, r.version)), td(state(r.state)), td(wave),
       td(t.healthy + ' / ' + t.failed + ' / ' + t.unreachable, 'num'),

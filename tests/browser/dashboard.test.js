@@ -148,6 +148,8 @@ async function main() {
     check('rollouts: the running one runs', (await rowState(rollouts.running)) === 'running');
     const runningRow = await page.$eval('main tbody tr', (r) => r.textContent);
     check('rollouts: the running row says wave 1 of 2 and 1 healthy', runningRow.includes('wave 1 of 2') && runningRow.includes('1 / 0 / 0'), runningRow);
+    const failedRow = await page.evaluate((id) => [...document.querySelectorAll('main tr[data-rollout]')].find((r) => r.dataset.rollout === id).textContent, rollouts.failed);
+    check('rollouts: the rolled back one stopped at its canary wave with 1 failed', failedRow.includes('stopped at wave 1 of 2') && failedRow.includes('0 / 1 / 0'), failedRow);
     await shot('rollouts');
 
     // The failed canary: its reason in words.
