@@ -363,11 +363,11 @@
     const parts = location.hash.replace(/^#\/?/, '').split('/');
     const arg = parts[1] ? decodeURIComponent(parts.slice(1).join('/')) : '';
     switch (parts[0]) {
-      case 'rollout': return { name: 'rollout', path: '/api/rollouts/' + encodeURIComponent(arg), view: rolloutView };
-      case 'fleet': return { name: 'fleet', path: '/api/fleet', view: fleetView };
-      case 'app': return { name: 'rollouts', path: '/api/apps/' + encodeURIComponent(arg), view: appView };
-      case 'delivery': return { name: 'delivery', path: '/api/delivery', view: deliveryView };
-      default: return { name: 'rollouts', path: '/api/rollouts', view: rolloutsView };
+      case 'rollout': return { name: 'rollout', path: '/api/rollouts/' + encodeURIComponent(arg), view: rolloutView, deps: ['rollouts', 'set'] };
+      case 'fleet': return { name: 'fleet', path: '/api/fleet', view: fleetView, deps: ['agents', 'set'] };
+      case 'app': return { name: 'rollouts', path: '/api/apps/' + encodeURIComponent(arg), view: appView, deps: ['rollouts', 'set'] };
+      case 'delivery': return { name: 'delivery', path: '/api/delivery', view: deliveryView, deps: ['set'] };
+      default: return { name: 'rollouts', path: '/api/rollouts', view: rolloutsView, deps: ['rollouts', 'set'] };
     }
   }
 
@@ -413,10 +413,22 @@
     for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === r.name);
   }
 
+  // The stream's versions last seen ({version, rollouts, agents, set}); null after a
+  // (re)connect, when everything is fetched again.
+  let seen = null;
+
   function connect() {
     const source = new EventSource('/api/stream');
-    source.addEventListener('open', () => { live.textContent = 'live'; live.className = 'live on'; });
-    source.addEventListener('change', () => refresh());
+    source.addEventListener('open', () => { seen = null; live.textContent = 'live'; live.className = 'live on'; });
+    // A view is fetched again only when a change touches what it shows: the delivery
+    // keys do not move with every bake countdown.
+    source.addEventListener('change', (e) => {
+      let now = null;
+      try { now = JSON.parse(e.data); } catch (err) { now = null; }
+      const touched = !seen || !now || route().deps.some((k) => seen[k] !== now[k]);
+      seen = now;
+      if (touched) refresh();
+    });
     // EventSource reconnects by itself (the stream asks for a retry after 1 s); the page
     // only shows it, and reloads its view when the stream is back.
     source.addEventListener('error', () => { live.textContent = 'reconnecting'; live.className = 'live off'; });

@@ -19,6 +19,13 @@ bool sameAgents(const std::vector<control::AgentDoc>& a, const std::vector<contr
   return true;
 }
 
+bool sameIds(const std::vector<control::RolloutStatus>& a, const std::vector<control::RolloutStatus>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].id != b[i].id) return false;
+  return true;
+}
+
 }  // namespace
 
 DashboardFeed::DashboardFeed() {
@@ -35,11 +42,15 @@ void DashboardFeed::publish(std::vector<control::RolloutStatus> rollouts, std::v
   auto r = rollouts_changed ? std::make_shared<const std::vector<control::RolloutStatus>>(std::move(rollouts))
                             : last.rollouts;
   auto a = agents_changed ? std::make_shared<const std::vector<control::AgentDoc>>(std::move(agents)) : last.agents;
+  const bool set_changed = !sameIds(*r, *last.rollouts);
   {
     std::lock_guard<std::mutex> lock(mu_);
     now_.rollouts = std::move(r);
     now_.agents = std::move(a);
     ++now_.version;
+    if (rollouts_changed) ++now_.rollouts_version;
+    if (agents_changed) ++now_.agents_version;
+    if (set_changed) ++now_.set_version;
   }
   changed_.notify_all();
 }

@@ -247,7 +247,8 @@ void HttpEndpoint::routeDashboard() {
   server_->Get("/api/stream", [this](const httplib::Request&, httplib::Response& res) { stream(res); });
 }
 
-// Server-Sent Events: "change" with the feed's version at once, then whenever it grows;
+// Server-Sent Events: "change" with the feed's versions ({"version", "rollouts", "agents",
+// "set"}: dashboard_feed.h) at once, then whenever they grow;
 // a comment every kKeepAlive otherwise. Ends when the endpoint stops or the client is gone.
 void HttpEndpoint::stream(httplib::Response& res) {
   if (++streams_ > kMaxStreams) {
@@ -274,9 +275,14 @@ void HttpEndpoint::stream(httplib::Response& res) {
         const auto version = state->first ? feed_->read().version : feed_->waitChange(state->sent, kStreamPoll);
         std::string out;
         if (state->first || version > state->sent) {
+          const auto now = feed_->read();
+          const nlohmann::json change{{"version", now.version},
+                                      {"rollouts", now.rollouts_version},
+                                      {"agents", now.agents_version},
+                                      {"set", now.set_version}};
           out = (state->first ? std::string("retry: 1000\n") : std::string()) +
-                "event: change\ndata: {\"version\":" + std::to_string(version) + "}\n\n";
-          state->sent = version;
+                "event: change\ndata: " + change.dump() + "\n\n";
+          state->sent = now.version;
           state->first = false;
         } else if (std::chrono::steady_clock::now() - state->last_write >= kKeepAlive) {
           out = ": keep-alive\n\n";

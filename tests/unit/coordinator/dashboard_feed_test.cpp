@@ -40,6 +40,11 @@ TEST_CASE("dashboard feed: the version grows only when a document changed", "[co
   feed.publish({rollout("paused")}, {agent("lost")});
   const auto s = feed.read();
   CHECK(s.version == 3);
+  CHECK(s.rollouts_version == 2);
+  CHECK(s.agents_version == 2);
+  CHECK(s.set_version == 1);  // the same rollout throughout
+  feed.publish({}, {agent("lost")});
+  CHECK(feed.read().set_version == 2);
   CHECK(s.rollouts->at(0).state == "paused");
   CHECK(s.agents->at(0).state == "lost");
 }

@@ -3,7 +3,10 @@
 // that only the reactor knows, handed over to the HTTP threads the way
 // LiveGauges hands over /metrics: every active rollout's status with its hosts
 // and every agent, as the control protocol's documents (protocol/control.h),
-// and a version that grows by one each time any of them changed.
+// and a version that grows by one each time any of them changed, with one
+// version per kind of change, so a page redraws only what a change touches:
+// `rollouts` (an active rollout's document), `agents` (an agent's), `set` (a
+// rollout started or finished: what the store's history and DORA keys rest on).
 //
 // Threads: the reactor calls publish() about once a second (it compares and
 // swaps shared pointers under a short lock, never waits on a reader); HTTP
@@ -29,7 +32,8 @@ namespace flotilla::coordinator {
 class DashboardFeed {
  public:
   struct Snapshot {
-    std::uint64_t version = 0;
+    std::uint64_t version = 0;  // any change
+    std::uint64_t rollouts_version = 0, agents_version = 0, set_version = 0;
     std::shared_ptr<const std::vector<protocol::control::RolloutStatus>> rollouts;  // with hosts
     std::shared_ptr<const std::vector<protocol::control::AgentDoc>> agents;
   };
