@@ -14,22 +14,28 @@ packages=(
   prometheus  # only for promtool: the metrics test lints /metrics with it
   clang-14 libclang-rt-14-dev
   nodejs npm  # flagd's own evaluator (npm @openfeature/flagd-core) checks the flag vectors
+  chromium    # the dashboard's browser test (tests/browser) drives it headless with playwright-core
 )
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-# The npm packages the flag tests run (tests/flags_js), exactly as package-lock.json pins them.
-# npm ci runs only when they are missing or the lock file changed, so a second run needs no
-# network; without npm or a registry the comparison with flagd-core is skipped, not failed.
-install_flags_js() {
-  local dir="$root/tests/flags_js"
+# The npm packages the flag tests (tests/flags_js) and the dashboard's browser test
+# (tests/browser) run, exactly as their package-lock.json pin them. npm ci runs only when
+# they are missing or the lock file changed, so a second run needs no network; without npm
+# or a registry those tests are skipped, not failed.
+install_npm_dir() {  # install_npm_dir DIR WHAT
+  local dir="$root/$1"
   command -v npm >/dev/null 2>&1 || return 0
   if cmp -s "$dir/package-lock.json" "$dir/node_modules/.flotilla-installed-lock"; then return 0; fi
-  echo "bootstrap: npm ci in tests/flags_js"
+  echo "bootstrap: npm ci in $1"
   if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error); then
     cp "$dir/package-lock.json" "$dir/node_modules/.flotilla-installed-lock"
   else
-    echo "bootstrap: npm ci failed in tests/flags_js; the test against flagd-core will be skipped" >&2
+    echo "bootstrap: npm ci failed in $1; $2 will be skipped" >&2
   fi
+}
+install_npm() {
+  install_npm_dir tests/flags_js "the test against flagd-core"
+  install_npm_dir tests/browser "the dashboard's browser test"
 }
 
 missing=()
@@ -44,7 +50,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "bootstrap: all ${#packages[@]} packages present"
-  install_flags_js
+  install_npm
   exit 0
 fi
 
@@ -54,4 +60,4 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-install_flags_js
+install_npm

@@ -15,6 +15,7 @@
 #include "flotilla/coordinator/operator_identity.h"
 #include "flotilla/coordinator/store.h"
 #include "flotilla/protocol/order.h"
+#include "http_config.h"
 #include "notify_toml.h"
 #include "policy_config.h"
 
@@ -331,7 +332,8 @@ Status initCoordinator(const InitOptions& opts) {
   cfg << "# Flotilla coordinator. Paths are relative to this file's directory.\n"
       << "log_level = \"info\"\n"
       << "http = " << toml::value<std::string>(opts.http)
-      << "   # HOST:PORT serving /metrics (Prometheus) and /healthz, e.g. \"127.0.0.1:7780\"; empty = off\n\n"
+      << "   # HOST:PORT serving /metrics (Prometheus), /healthz and, on loopback, the dashboard "
+         "(docs/dashboard.md), e.g. \"127.0.0.1:7780\"; empty = off\n\n"
       << "[agents]\n"
       << "listen = " << toml::value<std::string>(opts.listen) << "\n"
       << "heartbeat_interval = \"5s\"\n"
@@ -416,7 +418,7 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   CoordinatorConfig c;
   c.dir = file.parent_path();
   FLOTILLA_TRY(readString(file, root, "log_level", "log_level", c.log_level));
-  FLOTILLA_TRY(readString(file, root, "http", "http", c.http_listen));
+  FLOTILLA_TRY(readHttp(file, root, c.http));
   FLOTILLA_TRY(checkKnownKeys(file, root));
   FLOTILLA_TRY(readAgents(file, root, c));
   FLOTILLA_TRY(readControl(file, root, c));

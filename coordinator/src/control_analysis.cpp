@@ -2,6 +2,7 @@
 // ones from the store and the current wave's verdict so far (docs/analysis.md).
 #include "flotilla/common/duration.h"
 #include "flotilla/coordinator/control_api.h"
+#include "flotilla/coordinator/control_docs.h"
 #include "flotilla/protocol/control.h"
 #include "flotilla/protocol/plan.h"
 
@@ -13,17 +14,6 @@ namespace control = protocol::control;
 namespace {
 
 json errorJson(Errc code, const std::string& message) { return control::ErrorReply{errcName(code), message}; }
-
-// A verdict as the judge wrote it (toJson(Verdict)), placed at its wave.
-Result<control::AnalysisWaveDoc> waveDoc(json verdict, std::int64_t wave, bool final, std::optional<std::string> at) {
-  verdict["wave"] = wave;
-  verdict["final"] = final;
-  verdict["at"] = at ? json(*at) : json(nullptr);
-  auto doc = control::parseReply<control::AnalysisWaveDoc>(verdict);
-  if (!doc)
-    return Error(Errc::kInternal, "stored verdict of wave " + std::to_string(wave) + ": " + doc.error().message);
-  return *doc;
-}
 
 }  // namespace
 
@@ -54,14 +44,14 @@ json ControlApi::analysis(const Call& c) {
     json body = json::parse(v.json, nullptr, false);
     if (body.is_discarded())
       return errorJson(Errc::kInternal, "stored verdict of wave " + std::to_string(v.wave) + " is not JSON");
-    auto doc = waveDoc(std::move(body), v.wave, true, common::formatRfc3339(common::fromUnixMillis(v.at_ms)));
+    auto doc = analysisWaveDoc(std::move(body), v.wave, true, common::formatRfc3339(common::fromUnixMillis(v.at_ms)));
     if (!doc) return errorJson(doc.error().code, doc.error().message);
     reply.waves.push_back(std::move(*doc));
   }
   if (active != nullptr) {
     const auto wave = static_cast<std::int64_t>(active->engine->currentWave());
     if (auto interim = ctx_.interimVerdict(*active); interim && (r.wave < 0 || r.wave == wave)) {
-      auto doc = waveDoc(toJson(*interim), wave, false, std::nullopt);
+      auto doc = analysisWaveDoc(toJson(*interim), wave, false, std::nullopt);
       if (!doc) return errorJson(doc.error().code, doc.error().message);
       reply.waves.push_back(std::move(*doc));
     }

@@ -105,4 +105,17 @@ control::AgentDoc agentDoc(const Agent& a) {
   return d;
 }
 
+Result<control::AnalysisWaveDoc> analysisWaveDoc(nlohmann::json verdict, std::int64_t wave, bool final,
+                                                 std::optional<std::string> at) {
+  if (!verdict.is_object())
+    return Error(Errc::kInternal, "stored verdict of wave " + std::to_string(wave) + " is not an object");
+  verdict["wave"] = wave;
+  verdict["final"] = final;
+  verdict["at"] = at ? nlohmann::json(*at) : nlohmann::json(nullptr);
+  auto doc = control::parseReply<control::AnalysisWaveDoc>(verdict);
+  if (!doc)
+    return Error(Errc::kInternal, "stored verdict of wave " + std::to_string(wave) + ": " + doc.error().message);
+  return *doc;
+}
+
 }  // namespace flotilla::coordinator

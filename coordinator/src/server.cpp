@@ -132,9 +132,10 @@ Status Server::start() {
       [this](const std::string& rid, const nlohmann::json& doc) { sendControl(rid, doc.dump()); });
   FLOTILLA_TRY(startNotifier());
   publishGauges();
-  if (!config_.http_listen.empty()) {
-    http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_);
-    FLOTILLA_TRY(http_->start(config_.http_listen));
+  if (!config_.http.listen.empty()) {
+    http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_, feed_, config_.http);
+    publishDashboard();
+    FLOTILLA_TRY(http_->start(config_.http.listen));
   }
   spdlog::info("coordinator listening for agents on {}, control on {}", config_.agent_listen, config_.control_endpoint);
   return {};
@@ -274,6 +275,7 @@ void Server::afterWork(SteadyTime now) {
     sweepLiveness(now);
     retryOrders(now);
     publishGauges();
+    publishDashboard();
     // Watchers see gates count down (bake, approval) without asking.
     rollouts_->markWatchTicks();
     const auto wall = clock_.systemNow();
@@ -456,6 +458,13 @@ void Server::publishGauges() {
   g.dropped_samples = analysis_->droppedSamples();
   g.break_glass = break_glass_;
   gauges_->publish(renderFleetGauges(g) + (notifier_ ? notifier_->renderMetrics() : ""));
+}
+
+void Server::publishDashboard() {
+  if (!http_ || !config_.http.dashboard) return;
+  feed_->publish(feedRollouts(rollouts_->all(), clock_.steadyNow(),
+                              [this](const ActiveRollout& r) { return analysis_->interim(r); }),
+                 feedAgents(agents_));
 }
 
 // ---------------------------------------------------------------- store transactions

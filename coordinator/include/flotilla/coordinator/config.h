@@ -23,6 +23,16 @@ namespace flotilla::coordinator {
 inline constexpr common::Millis kMinHeartbeatInterval{10};
 inline constexpr common::Millis kMaxHeartbeatInterval{std::chrono::hours(1)};
 
+// coordinator.toml's `http` (docs/dashboard.md): /metrics, /healthz and the dashboard.
+struct HttpConfig {
+  std::string listen;  // "127.0.0.1:7780"; empty = off
+  // The dashboard (and /api) is served: by default when a token is set or the address is loopback.
+  bool dashboard = false;
+  std::filesystem::path token_file;  // empty = no token (then only loopback may serve the dashboard)
+  std::string token;                 // its contents, read at load
+  bool metrics_public = false;       // with a token: /metrics needs none
+};
+
 struct CoordinatorConfig {
   std::filesystem::path dir;  // directory of coordinator.toml; relative paths resolve here
   std::string agent_listen = "tcp://0.0.0.0:7700";
@@ -40,8 +50,8 @@ struct CoordinatorConfig {
   std::vector<protocol::Rotation> rotations;  // keys/rotations: the chain from the first plan key to plan_key
   common::CurveKeyPair curve_key;
   std::string log_level = "info";
-  std::string http_listen;  // "127.0.0.1:7780" serves /metrics and /healthz; empty = off
-  PolicyConfig policy;      // [policy]: freezes, approvals, alarms and break-glass (docs/policy.md)
+  HttpConfig http;
+  PolicyConfig policy;  // [policy]: freezes, approvals, alarms and break-glass (docs/policy.md)
   // [policy.provenance] ci_keys (docs/policy.md): when not empty, a rollout
   // needs a CI signature by one of these keys (provenance_gate.h).
   std::vector<common::PublicKey> ci_keys;

@@ -26,5 +26,8 @@ protocol::control::RolloutStatus finishedStatusDoc(const RolloutRecord& rec);
 protocol::control::EventDoc eventDoc(const EventRecord& e);
 protocol::control::HistoryEntry historyEntry(const RolloutRecord& r);
 protocol::control::AgentDoc agentDoc(const Agent& a);
+// A verdict as the judge wrote it (toJson(Verdict)), placed at its wave; kInternal when it is not one.
+Result<protocol::control::AnalysisWaveDoc> analysisWaveDoc(nlohmann::json verdict, std::int64_t wave, bool final,
+                                                           std::optional<std::string> at);
 
 }  // namespace flotilla::coordinator

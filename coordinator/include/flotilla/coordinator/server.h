@@ -21,6 +21,7 @@
 //   ControlApi       one handler per control command         (control_api.h, control_docs.h)
 //   Watchers         consoles following a rollout            (watchers.h)
 //   FleetGauges      the live part of /metrics               (fleet_gauges.h, prometheus_writer.h)
+//   DashboardFeed    the dashboard's live documents          (dashboard_feed.h, http_endpoint.h)
 //   AlarmWatch       [[policy.alarm]]: stops covered rollouts (alarm_watch.h, alarm_policy.h)
 //   Notifier         [[notify]] webhooks, from worker threads  (notifier.h, notify_worker.h)
 // Its methods are spread by concern: server.cpp (reactor, transactions,
@@ -51,6 +52,7 @@
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/control_api.h"
 #include "flotilla/coordinator/convergence.h"
+#include "flotilla/coordinator/dashboard_feed.h"
 #include "flotilla/coordinator/event_log.h"
 #include "flotilla/coordinator/http_endpoint.h"
 #include "flotilla/coordinator/notifier.h"
@@ -89,6 +91,7 @@ class Server : private ControlContext {
   void afterWork(common::SteadyTime now);
   void sweepLiveness(common::SteadyTime now);
   void publishGauges();
+  void publishDashboard();  // the dashboard's live documents (dashboard_feed.h), when it is served
   Status startNotifier();  // [[notify]]: the webhook workers, when there are targets
   std::optional<common::SteadyTime> nextDeadline() const;
 
@@ -175,6 +178,8 @@ class Server : private ControlContext {
   OrderRefusals refusals_;                 // order refusals reported by agents, by reason
   std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
+  // The dashboard's live documents (dashboard_feed.h), published with the gauges when it is served.
+  std::shared_ptr<DashboardFeed> feed_ = std::make_shared<DashboardFeed>();
   std::unique_ptr<HttpEndpoint> http_;
   ControlApi control_api_{*this, ProvenanceGate(config_.ci_keys)};
   // Analysis metrics read from Prometheus servers, on a worker thread.

@@ -1,0 +1,65 @@
+// The reactor's hand-over of live documents to the dashboard's threads: the
+// version grows only on a change, waiters wake on a change or a close.
+#include "flotilla/coordinator/dashboard_feed.h"
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <future>
+
+using namespace flotilla::coordinator;
+namespace control = flotilla::protocol::control;
+
+namespace {
+
+control::RolloutStatus rollout(const std::string& state) {
+  control::RolloutStatus s;
+  s.id = "web-1";
+  s.app = "web";
+  s.state = state;
+  return s;
+}
+
+control::AgentDoc agent(const std::string& state) {
+  control::AgentDoc a;
+  a.id = "a1";
+  a.state = state;
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("dashboard feed: the version grows only when a document changed", "[coordinator][dashboard]") {
+  DashboardFeed feed;
+  CHECK(feed.read().version == 0);
+  feed.publish({rollout("running")}, {agent("online")});
+  CHECK(feed.read().version == 1);
+  feed.publish({rollout("running")}, {agent("online")});
+  CHECK(feed.read().version == 1);
+  feed.publish({rollout("paused")}, {agent("online")});
+  CHECK(feed.read().version == 2);
+  feed.publish({rollout("paused")}, {agent("lost")});
+  const auto s = feed.read();
+  CHECK(s.version == 3);
+  CHECK(s.rollouts_version == 2);
+  CHECK(s.agents_version == 2);
+  CHECK(s.set_version == 1);  // the same rollout throughout
+  feed.publish({}, {agent("lost")});
+  CHECK(feed.read().set_version == 2);
+  CHECK(s.rollouts->at(0).state == "paused");
+  CHECK(s.agents->at(0).state == "lost");
+}
+
+TEST_CASE("dashboard feed: a waiter wakes on a change, a timeout or a close", "[coordinator][dashboard]") {
+  DashboardFeed feed;
+  CHECK(feed.waitChange(0, std::chrono::milliseconds(1)) == 0);  // timed out
+  auto woken = std::async(std::launch::async, [&] { return feed.waitChange(0, std::chrono::seconds(30)); });
+  feed.publish({rollout("running")}, {});
+  REQUIRE(woken.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(woken.get() == 1);
+
+  auto closed = std::async(std::launch::async, [&] { return feed.waitChange(1, std::chrono::seconds(30)); });
+  feed.close();
+  REQUIRE(closed.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(closed.get() == 1);
+  CHECK(feed.closed());
+}
