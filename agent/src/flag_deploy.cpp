@@ -58,6 +58,7 @@ fs::path Deployer::flagsDir(const std::string& flag_app) const {
 }
 
 Phase Deployer::executeFlags(Ctx& c) {
+  if (c.body.version == protocol::kNoFlagSet) return withdrawFlags(c);
   if (auto ended = readyFlagSet(c)) return *ended;
   notePhase(c, Phase::kSwitching);
   if (auto st = applyFlagSet(c.body.app, c.body.version, false); !st.ok())
@@ -81,6 +82,17 @@ Phase Deployer::executeFlags(Ctx& c) {
   finish(c, Phase::kHealthy, "healthy for " + common::formatDuration(c.spec.health.healthy_for), c.body.version);
   pruneFlagSets(c.body.app);
   return Phase::kHealthy;
+}
+
+Phase Deployer::withdrawFlags(Ctx& c) {
+  notePhase(c, Phase::kSwitching);
+  if (auto st = applyFlagSet(c.body.app, "", false); !st.ok())
+    return fail(c, Phase::kFailed, "removing " + std::string(kLiveFile) + ": " + st.error().message);
+  auto& a = journal_.state().apps[c.body.app];
+  if (!c.previous.empty()) a.previous = c.previous;
+  a.current.clear();
+  report(c, Phase::kSwitching, std::string(kLiveFile) + " removed: the app had no flag set before", "");
+  return finish(c, Phase::kHealthy, "no flag set, as before the first", "");
 }
 
 std::optional<Phase> Deployer::readyFlagSet(Ctx& c) {

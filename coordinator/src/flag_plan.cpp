@@ -20,8 +20,12 @@ Result<toml::table> parseAppPlan(const std::string& app, const std::string& text
   }
 }
 
-// The parts of app's plan a flag rollout keeps, under the flag app's name.
-Result<toml::table> flagTable(const std::string& app, const std::string& app_plan, const FlagSetRelease& set) {
+// The parts of app's plan a flag rollout keeps, under the flag app's name; a
+// push also keeps the app's [analysis]: a flag set is judged by the app's own
+// metrics, canary hosts on the new set against hosts still on the old one.
+enum class Analysis { kKeep, kDrop };
+Result<toml::table> flagTable(const std::string& app, const std::string& app_plan, const FlagSetRelease& set,
+                              Analysis analysis) {
   auto base = parseAppPlan(app, app_plan);
   if (!base) return base.error();
   toml::table out;
@@ -37,6 +41,8 @@ Result<toml::table> flagTable(const std::string& app, const std::string& app_pla
   waves.insert_or_assign("on_failure", "rollback");
   out.insert_or_assign("waves", std::move(waves));
   if (const toml::table* health = (*base)["health"].as_table()) out.insert_or_assign("health", *health);
+  if (const toml::table* a = (*base)["analysis"].as_table(); a && analysis == Analysis::kKeep)
+    out.insert_or_assign("analysis", *a);
   return out;
 }
 
@@ -66,7 +72,7 @@ Result<FlagSetRelease> checkFlagSet(std::string text, const std::string& source)
 
 Result<FlagPlan> flagPushPlan(const std::string& app, const std::string& app_plan, const FlagSetRelease& set,
                               const FlagWaves& waves, const std::string& source) {
-  auto t = flagTable(app, app_plan, set);
+  auto t = flagTable(app, app_plan, set, Analysis::kKeep);
   if (!t) return t.error();
   toml::array sizes;
   if (waves.sizes.empty()) {
@@ -88,7 +94,7 @@ Result<FlagPlan> flagPushPlan(const std::string& app, const std::string& app_pla
 
 Result<FlagPlan> flagKillPlan(const std::string& app, const std::string& app_plan, const FlagSetRelease& set,
                               std::size_t hosts, const std::string& flag) {
-  auto t = flagTable(app, app_plan, set);
+  auto t = flagTable(app, app_plan, set, Analysis::kDrop);
   if (!t) return t.error();
   toml::table& w = *(*t)["waves"].as_table();
   w.insert_or_assign("sizes", toml::array{"100%"});

@@ -6,6 +6,7 @@
 
 #include "flotilla/common/duration.h"
 #include "flotilla/protocol/control.h"
+#include "flotilla/protocol/flag_app.h"
 #include "flotilla/protocol/order.h"
 
 namespace flotilla::coordinator {
@@ -66,7 +67,10 @@ Result<std::string> RolloutDriver::start(RolloutStart start) {
   std::map<std::string, std::string> previous;
   for (const Agent* a : agents_.accepted(plan.target_labels)) {
     targets.push_back(a->record.id);
-    if (auto r = a->record.releases.find(plan.app); r != a->record.releases.end()) previous[a->record.id] = r->second;
+    if (auto r = a->record.releases.find(plan.app); r != a->record.releases.end() && !r->second.empty())
+      previous[a->record.id] = r->second;
+    else if (protocol::flaggedApp(plan.app))
+      previous[a->record.id] = std::string(protocol::kNoFlagSet);
   }
   if (targets.empty()) {
     std::string labels;
@@ -380,6 +384,9 @@ std::optional<ReleaseData> RolloutDriver::releaseFor(const OrderRef& ref) {
   if (rel->has_value()) {
     data = ReleaseData{std::make_shared<const std::string>((*rel)->spec), (*rel)->artifact_digest,
                        (*rel)->release_signature, (*rel)->artifact_size};
+  } else if (ref.version == protocol::kNoFlagSet && protocol::flaggedApp(ref.app)) {
+    // Back to before the app's first flag set: nothing to fetch or check.
+    data.spec = std::make_shared<const std::string>(protocol::encodeSpec(protocol::OrderSpec{}));
   } else {
     // Not deployed through this coordinator: the agent must still have
     // the release on disk (it keeps the last keep_releases).

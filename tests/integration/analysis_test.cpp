@@ -270,3 +270,37 @@ TEST_CASE("a coordinator restarted mid-analysis resumes from the stored samples 
   // The samples taken before the restart count in the verdict after it.
   CHECK(err["canary_n"].get<std::size_t>() >= before);
 }
+
+TEST_CASE("a flag set that fails requests but passes the health check is caught by the app's analysis",
+          "[integration][analysis][flags]") {
+  ServiceFleet f;
+  f.deployFirst();
+  // The app's newest plan is analysed; a flag push is judged by the same analysis.
+  const auto release = f.fleet.submit(f.plan("2", f.release("2"), "sizes = [\"100%\"]", kScrapeAnalysis));
+  REQUIRE(f.fleet.waitFinished(release, 180s)["state"] == "succeeded");
+
+  // Variant "flaky" of new-checkout fails a tenth of the service's requests (examples/service).
+  const auto file = f.fleet.dir() / "flags.json";
+  std::ofstream(file) << R"({"flags": {"new-checkout": {"state": "ENABLED",
+      "variants": {"on": true, "off": false, "flaky": true}, "defaultVariant": "flaky"}}})";
+  auto pushed = f.fleet.console({"flags", "push", "web", file.string()});
+  INFO(pushed.out << pushed.err);
+  REQUIRE(pushed.exit_code == 0);
+  const std::string id = pushed.json["id"].get<std::string>();
+
+  const json st = f.fleet.waitFinished(id, 180s);
+  INFO(st.dump());
+  INFO(f.fleet.console({"events", id}).out);
+  CHECK(st["state"] == "rolled_back");
+  CHECK(f.fleet.countEvents(id, "analysis_verdict") == 1);
+  const json a = f.analysis(id);
+  INFO(a.dump());
+  const json err = errorRatio(a, 0, "fail");
+  CHECK(err["verdict"] == "high");
+  CHECK(err["baseline"].get<double>() == 0);
+  // The canary's flag set is taken back; no host keeps the flaky variant, and the release stays.
+  for (const auto& h : kHosts) {
+    CHECK_FALSE(fs::exists(f.fleet.appsDir(h) / "web/flags.json"));
+    CHECK(f.fleet.liveRelease(h, "web") == "2");
+  }
+}

@@ -109,6 +109,35 @@ TEST_CASE("flag plan: a push keeps the app's health checks and target, waves as 
   CHECK(again->waves.sizes.size() == 3);
 }
 
+TEST_CASE("flag plan: a push is judged by the app's analysis, a kill is not", "[coordinator][flags]") {
+  const std::string analysed = kAppPlan + R"(
+[analysis]
+interval = "1s"
+min_samples = 5
+[[analysis.metric]]
+name = "error_ratio"
+scrape = "http://127.0.0.1:${PORT}/metrics"
+rate = 'http_requests_total{code=~"5.."}'
+per = 'http_requests_total'
+tolerance = "25%"
+critical = true
+)";
+  auto push = flagPushPlan("web", analysed, release(), FlagWaves{}, "flags.json");
+  REQUIRE(push.ok());
+  REQUIRE(push->plan.analysis.has_value());
+  REQUIRE(push->plan.analysis->metrics.size() == 1);
+  CHECK(push->plan.analysis->metrics[0].name == "error_ratio");
+  CHECK(push->plan.analysis->min_samples == 5);
+  // A restarted coordinator reads the same analysis back from the stored plan.
+  auto again = flotilla::protocol::parsePlan(push->plan_text, push->plan_name, "");
+  REQUIRE(again.ok());
+  CHECK(again->analysis.has_value());
+
+  auto kill = flagKillPlan("web", analysed, release(), 4, "new-checkout");
+  REQUIRE(kill.ok());
+  CHECK_FALSE(kill->plan.analysis.has_value());
+}
+
 TEST_CASE("flag plan: a push defaults to a canary of one host, then everyone, no bake", "[coordinator][flags]") {
   auto plan = flagPushPlan("web", kAppPlan, release(), FlagWaves{}, "flags.json");
   REQUIRE(plan.ok());

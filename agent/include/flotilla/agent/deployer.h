@@ -138,6 +138,8 @@ class Deployer {
 
   // Flag apps (flag_deploy.cpp). executeFlags: after accept, to a terminal phase.
   protocol::Phase executeFlags(Ctx& c);
+  // A rollback to protocol::kNoFlagSet: flags.json goes away, as before the app's first set.
+  protocol::Phase withdrawFlags(Ctx& c);
   // The flag set on disk (flags/<version>.json), or fetched, parsed and kept
   // there; the terminal phase when the order ended.
   std::optional<protocol::Phase> readyFlagSet(Ctx& c);

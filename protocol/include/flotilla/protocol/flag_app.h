@@ -20,6 +20,12 @@ namespace flotilla::protocol {
 
 inline constexpr std::string_view kFlagAppPrefix = "flags:";
 
+// The version of a flag app on a host before its first flag set. A rollback
+// to it removes <apps_dir>/<app>/flags.json, so a first flag set that fails
+// its wave is rolled back like any other. Flag-set versions are "f-" and a
+// digest, so no pushed set is ever called this.
+inline constexpr std::string_view kNoFlagSet = "none";
+
 // "web" -> "flags:web".
 std::string flagAppOf(std::string_view app);
 // "flags:web" -> "web"; nullopt for anything else (a release app, or a
