@@ -214,23 +214,33 @@ def log_ms(line):
 
 
 def cmd_dispatch(a):
+    """Per-host latency of a rollout's orders from the swarms' order logs: from the coordinator's
+    wave_started log line (or --from-ms, e.g. the submission) to each host's first line of one of
+    --events (default "verified"; "healthy,reverted,failed" for the terminal report)."""
     wave_ms = None
     with open(a.coord_log, errors="replace") as f:
         for line in f:
             if f"[{a.rollout}] wave_started" in line:
                 wave_ms = log_ms(line)
                 break
-    verified = {}
+    start_ms = a.from_ms if a.from_ms is not None else wave_ms
+    kinds = set(a.events.split(","))
+    seen = {}
+    counts = {}
     for path in a.order_logs:
         with open(path, errors="replace") as f:
             for line in f:
                 parts = line.rstrip("\n").split("\t")
-                if len(parts) == 4 and parts[0] == "verified" and parts[3].startswith(a.rollout + "/"):
-                    verified[parts[2]] = min(int(parts[1]), verified.get(parts[2], 1 << 62))
-    times = sorted(verified.values())
-    out = {"rollout": a.rollout, "wave_started_ms": wave_ms, "verified_hosts": len(times), "hosts": a.hosts}
-    if wave_ms is not None and times:
-        lat = [t - wave_ms for t in times]
+                if len(parts) == 4 and parts[0] in kinds and parts[3].startswith(a.rollout + "/"):
+                    if parts[2] not in seen or int(parts[1]) < seen[parts[2]][0]:
+                        seen[parts[2]] = (int(parts[1]), parts[0])
+    for _, kind in seen.values():
+        counts[kind] = counts.get(kind, 0) + 1
+    times = sorted(t for t, _ in seen.values())
+    out = {"rollout": a.rollout, "wave_started_ms": wave_ms, "start_ms": start_ms, "verified_hosts": len(times),
+           "hosts_seen": len(times), "hosts": a.hosts, "events": counts}
+    if start_ms is not None and times:
+        lat = [t - start_ms for t in times]
         out.update({
             "first_s": lat[0] / 1000.0,
             "p50_s": lat[len(lat) // 2] / 1000.0,
@@ -469,6 +479,14 @@ averages above show. CPU figures are CPU time of the named process over a wall-c
   The end of the bake is the coordinator's `wave_baking` log line plus the bake it announces, the
   verdict its `analysis_verdict` line (millisecond timestamps; `bench.py verdict-time`); samples
   are counted in the coordinator's store after the run; CPU and RSS are over the bake.
+- **(i) feature flags**: a coordinator and N swarm agents (`--agents`, in `--swarms` processes);
+  the app `fleet` is deployed once (a host takes an app's flag set only once it runs the app) and
+  a first flag set shipped dark (not timed). Then `flotilla flags push fleet flags-on.json --waves
+  100%` (a flag change in one wave) and `flotilla flags kill fleet new-checkout`. Each host's time
+  runs from the submission (the script's clock just before the command) to its terminal report
+  (`healthy`, `reverted` or `failed`) in the swarms' order logs (`bench.py dispatch --events
+  healthy,reverted,failed --from-ms`); the row says how many hosts reported and how many the
+  coordinator then sees running the new set in their heartbeats (`flotilla flags show`).
 
 ## flotilla-swarm
 
@@ -661,6 +679,8 @@ def main():
     p.add_argument("--coord-log", required=True)
     p.add_argument("--rollout", required=True)
     p.add_argument("--hosts", type=int, required=True)
+    p.add_argument("--events", default="verified", help="order-log kinds that count, comma-separated")
+    p.add_argument("--from-ms", type=int, help="unix ms to measure from (default: the wave_started log line)")
     p.add_argument("order_logs", nargs="+")
     p.set_defaults(func=cmd_dispatch)
     p = sub.add_parser("verdict-time")
