@@ -31,8 +31,8 @@
 #   --swarms K    swarm processes sharing them (default 4)
 #   --keep        keep the work directory (logs, plans, order logs)
 # Environment: FLOTILLA_BENCH_BUILD (default build/bench), FLOTILLA_BENCH_JOBS (default 2),
-#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c), (e) and (h) and
-#   of the whole machine during the timed rollout of (a),
+#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c), (e), (h) and the
+#   kill of (i), and of the whole machine during the timed rollout of (a),
 #   FLOTILLA_BENCH_STRACE=web-NN traces that agent of (a) with `strace -f -tt -T` (with --keep).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -723,7 +723,14 @@ record --id i-push --what "flag change in one wave of 100% to $i_online simulate
 
 say "(i) the kill switch"
 i_load=$(cut -d' ' -f1-3 /proc/loadavg)
+perf_i=""
+if [ "${FLOTILLA_BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+  perf record -F 999 -g -p "$icoord" -o "$I/perf-i.data" >/dev/null 2>&1 &
+  perf_i=$!
+  sleep 1
+fi
 submit_wait flags-kill flags kill fleet new-checkout
+if [ -n "$perf_i" ]; then kill -INT "$perf_i" 2>/dev/null || true; wait "$perf_i" 2>/dev/null || true; fi
 kill_version=$(flotilla --json status "${rollout_id:-none}" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("rollout", d).get("version", ""))' 2>/dev/null || true)
 flag_latency kill
 kill_hosts=$(flag_hosts "$kill_version")
