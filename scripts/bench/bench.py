@@ -213,32 +213,28 @@ def log_ms(line):
     return round(datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
 
 
-def cmd_dispatch(a):
-    """Per-host latency of a rollout's orders from the swarms' order logs: from the coordinator's
-    wave_started log line (or --from-ms, e.g. the submission) to each host's first line of one of
-    --events (default "verified"; "healthy,reverted,failed" for the terminal report)."""
+def order_latencies(coord_lines, rollout, order_lines, kinds=("verified",), from_ms=None):
+    """Per-host latency of a rollout's orders: from the coordinator's wave_started log line (or
+    from_ms, e.g. the submission) to each host's first order-log line (kind, unix ms, agent, order
+    id) of one of kinds; counts by kind, p50, p99 and the last host, in seconds."""
     wave_ms = None
-    with open(a.coord_log, errors="replace") as f:
-        for line in f:
-            if f"[{a.rollout}] wave_started" in line:
-                wave_ms = log_ms(line)
-                break
-    start_ms = a.from_ms if a.from_ms is not None else wave_ms
-    kinds = set(a.events.split(","))
+    for line in coord_lines:
+        if f"[{rollout}] wave_started" in line:
+            wave_ms = log_ms(line)
+            break
+    start_ms = from_ms if from_ms is not None else wave_ms
     seen = {}
+    for line in order_lines:
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) == 4 and parts[0] in kinds and parts[3].startswith(rollout + "/"):
+            if parts[2] not in seen or int(parts[1]) < seen[parts[2]][0]:
+                seen[parts[2]] = (int(parts[1]), parts[0])
     counts = {}
-    for path in a.order_logs:
-        with open(path, errors="replace") as f:
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) == 4 and parts[0] in kinds and parts[3].startswith(a.rollout + "/"):
-                    if parts[2] not in seen or int(parts[1]) < seen[parts[2]][0]:
-                        seen[parts[2]] = (int(parts[1]), parts[0])
     for _, kind in seen.values():
         counts[kind] = counts.get(kind, 0) + 1
     times = sorted(t for t, _ in seen.values())
-    out = {"rollout": a.rollout, "wave_started_ms": wave_ms, "start_ms": start_ms, "verified_hosts": len(times),
-           "hosts_seen": len(times), "hosts": a.hosts, "events": counts}
+    out = {"rollout": rollout, "wave_started_ms": wave_ms, "start_ms": start_ms, "verified_hosts": len(times),
+           "hosts_seen": len(times), "events": counts}
     if start_ms is not None and times:
         lat = [t - start_ms for t in times]
         out.update({
@@ -247,6 +243,21 @@ def cmd_dispatch(a):
             "p99_s": lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1000.0,
             "last_s": lat[-1] / 1000.0,
         })
+    return out
+
+
+def read_lines(*paths):
+    for path in paths:
+        with open(path, errors="replace") as f:
+            yield from f
+
+
+def cmd_dispatch(a):
+    """scripts/bench.sh (b) and (i): order_latencies of a rollout from the coordinator's log and the
+    swarms' order logs (--events "verified" by default; "healthy,reverted,failed": the terminal report)."""
+    out = order_latencies(read_lines(a.coord_log), a.rollout, read_lines(*a.order_logs),
+                          tuple(a.events.split(",")), a.from_ms)
+    out["hosts"] = a.hosts
     json.dump(out, sys.stdout)
     print()
 
