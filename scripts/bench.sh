@@ -169,7 +169,7 @@ submit_wait() {
   local name=$1 t0 id
   shift
   t0=$(now)
-  id=$(flotilla --json --timeout 60 "$@" | field id)
+  id=$(flotilla --json --timeout 60 "$@" | field id) || true  # a refusal is reported below, not fatal
   submitted_ms=$(python3 -c "import sys; print(round(float(sys.argv[1]) * 1000))" "$t0")
   if [ -z "$id" ]; then echo "bench: $name: flotilla $* failed" >&2; rollout_id=""; rollout_json="{}"; return 0; fi
   rollout_id=$id
