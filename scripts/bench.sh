@@ -16,21 +16,23 @@
 #   (h) release analysis on 2,000 swarm agents: a wave of 1,000 hosts sampled (synthetic samples,
 #       canary equal to baseline) and judged; end of the bake -> verdict, samples stored, the
 #       verdict, coordinator CPU and RSS while the wave bakes;
+#   (i) feature flags on N swarm agents (--agents): a flag change pushed in one wave of 100%,
+#       submission -> every host's report; then the kill switch, per host p50, p99 and max;
 #   (o) OFREP on a real agent pinned to one core: flag evaluations per second, and the agent's RSS
 #       with the endpoint on, idle and under that load (scripts/bench/ofrep_bench.sh).
 # Prints one table (each figure beside the command that produced it) and writes it, with a
 # description of the machine, to docs/performance.md. Every wait is bounded; every process
 # started here is stopped on exit. Takes about 10 minutes.
 #
-# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e,f,g,h,o] [--keep]
+# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e,f,g,h,i,o] [--keep]
 #   --out FILE    where to write the report (default docs/performance.md)
-#   --sections    which parts to run (default all: a,d,b,e,f,g,h,o; (c) runs with (b); (d) needs (a))
-#   --agents N    swarm size for (b) and (c) (default 10000; at least 2000)
+#   --sections    which parts to run (default all: a,d,b,e,f,g,h,i,o; (c) runs with (b); (d) needs (a))
+#   --agents N    swarm size for (b), (c) and (i) (default 10000; at least 2000)
 #   --swarms K    swarm processes sharing them (default 4)
 #   --keep        keep the work directory (logs, plans, order logs)
 # Environment: FLOTILLA_BENCH_BUILD (default build/bench), FLOTILLA_BENCH_JOBS (default 2),
-#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c), (e) and (h) and
-#   of the whole machine during the timed rollout of (a),
+#   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c), (e), (h) and the
+#   kill of (i), and of the whole machine during the timed rollout of (a),
 #   FLOTILLA_BENCH_STRACE=web-NN traces that agent of (a) with `strace -f -tt -T` (with --keep).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +42,7 @@ out=docs/performance.md
 agents=10000
 swarms=4
 keep=0
-sections=a,d,b,e,f,g,h,o
+sections=a,d,b,e,f,g,h,i,o
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift ;;
@@ -48,7 +50,7 @@ while [ $# -gt 0 ]; do
     --swarms) swarms=$2; shift ;;
     --sections) sections=$2; shift ;;
     --keep) keep=1 ;;
-    -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -159,6 +161,22 @@ wait_online() {  # wait_online N TIMEOUT_S
   echo "bench: only $(online_count) of $1 agents online after $2 s" >&2
   return 1
 }
+
+# submit_wait NAME ARGS...: `flotilla --json ARGS...` submits a rollout (a plan, a flag push or a
+# kill); wait until it ends. Sets rollout_id, rollout_json and submitted_ms (unix ms just before
+# the command was started).
+submit_wait() {
+  local name=$1 t0 id
+  shift
+  t0=$(now)
+  id=$(flotilla --json --timeout 60 "$@" | field id) || true  # a refusal is reported below, not fatal
+  submitted_ms=$(python3 -c "import sys; print(round(float(sys.argv[1]) * 1000))" "$t0")
+  if [ -z "$id" ]; then echo "bench: $name: flotilla $* failed" >&2; rollout_id=""; rollout_json="{}"; return 0; fi
+  rollout_id=$id
+  rollout_json=$($py wait-rollout --flotilla "$flotilla_bin" --id "$id" --start "$t0" --timeout 180)
+  echo "$name: $rollout_json" >&2
+}
+run_rollout() { submit_wait "$2" rollout "$1"; }  # run_rollout PLAN NAME
 
 swarm_plan() {  # swarm_plan VERSION SIZES TARGET_LABELS > plan
   cat <<TOML
@@ -404,15 +422,6 @@ note "- While (c) was measured the $swarms swarm processes used ${swarm_cpu}% of
 
 say "(b) dispatch: one wave of $agents hosts"
 examples/make-release.sh 1 "$B/fleet.tar.gz" >/dev/null
-run_rollout() {  # run_rollout PLAN NAME: submit, wait until it ends; sets rollout_id and rollout_json
-  local t0 id
-  t0=$(now)
-  id=$(flotilla --json --timeout 60 rollout "$1" | field id)
-  if [ -z "$id" ]; then echo "bench: submitting $1 failed" >&2; rollout_id=""; rollout_json="{}"; return 0; fi
-  rollout_id=$id
-  rollout_json=$($py wait-rollout --flotilla "$flotilla_bin" --id "$id" --start "$t0" --timeout 180)
-  echo "$2: $rollout_json" >&2
-}
 swarm_plan d1 '["100%"]' 'role = "swarm"' >"$B/dispatch.toml"
 run_rollout "$B/dispatch.toml" dispatch
 sleep 1  # the swarms flush their order logs every loop; give the last lines a moment
@@ -636,6 +645,104 @@ record --id h5 --what "coordinator peak RSS while that wave bakes" \
   --num "$(python3 -c "print(round(${h_peak:-0}/1024,1))")" --unit " MB" --command "VmRSS of flotilla-coordinator"
 w1=$(field waves.1 <"$H/verdict.json")
 [ -n "$w1" ] && note "- (h) the second wave (1,000 hosts, no host left on the previous release, so no baseline) got its verdict ($(echo "$w1" | field outcome)) $(echo "$w1" | field bake_end_to_verdict_ms) ms after the end of its bake; the rollout ended $(echo "$rollout_json" | field state) after $(echo "$rollout_json" | field wall_s) s."
+fi
+
+if want i; then
+# ------------------------------------------------------------------ (i) feature flags on N swarm agents
+# The app is deployed once (a host takes an app's flag set only once it runs the app), a first
+# flag set shipped dark (not timed); then the figures: a flag change pushed in one wave of 100%,
+# and a kill of that flag. Per host, from the submission (this script's clock just before the
+# command) to the host's terminal report in the swarms' order logs (bench.py dispatch, as
+# b-dispatch); the coordinator's own view (`flotilla flags show`: the flag set each host's
+# heartbeat lists) then checks that every host runs the new set.
+say "(i) feature flags: a flag change in one wave and a kill, $agents simulated agents"
+I="$work/i"
+mkdir -p "$I"
+start_coordinator "$I/coord"
+icoord=$coord_pid
+i_pids=()
+per=$(((agents + swarms - 1) / swarms))
+t_swarm=$(now)
+for k in $(seq 0 $((swarms - 1))); do
+  n=$per
+  [ "$k" = $((swarms - 1)) ] && n=$((agents - per * (swarms - 1)))
+  "$swarm_bin" --join "$I/coord/join.toml" --agents "$n" --id-prefix "flag-$k-" --label role=flagged \
+    --connect-rate 150 --connect-window 32 --order-log "$I/orders-$k.log" \
+    >"$I/swarm-$k.json" 2>"$I/swarm-$k.err" &
+  i_pids+=($!)
+  pids+=($!)
+done
+$py online --flotilla "$flotilla_bin" --start "$t_swarm" --thresholds "$agents" --timeout 300 >"$I/online.json"
+i_online=$(field online <"$I/online.json")
+echo "(i) $i_online of $agents online after $(field "reached_s.$agents" <"$I/online.json") s" >&2
+[ "${i_online:-0}" -lt "$agents" ] && note "- (i) only ${i_online:-0} of $agents agents were online when the wait ended; (i) ran with those."
+i_load=$(cut -d' ' -f1-3 /proc/loadavg)
+[ "$machine_load" = n/a ] && machine_load=$i_load
+examples/make-release.sh 1 "$I/fleet.tar.gz" --rps 0 >/dev/null
+swarm_plan i1 '["100%"]' 'role = "flagged"' >"$I/fleet.toml"
+run_rollout "$I/fleet.toml" fleet-deploy
+cat >"$I/flags-dark.json" <<'JSON'
+{"flags": {"new-checkout": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"}}}
+JSON
+cat >"$I/flags-on.json" <<'JSON'
+{"flags": {"new-checkout": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+                            "targeting": {"fractional": [["on", 50], ["off", 50]]}}}}
+JSON
+submit_wait flags-dark flags push fleet "$I/flags-dark.json" --waves 100%
+# flag_hosts VERSION: how many hosts the coordinator sees running that flag set (their heartbeats),
+# polled until all i_online do, for at most 10 s.
+flag_hosts() {
+  local n=0 i
+  for i in $(seq 20); do
+    n=$(flotilla --json --timeout 30 flags show fleet 2>/dev/null |
+      python3 -c 'import json,sys; v=sys.argv[1]; print(sum(x["hosts"] for x in json.load(sys.stdin)["versions"] if x["version"]==v))' "$1" 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge "$i_online" ] && break
+    sleep 0.5
+  done
+  echo "${n:-0}"
+}
+# flag_latency NAME: per-host figures of the rollout submit_wait just ran, to $I/NAME.json.
+flag_latency() {
+  sleep 1  # the swarms flush their order logs every loop; give the last lines a moment
+  $py dispatch --coord-log "$I/coord.log" --rollout "${rollout_id:-none}" --hosts "$i_online" \
+    --events healthy,reverted,failed --from-ms "$submitted_ms" "$I"/orders-*.log >"$I/$1.json"
+  echo "$1: $(cat "$I/$1.json")" >&2
+}
+i_events() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])).get("events") or {}; print(", ".join(f"{v} {k}" for k, v in sorted(d.items())) or "none")' "$1"; }
+i_state() { [ "$(echo "$rollout_json" | field state)" = succeeded ] && echo "$1" || echo "failed ($(echo "$rollout_json" | field state))"; }
+
+say "(i) a flag change pushed in one wave of 100%"
+i_load=$(cut -d' ' -f1-3 /proc/loadavg)
+submit_wait flags-on flags push fleet "$I/flags-on.json" --waves 100%
+push_version=$(flotilla --json status "${rollout_id:-none}" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("rollout", d).get("version", ""))' 2>/dev/null || true)
+flag_latency push
+push_hosts=$(flag_hosts "$push_version")
+record --id i-push --what "flag change in one wave of 100% to $i_online simulated agents: submission -> the last host's terminal report ($(field hosts_seen <"$I/push.json") hosts reported: $(i_events "$I/push.json"); p50 $(field p50_s <"$I/push.json") s, p99 $(field p99_s <"$I/push.json") s; rollout done after $(echo "$rollout_json" | field wall_s) s; $push_hosts hosts heartbeat the new set; load $i_load)" \
+  --num "$(i_state "$(field last_s <"$I/push.json")")" --unit " s" --fmt "{:.2f}" --le 5 --target "< 5 s (issue 13)" \
+  --command "flotilla flags push fleet flags-on.json --waves 100%; swarm --order-log (bench.py dispatch --events healthy,reverted,failed --from-ms SUBMIT)"
+
+say "(i) the kill switch"
+i_load=$(cut -d' ' -f1-3 /proc/loadavg)
+perf_i=""
+if [ "${FLOTILLA_BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+  perf record -F 999 -g -p "$icoord" -o "$I/perf-i.data" >/dev/null 2>&1 &
+  perf_i=$!
+  sleep 1
+fi
+submit_wait flags-kill flags kill fleet new-checkout
+if [ -n "$perf_i" ]; then kill -INT "$perf_i" 2>/dev/null || true; wait "$perf_i" 2>/dev/null || true; fi
+kill_version=$(flotilla --json status "${rollout_id:-none}" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("rollout", d).get("version", ""))' 2>/dev/null || true)
+flag_latency kill
+kill_hosts=$(flag_hosts "$kill_version")
+kill_cmd="flotilla flags kill fleet new-checkout; swarm --order-log (bench.py dispatch --events healthy,reverted,failed --from-ms SUBMIT)"
+kill_what="kill switch to $i_online simulated agents, per host: submission -> terminal report ($(field hosts_seen <"$I/kill.json") hosts reported: $(i_events "$I/kill.json"); rollout done after $(echo "$rollout_json" | field wall_s) s; $kill_hosts hosts heartbeat the killed set; load $i_load)"
+record --id i-kill-p50 --what "$kill_what: p50" --num "$(i_state "$(field p50_s <"$I/kill.json")")" --unit " s" --fmt "{:.2f}" \
+  --le 2 --target "< 2 s (issue 13)" --command "$kill_cmd"
+record --id i-kill-p99 --what "the same: p99" --num "$(i_state "$(field p99_s <"$I/kill.json")")" --unit " s" --fmt "{:.2f}" \
+  --le 2 --target "< 2 s (issue 13)" --command "$kill_cmd"
+record --id i-kill-max --what "the same: the last host" --num "$(i_state "$(field last_s <"$I/kill.json")")" --unit " s" --fmt "{:.2f}" \
+  --command "$kill_cmd"
+stop_pids "${i_pids[@]}" "$icoord"
 fi
 
 if want o; then

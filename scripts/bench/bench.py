@@ -213,30 +213,51 @@ def log_ms(line):
     return round(datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
 
 
-def cmd_dispatch(a):
+def order_latencies(coord_lines, rollout, order_lines, kinds=("verified",), from_ms=None):
+    """Per-host latency of a rollout's orders: from the coordinator's wave_started log line (or
+    from_ms, e.g. the submission) to each host's first order-log line (kind, unix ms, agent, order
+    id) of one of kinds; counts by kind, p50, p99 and the last host, in seconds."""
     wave_ms = None
-    with open(a.coord_log, errors="replace") as f:
-        for line in f:
-            if f"[{a.rollout}] wave_started" in line:
-                wave_ms = log_ms(line)
-                break
-    verified = {}
-    for path in a.order_logs:
-        with open(path, errors="replace") as f:
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) == 4 and parts[0] == "verified" and parts[3].startswith(a.rollout + "/"):
-                    verified[parts[2]] = min(int(parts[1]), verified.get(parts[2], 1 << 62))
-    times = sorted(verified.values())
-    out = {"rollout": a.rollout, "wave_started_ms": wave_ms, "verified_hosts": len(times), "hosts": a.hosts}
-    if wave_ms is not None and times:
-        lat = [t - wave_ms for t in times]
+    for line in coord_lines:
+        if f"[{rollout}] wave_started" in line:
+            wave_ms = log_ms(line)
+            break
+    start_ms = from_ms if from_ms is not None else wave_ms
+    seen = {}
+    for line in order_lines:
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) == 4 and parts[0] in kinds and parts[3].startswith(rollout + "/"):
+            if parts[2] not in seen or int(parts[1]) < seen[parts[2]][0]:
+                seen[parts[2]] = (int(parts[1]), parts[0])
+    counts = {}
+    for _, kind in seen.values():
+        counts[kind] = counts.get(kind, 0) + 1
+    times = sorted(t for t, _ in seen.values())
+    out = {"rollout": rollout, "wave_started_ms": wave_ms, "start_ms": start_ms, "verified_hosts": len(times),
+           "hosts_seen": len(times), "events": counts}
+    if start_ms is not None and times:
+        lat = [t - start_ms for t in times]
         out.update({
             "first_s": lat[0] / 1000.0,
             "p50_s": lat[len(lat) // 2] / 1000.0,
             "p99_s": lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1000.0,
             "last_s": lat[-1] / 1000.0,
         })
+    return out
+
+
+def read_lines(*paths):
+    for path in paths:
+        with open(path, errors="replace") as f:
+            yield from f
+
+
+def cmd_dispatch(a):
+    """scripts/bench.sh (b) and (i): order_latencies of a rollout from the coordinator's log and the
+    swarms' order logs (--events "verified" by default; "healthy,reverted,failed": the terminal report)."""
+    out = order_latencies(read_lines(a.coord_log), a.rollout, read_lines(*a.order_logs),
+                          tuple(a.events.split(",")), a.from_ms)
+    out["hosts"] = a.hosts
     json.dump(out, sys.stdout)
     print()
 
@@ -469,6 +490,14 @@ averages above show. CPU figures are CPU time of the named process over a wall-c
   The end of the bake is the coordinator's `wave_baking` log line plus the bake it announces, the
   verdict its `analysis_verdict` line (millisecond timestamps; `bench.py verdict-time`); samples
   are counted in the coordinator's store after the run; CPU and RSS are over the bake.
+- **(i) feature flags**: a coordinator and N swarm agents (`--agents`, in `--swarms` processes);
+  the app `fleet` is deployed once (a host takes an app's flag set only once it runs the app) and
+  a first flag set shipped dark (not timed). Then `flotilla flags push fleet flags-on.json --waves
+  100%` (a flag change in one wave) and `flotilla flags kill fleet new-checkout`. Each host's time
+  runs from the submission (the script's clock just before the command) to its terminal report
+  (`healthy`, `reverted` or `failed`) in the swarms' order logs (`bench.py dispatch --events
+  healthy,reverted,failed --from-ms`); the row says how many hosts reported and how many the
+  coordinator then sees running the new set in their heartbeats (`flotilla flags show`).
 
 ## flotilla-swarm
 
@@ -661,6 +690,8 @@ def main():
     p.add_argument("--coord-log", required=True)
     p.add_argument("--rollout", required=True)
     p.add_argument("--hosts", type=int, required=True)
+    p.add_argument("--events", default="verified", help="order-log kinds that count, comma-separated")
+    p.add_argument("--from-ms", type=int, help="unix ms to measure from (default: the wave_started log line)")
     p.add_argument("order_logs", nargs="+")
     p.set_defaults(func=cmd_dispatch)
     p = sub.add_parser("verdict-time")
