@@ -194,3 +194,14 @@ TEST_CASE("dashboard: the event stream tells of changes and ends when the endpoi
   REQUIRE(reader.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   CHECK(reader.get().find("retry: 1000") == 0);
 }
+
+TEST_CASE("dashboard: a host name that only starts like 127. is not this machine", "[coordinator][dashboard][http]") {
+  Fixture f(false, "");
+  auto cli = f.client();
+  CHECK(cli.Get("/api/fleet", {{"Host", "127.0.0.2:7780"}})->status == 200);
+  CHECK(cli.Get("/api/fleet", {{"Host", "[::1]:7780"}})->status == 200);
+  // A name the attacker owns, pointed at 127.0.0.1 (DNS rebinding).
+  CHECK(cli.Get("/api/fleet", {{"Host", "127.rebound.example:7780"}})->status == 403);
+  CHECK(cli.Get("/api/fleet", {{"Host", "127.0.0.1.rebound.example"}})->status == 403);
+  CHECK(cli.Get("/api/fleet", {{"Host", "localhost.rebound.example"}})->status == 403);
+}
