@@ -98,6 +98,11 @@ Status HttpEndpoint::start(const std::string& listen) {
   stopping_ = false;
   server_ = std::make_unique<httplib::Server>();
   server_->new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
+  // On every response, also those the server makes before any handler runs (400, 414).
+  server_->set_default_headers({{"Content-Security-Policy", kCsp},
+                                {"X-Content-Type-Options", "nosniff"},
+                                {"Referrer-Policy", "no-referrer"},
+                                {"X-Frame-Options", "DENY"}});
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     return screen(req, res) ? httplib::Server::HandlerResponse::Handled : httplib::Server::HandlerResponse::Unhandled;
   });
@@ -171,10 +176,6 @@ std::string HttpEndpoint::renderMetrics() {
 }
 
 bool HttpEndpoint::screen(const httplib::Request& req, httplib::Response& res) const {
-  res.set_header("Content-Security-Policy", kCsp);
-  res.set_header("X-Content-Type-Options", "nosniff");
-  res.set_header("Referrer-Policy", "no-referrer");
-  res.set_header("X-Frame-Options", "DENY");
   if (req.method != "GET" && req.method != "HEAD") {
     res.status = 405;
     res.set_header("Allow", "GET, HEAD");
@@ -223,6 +224,8 @@ void HttpEndpoint::routeDashboard() {
       res.set_content("401: wrong or missing token\n", "text/plain");
       return;
     }
+    // The token is in this URL: nothing keeps the answer.
+    res.set_header("Cache-Control", "no-store");
     res.set_header("Set-Cookie", auth_.sessionCookie());
     res.set_redirect("/", 303);
   });

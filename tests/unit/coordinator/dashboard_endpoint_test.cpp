@@ -205,3 +205,34 @@ TEST_CASE("dashboard: a host name that only starts like 127. is not this machine
   CHECK(cli.Get("/api/fleet", {{"Host", "127.0.0.1.rebound.example"}})->status == 403);
   CHECK(cli.Get("/api/fleet", {{"Host", "localhost.rebound.example"}})->status == 403);
 }
+
+TEST_CASE("dashboard: the security headers on every answer, errors included", "[coordinator][dashboard][http]") {
+  Fixture f;
+  auto cli = f.client();
+  auto guarded = [](const httplib::Result& r, int status) {
+    REQUIRE(r);
+    CHECK(r->status == status);
+    CHECK(r->get_header_value("Content-Security-Policy").find("default-src 'none'") == 0);
+    CHECK(r->get_header_value("X-Frame-Options") == "DENY");
+    CHECK(r->get_header_value("Referrer-Policy") == "no-referrer");
+  };
+  for (const char* method : {"OPTIONS", "TRACE", "PATCH"}) {
+    INFO(method);
+    httplib::Request req;
+    req.method = method;
+    req.path = "/api/fleet";
+    guarded(cli.send(req), 405);
+  }
+  guarded(cli.Get("/api/fleet"), 401);
+  guarded(cli.Get("/nope", f.bearer()), 404);
+  guarded(cli.Get("/" + std::string(20000, 'a'), f.bearer()), 414);  // refused before any handler
+  // HEAD of the stream answers at once and holds no stream's place.
+  for (int i = 0; i < 12; ++i) {
+    INFO(i);
+    guarded(cli.Head("/api/stream", f.bearer()), 200);
+  }
+  auto login = cli.Get("/login?token=" + kToken);
+  guarded(login, 303);
+  CHECK(login->get_header_value("Location") == "/");
+  CHECK(login->get_header_value("Cache-Control") == "no-store");
+}
