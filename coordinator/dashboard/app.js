@@ -53,6 +53,9 @@
       el('tbody', null, rows));
   }
   function td(content, cls) { return el('td', cls ? { class: cls } : null, content); }
+  // The value of key k of a parsed document, never one of Object.prototype: an agent
+  // named "constructor" or an app named "toString" is a name like any other.
+  function own(obj, k) { return obj && Object.prototype.hasOwnProperty.call(obj, k) ? obj[k] : undefined; }
 
   // ------------------------------------------------------------ formatting
 
@@ -248,7 +251,7 @@
     for (const a of data.agents) for (const app of Object.keys(a.releases)) if (!apps.includes(app)) apps.push(app);
     const matches = (a) => {
       if (fleetFilter.unhealthy && !unhealthy(a)) return false;
-      if (fleetFilter.app && !(fleetFilter.app in a.releases)) return false;
+      if (fleetFilter.app && own(a.releases, fleetFilter.app) === undefined) return false;
       if (fleetFilter.label) {
         const want = fleetFilter.label;
         const hit = Object.entries(a.labels).some(([k, v]) => (k + '=' + v).includes(want));
@@ -260,10 +263,10 @@
     const rows = shown.slice(0, kMaxRows).map((a) => el('tr', { 'data-agent': a.id, 'data-state': a.state },
       td(a.id), td(state(a.state)),
       td(el('span', { class: 'labels' }, Object.entries(a.labels).map(([k, v]) => el('span', { text: k + '=' + v })))),
-      td(apps.filter((app) => app in a.releases).map((app) => el('div', null, app + ' ' + a.releases[app] +
-        (data.current[app] && data.current[app] !== a.releases[app] ? ' (current ' + data.current[app] + ')' : '')))),
+      td(apps.filter((app) => own(a.releases, app) !== undefined).map((app) => el('div', null, app + ' ' + a.releases[app] +
+        (own(data.current, app) && data.current[app] !== a.releases[app] ? ' (current ' + data.current[app] + ')' : '')))),
       td(Object.entries(a.health).map(([k, v]) => el('div', { text: k + ': ' + v }))),
-      td(when(a.last_seen)), td(data.self_reverts[a.id] || 0, 'num')));
+      td(when(a.last_seen)), td(own(data.self_reverts, a.id) || 0, 'num')));
     const appSelect = el('select', { id: 'filter-app', onchange: (e) => { fleetFilter.app = e.target.value; refresh(); } },
       el('option', { value: '', text: 'every app' }), apps.map((app) => el('option', { value: app, text: app, selected: app === fleetFilter.app })));
     const filters = el('div', { class: 'filters' },
@@ -361,7 +364,10 @@
 
   function route() {
     const parts = location.hash.replace(/^#\/?/, '').split('/');
-    const arg = parts[1] ? decodeURIComponent(parts.slice(1).join('/')) : '';
+    const raw = parts.slice(1).join('/');
+    // A malformed escape (#/rollout/%E0%A4) is taken as written: decodeURIComponent would throw and stop the page.
+    let arg = raw;
+    try { arg = decodeURIComponent(raw); } catch (e) { arg = raw; }
     switch (parts[0]) {
       case 'rollout': return { name: 'rollout', path: '/api/rollouts/' + encodeURIComponent(arg), view: rolloutView, deps: ['rollouts', 'set'] };
       case 'fleet': return { name: 'fleet', path: '/api/fleet', view: fleetView, deps: ['agents', 'set'] };

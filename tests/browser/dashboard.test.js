@@ -166,6 +166,10 @@ async function main() {
     const waves = await page.$$eval('.wave', (ws) => ws.map((w) => w.className));
     check('failed rollout: wave 1 failed, wave 2 never ran', waves.length === 2 && waves[0].includes('s-failed') && waves[1].includes('s-pending'), waves.join(','));
     await shot('rollout-failed');
+    // A link with a malformed escape shows "no such rollout", and the page keeps working.
+    await open('#/rollout/%E0%A4%A', '/api/rollouts/' + encodeURIComponent('%E0%A4%A'));
+    const broken = await page.$eval('main', (m) => m.textContent);
+    check('a malformed rollout link says there is no such rollout', broken.includes('no rollout'), broken.slice(0, 200));
 
     // The running rollout updates without a reload when the console pauses it.
     await open('#/rollout/' + encodeURIComponent(rollouts.running), '/api/rollouts/' + encodeURIComponent(rollouts.running));
