@@ -233,7 +233,8 @@
     }
     out.push(analysisTable(data.analysis));
     const events = data.events.slice(-kMaxEvents).reverse();
-    out.push(el('h2', { text: 'Events (' + data.events.length + (data.events.length > kMaxEvents ? ', newest ' + kMaxEvents : '') + ')' }),
+    const total = data.events_total || data.events.length;
+    out.push(el('h2', { text: 'Events (' + total + (total > events.length ? ', newest ' + events.length : '') + ')' }),
       el('table', { class: 'events' }, el('tbody', null, events.map((e) => el('tr', null, td(when(e.at)), td(e.kind),
         td(e.agent || ''), td(e.wave === null || e.wave === undefined ? '' : 'wave ' + (e.wave + 1)), td(e.message), td(e.actor || ''))))));
     return out;

@@ -236,3 +236,35 @@ TEST_CASE("dashboard: the security headers on every answer, errors included", "[
   CHECK(login->get_header_value("Location") == "/");
   CHECK(login->get_header_value("Cache-Control") == "no-store");
 }
+
+TEST_CASE("dashboard: a rollout's document carries a bounded tail of its host events",
+          "[coordinator][dashboard][http]") {
+  Fixture f;
+  {
+    auto store = SqliteStore::open(f.dir.path() / "coordinator.db");
+    REQUIRE(store.ok());
+    auto add = [&](const std::string& kind, const std::string& agent, const std::string& message) {
+      EventRecord e;
+      e.rollout_id = "web-1";
+      e.at_ms = 2'000;
+      e.kind = kind;
+      e.agent_id = agent;
+      e.wave = 0;
+      e.message = message;
+      REQUIRE((*store)->appendEvent(e).ok());
+    };
+    add("submitted", "", "");
+    add("host_failed", "h-first", "the first failure");
+    for (int i = 0; i < 3000; ++i) add("host_phase", "h-" + std::to_string(i), "phase " + std::to_string(i));
+    add("wave_failed", "", "budget spent");
+  }
+  const json doc = body(f.client().Get("/api/rollouts/web-1", f.bearer()));
+  CHECK(doc["events_total"] == 3003);
+  const auto& events = doc["events"];
+  CHECK(events.size() <= 600);
+  CHECK(events[0]["kind"] == "submitted");
+  CHECK(events[1]["agent"] == "h-first");    // the first failure, which the page names
+  CHECK(events[2]["message"] == "phase 0");  // the first of its kind
+  CHECK(events[events.size() - 2]["message"] == "phase 2999");
+  CHECK(events.back()["kind"] == "wave_failed");
+}
