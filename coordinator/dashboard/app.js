@@ -12,6 +12,7 @@
   const kMaxRows = 2000;     // rows a table draws; filters narrow the rest
   const kMaxEvents = 300;    // newest events the rollout page lists
   const kMaxHostRows = 300;  // hosts not healthy listed under the grid
+  const kReopenMs = 3000;    // a refused stream is opened again after this
 
   // ------------------------------------------------------------ DOM helpers
 
@@ -436,9 +437,15 @@
       seen = now;
       if (touched) refresh();
     });
-    // EventSource reconnects by itself (the stream asks for a retry after 1 s); the page
-    // only shows it, and reloads its view when the stream is back.
-    source.addEventListener('error', () => { live.textContent = 'reconnecting'; live.className = 'live off'; });
+    // EventSource reconnects by itself after a lost connection (the stream asks for a retry
+    // after 1 s); the page shows it, and reloads its view when the stream is back. An answer
+    // other than the stream (503 when too many are open, a proxy's 502 while the coordinator
+    // restarts) closes it for good instead: the page opens a new one.
+    source.addEventListener('error', () => {
+      live.textContent = 'reconnecting';
+      live.className = 'live off';
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, kReopenMs);
+    });
   }
 
   window.addEventListener('hashchange', () => { rendered = ''; refresh(); });

@@ -256,6 +256,17 @@ async function main() {
     check('10,000 hosts: messages render as text', unsafe === 0);
     await shot('rollout-10k');
 
+    // A stream refused (503: too many open; a proxy's 502) is opened again by the page.
+    await open('#/rollouts', '/api/rollouts');
+    await page.route('**/api/stream', async (route) => {
+      await page.unroute('**/api/stream');
+      await route.fulfill({ status: 503, contentType: 'text/plain', headers: { 'Retry-After': '5' }, body: 'too many event streams\n' });
+    });
+    await page.reload();
+    await until('the refused stream', async () => (await page.$eval('#live', (e) => e.textContent)) === 'reconnecting', 10000);
+    await until('the stream opened again', async () => (await page.$eval('#live', (e) => e.textContent)) === 'live', 15000);
+    check('a refused event stream is opened again', true);
+
     // The coordinator restarts: the page reconnects by itself.
     await open('#/rollouts', '/api/rollouts');
     await until('live', async () => (await page.$eval('#live', (e) => e.textContent)) === 'live', 5000);
