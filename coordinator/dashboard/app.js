@@ -92,7 +92,7 @@
 
   async function getJson(path) {
     const res = await fetch(path, { credentials: 'same-origin', cache: 'no-store' });
-    if (res.status === 401) throw new Error('401: this page needs the dashboard token: open /login?token=TOKEN once');
+    if (res.status === 401) throw new Error('401: this page needs the dashboard token: open /login#token=TOKEN once');
     const body = await res.json().catch(() => null);
     if (!res.ok) throw new Error((body && body.error && body.error.message) || res.status + ' ' + res.statusText);
     return body;

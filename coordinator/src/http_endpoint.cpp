@@ -121,7 +121,7 @@ Status HttpEndpoint::start(const std::string& listen) {
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   spdlog::info("metrics on http://{}:{}/metrics", host, port_);
   if (api_)
-    spdlog::info("dashboard on http://{}:{}/{}", host, port_, auth_.required() ? " (login: /login?token=...)" : "");
+    spdlog::info("dashboard on http://{}:{}/{}", host, port_, auth_.required() ? " (login: /login#token=...)" : "");
   return {};
 }
 
@@ -182,7 +182,8 @@ bool HttpEndpoint::screen(const httplib::Request& req, httplib::Response& res) c
     res.set_content("read-only: only GET and HEAD\n", "text/plain");
     return true;
   }
-  if (req.path == "/healthz" || req.path == "/login") return false;
+  // /login and its script are how a browser without the cookie gets it.
+  if (req.path == "/healthz" || req.path == "/login" || req.path == "/login.js") return false;
   if (req.path == "/metrics" && http_.metrics_public) return false;
   if (!auth_.required() && api_ && req.path != "/metrics" && !isLoopbackHost(hostOf(req.get_header_value("Host")))) {
     // Without a token the dashboard is for this machine only: a page elsewhere that points
@@ -196,7 +197,7 @@ bool HttpEndpoint::screen(const httplib::Request& req, httplib::Response& res) c
   res.status = 401;
   res.set_header("WWW-Authenticate", "Bearer realm=\"flotilla\"");
   res.set_content(
-      "401: this needs the dashboard token: send 'Authorization: Bearer TOKEN', or open /login?token=TOKEN "
+      "401: this needs the dashboard token: send 'Authorization: Bearer TOKEN', or open /login#token=TOKEN "
       "once in a browser (http.token_file in coordinator.toml)\n",
       "text/plain");
   return true;
@@ -214,20 +215,33 @@ void HttpEndpoint::routeDashboard() {
   };
   for (const auto& a : dashboardAssets()) server_->Get(std::string(a.path), asset);
   server_->Get("/", asset);
+  // /login#token=TOKEN: the page (login.js) sends the fragment's token as a bearer token and
+  // gets the cookie (204); /login?token=TOKEN, the older form, puts the token in the URL.
   server_->Get("/login", [this](const httplib::Request& req, httplib::Response& res) {
     if (!auth_.required()) {
       res.set_redirect("/", 303);
       return;
     }
-    if (!auth_.matches(req.get_param_value("token"))) {
+    res.set_header("Cache-Control", "no-store");
+    const std::string authorization = req.get_header_value("Authorization");
+    if (!req.has_param("token") && authorization.empty()) {
+      const DashboardAsset* page = findDashboardAsset("/login.html");
+      res.set_content(std::string(page->body), std::string(page->content_type));
+      return;
+    }
+    const bool ok = req.has_param("token") ? auth_.matches(req.get_param_value("token"))
+                                           : auth_.matches(bearerToken(authorization));
+    if (!ok) {
       res.status = 401;
       res.set_content("401: wrong or missing token\n", "text/plain");
       return;
     }
-    // The token is in this URL: nothing keeps the answer.
-    res.set_header("Cache-Control", "no-store");
     res.set_header("Set-Cookie", auth_.sessionCookie());
-    res.set_redirect("/", 303);
+    if (req.has_param("token")) {
+      res.set_redirect("/", 303);
+    } else {
+      res.status = 204;
+    }
   });
   server_->Get("/api/rollouts",
                [this](const httplib::Request&, httplib::Response& res) { sendJson(res, api_->rollouts()); });

@@ -137,9 +137,13 @@ async function main() {
   }, id);
 
   try {
-    await page.goto(url + '/login?token=' + token);
+    // The token in the fragment, which the browser never sends; the page drops it from the address.
+    const served = [];
+    page.on('request', (r) => served.push(r.url()));
+    await page.goto(url + '/login#token=' + token);
     await page.waitForSelector('main[data-view="rollouts"] tr[data-rollout]');
-    check('login sets the session cookie and lands on the rollouts view', page.url() === url + '/');
+    check('login sets the session cookie and lands on the rollouts view', page.url() === url + '/', page.url());
+    check('login: no request URL holds the token', served.every((u) => !u.includes(token)), served.join(' '));
     await until('three rollouts', async () => (await page.$$('main tr[data-rollout]')).length === 3, 5000);
     const order = await page.$$eval('main tr[data-rollout]', (rows) => rows.map((r) => r.dataset.rollout));
     check('rollouts: the active one first', order[0] === rollouts.running, order.join(','));

@@ -268,3 +268,25 @@ TEST_CASE("dashboard: a rollout's document carries a bounded tail of its host ev
   CHECK(events[events.size() - 2]["message"] == "phase 2999");
   CHECK(events.back()["kind"] == "wave_failed");
 }
+
+TEST_CASE("dashboard: /login#token= signs in without the token in any URL", "[coordinator][dashboard][http]") {
+  Fixture f;
+  auto cli = f.client();
+  auto page = cli.Get("/login");  // what a browser asks for /login#token=...: the fragment stays behind
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->get_header_value("Content-Type").find("text/html") == 0);
+  CHECK(page->get_header_value("Cache-Control") == "no-store");
+  CHECK(page->body.find("/login.js") != std::string::npos);
+  auto script = cli.Get("/login.js");  // needs no token: it is how a browser gets the cookie
+  REQUIRE(script);
+  CHECK(script->status == 200);
+  CHECK(script->body.find("replaceState") != std::string::npos);
+  CHECK(cli.Get("/login", {{"Authorization", "Bearer " + kToken + "x"}})->status == 401);
+  auto signed_in = cli.Get("/login", f.bearer());
+  REQUIRE(signed_in);
+  CHECK(signed_in->status == 204);
+  const std::string cookie = signed_in->get_header_value("Set-Cookie");
+  CHECK(cli.Get("/api/fleet", {{"Cookie", cookie.substr(0, cookie.find(';'))}})->status == 200);
+  CHECK(cli.Get("/app.js")->status == 401);  // the dashboard's own files still need it
+}
