@@ -40,12 +40,15 @@ std::string hostOf(const std::string& header) {
 
 void sendJson(httplib::Response& res, const Result<nlohmann::json>& doc) {
   if (doc) {
-    res.set_content(doc->dump(), "application/json");
+    // Agents' labels and hosts' messages are whatever bytes they sent: a byte that is not
+    // UTF-8 becomes U+FFFD instead of an exception (a 500 for everyone's view).
+    res.set_content(doc->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
     return;
   }
   res.status = doc.error().code == Errc::kNotFound ? 404 : 503;
   res.set_content(
-      nlohmann::json{{"error", {{"code", errcName(doc.error().code)}, {"message", doc.error().message}}}}.dump(),
+      nlohmann::json{{"error", {{"code", errcName(doc.error().code)}, {"message", doc.error().message}}}}.dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace),
       "application/json");
 }
 

@@ -290,3 +290,26 @@ TEST_CASE("dashboard: /login#token= signs in without the token in any URL", "[co
   CHECK(cli.Get("/api/fleet", {{"Cookie", cookie.substr(0, cookie.find(';'))}})->status == 200);
   CHECK(cli.Get("/app.js")->status == 401);  // the dashboard's own files still need it
 }
+
+TEST_CASE("dashboard: text that is not UTF-8 is shown replaced, not a 500", "[coordinator][dashboard][http]") {
+  Fixture f;
+  control::AgentDoc agent;
+  agent.id = "latin1";
+  agent.state = "online";
+  agent.labels = {{"note", "caf\xe9"}};
+  control::RolloutStatus live;
+  live.id = "web-3";
+  live.app = "web";
+  live.state = "running";
+  live.hosts = std::vector<control::HostDoc>{{"latin1", 0, "failed", "probe", "2", "probe said \xff\xfe"}};
+  f.feed->publish({live}, {agent});
+  auto cli = f.client();
+  const json fleet = body(cli.Get("/api/fleet", f.bearer()));
+  CHECK(fleet["agents"][0]["labels"]["note"] == "caf\xef\xbf\xbd");  // U+FFFD
+  const json rollout = body(cli.Get("/api/rollouts/web-3", f.bearer()));
+  CHECK(rollout["rollout"]["hosts"][0]["message"] == "probe said \xef\xbf\xbd\xef\xbf\xbd");
+  auto unknown = cli.Get("/api/rollouts/%FF", f.bearer());  // the id is echoed in the error
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
+  CHECK(body(unknown)["error"]["code"] == "not_found");
+}
