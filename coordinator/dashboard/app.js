@@ -12,6 +12,7 @@
   const kMaxRows = 2000;     // rows a table draws; filters narrow the rest
   const kMaxEvents = 300;    // newest events the rollout page lists
   const kMaxHostRows = 300;  // hosts not healthy listed under the grid
+  const kReopenMs = 3000;    // a refused stream is opened again after this
 
   // ------------------------------------------------------------ DOM helpers
 
@@ -53,6 +54,9 @@
       el('tbody', null, rows));
   }
   function td(content, cls) { return el('td', cls ? { class: cls } : null, content); }
+  // The value of key k of a parsed document, never one of Object.prototype: an agent
+  // named "constructor" or an app named "toString" is a name like any other.
+  function own(obj, k) { return obj && Object.prototype.hasOwnProperty.call(obj, k) ? obj[k] : undefined; }
 
   // ------------------------------------------------------------ formatting
 
@@ -88,7 +92,7 @@
 
   async function getJson(path) {
     const res = await fetch(path, { credentials: 'same-origin', cache: 'no-store' });
-    if (res.status === 401) throw new Error('401: this page needs the dashboard token: open /login?token=TOKEN once');
+    if (res.status === 401) throw new Error('401: this page needs the dashboard token: open /login#token=TOKEN once');
     const body = await res.json().catch(() => null);
     if (!res.ok) throw new Error((body && body.error && body.error.message) || res.status + ' ' + res.statusText);
     return body;
@@ -230,7 +234,8 @@
     }
     out.push(analysisTable(data.analysis));
     const events = data.events.slice(-kMaxEvents).reverse();
-    out.push(el('h2', { text: 'Events (' + data.events.length + (data.events.length > kMaxEvents ? ', newest ' + kMaxEvents : '') + ')' }),
+    const total = data.events_total || data.events.length;
+    out.push(el('h2', { text: 'Events (' + total + (total > events.length ? ', newest ' + events.length : '') + ')' }),
       el('table', { class: 'events' }, el('tbody', null, events.map((e) => el('tr', null, td(when(e.at)), td(e.kind),
         td(e.agent || ''), td(e.wave === null || e.wave === undefined ? '' : 'wave ' + (e.wave + 1)), td(e.message), td(e.actor || ''))))));
     return out;
@@ -248,7 +253,7 @@
     for (const a of data.agents) for (const app of Object.keys(a.releases)) if (!apps.includes(app)) apps.push(app);
     const matches = (a) => {
       if (fleetFilter.unhealthy && !unhealthy(a)) return false;
-      if (fleetFilter.app && !(fleetFilter.app in a.releases)) return false;
+      if (fleetFilter.app && own(a.releases, fleetFilter.app) === undefined) return false;
       if (fleetFilter.label) {
         const want = fleetFilter.label;
         const hit = Object.entries(a.labels).some(([k, v]) => (k + '=' + v).includes(want));
@@ -260,10 +265,10 @@
     const rows = shown.slice(0, kMaxRows).map((a) => el('tr', { 'data-agent': a.id, 'data-state': a.state },
       td(a.id), td(state(a.state)),
       td(el('span', { class: 'labels' }, Object.entries(a.labels).map(([k, v]) => el('span', { text: k + '=' + v })))),
-      td(apps.filter((app) => app in a.releases).map((app) => el('div', null, app + ' ' + a.releases[app] +
-        (data.current[app] && data.current[app] !== a.releases[app] ? ' (current ' + data.current[app] + ')' : '')))),
+      td(apps.filter((app) => own(a.releases, app) !== undefined).map((app) => el('div', null, app + ' ' + a.releases[app] +
+        (own(data.current, app) && data.current[app] !== a.releases[app] ? ' (current ' + data.current[app] + ')' : '')))),
       td(Object.entries(a.health).map(([k, v]) => el('div', { text: k + ': ' + v }))),
-      td(when(a.last_seen)), td(data.self_reverts[a.id] || 0, 'num')));
+      td(when(a.last_seen)), td(own(data.self_reverts, a.id) || 0, 'num')));
     const appSelect = el('select', { id: 'filter-app', onchange: (e) => { fleetFilter.app = e.target.value; refresh(); } },
       el('option', { value: '', text: 'every app' }), apps.map((app) => el('option', { value: app, text: app, selected: app === fleetFilter.app })));
     const filters = el('div', { class: 'filters' },
@@ -361,7 +366,10 @@
 
   function route() {
     const parts = location.hash.replace(/^#\/?/, '').split('/');
-    const arg = parts[1] ? decodeURIComponent(parts.slice(1).join('/')) : '';
+    const raw = parts.slice(1).join('/');
+    // A malformed escape (#/rollout/%E0%A4) is taken as written: decodeURIComponent would throw and stop the page.
+    let arg = raw;
+    try { arg = decodeURIComponent(raw); } catch (e) { arg = raw; }
     switch (parts[0]) {
       case 'rollout': return { name: 'rollout', path: '/api/rollouts/' + encodeURIComponent(arg), view: rolloutView, deps: ['rollouts', 'set'] };
       case 'fleet': return { name: 'fleet', path: '/api/fleet', view: fleetView, deps: ['agents', 'set'] };
@@ -429,9 +437,15 @@
       seen = now;
       if (touched) refresh();
     });
-    // EventSource reconnects by itself (the stream asks for a retry after 1 s); the page
-    // only shows it, and reloads its view when the stream is back.
-    source.addEventListener('error', () => { live.textContent = 'reconnecting'; live.className = 'live off'; });
+    // EventSource reconnects by itself after a lost connection (the stream asks for a retry
+    // after 1 s); the page shows it, and reloads its view when the stream is back. An answer
+    // other than the stream (503 when too many are open, a proxy's 502 while the coordinator
+    // restarts) closes it for good instead: the page opens a new one.
+    source.addEventListener('error', () => {
+      live.textContent = 'reconnecting';
+      live.className = 'live off';
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, kReopenMs);
+    });
   }
 
   window.addEventListener('hashchange', () => { rendered = ''; refresh(); });

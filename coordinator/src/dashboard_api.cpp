@@ -1,5 +1,6 @@
 #include "flotilla/coordinator/dashboard_api.h"
 
+#include <set>
 #include <unordered_map>
 
 #include "flotilla/coordinator/control_docs.h"
@@ -16,6 +17,10 @@ using nlohmann::json;
 constexpr std::size_t kHistoryRows = 200;
 constexpr std::size_t kRevertLookback = 50;
 constexpr std::size_t kAllRollouts = 1'000'000;
+// Events about hosts a rollout's document carries, newest first: a rollout of 10,000 hosts
+// logs tens of thousands, and the page, which fetches the document again every second
+// while the rollout runs, lists the newest 300.
+constexpr std::size_t kNewestHostEvents = 500;
 
 const control::RolloutStatus* findActive(const DashboardFeed::Snapshot& s, const std::string& id) {
   for (const auto& r : *s.rollouts)
@@ -36,6 +41,32 @@ Result<json> analysisOf(Store& store, const RolloutRecord& rec) {
     if (doc) reply.waves.push_back(std::move(*doc));  // a malformed verdict is left out, not fatal
   }
   return json(reply);
+}
+
+// The events the rollout page reads: every event of the rollout itself (submitted, waves,
+// verdicts, operators), the first event of each kind about a host (the first failure the
+// page names) and the newest kNewestHostEvents about hosts, in log order.
+std::vector<EventRecord> pageEvents(std::vector<EventRecord> all) {
+  std::size_t about_hosts = 0;
+  for (const auto& e : all)
+    if (!e.agent_id.empty()) ++about_hosts;
+  std::size_t skip = about_hosts > kNewestHostEvents ? about_hosts - kNewestHostEvents : 0;
+  if (skip == 0) return all;
+  std::set<std::string> kinds_seen;
+  std::vector<EventRecord> out;
+  for (auto& e : all) {
+    if (e.agent_id.empty()) {
+      out.push_back(std::move(e));
+      continue;
+    }
+    const bool first_of_kind = kinds_seen.insert(e.kind).second;
+    if (skip > 0) {
+      --skip;
+      if (!first_of_kind) continue;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 std::vector<control::HostDoc> hostDocs(const std::vector<RolloutHostRecord>& rows) {
@@ -127,8 +158,9 @@ Result<json> DashboardApi::rollout(const std::string& id) {
   }
   auto events = checked((*s)->events(id, 0));
   if (!events) return events.error();
+  const std::size_t events_total = events->size();
   control::EventsReply ev;
-  for (const auto& e : *events) ev.events.push_back(eventDoc(e));
+  for (const auto& e : pageEvents(std::move(*events))) ev.events.push_back(eventDoc(e));
   auto analysis = analysisOf(**s, **rec);
   if (!analysis) return analysis.error();
   // The current wave's verdict so far, after the final ones, as `flotilla analysis` shows it.
@@ -136,6 +168,7 @@ Result<json> DashboardApi::rollout(const std::string& id) {
   return json{{"version", snap.version},
               {"rollout", status},
               {"events", json(ev)["events"]},
+              {"events_total", events_total},
               {"analysis", std::move(*analysis)}};
 }
 
@@ -196,15 +229,27 @@ Result<json> DashboardApi::app(const std::string& name) {
 }
 
 Result<json> DashboardApi::delivery(int days, std::int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto s = store();
-  if (!s) return s.error();
-  auto records = checked((*s)->rollouts("", kAllRollouts));
-  if (!records) return records.error();
-  auto report = computeDora(*records, MetricsQuery{"", days, now_ms});
+  std::vector<RolloutRecord> records;
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // the store only: the keys are computed without it
+    auto s = store();
+    if (!s) return s.error();
+    auto read = checked((*s)->rollouts("", kAllRollouts));
+    if (!read) return read.error();
+    records = std::move(*read);
+  }
+  // The keys are computed once per day of the window, each time over a copy of every
+  // record: without the texts they never read (plan, snapshots, message) that copy is small.
+  for (auto& r : records) {
+    r.plan_text = {};
+    r.snapshot = {};
+    r.engine = {};
+    r.message = {};
+  }
+  auto report = computeDora(records, MetricsQuery{"", days, now_ms});
   if (!report) return report.error();
   json series = json::array();
-  for (int d = days - 1; d >= 0; --d) series.push_back(dayFigures(*records, now_ms - d * kMsPerDay));
+  for (int d = days - 1; d >= 0; --d) series.push_back(dayFigures(records, now_ms - d * kMsPerDay));
   return json{{"metrics", toJson(*report)}, {"days", std::move(series)}};
 }
 

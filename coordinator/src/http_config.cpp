@@ -2,6 +2,12 @@
 // served and who may read them (docs/dashboard.md "Configuration").
 #include "http_config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <sstream>
 
 #include "flotilla/common/fs.h"
@@ -82,7 +88,15 @@ Status readTable(const fs::path& file, const toml::table& t, HttpConfig& out) {
 bool isLoopbackHost(const std::string& host_in) {
   std::string host = host_in;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (host == "localhost") return true;
+  // Addresses only, parsed whole: a name such as 127.example.com is anyone's name
+  // pointed wherever its owner likes (DNS rebinding), not this machine.
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) return std::memcmp(&v6, &in6addr_loopback, sizeof v6) == 0;
+  return false;
 }
 
 Status readHttp(const fs::path& file, const toml::table& root, HttpConfig& out) {

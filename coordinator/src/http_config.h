@@ -17,7 +17,8 @@ namespace flotilla::coordinator {
 // http.token_file is refused.
 Status readHttp(const std::filesystem::path& file, const toml::table& root, HttpConfig& out);
 
-// True for 127.0.0.0/8, ::1 and localhost (brackets allowed around IPv6).
+// True for an address in 127.0.0.0/8, ::1 and the name localhost (brackets
+// allowed around IPv6); a name that merely starts with "127." is not one.
 bool isLoopbackHost(const std::string& host);
 
 }  // namespace flotilla::coordinator

@@ -40,12 +40,15 @@ std::string hostOf(const std::string& header) {
 
 void sendJson(httplib::Response& res, const Result<nlohmann::json>& doc) {
   if (doc) {
-    res.set_content(doc->dump(), "application/json");
+    // Agents' labels and hosts' messages are whatever bytes they sent: a byte that is not
+    // UTF-8 becomes U+FFFD instead of an exception (a 500 for everyone's view).
+    res.set_content(doc->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
     return;
   }
   res.status = doc.error().code == Errc::kNotFound ? 404 : 503;
   res.set_content(
-      nlohmann::json{{"error", {{"code", errcName(doc.error().code)}, {"message", doc.error().message}}}}.dump(),
+      nlohmann::json{{"error", {{"code", errcName(doc.error().code)}, {"message", doc.error().message}}}}.dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace),
       "application/json");
 }
 
@@ -98,6 +101,11 @@ Status HttpEndpoint::start(const std::string& listen) {
   stopping_ = false;
   server_ = std::make_unique<httplib::Server>();
   server_->new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
+  // On every response, also those the server makes before any handler runs (400, 414).
+  server_->set_default_headers({{"Content-Security-Policy", kCsp},
+                                {"X-Content-Type-Options", "nosniff"},
+                                {"Referrer-Policy", "no-referrer"},
+                                {"X-Frame-Options", "DENY"}});
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     return screen(req, res) ? httplib::Server::HandlerResponse::Handled : httplib::Server::HandlerResponse::Unhandled;
   });
@@ -116,7 +124,7 @@ Status HttpEndpoint::start(const std::string& listen) {
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   spdlog::info("metrics on http://{}:{}/metrics", host, port_);
   if (api_)
-    spdlog::info("dashboard on http://{}:{}/{}", host, port_, auth_.required() ? " (login: /login?token=...)" : "");
+    spdlog::info("dashboard on http://{}:{}/{}", host, port_, auth_.required() ? " (login: /login#token=...)" : "");
   return {};
 }
 
@@ -171,17 +179,14 @@ std::string HttpEndpoint::renderMetrics() {
 }
 
 bool HttpEndpoint::screen(const httplib::Request& req, httplib::Response& res) const {
-  res.set_header("Content-Security-Policy", kCsp);
-  res.set_header("X-Content-Type-Options", "nosniff");
-  res.set_header("Referrer-Policy", "no-referrer");
-  res.set_header("X-Frame-Options", "DENY");
   if (req.method != "GET" && req.method != "HEAD") {
     res.status = 405;
     res.set_header("Allow", "GET, HEAD");
     res.set_content("read-only: only GET and HEAD\n", "text/plain");
     return true;
   }
-  if (req.path == "/healthz" || req.path == "/login") return false;
+  // /login and its script are how a browser without the cookie gets it.
+  if (req.path == "/healthz" || req.path == "/login" || req.path == "/login.js") return false;
   if (req.path == "/metrics" && http_.metrics_public) return false;
   if (!auth_.required() && api_ && req.path != "/metrics" && !isLoopbackHost(hostOf(req.get_header_value("Host")))) {
     // Without a token the dashboard is for this machine only: a page elsewhere that points
@@ -195,7 +200,7 @@ bool HttpEndpoint::screen(const httplib::Request& req, httplib::Response& res) c
   res.status = 401;
   res.set_header("WWW-Authenticate", "Bearer realm=\"flotilla\"");
   res.set_content(
-      "401: this needs the dashboard token: send 'Authorization: Bearer TOKEN', or open /login?token=TOKEN "
+      "401: this needs the dashboard token: send 'Authorization: Bearer TOKEN', or open /login#token=TOKEN "
       "once in a browser (http.token_file in coordinator.toml)\n",
       "text/plain");
   return true;
@@ -213,18 +218,33 @@ void HttpEndpoint::routeDashboard() {
   };
   for (const auto& a : dashboardAssets()) server_->Get(std::string(a.path), asset);
   server_->Get("/", asset);
+  // /login#token=TOKEN: the page (login.js) sends the fragment's token as a bearer token and
+  // gets the cookie (204); /login?token=TOKEN, the older form, puts the token in the URL.
   server_->Get("/login", [this](const httplib::Request& req, httplib::Response& res) {
     if (!auth_.required()) {
       res.set_redirect("/", 303);
       return;
     }
-    if (!auth_.matches(req.get_param_value("token"))) {
+    res.set_header("Cache-Control", "no-store");
+    const std::string authorization = req.get_header_value("Authorization");
+    if (!req.has_param("token") && authorization.empty()) {
+      const DashboardAsset* page = findDashboardAsset("/login.html");
+      res.set_content(std::string(page->body), std::string(page->content_type));
+      return;
+    }
+    const bool ok = req.has_param("token") ? auth_.matches(req.get_param_value("token"))
+                                           : auth_.matches(bearerToken(authorization));
+    if (!ok) {
       res.status = 401;
       res.set_content("401: wrong or missing token\n", "text/plain");
       return;
     }
     res.set_header("Set-Cookie", auth_.sessionCookie());
-    res.set_redirect("/", 303);
+    if (req.has_param("token")) {
+      res.set_redirect("/", 303);
+    } else {
+      res.status = 204;
+    }
   });
   server_->Get("/api/rollouts",
                [this](const httplib::Request&, httplib::Response& res) { sendJson(res, api_->rollouts()); });

@@ -137,9 +137,13 @@ async function main() {
   }, id);
 
   try {
-    await page.goto(url + '/login?token=' + token);
+    // The token in the fragment, which the browser never sends; the page drops it from the address.
+    const served = [];
+    page.on('request', (r) => served.push(r.url()));
+    await page.goto(url + '/login#token=' + token);
     await page.waitForSelector('main[data-view="rollouts"] tr[data-rollout]');
-    check('login sets the session cookie and lands on the rollouts view', page.url() === url + '/');
+    check('login sets the session cookie and lands on the rollouts view', page.url() === url + '/', page.url());
+    check('login: no request URL holds the token', served.every((u) => !u.includes(token)), served.join(' '));
     await until('three rollouts', async () => (await page.$$('main tr[data-rollout]')).length === 3, 5000);
     const order = await page.$$eval('main tr[data-rollout]', (rows) => rows.map((r) => r.dataset.rollout));
     check('rollouts: the active one first', order[0] === rollouts.running, order.join(','));
@@ -166,6 +170,10 @@ async function main() {
     const waves = await page.$$eval('.wave', (ws) => ws.map((w) => w.className));
     check('failed rollout: wave 1 failed, wave 2 never ran', waves.length === 2 && waves[0].includes('s-failed') && waves[1].includes('s-pending'), waves.join(','));
     await shot('rollout-failed');
+    // A link with a malformed escape shows "no such rollout", and the page keeps working.
+    await open('#/rollout/%E0%A4%A', '/api/rollouts/' + encodeURIComponent('%E0%A4%A'));
+    const broken = await page.$eval('main', (m) => m.textContent);
+    check('a malformed rollout link says there is no such rollout', broken.includes('no rollout'), broken.slice(0, 200));
 
     // The running rollout updates without a reload when the console pauses it.
     await open('#/rollout/' + encodeURIComponent(rollouts.running), '/api/rollouts/' + encodeURIComponent(rollouts.running));
@@ -178,8 +186,10 @@ async function main() {
       fs.mkdirSync(path.join(root, 'docs', 'img'), { recursive: true });
       await page.screenshot({ path: path.join(root, 'docs', 'img', 'dashboard-rollout.png') });
     }
-    const t0 = Date.now();
+    // Timed from the console's answer (the coordinator has paused it by then): the console's
+    // own start-up on a loaded machine is not the dashboard's delay.
     flotilla('pause', rollouts.running);
+    const t0 = Date.now();
     await until('the paused state on screen', async () => (await page.$eval('main h1 .state', (e) => e.textContent)) === 'paused', 10000);
     const took = Date.now() - t0;
     check('running rollout: a pause is on screen within 2 s, without a reload (' + took + ' ms)',
@@ -235,6 +245,13 @@ async function main() {
     // Live updates keep arriving (the real rollout's bake counts down): each redraws the
     // 10,000 hosts at once, and the page stays responsive.
     const draws = async () => page.$eval('main', (m) => [Number(m.dataset.draws), Number(m.dataset.drawMs)]);
+    // The longest task the page ran meanwhile (fetch, parse, redraw): input waits at most that long.
+    await page.evaluate(() => {
+      window.__longestTask = 0;
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) window.__longestTask = Math.max(window.__longestTask, e.duration);
+      }).observe({ type: 'longtask' });
+    });
     const [before] = await draws();
     let slowest = 0;
     await until('three live redraws', async () => {
@@ -242,15 +259,26 @@ async function main() {
       slowest = Math.max(slowest, ms);
       return n >= before + 3;
     }, 15000);
-    const click = await page.evaluate(() => { const t = performance.now(); document.body.click(); return performance.now() - t; });
+    const longest = await page.evaluate(() => window.__longestTask);
     check('10,000 hosts: live redraws take under 500 ms each (slowest ' + Math.round(slowest) + ' ms)', slowest < kRedrawBudgetMs, slowest);
-    check('10,000 hosts: the page answers input between redraws', click < 100, click);
+    check('10,000 hosts: no task blocks input for 500 ms (longest ' + Math.round(longest) + ' ms)', longest < kRedrawBudgetMs, longest);
     const verdicts = await page.$$eval('main tr[data-analysis-wave]', (rows) => rows.map((r) => r.textContent));
     check('10,000 hosts: the analysis table shows the final verdict and the one so far', verdicts.length === 2 &&
       verdicts[1].includes('(so far)') && verdicts[1].includes('<i>higher</i>'), verdicts.join(' | '));
     const unsafe = await page.$$eval('main b, main i', (b) => b.length);
     check('10,000 hosts: messages render as text', unsafe === 0);
     await shot('rollout-10k');
+
+    // A stream refused (503: too many open; a proxy's 502) is opened again by the page.
+    await open('#/rollouts', '/api/rollouts');
+    await page.route('**/api/stream', async (route) => {
+      await page.unroute('**/api/stream');
+      await route.fulfill({ status: 503, contentType: 'text/plain', headers: { 'Retry-After': '5' }, body: 'too many event streams\n' });
+    });
+    await page.reload();
+    await until('the refused stream', async () => (await page.$eval('#live', (e) => e.textContent)) === 'reconnecting', 10000);
+    await until('the stream opened again', async () => (await page.$eval('#live', (e) => e.textContent)) === 'live', 15000);
+    check('a refused event stream is opened again', true);
 
     // The coordinator restarts: the page reconnects by itself.
     await open('#/rollouts', '/api/rollouts');

@@ -69,6 +69,7 @@ for _ in $(seq 300); do
   [ "$online" = "${#hosts[@]}" ] && break
   sleep 0.1
 done
+[ "$online" = "${#hosts[@]}" ] || { echo "scenario: $online of ${#hosts[@]} agents online" >&2; exit 1; }
 
 make_plan() {  # make_plan VERSION SIZES BAKE [make-release.sh option...]
   local v=$1 sizes=$2 bake=$3
@@ -94,6 +95,7 @@ for _ in $(seq 600); do
   [ "$w0" = baking ] && break
   sleep 0.1
 done
+[ "$w0" = baking ] || { echo "scenario: the running rollout's canary wave is $w0, not baking" >&2; exit 1; }
 
 python3 - "$work/ready.json" <<PY
 import json, sys

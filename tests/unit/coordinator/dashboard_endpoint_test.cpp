@@ -194,3 +194,122 @@ TEST_CASE("dashboard: the event stream tells of changes and ends when the endpoi
   REQUIRE(reader.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   CHECK(reader.get().find("retry: 1000") == 0);
 }
+
+TEST_CASE("dashboard: a host name that only starts like 127. is not this machine", "[coordinator][dashboard][http]") {
+  Fixture f(false, "");
+  auto cli = f.client();
+  CHECK(cli.Get("/api/fleet", {{"Host", "127.0.0.2:7780"}})->status == 200);
+  CHECK(cli.Get("/api/fleet", {{"Host", "[::1]:7780"}})->status == 200);
+  // A name the attacker owns, pointed at 127.0.0.1 (DNS rebinding).
+  CHECK(cli.Get("/api/fleet", {{"Host", "127.rebound.example:7780"}})->status == 403);
+  CHECK(cli.Get("/api/fleet", {{"Host", "127.0.0.1.rebound.example"}})->status == 403);
+  CHECK(cli.Get("/api/fleet", {{"Host", "localhost.rebound.example"}})->status == 403);
+}
+
+TEST_CASE("dashboard: the security headers on every answer, errors included", "[coordinator][dashboard][http]") {
+  Fixture f;
+  auto cli = f.client();
+  auto guarded = [](const httplib::Result& r, int status) {
+    REQUIRE(r);
+    CHECK(r->status == status);
+    CHECK(r->get_header_value("Content-Security-Policy").find("default-src 'none'") == 0);
+    CHECK(r->get_header_value("X-Frame-Options") == "DENY");
+    CHECK(r->get_header_value("Referrer-Policy") == "no-referrer");
+  };
+  for (const char* method : {"OPTIONS", "TRACE", "PATCH"}) {
+    INFO(method);
+    httplib::Request req;
+    req.method = method;
+    req.path = "/api/fleet";
+    guarded(cli.send(req), 405);
+  }
+  guarded(cli.Get("/api/fleet"), 401);
+  guarded(cli.Get("/nope", f.bearer()), 404);
+  guarded(cli.Get("/" + std::string(20000, 'a'), f.bearer()), 414);  // refused before any handler
+  // HEAD of the stream answers at once and holds no stream's place.
+  for (int i = 0; i < 12; ++i) {
+    INFO(i);
+    guarded(cli.Head("/api/stream", f.bearer()), 200);
+  }
+  auto login = cli.Get("/login?token=" + kToken);
+  guarded(login, 303);
+  CHECK(login->get_header_value("Location") == "/");
+  CHECK(login->get_header_value("Cache-Control") == "no-store");
+}
+
+TEST_CASE("dashboard: a rollout's document carries a bounded tail of its host events",
+          "[coordinator][dashboard][http]") {
+  Fixture f;
+  {
+    auto store = SqliteStore::open(f.dir.path() / "coordinator.db");
+    REQUIRE(store.ok());
+    auto add = [&](const std::string& kind, const std::string& agent, const std::string& message) {
+      EventRecord e;
+      e.rollout_id = "web-1";
+      e.at_ms = 2'000;
+      e.kind = kind;
+      e.agent_id = agent;
+      e.wave = 0;
+      e.message = message;
+      REQUIRE((*store)->appendEvent(e).ok());
+    };
+    add("submitted", "", "");
+    add("host_failed", "h-first", "the first failure");
+    for (int i = 0; i < 3000; ++i) add("host_phase", "h-" + std::to_string(i), "phase " + std::to_string(i));
+    add("wave_failed", "", "budget spent");
+  }
+  const json doc = body(f.client().Get("/api/rollouts/web-1", f.bearer()));
+  CHECK(doc["events_total"] == 3003);
+  const auto& events = doc["events"];
+  CHECK(events.size() <= 600);
+  CHECK(events[0]["kind"] == "submitted");
+  CHECK(events[1]["agent"] == "h-first");    // the first failure, which the page names
+  CHECK(events[2]["message"] == "phase 0");  // the first of its kind
+  CHECK(events[events.size() - 2]["message"] == "phase 2999");
+  CHECK(events.back()["kind"] == "wave_failed");
+}
+
+TEST_CASE("dashboard: /login#token= signs in without the token in any URL", "[coordinator][dashboard][http]") {
+  Fixture f;
+  auto cli = f.client();
+  auto page = cli.Get("/login");  // what a browser asks for /login#token=...: the fragment stays behind
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->get_header_value("Content-Type").find("text/html") == 0);
+  CHECK(page->get_header_value("Cache-Control") == "no-store");
+  CHECK(page->body.find("/login.js") != std::string::npos);
+  auto script = cli.Get("/login.js");  // needs no token: it is how a browser gets the cookie
+  REQUIRE(script);
+  CHECK(script->status == 200);
+  CHECK(script->body.find("replaceState") != std::string::npos);
+  CHECK(cli.Get("/login", {{"Authorization", "Bearer " + kToken + "x"}})->status == 401);
+  auto signed_in = cli.Get("/login", f.bearer());
+  REQUIRE(signed_in);
+  CHECK(signed_in->status == 204);
+  const std::string cookie = signed_in->get_header_value("Set-Cookie");
+  CHECK(cli.Get("/api/fleet", {{"Cookie", cookie.substr(0, cookie.find(';'))}})->status == 200);
+  CHECK(cli.Get("/app.js")->status == 401);  // the dashboard's own files still need it
+}
+
+TEST_CASE("dashboard: text that is not UTF-8 is shown replaced, not a 500", "[coordinator][dashboard][http]") {
+  Fixture f;
+  control::AgentDoc agent;
+  agent.id = "latin1";
+  agent.state = "online";
+  agent.labels = {{"note", "caf\xe9"}};
+  control::RolloutStatus live;
+  live.id = "web-3";
+  live.app = "web";
+  live.state = "running";
+  live.hosts = std::vector<control::HostDoc>{{"latin1", 0, "failed", "probe", "2", "probe said \xff\xfe"}};
+  f.feed->publish({live}, {agent});
+  auto cli = f.client();
+  const json fleet = body(cli.Get("/api/fleet", f.bearer()));
+  CHECK(fleet["agents"][0]["labels"]["note"] == "caf\xef\xbf\xbd");  // U+FFFD
+  const json rollout = body(cli.Get("/api/rollouts/web-3", f.bearer()));
+  CHECK(rollout["rollout"]["hosts"][0]["message"] == "probe said \xef\xbf\xbd\xef\xbf\xbd");
+  auto unknown = cli.Get("/api/rollouts/%FF", f.bearer());  // the id is echoed in the error
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
+  CHECK(body(unknown)["error"]["code"] == "not_found");
+}

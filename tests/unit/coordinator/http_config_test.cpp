@@ -49,6 +49,11 @@ TEST_CASE("http config: the shorthand serves the dashboard on loopback only", "[
   auto wide = coordinator::loadCoordinatorConfig(configWithHttp(tmp2, "http = \"0.0.0.0:7780\""));
   REQUIRE(wide.ok());
   CHECK_FALSE(wide->http.dashboard);  // /metrics and /healthz as before, no dashboard
+
+  testing::TempDir tmp3;
+  auto named = coordinator::loadCoordinatorConfig(configWithHttp(tmp3, "http = \"127.example.com:7780\""));
+  REQUIRE(named.ok());
+  CHECK_FALSE(named->http.dashboard);  // a name, not a loopback address
 }
 
 TEST_CASE("http config: a table with a token file reads the token", "[coordinator][config][http]") {

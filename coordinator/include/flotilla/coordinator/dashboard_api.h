@@ -31,7 +31,9 @@ class DashboardApi {
   // {"version", "rollouts": [RolloutStatus of each active one, without hosts],
   //  "finished": [RolloutStatus of each finished one listed, without hosts], "history": [HistoryEntry]}
   Result<nlohmann::json> rollouts();
-  // {"version", "rollout": RolloutStatus with hosts, "events": [EventDoc], "analysis": AnalysisReply | null}
+  // {"version", "rollout": RolloutStatus with hosts, "events": [EventDoc], "events_total", "analysis":
+  //  AnalysisReply | null}: the events are every one of the rollout itself, the first of each kind
+  //  about a host and the newest 500 about hosts; events_total counts them all.
   Result<nlohmann::json> rollout(const std::string& id);
   // {"version", "agents": [AgentDoc], "self_reverts": {agent: n}, "current": {app: version}}
   Result<nlohmann::json> fleet();

@@ -1,7 +1,7 @@
 #pragma once
 // Who may read the coordinator's HTTP endpoint (docs/dashboard.md "Access"):
 // with http.token_file set, a request carries `Authorization: Bearer TOKEN` or
-// the session cookie that /login?token=TOKEN sets. The cookie holds a value
+// the session cookie that /login sets (login.js: /login#token=TOKEN). The cookie holds a value
 // derived from the token (never the token), compared in constant time like the
 // token. Pure; any thread.
 
