@@ -218,3 +218,19 @@ TEST_CASE("OFREP server on loopback: routes by app, bounds the body, serves /met
   CHECK_THAT(metrics->body, Catch::Contains("flotilla_agent_ofrep_evaluations_total 5\n"));
   server.stop();
 }
+
+TEST_CASE("OFREP refuses a context nested past the evaluator's limit without recursing into it",
+          "[agent][flags][ofrep]") {
+  auto set = liveSet();
+  // As deep as a body within kMaxOfrepBody can nest.
+  const std::size_t depth = flotilla::agent::kMaxOfrepBody / 2 - 16;
+  const std::string body = R"({"context":{"a":)" + std::string(depth, '[') + std::string(depth, ']') + "}}";
+  auto bulk = evaluateAll(set.get(), "web", body, "", host(), now());
+  CHECK(bulk.status == 400);
+  CHECK(parsed(bulk.body)["errorCode"] == "INVALID_CONTEXT");
+  auto one = evaluateOne(set.get(), "web", "new-ui", body, host(), now());
+  CHECK(one.status == 400);
+  CHECK(parsed(one.body)["errorCode"] == "INVALID_CONTEXT");
+  const std::string nested = R"({"context":{"a":)" + std::string(20, '[') + std::string(20, ']') + "}}";
+  CHECK(evaluateOne(set.get(), "web", "new-ui", nested, host(), now()).status == 200);
+}
