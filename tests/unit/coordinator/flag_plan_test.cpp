@@ -4,9 +4,9 @@
 
 #include "flotilla/coordinator/flag_kill.h"
 #include "flotilla/flags/flag_set.h"
+#include "rollout_drive.h"
 
 using namespace flotilla::coordinator;
-using flotilla::Errc;
 
 namespace {
 
@@ -141,6 +141,26 @@ TEST_CASE("flag plan: a kill is one wave of every host, no bake, no checks, unpl
   REQUIRE(p.change.has_value());
   CHECK(p.change->unplanned);
   CHECK(plan->plan_name == std::string(kFlagKillPlanPrefix) + "new-checkout");
+}
+
+TEST_CASE("flag plan: a kill is never rolled back by a host that fails or cannot be reached", "[coordinator][flags]") {
+  // The app's plan allows one failure and rolls back; a kill must not undo
+  // itself on every host because one of a thousand is down or full.
+  auto plan = flagKillPlan("web", kAppPlan, release(), 4, "new-checkout");
+  REQUIRE(plan.ok());
+  CHECK(plan->plan.waves.on_failure != OnFailure::kRollback);
+  rollout_drive::Drive d(plan->plan.waves, 4);
+  d.start();
+  REQUIRE(d.deploys().size() == 4);
+  d.phase("h0", Phase::kFailed);
+  d.lost("h1");
+  d.healthy("h2");
+  d.healthy("h3");
+  d.tick();
+  CHECK(d.rollout.finished());
+  CHECK(d.rollout.state() == RolloutState::kSucceeded);
+  CHECK(d.hostState("h2") == HostState::kHealthy);
+  CHECK_FALSE(d.hasEvent("wave_failed"));
 }
 
 TEST_CASE("flag kill: targeting removed, default the off variant, metadata says who", "[coordinator][flags]") {
