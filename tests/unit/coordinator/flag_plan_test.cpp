@@ -199,6 +199,18 @@ TEST_CASE("flag kill: a flag whose off variant cannot be told needs --variant", 
   CHECK(wrong.error().code == Errc::kInvalidArgument);
 }
 
+TEST_CASE("flag kill: a disabled flag is enabled at its off variant, not left to the caller's default",
+          "[coordinator][flags]") {
+  const std::string disabled = R"({"flags": {"beta": {"state": "DISABLED", "variants": {"on": true, "off": false},
+                                                      "defaultVariant": "on"}}})";
+  auto killed = killFlag(disabled, "beta", "", "ops", 0);
+  REQUIRE(killed.ok());
+  auto set = flotilla::flags::FlagSet::parse(killed->text);
+  REQUIRE(set.ok());
+  CHECK(set->find("beta")->defaultVariant == "off");
+  CHECK(set->find("beta")->state == flotilla::flags::FlagState::kEnabled);
+}
+
 TEST_CASE("flag kill: an unknown flag is not found", "[coordinator][flags]") {
   auto killed = killFlag(kSet, "nope", "", "ops", 0);
   REQUIRE_FALSE(killed.ok());
