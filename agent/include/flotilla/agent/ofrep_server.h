@@ -10,8 +10,10 @@
 // cpp-httplib on threads of its own (a listener and a small pool), never the
 // reactor's or the worker's: it reads the FlagStore's immutable snapshots, so
 // a slow or stuck client delays no order and no heartbeat. Request bodies are
-// bounded (kMaxOfrepBody). Constructed and stopped by the Agent on its
-// reactor thread.
+// bounded (kMaxOfrepBody), and so are the connections it holds: its threads
+// plus a short queue, past which it stops accepting (clients wait in the
+// kernel's backlog), so local clients cannot use up the agent's descriptors. Constructed and stopped by the Agent on
+// its reactor thread.
 
 #include <cstddef>
 #include <memory>
