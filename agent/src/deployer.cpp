@@ -494,6 +494,10 @@ bool Deployer::probation(Ctx& c, const CheckContext& ctx, std::string& why) {
       why = "agent stopping during probation";
       return false;
     }
+    if (protocol::flaggedApp(c.body.app) && hooks_.superseded && hooks_.superseded(c.body.app)) {
+      why = "superseded during probation by a newer order of " + c.body.app;
+      return false;
+    }
   }
 }
 
