@@ -254,3 +254,20 @@ TEST_CASE("after a crash at any point of a flag rollout, flags.json matches the 
     }
   }
 }
+
+TEST_CASE("a recovery whose revert fails still serves what flags.json holds", "[agent][flags][crash]") {
+  FlagHost h;
+  REQUIRE(h.push("f-1", flagSet("off")) == Phase::kHealthy);
+  h.os.crash_at = "switching:after";
+  CHECK_THROWS_AS(h.push("f-2", flagSet("on")), FakeCrash);
+  h.os.crash_at.clear();
+  // The set to go back to is gone (a disk repaired by hand, say): the revert cannot happen.
+  fs::remove(h.stored("f-1"));
+  h.rig.restartAgent();
+  h.rig.deployer().recover();
+  CHECK(h.rig.reports.back().phase == Phase::kRevertFailed);
+  CHECK(h.rig.app(kFlagApp).current == "f-2");
+  CHECK(h.liveBytes() == flagSet("on"));
+  // OFREP serves what flags.json holds and the journal says is live, not nothing.
+  CHECK(h.published() == "f-2");
+}
