@@ -108,7 +108,11 @@ long millisUntil(SteadyTime t, SteadyTime now) {
 }  // namespace
 
 Agent::Agent(AgentConfig config, const common::Clock& clock)
-    : config_(std::move(config)), clock_(clock), ctx_(1), sampler_(config_.vars, clock), flags_(clock.steadyNow()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      ctx_(1),
+      sampler_(config_.vars, clock),
+      flags_(clock.steadyNow(), false) {}
 
 Agent::~Agent() {
   if (ofrep_) ofrep_->stop();

@@ -542,6 +542,7 @@ Phase Deployer::revert(Ctx& c, const std::string& why) {
 void Deployer::recover() {
   restoreFlagSets();
   recoverOrder();
+  if (flags_) flags_->markLoaded();
 }
 
 void Deployer::recoverOrder() {

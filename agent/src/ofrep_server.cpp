@@ -24,6 +24,10 @@ constexpr std::size_t kServerThreads = 8;
 // too, and further clients wait in the kernel's backlog.
 constexpr std::size_t kMaxQueuedConnections = 16;
 constexpr time_t kKeepAliveSeconds = 1;
+// How long a request at the agent's start waits for the worker to publish the
+// flag sets on disk: answered from an empty store, a bulk evaluation would
+// leave a client caching "no flags" until its next poll.
+constexpr common::Millis kLoadWait{5000};
 
 // httplib's ThreadPool queues every accepted connection without bound: any
 // local process could open thousands of idle ones and leave the agent without
@@ -126,6 +130,7 @@ Status OfrepServer::start(const std::string& host, int port) {
                 [this](const httplib::Request& req, httplib::Response& res) {
                   const std::string app = req.matches[1];
                   const std::string key = req.matches[2];
+                  store_.waitLoaded(kLoadWait);
                   auto set = store_.find(app);
                   auto r = evaluateOne(set.get(), app, key, req.body, host_, nowFor(set.get()));
                   store_.countEvaluations(r.evaluations);
@@ -134,6 +139,7 @@ Status OfrepServer::start(const std::string& host, int port) {
   server_->Post(
       R"(/apps/([^/]+)/ofrep/v1/evaluate/flags)", [this](const httplib::Request& req, httplib::Response& res) {
         const std::string app = req.matches[1];
+        store_.waitLoaded(kLoadWait);
         auto set = store_.find(app);
         auto r = evaluateAll(set.get(), app, req.body, req.get_header_value("If-None-Match"), host_, nowFor(set.get()));
         store_.countEvaluations(r.evaluations);

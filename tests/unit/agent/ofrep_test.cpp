@@ -318,3 +318,27 @@ TEST_CASE("OFREP server: idle connections cannot make the agent hold a descripto
   CHECK(answered);
   server.stop();
 }
+
+TEST_CASE("OFREP server at the agent's start answers from the sets on disk, not from an empty store",
+          "[agent][flags][ofrep]") {
+  flotilla::testing::FakeClock clock;
+  FlagStore store(clock.steadyNow(), false);  // the worker has not recovered yet
+  flotilla::agent::OfrepServer server(store, host(), clock);
+  REQUIRE(server.start("127.0.0.1", 0).ok());
+  std::thread worker([&] {
+    std::this_thread::sleep_for(300ms);  // the worker's recovery, reading the journal
+    auto set = flotilla::flags::FlagSet::parse(kSet);
+    store.publish(std::make_shared<const LiveFlagSet>(LiveFlagSet{"web", "f-1", std::move(*set), clock.systemNow()}));
+    store.markLoaded();
+  });
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_read_timeout(30s);
+  auto bulk = client.Post("/apps/web/ofrep/v1/evaluate/flags", "{}", "application/json");
+  auto one = client.Post("/apps/web/ofrep/v1/evaluate/flags/color", "{}", "application/json");
+  worker.join();
+  REQUIRE(bulk);
+  CHECK(parsed(bulk->body)["flags"].size() == 4);
+  REQUIRE(one);
+  CHECK(one->status == 200);
+  server.stop();
+}
