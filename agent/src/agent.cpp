@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <utility>
@@ -107,7 +108,11 @@ long millisUntil(SteadyTime t, SteadyTime now) {
 }  // namespace
 
 Agent::Agent(AgentConfig config, const common::Clock& clock)
-    : config_(std::move(config)), clock_(clock), ctx_(1), sampler_(config_.vars, clock), flags_(clock.steadyNow()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      ctx_(1),
+      sampler_(config_.vars, clock),
+      flags_(clock.steadyNow(), false) {}
 
 Agent::~Agent() {
   if (ofrep_) ofrep_->stop();
@@ -256,6 +261,10 @@ DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
   hooks.handover = [&inbox](const std::filesystem::path& binary, const std::string& order_id, common::Millis deadline) {
     sendInternal(inbox.pipe, HandoverOut{binary, order_id, deadline});
     inbox.stopping = true;  // no further order: the new agent takes the next ones
+  };
+  hooks.superseded = [&inbox](const std::string& app) {
+    return std::any_of(inbox.queue.begin(), inbox.queue.end(),
+                       [&app](const protocol::VerifiedOrder& o) { return o.body.app == app; });
   };
   hooks.wait_online = [&inbox]() {
     while (!inbox.online && !inbox.stopping) inbox.pollFor(common::Millis(1000));

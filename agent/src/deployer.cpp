@@ -494,6 +494,10 @@ bool Deployer::probation(Ctx& c, const CheckContext& ctx, std::string& why) {
       why = "agent stopping during probation";
       return false;
     }
+    if (protocol::flaggedApp(c.body.app) && hooks_.superseded && hooks_.superseded(c.body.app)) {
+      why = "superseded during probation by a newer order of " + c.body.app;
+      return false;
+    }
   }
 }
 
@@ -538,6 +542,7 @@ Phase Deployer::revert(Ctx& c, const std::string& why) {
 void Deployer::recover() {
   restoreFlagSets();
   recoverOrder();
+  if (flags_) flags_->markLoaded();
 }
 
 void Deployer::recoverOrder() {

@@ -172,9 +172,14 @@ Phase Deployer::revertFlags(Ctx& c, const std::string& why) {
   report(c, Phase::kReverting, why, a.current);
   const bool none = c.previous.empty() || c.previous == c.body.version;
   const std::string back = none ? "" : c.previous;
-  if (auto st = applyFlagSet(c.body.app, back, false); !st.ok())
+  if (auto st = applyFlagSet(c.body.app, back, false); !st.ok()) {
+    // The order's set stays live (the journal says so): serve it, and make
+    // flags.json hold it, which after a restart nothing has published yet.
+    if (auto live = applyFlagSet(c.body.app, a.current, true); !live.ok())
+      spdlog::error("flag set {} of {}: {}", a.current, c.body.app, live.error().message);
     return finish(c, Phase::kRevertFailed,
                   why + "; writing back flag set " + c.previous + " failed: " + st.error().message, a.current);
+  }
   a.current = back;
   if (!none) a.previous = c.previous_previous;
   os_.crashPoint("reverting:after");

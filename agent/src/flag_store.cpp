@@ -12,8 +12,22 @@ std::int64_t ticksOf(common::SteadyTime t) {
 
 }  // namespace
 
-FlagStore::FlagStore(common::SteadyTime now)
-    : sets_(std::make_shared<const Snapshot>()), silent_since_ms_(ticksOf(now)) {}
+FlagStore::FlagStore(common::SteadyTime now, bool loaded)
+    : sets_(std::make_shared<const Snapshot>()), loaded_(loaded), silent_since_ms_(ticksOf(now)) {}
+
+void FlagStore::markLoaded() {
+  {
+    std::lock_guard lock(mu_);
+    loaded_.store(true);
+  }
+  loaded_cv_.notify_all();
+}
+
+bool FlagStore::waitLoaded(common::Millis d) const {
+  if (loaded_.load()) return true;
+  std::unique_lock lock(mu_);
+  return loaded_cv_.wait_for(lock, d, [this] { return loaded_.load(); });
+}
 
 void FlagStore::publish(std::shared_ptr<const LiveFlagSet> set) {
   std::lock_guard lock(mu_);

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "flotilla/flags/evaluator.h"
+#include "flotilla/flags/js_value.h"
+#include "flotilla/flags/json_logic.h"
 
 namespace flotilla::agent {
 
@@ -12,10 +14,19 @@ namespace {
 
 using Json = nlohmann::json;
 
+// The body {"context": {...}} nests one level above the context, which the
+// evaluator takes no deeper than LogicLimits::maxDepth. Checked on the text,
+// before anything recursive (parse, dump for the ETag, copies) walks it: a
+// 64 KB body of brackets would otherwise overflow a server thread's stack.
+constexpr int kMaxBodyDepth = flags::LogicLimits{}.maxDepth + 1;
+
 // The request's context with `$flotilla` set; an error naming what is wrong with the body.
 Result<Json> contextOf(std::string_view body, std::string_view app, const OfrepHost& host) {
   Json context = Json::object();
   if (body.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+    if (flags::jsonTextDeeperThan(body, kMaxBodyDepth))
+      return Error(Errc::kInvalidArgument,
+                   "the request body nests deeper than " + std::to_string(kMaxBodyDepth) + " levels");
     Json doc = Json::parse(body, nullptr, false);
     if (doc.is_discarded()) return Error(Errc::kInvalidArgument, "the request body is not JSON");
     if (!doc.is_object()) return Error(Errc::kInvalidArgument, "the request body is not a JSON object");

@@ -3,7 +3,13 @@
 #include <httplib.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -14,7 +20,66 @@ namespace {
 // A connection holds a thread until it closes or idles past the keep-alive
 // timeout: enough for the processes of a few apps on one host.
 constexpr std::size_t kServerThreads = 8;
+// Accepted connections waiting for a thread; past this the listener waits
+// too, and further clients wait in the kernel's backlog.
+constexpr std::size_t kMaxQueuedConnections = 16;
 constexpr time_t kKeepAliveSeconds = 1;
+// How long a request at the agent's start waits for the worker to publish the
+// flag sets on disk: answered from an empty store, a bulk evaluation would
+// leave a client caching "no flags" until its next poll.
+constexpr common::Millis kLoadWait{5000};
+
+// httplib's ThreadPool queues every accepted connection without bound: any
+// local process could open thousands of idle ones and leave the agent without
+// file descriptors for its journal and its coordinator link. This pool makes
+// the listener wait (stop accepting) while the queue is full.
+class BoundedPool : public httplib::TaskQueue {
+ public:
+  BoundedPool(std::size_t threads, std::size_t max_queued) : max_queued_(max_queued) {
+    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~BoundedPool() override = default;
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [this] { return jobs_.size() < max_queued_ || shutdown_; });
+    jobs_.push_back(std::move(fn));
+    ready_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      shutdown_ = true;
+    }
+    ready_.notify_all();
+    room_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void work() {
+    while (true) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [this] { return !jobs_.empty() || shutdown_; });
+        if (jobs_.empty()) return;
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      room_.notify_one();
+      fn();
+    }
+  }
+
+  const std::size_t max_queued_;
+  std::mutex mu_;
+  std::condition_variable ready_, room_;
+  std::deque<std::function<void()>> jobs_;  // guarded by mu_
+  bool shutdown_ = false;                   // guarded by mu_
+  std::vector<std::thread> threads_;
+};
 
 std::int64_t secondsOf(common::Millis d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); }
 
@@ -57,7 +122,7 @@ OfrepNow OfrepServer::nowFor(const LiveFlagSet* set) const {
 
 Status OfrepServer::start(const std::string& host, int port) {
   server_ = std::make_unique<httplib::Server>();
-  server_->new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
+  server_->new_task_queue = [] { return new BoundedPool(kServerThreads, kMaxQueuedConnections); };
   server_->set_payload_max_length(kMaxOfrepBody);
   server_->set_keep_alive_timeout(kKeepAliveSeconds);
   server_->set_tcp_nodelay(true);  // a small answer per request: no waiting for delayed ACKs
@@ -65,6 +130,7 @@ Status OfrepServer::start(const std::string& host, int port) {
                 [this](const httplib::Request& req, httplib::Response& res) {
                   const std::string app = req.matches[1];
                   const std::string key = req.matches[2];
+                  store_.waitLoaded(kLoadWait);
                   auto set = store_.find(app);
                   auto r = evaluateOne(set.get(), app, key, req.body, host_, nowFor(set.get()));
                   store_.countEvaluations(r.evaluations);
@@ -73,6 +139,7 @@ Status OfrepServer::start(const std::string& host, int port) {
   server_->Post(
       R"(/apps/([^/]+)/ofrep/v1/evaluate/flags)", [this](const httplib::Request& req, httplib::Response& res) {
         const std::string app = req.matches[1];
+        store_.waitLoaded(kLoadWait);
         auto set = store_.find(app);
         auto r = evaluateAll(set.get(), app, req.body, req.get_header_value("If-None-Match"), host_, nowFor(set.get()));
         store_.countEvaluations(r.evaluations);

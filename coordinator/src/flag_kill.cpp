@@ -46,6 +46,8 @@ Result<FlagKill> killFlag(std::string_view set_text, const std::string& flag, co
   auto off = offVariant(f, flag, variant);
   if (!off) return off.error();
   f.erase("targeting");
+  // A disabled flag serves each caller's code default, which may well be on.
+  f["state"] = "ENABLED";
   f["defaultVariant"] = *off;
   if (!f.contains("metadata") || !f["metadata"].is_object()) f["metadata"] = Doc::object();
   f["metadata"]["killedBy"] = actor;

@@ -100,8 +100,13 @@ Result<FlagPlan> flagKillPlan(const std::string& app, const std::string& app_pla
   w.insert_or_assign("sizes", toml::array{"100%"});
   w.insert_or_assign("max_parallel", static_cast<std::int64_t>(std::max<std::size_t>(hosts, 1)));
   w.insert_or_assign("bake", "0s");
-  w.erase("max_failed");
-  w.erase("max_unreachable");
+  // A kill reaches every host it can and is never undone by the ones it
+  // cannot: with the app's budgets (none, by default) and a rollback on
+  // failure, one host down among a thousand would put the killed flag back
+  // on all the others.
+  w.insert_or_assign("max_failed", "100%");
+  w.insert_or_assign("max_unreachable", "100%");
+  w.insert_or_assign("on_failure", "halt");
   // No checks: a host is done once the set is switched, and a kill is never
   // reverted by the checks of the flag it turns off.
   t->insert_or_assign("health", toml::table{{"healthy_for", "0s"}});

@@ -83,14 +83,19 @@ Result<FlagRollouts::Base> FlagRollouts::killBase(const std::string& app, const 
   const std::string flag_app = protocol::flagAppOf(app);
   auto current = ctx_.store().currentReleases();
   if (!current) return current.error();
+  auto newest = ctx_.store().rollouts(flag_app, 1);
+  if (!newest) return newest.error();
   std::vector<Base> candidates;
+  // A kill still rolling out (or superseded by this one) is not current yet:
+  // starting from the current set would turn its flag back on.
+  if (!newest->empty() && newest->front().plan_name.starts_with(kFlagKillPlanPrefix) &&
+      newest->front().state != "rolled_back" && newest->front().state != "rolling_back")
+    candidates.push_back({newest->front().version, newest->front().artifact_digest});
   if (auto it = current->find(flag_app); it != current->end()) {
     auto rel = ctx_.store().release(flag_app, it->second);
     if (!rel) return rel.error();
     if (rel->has_value()) candidates.push_back({it->second, (*rel)->artifact_digest});
   }
-  auto newest = ctx_.store().rollouts(flag_app, 1);
-  if (!newest) return newest.error();
   if (!newest->empty()) candidates.push_back({newest->front().version, newest->front().artifact_digest});
   if (candidates.empty()) return Error(Errc::kNotFound, "app '" + app + "' has no flag set: push one first");
   for (const auto& c : candidates) {

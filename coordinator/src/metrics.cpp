@@ -42,6 +42,17 @@ struct Finished {
 
 bool isKill(const RolloutRecord& r) { return r.plan_name.rfind(kFlagKillPlanPrefix, 0) == 0; }
 
+// A kill aborts the push it supersedes in the request that submits it; an
+// abort further from the kill's submission than this was an operator's.
+constexpr std::int64_t kSupersedeSlackMs = 5'000;
+
+// Whether the kill `k` remedies the push `p` (its newest one submitted before the kill).
+bool remedies(const RolloutRecord& p, const RolloutRecord& k) {
+  if (p.finished_at_ms <= 0) return false;
+  if (p.state == "succeeded") return true;
+  return p.state == "aborted" && p.finished_at_ms + kSupersedeSlackMs >= k.submitted_at_ms;
+}
+
 // The records as the metrics count them (docs/metrics.md "Flag rollouts"): a
 // flag rollout of "flags:web" is a deployment of web, and the flag push a
 // kill remedies (the app's newest push submitted before the kill, if it
@@ -66,9 +77,7 @@ std::vector<RolloutRecord> asCounted(const std::vector<RolloutRecord>& records, 
         if (out[p].submitted_at_ms < out[k].submitted_at_ms &&
             (!remedied || out[p].submitted_at_ms > remedied->submitted_at_ms))
           remedied = &out[p];
-      if (!remedied || (remedied->state != "succeeded" && remedied->state != "aborted") ||
-          remedied->finished_at_ms <= 0)
-        continue;
+      if (!remedied || !remedies(*remedied, out[k])) continue;
       remedied->state = "failed";
       remedied->finished_at_ms = std::max(remedied->finished_at_ms, out[k].submitted_at_ms);
     }

@@ -239,8 +239,12 @@ void RolloutDriver::applyVerdict(ActiveRollout& r, std::size_t wave, const Verdi
 }
 
 void RolloutDriver::onUnhealthy(const std::string& app, const std::string& agent_id) {
-  if (auto r = active_by_app_.find(app); r != active_by_app_.end())
-    rollouts_.at(r->second)->engine->onHostUnhealthy(agent_id, clock_.steadyNow());
+  // A flag set is judged by its app's health (flag_plan.h), and the agent's
+  // idle checks run the app's, never the flag app's: web turning unhealthy
+  // while flags:web bakes counts against the flag rollout too.
+  for (const std::string& judged : {app, protocol::flagAppOf(app)})
+    if (auto r = active_by_app_.find(judged); r != active_by_app_.end())
+      rollouts_.at(r->second)->engine->onHostUnhealthy(agent_id, clock_.steadyNow());
 }
 
 void RolloutDriver::onHostLost(const std::string& agent_id, SteadyTime now) {

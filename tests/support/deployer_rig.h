@@ -76,6 +76,7 @@ class DeployerRig {
       clock.advance(d);
       return true;
     };
+    hooks.superseded = [this](const std::string& app) { return superseded_override && superseded_override(app); };
     flags = std::make_unique<agent::FlagStore>(clock.steadyNow());
     deployer_ = std::make_unique<agent::Deployer>(config, *journal_, std::move(hooks), clock, os_, flags.get());
   }
@@ -150,6 +151,7 @@ class DeployerRig {
       fetch_override;
   std::function<bool(common::Millis)> wait_override;
   std::function<void(const protocol::Report&)> report_override;
+  std::function<bool(const std::string& app)> superseded_override;
 
  private:
   agent::HostOs& os_;

@@ -121,6 +121,26 @@ TEST_CASE("failing health during probation writes the previous flag set back", "
   CHECK(h.rig.reports.back().live_version == "f-1");
 }
 
+TEST_CASE("a newer order of the flag app ends a flag set's probation at once, the set written back", "[agent][flags]") {
+  FlagHost h;
+  REQUIRE(h.push("f-1", flagSet("off")) == Phase::kHealthy);
+  // The kill arrives while f-2 is on probation (healthy, but not yet for healthy_for).
+  bool kill_queued = false;
+  h.rig.superseded_override = [&](const std::string& app) { return kill_queued && app == kFlagApp; };
+  h.rig.wait_override = [&](flotilla::common::Millis d) {
+    h.rig.clock.advance(d);
+    kill_queued = true;
+    return true;
+  };
+  const auto before = h.rig.clock.steadyNow();
+  REQUIRE(h.push("f-2", flagSet("on")) == Phase::kReverted);
+  CHECK(h.rig.clock.steadyNow() - before < flagSpec().health.healthy_for);
+  CHECK_THAT(h.lastMessage(), Contains("superseded"));
+  CHECK(h.liveBytes() == flagSet("off"));
+  CHECK(h.published() == "f-1");
+  CHECK(h.rig.app(kFlagApp).current == "f-1");
+}
+
 TEST_CASE("a first flag set that fails its checks leaves no flags.json", "[agent][flags]") {
   FlagHost h;
   h.os.setUnhealthy();
@@ -233,4 +253,21 @@ TEST_CASE("after a crash at any point of a flag rollout, flags.json matches the 
       CHECK(flotilla::protocol::isTerminal(last->phase));
     }
   }
+}
+
+TEST_CASE("a recovery whose revert fails still serves what flags.json holds", "[agent][flags][crash]") {
+  FlagHost h;
+  REQUIRE(h.push("f-1", flagSet("off")) == Phase::kHealthy);
+  h.os.crash_at = "switching:after";
+  CHECK_THROWS_AS(h.push("f-2", flagSet("on")), FakeCrash);
+  h.os.crash_at.clear();
+  // The set to go back to is gone (a disk repaired by hand, say): the revert cannot happen.
+  fs::remove(h.stored("f-1"));
+  h.rig.restartAgent();
+  h.rig.deployer().recover();
+  CHECK(h.rig.reports.back().phase == Phase::kRevertFailed);
+  CHECK(h.rig.app(kFlagApp).current == "f-2");
+  CHECK(h.liveBytes() == flagSet("on"));
+  // OFREP serves what flags.json holds and the journal says is live, not nothing.
+  CHECK(h.published() == "f-2");
 }

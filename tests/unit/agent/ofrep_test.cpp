@@ -2,12 +2,21 @@
 // bulk evaluations, `$flotilla` in the context, the freshness metadata, ETags;
 // and the server (ofrep_server.h) on loopback: routes by app, the body bound,
 // /metrics, and the FlagStore's sense of how long the coordinator is silent.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -216,5 +225,120 @@ TEST_CASE("OFREP server on loopback: routes by app, bounds the body, serves /met
   CHECK_THAT(metrics->body, Catch::Contains("flotilla_agent_coordinator_silent_seconds 90\n"));
   CHECK_THAT(metrics->body, Catch::Contains("flotilla_agent_flag_sets_refused_total 1\n"));
   CHECK_THAT(metrics->body, Catch::Contains("flotilla_agent_ofrep_evaluations_total 5\n"));
+  server.stop();
+}
+
+TEST_CASE("OFREP refuses a context nested past the evaluator's limit without recursing into it",
+          "[agent][flags][ofrep]") {
+  auto set = liveSet();
+  // As deep as a body within kMaxOfrepBody can nest.
+  const std::size_t depth = flotilla::agent::kMaxOfrepBody / 2 - 16;
+  const std::string body = R"({"context":{"a":)" + std::string(depth, '[') + std::string(depth, ']') + "}}";
+  auto bulk = evaluateAll(set.get(), "web", body, "", host(), now());
+  CHECK(bulk.status == 400);
+  CHECK(parsed(bulk.body)["errorCode"] == "INVALID_CONTEXT");
+  auto one = evaluateOne(set.get(), "web", "new-ui", body, host(), now());
+  CHECK(one.status == 400);
+  CHECK(parsed(one.body)["errorCode"] == "INVALID_CONTEXT");
+  const std::string nested = R"({"context":{"a":)" + std::string(20, '[') + std::string(20, ']') + "}}";
+  CHECK(evaluateOne(set.get(), "web", "new-ui", nested, host(), now()).status == 200);
+}
+
+namespace {
+
+std::size_t openFds() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// A connection the kernel completed within 300 ms (-1 when it did not: the
+// server's backlog is full because it stopped accepting).
+int connectTo(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
+    ::close(fd);
+    return -1;
+  }
+  pollfd p{fd, POLLOUT, 0};
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::poll(&p, 1, 300) != 1 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("OFREP server: idle connections cannot make the agent hold a descriptor each", "[agent][flags][ofrep]") {
+  flotilla::testing::FakeClock clock;
+  FlagStore store(clock.steadyNow());
+  flotilla::agent::OfrepServer server(store, host(), clock);
+  REQUIRE(server.start("127.0.0.1", 0).ok());
+  const std::size_t before = openFds();
+  // Connections that send nothing, until the kernel completes no more (the
+  // server stopped accepting) or there are 200.
+  std::vector<int> idle;
+  for (int misses = 0; idle.size() < 200 && misses < 3;) {
+    const int fd = connectTo(server.port());
+    if (fd < 0)
+      ++misses;
+    else
+      idle.push_back(fd);
+  }
+  // The server holds at most its threads, a short queue of accepted
+  // connections and the one its listener waits with; the rest wait in the kernel.
+  const auto server_held = [&] { return openFds() - before - idle.size(); };
+  const std::size_t bound = 40;
+  std::size_t most = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 1s;
+  while (std::chrono::steady_clock::now() < deadline && most <= bound) {
+    most = std::max(most, server_held());
+    std::this_thread::sleep_for(20ms);
+  }
+  INFO(idle.size() << " connections, the server held " << most << " descriptors");
+  CHECK(most <= bound);
+  for (int fd : idle) ::close(fd);
+  // Once they are gone it answers again.
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_connection_timeout(1s);
+  client.set_read_timeout(2s);
+  bool answered = false;
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (!answered && std::chrono::steady_clock::now() < until) {
+    auto r = client.Get("/metrics");
+    answered = r && r->status == 200;
+  }
+  CHECK(answered);
+  server.stop();
+}
+
+TEST_CASE("OFREP server at the agent's start answers from the sets on disk, not from an empty store",
+          "[agent][flags][ofrep]") {
+  flotilla::testing::FakeClock clock;
+  FlagStore store(clock.steadyNow(), false);  // the worker has not recovered yet
+  flotilla::agent::OfrepServer server(store, host(), clock);
+  REQUIRE(server.start("127.0.0.1", 0).ok());
+  std::thread worker([&] {
+    std::this_thread::sleep_for(300ms);  // the worker's recovery, reading the journal
+    auto set = flotilla::flags::FlagSet::parse(kSet);
+    store.publish(std::make_shared<const LiveFlagSet>(LiveFlagSet{"web", "f-1", std::move(*set), clock.systemNow()}));
+    store.markLoaded();
+  });
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_read_timeout(30s);
+  auto bulk = client.Post("/apps/web/ofrep/v1/evaluate/flags", "{}", "application/json");
+  auto one = client.Post("/apps/web/ofrep/v1/evaluate/flags/color", "{}", "application/json");
+  worker.join();
+  REQUIRE(bulk);
+  CHECK(parsed(bulk->body)["flags"].size() == 4);
+  REQUIRE(one);
+  CHECK(one->status == 200);
   server.stop();
 }

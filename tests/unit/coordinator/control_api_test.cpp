@@ -4,6 +4,7 @@
 
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
+#include "flotilla/coordinator/flag_kill.h"
 #include "flotilla/coordinator/flag_plan.h"
 #include "flotilla/flags/flag_set.h"
 #include "flotilla/protocol/control_flags.h"
@@ -330,6 +331,41 @@ TEST_CASE("control api: a kill turns the flag off in a new set rolled out at onc
   CHECK(set->find("new-ui")->defaultVariant == "off");
   CHECK_FALSE(set->find("new-ui")->targeting.has_value());
   CHECK(set->find("new-ui")->metadata["killedBy"] == "user:ops (ann)");
+}
+
+TEST_CASE("control api: a kill while another kill is still rolling out keeps that one's flag off",
+          "[coordinator][control][flags]") {
+  FakeDaemon d;
+  ControlApi api(d);
+  deployedWeb(d);
+  const std::string both = R"({"flags": {
+    "new-ui": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"},
+    "banner": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"}}})";
+  const std::string v1 = storedFlags(d, both, "flags:web-1");
+  REQUIRE(d.store().setCurrentRelease({"flags:web", v1, "flags:web-1", {}}).ok());
+  // The kill of new-ui, still running: a host or two has not answered yet.
+  auto first = killFlag(both, "new-ui", "", "user:ops", 1);
+  REQUIRE(first.ok());
+  auto first_set = checkFlagSet(first->text, "killed");
+  REQUIRE(first_set.ok());
+  REQUIRE(flotilla::common::atomicWriteFile(d.artifacts / first_set->digest, first_set->text).ok());
+  REQUIRE(d.store()
+              .putRelease({"flags:web", first_set->version, first_set->digest, first_set->text.size(), "", "", ""})
+              .ok());
+  auto plan = flagKillPlan("web", kWebPlan, *first_set, 3, "new-ui");
+  REQUIRE(plan.ok());
+  auto rec = newRolloutRecord("flags:web-2", plan->plan, plan->plan_name, plan->plan_text, "user:ops", "rollout", 3);
+  rec.artifact_digest = first_set->digest;
+  REQUIRE(d.store().insertRollout(rec).ok());
+
+  call(api, json{{"cmd", "flags_kill"}, {"app", "web"}, {"flag", "banner"}});
+  REQUIRE(d.started.size() == 1);
+  auto text = flotilla::common::readFile(d.artifacts / d.started[0].substr(std::string("flags:web ").size()));
+  REQUIRE(text.ok());
+  auto set = flotilla::flags::FlagSet::parse(*text);
+  REQUIRE(set.ok());
+  CHECK(set->find("banner")->defaultVariant == "off");
+  CHECK(set->find("new-ui")->defaultVariant == "off");
 }
 
 TEST_CASE("control api: flags show and history", "[coordinator][control][flags]") {

@@ -4,9 +4,9 @@
 
 #include "flotilla/coordinator/flag_kill.h"
 #include "flotilla/flags/flag_set.h"
+#include "rollout_drive.h"
 
 using namespace flotilla::coordinator;
-using flotilla::Errc;
 
 namespace {
 
@@ -172,6 +172,26 @@ TEST_CASE("flag plan: a kill is one wave of every host, no bake, no checks, unpl
   CHECK(plan->plan_name == std::string(kFlagKillPlanPrefix) + "new-checkout");
 }
 
+TEST_CASE("flag plan: a kill is never rolled back by a host that fails or cannot be reached", "[coordinator][flags]") {
+  // The app's plan allows one failure and rolls back; a kill must not undo
+  // itself on every host because one of a thousand is down or full.
+  auto plan = flagKillPlan("web", kAppPlan, release(), 4, "new-checkout");
+  REQUIRE(plan.ok());
+  CHECK(plan->plan.waves.on_failure != OnFailure::kRollback);
+  rollout_drive::Drive d(plan->plan.waves, 4);
+  d.start();
+  REQUIRE(d.deploys().size() == 4);
+  d.phase("h0", Phase::kFailed);
+  d.lost("h1");
+  d.healthy("h2");
+  d.healthy("h3");
+  d.tick();
+  CHECK(d.rollout.finished());
+  CHECK(d.rollout.state() == RolloutState::kSucceeded);
+  CHECK(d.hostState("h2") == HostState::kHealthy);
+  CHECK_FALSE(d.hasEvent("wave_failed"));
+}
+
 TEST_CASE("flag kill: targeting removed, default the off variant, metadata says who", "[coordinator][flags]") {
   auto killed = killFlag(kSet, "new-checkout", "", "user:ann", 1'700'000'000'000);
   REQUIRE(killed.ok());
@@ -206,6 +226,18 @@ TEST_CASE("flag kill: a flag whose off variant cannot be told needs --variant", 
   auto wrong = killFlag(kSet, "colour", "green", "ops", 0);
   REQUIRE_FALSE(wrong.ok());
   CHECK(wrong.error().code == Errc::kInvalidArgument);
+}
+
+TEST_CASE("flag kill: a disabled flag is enabled at its off variant, not left to the caller's default",
+          "[coordinator][flags]") {
+  const std::string disabled = R"({"flags": {"beta": {"state": "DISABLED", "variants": {"on": true, "off": false},
+                                                      "defaultVariant": "on"}}})";
+  auto killed = killFlag(disabled, "beta", "", "ops", 0);
+  REQUIRE(killed.ok());
+  auto set = flotilla::flags::FlagSet::parse(killed->text);
+  REQUIRE(set.ok());
+  CHECK(set->find("beta")->defaultVariant == "off");
+  CHECK(set->find("beta")->state == flotilla::flags::FlagState::kEnabled);
 }
 
 TEST_CASE("flag kill: an unknown flag is not found", "[coordinator][flags]") {

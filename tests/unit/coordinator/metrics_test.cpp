@@ -594,4 +594,10 @@ TEST_CASE("a kill superseding a push in progress fails it; an earlier failure st
   const ScopeMetrics b = report(rolled, 30).apps.at("web");
   CHECK(b.change_failure_rate.failed == 1);
   CHECK(b.deployment_frequency.deployments == 2);
+  // A push an operator aborted the day before was not aborted by the kill: it stays an abort.
+  const std::vector<RolloutRecord> earlier{flagRec("web", "aborted", nov(20, 11), false, nov(20, 10)),
+                                           flagRec("web", "succeeded", killed_at + 10'000, true, killed_at)};
+  const ScopeMetrics c = report(earlier, 30).apps.at("web");
+  CHECK(c.change_failure_rate.aborted == 1);
+  CHECK(c.change_failure_rate.failed == 0);
 }

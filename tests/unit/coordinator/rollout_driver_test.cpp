@@ -453,6 +453,28 @@ TEST_CASE("rollout driver: an unhealthy app reaches the engine of its rollout on
   CHECK(rig.driver->find(id)->engine->host("h0")->state != HostState::kHealthy);
 }
 
+TEST_CASE("rollout driver: an app unhealthy during its flag rollout's bake fails that host of the flag rollout",
+          "[coordinator][rollout_driver][flags]") {
+  TempDir dir;
+  Rig rig(dir, 3);
+  // A flag set of web (flags:web) rolls out; web's own health is what judges it.
+  const std::string text =
+      "app = \"flags:web\"\nversion = \"f-1\"\nartifact.file = \"flags.json\"\n"
+      "[waves]\nsizes = [\"100%\"]\nmax_parallel = 1000\nbake = \"1h\"\n";
+  auto plan = flotilla::protocol::parsePlan(text, "flag push flags.json", "");
+  REQUIRE(plan.ok());
+  rig.rollout_id = "flags:web-1";
+  auto id = rig.driver->start(RolloutStart{std::move(*plan), text, "flag push flags.json", std::string(64, 'd'), 42,
+                                           "ann", "rollout", "", std::nullopt});
+  REQUIRE(id.ok());
+  rig.rollout_id = *id;
+  rig.iterate();
+  rig.report("h0", Phase::kHealthy);
+  REQUIRE(rig.driver->find(*id)->engine->host("h0")->state == HostState::kHealthy);
+  rig.driver->onUnhealthy("web", "h0");
+  CHECK(rig.driver->find(*id)->engine->host("h0")->state != HostState::kHealthy);
+}
+
 TEST_CASE(
     "rollout driver: a rollout awaiting approval sends nothing, keeps its approvals across a restart, and "
     "approvals expire",

@@ -38,7 +38,8 @@
 // <apps_dir>/web/flags/<version>.json, and the switch writes
 // <apps_dir>/web/flags.json atomically and publishes the set to the FlagStore
 // that OFREP reads. No hooks, no restart; probation runs the order's checks
-// and a failure writes the previous set back. Its crash points are the same
+// and a failure, or a newer order of the flag app waiting (a kill), writes the
+// previous set back. Its crash points are the same
 // names (accepted, fetching, staging, switching, switching:after, probation,
 // reverting, reverting:after and the terminal phases).
 
@@ -74,6 +75,10 @@ struct DeployerHooks {
       handover;
   // Waits until the agent has a session with the coordinator; false when the agent stops first.
   std::function<bool()> wait_online;
+  // Whether an order for `app` has arrived behind the one in hand. A flag
+  // set's probation ends for it (the set is written back): a kill must not
+  // wait out the probation of the set it turns off. Optional.
+  std::function<bool(const std::string& app)> superseded;
 };
 
 // Replaces ${NAME} in `text` with vars[NAME]; an unknown name is an error naming it.

@@ -14,6 +14,7 @@
 // every member is safe from any thread.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -39,8 +40,15 @@ class FlagStore {
  public:
   using Snapshot = std::map<std::string, std::shared_ptr<const LiveFlagSet>, std::less<>>;
 
-  // Silent since `now` until the first session.
-  explicit FlagStore(common::SteadyTime now);
+  // Silent since `now` until the first session. `loaded` false: the agent's
+  // worker has yet to publish the sets on disk (markLoaded), and readers that
+  // wait (waitLoaded) see them rather than an empty store.
+  explicit FlagStore(common::SteadyTime now, bool loaded = true);
+
+  // Worker: every live set on this host is published (after its recovery).
+  void markLoaded();
+  // Any thread: waits up to `d` for markLoaded; whether it happened.
+  bool waitLoaded(common::Millis d) const;
 
   // Worker: `set` is now app set->app's live flag set.
   void publish(std::shared_ptr<const LiveFlagSet> set);
@@ -67,7 +75,9 @@ class FlagStore {
   static constexpr std::int64_t kOnline = -1;
 
   mutable std::mutex mu_;
+  mutable std::condition_variable loaded_cv_;
   std::shared_ptr<const Snapshot> sets_;  // guarded by mu_; the map itself is never changed
+  std::atomic<bool> loaded_;              // set under mu_, so waitLoaded misses no wake-up
   // steady_clock ticks (ms) since which the agent is without a session, kOnline while it has one.
   std::atomic<std::int64_t> silent_since_ms_;
   std::atomic<std::uint64_t> refused_{0};

@@ -10,8 +10,13 @@
 // cpp-httplib on threads of its own (a listener and a small pool), never the
 // reactor's or the worker's: it reads the FlagStore's immutable snapshots, so
 // a slow or stuck client delays no order and no heartbeat. Request bodies are
-// bounded (kMaxOfrepBody). Constructed and stopped by the Agent on its
-// reactor thread.
+// bounded (kMaxOfrepBody), and so are the connections it holds: its threads
+// plus a short queue, past which it stops accepting (clients wait in the
+// kernel's backlog), so local clients cannot use up the agent's descriptors.
+// At the agent's start an evaluation waits (a few seconds at most) until the
+// worker has published the flag sets on disk, rather than answer from an
+// empty store. Constructed and stopped by the Agent on
+// its reactor thread.
 
 #include <cstddef>
 #include <memory>

@@ -1,7 +1,8 @@
 #pragma once
 // The kill switch's flag set (docs/flags.md "The kill switch"): from a flag set,
 // the same set with one flag turned to its off variant on every host: its
-// targeting removed, its defaultVariant the off variant, and its metadata
+// targeting removed, its defaultVariant the off variant, its state ENABLED (a
+// DISABLED flag serves the caller's code default, not the off variant), and its metadata
 // saying who killed it and when. The rest of the document is kept as it was,
 // in its order ($evaluators resolve in document order).
 //

@@ -65,8 +65,10 @@ inline constexpr const char* kFlagPushPlanPrefix = "flag push ";
 Result<FlagPlan> flagPushPlan(const std::string& app, const std::string& app_plan, const FlagSetRelease& set,
                               const FlagWaves& waves, const std::string& source);
 // A kill of `flag`: one wave of every target host at once (max_parallel =
-// `hosts`), no bake, no health check (each host ends at the switch), an
-// unplanned change (docs/metrics.md).
+// `hosts`), no bake, no health check (each host ends at the switch), no
+// failure budget and never rolled back (a host that fails or cannot be reached
+// keeps what it had; the others keep the kill), an unplanned change
+// (docs/metrics.md).
 Result<FlagPlan> flagKillPlan(const std::string& app, const std::string& app_plan, const FlagSetRelease& set,
                               std::size_t hosts, const std::string& flag);
 

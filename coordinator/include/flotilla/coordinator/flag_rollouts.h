@@ -59,9 +59,10 @@ class FlagRollouts {
   struct Base {
     std::string version, digest;
   };
-  // The set a kill starts from: the app's current flag set (the last that
-  // rolled out in full), or the newest one pushed when that has the flag and
-  // the current one does not.
+  // The set a kill starts from: the newest kill's when the newest rollout is
+  // a kill not rolled back (it may still be rolling out: its flag stays off);
+  // else the app's current flag set (the last that rolled out in full), or the
+  // newest one pushed when that has the flag and the current one does not.
   Result<Base> killBase(const std::string& app, const std::string& flag);
   // Writes the set under its digest unless it is there already.
   Status storeSet(const FlagSetRelease& set);

@@ -103,7 +103,8 @@ class RolloutDriver {
   // --- from agents ---
   // A report about open order `ref` (already closed when terminal).
   void onReport(const OrderRef& ref, const std::string& agent_id, protocol::Phase phase, const std::string& message);
-  // An agent's app turned unhealthy.
+  // An agent's app turned unhealthy: a host of the app's rollout, and of its
+  // flag app's (flags:APP, judged by APP's health), fails during a bake.
   void onUnhealthy(const std::string& app, const std::string& agent_id);
   // Analysis samples from an agent, for the rollout they name.
   void onSamples(const std::string& agent_id, const protocol::Samples& m);
