@@ -28,6 +28,36 @@ Result<std::string> readPassword(const std::filesystem::path& file) {
 
 }  // namespace
 
+Status checkStoreUrl(const std::string& url) {
+  auto bad = [&](const std::string& why) {
+    return Error(Errc::kInvalidArgument, "expected postgresql://USER@HOST:PORT/DATABASE: " + why);
+  };
+  std::string rest;
+  for (const char* scheme : {"postgresql://", "postgres://"})
+    if (url.rfind(scheme, 0) == 0) rest = url.substr(std::string(scheme).size());
+  if (rest.empty()) return bad("the URL must start with postgresql://");
+  const auto slash = rest.find('/');
+  if (slash == std::string::npos || slash + 1 >= rest.size() || rest[slash + 1] == '?')
+    return bad("the URL names no database");
+  std::string authority = rest.substr(0, slash);
+  if (const auto at = authority.rfind('@'); at != std::string::npos) {
+    if (authority.substr(0, at).find(':') != std::string::npos)
+      return bad(
+          "the URL carries a password; put it in store.password_file or PGPASSWORD instead, so it never "
+          "shows in a log");
+    authority = authority.substr(at + 1);
+  }
+  const auto colon = authority.rfind(':');
+  const std::string host = colon == std::string::npos ? authority : authority.substr(0, colon);
+  if (host.empty()) return bad("the URL names no host");
+  if (colon != std::string::npos) {
+    const std::string port = authority.substr(colon + 1);
+    const bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stoi(port) == 0 || std::stoi(port) > 65535) return bad("'" + port + "' is not a port");
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Store>> openStore(const StoreOptions& options) {
   if (!options.url.empty()) {
     auto password = readPassword(options.password_file);

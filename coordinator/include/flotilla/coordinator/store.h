@@ -246,6 +246,17 @@ class Store {
   Store& operator=(const Store&) = delete;
 };
 
+// The same store, opened read-only (the HTTP endpoint, dashboard, metrics and
+// notify workers read the store that way, beside the reactor's writer).
+inline StoreOptions asReadOnly(StoreOptions options) {
+  options.read_only = true;
+  return options;
+}
+
+// Checks the form of a store URL, postgresql://USER@HOST[:PORT]/DB (or
+// postgres://), and that it carries no password; the error says what is wrong.
+Status checkStoreUrl(const std::string& url);
+
 // Opens the store `options` names, creating it and bringing its schema up to
 // date unless it is read-only. The one place that knows the implementations.
 Result<std::unique_ptr<Store>> openStore(const StoreOptions& options);
