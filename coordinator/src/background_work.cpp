@@ -39,7 +39,7 @@ BackgroundWork::BackgroundWork(zmq::context_t& ctx, const CoordinatorConfig& con
       clock_(clock),
       to_agent_(std::move(to_agent)),
       to_console_(std::move(to_console)),
-      artifacts_(ctx, config.artifacts_dir, limitsFrom(config), clock),
+      artifacts_(ctx, config.artifacts_dir, limitsFrom(config), clock, storeOptions(config)),
       metrics_(ctx, storeOptions(config)) {}
 
 BackgroundWork::~BackgroundWork() = default;

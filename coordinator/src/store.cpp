@@ -15,18 +15,17 @@ Result<std::unique_ptr<Store>> asStore(Result<std::unique_ptr<T>> opened) {
   return std::unique_ptr<Store>(std::move(*opened));
 }
 
-// The first line of the password file, without its line ending.
-Result<std::string> readPassword(const std::filesystem::path& file) {
-  if (file.empty()) return std::string();
-  std::ifstream in(file);
-  if (!in) return Error(Errc::kIo, "reading the store password from " + file.string());
+}  // namespace
+
+Result<std::string> storePassword(const StoreOptions& options) {
+  if (options.password_file.empty()) return std::string();
+  std::ifstream in(options.password_file);
+  if (!in) return Error(Errc::kIo, "reading the store password from " + options.password_file.string());
   std::string line;
   std::getline(in, line);
   while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
   return line;
 }
-
-}  // namespace
 
 Status checkStoreUrl(const std::string& url) {
   auto bad = [&](const std::string& why) {
@@ -60,7 +59,7 @@ Status checkStoreUrl(const std::string& url) {
 
 Result<std::unique_ptr<Store>> openStore(const StoreOptions& options) {
   if (!options.url.empty()) {
-    auto password = readPassword(options.password_file);
+    auto password = storePassword(options);
     if (!password) return password.error();
     if (options.read_only) return asStore(PgStore::openReadOnly(options.url, *password));
     return asStore(PgStore::open(options.url, *password));

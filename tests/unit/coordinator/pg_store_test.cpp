@@ -7,9 +7,12 @@
 #include <memory>
 #include <string>
 
+#include "flotilla/common/crypto.h"
+#include "flotilla/coordinator/shared_artifacts.h"
 #include "store_records.h"
 #include "support/postgres.h"
 #include "support/temp_dir.h"
+#include "support/text_file.h"
 
 using namespace store_records;  // NOLINT(google-build-using-namespace): the tests' vocabulary
 using flotilla::Errc;
@@ -171,4 +174,38 @@ TEST_CASE("pg store: artifacts are kept whole in chunks and read back", "[coordi
   auto refused = reader->putArtifact("d3", file);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == Errc::kPermission);
+}
+
+TEST_CASE("pg store: shared artifacts published by one coordinator are copied, checked, by another",
+          "[coordinator][store][postgres]") {
+  auto* pg = server();
+  if (!pg) return;
+  const auto url = pg->createDatabase();
+  { auto writer = valueOf(openStore({.url = url})); }
+  flotilla::testing::TempDir first, second;
+  const std::string bytes(PgStore::kArtifactChunkBytes + 17, 'x');
+  const auto digest = flotilla::common::blake2bHex(
+      flotilla::common::Bytes(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+  const auto file = first.write(digest, bytes);
+
+  CHECK(flotilla::coordinator::openSharedArtifacts({.file = "x.db"}) == nullptr);  // SQLite shares none
+  auto a = flotilla::coordinator::openSharedArtifacts({.url = url});
+  auto b = flotilla::coordinator::openSharedArtifacts({.url = url});
+  REQUIRE(a);
+  REQUIRE(b);
+  ok(a->publish(digest, file));
+  ok(b->fetchInto(digest, second.path()));
+  CHECK(flotilla::testing::readFile(second.path() / digest) == bytes);
+
+  auto missing = b->fetchInto(std::string(64, '0'), second.path());
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == Errc::kNotFound);
+
+  // A copy altered in the database is refused and leaves nothing behind.
+  std::filesystem::remove(second.path() / digest);
+  pg->query(databaseOf(url), "UPDATE artifact_chunks SET bytes = 'tampered' WHERE \"offset\" = 0");
+  auto tampered = b->fetchInto(digest, second.path());
+  REQUIRE_FALSE(tampered.ok());
+  CHECK(tampered.error().code == Errc::kCorrupt);
+  CHECK(std::filesystem::is_empty(second.path()));
 }

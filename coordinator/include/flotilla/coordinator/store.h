@@ -253,6 +253,10 @@ inline StoreOptions asReadOnly(StoreOptions options) {
   return options;
 }
 
+// The PostgreSQL password: the first line of options.password_file, or ""
+// (libpq then reads PGPASSWORD or ~/.pgpass) when there is none.
+Result<std::string> storePassword(const StoreOptions& options);
+
 // Checks the form of a store URL, postgresql://USER@HOST[:PORT]/DB (or
 // postgres://), and that it carries no password; the error says what is wrong.
 Status checkStoreUrl(const std::string& url);
