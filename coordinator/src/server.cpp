@@ -72,6 +72,8 @@ Status Server::start() {
   auto store = openStore(storeOptions(config_));
   if (!store) return store.error();
   store_ = std::move(*store);
+  // store.url carries no password (config.cpp refuses one), so it may be logged.
+  if (!config_.store_url.empty()) spdlog::info("store: PostgreSQL at {}", config_.store_url);
   auto agents = store_->loadAgents();
   if (!agents) return agents.error();
   agents_.load(std::move(*agents));
