@@ -473,4 +473,6 @@ Result<std::vector<VerdictRecord>> PgStore::verdicts(const std::string& rollout_
   return out;
 }
 
+#undef FLOTILLA_ROLLOUT_COLUMNS
+
 }  // namespace flotilla::coordinator

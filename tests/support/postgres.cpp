@@ -14,6 +14,7 @@ namespace {
 
 constexpr const char* kBinDir = "/usr/lib/postgresql/15/bin";
 constexpr const char* kSuperuser = "flotilla";
+constexpr const char* kSetpriv = "/usr/bin/setpriv";
 
 std::string& unavailable() {
   static std::string why;
@@ -41,8 +42,13 @@ PostgresServer::PostgresServer() {
 PostgresServer::~PostgresServer() { stop(); }
 
 std::vector<std::string> PostgresServer::asOwner(std::vector<std::string> argv) const {
-  if (::geteuid() != 0) return argv;
-  std::vector<std::string> out{"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"};
+  const bool root = ::geteuid() == 0;
+  if (!root && !std::filesystem::exists(kSetpriv)) return argv;
+  // setpriv execs in place (the pid stays the server's); --pdeathsig ends the
+  // server with a fast shutdown should the test binary die without stopping it.
+  std::vector<std::string> out{kSetpriv, "--pdeathsig", "INT"};
+  if (root) out.insert(out.end(), {"--reuid=postgres", "--regid=postgres", "--init-groups"});
+  out.push_back("--");
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
 }
