@@ -91,7 +91,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& optio
   const std::string display = redactUrl(options.url);
   // expand_dbname: `dbname` holds the whole URI; the keywords after it override its parts.
   std::vector<const char*> keys{"dbname", "application_name", "connect_timeout"};
-  std::vector<const char*> values{options.url.c_str(), "flotilla-coordinator", "10"};
+  std::vector<const char*> values{options.url.c_str(), "flotilla-coordinator", "5"};
   if (!options.password.empty()) {
     keys.push_back("password");
     values.push_back(options.password.c_str());

@@ -9,7 +9,8 @@
 // A connection that the server drops (restart, pg_terminate_backend, network)
 // fails the query in flight with a kUnavailable error that says so; the next
 // query resets the connection first (PQreset) and reports again if the server
-// is still unreachable. What happens to a transaction the drop interrupted is
+// is still unreachable. Connecting blocks the calling thread for at most 5 s
+// (connect_timeout) when the server cannot be reached at all. What happens to a transaction the drop interrupted is
 // the caller's business (PgStore reports its writes as lost).
 //
 // Private to the coordinator library. Used by one thread at a time.
