@@ -8,6 +8,7 @@ packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libsodium-dev libspdlog-dev
   catch2 libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev
   libarchive-dev libcurl4-openssl-dev libsystemd-dev libcpp-httplib-dev
+  libpq-dev postgresql  # the PostgreSQL store (libpq) and the real PostgreSQL 15 its tests start
   libhowardhinnant-date-dev  # date/tz: freeze windows in IANA time zones (brings libdate-tz3)
   python3 tar gzip curl iproute2 procps
   dpkg-dev lintian  # scripts/package.sh: dpkg-shlibdeps, dpkg-buildflags; the packages checked

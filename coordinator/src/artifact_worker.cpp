@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include <spdlog/spdlog.h>
 
+#include "flotilla/coordinator/shared_artifacts.h"
 #include "flotilla/protocol/control.h"
 
 namespace flotilla::coordinator {
@@ -31,8 +33,8 @@ json errorBody(const Error& e) { return control::ErrorReply{errcName(e.code), e.
 // The worker thread's state: the upload sessions, and the loop that serves the reactor.
 class ArtifactLoop {
  public:
-  ArtifactLoop(std::filesystem::path dir, UploadLimits limits, const common::Clock& clock)
-      : dir_(dir), clock_(clock), uploads_(std::move(dir), limits, clock) {}
+  ArtifactLoop(std::filesystem::path dir, UploadLimits limits, const common::Clock& clock, const StoreOptions& store)
+      : dir_(dir), clock_(clock), uploads_(std::move(dir), limits, clock), shared_(openSharedArtifacts(store)) {}
 
   void run(WorkerPipe::WorkerEnd& pipe) {
     if (auto removed = uploads_.removeStale(); !removed)
@@ -87,7 +89,7 @@ class ArtifactLoop {
           uploads_.append(id, args.value("offset", std::uint64_t{0}), common::Bytes(data, frames[2].size()));
       body = received ? json(control::UploadChunkReply{*received}) : errorBody(received.error());
     } else if (op == "end") {
-      auto stored = uploads_.finish(id);
+      auto stored = share(uploads_.finish(id));
       if (stored) spdlog::info("artifact {} stored ({} bytes)", stored->digest, stored->size);
       body = stored ? json(control::UploadEndReply{stored->digest, stored->size}) : errorBody(stored.error());
     } else {
@@ -108,6 +110,30 @@ class ArtifactLoop {
     pipe.send(std::move(reply));
   }
 
+  // Publishes a stored upload to the shared store; one that cannot be shared
+  // is not kept here either, so that a retried upload shares it.
+  Result<StoredArtifact> share(Result<StoredArtifact> stored) {
+    if (!stored || !shared_) return stored;
+    auto published = shared_->publish(stored->digest, dir_ / stored->digest);
+    if (published.ok()) return stored;
+    std::error_code ec;
+    std::filesystem::remove(dir_ / stored->digest, ec);
+    return published.error().context("artifact " + stored->digest + " could not be shared through the store");
+  }
+
+  // Opens artifact `digest` for reading, copying it from the shared store first when it is not here.
+  int openArtifact(const std::string& digest) {
+    int fd = ::open((dir_ / digest).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 || errno != ENOENT || !shared_) return fd;
+    if (auto copied = shared_->fetchInto(digest, dir_); !copied.ok()) {
+      if (copied.error().code != Errc::kNotFound)
+        spdlog::warn("fetching artifact {}: {}", digest, copied.error().message);
+      return -1;
+    }
+    spdlog::info("artifact {} copied from the shared store", digest);
+    return ::open((dir_ / digest).c_str(), O_RDONLY | O_CLOEXEC);
+  }
+
   void toAgent(WorkerPipe::WorkerEnd& pipe, const std::string& rid, std::string payload) {
     Frames out;
     out.push_back(frameOf("agent"));
@@ -122,7 +148,7 @@ class ArtifactLoop {
       toAgent(pipe, rid, protocol::encode(protocol::Refusal{protocol::RefusalCode::kFetchBadDigest, "bad digest"}));
       return;
     }
-    int fd = ::open((dir_ / digest).c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = openArtifact(digest);
     if (fd < 0) {
       toAgent(pipe, rid,
               protocol::encode(protocol::Refusal{protocol::RefusalCode::kFetchNoArtifact, "no artifact " + digest}));
@@ -152,17 +178,19 @@ class ArtifactLoop {
   std::filesystem::path dir_;
   const common::Clock& clock_;
   UploadSessions uploads_;
+  std::unique_ptr<SharedArtifacts> shared_;  // nullptr: artifacts are not shared (SQLite)
 };
 
 }  // namespace
 
 ArtifactWorker::ArtifactWorker(zmq::context_t& ctx, std::filesystem::path artifacts_dir, UploadLimits limits,
-                               const common::Clock& clock) {
-  pipe_ = std::make_unique<WorkerPipe>(ctx, "artifacts",
-                                       [dir = std::move(artifacts_dir), limits, &clock](WorkerPipe::WorkerEnd& end) {
-                                         ArtifactLoop loop(dir, limits, clock);
-                                         loop.run(end);
-                                       });
+                               const common::Clock& clock, StoreOptions store) {
+  pipe_ = std::make_unique<WorkerPipe>(
+      ctx, "artifacts",
+      [dir = std::move(artifacts_dir), limits, &clock, store = std::move(store)](WorkerPipe::WorkerEnd& end) {
+        ArtifactLoop loop(dir, limits, clock, store);
+        loop.run(end);
+      });
 }
 
 ArtifactWorker::~ArtifactWorker() = default;

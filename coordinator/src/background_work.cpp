@@ -39,8 +39,8 @@ BackgroundWork::BackgroundWork(zmq::context_t& ctx, const CoordinatorConfig& con
       clock_(clock),
       to_agent_(std::move(to_agent)),
       to_console_(std::move(to_console)),
-      artifacts_(ctx, config.artifacts_dir, limitsFrom(config), clock),
-      metrics_(ctx, config.store_file) {}
+      artifacts_(ctx, config.artifacts_dir, limitsFrom(config), clock, storeOptions(config)),
+      metrics_(ctx, storeOptions(config)) {}
 
 BackgroundWork::~BackgroundWork() = default;
 

@@ -149,6 +149,16 @@ Status readStore(const fs::path& file, const toml::table& root, CoordinatorConfi
   FLOTILLA_TRY(readString(file, **store, "artifacts", "store.artifacts", artifacts));
   c.store_file = resolve(c.dir, store_file);
   c.artifacts_dir = resolve(c.dir, artifacts);
+  FLOTILLA_TRY(readString(file, **store, "url", "store.url", c.store_url));
+  if (auto st = checkStoreUrl(c.store_url); !c.store_url.empty() && !st.ok())
+    return Error(Errc::kInvalidArgument,
+                 where(file, (*store)->get("url")->source()) + ": store.url: " + st.error().message);
+  std::string password_file;
+  FLOTILLA_TRY(readString(file, **store, "password_file", "store.password_file", password_file));
+  if (!password_file.empty() && c.store_url.empty())
+    return Error(Errc::kInvalidArgument, where(file, (*store)->get("password_file")->source()) +
+                                             ": store.password_file: set only with store.url (PostgreSQL)");
+  if (!password_file.empty()) c.store_password_file = resolve(c.dir, password_file);
   FLOTILLA_TRY(readDuration(file, **store, "upload_timeout", "store.upload_timeout", c.upload_timeout));
   if (c.upload_timeout.count() <= 0)
     return Error(Errc::kInvalidArgument, file.string() + ": store.upload_timeout must be positive");
@@ -288,6 +298,11 @@ Status handOver(const fs::path& dir, const fs::path& state_dir, const DaemonUser
 
 }  // namespace
 
+StoreOptions storeOptions(const CoordinatorConfig& c, bool read_only) {
+  return StoreOptions{
+      .file = c.store_file, .url = c.store_url, .password_file = c.store_password_file, .read_only = read_only};
+}
+
 std::vector<std::string> operatorIdentities(const CoordinatorConfig& c) {
   std::vector<std::string> out;
   for (const auto& k : c.operators) out.push_back(identityOfKey(k));
@@ -396,7 +411,7 @@ Result<std::string> rotatePlanKey(const CoordinatorConfig& config) {
 }
 
 Result<std::string> createJoinToken(const CoordinatorConfig& config, common::Millis ttl, long uses) {
-  auto store = openStore({.file = config.store_file});
+  auto store = openStore(storeOptions(config));
   if (!store) return store.error();
   std::string token = common::randomHex(32);
   TokenRecord rec;

@@ -94,12 +94,12 @@ json dayFigures(const std::vector<RolloutRecord>& records, std::int64_t day_end_
 
 }  // namespace
 
-DashboardApi::DashboardApi(std::filesystem::path store_file, std::shared_ptr<const DashboardFeed> feed)
-    : store_file_(std::move(store_file)), feed_(std::move(feed)) {}
+DashboardApi::DashboardApi(StoreOptions store, std::shared_ptr<const DashboardFeed> feed)
+    : store_options_(std::move(store)), feed_(std::move(feed)) {}
 
 Result<Store*> DashboardApi::store() {
   if (!store_) {
-    auto opened = openStore({.file = store_file_, .read_only = true});
+    auto opened = openStore(asReadOnly(store_options_));
     if (!opened) return opened.error();
     store_ = std::move(*opened);
   }

@@ -75,14 +75,14 @@ void renderHistogram(PrometheusWriter& out, const std::string& name, const std::
 
 }  // namespace
 
-HttpEndpoint::HttpEndpoint(std::string store_file, std::shared_ptr<LiveGauges> gauges,
-                           std::shared_ptr<DashboardFeed> feed, HttpConfig http)
-    : store_file_(std::move(store_file)),
+HttpEndpoint::HttpEndpoint(StoreOptions store, std::shared_ptr<LiveGauges> gauges, std::shared_ptr<DashboardFeed> feed,
+                           HttpConfig http)
+    : store_options_(std::move(store)),
       gauges_(std::move(gauges)),
       feed_(std::move(feed)),
       http_(std::move(http)),
       auth_(http_.token) {
-  if (feed_ && http_.dashboard) api_ = std::make_unique<DashboardApi>(store_file_, feed_);
+  if (feed_ && http_.dashboard) api_ = std::make_unique<DashboardApi>(store_options_, feed_);
 }
 
 HttpEndpoint::~HttpEndpoint() { stop(); }
@@ -141,7 +141,7 @@ std::string HttpEndpoint::renderMetrics() {
   std::lock_guard<std::mutex> lock(render_mu_);
   std::string text = gauges_->read();
   if (!store_) {
-    auto opened = openStore({.file = store_file_, .read_only = true});
+    auto opened = openStore(asReadOnly(store_options_));
     if (!opened) return text + "# store unavailable: " + opened.error().message + "\n";
     store_ = std::move(*opened);
   }

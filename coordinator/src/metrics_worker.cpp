@@ -35,9 +35,9 @@ json metricsReply(Store& store, const MetricsQuery& q) {
   return j;
 }
 
-MetricsWorker::MetricsWorker(zmq::context_t& ctx, std::filesystem::path store_file) {
-  pipe_ = std::make_unique<WorkerPipe>(ctx, "metrics", [file = std::move(store_file)](WorkerPipe::WorkerEnd& end) {
-    auto store = openStore({.file = file, .read_only = true});
+MetricsWorker::MetricsWorker(zmq::context_t& ctx, StoreOptions store) {
+  pipe_ = std::make_unique<WorkerPipe>(ctx, "metrics", [options = std::move(store)](WorkerPipe::WorkerEnd& end) {
+    auto store = openStore(asReadOnly(options));
     if (!store) spdlog::error("metrics: cannot open the store: {}", store.error().message);
     while (true) {
       auto frames = end.receive(std::nullopt);

@@ -4,11 +4,11 @@
 
 namespace flotilla::coordinator {
 
-Notifier::Notifier(const std::vector<NotifyTarget>& targets, const std::filesystem::path& store_file,
-                   std::int64_t start_seq, const common::Clock& clock) {
+Notifier::Notifier(const std::vector<NotifyTarget>& targets, const StoreOptions& store,
+                   const std::filesystem::path& cursor_dir, std::int64_t start_seq, const common::Clock& clock) {
   for (const auto& t : targets)
-    workers_.push_back(std::make_unique<NotifyWorker>(
-        t, store_file, store_file.parent_path() / ("notify-" + t.name + ".cursor"), start_seq, clock));
+    workers_.push_back(
+        std::make_unique<NotifyWorker>(t, store, cursor_dir / ("notify-" + t.name + ".cursor"), start_seq, clock));
 }
 
 void Notifier::start() {

@@ -44,10 +44,10 @@ bool retryable(int status) { return status == 408 || status == 429 || status >= 
 
 }  // namespace
 
-NotifyWorker::NotifyWorker(NotifyTarget target, std::filesystem::path store_file, std::filesystem::path cursor_file,
+NotifyWorker::NotifyWorker(NotifyTarget target, StoreOptions store, std::filesystem::path cursor_file,
                            std::int64_t start_seq, const common::Clock& clock)
     : target_(std::move(target)),
-      store_file_(std::move(store_file)),
+      store_options_(std::move(store)),
       cursor_file_(std::move(cursor_file)),
       start_seq_(start_seq),
       clock_(clock) {}
@@ -122,7 +122,7 @@ void NotifyWorker::run() {
 
 std::size_t NotifyWorker::readLog(NotifyQueue& queue) {
   if (!store_) {
-    auto opened = openStore({.file = store_file_, .read_only = true});
+    auto opened = openStore(asReadOnly(store_options_));
     if (!opened) {
       spdlog::debug("notify {}: store not readable yet: {}", target_.name, opened.error().message);
       return 0;

@@ -69,9 +69,11 @@ Status Server::start() {
                                          std::to_string(patch) +
                                          " is too old: 4.3.2 or later is required (CVE-2019-13132)");
   FLOTILLA_TRY(common::ensureDir(config_.artifacts_dir, 0750));
-  auto store = openStore({.file = config_.store_file});
+  auto store = openStore(storeOptions(config_));
   if (!store) return store.error();
   store_ = std::move(*store);
+  // store.url carries no password (config.cpp refuses one), so it may be logged.
+  if (!config_.store_url.empty()) spdlog::info("store: PostgreSQL at {}", config_.store_url);
   auto agents = store_->loadAgents();
   if (!agents) return agents.error();
   agents_.load(std::move(*agents));
@@ -133,7 +135,7 @@ Status Server::start() {
   FLOTILLA_TRY(startNotifier());
   publishGauges();
   if (!config_.http.listen.empty()) {
-    http_ = std::make_unique<HttpEndpoint>(config_.store_file.string(), gauges_, feed_, config_.http);
+    http_ = std::make_unique<HttpEndpoint>(storeOptions(config_), gauges_, feed_, config_.http);
     publishDashboard();
     FLOTILLA_TRY(http_->start(config_.http.listen));
   }
@@ -436,7 +438,8 @@ Status Server::startNotifier() {
   // A target without a cursor yet starts with the events recorded from now on.
   auto last = store_->lastEventSeq();
   if (!last) return last.error();
-  notifier_ = std::make_unique<Notifier>(config_.notify, config_.store_file, *last, clock_);
+  notifier_ = std::make_unique<Notifier>(config_.notify, storeOptions(config_), config_.store_file.parent_path(), *last,
+                                         clock_);
   notifier_->start();
   return {};
 }

@@ -61,8 +61,8 @@ struct Fixture {
     agent.state = "online";
     feed->publish({live}, {agent});
     HttpConfig http{"127.0.0.1:0", true, "", std::move(token), metrics_public};
-    endpoint = std::make_unique<HttpEndpoint>((dir.path() / "coordinator.db").string(), std::make_shared<LiveGauges>(),
-                                              feed, http);
+    endpoint = std::make_unique<HttpEndpoint>(StoreOptions{.file = dir.path() / "coordinator.db"},
+                                              std::make_shared<LiveGauges>(), feed, http);
     REQUIRE(endpoint->start("127.0.0.1:0").ok());
   }
   httplib::Client client() const { return httplib::Client("127.0.0.1", endpoint->port()); }

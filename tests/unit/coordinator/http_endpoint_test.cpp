@@ -54,7 +54,7 @@ TEST_CASE("metrics endpoint: a scrape without a store says so and creates none",
   const auto file = dir.path() / "coordinator.db";
   auto gauges = std::make_shared<LiveGauges>();
   gauges->publish("flotilla_active_rollouts 0\n");
-  HttpEndpoint endpoint(file.string(), gauges);
+  HttpEndpoint endpoint({.file = file}, gauges);
   const auto text = endpoint.renderMetrics();
   INFO(text);
   CHECK(text.find("flotilla_active_rollouts 0\n") == 0);
@@ -75,7 +75,7 @@ TEST_CASE("metrics endpoint: a scrape leaves a store of a newer schema version u
     sqlite3_close(db);
   }
   const auto before = fileBytes(file);
-  HttpEndpoint endpoint(file.string(), std::make_shared<LiveGauges>());
+  HttpEndpoint endpoint({.file = file}, std::make_shared<LiveGauges>());
   const auto text = endpoint.renderMetrics();
   INFO(text);
   CHECK(text.find("# store unavailable: ") != std::string::npos);
@@ -93,7 +93,7 @@ TEST_CASE("metrics endpoint: scrapes read what the coordinator commits, without 
   auto& store = **writer;
   REQUIRE(store.insertRollout(finished("web-1", "succeeded")).ok());
 
-  HttpEndpoint endpoint(file.string(), std::make_shared<LiveGauges>());
+  HttpEndpoint endpoint({.file = file}, std::make_shared<LiveGauges>());
   auto text = endpoint.renderMetrics();
   INFO(text);
   CHECK(hasLine(text, "flotilla_rollouts_total{app=\"web\",outcome=\"succeeded\"} 1"));

@@ -115,13 +115,13 @@ TEST_CASE("notify worker: wanted events go in order, once, and a restarted worke
   const auto s2 = log.add("wave_succeeded", 0);
   log.add("rollout_paused");  // not asked for
   {
-    NotifyWorker w(target(receiver.url()), log.file, log.cursor, start, common::RealClock::instance());
+    NotifyWorker w(target(receiver.url()), {.file = log.file}, log.cursor, start, common::RealClock::instance());
     w.start();
     REQUIRE(waitUntil([&] { return w.counters().delivered == 2; }, 10s));
     CHECK(receiver.ids() == std::vector<std::string>{std::to_string(s1), std::to_string(s2)});
   }
   const auto s3 = log.add("rollout_succeeded");
-  NotifyWorker again(target(receiver.url()), log.file, log.cursor, 0, common::RealClock::instance());
+  NotifyWorker again(target(receiver.url()), {.file = log.file}, log.cursor, 0, common::RealClock::instance());
   again.start();
   REQUIRE(waitUntil([&] { return again.counters().delivered == 1; }, 10s));
   CHECK(receiver.ids() == std::vector<std::string>{std::to_string(s1), std::to_string(s2), std::to_string(s3)});
@@ -134,7 +134,7 @@ TEST_CASE("notify worker: a queue that overflows while the receiver fails drops 
   Receiver receiver;
   receiver.answer(503);
   Log log;
-  NotifyWorker w(target(receiver.url(), 2), log.file, log.cursor, 0, common::RealClock::instance());
+  NotifyWorker w(target(receiver.url(), 2), {.file = log.file}, log.cursor, 0, common::RealClock::instance());
   w.start();
   log.add("submitted");
   REQUIRE(waitUntil([&] { return w.counters().failed_attempts >= 1; }, 10s));
@@ -156,7 +156,7 @@ TEST_CASE("notify worker: a notification the receiver refuses with a 4xx is drop
   Receiver receiver;
   receiver.answer(400);
   Log log;
-  NotifyWorker w(target(receiver.url()), log.file, log.cursor, 0, common::RealClock::instance());
+  NotifyWorker w(target(receiver.url()), {.file = log.file}, log.cursor, 0, common::RealClock::instance());
   w.start();
   log.add("submitted");
   REQUIRE(waitUntil([&] { return w.counters().dropped == 1; }, 10s));
@@ -180,7 +180,7 @@ TEST_CASE("notify worker: an HTTPS receiver whose certificate the system does no
   }
   Receiver receiver(std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str()));
   Log log;
-  NotifyWorker w(target(receiver.url("https")), log.file, log.cursor, 0, common::RealClock::instance());
+  NotifyWorker w(target(receiver.url("https")), {.file = log.file}, log.cursor, 0, common::RealClock::instance());
   w.start();
   log.add("submitted");
   REQUIRE(waitUntil([&] { return w.counters().failed_attempts >= 1; }, 10s));
@@ -198,7 +198,7 @@ TEST_CASE(
   Log log;
   log.add("submitted");  // before the target existed: not sent
   const auto s1 = [&] {
-    NotifyWorker w(target(receiver.url()), log.file, log.cursor, *log.store->lastEventSeq(),
+    NotifyWorker w(target(receiver.url()), {.file = log.file}, log.cursor, *log.store->lastEventSeq(),
                    common::RealClock::instance());
     w.start();
     const auto seq = log.add("submitted");
@@ -208,7 +208,7 @@ TEST_CASE(
   const auto s2 = log.add("rollout_succeeded");  // while the coordinator is stopped
   receiver.answer(200);
   // Restarted, it is handed the log's end as every restart is: the cursor file says where it was.
-  NotifyWorker again(target(receiver.url()), log.file, log.cursor, *log.store->lastEventSeq(),
+  NotifyWorker again(target(receiver.url()), {.file = log.file}, log.cursor, *log.store->lastEventSeq(),
                      common::RealClock::instance());
   again.start();
   REQUIRE(waitUntil([&] { return again.counters().delivered == 2; }, 10s));
@@ -224,7 +224,7 @@ TEST_CASE("notify worker: a cursor past the end of the log (the store was replac
   Log log;
   log.add("submitted");
   REQUIRE(common::atomicWriteFile(log.cursor, "100000\n", 0640).ok());  // the old store's
-  NotifyWorker w(target(receiver.url()), log.file, log.cursor, 0, common::RealClock::instance());
+  NotifyWorker w(target(receiver.url()), {.file = log.file}, log.cursor, 0, common::RealClock::instance());
   w.start();
   REQUIRE(waitUntil(
       [&] {
@@ -252,7 +252,7 @@ TEST_CASE("notify worker: stop() cuts short an attempt whose receiver never answ
   Log log;
   auto t = target("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/hook");
   t.timeout = 120s;
-  NotifyWorker w(t, log.file, log.cursor, 0, common::RealClock::instance());
+  NotifyWorker w(t, {.file = log.file}, log.cursor, 0, common::RealClock::instance());
   w.start();
   log.add("submitted");
   pollfd pending{listener, POLLIN, 0};
@@ -283,7 +283,7 @@ TEST_CASE("notify worker: an answer's endless body is cut at the timeout, its 2x
   auto t = target("http://127.0.0.1:" + std::to_string(port) + "/hook");
   t.timeout = 1s;
   {
-    NotifyWorker w(t, log.file, log.cursor, 0, common::RealClock::instance());
+    NotifyWorker w(t, {.file = log.file}, log.cursor, 0, common::RealClock::instance());
     w.start();
     log.add("submitted");
     CHECK(waitUntil([&] { return w.counters().delivered == 1; }, 20s));

@@ -9,7 +9,7 @@
 //   flotilla::Result<std::unique_ptr<Store>> open(bool read_only = false);
 // which opens that same store each time it is called (so a test can close it
 // and open it again, or hold a writer and a reader on it at once).
-// store_contract_test.cpp instantiates it for SqliteStore.
+// store_contract_test.cpp instantiates it for SqliteStore and PgStore.
 
 #include <catch2/catch.hpp>
 #include <cmath>

@@ -25,6 +25,7 @@
 #include <zmq.hpp>
 
 #include "flotilla/common/clock.h"
+#include "flotilla/coordinator/store.h"
 #include "flotilla/coordinator/upload_sessions.h"
 #include "flotilla/coordinator/worker_pipe.h"
 #include "flotilla/protocol/messages.h"
@@ -40,8 +41,11 @@ class ArtifactWorker {
     std::function<void(const std::string& upload_id)> upload_gone;  // expired or failed: forget its credit
   };
 
+  // `store` says where artifacts are shared with other coordinators
+  // (shared_artifacts.h): uploads are published there once stored, and a
+  // fetch of an artifact missing from artifacts_dir is served from there.
   ArtifactWorker(zmq::context_t& ctx, std::filesystem::path artifacts_dir, UploadLimits limits,
-                 const common::Clock& clock);
+                 const common::Clock& clock, StoreOptions store = {});
   ~ArtifactWorker();
 
   void fetch(const std::string& routing_id, const protocol::Fetch& m);

@@ -13,6 +13,7 @@
 #include "flotilla/common/result.h"
 #include "flotilla/coordinator/notify_config.h"
 #include "flotilla/coordinator/policy_gates.h"
+#include "flotilla/coordinator/store.h"
 #include "flotilla/protocol/messages.h"
 
 namespace flotilla::coordinator {
@@ -40,7 +41,11 @@ struct CoordinatorConfig {
   std::string control_group;                 // group owning the IPC socket (mode 0660); empty = the daemon's
   std::vector<common::PublicKey> operators;  // CURVE keys allowed on a tcp:// control endpoint
   std::filesystem::path store_file;          // <dir>/flotilla.db
-  std::filesystem::path artifacts_dir;       // <dir>/artifacts
+  // store.url: the store in PostgreSQL instead of store_file (docs/postgresql.md);
+  // store.password_file: its password (empty = libpq's PGPASSWORD / ~/.pgpass).
+  std::string store_url;
+  std::filesystem::path store_password_file;
+  std::filesystem::path artifacts_dir;                      // <dir>/artifacts
   common::Millis upload_timeout{std::chrono::seconds(60)};  // an upload silent this long is dropped, its file deleted
   common::Millis heartbeat_interval{std::chrono::seconds(5)};
   common::Millis heartbeat_expiry{std::chrono::seconds(15)};
@@ -57,6 +62,9 @@ struct CoordinatorConfig {
   std::vector<common::PublicKey> ci_keys;
   std::vector<NotifyTarget> notify;  // [[notify]]: webhooks told about rollouts (docs/notifications.md)
 };
+
+// Where the store is (store.h), as the config names it: openStore(storeOptions(c)).
+StoreOptions storeOptions(const CoordinatorConfig& c, bool read_only = false);
 
 // The identities (operator_identity.h) of control.operators' keys.
 std::vector<std::string> operatorIdentities(const CoordinatorConfig& c);

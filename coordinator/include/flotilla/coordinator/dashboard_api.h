@@ -26,7 +26,8 @@ namespace flotilla::coordinator {
 
 class DashboardApi {
  public:
-  DashboardApi(std::filesystem::path store_file, std::shared_ptr<const DashboardFeed> feed);
+  // `store` (storeOptions(config)) is only ever opened read-only.
+  DashboardApi(StoreOptions store, std::shared_ptr<const DashboardFeed> feed);
 
   // {"version", "rollouts": [RolloutStatus of each active one, without hosts],
   //  "finished": [RolloutStatus of each finished one listed, without hosts], "history": [HistoryEntry]}
@@ -52,7 +53,7 @@ class DashboardApi {
     return r;
   }
 
-  std::filesystem::path store_file_;
+  StoreOptions store_options_;
   std::shared_ptr<const DashboardFeed> feed_;
   std::mutex mu_;                 // one store read at a time; guards store_
   std::unique_ptr<Store> store_;  // read-only; null until a request opens it

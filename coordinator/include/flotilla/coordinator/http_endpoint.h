@@ -54,8 +54,9 @@ class LiveGauges {
 class HttpEndpoint {
  public:
   // Without a feed (or with http.dashboard off) only /metrics and /healthz are served.
-  HttpEndpoint(std::string store_file, std::shared_ptr<LiveGauges> gauges,
-               std::shared_ptr<DashboardFeed> feed = nullptr, HttpConfig http = {});
+  // `store` (storeOptions(config)) is only ever opened read-only.
+  HttpEndpoint(StoreOptions store, std::shared_ptr<LiveGauges> gauges, std::shared_ptr<DashboardFeed> feed = nullptr,
+               HttpConfig http = {});
   ~HttpEndpoint();
 
   // Binds "HOST:PORT" (loopback unless you mean otherwise) and serves in the background.
@@ -73,7 +74,7 @@ class HttpEndpoint {
   bool screen(const httplib::Request& req, httplib::Response& res) const;
   void stream(httplib::Response& res);
 
-  std::string store_file_;
+  StoreOptions store_options_;
   std::shared_ptr<LiveGauges> gauges_;
   std::shared_ptr<DashboardFeed> feed_;
   HttpConfig http_;

@@ -18,13 +18,15 @@
 #include <zmq.hpp>
 
 #include "flotilla/coordinator/metrics.h"
+#include "flotilla/coordinator/store.h"
 #include "flotilla/coordinator/worker_pipe.h"
 
 namespace flotilla::coordinator {
 
 class MetricsWorker {
  public:
-  MetricsWorker(zmq::context_t& ctx, std::filesystem::path store_file);
+  // `store` (storeOptions(config)) is only ever opened read-only.
+  MetricsWorker(zmq::context_t& ctx, StoreOptions store);
   ~MetricsWorker();
 
   void query(std::uint64_t token, const MetricsQuery& q);

@@ -18,10 +18,10 @@ namespace flotilla::coordinator {
 
 class Notifier {
  public:
-  // Cursors are kept beside the store, in notify-<target name>.cursor;
+  // Cursors are kept in `cursor_dir`, in notify-<target name>.cursor;
   // `start_seq` is where a target without one starts (the log's end now).
-  Notifier(const std::vector<NotifyTarget>& targets, const std::filesystem::path& store_file, std::int64_t start_seq,
-           const common::Clock& clock);
+  Notifier(const std::vector<NotifyTarget>& targets, const StoreOptions& store, const std::filesystem::path& cursor_dir,
+           std::int64_t start_seq, const common::Clock& clock);
 
   void start();
   void stop();

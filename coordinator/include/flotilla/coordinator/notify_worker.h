@@ -49,8 +49,9 @@ class NotifyWorker {
 
   // `cursor_file` keeps the cursor across restarts; without one, the worker
   // starts after `start_seq` (the log's end when the coordinator started).
-  NotifyWorker(NotifyTarget target, std::filesystem::path store_file, std::filesystem::path cursor_file,
-               std::int64_t start_seq, const common::Clock& clock);
+  // `store` (storeOptions(config)) is only ever opened read-only.
+  NotifyWorker(NotifyTarget target, StoreOptions store, std::filesystem::path cursor_file, std::int64_t start_seq,
+               const common::Clock& clock);
   ~NotifyWorker();
   NotifyWorker(const NotifyWorker&) = delete;
   NotifyWorker& operator=(const NotifyWorker&) = delete;
@@ -81,7 +82,7 @@ class NotifyWorker {
   void wait(const NotifyQueue& queue);
 
   const NotifyTarget target_;
-  const std::filesystem::path store_file_;
+  const StoreOptions store_options_;  // read-only
   const std::filesystem::path cursor_file_;
   const std::int64_t start_seq_;
   const common::Clock& clock_;

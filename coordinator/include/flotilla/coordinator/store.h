@@ -2,8 +2,8 @@
 // The coordinator's durable record, in the coordinator's own terms: agents,
 // releases, rollouts with their hosts and events, each app's current release
 // and order sequence, join tokens. `Store` is the interface every part above
-// it uses; SqliteStore (sqlite_store.h) is today's implementation, and another
-// one (PostgreSQL) plugs in behind openStore() without touching its callers.
+// it uses; SqliteStore (sqlite_store.h) is the embedded default and PgStore
+// (pg_store.h) keeps it in PostgreSQL, both behind openStore().
 //
 // The contract every implementation keeps, checked for each of them by
 // tests/unit/coordinator/store_contract.h:
@@ -147,7 +147,12 @@ struct VerdictRecord {
 };
 
 struct StoreOptions {
-  std::filesystem::path file;  // the database file (SQLite, the one implementation today)
+  std::filesystem::path file = {};  // the SQLite database file, when url is empty
+  // A PostgreSQL store instead (pg_store.h): postgresql://USER@HOST:PORT/DB,
+  // without a password. The password comes from password_file (its first
+  // line) or, when that is empty, libpq's PGPASSWORD or ~/.pgpass.
+  std::string url = {};
+  std::filesystem::path password_file = {};
   // Read-only: no schema or migration work and no write; a store that does not
   // exist, or is not at the schema version this code writes, is refused.
   bool read_only = false;
@@ -240,6 +245,21 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 };
+
+// The same store, opened read-only (the HTTP endpoint, dashboard, metrics and
+// notify workers read the store that way, beside the reactor's writer).
+inline StoreOptions asReadOnly(StoreOptions options) {
+  options.read_only = true;
+  return options;
+}
+
+// The PostgreSQL password: the first line of options.password_file, or ""
+// (libpq then reads PGPASSWORD or ~/.pgpass) when there is none.
+Result<std::string> storePassword(const StoreOptions& options);
+
+// Checks the form of a store URL, postgresql://USER@HOST[:PORT]/DB (or
+// postgres://), and that it carries no password; the error says what is wrong.
+Status checkStoreUrl(const std::string& url);
 
 // Opens the store `options` names, creating it and bringing its schema up to
 // date unless it is read-only. The one place that knows the implementations.
