@@ -28,17 +28,26 @@ bool sameIds(const std::vector<control::RolloutStatus>& a, const std::vector<con
 
 }  // namespace
 
-DashboardFeed::DashboardFeed() {
+DashboardFeed::DashboardFeed(std::chrono::milliseconds idle)
+    : idle_(idle), last_read_(std::chrono::steady_clock::now()) {
   now_.rollouts = std::make_shared<const std::vector<control::RolloutStatus>>();
   now_.agents = std::make_shared<const std::vector<control::AgentDoc>>();
 }
 
 void DashboardFeed::publish(std::vector<control::RolloutStatus> rollouts, std::vector<control::AgentDoc> agents) {
   // Compared outside the lock: only the reactor writes, so now_'s pointers stay valid here.
-  Snapshot last = read();
+  Snapshot last = latest();
   const bool rollouts_changed = rollouts != *last.rollouts;
   const bool agents_changed = !sameAgents(agents, *last.agents);
-  if (!rollouts_changed && !agents_changed) return;
+  if (!rollouts_changed && !agents_changed) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stale_ = false;
+      ++publishes_;
+    }
+    changed_.notify_all();
+    return;
+  }
   auto r = rollouts_changed ? std::make_shared<const std::vector<control::RolloutStatus>>(std::move(rollouts))
                             : last.rollouts;
   auto a = agents_changed ? std::make_shared<const std::vector<control::AgentDoc>>(std::move(agents)) : last.agents;
@@ -51,17 +60,37 @@ void DashboardFeed::publish(std::vector<control::RolloutStatus> rollouts, std::v
     if (rollouts_changed) ++now_.rollouts_version;
     if (agents_changed) ++now_.agents_version;
     if (set_changed) ++now_.set_version;
+    stale_ = false;
+    ++publishes_;
   }
   changed_.notify_all();
 }
 
-DashboardFeed::Snapshot DashboardFeed::read() const {
+bool DashboardFeed::wanted() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (std::chrono::steady_clock::now() - last_read_ <= idle_) return true;
+  stale_ = true;
+  return false;
+}
+
+DashboardFeed::Snapshot DashboardFeed::latest() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return now_;
+}
+
+DashboardFeed::Snapshot DashboardFeed::read() const {
+  std::unique_lock<std::mutex> lock(mu_);
+  last_read_ = std::chrono::steady_clock::now();
+  if (stale_) {
+    const auto seen = publishes_;
+    changed_.wait_for(lock, kFreshWait, [&] { return closed_ || publishes_ != seen; });
+  }
   return now_;
 }
 
 std::uint64_t DashboardFeed::waitChange(std::uint64_t after, std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(mu_);
+  last_read_ = std::chrono::steady_clock::now();
   changed_.wait_for(lock, timeout, [&] { return closed_ || now_.version > after; });
   return now_.version;
 }

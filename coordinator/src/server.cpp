@@ -464,7 +464,7 @@ void Server::publishGauges() {
 }
 
 void Server::publishDashboard() {
-  if (!http_ || !config_.http.dashboard) return;
+  if (!http_ || !config_.http.dashboard || !feed_->wanted()) return;
   feed_->publish(feedRollouts(rollouts_->all(), clock_.steadyNow(),
                               [this](const ActiveRollout& r) { return analysis_->interim(r); }),
                  feedAgents(agents_));

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
+#include <thread>
 
 using namespace flotilla::coordinator;
 namespace control = flotilla::protocol::control;
@@ -62,4 +63,28 @@ TEST_CASE("dashboard feed: a waiter wakes on a change, a timeout or a close", "[
   REQUIRE(closed.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   CHECK(closed.get() == 1);
   CHECK(feed.closed());
+}
+
+TEST_CASE("dashboard feed: built only while read, and a read of a stale feed waits for the next publish",
+          "[coordinator][dashboard]") {
+  using namespace std::chrono_literals;
+  DashboardFeed feed(50ms);
+  CHECK(feed.wanted());  // just made: the first page may come at once
+  feed.publish({rollout("running")}, {agent("online")});
+  // Nobody reads: after the idle time the reactor may stop building the documents.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (feed.wanted() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  REQUIRE_FALSE(feed.wanted());
+
+  // A reader of the stale feed gets the next publish, not the old documents.
+  auto reader = std::async(std::launch::async, [&] { return feed.read(); });
+  const auto until = std::chrono::steady_clock::now() + 10s;  // until the read has marked it wanted
+  while (!feed.wanted() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  REQUIRE(feed.wanted());
+  feed.publish({rollout("paused")}, {agent("online")});
+  const auto snap = reader.get();
+  REQUIRE(snap.rollouts->size() == 1);
+  CHECK(snap.rollouts->front().state == "paused");
+  // Fresh again: a read returns at once.
+  CHECK(feed.read().rollouts->front().state == "paused");
 }

@@ -12,6 +12,14 @@
 // swaps shared pointers under a short lock, never waits on a reader); HTTP
 // threads call read() and waitChange(). close() wakes every waiter for good
 // (the endpoint stopping), so no stream outlives the server.
+//
+// On demand: building the documents costs the reactor time in proportion to
+// the hosts, so it builds them only while someone reads them. Every read() and
+// waitChange() (an open page's stream waits every half second) marks the feed
+// wanted; when nobody has read it for `idle`, wanted() says no, the reactor
+// skips publishing, and the feed is stale. The first read() of a stale feed
+// waits for the reactor's next publish (about a second, at most kFreshWait),
+// so nobody is shown old documents.
 
 #include <chrono>
 #include <condition_variable>
@@ -38,10 +46,18 @@ class DashboardFeed {
     std::shared_ptr<const std::vector<protocol::control::AgentDoc>> agents;
   };
 
-  DashboardFeed();
+  static constexpr std::chrono::milliseconds kIdle{10000};
+  static constexpr std::chrono::milliseconds kFreshWait{2000};
+
+  explicit DashboardFeed(std::chrono::milliseconds idle = kIdle);
+
+  // Reactor: whether anyone read the feed within `idle`; when not, the feed is
+  // stale until the next publish() and the reactor need not build the documents.
+  bool wanted();
 
   // Reactor: the documents now; the version grows only when they differ from the last ones.
   void publish(std::vector<protocol::control::RolloutStatus> rollouts, std::vector<protocol::control::AgentDoc> agents);
+  // The documents now; of a stale feed, those of the next publish (or of now after kFreshWait).
   Snapshot read() const;
   // Blocks until the version is above `after`, `timeout` passed or the feed is closed; returns the version then.
   std::uint64_t waitChange(std::uint64_t after, std::chrono::milliseconds timeout) const;
@@ -49,10 +65,16 @@ class DashboardFeed {
   bool closed() const;
 
  private:
+  Snapshot latest() const;
+
+  const std::chrono::milliseconds idle_;
   mutable std::mutex mu_;  // guards everything below
   mutable std::condition_variable changed_;
   Snapshot now_;
   bool closed_ = false;
+  mutable std::chrono::steady_clock::time_point last_read_;  // by an HTTP thread
+  bool stale_ = false;                                       // the reactor skipped publishing since the last publish
+  std::uint64_t publishes_ = 0;                              // every publish, changed or not
 };
 
 // The reactor's documents for the feed: every active rollout with its hosts and, while a
