@@ -22,6 +22,7 @@ constexpr Words<RefusalCode, 10> kRefusalCodes{{
     {RefusalCode::kRejected, "rejected"},
     {RefusalCode::kFetchBadDigest, "fetch_bad_digest"},
     {RefusalCode::kFetchNoArtifact, "fetch_no_artifact"},
+    {RefusalCode::kNotLeader, "not_leader"},
 }};
 
 constexpr Words<HealthState, 3> kHealthStates{{

@@ -24,6 +24,7 @@ enum class RefusalCode : std::uint8_t {
   kRejected,         // an operator rejected the agent
   kFetchBadDigest,   // a fetch named something that is not a digest
   kFetchNoArtifact,  // a fetch named an artifact the coordinator does not have
+  kNotLeader,        // this coordinator is a standby; the detail names the leader's agent endpoint ("" = unknown)
 };
 const char* toString(RefusalCode c);
 RefusalCode refusalCodeFromString(std::string_view s);
