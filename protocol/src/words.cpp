@@ -11,7 +11,7 @@ namespace {
 template <typename E, std::size_t N>
 using Words = std::array<std::pair<E, const char*>, N>;
 
-constexpr Words<RefusalCode, 10> kRefusalCodes{{
+constexpr Words<RefusalCode, 11> kRefusalCodes{{
     {RefusalCode::kUnknown, "unknown"},
     {RefusalCode::kMalformed, "malformed"},
     {RefusalCode::kNotEnrolled, "not_enrolled"},
