@@ -128,12 +128,14 @@ void from_json(const json& j, UploadEndRequest& r) { r.upload_id = text(j, "uplo
 
 void to_json(json& j, const ErrorReply& r) {
   j = {{"ok", false}, {"error", {{"code", r.code}, {"message", r.message}}}};
+  if (!r.leader.empty()) j["error"]["leader"] = r.leader;
 }
 void from_json(const json& j, ErrorReply& r) {
   auto it = j.find("error");
   const json err = it != j.end() && it->is_object() ? *it : json::object();
   r.code = text(err, "code");
   r.message = text(err, "message");
+  r.leader = text(err, "leader");
 }
 
 MalformedReply::MalformedReply(std::string field, const std::string& problem)

@@ -158,9 +158,11 @@ struct PolicyRequest {
 // ---------------------------------------------------------------- replies
 
 struct ErrorReply {
-  std::string code;  // errcName(): invalid_argument, not_found, conflict, ...
+  std::string code;  // errcName(): invalid_argument, not_found, conflict, ...; "not_leader" from a standby
   std::string message;
+  std::string leader;  // with "not_leader": the leader's control endpoint ("" = unknown); absent otherwise
 };
+inline constexpr const char* kNotLeaderCode = "not_leader";
 
 struct EventDoc {
   std::int64_t seq = 0;
