@@ -13,6 +13,7 @@
 #include "flotilla/agent/agent.h"
 #include "flotilla/agent/config.h"
 #include "flotilla/agent/health.h"
+#include "flotilla/agent/real_host_os.h"
 #include "flotilla/agent/self_upgrade.h"
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/log.h"
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
   // keep the variable from hooks and from the next exec.
   if (const char* handed = std::getenv(agent::kHandoverEnv)) cfg->handover_order = handed;
   ::unsetenv(agent::kHandoverEnv);
+  if (!cfg->handover_order.empty()) agent::RealHostOs::pausePoint("handover:exec");
   const std::vector<char*> args(argv, argv + argc + 1);  // with the terminating null
   // The installed binary launches the version the fleet moved this host to.
   if (auto journal = agent::Journal::open(cfg->state_dir); journal.ok() && cfg->handover_order.empty()) {

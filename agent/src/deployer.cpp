@@ -308,7 +308,7 @@ Phase Deployer::handOver(Ctx& c) {
   const fs::path binary = selfBinary(config_, c.body.version);
   // The trial: the new binary must start and shake hands with the
   // coordinator while this agent, its watchdog, waits.
-  const auto timeout = std::max<common::Millis>(c.spec.health.deadline, std::chrono::seconds(5));
+  const auto timeout = protocol::handoverTrial(c.spec.health.deadline);
   report(c, Phase::kRestarting, "trying the new agent: " + binary.string() + " selftest", c.body.version);
   common::ProcessSpec ps;
   ps.argv = {binary.string(), "selftest",

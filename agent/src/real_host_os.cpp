@@ -11,7 +11,11 @@
 #ifdef FLOTILLA_CRASH_POINTS
 #include <signal.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #endif
@@ -79,6 +83,19 @@ void RealHostOs::crashPoint([[maybe_unused]] std::string_view point) {
   spdlog::critical("FLOTILLA_TEST_CRASH_AT={}: killing the agent with SIGKILL", crash_at_);
   spdlog::default_logger()->flush();
   ::raise(SIGKILL);
+#endif
+}
+
+void RealHostOs::pausePoint([[maybe_unused]] std::string_view point) {
+#ifdef FLOTILLA_CRASH_POINTS
+  const char* at = std::getenv("FLOTILLA_TEST_PAUSE_AT");
+  if (!at) return;
+  const std::string_view spec(at);
+  const auto eq = spec.rfind('=');
+  if (eq == std::string_view::npos || spec.substr(0, eq) != point) return;
+  const long ms = std::strtol(std::string(spec.substr(eq + 1)).c_str(), nullptr, 10);
+  std::fprintf(stderr, "FLOTILLA_TEST_PAUSE_AT=%s: pausing %ld ms (fault injection for tests only)\n", at, ms);
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 #endif
 }
 

@@ -89,7 +89,7 @@ void watchHandover(const fs::path& state_dir, const std::string& order_id, commo
 }
 
 Status startHandoverWatchdog(const fs::path& state_dir, const std::string& order_id, common::Millis trial_deadline) {
-  const auto deadline = std::max<common::Millis>(2 * trial_deadline, std::chrono::seconds(10));
+  const auto deadline = protocol::handoverDeadline(trial_deadline);
   const pid_t agent = ::getpid();
   const pid_t child = ::fork();
   if (child < 0) return Error(Errc::kIo, std::string("fork: ") + std::strerror(errno));

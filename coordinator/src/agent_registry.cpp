@@ -85,6 +85,7 @@ Admission AgentRegistry::hello(const std::string& routing_id, const std::string&
   a.record.releases = m.releases;
   a.record.last_seen_ms = now_ms;
   a.last_seen = now;
+  a.handover_until = {};  // a new session: any handover is over
   return Admission{&a, {}};
 }
 
@@ -117,7 +118,7 @@ Result<Agent*> AgentRegistry::decide(const std::string& id, AgentState to) {
 std::vector<Agent*> AgentRegistry::silentSince(common::SteadyTime now, common::Millis expiry) {
   std::vector<Agent*> out;
   for (auto& [id, a] : agents_)
-    if (a.online && now - a.last_seen > expiry) out.push_back(&a);
+    if (a.online && now - a.last_seen > expiry && now >= a.handover_until) out.push_back(&a);
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/coordinator/server.h"
+#include "flotilla/protocol/agent_app.h"
 #include "flotilla/protocol/flag_app.h"
 #include "flotilla/protocol/order.h"
 
@@ -81,6 +82,14 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
   }
   open->reported = true;
   const OrderRef ref = *open;
+  // The agent tries its new binary, then execs it: the connection drops and a
+  // new one says hello when the new agent is up. A loaded host may take longer
+  // than heartbeat_expiry for that; the old agent's watchdog bounds it.
+  if (m.app == protocol::kAgentApp && m.phase == Phase::kRestarting) {
+    if (const ActiveRollout* r = rollouts_->find(ref.rollout_id))
+      a.handover_until = clock_.steadyNow() + protocol::handoverTrial(r->plan.health.deadline) +
+                         protocol::handoverDeadline(protocol::handoverTrial(r->plan.health.deadline));
+  }
   if (m.phase == Phase::kRefused) refusals_.count(m.message);
   if (protocol::isTerminal(m.phase)) {
     orders_.close(m.order_id);

@@ -105,6 +105,33 @@ TEST_CASE("the agent upgrades itself in waves, and a new binary that exits at st
   REQUIRE(f.waitOnline(2));
 }
 
+TEST_CASE("a new agent slower to come back than the heartbeat expiry still takes over: a handover is not a lost host",
+          "[integration][self_upgrade][fault]") {
+#ifndef FLOTILLA_CRASH_POINTS
+  WARN("skipped: flotilla-agent was built without crash points (-DFLOTILLA_CRASH_POINTS=ON, as scripts/test.sh does)");
+  return;
+#else
+  // A loaded host: the new binary takes 5 s to start, more than twice the
+  // coordinator's heartbeat expiry. The handover's own deadline (the trial
+  // plus the watchdog's) bounds it instead.
+  Fleet f;
+  f.startCoordinator({"agents.heartbeat_interval = \"500ms\"", "agents.heartbeat_expiry = \"2s\""});
+  f.initAgent({"h0"});
+  f.startAgentWithEnv({"h0"}, {{"FLOTILLA_TEST_PAUSE_AT", "handover:exec=5000"}});
+  REQUIRE(f.waitOnline(1));
+  const pid_t pid = f.agentPid("h0");
+  const auto id = f.submit(f.writePlan("flotilla-agent", "2", selfRelease(f, "2", binDir() / "agent/flotilla-agent"),
+                                       "sizes = [\"100%\"]", "[health]\nhealthy_for = \"1s\"\ndeadline = \"5s\"\n"));
+  const auto st = f.waitFinished(id, 90s);
+  INFO(st.dump(2));
+  CHECK(st.value("state", "") == "succeeded");
+  CHECK(readFile(f.dir() / "agent-h0.log").find("pausing 5000 ms") != std::string::npos);
+  CHECK(f.agentPid("h0") == pid);
+  CHECK(exeOf(f, "h0") == fs::canonical(f.appsDir("h0") / "flotilla-agent/releases/2/flotilla-agent"));
+  CHECK(f.liveRelease("h0", "flotilla-agent") == "2");
+#endif
+}
+
 TEST_CASE("an agent killed between journaling a handover and the new binary reporting comes back on the old one",
           "[integration][self_upgrade][fault]") {
 #ifndef FLOTILLA_CRASH_POINTS

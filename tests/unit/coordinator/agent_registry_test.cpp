@@ -162,3 +162,25 @@ TEST_CASE("registry: listings and counts by state", "[coordinator][registry]") {
   CHECK(reg.accepted({{"role", "web"}}).size() == 1);
   CHECK(reg.accepted({{"role", "db"}}).empty());
 }
+
+TEST_CASE("registry: an agent handing over to a new binary is not lost before its handover deadline",
+          "[coordinator][registry]") {
+  AgentRegistry reg;
+  FakeClock clock;
+  reg.load({stored("h0", "k0", "accepted")});
+  auto a = reg.hello("r0", "k0", hello("h0"), 1, clock.steadyNow(), tokens(""));
+  REQUIRE(a);
+  a.agent->online = true;
+  a.agent->handover_until = clock.steadyNow() + 30s;
+  clock.advance(20s);
+  CHECK(reg.silentSince(clock.steadyNow(), 10s).empty());
+  clock.advance(10s);
+  CHECK(reg.silentSince(clock.steadyNow(), 10s).size() == 1);
+
+  // The new agent's hello ends the handover: silence counts again from then.
+  a = reg.hello("r1", "k0", hello("h0"), 2, clock.steadyNow(), tokens(""));
+  REQUIRE(a);
+  CHECK(a.agent->handover_until == flotilla::common::SteadyTime{});
+  clock.advance(10s + 1ms);
+  CHECK(reg.silentSince(clock.steadyNow(), 10s).size() == 1);
+}

@@ -8,6 +8,8 @@
 // -DFLOTILLA_CRASH_POINTS=ON (scripts/test.sh does): then the constructor reads
 // FLOTILLA_TEST_CRASH_AT once and crashPoint() SIGKILLs the process at the
 // point it names. Any other build has neither the hook nor the variable's name.
+// The same builds read FLOTILLA_TEST_PAUSE_AT="POINT=MS" in pausePoint(): the
+// process sleeps MS milliseconds there, as a loaded host would.
 
 #include <string>
 
@@ -30,6 +32,8 @@ class RealHostOs final : public HostOs {
                                     const ExtractLimits& limits) override;
   Result<DiskSpace> diskSpace(const std::filesystem::path& dir) override;
   void crashPoint(std::string_view point) override;
+  // Sleeps at `point` when FLOTILLA_TEST_PAUSE_AT names it (crash-point builds only).
+  static void pausePoint(std::string_view point);
 
  private:
   std::string crash_at_;  // the armed point; "" = never (always, without crash points)

@@ -42,10 +42,11 @@
 #include "flotilla/agent/journal.h"
 #include "flotilla/common/clock.h"
 #include "flotilla/common/result.h"
+#include "flotilla/protocol/agent_app.h"
 
 namespace flotilla::agent {
 
-inline constexpr const char* kSelfApp = "flotilla-agent";
+inline constexpr const char* kSelfApp = protocol::kAgentApp;
 inline constexpr const char* kSelfBinary = "flotilla-agent";
 // Set by the old agent when it execs the new one: the order being handed over.
 inline constexpr const char* kHandoverEnv = "FLOTILLA_AGENT_HANDOVER";

@@ -38,6 +38,9 @@ struct Agent {
   std::string routing_id;  // current connection; empty when offline
   bool online = false;
   common::SteadyTime last_seen{};
+  // Handing over to a new agent binary (protocol/agent_app.h): silent on
+  // purpose, so not counted lost before this.
+  common::SteadyTime handover_until{};
   std::map<std::string, std::string> health;  // app -> state
   std::string busy;
 

@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <stdexcept>
@@ -158,6 +159,10 @@ struct PolicyRequest {
 // ---------------------------------------------------------------- replies
 
 struct ErrorReply {
+  ErrorReply() = default;
+  ErrorReply(std::string c, std::string m, std::string l = {})
+      : code(std::move(c)), message(std::move(m)), leader(std::move(l)) {}
+
   std::string code;  // errcName(): invalid_argument, not_found, conflict, ...; "not_leader" from a standby
   std::string message;
   std::string leader;  // with "not_leader": the leader's control endpoint ("" = unknown); absent otherwise
