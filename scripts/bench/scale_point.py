@@ -36,7 +36,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (proc_times, threads, rss_kb, log_ms, flotilla_json)
 
-ONLINE = re.compile(r" agent \S+ online \(")
+ONLINE = re.compile(r" agent (\S+) online \(")
 
 
 def free_port():
@@ -59,15 +59,16 @@ def cpu_by_thread(pid):
 
 
 def online_times(log_path, since_ms):
-    """Millisecond timestamps of the `agent X online` lines at or after since_ms."""
-    times = []
+    """When each agent was first logged online (`agent X online`) at or after since_ms, in ms."""
+    first = {}
     with open(log_path, errors="replace") as f:
         for line in f:
-            if ONLINE.search(line):
+            m = ONLINE.search(line)
+            if m and m.group(1) not in first:
                 ms = bench.log_ms(line)
                 if ms is not None and ms >= since_ms:
-                    times.append(ms)
-    return times
+                    first[m.group(1)] = ms
+    return list(first.values())
 
 
 class Coordinator:
@@ -97,7 +98,7 @@ class Coordinator:
         deadline = time.time() + timeout
         while time.time() < deadline:
             times = online_times(self.log, self.started_ms)
-            if len(set(times)) and len(times) >= n:
+            if len(times) >= n:
                 return times
             time.sleep(0.5)
         return online_times(self.log, self.started_ms)
@@ -142,6 +143,7 @@ def main():
     p.add_argument("--gap", type=float, default=6, help="s between the kill and the restart")
     p.add_argument("--timeout", type=float, default=300)
     a = p.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the processes started are stopped
     work = tempfile.mkdtemp(prefix="flotilla-scale.")
     coord = Coordinator(a.build, work)
     swarm_bin = os.path.join(a.build, "agent", "swarm", "flotilla-swarm")
@@ -221,18 +223,27 @@ def wave(a, coord, work):
     rid = bench.flotilla_json(coord.console, "rollout", plan, timeout=120).get("id")
     state = None
     while time.time() < t0 + a.timeout and rid:
-        state = (bench.flotilla_json(coord.console, "status", rid).get("rollout") or {}).get("state")
+        doc = bench.flotilla_json(coord.console, "status", rid)
+        state = (doc.get("rollout", doc) or {}).get("state")
         peak = max(peak, bench.rss_kb(coord.proc.pid) or 0)
         if state in bench.TERMINAL:
             break
         time.sleep(0.5)
     wall = round(time.time() - t0, 2)
     cpu = cpu_step(cpu0, cpu_by_thread(coord.proc.pid), a.agents)
+    marks = {}  # the coordinator's own times: wave started -> wave ended
+    with open(coord.log, errors="replace") as f:
+        for line in f:
+            for kind in ("wave_started", "wave_succeeded", "wave_failed"):
+                if f"[{rid}] {kind}:" in line:
+                    marks.setdefault(kind, bench.log_ms(line))
+    end = marks.get("wave_succeeded") or marks.get("wave_failed")
+    wave_s = round((end - marks["wave_started"]) / 1000, 3) if end and "wave_started" in marks else None
     db = sqlite3.connect(f"file:{os.path.join(coord.dir, 'flotilla.db')}?mode=ro", uri=True)
     kinds = dict(db.execute("SELECT kind, count(*) FROM events WHERE rollout_id = ? GROUP BY kind", (rid,)))
     hosts = db.execute("SELECT count(*) FROM rollout_hosts WHERE rollout_id = ?", (rid,)).fetchone()[0]
     db.close()
-    emit("wave", {"agents": a.agents, "rollout": rid, "state": state, "submission_to_done_s": wall,
+    emit("wave", {"agents": a.agents, "rollout": rid, "state": state, "submission_to_done_s": wall, "wave_start_to_end_s": wave_s,
                   "events_by_kind": kinds, "events_per_host": round(sum(kinds.values()) / max(1, a.agents), 2),
                   "host_rows": hosts, "artifact_bytes": os.path.getsize(artifact), "fetched": a.fetch,
                   "served_mb": round(os.path.getsize(artifact) * a.agents / 1e6, 1) if a.fetch else 0,
