@@ -418,6 +418,8 @@ def cmd_render(a):
 Measured by `scripts/bench.sh` (release build in `build/bench`, everything on 127.0.0.1), which
 rewrites this file on every run. Targets are DESIGN.md section 6. `flotilla-swarm` (agent/swarm/)
 simulates agents with real sockets, real CURVE and real Ed25519 order verification.
+[scaling.md](scaling.md) takes these figures to 100,000 hosts: where each limit breaks first and
+what removes it.
 
 ## Machine
 
