@@ -87,11 +87,18 @@ void Sampler::run(const Sink& sink) {
       inbox.swap(inbox_);
     }
     for (auto& r : inbox) apply(std::move(r), clock_.steadyNow());
+    // Published before the tick as well as after it: a reader that sees a
+    // scrape of a new request must also see the request as active.
+    if (!inbox.empty()) publishActive();
     tick(clock_.steadyNow(), sink);
-    std::lock_guard lock(mu_);
-    active_apps_.clear();
-    for (const auto& [app, a] : active_) active_apps_.push_back(app);
+    publishActive();
   }
+}
+
+void Sampler::publishActive() {
+  std::lock_guard lock(mu_);
+  active_apps_.clear();
+  for (const auto& [app, a] : active_) active_apps_.push_back(app);
 }
 
 void Sampler::apply(protocol::SampleRequest r, SteadyTime now) {

@@ -94,6 +94,7 @@ class Sampler {
   static void emit(const protocol::SampleRequest& r, std::uint32_t failed_scrapes,
                    std::vector<protocol::Sample> samples, const Sink& sink);
   common::SteadyTime nextDue() const;
+  void publishActive();  // copies the keys of active_ into active_apps_
 
   const std::map<std::string, std::string> vars_;
   const common::Clock& clock_;
