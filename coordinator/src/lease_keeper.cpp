@@ -92,7 +92,7 @@ void LeaseKeeper::watchdogLoop() {
     const auto now = clock_.steadyNow();
     if (now >= deadline) {
       lock.unlock();
-      lose("no renewal succeeded before the local deadline (the database is unreachable or slow)");
+      lose("no renewal succeeded before the local deadline (the database unreachable or slow, or this process paused)");
       return;
     }
     cv_.wait_for(lock, deadline - now);

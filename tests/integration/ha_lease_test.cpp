@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/cluster.h"
@@ -43,6 +44,7 @@ struct HaFleet {
   Fleet f;
   std::string url;
   int http_a = freeTcpPort(), http_b = freeTcpPort();
+  std::string agents_b = "tcp://127.0.0.1:" + std::to_string(freeTcpPort());
   Process a, b;
 
   HaFleet() {
@@ -58,7 +60,7 @@ struct HaFleet {
     fs::copy(f.dir() / "coord", f.dir() / "coord-b", fs::copy_options::recursive);
     std::string text_b = text;
     replaceLine(text_b, "http = ", "http = \"127.0.0.1:" + std::to_string(http_b) + "\"");
-    replaceLine(text_b, "listen = ", "listen = \"tcp://127.0.0.1:" + std::to_string(freeTcpPort()) + "\"");
+    replaceLine(text_b, "listen = ", "listen = \"" + agents_b + "\"");
     replaceLine(text_b, "endpoint = ", "endpoint = \"" + controlB() + "\"");
     std::ofstream(f.dir() / "coord-b/coordinator.toml") << text_b;
   }
@@ -79,6 +81,17 @@ struct HaFleet {
   std::string health(int port) { return httpGet("http://127.0.0.1:" + std::to_string(port) + "/healthz").body; }
   std::string lease(const std::string& column) {
     return pg->query(databaseOf(url), "SELECT " + column + " FROM leadership_lease");
+  }
+  CommandResult consoleB(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{(binDir() / "coordinator/flotilla").string(), "--control", controlB(), "--json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv, 30s);
+  }
+  // What the clients' failover does (built apart): the agent now dials b.
+  void moveAgentToB(const std::string& id) {
+    f.stopAgent(id);
+    setTomlLine(f.agentDir(id) / "agent.toml", "endpoint", "endpoint = \"" + agents_b + "\"");
+    f.startAgent({id});
   }
   std::string logA() { return readFile(f.dir() / "coordinator-a.log"); }
   std::string logB() { return readFile(f.dir() / "coordinator-b.log"); }
@@ -162,8 +175,16 @@ TEST_CASE("ha: a leader paused for three lease TTLs is replaced; woken, it order
   // Paused for three TTLs in all.
   REQUIRE(waitUntil([&] { return std::chrono::steady_clock::now() - paused >= 3 * kTtl; }, 4 * kTtl));
 
+  // A rollout asked of the paused leader: it is read when the leader wakes, if
+  // the leader reads anything before it stops; its writes must not land.
+  const auto plan = h.f.writePlan("web", "2", h.f.makeRelease("2", true), kOneWaveAllAtOnce);
+  CommandResult asked;
+  std::thread console([&] { asked = h.f.console({"rollout", plan.string()}, 60s); });
   h.a.signal(SIGCONT);
   REQUIRE(waitUntil([&] { return h.health(h.http_a).rfind("ok: standby", 0) == 0; }, 30s));
+  console.join();
+  INFO(asked.out << asked.err);
+  CHECK(h.pg->query(databaseOf(h.url), "SELECT count(*) FROM rollouts WHERE version = '2'") == "0");
   CHECK(h.lease("epoch") == "2");
   CHECK(h.lease("holder") != holder_a);
   CHECK(h.logA().find("leadership lost at epoch 1") != std::string::npos);
@@ -208,4 +229,39 @@ TEST_CASE("ha: a leader whose lease backend is terminated stops at once; two lea
                           << " from " << spans[i].from);
     CHECK(spans[i - 1].to <= spans[i].from);
   }
+}
+
+TEST_CASE("ha: the leader killed mid-rollout is replaced within TTL + 5 s and the rollout succeeds, no host twice",
+          "[integration][ha][postgres]") {
+  HaFleet h;
+  if (!h.pg) {
+    WARN("skipped: " << postgresUnavailableReason());
+    return;
+  }
+  h.leadWithAgents();
+  const std::string id =
+      h.f.submit(h.f.writePlan("web", "2", h.f.makeRelease("2", true), "sizes = [1, \"100%\"]\nbake = \"4s\""));
+  // Wave 1 is done and baking: kill the leader.
+  REQUIRE(waitUntil([&] { return h.f.liveRelease("h0", "web") == "2" || h.f.liveRelease("h1", "web") == "2"; }, 60s));
+  const auto killed = std::chrono::steady_clock::now();
+  h.a.signal(SIGKILL);
+  REQUIRE(waitUntil([&] { return h.health(h.http_b).rfind("ok: leader, epoch 2", 0) == 0; }, kTtl + 5s, 20ms));
+  const auto led = std::chrono::steady_clock::now() - killed;
+  WARN("the standby led " << std::chrono::duration_cast<std::chrono::milliseconds>(led).count()
+                          << " ms after the leader was killed (lease TTL 2000 ms)");
+  for (const char* agent : {"h0", "h1"}) h.moveAgentToB(agent);
+  REQUIRE(waitUntil(
+      [&] {
+        const auto st = h.consoleB({"status", id}).json;
+        return st.is_object() && st.value("state", "") == "succeeded";
+      },
+      90s, 200ms));
+  for (const char* agent : {"h0", "h1"}) {
+    CHECK(h.f.liveRelease(agent, "web") == "2");
+    auto restarts = h.f.restarts(agent);
+    CHECK(std::count(restarts.begin(), restarts.end(), "2") == 1);
+  }
+  // The hosts met the new leader: they now refuse anything from epoch 1.
+  CHECK(readFile(h.f.agentDir("h0") / "state/epoch") == "2\n");
+  CHECK(readFile(h.f.agentDir("h1") / "state/epoch") == "2\n");
 }
