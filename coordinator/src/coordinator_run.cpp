@@ -1,5 +1,6 @@
 #include "flotilla/coordinator/coordinator_run.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -92,6 +93,30 @@ Result<std::optional<Taken>> waitForLease(const CoordinatorConfig& config, Leade
   }
 }
 
+// The schema (and with it the lease row) brought up to date, and the lease's
+// own connection. A database that cannot be reached is waited for, each
+// renew interval, rather than given up on: a coordinator that lost its lease
+// because PostgreSQL restarted comes back as a standby by itself. nullptr:
+// stopped by a signal while waiting.
+Result<std::unique_ptr<LeadershipLease>> openLease(const CoordinatorConfig& config, int stop_fd) {
+  auto password = storePassword(storeOptions(config));
+  if (!password) return password.error();
+  while (true) {
+    auto store = openStore(storeOptions(config));
+    if (store) {
+      store->reset();
+      auto lease = LeadershipLease::open(config.store_url, *password);
+      if (lease || lease.error().code != Errc::kUnavailable) return lease;
+      store = lease.error();
+    }
+    if (store.error().code != Errc::kUnavailable) return store.error();
+    spdlog::warn("standby: {}; trying again in {} ms", store.error().message, config.leadership.renewEvery().count());
+    pollfd p{stop_fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(config.leadership.renewEvery().count())) > 0)
+      return std::unique_ptr<LeadershipLease>();
+  }
+}
+
 }  // namespace
 
 Result<RunEnd> runCoordinator(CoordinatorConfig config, const common::Clock& clock,
@@ -102,17 +127,14 @@ Result<RunEnd> runCoordinator(CoordinatorConfig config, const common::Clock& clo
     FLOTILLA_TRY(server.run());
     return RunEnd::kStopped;
   }
-  // The schema (and with it the lease row) exists before anyone reads the lease.
-  {
-    auto store = openStore(storeOptions(config));
-    if (!store) return store.error();
-  }
-  auto password = storePassword(storeOptions(config));
-  if (!password) return password.error();
-  auto lease = LeadershipLease::open(config.store_url, *password);
-  if (!lease) return lease.error();
-  const LeaseHolder me{leaseHolderId(), config.leadership.agents_endpoint, config.leadership.control_endpoint};
   const int stop_fd = stopSignals();
+  auto lease = openLease(config, stop_fd);
+  if (!lease || !*lease) {
+    ::close(stop_fd);
+    if (!lease) return lease.error();
+    return RunEnd::kStopped;
+  }
+  const LeaseHolder me{leaseHolderId(), config.leadership.agents_endpoint, config.leadership.control_endpoint};
   auto taken = waitForLease(config, **lease, me, clock, stop_fd);
   ::close(stop_fd);
   if (!taken) return taken.error();

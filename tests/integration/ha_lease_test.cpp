@@ -265,3 +265,25 @@ TEST_CASE("ha: the leader killed mid-rollout is replaced within TTL + 5 s and th
   CHECK(readFile(h.f.agentDir("h0") / "state/epoch") == "2\n");
   CHECK(readFile(h.f.agentDir("h1") / "state/epoch") == "2\n");
 }
+
+TEST_CASE("ha: PostgreSQL restarted: the leader stops, and one coordinator leads again by itself",
+          "[integration][ha][postgres]") {
+  HaFleet h;
+  if (!h.pg) {
+    WARN("skipped: " << postgresUnavailableReason());
+    return;
+  }
+  h.leadWithAgents();
+  h.pg->stop();
+  const bool gave_up =
+      waitUntil([&] { return h.logA().find("leadership lost at epoch 1") != std::string::npos; }, 10s, 20ms);
+  h.pg->start();
+  REQUIRE(gave_up);
+  REQUIRE(waitUntil([&] { return h.lease("epoch") == "2"; }, 30s, 100ms));
+  const auto leads = [&](int port) { return h.health(port).rfind("ok: leader, epoch 2", 0) == 0; };
+  REQUIRE(waitUntil([&] { return leads(h.http_a) || leads(h.http_b); }, 30s));
+  CHECK(leads(h.http_a) != leads(h.http_b));
+  // The agents kept their release meanwhile.
+  CHECK(h.f.liveRelease("h0", "web") == "1");
+  CHECK(h.f.liveRelease("h1", "web") == "1");
+}
