@@ -72,6 +72,11 @@ struct HaFleet {
       }
   }
 
+  // False after a WARN when PostgreSQL is not installed (the test skips).
+  bool available() const {
+    if (!pg) WARN("skipped: " << postgresUnavailableReason());
+    return pg != nullptr;
+  }
   std::string controlB() const { return "ipc://" + (f.dir() / "coord-b/control.sock").string(); }
   Process start(const std::string& dir, const std::string& log) {
     return Process({(binDir() / "coordinator/flotilla-coordinator").string(), "run", "--config",
@@ -133,10 +138,7 @@ std::vector<Span> leadershipSpans(const std::string& log, const std::string& who
 
 TEST_CASE("ha: a standby answers agents and consoles that it is not the leader", "[integration][ha][postgres]") {
   HaFleet h;
-  if (!h.pg) {
-    WARN("skipped: " << postgresUnavailableReason());
-    return;
-  }
+  if (!h.available()) return;
   h.leadWithAgents();
   auto answer =
       runCommand({(binDir() / "coordinator/flotilla").string(), "--control", h.controlB(), "--json", "agents"}, 20s);
@@ -153,10 +155,7 @@ TEST_CASE("ha: a standby answers agents and consoles that it is not the leader",
 TEST_CASE("ha: a leader paused for three lease TTLs is replaced; woken, it orders nothing and stands by",
           "[integration][ha][postgres]") {
   HaFleet h;
-  if (!h.pg) {
-    WARN("skipped: " << postgresUnavailableReason());
-    return;
-  }
+  if (!h.available()) return;
   h.leadWithAgents();
   const auto holder_a = h.lease("holder");
   const auto restarts_h0 = h.f.restarts("h0").size(), restarts_h1 = h.f.restarts("h1").size();
@@ -198,10 +197,7 @@ TEST_CASE("ha: a leader paused for three lease TTLs is replaced; woken, it order
 TEST_CASE("ha: a leader whose lease backend is terminated stops at once; two leaders never overlap",
           "[integration][ha][postgres]") {
   HaFleet h;
-  if (!h.pg) {
-    WARN("skipped: " << postgresUnavailableReason());
-    return;
-  }
+  if (!h.available()) return;
   h.leadWithAgents();
   const auto killed = std::chrono::steady_clock::now();
   REQUIRE(h.pg->query(databaseOf(h.url), "SELECT count(pg_terminate_backend(holder_backend)) FROM leadership_lease") ==
@@ -234,10 +230,7 @@ TEST_CASE("ha: a leader whose lease backend is terminated stops at once; two lea
 TEST_CASE("ha: the leader killed mid-rollout is replaced within TTL + 5 s and the rollout succeeds, no host twice",
           "[integration][ha][postgres]") {
   HaFleet h;
-  if (!h.pg) {
-    WARN("skipped: " << postgresUnavailableReason());
-    return;
-  }
+  if (!h.available()) return;
   h.leadWithAgents();
   const std::string id =
       h.f.submit(h.f.writePlan("web", "2", h.f.makeRelease("2", true), "sizes = [1, \"100%\"]\nbake = \"4s\""));
@@ -269,10 +262,7 @@ TEST_CASE("ha: the leader killed mid-rollout is replaced within TTL + 5 s and th
 TEST_CASE("ha: PostgreSQL restarted: the leader stops, and one coordinator leads again by itself",
           "[integration][ha][postgres]") {
   HaFleet h;
-  if (!h.pg) {
-    WARN("skipped: " << postgresUnavailableReason());
-    return;
-  }
+  if (!h.available()) return;
   h.leadWithAgents();
   h.pg->stop();
   const bool gave_up =
