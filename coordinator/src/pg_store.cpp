@@ -79,6 +79,10 @@ Status done(const Result<PgRows>& r) { return r.ok() ? Status() : Status(r.error
 PgStore::PgStore(std::unique_ptr<pg::Connection> c, bool read_only) : conn_(std::move(c)), read_only_(read_only) {}
 
 PgStore::~PgStore() {
+  if (fence_epoch_ != 0) {
+    if (in_tx_) (void)commit();  // a fenced unit commits only through the fence check
+    return;
+  }
   if (in_tx_ && conn_->inTransaction() && !conn_->transactionFailed()) (void)conn_->exec("committing", "COMMIT");
 }
 
