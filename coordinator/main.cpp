@@ -2,13 +2,17 @@
 // logging, builds the daemon and runs it.
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/log.h"
 #include "flotilla/coordinator/config.h"
-#include "flotilla/coordinator/server.h"
+#include "flotilla/coordinator/coordinator_run.h"
 
 using namespace flotilla;
 
@@ -40,7 +44,10 @@ int main(int argc, char** argv) {
 
   std::string config_file;
   std::string log_level;
-  auto* run_cmd = app.add_subcommand("run", "Run the coordinator daemon in the foreground (SIGTERM stops it cleanly)");
+  auto* run_cmd = app.add_subcommand(
+      "run",
+      "Run the coordinator daemon in the foreground (SIGTERM stops it cleanly). With store.url it leads under the "
+      "leadership lease or stands by until the lease is free ([leadership], docs/ha.md)");
   run_cmd->add_option("--config", config_file, "Path to coordinator.toml")->required();
   run_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error (default: the config's log_level)");
 
@@ -124,14 +131,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   common::setupLogging("flotilla-coordinator", log_level.empty() ? cfg->log_level : log_level);
-  coordinator::Server server(std::move(*cfg), common::RealClock::instance());
-  if (auto st = server.start(); !st.ok()) {
-    spdlog::critical("{}", st.error().message);
+  // A coordinator that lost its leadership lease starts again from scratch as
+  // a standby (docs/ha.md): this very program, same arguments, same pid.
+  auto relaunch = [argv] {
+    spdlog::warn("restarting as a standby");
+    spdlog::shutdown();
+    ::execv("/proc/self/exe", argv);
+    std::cerr << "flotilla-coordinator: re-executing /proc/self/exe: " << std::strerror(errno) << "\n";
+  };
+  auto ran = coordinator::runCoordinator(std::move(*cfg), common::RealClock::instance(), relaunch);
+  if (!ran) {
+    spdlog::critical("{}", ran.error().message);
     return 1;
   }
-  if (auto st = server.run(); !st.ok()) {
-    spdlog::critical("{}", st.error().message);
-    return 1;
-  }
+  if (*ran == coordinator::RunEnd::kLeadershipLost) return 1;
   return 0;
 }

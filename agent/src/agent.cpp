@@ -151,6 +151,9 @@ Status Agent::start() {
     std::memcpy(config_.plan_key.data(), raw->data(), 32);
   }
   journal_.emplace(std::move(*journal));
+  auto epoch = EpochMark::open(config_.state_dir);
+  if (!epoch) return epoch.error();
+  epoch_.emplace(std::move(*epoch));
   if (config_.flags_listen) {
     ofrep_ = std::make_unique<OfrepServer>(flags_, OfrepHost{config_.id, config_.labels}, clock_);
     if (auto st = ofrep_->start(config_.flags_listen->host, config_.flags_listen->port); !st.ok())
@@ -535,6 +538,7 @@ void Agent::onOrder(const protocol::SignedOrder& order) {
   ctx.agent_id = config_.id;
   ctx.clock_skew_s = config_.clock_skew_s;
   ctx.release_keys = config_.release_keys;
+  ctx.highest_epoch = epoch_->highest();
   auto d = session_.onOrder(order, std::move(ctx), clock_.systemNow(), *this);
   switch (d.kind) {
     case Kind::kNotOnline:
@@ -553,9 +557,18 @@ void Agent::onOrder(const protocol::SignedOrder& order) {
       spdlog::warn("refused order {}: {}", d.order_id.empty() ? "(undecodable)" : d.order_id, d.note);
       return;
     case Kind::kAccepted:
+      // The order's epoch is on disk before the host acts on the order.
+      observeEpoch(d.order.body.epoch);
       sendInternal(pipe_, ExecuteOrder{std::move(d.order)});
       return;
   }
+}
+
+void Agent::observeEpoch(std::uint64_t epoch) {
+  const auto before = epoch_->highest();
+  if (auto st = epoch_->observe(epoch); !st.ok())
+    spdlog::error("{}; orders below it are refused until this agent restarts", st.error().message);
+  if (epoch_->highest() > before) spdlog::info("coordinator leadership epoch {} (was {})", epoch_->highest(), before);
 }
 
 void Agent::onRotation(const protocol::Rotation& r) {
@@ -597,6 +610,7 @@ void Agent::handleCoordinator() {
       [&](auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, protocol::Welcome>) {
+          observeEpoch(x.epoch);
           const auto before = session_.state();
           session_.onWelcome(x, clock_.steadyNow(), *this);
           if (session_.online() && before != Session::State::kOnline)

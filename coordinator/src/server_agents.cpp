@@ -33,6 +33,7 @@ void Server::onHello(const std::string& rid, const std::string& key, const proto
   protocol::Welcome w;
   w.heartbeat_interval_ms = config_.heartbeat_interval.count();
   w.server_time_ms = now_ms;
+  w.epoch = leadership_ ? leadership_->epoch() : 0;
   if (a.state == AgentState::kAccepted) {
     a.online = true;
     w.status = protocol::WelcomeStatus::kAccepted;

@@ -94,14 +94,15 @@ Fetch readFetch(const msgpack::object& o) {
 }
 
 void packBody(Packer& p, const Welcome& m) {
-  p.pack_array(4);
+  p.pack_array(m.epoch != 0 ? 5 : 4);
   p.pack_uint8(static_cast<std::uint8_t>(m.status));
   packStr(p, m.message);
   p.pack_int64(m.heartbeat_interval_ms);
   p.pack_int64(m.server_time_ms);
+  if (m.epoch != 0) p.pack_uint64(m.epoch);
 }
 Welcome readWelcome(const msgpack::object& o) {
-  FieldReader r(o, 4, "welcome");
+  FieldReader r(o, 4, 5, "welcome");
   Welcome m;
   auto status = r.u64();
   if (status > 1) r.fail("unknown status");
@@ -109,6 +110,7 @@ Welcome readWelcome(const msgpack::object& o) {
   m.message = r.str();
   m.heartbeat_interval_ms = r.i64();
   m.server_time_ms = r.i64();
+  if (r.more()) m.epoch = r.u64();
   if (m.heartbeat_interval_ms <= 0) r.fail("heartbeat interval must be positive");
   return m;
 }
@@ -315,7 +317,7 @@ std::string releaseStatement(const std::string& app, const std::string& version,
 std::string encodeOrderBody(const OrderBody& b) {
   msgpack::sbuffer buf;
   Packer p(buf);
-  p.pack_array(14);
+  p.pack_array(b.epoch != 0 ? 15 : 14);
   packStr(p, b.order_id);
   packStr(p, b.target);
   packStr(p, b.rollout_id);
@@ -330,13 +332,15 @@ std::string encodeOrderBody(const OrderBody& b) {
   p.pack_int64(b.expires_at);
   packStr(p, b.key_id);
   packStr(p, b.release_signature);
+  if (b.epoch != 0) p.pack_uint64(b.epoch);
   return finish(buf);
 }
 
 Result<OrderBody> decodeOrderBody(std::string_view bytes) {
   return guarded([&]() -> Result<OrderBody> {
     auto h = unpackWhole(bytes);
-    FieldReader r(h.get(), 14, "order body");
+    // 14 fields: a body without an epoch (a coordinator that leads alone, or one before epochs).
+    FieldReader r(h.get(), 14, 15, "order body");
     OrderBody b;
     b.order_id = r.str();
     b.target = r.str();
@@ -352,6 +356,10 @@ Result<OrderBody> decodeOrderBody(std::string_view bytes) {
     b.expires_at = r.i64();
     b.key_id = r.str();
     b.release_signature = r.str();
+    if (r.more()) {
+      b.epoch = r.u64();
+      if (b.epoch == 0) r.fail("epoch 0 is sent as no epoch field");
+    }
     if (!b.release_signature.empty() &&
         (b.release_signature.size() != 128 ||
          b.release_signature.find_first_not_of("0123456789abcdef") != std::string::npos))

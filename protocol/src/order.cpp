@@ -87,6 +87,10 @@ OrderVerifier::Outcome OrderVerifier::verify(const SignedOrder& order, const Ver
     return refuse(RefusalReason::kBadSignature, "signature does not verify against the pinned plan key");
   if (b.target != ctx.agent_id)
     return refuse(RefusalReason::kWrongTarget, "order is for agent '" + b.target + "', this is '" + ctx.agent_id + "'");
+  if (b.epoch < ctx.highest_epoch)
+    return refuse(RefusalReason::kStaleEpoch, "signed in leadership epoch " + std::to_string(b.epoch) +
+                                                  ", below epoch " + std::to_string(ctx.highest_epoch) +
+                                                  " already seen: that coordinator no longer leads");
   // Compare without overflow: a signed order may carry any int64 times.
   auto addSat = [](std::int64_t a, std::int64_t d) {
     if (d > 0 && a > std::numeric_limits<std::int64_t>::max() - d) return std::numeric_limits<std::int64_t>::max();

@@ -27,6 +27,7 @@
 #include <zmq.hpp>
 
 #include "flotilla/agent/config.h"
+#include "flotilla/agent/epoch_mark.h"
 #include "flotilla/agent/flag_store.h"
 #include "flotilla/agent/journal.h"
 #include "flotilla/agent/sampler.h"
@@ -77,6 +78,8 @@ class Agent final : private SessionPort {
   void onOrder(const protocol::SignedOrder& order);
   void onChunk(const protocol::Chunk& chunk);
   void onRotation(const protocol::Rotation& r);
+  // Raises the highest leadership epoch seen (persisted first; docs/ha.md).
+  void observeEpoch(std::uint64_t epoch);
   void sendFrame(const std::string& payload);
   void finishFetch(Status result);
   void workerMain();
@@ -93,6 +96,7 @@ class Agent final : private SessionPort {
   int stop_fd_ = -1;
   int signal_fd_ = -1;
   std::optional<Journal> journal_;  // moved into the worker at start
+  std::optional<EpochMark> epoch_;  // the highest leadership epoch seen; opened at start
   std::optional<Handover> handover_;
   FlagStore flags_;                     // the worker publishes, the OFREP server reads
   std::unique_ptr<OfrepServer> ofrep_;  // after flags_: stops before the store goes

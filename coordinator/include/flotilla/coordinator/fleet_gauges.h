@@ -33,8 +33,12 @@ struct FleetGauges {
   std::vector<Analysis> analysis;
   std::uint64_t dropped_samples = 0;  // samples not asked for (another rollout, wave, role or metric)
   std::uint64_t break_glass = 0;      // rollouts started past closed policy gates
+  bool leader = true;                 // false: a standby (docs/ha.md); a coordinator without a lease leads
+  std::uint64_t epoch = 0;            // the leadership epoch (0 = no lease)
 };
 
 std::string renderFleetGauges(const FleetGauges& g);
+// flotilla_coordinator_leader and flotilla_coordinator_epoch alone, as a standby serves them.
+std::string renderLeadershipGauges(bool leader, std::uint64_t epoch);
 
 }  // namespace flotilla::coordinator

@@ -55,6 +55,7 @@
 #include "flotilla/coordinator/dashboard_feed.h"
 #include "flotilla/coordinator/event_log.h"
 #include "flotilla/coordinator/http_endpoint.h"
+#include "flotilla/coordinator/lease_keeper.h"
 #include "flotilla/coordinator/notifier.h"
 #include "flotilla/coordinator/order_book.h"
 #include "flotilla/coordinator/order_refusals.h"
@@ -73,6 +74,15 @@ class Server : private ControlContext {
   Server(CoordinatorConfig config, const common::Clock& clock);
   ~Server();
 
+  // Leading under the leadership lease (docs/ha.md; coordinator_run.h calls
+  // it before start()): orders carry its epoch and leave only while it
+  // allows, welcomes name the epoch, and every unit of work of the store is
+  // fenced on the lease held by `holder`. Without it the coordinator leads
+  // alone, in epoch 0, as it always did. `leadership` outlives the Server.
+  void lead(const Leadership* leadership, std::string holder) {
+    leadership_ = leadership;
+    holder_ = std::move(holder);
+  }
   // Opens the store, starts the ZAP handler, then binds the sockets.
   Status start();
   // The reactor loop; returns when stopped (signal or requestStop()).
@@ -92,7 +102,7 @@ class Server : private ControlContext {
   void sweepLiveness(common::SteadyTime now);
   void publishGauges();
   void publishDashboard();  // the dashboard's live documents (dashboard_feed.h), when it is served
-  Status startNotifier();  // [[notify]]: the webhook workers, when there are targets
+  Status startNotifier();   // [[notify]]: the webhook workers, when there are targets
   std::optional<common::SteadyTime> nextDeadline() const;
 
   // --- agents (server_agents.cpp) ---
@@ -148,6 +158,8 @@ class Server : private ControlContext {
 
   CoordinatorConfig config_;
   const common::Clock& clock_;
+  const Leadership* leadership_ = nullptr;  // nullptr: leads alone (no lease)
+  std::string holder_;                      // the lease holder id, with leadership_
   std::unique_ptr<Store> store_;
   zmq::context_t ctx_;
   zmq::socket_t zap_;
