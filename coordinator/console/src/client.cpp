@@ -55,7 +55,7 @@ std::string defaultOperatorName() {
 }
 
 ControlClient::ControlClient(ClientOptions options, std::vector<std::string> endpoints)
-    : options_(std::move(options)), endpoints_(std::move(endpoints)), ctx_(1), sock_(ctx_, zmq::socket_type::dealer) {}
+    : options_(std::move(options)), endpoints_(std::move(endpoints)), ctx_(1) {}
 
 ControlClient::~ControlClient() = default;
 
@@ -140,31 +140,40 @@ Result<std::unique_ptr<ControlClient>> ControlClient::connect(ClientOptions opti
     server = *sk;
   }
   std::unique_ptr<ControlClient> client(new ControlClient(std::move(options), std::move(*endpoints)));
+  if (tcp) client->curve_ = Curve{server, pub, secret};
   try {
-    if (tcp) {
-      client->sock_.set(zmq::sockopt::curve_serverkey, zmq::const_buffer(server.data(), 32));
-      client->sock_.set(zmq::sockopt::curve_publickey, zmq::const_buffer(pub.data(), 32));
-      client->sock_.set(zmq::sockopt::curve_secretkey, zmq::const_buffer(secret.data(), 32));
-      // A key the coordinator does not allow fails the CURVE handshake; only a
-      // socket monitor hears of it (the socket itself just never connects).
-      if (zmq_socket_monitor(client->sock_.handle(), kMonitorEndpoint, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
-        return Error(Errc::kInternal, std::string("socket monitor: ") + zmq_strerror(zmq_errno()));
-      client->monitor_ = zmq::socket_t(client->ctx_, zmq::socket_type::pair);
-      client->monitor_.set(zmq::sockopt::linger, 0);
-      client->monitor_.connect(kMonitorEndpoint);
-      client->key_id_ = common::keyId(pub);
-    }
-    client->sock_.set(zmq::sockopt::linger, 0);
-    // Queue nothing for a coordinator that is not there: a request fails fast
-    // instead of waiting in a pipe. (A reply still in flight when the
-    // coordinator goes away is lost with the connection; the request times out.)
-    client->sock_.set(zmq::sockopt::immediate, 1);
-    client->sock_.set(zmq::sockopt::maxmsgsize, kMaxReplyBytes);
-    client->sock_.connect(client->endpoint());
+    client->open();
   } catch (const zmq::error_t& e) {
     return Error(Errc::kInvalidArgument, "invalid control endpoint '" + client->endpoint() + "': " + e.what());
   }
   return client;
+}
+
+void ControlClient::open() {
+  // A fresh socket for each endpoint: one kept across a disconnect may still
+  // route the next request into the old connection while it closes.
+  monitor_ = zmq::socket_t();
+  sock_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
+  if (curve_) {
+    sock_.set(zmq::sockopt::curve_serverkey, zmq::const_buffer(curve_->server.data(), 32));
+    sock_.set(zmq::sockopt::curve_publickey, zmq::const_buffer(curve_->pub.data(), 32));
+    sock_.set(zmq::sockopt::curve_secretkey, zmq::const_buffer(curve_->secret.data(), 32));
+    // A key the coordinator does not allow fails the CURVE handshake; only a
+    // socket monitor hears of it (the socket itself just never connects).
+    const std::string monitor = kMonitorEndpoint + std::string("-") + std::to_string(++sockets_);
+    if (zmq_socket_monitor(sock_.handle(), monitor.c_str(), ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0) throw zmq::error_t();
+    monitor_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
+    monitor_.set(zmq::sockopt::linger, 0);
+    monitor_.connect(monitor);
+    key_id_ = common::keyId(curve_->pub);
+  }
+  sock_.set(zmq::sockopt::linger, 0);
+  // Queue nothing for a coordinator that is not there: a request fails fast
+  // instead of waiting in a pipe. (A reply still in flight when the
+  // coordinator goes away is lost with the connection; the request times out.)
+  sock_.set(zmq::sockopt::immediate, 1);
+  sock_.set(zmq::sockopt::maxmsgsize, kMaxReplyBytes);
+  sock_.connect(endpoint());
 }
 
 Error ControlClient::unreachable(const std::string& why) const {
@@ -285,27 +294,20 @@ Result<json> ControlClient::requestHere(const json& req, std::string_view attach
 }
 
 void ControlClient::followLeader(const std::string& leader) {
-  const std::string from = endpoint();
   endpoints_.follow(leader);
-  dial(from);
+  reopen();
 }
 
 bool ControlClient::moveOn() {
   if (endpoints_.size() < 2) return false;
-  const std::string from = endpoint();
   endpoints_.advance();
-  dial(from);
+  reopen();
   return true;
 }
 
-void ControlClient::dial(const std::string& from) {
+void ControlClient::reopen() {
   try {
-    sock_.disconnect(from);
-  } catch (const zmq::error_t&) {
-    // Already gone: nothing to undo.
-  }
-  try {
-    sock_.connect(endpoint());
+    open();
   } catch (const zmq::error_t&) {
     // A malformed endpoint named by a standby: the next request finds no
     // connection and moves on.

@@ -18,6 +18,7 @@
 // The client owns the process's ZeroMQ context and its socket; use it from one
 // thread. Transport exceptions stay inside: every failure is a Result.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -31,6 +32,7 @@
 #include <zmq.hpp>
 
 #include "flotilla/common/clock.h"
+#include "flotilla/common/crypto.h"
 #include "flotilla/common/result.h"
 #include "flotilla/protocol/endpoint_list.h"
 
@@ -105,7 +107,10 @@ class ControlClient {
  private:
   ControlClient(ClientOptions options, std::vector<std::string> endpoints);
   Result<json> requestHere(const json& req, std::string_view attachment);
-  void dial(const std::string& from);
+  // A new socket (and, for tcp://, its monitor) dialling endpoint(); throws zmq::error_t.
+  void open();
+  // open(), errors left for the next request to find.
+  void reopen();
   Result<std::optional<json>> receiveFromSocket(common::Millis timeout);
   Error unreachable(const std::string& why) const;
   // The error for a handshake the coordinator refused, if the socket monitor
@@ -118,7 +123,14 @@ class ControlClient {
   zmq::context_t ctx_;
   zmq::socket_t sock_;
   zmq::socket_t monitor_;  // tcp:// only: sock_'s failed handshakes
-  std::string key_id_;     // tcp:// only: the operator key's id, for messages
+  // tcp:// only: the CURVE keys every socket is made with.
+  struct Curve {
+    common::PublicKey server{};
+    std::array<std::uint8_t, 32> pub{}, secret{};
+  };
+  std::optional<Curve> curve_;
+  int sockets_ = 0;     // sockets made, to name each one's monitor
+  std::string key_id_;  // tcp:// only: the operator key's id, for messages
   std::int64_t next_req_ = 1;
   std::deque<json> pending_;  // messages received while waiting for a response
 };
