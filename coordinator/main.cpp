@@ -13,8 +13,32 @@
 #include "flotilla/common/log.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/coordinator_run.h"
+#include "flotilla/coordinator/init_from.h"
 
 using namespace flotilla;
+
+namespace {
+
+int initFrom(const coordinator::InitOptions& init, const std::string& from) {
+  coordinator::InitFromOptions opts;
+  opts.dir = init.dir;
+  opts.from = from;
+  opts.listen = init.listen;
+  opts.control = init.control;
+  opts.advertise = init.advertise;
+  opts.http = init.http;
+  if (auto st = coordinator::initCoordinatorFrom(opts); !st.ok()) {
+    std::cerr << "flotilla-coordinator: " << st.error().message << "\n";
+    return 1;
+  }
+  std::cout << "created " << (init.dir / "coordinator.toml").string() << " with the keys and store of " << from;
+  if (std::filesystem::exists(init.dir / "join.toml"))
+    std::cout << ", and " << (init.dir / "join.toml").string() << " listing both coordinators for agents";
+  std::cout << "\n";
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -41,6 +65,13 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--http", init.http, "HOST:PORT for /metrics and /healthz (default: off)");
   init_cmd->add_option("--token-ttl", token_ttl, "How long the join token in join.toml stays valid")
       ->capture_default_str();
+  std::string from;
+  init_cmd
+      ->add_option("--from", from,
+                   "A second coordinator (a standby, docs/ha.md) made from the coordinator in this directory: the "
+                   "same plan and CURVE keys, store.url and settings, with DIR's own --listen, --control, "
+                   "--advertise and --http; the first must use PostgreSQL (store.url)")
+      ->excludes("--system");
 
   std::string config_file;
   std::string log_level;
@@ -82,6 +113,7 @@ int main(int argc, char** argv) {
       std::cerr << "flotilla-coordinator: init: give DIR, or --system for the package's layout\n";
       return 2;
     }
+    if (!from.empty()) return initFrom(init, from);
     auto d = common::parseDuration(token_ttl);
     if (!d) {
       std::cerr << "flotilla-coordinator: --token-ttl: " << d.error().message << "\n";

@@ -112,7 +112,8 @@ Agent::Agent(AgentConfig config, const common::Clock& clock)
       clock_(clock),
       ctx_(1),
       sampler_(config_.vars, clock),
-      flags_(clock.steadyNow(), false) {}
+      flags_(clock.steadyNow(), false),
+      failover_(config_.coordinator_endpoints, [this](common::Millis max) { return jitter(max); }) {}
 
 Agent::~Agent() {
   if (ofrep_) ofrep_->stop();
@@ -201,13 +202,15 @@ Status Agent::start() {
       return Error(Errc::kInternal, std::string("socket monitor: ") + zmq_strerror(zmq_errno()));
     monitor_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
     monitor_.connect("inproc://flotilla-agent-monitor");
-    coord_.connect(config_.coordinator_endpoint);
+    coord_.connect(failover_.current());
   } catch (const zmq::error_t& e) {
-    return Error(Errc::kUnavailable, "connecting to " + config_.coordinator_endpoint + ": " + e.what());
+    return Error(Errc::kUnavailable, "connecting to " + failover_.current() + ": " + e.what());
   }
+  failover_.start(clock_.steadyNow());
   worker_ = std::thread([this] { workerMain(); });
   sampler_.start([this] { return samplerPipeSink(ctx_); });
-  spdlog::info("agent {} connecting to {}", config_.id, config_.coordinator_endpoint);
+  spdlog::info("agent {} connecting to {}{}", config_.id, failover_.current(),
+               failover_.list().size() > 1 ? " (first of " + std::to_string(failover_.list().size()) + ")" : "");
   return {};
 }
 
@@ -372,7 +375,7 @@ Status Agent::run() {
         {monitor_.handle(), 0, ZMQ_POLLIN, 0}, {sampler_pipe_.handle(), 0, ZMQ_POLLIN, 0},
     };
     const auto now = clock_.steadyNow();
-    SteadyTime next = session_.nextDeadline();
+    SteadyTime next = std::min(session_.nextDeadline(), failover_.nextDeadline());
     if (stopping_) next = std::min(next, stop_deadline);
     try {
       zmq::poll(items, 6, std::chrono::milliseconds(millisUntil(next, now) + 1));
@@ -400,14 +403,13 @@ Status Agent::run() {
     // A session lives on across a dropped connection until the next hello;
     // the coordinator is silent from the drop.
     flags_.sessionChanged(session_.online() && link_up_, t);
-    if (due.reconnect) {
+    const std::string dialled = failover_.current();
+    if (auto to = failover_.onTimer(t)) {
+      spdlog::warn("no session with a leading coordinator at {}; dialling {}", dialled, *to);
+      redial(dialled, *to);
+    } else if (due.reconnect) {
       spdlog::warn("no new session with the coordinator since the connection dropped; reconnecting");
-      try {
-        coord_.disconnect(config_.coordinator_endpoint);
-        coord_.connect(config_.coordinator_endpoint);
-      } catch (const zmq::error_t& e) {
-        spdlog::error("reconnecting to {}: {}", config_.coordinator_endpoint, e.what());
-      }
+      redial(dialled, dialled);
     }
     if (due.fetch_expired) finishFetch(Error(Errc::kTimeout, "download did not finish within fetch_timeout"));
     if (stopping_ && t >= stop_deadline) break;
@@ -427,6 +429,20 @@ Status Agent::run() {
   return {};
 }
 
+void Agent::redial(const std::string& from, const std::string& to) {
+  link_up_ = false;
+  try {
+    coord_.disconnect(from);
+  } catch (const zmq::error_t& e) {
+    spdlog::debug("disconnecting from {}: {}", from, e.what());
+  }
+  try {
+    coord_.connect(to);
+  } catch (const zmq::error_t& e) {
+    spdlog::error("connecting to {}: {}", to, e.what());
+  }
+}
+
 void Agent::handleMonitor() {
   const auto now = clock_.steadyNow();
   bool handshake = false;
@@ -441,7 +457,10 @@ void Agent::handleMonitor() {
         handshake = true;
         dropped_since = false;
         link_up_ = true;
+        failover_.linkUp(now);
       } else if (id == ZMQ_EVENT_DISCONNECTED) {
+        // Only the connection in use counts: one left by a redial is already gone.
+        if (link_up_) failover_.lost(now);
         link_up_ = false;
         if (handshake)
           dropped_since = true;
@@ -613,6 +632,7 @@ void Agent::handleCoordinator() {
           observeEpoch(x.epoch);
           const auto before = session_.state();
           session_.onWelcome(x, clock_.steadyNow(), *this);
+          failover_.welcomed();
           if (session_.online() && before != Session::State::kOnline)
             spdlog::info("connected to the coordinator: {}", x.message);
           else if (session_.state() == Session::State::kPending && before != Session::State::kPending)
@@ -626,7 +646,13 @@ void Agent::handleCoordinator() {
         } else if constexpr (std::is_same_v<T, protocol::SampleRequest>) {
           sampler_.request(std::move(x));
         } else if constexpr (std::is_same_v<T, protocol::Refusal>) {
-          spdlog::warn("coordinator refused: {}: {}", protocol::toString(x.code), x.detail);
+          if (x.code == protocol::RefusalCode::kNotLeader) {
+            spdlog::warn("the coordinator at {} is a standby; the leader is {}", failover_.current(),
+                         x.detail.empty() ? "unknown" : x.detail);
+            failover_.notLeader(x.detail, clock_.steadyNow());
+          } else {
+            spdlog::warn("coordinator refused: {}: {}", protocol::toString(x.code), x.detail);
+          }
           if (auto failed = session_.onRefusal(x, clock_.steadyNow(), *this)) finishFetch(*failed);
         }
       },

@@ -27,6 +27,7 @@
 #include <zmq.hpp>
 
 #include "flotilla/agent/config.h"
+#include "flotilla/agent/endpoint_failover.h"
 #include "flotilla/agent/epoch_mark.h"
 #include "flotilla/agent/flag_store.h"
 #include "flotilla/agent/journal.h"
@@ -82,6 +83,8 @@ class Agent final : private SessionPort {
   void observeEpoch(std::uint64_t epoch);
   void sendFrame(const std::string& payload);
   void finishFetch(Status result);
+  // coord_ dials `to` instead of `from` (the same endpoint: redial it).
+  void redial(const std::string& from, const std::string& to);
   void workerMain();
 
   AgentConfig config_;
@@ -105,7 +108,9 @@ class Agent final : private SessionPort {
   // reports held for a welcome, the download window, the reconnect check.
   Session session_;
   std::mt19937 rng_{std::random_device{}()};  // jitter
-  int fetch_fd_ = -1;                         // the download in hand's file, -1 when none
+  // Which endpoint of the list coord_ dials, and when to move to another.
+  EndpointFailover failover_;
+  int fetch_fd_ = -1;  // the download in hand's file, -1 when none
   bool stopping_ = false;
   bool worker_done_ = false;
   bool link_up_ = false;               // a CURVE handshake succeeded and the connection has not dropped since

@@ -27,7 +27,9 @@ struct AgentConfig {
   // (FLOTILLA_AGENT_HANDOVER, read and cleared by main; self_upgrade.h).
   std::string handover_order;
   std::string id;
-  std::string coordinator_endpoint;
+  // [coordinator] endpoint: one endpoint, or the list of a leader and its
+  // standbys (docs/ha.md "Agents and consoles"), dialled first to last.
+  std::vector<std::string> coordinator_endpoints;
   common::PublicKey coordinator_key{};          // CURVE server key
   common::PublicKey plan_key{};                 // pinned Ed25519 plan key
   std::vector<common::PublicKey> release_keys;  // offline release keys; non-empty = artifacts must be signed
