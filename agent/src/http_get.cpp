@@ -10,16 +10,12 @@
 #include <httplib.h>
 
 #include "flotilla/common/duration.h"
+#include "http_common.h"
 
 namespace flotilla::agent {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return s;
-}
 
 // The host of an authority: "[::1]:80" -> "::1", "example:80" -> "example".
 std::string hostOf(const std::string& authority) {
@@ -28,6 +24,13 @@ std::string hostOf(const std::string& authority) {
     return close == std::string::npos ? authority.substr(1) : authority.substr(1, close - 1);
   }
   return authority.substr(0, authority.find(':'));
+}
+
+}  // namespace
+
+std::string asciiLower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return s;
 }
 
 std::string describeHttpError(httplib::Error err) {
@@ -49,13 +52,11 @@ std::string describeHttpError(httplib::Error err) {
   }
 }
 
-}  // namespace
-
 Result<HttpTarget> parseHttpUrl(const std::string& url) {
   auto bad = [&](const std::string& why) { return Error(Errc::kInvalidArgument, url + ": " + why); };
   const auto sep = url.find("://");
   if (sep == std::string::npos) return bad("not a URL (expected http://host[:port]/path)");
-  std::string scheme = lower(url.substr(0, sep));
+  std::string scheme = asciiLower(url.substr(0, sep));
   if (scheme != "http" && scheme != "https") return bad("unsupported scheme '" + scheme + "' (http or https)");
   const auto host_start = sep + 3;
   auto path_start = url.find_first_of("/?#", host_start);
@@ -79,7 +80,7 @@ Result<HttpTarget> parseHttpUrl(const std::string& url) {
 }
 
 bool isLoopbackHost(const std::string& host) {
-  if (lower(host) == "localhost") return true;
+  if (asciiLower(host) == "localhost") return true;
   in_addr v4{};
   if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
   in6_addr v6{};

@@ -82,6 +82,7 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
   open->reported = true;
   const OrderRef ref = *open;
   if (m.phase == Phase::kRefused) refusals_.count(m.message);
+  if (m.phase == Phase::kFailed) artifact_failures_.count(m.message);
   if (protocol::isTerminal(m.phase)) {
     orders_.close(m.order_id);
     if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());

@@ -1,4 +1,5 @@
 #include "codec_fields.h"
+#include "flotilla/protocol/artifact_source.h"
 #include "flotilla/protocol/flag_app.h"
 
 #include <limits>
@@ -312,10 +313,36 @@ std::string releaseStatement(const std::string& app, const std::string& version,
   return "flotilla-release-v1\n" + app + "\n" + version + "\n" + digest + "\n" + std::to_string(size) + "\n";
 }
 
+namespace {
+
+// An order body's first fields, and its fields with the artifact's URL and digest algorithm appended.
+constexpr std::uint32_t kOrderBodyFields = 14;
+constexpr std::uint32_t kOrderBodyFieldsWithUrl = 16;
+
+void readUrlFields(FieldReader& r, OrderBody& b) {
+  b.artifact_url = r.str();
+  const std::string name = r.str();
+  auto algorithm = digestAlgorithmFromName(name);
+  if (!algorithm) r.fail("unknown artifact digest algorithm '" + name + "'");
+  b.artifact_digest_algorithm = *algorithm;
+  if (!b.artifact_url.empty()) {
+    if (auto st = checkArtifactUrl(b.artifact_url); !st.ok()) r.fail("artifact_url: " + st.error().message);
+    if (b.artifact_digest.empty()) r.fail("an artifact_url needs an artifact_digest");
+  } else if (b.artifact_digest_algorithm != common::DigestAlgorithm::kBlake2b256) {
+    r.fail("an artifact from the coordinator is named by BLAKE2b-256");
+  }
+}
+
+}  // namespace
+
 std::string encodeOrderBody(const OrderBody& b) {
   msgpack::sbuffer buf;
   Packer p(buf);
-  p.pack_array(14);
+  // The fields after the first 14 are written only when they say something,
+  // so an order of an uploaded artifact stays readable by agents that predate them.
+  const bool url_fields =
+      !b.artifact_url.empty() || b.artifact_digest_algorithm != common::DigestAlgorithm::kBlake2b256;
+  p.pack_array(url_fields ? kOrderBodyFieldsWithUrl : kOrderBodyFields);
   packStr(p, b.order_id);
   packStr(p, b.target);
   packStr(p, b.rollout_id);
@@ -330,13 +357,17 @@ std::string encodeOrderBody(const OrderBody& b) {
   p.pack_int64(b.expires_at);
   packStr(p, b.key_id);
   packStr(p, b.release_signature);
+  if (url_fields) {
+    packStr(p, b.artifact_url);
+    packStr(p, digestAlgorithmName(b.artifact_digest_algorithm));
+  }
   return finish(buf);
 }
 
 Result<OrderBody> decodeOrderBody(std::string_view bytes) {
   return guarded([&]() -> Result<OrderBody> {
     auto h = unpackWhole(bytes);
-    FieldReader r(h.get(), 14, "order body");
+    FieldReader r(h.get(), kOrderBodyFields, kOrderBodyFieldsWithUrl, "order body");
     OrderBody b;
     b.order_id = r.str();
     b.target = r.str();
@@ -352,6 +383,7 @@ Result<OrderBody> decodeOrderBody(std::string_view bytes) {
     b.expires_at = r.i64();
     b.key_id = r.str();
     b.release_signature = r.str();
+    if (r.more()) readUrlFields(r, b);
     if (!b.release_signature.empty() &&
         (b.release_signature.size() != 128 ||
          b.release_signature.find_first_not_of("0123456789abcdef") != std::string::npos))

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "flotilla/common/crypto.h"
 #include "flotilla/common/result.h"
 #include "flotilla/protocol/plan.h"
 #include "flotilla/protocol/words.h"
@@ -122,6 +123,13 @@ struct OrderBody {
   std::int64_t expires_at = 0;    // unix seconds
   std::string key_id;             // which plan key signed it
   std::string release_signature;  // hex Ed25519 by an offline release key, "" = unsigned
+  // Appended fields: a body of 14 fields (every body before artifact URLs)
+  // names an artifact fetched from the coordinator by its BLAKE2b-256.
+  // "" = fetched from the coordinator; else the agent downloads it from this
+  // http(s) URL itself (docs/artifacts.md).
+  std::string artifact_url;
+  // What made artifact_digest: BLAKE2b-256, or SHA-256 for a URL artifact whose store names it so.
+  common::DigestAlgorithm artifact_digest_algorithm = common::DigestAlgorithm::kBlake2b256;
 };
 
 // What an offline release key signs: the app, version and exact artifact.
