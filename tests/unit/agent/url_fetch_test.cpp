@@ -147,6 +147,22 @@ TEST_CASE("url fetch: https is verified against the CA it is told to trust", "[a
   }
 }
 
+TEST_CASE("url fetch: an http URL goes through the proxy it is given", "[agent][url_fetch][proxy]") {
+  // The store's host does not even resolve: only the proxy is reached.
+  ArtifactServer proxy;
+  const std::string bytes = blob(4096);
+  // The request target a proxy sees: absolute, with the port (cpp-httplib writes it).
+  proxy.serve("http://store.invalid:80/a.tar", bytes);
+  TempDir dir;
+  auto o = expecting(bytes.size());
+  o.proxy = proxy.url("");
+  auto st = fetchUrl("http://store.invalid/a.tar", dir.path() / "a", o);
+  INFO((st.ok() ? std::string() : st.error().message));
+  REQUIRE(st.ok());
+  CHECK(readFile(dir.path() / "a") == bytes);
+  CHECK(proxy.requests("http://store.invalid:80/a.tar") == 1);
+}
+
 TEST_CASE("no_proxy lists hosts, their subdomains, or every host", "[agent][url_fetch][proxy]") {
   CHECK(listedInNoProxy("store.example.com", "example.com"));
   CHECK(listedInNoProxy("store.example.com", ".example.com"));
