@@ -13,6 +13,7 @@
 #include "flotilla/common/crypto.h"
 #include "support/artifact_server.h"
 #include "support/cluster.h"
+#include "support/http_get.h"
 #include "support/text_file.h"
 
 using namespace flotilla::testing;
@@ -74,7 +75,8 @@ void expectRefused(Fleet& f, const fs::path& plan, const std::string& why, const
 
 TEST_CASE("agents deploy artifacts from an HTTP store and refuse bad downloads", "[integration][artifact_url]") {
   Fleet f;
-  f.startCoordinator();
+  const int http_port = freeTcpPort();
+  f.startCoordinator({"http = \"127.0.0.1:" + std::to_string(http_port) + "\""});
   for (const auto& h : kHosts) {
     f.initAgent(h);
     setTomlLine(f.agentDir(h) / "agent.toml", "fetch_timeout", "fetch_timeout = \"2s\"");
@@ -130,6 +132,23 @@ TEST_CASE("agents deploy artifacts from an HTTP store and refuse bad downloads",
     const std::string id6 = f.submit(urlPlan(f, "6.0", shaPlanArtifact(server, "/web-6.0.tar", v6)));
     CHECK(f.waitFinished(id6, 60s).value("state", "") == "succeeded");
   }
+
+  // Each refused download is counted by its reason (the reactor publishes /metrics every second).
+  const std::string metrics = "http://127.0.0.1:" + std::to_string(http_port) + "/metrics";
+  std::string body;
+  auto counted = [&body](const std::string& reason) {
+    return body.find("flotilla_artifact_failures_total{reason=\"" + reason + "\"}") != std::string::npos;
+  };
+  waitUntil(
+      [&] {
+        body = httpGet(metrics).body;
+        return counted("digest_mismatch") && counted("truncated") && counted("timeout");
+      },
+      10s, 200ms);
+  INFO(body);
+  CHECK(counted("digest_mismatch"));
+  CHECK(counted("truncated"));
+  CHECK(counted("timeout"));
 }
 
 TEST_CASE("an agent fetches https artifacts only from servers its fetch_ca_file vouches for",
