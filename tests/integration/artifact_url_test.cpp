@@ -80,6 +80,8 @@ TEST_CASE("agents deploy artifacts from an HTTP store and refuse bad downloads",
   for (const auto& h : kHosts) {
     f.initAgent(h);
     setTomlLine(f.agentDir(h) / "agent.toml", "fetch_timeout", "fetch_timeout = \"2s\"");
+    // Two releases on disk: a rollback to an older one downloads it again.
+    setTomlLine(f.agentDir(h) / "agent.toml", "keep_releases", "keep_releases = 2");
     f.startAgent(h);
   }
   REQUIRE(f.waitOnline(kHosts.size()));
@@ -132,6 +134,16 @@ TEST_CASE("agents deploy artifacts from an HTTP store and refuse bad downloads",
     const std::string id6 = f.submit(urlPlan(f, "6.0", shaPlanArtifact(server, "/web-6.0.tar", v6)));
     CHECK(f.waitFinished(id6, 60s).value("state", "") == "succeeded");
   }
+
+  // Back to 2.0, pruned from the hosts: its orders name its URL again, from the release the coordinator kept.
+  const int before = server.requests("/web-2.0.tar");
+  auto back = f.console({"rollback", "web", "--to", "2.0"});
+  REQUIRE(back.exit_code == 0);
+  const std::string back_id = back.json["id"].get<std::string>();
+  CHECK(f.waitFinished(back_id, 60s).value("state", "") == "succeeded");
+  for (const auto& h : kHosts) CHECK(f.liveRelease(h, "web") == "2.0");
+  CHECK(server.requests("/web-2.0.tar") >= before + static_cast<int>(kHosts.size()));
+  CHECK(artifactFiles(f) == stored);
 
   // Each refused download is counted by its reason (the reactor publishes /metrics every second).
   const std::string metrics = "http://127.0.0.1:" + std::to_string(http_port) + "/metrics";
