@@ -33,6 +33,16 @@ std::string asciiLower(std::string s) {
   return s;
 }
 
+void configureClient(httplib::Client& client, common::Millis timeout, bool follow_redirects) {
+  timeout = std::max(common::Millis(1), timeout);
+  client.set_connection_timeout(timeout);
+  client.set_read_timeout(timeout);
+  client.set_write_timeout(timeout);
+  client.set_follow_location(follow_redirects);
+  client.set_keep_alive(false);
+  client.set_decompress(false);
+}
+
 std::string describeHttpError(httplib::Error err) {
   switch (err) {
     case httplib::Error::Connection:
@@ -92,16 +102,10 @@ Result<HttpResponse> httpGet(const std::string& url, const HttpGetOptions& optio
   auto target = parseHttpUrl(url);
   if (!target) return target.error();
   const auto deadline = Clock::now() + options.timeout;
-  const auto timeout = std::max(common::Millis(1), options.timeout);
 
   httplib::Client client(target->origin);
   if (!client.is_valid()) return Error(Errc::kInvalidArgument, url + ": cannot parse the host and port");
-  client.set_connection_timeout(timeout);
-  client.set_read_timeout(timeout);
-  client.set_write_timeout(timeout);
-  client.set_follow_location(false);
-  client.set_keep_alive(false);
-  client.set_decompress(false);
+  configureClient(client, options.timeout, false);
 
   HttpResponse out;
   std::size_t received = 0;

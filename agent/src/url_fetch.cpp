@@ -185,16 +185,10 @@ Status fetchUrl(const std::string& url, const std::filesystem::path& dest, const
   auto target = parseHttpUrl(url);
   if (!target) return target.error();
   const auto deadline = Clock::now() + options.timeout;
-  const auto timeout = std::max(common::Millis(1), options.timeout);
 
   httplib::Client client(target->origin);
   if (!client.is_valid()) return Error(Errc::kInvalidArgument, url + ": cannot parse the host and port");
-  client.set_connection_timeout(timeout);
-  client.set_read_timeout(timeout);
-  client.set_write_timeout(timeout);
-  client.set_follow_location(true);
-  client.set_keep_alive(false);
-  client.set_decompress(false);
+  configureClient(client, options.timeout, true);
   client.enable_server_certificate_verification(true);
   if (!options.ca_file.empty()) client.set_ca_cert_path(options.ca_file.string());
   if (!options.proxy.empty()) {
