@@ -17,6 +17,7 @@
 #include "flotilla/agent/deployer.h"
 #include "flotilla/agent/ofrep_server.h"
 #include "flotilla/agent/real_host_os.h"
+#include "flotilla/agent/url_fetch.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/protocol/order.h"
@@ -251,7 +252,30 @@ struct WorkerInbox {
 
 // The Deployer's way out: reports and download requests go to the reactor,
 // waits end early when the agent stops.
-DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
+// Downloads from an artifact URL run on the worker (blocking) and end early
+// when the agent stops; the pipe is looked at every kStopPoll as bytes arrive.
+constexpr common::Millis kStopPoll{100};
+
+Status fetchFromUrl(WorkerInbox& inbox, const AgentConfig& config, const common::Clock& clock, const std::string& url,
+                    std::uint64_t size, const std::filesystem::path& dest) {
+  auto proxy = proxyFor(url, config.fetch_proxy, ProxyEnvironment::fromProcess());
+  if (!proxy) return proxy.error();
+  UrlFetchOptions options;
+  options.expected_size = size;
+  options.timeout = config.fetch_timeout;
+  options.ca_file = config.fetch_ca_file;
+  options.proxy = *proxy;
+  auto next_poll = clock.steadyNow();
+  options.cancelled = [&inbox, &clock, &next_poll] {
+    if (clock.steadyNow() < next_poll) return inbox.stopping;
+    next_poll = clock.steadyNow() + kStopPoll;
+    inbox.pollFor(common::Millis(0));
+    return inbox.stopping;
+  };
+  return fetchUrl(url, dest, options);
+}
+
+DeployerHooks workerHooks(WorkerInbox& inbox, const AgentConfig& config, const common::Clock& clock) {
   DeployerHooks hooks;
   hooks.report = [&inbox](const protocol::Report& r) { sendInternal(inbox.pipe, ReportOut{r}); };
   hooks.wait = [&inbox, &clock](common::Millis d) {
@@ -283,6 +307,10 @@ DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
     if (!inbox.fetch_result) return Error(Errc::kUnavailable, "agent stopping");
     return *inbox.fetch_result;
   };
+  hooks.fetch_url = [&inbox, &config, &clock](const std::string& url, std::uint64_t size,
+                                              const std::filesystem::path& dest) {
+    return fetchFromUrl(inbox, config, clock, url, size, dest);
+  };
   return hooks;
 }
 
@@ -294,7 +322,7 @@ void Agent::workerMain() {
   Journal journal = std::move(*journal_);
   WorkerInbox inbox(pipe);
   RealHostOs host_os;
-  Deployer deployer(config_, journal, workerHooks(inbox, clock_), clock_, host_os, &flags_);
+  Deployer deployer(config_, journal, workerHooks(inbox, config_, clock_), clock_, host_os, &flags_);
   protocol::HealthMap health;
   auto publish = [&](const std::string& busy) { sendInternal(pipe, StateUpdate{deployer.releases(), health, busy}); };
 

@@ -9,6 +9,7 @@
 
 #include <toml++/toml.h>
 
+#include "flotilla/agent/url_fetch.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/protocol/endpoint_list.h"
@@ -212,7 +213,7 @@ Status checkKnownKeys(const fs::path& file, const toml::table& root) {
   static const std::set<std::string> kKnown = {
       "id",        "apps_dir",   "state_dir",          "run_as",       "keep_releases", "fetch_timeout", "stop_grace",
       "log_level", "clock_skew", "max_artifact_bytes", "release_keys", "coordinator",   "keys",          "labels",
-      "vars",      "flags"};
+      "vars",      "flags",      "fetch_proxy",        "fetch_ca_file"};
   for (auto& [k, v] : root)
     if (!kKnown.count(std::string(k.str())))
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + std::string(k.str()) + ": unknown key");
@@ -239,6 +240,31 @@ Status readOrderLimits(const fs::path& file, const toml::table& root, AgentConfi
       return Error(Errc::kInvalidArgument,
                    where(file, n->source()) + ": max_artifact_bytes: expected a positive integer (bytes)");
     c.max_artifact_bytes = static_cast<std::uint64_t>(*v);
+  }
+  return okStatus();
+}
+
+// How artifact URLs are downloaded: through which proxy, trusting which CAs.
+Status readUrlFetch(const fs::path& file, const toml::table& root, AgentConfig& c) {
+  if (root.get("fetch_proxy")) {
+    auto s = requireString(file, root, "fetch_proxy", "fetch_proxy");
+    if (!s) return s.error();
+    if (!s->empty()) {
+      auto checked = proxyFor("http://example.invalid/", *s, ProxyEnvironment{});
+      if (!checked)
+        return Error(Errc::kInvalidArgument,
+                     where(file, root.get("fetch_proxy")->source()) + ": fetch_proxy: " + checked.error().message);
+    }
+    c.fetch_proxy = *s;
+  }
+  if (const toml::node* n = root.get("fetch_ca_file")) {
+    auto s = requireString(file, root, "fetch_ca_file", "fetch_ca_file");
+    if (!s) return s.error();
+    c.fetch_ca_file = fs::path(*s).is_absolute() ? fs::path(*s) : c.dir / *s;
+    std::error_code ec;
+    if (!fs::is_regular_file(c.fetch_ca_file, ec))
+      return Error(Errc::kInvalidArgument,
+                   where(file, n->source()) + ": fetch_ca_file: no such file " + c.fetch_ca_file.string());
   }
   return okStatus();
 }
@@ -280,6 +306,7 @@ Status readAgentSettings(const fs::path& file, const toml::table& root, AgentCon
     *target = *d;
   }
   FLOTILLA_TRY(readOrderLimits(file, root, c));
+  FLOTILLA_TRY(readUrlFetch(file, root, c));
   if (root.get("log_level")) {
     auto s = requireString(file, root, "log_level", "log_level");
     if (!s) return s.error();

@@ -55,6 +55,10 @@ std::string renderFleetGauges(const FleetGauges& g) {
   w.sample("flotilla_watchers", g.watchers);
   w.family("flotilla_order_refusals_total", "counter", "Orders refused by agents since start, by reason.");
   for (const auto& [reason, n] : g.refusals) w.sample("flotilla_order_refusals_total", {{"reason", reason}}, n);
+  w.family("flotilla_artifact_failures_total", "counter",
+           "Orders failed on their artifact's download or check since start, by reason.");
+  for (const auto& [reason, n] : g.artifact_failures)
+    w.sample("flotilla_artifact_failures_total", {{"reason", reason}}, n);
   w.family("flotilla_denied_messages_total", "counter", "Messages from revoked or rejected agent keys, dropped.");
   w.sample("flotilla_denied_messages_total", g.denied_messages);
   renderAnalysis(w, g);

@@ -459,6 +459,7 @@ void Server::publishGauges() {
   for (const ActiveRollout* r : rollouts_->all())
     for (const auto& h : r->engine->hosts()) ++g.rollout_hosts[toString(h.state)];
   g.refusals = refusals_.byReason();
+  g.artifact_failures = artifact_failures_.byReason();
   g.denied_messages = dropped_from_denied_;
   g.watchers = watchers_.count();
   for (const auto& [app, last] : analysis_->lastVerdicts()) {

@@ -92,6 +92,7 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
                          protocol::handoverDeadline(protocol::handoverTrial(r->plan.health.deadline));
   }
   if (m.phase == Phase::kRefused) refusals_.count(m.message);
+  if (m.phase == Phase::kFailed) artifact_failures_.count(m.message);
   if (protocol::isTerminal(m.phase)) {
     orders_.close(m.order_id);
     if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());

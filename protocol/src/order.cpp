@@ -1,5 +1,7 @@
 #include "flotilla/protocol/order.h"
 
+#include "flotilla/protocol/artifact_source.h"
+
 #include <cstring>
 #include <limits>
 
@@ -36,7 +38,11 @@ bool verifyRelease(const OrderBody& body, const std::vector<common::PublicKey>& 
   if (!raw) return false;
   common::Signature sig{};
   std::copy(raw->begin(), raw->end(), sig.begin());
-  const std::string statement = releaseStatement(body.app, body.version, body.artifact_digest, body.artifact_size);
+  // A SHA-256 digest is signed with its prefix: a statement never leaves the algorithm to be guessed.
+  const std::string digest = body.artifact_digest_algorithm == common::DigestAlgorithm::kSha256
+                                 ? prefixedDigest({body.artifact_digest_algorithm, body.artifact_digest})
+                                 : body.artifact_digest;
+  const std::string statement = releaseStatement(body.app, body.version, digest, body.artifact_size);
   for (const auto& k : release_keys)
     if (common::verifySignature(common::asBytes(statement), sig, k)) return true;
   return false;

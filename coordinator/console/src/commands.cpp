@@ -174,7 +174,7 @@ int Console::rollout(const std::string& plan_path, bool watch, const std::string
     auto text = readFile(plan_path);
     if (!text) return fail(text.error(), kExitUsage);
     // A missing artifact is refused before contacting anyone; upload.cpp streams it later.
-    if (::access(plan->artifact_file.c_str(), R_OK) != 0)
+    if (!plan->artifact_file.empty() && ::access(plan->artifact_file.c_str(), R_OK) != 0)
       return fail(Error(Errc::kIo, plan_path + ": artifact.file: cannot read " + plan->artifact_file.string() + ": " +
                                        std::strerror(errno)),
                   kExitUsage);
@@ -194,11 +194,20 @@ int Console::rollout(const std::string& plan_path, bool watch, const std::string
     auto c = client();
     if (!c) return fail(c.error());
     const auto submitted = common::SteadyClock::now();
-    bool malformed = false;
-    auto artifact = uploadArtifact(**c, plan->artifact_file, plan_path + ": artifact.file",
-                                   options_.terminal && !options_.json ? &err_ : nullptr, &malformed);
-    if (!artifact) return malformed ? fail(artifact.error(), kExitUnreachable) : fail(artifact.error());
-    req.artifact_digest = artifact->digest;
+    if (plan->artifact_url.empty()) {
+      bool malformed = false;
+      auto artifact = uploadArtifact(**c, plan->artifact_file, plan_path + ": artifact.file",
+                                     options_.terminal && !options_.json ? &err_ : nullptr, &malformed);
+      if (!artifact) return malformed ? fail(artifact.error(), kExitUnreachable) : fail(artifact.error());
+      req.artifact_digest = artifact->digest;
+    } else if (!plan->artifact_digest) {
+      // An HTTP store serves the artifact: agents fetch it there, nothing is
+      // uploaded; the local copy only says what they must receive.
+      auto local = common::digestFile(plan->artifact_file);
+      if (!local) return fail(local.error().context(plan_path + ": artifact.file"), kExitUsage);
+      req.artifact_digest = local->digest;
+      req.artifact_size = local->size;
+    }
     int rc = kExitOk;
     auto reply = call<control::RolloutReply>(req, rc);
     if (!reply) return rc;

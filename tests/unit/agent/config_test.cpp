@@ -1,4 +1,4 @@
-// agent.toml: the keys that bound an order (clock_skew, max_artifact_bytes)
+// agent.toml: the keys that bound an order (clock_skew, max_artifact_bytes) and artifact downloads
 // are read, and a bad value names the file, the line and the key.
 #include "flotilla/agent/config.h"
 
@@ -124,4 +124,35 @@ TEST_CASE("agent config: a bad endpoint list names the file, line, column and ke
     REQUIRE_FALSE(r.ok());
     CHECK_THAT(r.error().message, Catch::Contains(c.where) && Catch::Contains(c.says));
   }
+}
+
+TEST_CASE("agent config: fetch_proxy and fetch_ca_file for artifact URLs", "[agent][config][artifact_url]") {
+  TempDir none;
+  auto defaults = loadAgentConfig(writeConfig(none, ""));
+  REQUIRE(defaults.ok());
+  CHECK_FALSE(defaults->fetch_proxy.has_value());
+  CHECK(defaults->fetch_ca_file.empty());
+
+  TempDir set;
+  set.write("ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  auto c = loadAgentConfig(writeConfig(set, "fetch_proxy = \"http://proxy:3128\"\nfetch_ca_file = \"ca.pem\""));
+  INFO((c ? std::string() : c.error().message));
+  REQUIRE(c.ok());
+  CHECK(c->fetch_proxy == std::string("http://proxy:3128"));
+  CHECK(c->fetch_ca_file == set.path() / "ca.pem");
+
+  TempDir off;
+  auto direct = loadAgentConfig(writeConfig(off, "fetch_proxy = \"\""));
+  REQUIRE(direct.ok());
+  CHECK(direct->fetch_proxy == std::string());
+
+  TempDir bad;
+  auto proxy = loadAgentConfig(writeConfig(bad, "fetch_proxy = \"socks5://p:1080\""));
+  REQUIRE_FALSE(proxy.ok());
+  CHECK_THAT(proxy.error().message, Catch::Contains("agent.toml:3") && Catch::Contains("fetch_proxy"));
+  TempDir missing;
+  auto ca = loadAgentConfig(writeConfig(missing, "fetch_ca_file = \"nowhere.pem\""));
+  REQUIRE_FALSE(ca.ok());
+  CHECK_THAT(ca.error().message,
+             Catch::Contains("agent.toml:3") && Catch::Contains("fetch_ca_file") && Catch::Contains("nowhere.pem"));
 }

@@ -47,6 +47,11 @@ struct AgentConfig {
   common::Millis stop_grace{std::chrono::seconds(90)};
   std::int64_t clock_skew_s = 300;
   std::uint64_t max_artifact_bytes = 2ull << 30;
+  // Downloads from artifact URLs (url_fetch.h, docs/artifacts.md). fetch_proxy:
+  // absent = the environment's https_proxy / http_proxy; "" = none. fetch_ca_file:
+  // a PEM bundle trusted instead of the system's CA store; empty = the system's.
+  std::optional<std::string> fetch_proxy;
+  std::filesystem::path fetch_ca_file;
   std::string log_level = "info";
   std::optional<FlagsListen> flags_listen;  // absent: no OFREP endpoint (ofrep_server.h)
 };

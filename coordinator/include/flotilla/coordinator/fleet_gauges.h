@@ -21,6 +21,8 @@ struct FleetGauges {
   std::size_t watchers = 0;                          // consoles following a rollout
   std::map<std::string, std::uint64_t> refusals;     // OrderRefusals::byReason()
   std::uint64_t denied_messages = 0;
+  // Orders failed on their artifact's download or check: ArtifactFailures::byReason().
+  std::map<std::string, std::uint64_t> artifact_failures;
 
   // The last analysis verdict of each app (docs/analysis.md).
   struct Analysis {

@@ -48,6 +48,7 @@
 #include "flotilla/coordinator/active_rollout.h"
 #include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/alarm_watch.h"
+#include "flotilla/coordinator/artifact_failures.h"
 #include "flotilla/coordinator/background_work.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/control_api.h"
@@ -188,6 +189,7 @@ class Server : private ControlContext {
   PolicyGates policy_;                     // freezes and break-glass, from [policy]
   std::uint64_t break_glass_ = 0;          // rollouts started past closed gates since start
   OrderRefusals refusals_;                 // order refusals reported by agents, by reason
+  ArtifactFailures artifact_failures_;     // orders failed on their artifact, by reason
   std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   // The dashboard's live documents (dashboard_feed.h), published with the gauges when it is served.

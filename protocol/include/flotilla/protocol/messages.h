@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "flotilla/common/crypto.h"
 #include "flotilla/common/result.h"
 #include "flotilla/protocol/plan.h"
 #include "flotilla/protocol/words.h"
@@ -129,6 +130,13 @@ struct OrderBody {
   // no leadership (SQLite store). Signed with the rest; encoded only when not
   // 0, so a coordinator without a lease sends the bodies it always did.
   std::uint64_t epoch = 0;
+  // After the epoch (codec.cpp): a body without these names an artifact
+  // fetched from the coordinator by its BLAKE2b-256.
+  // "" = fetched from the coordinator; else the agent downloads it from this
+  // http(s) URL itself (docs/artifacts.md).
+  std::string artifact_url;
+  // What made artifact_digest: BLAKE2b-256, or SHA-256 for a URL artifact whose store names it so.
+  common::DigestAlgorithm artifact_digest_algorithm = common::DigestAlgorithm::kBlake2b256;
 };
 
 // What an offline release key signs: the app, version and exact artifact.
