@@ -72,7 +72,7 @@ TEST_CASE("codec: an order with an artifact URL and a sha256 digest round trips"
   want.artifact_url = "https://store.example/web/1.0.tar.gz";
   want.artifact_digest_algorithm = DigestAlgorithm::kSha256;
   const std::string bytes = encodeOrderBody(want);
-  CHECK(fieldsOf(bytes) == 16);
+  CHECK(fieldsOf(bytes) == 17);  // with the epoch (0: no lease) before the URL fields
   auto r = decodeOrderBody(bytes);
   INFO((r ? std::string() : r.error().message));
   REQUIRE(r.ok());
@@ -101,8 +101,9 @@ TEST_CASE("codec: malformed artifact URL fields are refused", "[protocol][codec]
     CHECK(r.error().code == Errc::kCorrupt);
     return r.error().message;
   };
-  SECTION("15 fields: the algorithm is missing") { refused(withFields(b, 15)); }
-  SECTION("17 fields") { CHECK_THAT(refused(withFields(b, 17)), Catch::Contains("14 to 16 fields")); }
+  SECTION("15 fields: an epoch of 0 and no URL fields") { refused(withFields(b, 15)); }
+  SECTION("16 fields: the algorithm is missing") { refused(withFields(b, 16)); }
+  SECTION("18 fields") { CHECK_THAT(refused(withFields(b, 18)), Catch::Contains("14 to 17 fields")); }
   SECTION("a URL that is not http(s)") {
     b.artifact_url = "file:///etc/shadow";
     CHECK_THAT(refused(encodeOrderBody(b)), Catch::Contains("artifact_url"));
@@ -122,8 +123,8 @@ TEST_CASE("codec: malformed artifact URL fields are refused", "[protocol][codec]
     auto h = msgpack::unpack(bytes.data(), bytes.size());
     msgpack::sbuffer buf;
     msgpack::packer<msgpack::sbuffer> p(buf);
-    p.pack_array(16);
-    for (std::size_t i = 0; i < 15; ++i) p.pack(h.get().via.array.ptr[i]);
+    p.pack_array(17);
+    for (std::size_t i = 0; i < 16; ++i) p.pack(h.get().via.array.ptr[i]);
     p.pack(std::string("md5"));
     CHECK_THAT(refused(std::string(buf.data(), buf.size())), Catch::Contains("unknown artifact digest algorithm"));
   }
