@@ -85,11 +85,14 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
   const OrderRef ref = *open;
   // The agent tries its new binary, then execs it: the connection drops and a
   // new one says hello when the new agent is up. A loaded host may take longer
-  // than heartbeat_expiry for that; the old agent's watchdog bounds it.
-  if (m.app == protocol::kAgentApp && m.phase == Phase::kRestarting) {
-    if (const ActiveRollout* r = rollouts_->find(ref.rollout_id))
-      a.handover_until = clock_.steadyNow() + protocol::handoverTrial(r->plan.health.deadline) +
-                         protocol::handoverDeadline(protocol::handoverTrial(r->plan.health.deadline));
+  // than heartbeat_expiry for that; the old agent's watchdog bounds it. The
+  // order's end (a trial that failed, the new agent healthy) ends the wait.
+  if (m.app == protocol::kAgentApp) {
+    const ActiveRollout* r = m.phase == Phase::kRestarting ? rollouts_->find(ref.rollout_id) : nullptr;
+    if (r)
+      a.handover_until = clock_.steadyNow() + protocol::handoverSilence(r->plan.health.deadline);
+    else if (protocol::isTerminal(m.phase))
+      a.handover_until = {};
   }
   if (m.phase == Phase::kRefused) refusals_.count(m.message);
   if (m.phase == Phase::kFailed) artifact_failures_.count(m.message);

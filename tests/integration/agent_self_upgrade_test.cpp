@@ -43,6 +43,17 @@ fs::path selfPlan(Fleet& f, const std::string& version, const fs::path& artifact
                      "[health]\ndeadline = \"30s\"\n");
 }
 
+// One wave and a 5 s trial, so the watchdog's deadline is its least, 10 s.
+fs::path quickSelfPlan(Fleet& f, const std::string& version, const fs::path& artifact) {
+  return f.writePlan("flotilla-agent", version, artifact, "sizes = [\"100%\"]",
+                     "[health]\nhealthy_for = \"1s\"\ndeadline = \"5s\"\n");
+}
+
+// A coordinator that counts an agent silent for 2 s lost.
+void startQuickCoordinator(Fleet& f) {
+  f.startCoordinator({"agents.heartbeat_interval = \"500ms\"", "agents.heartbeat_expiry = \"2s\""});
+}
+
 // The binary agent `id`'s process runs now.
 fs::path exeOf(Fleet& f, const std::string& id) {
   std::error_code ec;
@@ -115,13 +126,12 @@ TEST_CASE("a new agent slower to come back than the heartbeat expiry still takes
   // coordinator's heartbeat expiry. The handover's own deadline (the trial
   // plus the watchdog's) bounds it instead.
   Fleet f;
-  f.startCoordinator({"agents.heartbeat_interval = \"500ms\"", "agents.heartbeat_expiry = \"2s\""});
+  startQuickCoordinator(f);
   f.initAgent({"h0"});
   f.startAgentWithEnv({"h0"}, {{"FLOTILLA_TEST_PAUSE_AT", "handover:exec=5000"}});
   REQUIRE(f.waitOnline(1));
   const pid_t pid = f.agentPid("h0");
-  const auto id = f.submit(f.writePlan("flotilla-agent", "2", selfRelease(f, "2", binDir() / "agent/flotilla-agent"),
-                                       "sizes = [\"100%\"]", "[health]\nhealthy_for = \"1s\"\ndeadline = \"5s\"\n"));
+  const auto id = f.submit(quickSelfPlan(f, "2", selfRelease(f, "2", binDir() / "agent/flotilla-agent")));
   const auto st = f.waitFinished(id, 90s);
   INFO(st.dump(2));
   CHECK(st.value("state", "") == "succeeded");
@@ -129,6 +139,17 @@ TEST_CASE("a new agent slower to come back than the heartbeat expiry still takes
   CHECK(f.agentPid("h0") == pid);
   CHECK(exeOf(f, "h0") == fs::canonical(f.appsDir("h0") / "flotilla-agent/releases/2/flotilla-agent"));
   CHECK(f.liveRelease("h0", "flotilla-agent") == "2");
+
+  // A trial that fails ends the handover at once: a silence after it is a
+  // lost host after the heartbeat expiry, not after the handover's deadline
+  // (15 s here).
+  const auto broken_bin = f.dir() / "broken-agent";
+  std::ofstream(broken_bin) << "#!/bin/sh\nexit 1\n";
+  const auto bad = f.submit(quickSelfPlan(f, "3", selfRelease(f, "3", broken_bin)));
+  CHECK(f.waitFinished(bad, 60s).value("state", "") != "succeeded");
+  f.signalAgent("h0", SIGSTOP);
+  CHECK(waitUntil([&] { return f.agentState("h0") == "lost"; }, 8s));
+  f.signalAgent("h0", SIGCONT);
 #endif
 }
 
@@ -139,7 +160,7 @@ TEST_CASE("an agent killed between journaling a handover and the new binary repo
   return;
 #else
   Fleet f;
-  f.startCoordinator({"agents.heartbeat_interval = \"500ms\"", "agents.heartbeat_expiry = \"2s\""});
+  startQuickCoordinator(f);
   f.initAgent({"h0"});
   f.startAgentWithEnv({"h0"}, {{"FLOTILLA_TEST_CRASH_AT", "handover:before"}});
   REQUIRE(f.waitOnline(1));
@@ -166,14 +187,13 @@ TEST_CASE("an agent killed between journaling a handover and the new binary repo
 TEST_CASE("a new agent that passes its trial but hangs is stopped by the old agent's watchdog and reverted",
           "[integration][self_upgrade][fault]") {
   Fleet f;
-  f.startCoordinator({"agents.heartbeat_interval = \"500ms\"", "agents.heartbeat_expiry = \"2s\""});
+  startQuickCoordinator(f);
   f.startAgent("h0");
   REQUIRE(f.waitOnline(1));
   // Its selftest passes; run never reconnects.
   const auto hangs = f.dir() / "hanging-agent";
   std::ofstream(hangs) << "#!/bin/sh\n[ \"$1\" = selftest ] && exit 0\nexec sleep 600\n";
-  const auto id = f.submit(f.writePlan("flotilla-agent", "2", selfRelease(f, "2", hangs), "sizes = [\"100%\"]",
-                                       "[health]\nhealthy_for = \"1s\"\ndeadline = \"5s\"\n"));
+  const auto id = f.submit(quickSelfPlan(f, "2", selfRelease(f, "2", hangs)));
   // The watchdog's deadline: twice the trial's, at least 10 s.
   const int st = f.waitAgentExit("h0", 60s);
   INFO("agent wait status " << st);

@@ -4,7 +4,7 @@
 // The agent tries the new binary for handoverTrial(), then hands over to it in
 // the same process; the old agent's watchdog ends a new agent that has not
 // reported within handoverDeadline(). The coordinator does not count a host lost
-// while it hands over (it is silent on purpose) until that same deadline.
+// while it hands over (it is silent on purpose) before handoverSilence().
 
 #include <algorithm>
 #include <chrono>
@@ -24,6 +24,14 @@ inline common::Millis handoverTrial(common::Millis health_deadline) {
 // watchdog stops it: twice the trial, at least 10 s.
 inline common::Millis handoverDeadline(common::Millis trial) {
   return std::max<common::Millis>(2 * trial, std::chrono::seconds(10));
+}
+
+// How long a host may be silent from the start of its trial: the trial, then
+// the watchdog's deadline. What the coordinator waits before it counts the
+// host lost.
+inline common::Millis handoverSilence(common::Millis health_deadline) {
+  const auto trial = handoverTrial(health_deadline);
+  return trial + handoverDeadline(trial);
 }
 
 }  // namespace flotilla::protocol
