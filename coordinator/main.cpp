@@ -2,15 +2,43 @@
 // logging, builds the daemon and runs it.
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include "flotilla/common/crypto.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/log.h"
 #include "flotilla/coordinator/config.h"
-#include "flotilla/coordinator/server.h"
+#include "flotilla/coordinator/coordinator_run.h"
+#include "flotilla/coordinator/init_from.h"
 
 using namespace flotilla;
+
+namespace {
+
+int initFrom(const coordinator::InitOptions& init, const std::string& from) {
+  coordinator::InitFromOptions opts;
+  opts.dir = init.dir;
+  opts.from = from;
+  opts.listen = init.listen;
+  opts.control = init.control;
+  opts.advertise = init.advertise;
+  opts.http = init.http;
+  if (auto st = coordinator::initCoordinatorFrom(opts); !st.ok()) {
+    std::cerr << "flotilla-coordinator: " << st.error().message << "\n";
+    return 1;
+  }
+  std::cout << "created " << (init.dir / "coordinator.toml").string() << " with the keys and store of " << from;
+  if (std::filesystem::exists(init.dir / "join.toml"))
+    std::cout << ", and " << (init.dir / "join.toml").string() << " listing both coordinators for agents";
+  std::cout << "\n";
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -37,10 +65,20 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--http", init.http, "HOST:PORT for /metrics and /healthz (default: off)");
   init_cmd->add_option("--token-ttl", token_ttl, "How long the join token in join.toml stays valid")
       ->capture_default_str();
+  std::string from;
+  init_cmd
+      ->add_option("--from", from,
+                   "A second coordinator (a standby, docs/ha.md) made from the coordinator in this directory: the "
+                   "same plan and CURVE keys, store.url and settings, with DIR's own --listen, --control, "
+                   "--advertise and --http; the first must use PostgreSQL (store.url)")
+      ->excludes("--system");
 
   std::string config_file;
   std::string log_level;
-  auto* run_cmd = app.add_subcommand("run", "Run the coordinator daemon in the foreground (SIGTERM stops it cleanly)");
+  auto* run_cmd = app.add_subcommand(
+      "run",
+      "Run the coordinator daemon in the foreground (SIGTERM stops it cleanly). With store.url it leads under the "
+      "leadership lease or stands by until the lease is free ([leadership], docs/ha.md)");
   run_cmd->add_option("--config", config_file, "Path to coordinator.toml")->required();
   run_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error (default: the config's log_level)");
 
@@ -75,6 +113,7 @@ int main(int argc, char** argv) {
       std::cerr << "flotilla-coordinator: init: give DIR, or --system for the package's layout\n";
       return 2;
     }
+    if (!from.empty()) return initFrom(init, from);
     auto d = common::parseDuration(token_ttl);
     if (!d) {
       std::cerr << "flotilla-coordinator: --token-ttl: " << d.error().message << "\n";
@@ -124,14 +163,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   common::setupLogging("flotilla-coordinator", log_level.empty() ? cfg->log_level : log_level);
-  coordinator::Server server(std::move(*cfg), common::RealClock::instance());
-  if (auto st = server.start(); !st.ok()) {
-    spdlog::critical("{}", st.error().message);
+  // A coordinator that lost its leadership lease starts again from scratch as
+  // a standby (docs/ha.md): this very program, same arguments, same pid.
+  auto relaunch = [argv] {
+    spdlog::warn("restarting as a standby");
+    spdlog::shutdown();
+    ::execv("/proc/self/exe", argv);
+    std::cerr << "flotilla-coordinator: re-executing /proc/self/exe: " << std::strerror(errno) << "\n";
+  };
+  auto ran = coordinator::runCoordinator(std::move(*cfg), common::RealClock::instance(), relaunch);
+  if (!ran) {
+    spdlog::critical("{}", ran.error().message);
     return 1;
   }
-  if (auto st = server.run(); !st.ok()) {
-    spdlog::critical("{}", st.error().message);
-    return 1;
-  }
+  if (*ran == coordinator::RunEnd::kLeadershipLost) return 1;
   return 0;
 }

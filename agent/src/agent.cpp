@@ -17,6 +17,7 @@
 #include "flotilla/agent/deployer.h"
 #include "flotilla/agent/ofrep_server.h"
 #include "flotilla/agent/real_host_os.h"
+#include "flotilla/agent/url_fetch.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/protocol/order.h"
@@ -112,7 +113,8 @@ Agent::Agent(AgentConfig config, const common::Clock& clock)
       clock_(clock),
       ctx_(1),
       sampler_(config_.vars, clock),
-      flags_(clock.steadyNow(), false) {}
+      flags_(clock.steadyNow(), false),
+      failover_(config_.coordinator_endpoints, [this](common::Millis max) { return jitter(max); }) {}
 
 Agent::~Agent() {
   if (ofrep_) ofrep_->stop();
@@ -151,6 +153,9 @@ Status Agent::start() {
     std::memcpy(config_.plan_key.data(), raw->data(), 32);
   }
   journal_.emplace(std::move(*journal));
+  auto epoch = EpochMark::open(config_.state_dir);
+  if (!epoch) return epoch.error();
+  epoch_.emplace(std::move(*epoch));
   if (config_.flags_listen) {
     ofrep_ = std::make_unique<OfrepServer>(flags_, OfrepHost{config_.id, config_.labels}, clock_);
     if (auto st = ofrep_->start(config_.flags_listen->host, config_.flags_listen->port); !st.ok())
@@ -198,13 +203,15 @@ Status Agent::start() {
       return Error(Errc::kInternal, std::string("socket monitor: ") + zmq_strerror(zmq_errno()));
     monitor_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
     monitor_.connect("inproc://flotilla-agent-monitor");
-    coord_.connect(config_.coordinator_endpoint);
+    coord_.connect(failover_.current());
   } catch (const zmq::error_t& e) {
-    return Error(Errc::kUnavailable, "connecting to " + config_.coordinator_endpoint + ": " + e.what());
+    return Error(Errc::kUnavailable, "connecting to " + failover_.current() + ": " + e.what());
   }
+  failover_.start(clock_.steadyNow());
   worker_ = std::thread([this] { workerMain(); });
   sampler_.start([this] { return samplerPipeSink(ctx_); });
-  spdlog::info("agent {} connecting to {}", config_.id, config_.coordinator_endpoint);
+  spdlog::info("agent {} connecting to {}{}", config_.id, failover_.current(),
+               failover_.list().size() > 1 ? " (first of " + std::to_string(failover_.list().size()) + ")" : "");
   return {};
 }
 
@@ -245,7 +252,30 @@ struct WorkerInbox {
 
 // The Deployer's way out: reports and download requests go to the reactor,
 // waits end early when the agent stops.
-DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
+// Downloads from an artifact URL run on the worker (blocking) and end early
+// when the agent stops; the pipe is looked at every kStopPoll as bytes arrive.
+constexpr common::Millis kStopPoll{100};
+
+Status fetchFromUrl(WorkerInbox& inbox, const AgentConfig& config, const common::Clock& clock, const std::string& url,
+                    std::uint64_t size, const std::filesystem::path& dest) {
+  auto proxy = proxyFor(url, config.fetch_proxy, ProxyEnvironment::fromProcess());
+  if (!proxy) return proxy.error();
+  UrlFetchOptions options;
+  options.expected_size = size;
+  options.timeout = config.fetch_timeout;
+  options.ca_file = config.fetch_ca_file;
+  options.proxy = *proxy;
+  auto next_poll = clock.steadyNow();
+  options.cancelled = [&inbox, &clock, &next_poll] {
+    if (clock.steadyNow() < next_poll) return inbox.stopping;
+    next_poll = clock.steadyNow() + kStopPoll;
+    inbox.pollFor(common::Millis(0));
+    return inbox.stopping;
+  };
+  return fetchUrl(url, dest, options);
+}
+
+DeployerHooks workerHooks(WorkerInbox& inbox, const AgentConfig& config, const common::Clock& clock) {
   DeployerHooks hooks;
   hooks.report = [&inbox](const protocol::Report& r) { sendInternal(inbox.pipe, ReportOut{r}); };
   hooks.wait = [&inbox, &clock](common::Millis d) {
@@ -277,6 +307,10 @@ DeployerHooks workerHooks(WorkerInbox& inbox, const common::Clock& clock) {
     if (!inbox.fetch_result) return Error(Errc::kUnavailable, "agent stopping");
     return *inbox.fetch_result;
   };
+  hooks.fetch_url = [&inbox, &config, &clock](const std::string& url, std::uint64_t size,
+                                              const std::filesystem::path& dest) {
+    return fetchFromUrl(inbox, config, clock, url, size, dest);
+  };
   return hooks;
 }
 
@@ -288,7 +322,7 @@ void Agent::workerMain() {
   Journal journal = std::move(*journal_);
   WorkerInbox inbox(pipe);
   RealHostOs host_os;
-  Deployer deployer(config_, journal, workerHooks(inbox, clock_), clock_, host_os, &flags_);
+  Deployer deployer(config_, journal, workerHooks(inbox, config_, clock_), clock_, host_os, &flags_);
   protocol::HealthMap health;
   auto publish = [&](const std::string& busy) { sendInternal(pipe, StateUpdate{deployer.releases(), health, busy}); };
 
@@ -369,7 +403,7 @@ Status Agent::run() {
         {monitor_.handle(), 0, ZMQ_POLLIN, 0}, {sampler_pipe_.handle(), 0, ZMQ_POLLIN, 0},
     };
     const auto now = clock_.steadyNow();
-    SteadyTime next = session_.nextDeadline();
+    SteadyTime next = std::min(session_.nextDeadline(), failover_.nextDeadline());
     if (stopping_) next = std::min(next, stop_deadline);
     try {
       zmq::poll(items, 6, std::chrono::milliseconds(millisUntil(next, now) + 1));
@@ -397,14 +431,13 @@ Status Agent::run() {
     // A session lives on across a dropped connection until the next hello;
     // the coordinator is silent from the drop.
     flags_.sessionChanged(session_.online() && link_up_, t);
-    if (due.reconnect) {
+    const std::string dialled = failover_.current();
+    if (auto to = failover_.onTimer(t)) {
+      spdlog::warn("no session with a leading coordinator at {}; dialling {}", dialled, *to);
+      redial(dialled, *to);
+    } else if (due.reconnect) {
       spdlog::warn("no new session with the coordinator since the connection dropped; reconnecting");
-      try {
-        coord_.disconnect(config_.coordinator_endpoint);
-        coord_.connect(config_.coordinator_endpoint);
-      } catch (const zmq::error_t& e) {
-        spdlog::error("reconnecting to {}: {}", config_.coordinator_endpoint, e.what());
-      }
+      redial(dialled, dialled);
     }
     if (due.fetch_expired) finishFetch(Error(Errc::kTimeout, "download did not finish within fetch_timeout"));
     if (stopping_ && t >= stop_deadline) break;
@@ -424,6 +457,20 @@ Status Agent::run() {
   return {};
 }
 
+void Agent::redial(const std::string& from, const std::string& to) {
+  link_up_ = false;
+  try {
+    coord_.disconnect(from);
+  } catch (const zmq::error_t& e) {
+    spdlog::debug("disconnecting from {}: {}", from, e.what());
+  }
+  try {
+    coord_.connect(to);
+  } catch (const zmq::error_t& e) {
+    spdlog::error("connecting to {}: {}", to, e.what());
+  }
+}
+
 void Agent::handleMonitor() {
   const auto now = clock_.steadyNow();
   bool handshake = false;
@@ -438,7 +485,10 @@ void Agent::handleMonitor() {
         handshake = true;
         dropped_since = false;
         link_up_ = true;
+        failover_.linkUp(now);
       } else if (id == ZMQ_EVENT_DISCONNECTED) {
+        // Only the connection in use counts: one left by a redial is already gone.
+        if (link_up_) failover_.lost(now);
         link_up_ = false;
         if (handshake)
           dropped_since = true;
@@ -535,6 +585,7 @@ void Agent::onOrder(const protocol::SignedOrder& order) {
   ctx.agent_id = config_.id;
   ctx.clock_skew_s = config_.clock_skew_s;
   ctx.release_keys = config_.release_keys;
+  ctx.highest_epoch = epoch_->highest();
   auto d = session_.onOrder(order, std::move(ctx), clock_.systemNow(), *this);
   switch (d.kind) {
     case Kind::kNotOnline:
@@ -553,9 +604,18 @@ void Agent::onOrder(const protocol::SignedOrder& order) {
       spdlog::warn("refused order {}: {}", d.order_id.empty() ? "(undecodable)" : d.order_id, d.note);
       return;
     case Kind::kAccepted:
+      // The order's epoch is on disk before the host acts on the order.
+      observeEpoch(d.order.body.epoch);
       sendInternal(pipe_, ExecuteOrder{std::move(d.order)});
       return;
   }
+}
+
+void Agent::observeEpoch(std::uint64_t epoch) {
+  const auto before = epoch_->highest();
+  if (auto st = epoch_->observe(epoch); !st.ok())
+    spdlog::error("{}; orders below it are refused until this agent restarts", st.error().message);
+  if (epoch_->highest() > before) spdlog::info("coordinator leadership epoch {} (was {})", epoch_->highest(), before);
 }
 
 void Agent::onRotation(const protocol::Rotation& r) {
@@ -597,8 +657,10 @@ void Agent::handleCoordinator() {
       [&](auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, protocol::Welcome>) {
+          observeEpoch(x.epoch);
           const auto before = session_.state();
           session_.onWelcome(x, clock_.steadyNow(), *this);
+          failover_.welcomed();
           if (session_.online() && before != Session::State::kOnline)
             spdlog::info("connected to the coordinator: {}", x.message);
           else if (session_.state() == Session::State::kPending && before != Session::State::kPending)
@@ -612,7 +674,13 @@ void Agent::handleCoordinator() {
         } else if constexpr (std::is_same_v<T, protocol::SampleRequest>) {
           sampler_.request(std::move(x));
         } else if constexpr (std::is_same_v<T, protocol::Refusal>) {
-          spdlog::warn("coordinator refused: {}: {}", protocol::toString(x.code), x.detail);
+          if (x.code == protocol::RefusalCode::kNotLeader) {
+            spdlog::warn("the coordinator at {} is a standby; the leader is {}", failover_.current(),
+                         x.detail.empty() ? "unknown" : x.detail);
+            failover_.notLeader(x.detail, clock_.steadyNow());
+          } else {
+            spdlog::warn("coordinator refused: {}: {}", protocol::toString(x.code), x.detail);
+          }
           if (auto failed = session_.onRefusal(x, clock_.steadyNow(), *this)) finishFetch(*failed);
         }
       },

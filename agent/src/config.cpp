@@ -2,14 +2,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <sstream>
 
 #include <toml++/toml.h>
 
+#include "flotilla/agent/url_fetch.h"
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
+#include "flotilla/protocol/endpoint_list.h"
 
 namespace flotilla::agent {
 namespace {
@@ -72,9 +75,41 @@ Result<std::pair<std::string, std::string>> splitKv(const std::string& kv, const
   return std::make_pair(kv.substr(0, eq), kv.substr(eq + 1));
 }
 
+// The coordinator endpoints under `key`: one string, or an array of them (a
+// leader and its standbys, all with the same coordinator key).
+Result<std::vector<std::string>> readEndpoints(const fs::path& file, const toml::table& t, const char* key,
+                                               const std::string& path) {
+  const toml::node* n = t.get(key);
+  if (!n) return Error(Errc::kInvalidArgument, file.string() + ": " + path + ": missing");
+  const std::string expected =
+      ": expected an endpoint (\"tcp://HOST:PORT\") or a list of them ([\"tcp://a:7700\", \"tcp://b:7700\"])";
+  std::vector<const toml::node*> items;
+  if (const toml::array* arr = n->as_array()) {
+    if (arr->empty())
+      return Error(Errc::kInvalidArgument, where(file, n->source()) + ": " + path + ": is empty" + expected);
+    for (const auto& el : *arr) items.push_back(&el);
+  } else {
+    items.push_back(n);
+  }
+  std::vector<std::string> out;
+  for (const toml::node* item : items) {
+    auto s = item->value<std::string>();
+    if (!s) return Error(Errc::kInvalidArgument, where(file, item->source()) + ": " + path + expected);
+    // One item at a time, so a comma inside an endpoint is refused rather than split.
+    auto parsed = protocol::parseEndpointList(*s, path);
+    if (!parsed || parsed->size() != 1)
+      return Error(Errc::kInvalidArgument, where(file, item->source()) + ": " + path + ": '" + *s +
+                                               "': expected tcp://HOST:PORT or ipc://PATH");
+    if (std::find(out.begin(), out.end(), *s) != out.end())
+      return Error(Errc::kInvalidArgument, where(file, item->source()) + ": " + path + ": '" + *s + "': listed twice");
+    out.push_back(*s);
+  }
+  return out;
+}
+
 // What a coordinator's join.toml tells a new agent.
 struct JoinInfo {
-  std::string endpoint;
+  std::vector<std::string> endpoints;
   common::PublicKey coordinator_key{};
   common::PublicKey plan_key{};
   std::string token;  // empty = none
@@ -84,9 +119,9 @@ Result<JoinInfo> readJoinFile(const fs::path& file) {
   auto join = parseToml(file);
   if (!join) return join.error();
   JoinInfo info;
-  auto endpoint = requireString(file, *join, "coordinator", "coordinator");
-  if (!endpoint) return endpoint.error();
-  info.endpoint = *endpoint;
+  auto endpoints = readEndpoints(file, *join, "coordinator", "coordinator");
+  if (!endpoints) return endpoints.error();
+  info.endpoints = std::move(*endpoints);
   auto ckey = hexKey(file, *join, "coordinator_key", "coordinator_key");
   if (!ckey) return ckey.error();
   info.coordinator_key = *ckey;
@@ -125,6 +160,20 @@ Result<toml::table> flagTable(const std::vector<std::string>& flags, const char*
   return out;
 }
 
+// One endpoint as a string (as before lists existed), several as an array.
+std::string endpointsText(const std::vector<std::string>& endpoints) {
+  if (endpoints.size() == 1) {
+    std::ostringstream os;
+    os << toml::value<std::string>(endpoints.front());
+    return os.str();
+  }
+  toml::array arr;
+  for (const auto& e : endpoints) arr.push_back(e);
+  std::ostringstream os;
+  os << arr;
+  return os.str();
+}
+
 std::string agentConfigText(const AgentInitOptions& opts, const fs::path& config_file, const std::string& id,
                             const fs::path& apps, const JoinInfo& join, const toml::table& labels,
                             const toml::table& vars) {
@@ -146,7 +195,8 @@ std::string agentConfigText(const AgentInitOptions& opts, const fs::path& config
      << "release_keys = []   # offline release public keys (flotilla keygen --release); if set, only signed artifacts "
         "run\n\n"
      << "[coordinator]\n"
-     << "endpoint = " << toml::value<std::string>(join.endpoint) << "\n"
+     << "endpoint = " << endpointsText(join.endpoints)
+     << (join.endpoints.size() > 1 ? "   # the leader and its standbys, tried in this order (docs/ha.md)\n" : "\n")
      << "curve_key = \"" << common::toHex(join.coordinator_key) << "\"\n"
      << "plan_key = \"" << common::toHex(join.plan_key) << "\"   # orders must be signed by this key\n"
      << "token = " << toml::value<std::string>(join.token) << "\n\n"
@@ -163,7 +213,7 @@ Status checkKnownKeys(const fs::path& file, const toml::table& root) {
   static const std::set<std::string> kKnown = {
       "id",        "apps_dir",   "state_dir",          "run_as",       "keep_releases", "fetch_timeout", "stop_grace",
       "log_level", "clock_skew", "max_artifact_bytes", "release_keys", "coordinator",   "keys",          "labels",
-      "vars",      "flags"};
+      "vars",      "flags",      "fetch_proxy",        "fetch_ca_file"};
   for (auto& [k, v] : root)
     if (!kKnown.count(std::string(k.str())))
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + std::string(k.str()) + ": unknown key");
@@ -190,6 +240,31 @@ Status readOrderLimits(const fs::path& file, const toml::table& root, AgentConfi
       return Error(Errc::kInvalidArgument,
                    where(file, n->source()) + ": max_artifact_bytes: expected a positive integer (bytes)");
     c.max_artifact_bytes = static_cast<std::uint64_t>(*v);
+  }
+  return okStatus();
+}
+
+// How artifact URLs are downloaded: through which proxy, trusting which CAs.
+Status readUrlFetch(const fs::path& file, const toml::table& root, AgentConfig& c) {
+  if (root.get("fetch_proxy")) {
+    auto s = requireString(file, root, "fetch_proxy", "fetch_proxy");
+    if (!s) return s.error();
+    if (!s->empty()) {
+      auto checked = proxyFor("http://example.invalid/", *s, ProxyEnvironment{});
+      if (!checked)
+        return Error(Errc::kInvalidArgument,
+                     where(file, root.get("fetch_proxy")->source()) + ": fetch_proxy: " + checked.error().message);
+    }
+    c.fetch_proxy = *s;
+  }
+  if (const toml::node* n = root.get("fetch_ca_file")) {
+    auto s = requireString(file, root, "fetch_ca_file", "fetch_ca_file");
+    if (!s) return s.error();
+    c.fetch_ca_file = fs::path(*s).is_absolute() ? fs::path(*s) : c.dir / *s;
+    std::error_code ec;
+    if (!fs::is_regular_file(c.fetch_ca_file, ec))
+      return Error(Errc::kInvalidArgument,
+                   where(file, n->source()) + ": fetch_ca_file: no such file " + c.fetch_ca_file.string());
   }
   return okStatus();
 }
@@ -231,6 +306,7 @@ Status readAgentSettings(const fs::path& file, const toml::table& root, AgentCon
     *target = *d;
   }
   FLOTILLA_TRY(readOrderLimits(file, root, c));
+  FLOTILLA_TRY(readUrlFetch(file, root, c));
   if (root.get("log_level")) {
     auto s = requireString(file, root, "log_level", "log_level");
     if (!s) return s.error();
@@ -244,9 +320,9 @@ Status readCoordinator(const fs::path& file, const toml::table& root, AgentConfi
   if (!coord || !coord->is_table())
     return Error(Errc::kInvalidArgument, file.string() + ": [coordinator]: missing table");
   const auto& ct = *coord->as_table();
-  auto ep = requireString(file, ct, "endpoint", "coordinator.endpoint");
+  auto ep = readEndpoints(file, ct, "endpoint", "coordinator.endpoint");
   if (!ep) return ep.error();
-  c.coordinator_endpoint = *ep;
+  c.coordinator_endpoints = std::move(*ep);
   auto ck = hexKey(file, ct, "curve_key", "coordinator.curve_key");
   if (!ck) return ck.error();
   c.coordinator_key = *ck;

@@ -16,6 +16,7 @@
 #include "flotilla/common/duration.h"
 #include "flotilla/common/fs.h"
 #include "flotilla/common/process.h"
+#include "flotilla/protocol/artifact_source.h"
 #include "flotilla/protocol/flag_app.h"
 
 namespace flotilla::agent {
@@ -357,20 +358,31 @@ Status Deployer::download(Ctx& c, const fs::path& part) {
     return Error(Errc::kInvalidArgument, "artifact of " + std::to_string(c.body.artifact_size) +
                                              " bytes exceeds max_artifact_bytes " +
                                              std::to_string(config_.max_artifact_bytes));
+  const bool from_url = !c.body.artifact_url.empty();
   notePhase(c, Phase::kFetching);
-  report(c, Phase::kFetching, std::to_string(c.body.artifact_size) + " bytes", c.previous);
+  report(c, Phase::kFetching,
+         std::to_string(c.body.artifact_size) + " bytes" + (from_url ? " from " + c.body.artifact_url : ""),
+         c.previous);
   const fs::path downloads = config_.state_dir / "downloads";
   FLOTILLA_TRY(common::ensureDir(downloads, 0700));
   std::error_code ec;
   fs::remove(part, ec);
-  if (auto st = hooks_.fetch(c.body.artifact_digest, c.body.artifact_size, part); !st.ok())
-    return st.error().context("fetching artifact");
-  auto got = common::digestFile(part);
+  Status fetched;
+  if (!from_url)
+    fetched = hooks_.fetch(c.body.artifact_digest, c.body.artifact_size, part);
+  else if (hooks_.fetch_url)
+    fetched = hooks_.fetch_url(c.body.artifact_url, c.body.artifact_size, part);
+  else
+    fetched = Error(Errc::kUnavailable, "this agent cannot download artifact URLs");
+  if (!fetched.ok()) return fetched.error().context("fetching artifact");
+  auto got = common::digestFile(part, c.body.artifact_digest_algorithm);
   if (!got) return got.error();
   if (got->digest != c.body.artifact_digest || got->size != c.body.artifact_size) {
     fs::remove(part, ec);
-    return Error(Errc::kCorrupt, "artifact digest mismatch: the order names " + c.body.artifact_digest.substr(0, 16) +
-                                     " (" + std::to_string(c.body.artifact_size) + " bytes), received " +
+    const char* algorithm = protocol::digestAlgorithmName(c.body.artifact_digest_algorithm);
+    return Error(Errc::kCorrupt, "artifact digest mismatch: the order names " + std::string(algorithm) + ":" +
+                                     c.body.artifact_digest.substr(0, 16) + " (" +
+                                     std::to_string(c.body.artifact_size) + " bytes), received " + algorithm + ":" +
                                      got->digest.substr(0, 16) + " (" + std::to_string(got->size) + " bytes)");
   }
   return {};

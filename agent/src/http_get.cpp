@@ -10,16 +10,12 @@
 #include <httplib.h>
 
 #include "flotilla/common/duration.h"
+#include "http_common.h"
 
 namespace flotilla::agent {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return s;
-}
 
 // The host of an authority: "[::1]:80" -> "::1", "example:80" -> "example".
 std::string hostOf(const std::string& authority) {
@@ -28,6 +24,23 @@ std::string hostOf(const std::string& authority) {
     return close == std::string::npos ? authority.substr(1) : authority.substr(1, close - 1);
   }
   return authority.substr(0, authority.find(':'));
+}
+
+}  // namespace
+
+std::string asciiLower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return s;
+}
+
+void configureClient(httplib::Client& client, common::Millis timeout, bool follow_redirects) {
+  timeout = std::max(common::Millis(1), timeout);
+  client.set_connection_timeout(timeout);
+  client.set_read_timeout(timeout);
+  client.set_write_timeout(timeout);
+  client.set_follow_location(follow_redirects);
+  client.set_keep_alive(false);
+  client.set_decompress(false);
 }
 
 std::string describeHttpError(httplib::Error err) {
@@ -49,13 +62,11 @@ std::string describeHttpError(httplib::Error err) {
   }
 }
 
-}  // namespace
-
 Result<HttpTarget> parseHttpUrl(const std::string& url) {
   auto bad = [&](const std::string& why) { return Error(Errc::kInvalidArgument, url + ": " + why); };
   const auto sep = url.find("://");
   if (sep == std::string::npos) return bad("not a URL (expected http://host[:port]/path)");
-  std::string scheme = lower(url.substr(0, sep));
+  std::string scheme = asciiLower(url.substr(0, sep));
   if (scheme != "http" && scheme != "https") return bad("unsupported scheme '" + scheme + "' (http or https)");
   const auto host_start = sep + 3;
   auto path_start = url.find_first_of("/?#", host_start);
@@ -79,7 +90,7 @@ Result<HttpTarget> parseHttpUrl(const std::string& url) {
 }
 
 bool isLoopbackHost(const std::string& host) {
-  if (lower(host) == "localhost") return true;
+  if (asciiLower(host) == "localhost") return true;
   in_addr v4{};
   if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
   in6_addr v6{};
@@ -91,16 +102,10 @@ Result<HttpResponse> httpGet(const std::string& url, const HttpGetOptions& optio
   auto target = parseHttpUrl(url);
   if (!target) return target.error();
   const auto deadline = Clock::now() + options.timeout;
-  const auto timeout = std::max(common::Millis(1), options.timeout);
 
   httplib::Client client(target->origin);
   if (!client.is_valid()) return Error(Errc::kInvalidArgument, url + ": cannot parse the host and port");
-  client.set_connection_timeout(timeout);
-  client.set_read_timeout(timeout);
-  client.set_write_timeout(timeout);
-  client.set_follow_location(false);
-  client.set_keep_alive(false);
-  client.set_decompress(false);
+  configureClient(client, options.timeout, false);
 
   HttpResponse out;
   std::size_t received = 0;

@@ -6,6 +6,7 @@
 #include <zmq.h>
 
 #include <cerrno>
+#include <set>
 #include <thread>
 
 #include <cstdlib>
@@ -19,6 +20,16 @@ namespace fs = std::filesystem;
 fs::path selfBinary(const AgentConfig& config, const std::string& version) {
   return config.apps_dir / kSelfApp / "releases" / version / kSelfBinary;
 }
+
+namespace {
+
+std::string joinEndpoints(const AgentConfig& config) {
+  std::string out;
+  for (const auto& e : config.coordinator_endpoints) out += (out.empty() ? "" : ", ") + e;
+  return out;
+}
+
+}  // namespace
 
 bool runningBinaryIs(const fs::path& binary) {
   std::error_code ec;
@@ -41,7 +52,12 @@ Status selfTest(const AgentConfig& config, common::Millis timeout) {
       return Error(Errc::kInternal, std::string("selftest: socket monitor: ") + zmq_strerror(zmq_errno()));
     zmq::socket_t monitor(ctx, zmq::socket_type::pair);
     monitor.connect("inproc://flotilla-selftest-monitor");
-    sock.connect(config.coordinator_endpoint);
+    // Every endpoint at once: the leader and its standbys all hold the
+    // coordinator's key, so a handshake with any of them proves this binary
+    // can reach the fleet's coordinator.
+    for (const auto& endpoint : config.coordinator_endpoints) sock.connect(endpoint);
+    const std::string endpoints = joinEndpoints(config);
+    std::set<std::string> refused;  // endpoints that turned the handshake down
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       zmq::pollitem_t item{monitor.handle(), 0, ZMQ_POLLIN, 0};
@@ -56,10 +72,12 @@ Status selfTest(const AgentConfig& config, common::Millis timeout) {
       std::uint16_t id = 0;
       std::memcpy(&id, event.data(), sizeof id);
       if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) return {};
-      return Error(Errc::kRefused, "selftest: the coordinator at " + config.coordinator_endpoint +
+      refused.insert(address.to_string());
+      if (refused.size() < config.coordinator_endpoints.size()) continue;
+      return Error(Errc::kRefused, "selftest: the coordinator at " + endpoints +
                                        " refused the CURVE handshake (event " + std::to_string(id) + ")");
     }
-    return Error(Errc::kTimeout, "selftest: no CURVE handshake with " + config.coordinator_endpoint + " within " +
+    return Error(Errc::kTimeout, "selftest: no CURVE handshake with " + endpoints + " within " +
                                      std::to_string(timeout.count()) + " ms");
   } catch (const zmq::error_t& e) {
     return Error(Errc::kIo, std::string("selftest: ") + e.what());

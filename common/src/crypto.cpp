@@ -146,10 +146,23 @@ std::string blake2bHex(Bytes data) {
   return toHex(digest);
 }
 
-Result<FileDigest> digestFile(const std::filesystem::path& path) {
+Sha256Hasher::Sha256Hasher() { crypto_hash_sha256_init(&state_); }
+
+void Sha256Hasher::update(Bytes data) { crypto_hash_sha256_update(&state_, data.data(), data.size()); }
+
+std::string Sha256Hasher::finalHex() {
+  std::array<std::uint8_t, crypto_hash_sha256_BYTES> digest{};
+  crypto_hash_sha256_final(&state_, digest.data());
+  return toHex(digest);
+}
+
+namespace {
+
+template <typename H>
+Result<FileDigest> digestFileWith(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return osError("open", path, errno);
-  Hasher hasher;
+  H hasher;
   FileDigest result;
   std::vector<std::uint8_t> buf(std::size_t{256} * 1024);
   for (;;) {
@@ -167,6 +180,13 @@ Result<FileDigest> digestFile(const std::filesystem::path& path) {
   ::close(fd);
   result.digest = hasher.finalHex();
   return result;
+}
+
+}  // namespace
+
+Result<FileDigest> digestFile(const std::filesystem::path& path, DigestAlgorithm algorithm) {
+  if (algorithm == DigestAlgorithm::kSha256) return digestFileWith<Sha256Hasher>(path);
+  return digestFileWith<Hasher>(path);
 }
 
 std::string randomHex(std::size_t bytes) {

@@ -31,7 +31,7 @@ by policy (a gate that covers APP covers its flag rollouts).)";
 
 constexpr const char* kFooter = R"(
 Environment:
-  FLOTILLA_CONTROL  control endpoint used when --control is not given
+  FLOTILLA_CONTROL  control endpoint (or comma-separated list) used when --control is not given
   FLOTILLA_KEY      operator key file used when --key is not given (tcp:// endpoints)
   FLOTILLA_COORDINATOR_KEY  the coordinator's CURVE public key when --coordinator-key is not given
   USER              a name shown, as USER@HOSTNAME, beside the identity the control
@@ -159,15 +159,18 @@ struct CommandLine {
 
 void addGlobalOptions(CLI::App& app, console::ConsoleOptions& opts) {
   app.add_option("--control", opts.control,
-                 "Control endpoint of the coordinator, e.g. ipc:///var/lib/flotilla/control.sock "
+                 "Control endpoint of the coordinator, e.g. ipc:///var/lib/flotilla/control.sock, or a "
+                 "comma-separated list of a leader and its standbys (tcp://a:7701,tcp://b:7701): a request a "
+                 "standby answers not_leader goes to the leader it names, one that gets no answer to the next "
+                 "endpoint, and watch re-dials by itself after a restart or failover (docs/ha.md) "
                  "(default: $FLOTILLA_CONTROL)")
       ->envname("FLOTILLA_CONTROL");
   app.add_flag("--json", opts.json,
                "Machine-readable output: one JSON document on stdout (JSON Lines for watch); errors as "
                "{\"error\": {...}} on stdout");
   app.add_option("--timeout", opts.timeout_seconds,
-                 "Seconds to wait for a reply from the coordinator; a watch gives up after this long without "
-                 "hearing from it")
+                 "Seconds to wait for a reply from the coordinator; a watch re-dials for 120 s (or this long, "
+                 "if longer) without hearing from any coordinator before it gives up")
       ->check(CLI::Validator(
           [](std::string& value) -> std::string {
             char* end = nullptr;

@@ -16,6 +16,7 @@
 #include "flotilla/coordinator/store.h"
 #include "flotilla/protocol/order.h"
 #include "http_config.h"
+#include "leadership_config.h"
 #include "notify_toml.h"
 #include "policy_config.h"
 
@@ -62,7 +63,7 @@ Status checkKnownKeys(const fs::path& file, const toml::table& root) {
   for (auto& [k, v] : root) {
     std::string key(k.str());
     if (key != "log_level" && key != "http" && key != "agents" && key != "control" && key != "orders" &&
-        key != "store" && key != "keys" && key != "policy" && key != "notify")
+        key != "store" && key != "keys" && key != "policy" && key != "notify" && key != "leadership")
       return Error(Errc::kInvalidArgument, where(file, k.source()) + ": " + key + ": unknown key");
   }
   return {};
@@ -442,6 +443,7 @@ Result<CoordinatorConfig> loadCoordinatorConfig(const fs::path& file_in) {
   FLOTILLA_TRY(readKeys(file, root, c));
   FLOTILLA_TRY(readPolicy(file, root, c));
   FLOTILLA_TRY(readNotifyTargets(file, c.dir, root, c.notify));
+  FLOTILLA_TRY(readLeadership(file, root, c));
   return c;
 }
 

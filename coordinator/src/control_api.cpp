@@ -118,9 +118,8 @@ json ControlApi::rollout(const Call& c) {
   if (protocol::flaggedApp(plan->app))
     return errorJson(Errc::kInvalidArgument, name + ": app: \"" + plan->app +
                                                  "\" is a flag app; flag sets roll out with `flotilla flags push`");
-  // The artifact came before, by upload_begin/upload_chunk/upload_end.
-  auto size = ctx_.storedArtifact(r.artifact_digest);
-  if (!size) return errorJson(size.error().context(name + ": artifact.file"));
+  auto size = artifactLength(*plan, name, r);
+  if (!size) return errorJson(size.error());
   const std::string& sig = r.release_signature;
   if (!sig.empty() && (sig.size() != 128 || sig.find_first_not_of("0123456789abcdef") != std::string::npos))
     return errorJson(Errc::kInvalidArgument,
@@ -129,6 +128,28 @@ json ControlApi::rollout(const Call& c) {
   if (auto st = provenance_.check(start.plan, name, r.artifact_digest, *size, r.ci_signature); !st.ok())
     return refuse(start, st.error());
   return admitAndStart(std::move(start), c, r.break_glass);
+}
+
+// The artifact came before, by upload_begin/upload_chunk/upload_end; or an
+// HTTP store serves it (artifact.url) and the coordinator never holds the
+// bytes: the plan names digest and length, or the console computed them from
+// its local copy and sent them. Returns the length; r.artifact_digest is the hex digest.
+Result<std::uint64_t> ControlApi::artifactLength(const protocol::Plan& plan, const std::string& name,
+                                                 control::RolloutRequest& r) {
+  if (plan.artifact_url.empty()) {
+    auto size = ctx_.storedArtifact(r.artifact_digest);
+    if (!size) return size.error().context(name + ": artifact.file");
+    return size;
+  }
+  if (plan.artifact_digest) {
+    r.artifact_digest = plan.artifact_digest->hex;
+    return plan.artifact_length;
+  }
+  if (!protocol::isHexDigest(r.artifact_digest) || r.artifact_size == 0)
+    return Error(Errc::kInvalidArgument, name +
+                                             ": artifact.url: with artifact.file the console sends the local "
+                                             "copy's BLAKE2b-256 and length; this request has none");
+  return r.artifact_size;
 }
 
 // A gate's refusal is recorded as a rollout that ended "refused", its

@@ -55,12 +55,27 @@ std::string renderFleetGauges(const FleetGauges& g) {
   w.sample("flotilla_watchers", g.watchers);
   w.family("flotilla_order_refusals_total", "counter", "Orders refused by agents since start, by reason.");
   for (const auto& [reason, n] : g.refusals) w.sample("flotilla_order_refusals_total", {{"reason", reason}}, n);
+  w.family("flotilla_artifact_failures_total", "counter",
+           "Orders failed on their artifact's download or check since start, by reason.");
+  for (const auto& [reason, n] : g.artifact_failures)
+    w.sample("flotilla_artifact_failures_total", {{"reason", reason}}, n);
   w.family("flotilla_denied_messages_total", "counter", "Messages from revoked or rejected agent keys, dropped.");
   w.sample("flotilla_denied_messages_total", g.denied_messages);
   renderAnalysis(w, g);
   w.family("flotilla_policy_break_glass_total", "counter",
            "Rollouts started past closed policy gates by break-glass since start.");
   w.sample("flotilla_policy_break_glass_total", g.break_glass);
+  return w.take() + renderLeadershipGauges(g.leader, g.epoch);
+}
+
+std::string renderLeadershipGauges(bool leader, std::uint64_t epoch) {
+  PrometheusWriter w;
+  w.family("flotilla_coordinator_leader", "gauge",
+           "1 when this coordinator leads (sends orders), 0 when it is a standby (docs/ha.md).");
+  w.sample("flotilla_coordinator_leader", leader ? 1 : 0);
+  w.family("flotilla_coordinator_epoch", "gauge",
+           "The leadership epoch this coordinator leads in, or last saw as a standby (0 = no lease).");
+  w.sample("flotilla_coordinator_epoch", epoch);
   return w.take();
 }
 

@@ -110,8 +110,9 @@ Status HttpEndpoint::start(const std::string& listen) {
     return screen(req, res) ? httplib::Server::HandlerResponse::Handled : httplib::Server::HandlerResponse::Unhandled;
   });
   if (api_) routeDashboard();
-  server_->Get("/healthz",
-               [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(health_ ? health_->read() : std::string("ok\n"), "text/plain");
+  });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(renderMetrics(), "text/plain; version=0.0.4; charset=utf-8");
   });

@@ -50,6 +50,11 @@ std::vector<std::string> OrderBook::dueForRetry(common::SteadyTime now, common::
   return out;
 }
 
+void setArtifactSource(ReleaseData& data, const protocol::Plan& plan) {
+  data.url = plan.artifact_url;
+  if (plan.artifact_digest) data.digest_algorithm = plan.artifact_digest->algorithm;
+}
+
 void OrderBook::queue(const std::string& order_id, const ReleaseData& release, common::SteadyTime now) {
   auto it = orders_.find(order_id);
   if (it == orders_.end()) return;
@@ -60,6 +65,8 @@ void OrderBook::queue(const std::string& order_id, const ReleaseData& release, c
   body.artifact_digest = release.digest;
   body.artifact_size = release.size;
   body.release_signature = release.signature;
+  body.artifact_url = release.url;
+  body.artifact_digest_algorithm = release.digest_algorithm;
   body.order_id = order_id;
   body.target = ref.agent_id;
   body.rollout_id = ref.rollout_id;

@@ -63,8 +63,20 @@ CREATE TABLE artifact_chunks (
   bytes BYTEA NOT NULL, PRIMARY KEY (digest, "offset"));
 )sql";
 
+// Version 2: the leadership lease (leadership_lease.h, docs/ha.md), one row
+// that no coordinator holds yet (expired since forever, epoch 0).
+constexpr const char* kCreateLease = R"sql(
+CREATE TABLE leadership_lease (
+  id INTEGER PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL, holder TEXT NOT NULL,
+  agents_endpoint TEXT NOT NULL, control_endpoint TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL,
+  holder_backend INTEGER NOT NULL DEFAULT 0);
+INSERT INTO leadership_lease (id, epoch, holder, agents_endpoint, control_endpoint, expires_at)
+  VALUES (1, 0, '', '', '', '-infinity');
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "create the tables", kCreateTables},
+    {2, "create the leadership lease", kCreateLease},
 };
 constexpr bool numberedFromOne() {
   for (std::size_t i = 0; i < std::size(kMigrations); ++i)

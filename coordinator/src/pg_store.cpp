@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lease_fence.h"
 #include "pg_connection.h"
 #include "pg_migrations.h"
 
@@ -78,6 +79,10 @@ Status done(const Result<PgRows>& r) { return r.ok() ? Status() : Status(r.error
 PgStore::PgStore(std::unique_ptr<pg::Connection> c, bool read_only) : conn_(std::move(c)), read_only_(read_only) {}
 
 PgStore::~PgStore() {
+  if (fence_epoch_ != 0) {
+    if (in_tx_) (void)commit();  // a fenced unit commits only through the fence check
+    return;
+  }
   if (in_tx_ && conn_->inTransaction() && !conn_->transactionFailed()) (void)conn_->exec("committing", "COMMIT");
 }
 
@@ -109,6 +114,11 @@ Error PgStore::readOnlyError() const {
   return Error(Errc::kPermission, "store " + conn_->displayUrl() + " is open read-only");
 }
 
+void PgStore::fence(std::uint64_t epoch, std::string holder) {
+  fence_epoch_ = epoch;
+  fence_holder_ = std::move(holder);
+}
+
 Status PgStore::begin() {
   // Lazy, as SqliteStore: a reactor iteration that writes nothing costs no round trip.
   want_tx_ = true;
@@ -136,6 +146,12 @@ Status PgStore::commit() {
   if (conn_->transactionFailed()) {
     (void)conn_->exec("rolling back", "ROLLBACK");
     return Error(Errc::kIo, "store: a write failed in this unit of work, which was rolled back; its writes are lost");
+  }
+  if (fence_epoch_ != 0) {
+    if (auto fenced = pg::checkLeaseFence(*conn_, fence_epoch_, fence_holder_); !fenced.ok()) {
+      if (conn_->inTransaction()) (void)conn_->exec("rolling back", "ROLLBACK");
+      return fenced.error();
+    }
   }
   if (auto r = conn_->exec("committing", "COMMIT"); !r) {
     if (conn_->inTransaction()) (void)conn_->exec("rolling back", "ROLLBACK");

@@ -375,7 +375,13 @@ std::optional<ReleaseData> RolloutDriver::releaseFor(const OrderRef& ref) {
   auto active = rollouts_.find(ref.rollout_id);
   if (active != rollouts_.end() && !ref.rollback && !ref.converge) {
     const auto& r = *active->second;
-    return ReleaseData{r.spec, r.artifact_digest, r.release_signature, r.artifact_size};
+    ReleaseData data;
+    data.spec = r.spec;
+    data.digest = r.artifact_digest;
+    data.signature = r.release_signature;
+    data.size = r.artifact_size;
+    setArtifactSource(data, r.plan);
+    return data;
   }
   const auto key = std::make_pair(ref.app, ref.version);
   if (auto cached = release_cache_.find(key); cached != release_cache_.end()) return cached->second;
@@ -386,8 +392,13 @@ std::optional<ReleaseData> RolloutDriver::releaseFor(const OrderRef& ref) {
   }
   ReleaseData data;
   if (rel->has_value()) {
-    data = ReleaseData{std::make_shared<const std::string>((*rel)->spec), (*rel)->artifact_digest,
-                       (*rel)->release_signature, (*rel)->artifact_size};
+    data.spec = std::make_shared<const std::string>((*rel)->spec);
+    data.digest = (*rel)->artifact_digest;
+    data.signature = (*rel)->release_signature;
+    data.size = (*rel)->artifact_size;
+    // Where its artifact is served is in the plan it was deployed with.
+    if (auto plan = protocol::parsePlan((*rel)->plan_text, ref.app + "@" + ref.version, ""))
+      setArtifactSource(data, *plan);
   } else if (ref.version == protocol::kNoFlagSet && protocol::flaggedApp(ref.app)) {
     // Back to before the app's first flag set: nothing to fetch or check.
     data.spec = std::make_shared<const std::string>(protocol::encodeSpec(protocol::OrderSpec{}));

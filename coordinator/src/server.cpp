@@ -69,7 +69,12 @@ Status Server::start() {
                                          std::to_string(patch) +
                                          " is too old: 4.3.2 or later is required (CVE-2019-13132)");
   FLOTILLA_TRY(common::ensureDir(config_.artifacts_dir, 0750));
-  auto store = openStore(storeOptions(config_));
+  auto store_options = storeOptions(config_);
+  if (leadership_) {
+    store_options.fence_epoch = leadership_->epoch();
+    store_options.fence_holder = holder_;
+  }
+  auto store = openStore(store_options);
   if (!store) return store.error();
   store_ = std::move(*store);
   // store.url carries no password (config.cpp refuses one), so it may be logged.
@@ -136,6 +141,9 @@ Status Server::start() {
   publishGauges();
   if (!config_.http.listen.empty()) {
     http_ = std::make_unique<HttpEndpoint>(storeOptions(config_), gauges_, feed_, config_.http);
+    if (leadership_)
+      http_->setHealth(
+          std::make_shared<LiveGauges>("ok: leader, epoch " + std::to_string(leadership_->epoch()) + "\n"));
     publishDashboard();
     FLOTILLA_TRY(http_->start(config_.http.listen));
   }
@@ -451,6 +459,7 @@ void Server::publishGauges() {
   for (const ActiveRollout* r : rollouts_->all())
     for (const auto& h : r->engine->hosts()) ++g.rollout_hosts[toString(h.state)];
   g.refusals = refusals_.byReason();
+  g.artifact_failures = artifact_failures_.byReason();
   g.denied_messages = dropped_from_denied_;
   g.watchers = watchers_.count();
   for (const auto& [app, last] : analysis_->lastVerdicts()) {
@@ -460,6 +469,7 @@ void Server::publishGauges() {
   }
   g.dropped_samples = analysis_->droppedSamples();
   g.break_glass = break_glass_;
+  g.epoch = leadership_ ? leadership_->epoch() : 0;
   gauges_->publish(renderFleetGauges(g) + (notifier_ ? notifier_->renderMetrics() : ""));
 }
 
@@ -518,6 +528,10 @@ void Server::storeFailed(const Error& e) {
 void Server::flushOutbox() {
   if (orders_.outboxEmpty()) return;
   auto outbox = orders_.takeOutbox();
+  // Past the lease's local deadline nothing leaves (lease_keeper.h): the
+  // orders stay open in the store, and the next leader resends them.
+  if (leadership_ && !leadership_->mayOrder()) return;
+  const std::uint64_t epoch = leadership_ ? leadership_->epoch() : 0;
   // Issue times are taken here, when the orders really leave.
   const auto sys_now = clock_.systemNow();
   const auto issued = common::toUnixSeconds(sys_now), expires = common::toUnixSeconds(sys_now + config_.order_ttl);
@@ -530,12 +544,16 @@ void Server::flushOutbox() {
     if (!a || !a->online || a->routing_id.empty()) continue;
     o.body.issued_at = issued;
     o.body.expires_at = expires;
+    o.body.epoch = epoch;
     ready.push_back(&o);
     to.push_back(a);
   }
   // Signed on two threads for a large batch, then sent one by one.
   const auto encoded = signOrders(ready, config_.plan_key);
-  for (std::size_t i = 0; i < ready.size(); ++i) sendToAgent(to[i]->routing_id, encoded[i]);
+  for (std::size_t i = 0; i < ready.size(); ++i) {
+    if (leadership_ && !leadership_->mayOrder()) return;  // the deadline may pass mid-batch
+    sendToAgent(to[i]->routing_id, encoded[i]);
+  }
 }
 
 bool Server::sendControl(const std::string& rid, const std::string& text) {

@@ -33,6 +33,7 @@ void Server::onHello(const std::string& rid, const std::string& key, const proto
   protocol::Welcome w;
   w.heartbeat_interval_ms = config_.heartbeat_interval.count();
   w.server_time_ms = now_ms;
+  w.epoch = leadership_ ? leadership_->epoch() : 0;
   if (a.state == AgentState::kAccepted) {
     a.online = true;
     w.status = protocol::WelcomeStatus::kAccepted;
@@ -94,6 +95,7 @@ void Server::onReport(Agent& a, const protocol::Report& m) {
       a.handover_until = {};
   }
   if (m.phase == Phase::kRefused) refusals_.count(m.message);
+  if (m.phase == Phase::kFailed) artifact_failures_.count(m.message);
   if (protocol::isTerminal(m.phase)) {
     orders_.close(m.order_id);
     if (auto st = store_->upsertAgent(a.record); !st.ok()) storeFailed(st.error());

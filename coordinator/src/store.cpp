@@ -62,7 +62,9 @@ Result<std::unique_ptr<Store>> openStore(const StoreOptions& options) {
     auto password = storePassword(options);
     if (!password) return password.error();
     if (options.read_only) return asStore(PgStore::openReadOnly(options.url, *password));
-    return asStore(PgStore::open(options.url, *password));
+    auto pg = PgStore::open(options.url, *password);
+    if (pg && options.fence_epoch != 0) (*pg)->fence(options.fence_epoch, options.fence_holder);
+    return asStore(std::move(pg));
   }
   if (options.read_only) return asStore(SqliteStore::openReadOnly(options.file));
   return asStore(SqliteStore::open(options.file));

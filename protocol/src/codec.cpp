@@ -1,4 +1,5 @@
 #include "codec_fields.h"
+#include "flotilla/protocol/artifact_source.h"
 #include "flotilla/protocol/flag_app.h"
 
 #include <limits>
@@ -94,14 +95,15 @@ Fetch readFetch(const msgpack::object& o) {
 }
 
 void packBody(Packer& p, const Welcome& m) {
-  p.pack_array(4);
+  p.pack_array(m.epoch != 0 ? 5 : 4);
   p.pack_uint8(static_cast<std::uint8_t>(m.status));
   packStr(p, m.message);
   p.pack_int64(m.heartbeat_interval_ms);
   p.pack_int64(m.server_time_ms);
+  if (m.epoch != 0) p.pack_uint64(m.epoch);
 }
 Welcome readWelcome(const msgpack::object& o) {
-  FieldReader r(o, 4, "welcome");
+  FieldReader r(o, 4, 5, "welcome");
   Welcome m;
   auto status = r.u64();
   if (status > 1) r.fail("unknown status");
@@ -109,6 +111,7 @@ Welcome readWelcome(const msgpack::object& o) {
   m.message = r.str();
   m.heartbeat_interval_ms = r.i64();
   m.server_time_ms = r.i64();
+  if (r.more()) m.epoch = r.u64();
   if (m.heartbeat_interval_ms <= 0) r.fail("heartbeat interval must be positive");
   return m;
 }
@@ -312,10 +315,40 @@ std::string releaseStatement(const std::string& app, const std::string& version,
   return "flotilla-release-v1\n" + app + "\n" + version + "\n" + digest + "\n" + std::to_string(size) + "\n";
 }
 
+namespace {
+
+// An order body's first fields, and its fields with the artifact's URL and digest algorithm appended.
+// 14 fields: every body before epochs and artifact URLs. 15: with the
+// leadership epoch. 17: with the epoch (0 when the coordinator leads alone)
+// and the artifact URL fields.
+constexpr std::uint32_t kOrderBodyFields = 14;
+constexpr std::uint32_t kOrderBodyFieldsWithEpoch = 15;
+constexpr std::uint32_t kOrderBodyFieldsWithUrl = 17;
+
+void readUrlFields(FieldReader& r, OrderBody& b) {
+  b.artifact_url = r.str();
+  const std::string name = r.str();
+  auto algorithm = digestAlgorithmFromName(name);
+  if (!algorithm) r.fail("unknown artifact digest algorithm '" + name + "'");
+  b.artifact_digest_algorithm = *algorithm;
+  if (!b.artifact_url.empty()) {
+    if (auto st = checkArtifactUrl(b.artifact_url); !st.ok()) r.fail("artifact_url: " + st.error().message);
+    if (b.artifact_digest.empty()) r.fail("an artifact_url needs an artifact_digest");
+  } else if (b.artifact_digest_algorithm != common::DigestAlgorithm::kBlake2b256) {
+    r.fail("an artifact from the coordinator is named by BLAKE2b-256");
+  }
+}
+
+}  // namespace
+
 std::string encodeOrderBody(const OrderBody& b) {
   msgpack::sbuffer buf;
   Packer p(buf);
-  p.pack_array(14);
+  // The fields after the first 14 are written only when they say something,
+  // so an order of an uploaded artifact stays readable by agents that predate them.
+  const bool url_fields =
+      !b.artifact_url.empty() || b.artifact_digest_algorithm != common::DigestAlgorithm::kBlake2b256;
+  p.pack_array(url_fields ? kOrderBodyFieldsWithUrl : b.epoch != 0 ? kOrderBodyFieldsWithEpoch : kOrderBodyFields);
   packStr(p, b.order_id);
   packStr(p, b.target);
   packStr(p, b.rollout_id);
@@ -330,13 +363,18 @@ std::string encodeOrderBody(const OrderBody& b) {
   p.pack_int64(b.expires_at);
   packStr(p, b.key_id);
   packStr(p, b.release_signature);
+  if (b.epoch != 0 || url_fields) p.pack_uint64(b.epoch);
+  if (url_fields) {
+    packStr(p, b.artifact_url);
+    packStr(p, digestAlgorithmName(b.artifact_digest_algorithm));
+  }
   return finish(buf);
 }
 
 Result<OrderBody> decodeOrderBody(std::string_view bytes) {
   return guarded([&]() -> Result<OrderBody> {
     auto h = unpackWhole(bytes);
-    FieldReader r(h.get(), 14, "order body");
+    FieldReader r(h.get(), kOrderBodyFields, kOrderBodyFieldsWithUrl, "order body");
     OrderBody b;
     b.order_id = r.str();
     b.target = r.str();
@@ -352,6 +390,13 @@ Result<OrderBody> decodeOrderBody(std::string_view bytes) {
     b.expires_at = r.i64();
     b.key_id = r.str();
     b.release_signature = r.str();
+    if (r.more()) {
+      b.epoch = r.u64();
+      if (r.more())
+        readUrlFields(r, b);
+      else if (b.epoch == 0)
+        r.fail("epoch 0 is sent as no epoch field");
+    }
     if (!b.release_signature.empty() &&
         (b.release_signature.size() != 128 ||
          b.release_signature.find_first_not_of("0123456789abcdef") != std::string::npos))

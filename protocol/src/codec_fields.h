@@ -62,6 +62,17 @@ class FieldReader {
     arr_ = o.via.array.ptr;
     size_ = o.via.array.size;
   }
+  // A body that grew fields at its end: between `min` and `max` fields, the
+  // later ones read only while more() is true.
+  FieldReader(const msgpack::object& o, std::size_t min, std::size_t max, const char* what) : what_(what) {
+    if (o.type != msgpack::type::ARRAY) fail("expected an array");
+    if (o.via.array.size < min || o.via.array.size > max)
+      fail("expected " + std::to_string(min) + " to " + std::to_string(max) + " fields, got " +
+           std::to_string(o.via.array.size));
+    arr_ = o.via.array.ptr;
+    size_ = o.via.array.size;
+  }
+  bool more() const { return pos_ < size_; }
 
   const msgpack::object& next() {
     if (pos_ >= size_) fail("missing field");

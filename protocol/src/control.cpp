@@ -41,8 +41,10 @@ void to_json(json& j, const RolloutRequest& r) {
   putIfSet(j, "release_signature", r.release_signature);
   putIfSet(j, "ci_signature", r.ci_signature);
   putIfSet(j, "break_glass", r.break_glass);
+  if (r.artifact_size != 0) j["artifact_size"] = r.artifact_size;
 }
 void from_json(const json& j, RolloutRequest& r) {
+  r.artifact_size = j.value("artifact_size", std::uint64_t{0});
   r.plan = text(j, "plan");
   r.plan_name = text(j, "plan_name");
   r.artifact_digest = text(j, "artifact_digest");

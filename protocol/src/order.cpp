@@ -1,5 +1,7 @@
 #include "flotilla/protocol/order.h"
 
+#include "flotilla/protocol/artifact_source.h"
+
 #include <cstring>
 #include <limits>
 
@@ -36,7 +38,11 @@ bool verifyRelease(const OrderBody& body, const std::vector<common::PublicKey>& 
   if (!raw) return false;
   common::Signature sig{};
   std::copy(raw->begin(), raw->end(), sig.begin());
-  const std::string statement = releaseStatement(body.app, body.version, body.artifact_digest, body.artifact_size);
+  // A SHA-256 digest is signed with its prefix: a statement never leaves the algorithm to be guessed.
+  const std::string digest = body.artifact_digest_algorithm == common::DigestAlgorithm::kSha256
+                                 ? prefixedDigest({body.artifact_digest_algorithm, body.artifact_digest})
+                                 : body.artifact_digest;
+  const std::string statement = releaseStatement(body.app, body.version, digest, body.artifact_size);
   for (const auto& k : release_keys)
     if (common::verifySignature(common::asBytes(statement), sig, k)) return true;
   return false;
@@ -87,6 +93,10 @@ OrderVerifier::Outcome OrderVerifier::verify(const SignedOrder& order, const Ver
     return refuse(RefusalReason::kBadSignature, "signature does not verify against the pinned plan key");
   if (b.target != ctx.agent_id)
     return refuse(RefusalReason::kWrongTarget, "order is for agent '" + b.target + "', this is '" + ctx.agent_id + "'");
+  if (b.epoch < ctx.highest_epoch)
+    return refuse(RefusalReason::kStaleEpoch, "signed in leadership epoch " + std::to_string(b.epoch) +
+                                                  ", below epoch " + std::to_string(ctx.highest_epoch) +
+                                                  " already seen: that coordinator no longer leads");
   // Compare without overflow: a signed order may carry any int64 times.
   auto addSat = [](std::int64_t a, std::int64_t d) {
     if (d > 0 && a > std::numeric_limits<std::int64_t>::max() - d) return std::numeric_limits<std::int64_t>::max();

@@ -119,16 +119,70 @@ class PlanReader : public TomlValueReader {
   }
 
   Status readArtifact(const toml::table& table, Plan& plan) {
-    FLOTILLA_TRY(checkKeys(table, "artifact", {"file", "signature", "ci_signature"}));
+    FLOTILLA_TRY(checkKeys(table, "artifact", {"file", "url", "digest", "length", "signature", "ci_signature"}));
+    const toml::node* url = table.get("url");
+    const toml::node* digest = table.get("digest");
+    const toml::node* length = table.get("length");
     const toml::node* file = table.get("file");
-    if (file == nullptr) return missing(table, "artifact.file");
-    std::string name;
-    FLOTILLA_TRY(readNonEmptyString(*file, "artifact.file", name));
-    std::filesystem::path path(name);
-    plan.artifact_file = path.is_absolute() || base_dir_.empty() ? path : base_dir_ / path;
-    artifact_where_ = file->source();
+    if (url == nullptr) {
+      if (digest != nullptr) return errorAt(*digest, "artifact.digest", "only with artifact.url");
+      if (length != nullptr) return errorAt(*length, "artifact.length", "only with artifact.url");
+    } else {
+      FLOTILLA_TRY(readArtifactUrl(*url, digest, length, file, plan));
+    }
+    if (file == nullptr && plan.artifact_digest) {
+      artifact_where_ = url->source();
+    } else {
+      if (file == nullptr) return missing(table, "artifact.file");
+      std::string name;
+      FLOTILLA_TRY(readNonEmptyString(*file, "artifact.file", name));
+      std::filesystem::path path(name);
+      plan.artifact_file = path.is_absolute() || base_dir_.empty() ? path : base_dir_ / path;
+      artifact_where_ = file->source();
+    }
     FLOTILLA_TRY(readPathBeside(table, "signature", plan.artifact_signature));
     FLOTILLA_TRY(readPathBeside(table, "ci_signature", plan.artifact_ci_signature));
+    // `flotilla sign` and CI claims name the BLAKE2b-256 of a local file.
+    if (plan.artifact_digest && plan.artifact_digest->algorithm != common::DigestAlgorithm::kBlake2b256) {
+      for (const char* key : {"signature", "ci_signature"})
+        if (const toml::node* n = table.get(key))
+          return errorAt(*n, join("artifact", key),
+                         "signatures name a blake2b-256 digest; give artifact.file (the local copy) instead of a "
+                         "sha256 artifact.digest");
+    }
+    return okStatus();
+  }
+
+  // artifact.url, with artifact.digest and artifact.length, or with
+  // artifact.file, the local copy the console computes them from.
+  Status readArtifactUrl(const toml::node& url, const toml::node* digest, const toml::node* length,
+                         const toml::node* file, Plan& plan) const {
+    FLOTILLA_TRY(readNonEmptyString(url, "artifact.url", plan.artifact_url));
+    if (auto st = checkArtifactUrl(plan.artifact_url); !st.ok())
+      return errorAt(url, "artifact.url", st.error().message);
+    if (digest == nullptr) {
+      if (length != nullptr)
+        return errorAt(*length, "artifact.length", "only with artifact.digest (artifact.file computes both)");
+      if (file == nullptr)
+        return errorAt(url, "artifact.url",
+                       "needs artifact.digest and artifact.length, or artifact.file (a local copy the console "
+                       "computes them from)");
+      return okStatus();
+    }
+    if (file != nullptr)
+      return errorAt(*file, "artifact.file",
+                     "give artifact.file (the console computes digest and length) or artifact.digest and "
+                     "artifact.length, not both");
+    std::string text;
+    FLOTILLA_TRY(readNonEmptyString(*digest, "artifact.digest", text));
+    auto parsed = parsePrefixedDigest(text);
+    if (!parsed) return errorAt(*digest, "artifact.digest", parsed.error().message);
+    plan.artifact_digest = std::move(*parsed);
+    if (length == nullptr) return errorAt(*digest, "artifact.length", "missing: artifact.digest needs the length");
+    if (!length->is_integer()) return wrongType(*length, "artifact.length", "a byte count");
+    const std::int64_t bytes = length->value<std::int64_t>().value_or(0);
+    if (bytes <= 0) return errorAt(*length, "artifact.length", "must be at least 1 byte");
+    plan.artifact_length = static_cast<std::uint64_t>(bytes);
     return okStatus();
   }
 
@@ -383,6 +437,7 @@ Result<Plan> parsePlanFile(const std::filesystem::path& path) {
   // Parsing is pure; the file the plan ships is checked only when reading it
   // from disk, so a console can refuse a plan before contacting anyone.
   const std::filesystem::path& artifact = plan->artifact_file;
+  if (artifact.empty()) return plan;  // artifact.url with artifact.digest: nothing local
   std::error_code ec;
   auto status = std::filesystem::status(artifact, ec);
   if (!std::filesystem::exists(status)) {

@@ -38,7 +38,7 @@ constexpr Words<AgentState, 4> kAgentStates{{
     {AgentState::kRevoked, "revoked"},
 }};
 
-constexpr Words<RefusalReason, 9> kRefusalReasons{{
+constexpr Words<RefusalReason, 10> kRefusalReasons{{
     {RefusalReason::kMalformed, "malformed"},
     {RefusalReason::kUnknownKey, "unknown_key"},
     {RefusalReason::kBadSignature, "bad_signature"},
@@ -48,6 +48,7 @@ constexpr Words<RefusalReason, 9> kRefusalReasons{{
     {RefusalReason::kReplay, "replay"},
     {RefusalReason::kBadSpec, "bad_spec"},
     {RefusalReason::kUnsignedRelease, "unsigned_release"},
+    {RefusalReason::kStaleEpoch, "stale_epoch"},
 }};
 
 template <typename E, std::size_t N>

@@ -66,6 +66,11 @@ class DeployerRig {
       if (ec) return Error(Errc::kIo, ec.message());
       return {};
     };
+    hooks.fetch_url = [this](const std::string& url, std::uint64_t size, const std::filesystem::path& dest) -> Status {
+      ++url_fetches;
+      if (fetch_url_override) return fetch_url_override(url, size, dest);
+      return Error(Errc::kUnavailable, url + ": this rig serves no URLs");
+    };
     hooks.report = [this](const protocol::Report& r) {
       reports.push_back(r);
       if (report_override) report_override(r);
@@ -146,9 +151,13 @@ class DeployerRig {
   std::unique_ptr<agent::FlagStore> flags;
   std::vector<protocol::Report> reports;
   int fetches = 0;
+  int url_fetches = 0;
   int waits = 0;
   std::function<Status(const std::string& digest, std::uint64_t size, const std::filesystem::path& dest)>
       fetch_override;
+  // Downloads of an order's artifact_url; without one every such download fails.
+  std::function<Status(const std::string& url, std::uint64_t size, const std::filesystem::path& dest)>
+      fetch_url_override;
   std::function<bool(common::Millis)> wait_override;
   std::function<void(const protocol::Report&)> report_override;
   std::function<bool(const std::string& app)> superseded_override;

@@ -72,6 +72,7 @@ void FakeCoordinator::pump(std::chrono::milliseconds timeout) {
     w.message = "welcome";
     w.heartbeat_interval_ms = 200;
     w.server_time_ms = nowSeconds() * 1000;
+    w.epoch = welcome_epoch;
     sendRaw(protocol::encode(w));
   } else if (std::holds_alternative<protocol::Heartbeat>(*m)) {
     ++heartbeats;

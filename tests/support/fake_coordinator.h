@@ -62,7 +62,8 @@ class FakeCoordinator {
   // True when a heartbeat arrives within 3 s.
   bool stillHeartbeats();
 
-  std::string target;  // the agent id orders name
+  std::string target;               // the agent id orders name
+  std::uint64_t welcome_epoch = 0;  // the leadership epoch welcomes name (docs/ha.md)
   int hellos = 0;
   int sessions = 0;  // connections that said hello: a reconnect adds one
   int heartbeats = 0;

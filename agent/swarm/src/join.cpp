@@ -44,9 +44,19 @@ Result<JoinInfo> loadJoinFile(const std::filesystem::path& file) {
     return Error(Errc::kInvalidArgument, where(file, e.source()) + ": " + std::string(e.description()));
   }
   JoinInfo j;
-  auto endpoint = stringKey(file, root, "coordinator", true);
-  if (!endpoint) return endpoint.error();
-  j.endpoint = *endpoint;
+  if (const toml::array* list = root["coordinator"].as_array()) {
+    for (const auto& el : *list) {
+      auto e = el.value<std::string>();
+      if (!e) return Error(Errc::kInvalidArgument, where(file, el.source()) + ": coordinator: expected a string");
+      j.endpoints.push_back(*e);
+    }
+    if (j.endpoints.empty())
+      return Error(Errc::kInvalidArgument, where(file, list->source()) + ": coordinator: is empty");
+  } else {
+    auto endpoint = stringKey(file, root, "coordinator", true);
+    if (!endpoint) return endpoint.error();
+    j.endpoints.push_back(*endpoint);
+  }
   auto ckey = keyKey(file, root, "coordinator_key");
   if (!ckey) return ckey.error();
   j.coordinator_key = *ckey;

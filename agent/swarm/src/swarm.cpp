@@ -123,7 +123,9 @@ Status Swarm::start() {
   for (std::size_t i = 0; i < options_.agents; ++i) {
     std::string n = std::to_string(i);
     if (static_cast<int>(n.size()) < width) n.insert(0, static_cast<std::size_t>(width) - n.size(), '0');
-    slots_.emplace_back(options_.id_prefix + n);
+    slots_.emplace_back(options_.id_prefix + n, join_.endpoints, [this](common::Millis max) {
+      return common::Millis(std::uniform_int_distribution<long>(0, max.count())(rng_));
+    });
   }
   timers_.resize(options_.agents);
   connect_gap_ = std::chrono::microseconds(static_cast<std::int64_t>(1e6 / options_.connect_rate));
@@ -171,7 +173,7 @@ void Swarm::connectNext(SteadyTime now) {
       s.sock.set(zmq::sockopt::heartbeat_timeout, 3 * options_.zmtp_heartbeat_ms);
     }
     s.sock.set(zmq::sockopt::sndhwm, 10000);
-    s.sock.connect(join_.endpoint);
+    s.sock.connect(s.failover.current());
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = idx;
@@ -218,7 +220,7 @@ void Swarm::releaseWindow(Slot& s) {
 void Swarm::afterAgentCall(std::size_t idx, SteadyTime now) {
   Slot& s = slots_[idx];
   if (s.in_window && (s.agent.everWelcomed() || now - s.connected_at >= kWindowHold)) releaseWindow(s);
-  const auto next = s.agent.nextDeadline();
+  const auto next = std::min(s.agent.nextDeadline(), s.failover.nextDeadline());
   if (next == SteadyTime::max()) {
     timers_.cancel(idx);
   } else {
@@ -257,6 +259,14 @@ void Swarm::drain(std::size_t idx) {
     }
     const SimNow t = nowPair();
     s.agent.onMessage(*sim_ctx_, *msg, t, out_);
+    if (std::holds_alternative<protocol::Welcome>(*msg)) {
+      s.failover.welcomed();
+    } else if (const auto* r = std::get_if<protocol::Refusal>(&*msg);
+               r && r->code == protocol::RefusalCode::kNotLeader) {
+      s.failover.notLeader(r->detail, t.steady);
+    } else {
+      s.failover.linkUp(t.steady);  // something with the coordinator's key answers
+    }
     sendAll(idx);
     afterAgentCall(idx, t.steady);
   }
@@ -265,6 +275,17 @@ void Swarm::drain(std::size_t idx) {
 void Swarm::runTimer(std::size_t idx, SteadyTime now) {
   Slot& s = slots_[idx];
   const SimNow t{now, clock_.systemNow()};
+  const std::string dialled = s.failover.current();
+  if (auto to = s.failover.onTimer(now)) {
+    try {
+      s.sock.disconnect(dialled);
+      s.sock.connect(*to);
+    } catch (const zmq::error_t&) {
+      // An endpoint libzmq refuses (a malformed name from a standby): the
+      // hello below goes nowhere and the next move tries another.
+    }
+    s.agent.start(*sim_ctx_, t, out_);  // a new connection: hello
+  }
   s.agent.onTimer(*sim_ctx_, t, out_);
   if (!out_.empty()) {
     sendAll(idx);

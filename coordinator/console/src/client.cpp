@@ -1,5 +1,6 @@
 #include "flotilla/console/client.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "flotilla/common/duration.h"
 #include "flotilla/console/render.h"
@@ -26,6 +28,10 @@ constexpr std::int64_t kMaxReplyBytes = std::int64_t{256} << 20;
 constexpr const char* kMonitorEndpoint = "inproc://flotilla-console-monitor";
 // How often a wait for a reply checks that the connection is still up.
 constexpr common::Millis kConnectionCheck{250};
+// With several endpoints: how long one may take to accept the connection.
+constexpr common::Millis kListConnectWait{3000};
+// Between not_leader answers that name no other leader.
+constexpr common::Millis kLeaderPause{250};
 
 common::Millis remaining(common::SteadyTime deadline) {
   auto left = std::chrono::duration_cast<common::Millis>(deadline - common::SteadyClock::now());
@@ -48,41 +54,75 @@ std::string defaultOperatorName() {
   return user + "@" + host;
 }
 
-ControlClient::ControlClient(ClientOptions options)
-    : options_(std::move(options)), ctx_(1), sock_(ctx_, zmq::socket_type::dealer) {}
+ControlClient::ControlClient(ClientOptions options, std::vector<std::string> endpoints)
+    : options_(std::move(options)), endpoints_(std::move(endpoints)), ctx_(1) {}
 
 ControlClient::~ControlClient() = default;
 
-Result<std::unique_ptr<ControlClient>> ControlClient::connect(ClientOptions options) {
-  if (options.endpoint.empty())
-    return Error(Errc::kInvalidArgument, "no control endpoint: pass --control ENDPOINT or set FLOTILLA_CONTROL");
+namespace {
+
+// An ipc:// endpoint's socket file must exist and be ours to use.
+Status checkEndpoint(const std::string& endpoint) {
   constexpr std::string_view kIpc = "ipc://";
-  if (options.endpoint.rfind(kIpc, 0) == 0) {
-    const std::string path = options.endpoint.substr(kIpc.size());
-    if (path.empty())
-      return Error(Errc::kInvalidArgument, "invalid control endpoint '" + options.endpoint + "': no path");
-    // '@' names a socket in the abstract namespace: there is no file to check.
-    if (path[0] != '@') {
-      struct stat st {};
-      if (::stat(path.c_str(), &st) != 0) {
-        if (errno == EACCES)
-          return Error(Errc::kPermission,
-                       "access denied: cannot reach the control socket " + path + ": " + std::strerror(errno));
-        return Error(Errc::kUnavailable,
-                     "coordinator unreachable: no control socket at " + path + " (is flotilla-coordinator running?)");
-      }
-      if (!S_ISSOCK(st.st_mode))
-        return Error(Errc::kInvalidArgument,
-                     "invalid control endpoint '" + options.endpoint + "': " + path + " is not a socket");
-      if (::access(path.c_str(), R_OK | W_OK) != 0)
-        return Error(Errc::kPermission, "access denied: " + path + " is not readable and writable by " +
-                                            defaultOperatorName() +
-                                            " (the control socket is open to its owner and group)");
-    }
+  if (endpoint.rfind(kIpc, 0) != 0) return {};
+  const std::string path = endpoint.substr(kIpc.size());
+  if (path.empty()) return Error(Errc::kInvalidArgument, "invalid control endpoint '" + endpoint + "': no path");
+  // '@' names a socket in the abstract namespace: there is no file to check.
+  if (path[0] == '@') return {};
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == EACCES)
+      return Error(Errc::kPermission,
+                   "access denied: cannot reach the control socket " + path + ": " + std::strerror(errno));
+    return Error(Errc::kUnavailable,
+                 "coordinator unreachable: no control socket at " + path + " (is flotilla-coordinator running?)");
   }
+  if (!S_ISSOCK(st.st_mode))
+    return Error(Errc::kInvalidArgument, "invalid control endpoint '" + endpoint + "': " + path + " is not a socket");
+  if (::access(path.c_str(), R_OK | W_OK) != 0)
+    return Error(Errc::kPermission, "access denied: " + path + " is not readable and writable by " +
+                                        defaultOperatorName() + " (the control socket is open to its owner and group)");
+  return {};
+}
+
+// The endpoints of --control: one as given, or a comma-separated list. With a
+// list, an ipc:// socket that is not there (a coordinator of this host that is
+// down) is no error while another endpoint may answer; the first usable one
+// goes first.
+Result<std::vector<std::string>> usableEndpoints(const std::string& text) {
+  if (text.empty())
+    return Error(Errc::kInvalidArgument, "no control endpoint: pass --control ENDPOINT or set FLOTILLA_CONTROL");
+  if (text.find(',') == std::string::npos) {
+    FLOTILLA_TRY(checkEndpoint(text));
+    return std::vector<std::string>{text};
+  }
+  auto list = protocol::parseEndpointList(text, "--control");
+  if (!list) return list.error();
+  std::optional<Error> missing;
+  std::size_t first = list->size();
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    auto st = checkEndpoint((*list)[i]);
+    if (st.ok()) {
+      first = std::min(first, i);
+      continue;
+    }
+    if (st.error().code != Errc::kUnavailable) return st.error();
+    if (!missing) missing = st.error();
+  }
+  if (first == list->size()) return *missing;
+  std::rotate(list->begin(), list->begin() + static_cast<std::ptrdiff_t>(first), list->end());
+  return list;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ControlClient>> ControlClient::connect(ClientOptions options) {
+  auto endpoints = usableEndpoints(options.endpoint);
+  if (!endpoints) return endpoints.error();
   std::array<std::uint8_t, 32> secret{}, pub{};
   common::PublicKey server{};
-  const bool tcp = options.endpoint.rfind("tcp://", 0) == 0;
+  const bool tcp =
+      std::any_of(endpoints->begin(), endpoints->end(), [](const std::string& e) { return e.rfind("tcp://", 0) == 0; });
   if (tcp) {
     // Over TCP the coordinator only talks to allowlisted operator keys, over CURVE.
     if (options.key_file.empty() || options.coordinator_key.empty())
@@ -99,32 +139,41 @@ Result<std::unique_ptr<ControlClient>> ControlClient::connect(ClientOptions opti
                    "--coordinator-key: expected 64 hex characters (the coordinator's keys/curve.pub)");
     server = *sk;
   }
-  std::unique_ptr<ControlClient> client(new ControlClient(std::move(options)));
+  std::unique_ptr<ControlClient> client(new ControlClient(std::move(options), std::move(*endpoints)));
+  if (tcp) client->curve_ = Curve{server, pub, secret};
   try {
-    if (tcp) {
-      client->sock_.set(zmq::sockopt::curve_serverkey, zmq::const_buffer(server.data(), 32));
-      client->sock_.set(zmq::sockopt::curve_publickey, zmq::const_buffer(pub.data(), 32));
-      client->sock_.set(zmq::sockopt::curve_secretkey, zmq::const_buffer(secret.data(), 32));
-      // A key the coordinator does not allow fails the CURVE handshake; only a
-      // socket monitor hears of it (the socket itself just never connects).
-      if (zmq_socket_monitor(client->sock_.handle(), kMonitorEndpoint, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
-        return Error(Errc::kInternal, std::string("socket monitor: ") + zmq_strerror(zmq_errno()));
-      client->monitor_ = zmq::socket_t(client->ctx_, zmq::socket_type::pair);
-      client->monitor_.set(zmq::sockopt::linger, 0);
-      client->monitor_.connect(kMonitorEndpoint);
-      client->key_id_ = common::keyId(pub);
-    }
-    client->sock_.set(zmq::sockopt::linger, 0);
-    // Queue nothing for a coordinator that is not there: a request fails fast
-    // instead of waiting in a pipe. (A reply still in flight when the
-    // coordinator goes away is lost with the connection; the request times out.)
-    client->sock_.set(zmq::sockopt::immediate, 1);
-    client->sock_.set(zmq::sockopt::maxmsgsize, kMaxReplyBytes);
-    client->sock_.connect(client->options_.endpoint);
+    client->open();
   } catch (const zmq::error_t& e) {
-    return Error(Errc::kInvalidArgument, "invalid control endpoint '" + client->options_.endpoint + "': " + e.what());
+    return Error(Errc::kInvalidArgument, "invalid control endpoint '" + client->endpoint() + "': " + e.what());
   }
   return client;
+}
+
+void ControlClient::open() {
+  // A fresh socket for each endpoint: one kept across a disconnect may still
+  // route the next request into the old connection while it closes.
+  monitor_ = zmq::socket_t();
+  sock_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
+  if (curve_) {
+    sock_.set(zmq::sockopt::curve_serverkey, zmq::const_buffer(curve_->server.data(), 32));
+    sock_.set(zmq::sockopt::curve_publickey, zmq::const_buffer(curve_->pub.data(), 32));
+    sock_.set(zmq::sockopt::curve_secretkey, zmq::const_buffer(curve_->secret.data(), 32));
+    // A key the coordinator does not allow fails the CURVE handshake; only a
+    // socket monitor hears of it (the socket itself just never connects).
+    const std::string monitor = kMonitorEndpoint + std::string("-") + std::to_string(++sockets_);
+    if (zmq_socket_monitor(sock_.handle(), monitor.c_str(), ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0) throw zmq::error_t();
+    monitor_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
+    monitor_.set(zmq::sockopt::linger, 0);
+    monitor_.connect(monitor);
+    key_id_ = common::keyId(curve_->pub);
+  }
+  sock_.set(zmq::sockopt::linger, 0);
+  // Queue nothing for a coordinator that is not there: a request fails fast
+  // instead of waiting in a pipe. (A reply still in flight when the
+  // coordinator goes away is lost with the connection; the request times out.)
+  sock_.set(zmq::sockopt::immediate, 1);
+  sock_.set(zmq::sockopt::maxmsgsize, kMaxReplyBytes);
+  sock_.connect(endpoint());
 }
 
 Error ControlClient::unreachable(const std::string& why) const {
@@ -143,7 +192,7 @@ std::optional<Error> ControlClient::keyRefused() {
     if (event.more()) (void)monitor_.recv(address, zmq::recv_flags::dontwait);
   }
   if (!refused) return std::nullopt;
-  return Error(Errc::kPermission, "access denied: the coordinator at " + options_.endpoint + " refused operator key " +
+  return Error(Errc::kPermission, "access denied: the coordinator at " + endpoint() + " refused operator key " +
                                       key_id_ + " (" + options_.key_file +
                                       "): its public key is not in the coordinator's control.operators");
 }
@@ -162,24 +211,66 @@ Result<std::int64_t> ControlClient::send(json req, std::string_view attachment, 
       if (items[0].revents & ZMQ_POLLOUT) break;
       if (auto refused = keyRefused()) return *refused;
       if (remaining(deadline).count() == 0)
-        return unreachable("no connection to " + options_.endpoint + " within " + seconds(wait));
+        return unreachable("no connection to " + endpoint() + " within " + seconds(wait));
     }
     const bool more = !attachment.empty();
     if (!sock_.send(zmq::buffer(text),
                     more ? zmq::send_flags::sndmore | zmq::send_flags::dontwait : zmq::send_flags::dontwait))
-      return unreachable("cannot send to " + options_.endpoint);
+      return unreachable("cannot send to " + endpoint());
     if (more && !sock_.send(zmq::buffer(attachment.data(), attachment.size()), zmq::send_flags::dontwait))
-      return unreachable("cannot send to " + options_.endpoint);
+      return unreachable("cannot send to " + endpoint());
   } catch (const zmq::error_t& e) {
-    if (e.num() == EINTR) return Error(Errc::kUnavailable, "interrupted");
-    return unreachable(std::string("sending to ") + options_.endpoint + ": " + e.what());
+    if (e.num() == EINTR) {
+      interrupted_ = true;
+      return Error(Errc::kUnavailable, "interrupted");
+    }
+    return unreachable(std::string("sending to ") + endpoint() + ": " + e.what());
   }
   return id;
 }
 
 Result<json> ControlClient::request(json req, std::string_view attachment) {
+  // not_leader answers are followed until the timeout; silent coordinators
+  // are left for the next, each at most once.
   const auto deadline = common::SteadyClock::now() + options_.timeout;
-  auto id = send(std::move(req), attachment, options_.timeout);
+  std::size_t silent = 0;
+  while (true) {
+    const std::string asked = endpoint();
+    auto reply = requestHere(req, attachment);
+    if (!reply) {
+      if (reply.error().code != Errc::kUnavailable || interrupted_ || ++silent >= endpoints_.size() || !moveOn())
+        return reply.error();
+      continue;
+    }
+    json& m = *reply;
+    auto ok = m.find("ok");
+    if (ok != m.end() && ok->is_boolean() && ok->get<bool>()) return std::move(m);
+    auto err = m.get<protocol::control::ErrorReply>();  // lenient: missing fields read as ""
+    if (err.code == protocol::control::kNotLeaderCode) {
+      if (remaining(deadline).count() == 0)
+        return unreachable("no coordinator leads: " + asked + " is a standby" +
+                           (err.leader.empty() ? " and knows no leader" : " naming " + err.leader) + " (" +
+                           err.message + ")");
+      followLeader(err.leader);
+      // Back where the answer came from, or no leader known: the lease may be
+      // changing hands; ask again in a moment rather than at once.
+      if (endpoint() == asked || err.leader.empty())
+        std::this_thread::sleep_for(std::min(kLeaderPause, remaining(deadline)));
+      continue;
+    }
+    if (err.message.empty())
+      err.message = "the coordinator refused the request" + (err.code.empty() ? "" : " (" + err.code + ")");
+    return Error(errcFromName(err.code), err.message);
+  }
+}
+
+Result<json> ControlClient::requestHere(const json& req, std::string_view attachment) {
+  const auto deadline = common::SteadyClock::now() + options_.timeout;
+  // With somewhere else to go, a coordinator that does not take the
+  // connection soon is left for the next.
+  const auto wait = endpoints_.size() > 1 ? std::min(options_.timeout, kListConnectWait) : options_.timeout;
+  interrupted_ = false;
+  auto id = send(req, attachment, wait);
   if (!id) return id.error();
   while (true) {
     const auto left = remaining(deadline);
@@ -188,7 +279,7 @@ Result<json> ControlClient::request(json req, std::string_view attachment) {
     if (!msg) return msg.error();
     if (!msg->has_value()) {
       // A coordinator that went away is said at once, not after the whole timeout.
-      if (!connected()) return unreachable("the connection to " + options_.endpoint + " closed before it answered");
+      if (!connected()) return unreachable("the connection to " + endpoint() + " closed before it answered");
       continue;
     }
     json& m = **msg;
@@ -197,14 +288,30 @@ Result<json> ControlClient::request(json req, std::string_view attachment) {
       continue;
     }
     if (jsonInt(m, "req", -1) != *id) continue;  // a late reply to an earlier request
-    auto ok = m.find("ok");
-    if (ok != m.end() && ok->is_boolean() && ok->get<bool>()) return std::move(m);
-    auto err = m.get<protocol::control::ErrorReply>();  // lenient: missing fields read as ""
-    if (err.message.empty())
-      err.message = "the coordinator refused the request" + (err.code.empty() ? "" : " (" + err.code + ")");
-    return Error(errcFromName(err.code), err.message);
+    return std::move(m);
   }
-  return unreachable("no reply from " + options_.endpoint + " within " + seconds(options_.timeout));
+  return unreachable("no reply from " + endpoint() + " within " + seconds(options_.timeout));
+}
+
+void ControlClient::followLeader(const std::string& leader) {
+  endpoints_.follow(leader);
+  reopen();
+}
+
+bool ControlClient::moveOn() {
+  if (endpoints_.size() < 2) return false;
+  endpoints_.advance();
+  reopen();
+  return true;
+}
+
+void ControlClient::reopen() {
+  try {
+    open();
+  } catch (const zmq::error_t&) {
+    // A malformed endpoint named by a standby: the next request finds no
+    // connection and moves on.
+  }
 }
 
 bool ControlClient::connected() {
@@ -245,7 +352,7 @@ Result<std::optional<json>> ControlClient::receiveFromSocket(common::Millis time
     }
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR) return std::optional<json>();
-    return unreachable(std::string("receiving from ") + options_.endpoint + ": " + e.what());
+    return unreachable(std::string("receiving from ") + endpoint() + ": " + e.what());
   }
 }
 

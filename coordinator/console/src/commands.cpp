@@ -174,7 +174,7 @@ int Console::rollout(const std::string& plan_path, bool watch, const std::string
     auto text = readFile(plan_path);
     if (!text) return fail(text.error(), kExitUsage);
     // A missing artifact is refused before contacting anyone; upload.cpp streams it later.
-    if (::access(plan->artifact_file.c_str(), R_OK) != 0)
+    if (!plan->artifact_file.empty() && ::access(plan->artifact_file.c_str(), R_OK) != 0)
       return fail(Error(Errc::kIo, plan_path + ": artifact.file: cannot read " + plan->artifact_file.string() + ": " +
                                        std::strerror(errno)),
                   kExitUsage);
@@ -194,11 +194,20 @@ int Console::rollout(const std::string& plan_path, bool watch, const std::string
     auto c = client();
     if (!c) return fail(c.error());
     const auto submitted = common::SteadyClock::now();
-    bool malformed = false;
-    auto artifact = uploadArtifact(**c, plan->artifact_file, plan_path + ": artifact.file",
-                                   options_.terminal && !options_.json ? &err_ : nullptr, &malformed);
-    if (!artifact) return malformed ? fail(artifact.error(), kExitUnreachable) : fail(artifact.error());
-    req.artifact_digest = artifact->digest;
+    if (plan->artifact_url.empty()) {
+      bool malformed = false;
+      auto artifact = uploadArtifact(**c, plan->artifact_file, plan_path + ": artifact.file",
+                                     options_.terminal && !options_.json ? &err_ : nullptr, &malformed);
+      if (!artifact) return malformed ? fail(artifact.error(), kExitUnreachable) : fail(artifact.error());
+      req.artifact_digest = artifact->digest;
+    } else if (!plan->artifact_digest) {
+      // An HTTP store serves the artifact: agents fetch it there, nothing is
+      // uploaded; the local copy only says what they must receive.
+      auto local = common::digestFile(plan->artifact_file);
+      if (!local) return fail(local.error().context(plan_path + ": artifact.file"), kExitUsage);
+      req.artifact_digest = local->digest;
+      req.artifact_size = local->size;
+    }
     int rc = kExitOk;
     auto reply = call<control::RolloutReply>(req, rc);
     if (!reply) return rc;
@@ -341,7 +350,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
   // watch after a silence also re-registers after a coordinator restart.
   InterruptGuard interrupts([](int) { Console::interrupt(); });
 
-  const auto silence_limit = cl.options().timeout;
+  const auto silence_limit = std::max<common::Millis>(cl.options().timeout, kWatchReconnectLimit);
   auto last_heard = common::SteadyClock::now();
   auto last_sent = last_heard;
   while (!view.ended()) {
@@ -367,10 +376,14 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
     if (after >= give_up) {
       view.flush();
       return fail(Error(Errc::kUnavailable, "coordinator unreachable: no message from " + options_.control + " for " +
-                                                formatSeconds(options_.timeout_seconds) + " while watching " + id));
+                                                formatSeconds(std::chrono::duration<double>(silence_limit).count()) +
+                                                " while watching " + id));
     }
     if (after >= next_resend) {
+      // A coordinator that restarted takes the watch again on the same
+      // connection; with the connection down, the next endpoint may lead.
       // Not connected right now is fine: the next silence tries again.
+      if (!cl.connected()) cl.moveOn();
       (void)cl.send(watchReq(), {}, common::Millis(100));
       last_sent = common::SteadyClock::now();
     }
@@ -387,12 +400,16 @@ std::optional<int> Console::readBurst(ControlClient& cl, WatchView& view, const 
   // Take the whole burst before redrawing.
   for (int n = 0; n < 10000 && next; ++n) {
     const json& m = *next;
-    if (jsonString(m, "type") == control::kTypeResponse) {
-      if (m.value("ok", false) != true) {
-        auto err = m.get<control::ErrorReply>();
-        if (err.message.empty()) err.message = "the coordinator refused to watch " + id;
-        return fail(Error(errcFromName(err.code), err.message));
-      }
+    const bool refused = jsonString(m, "type") == control::kTypeResponse && m.value("ok", false) != true;
+    if (refused && m.get<control::ErrorReply>().code == control::kNotLeaderCode) {
+      // A re-sent watch reached a standby: watch at the leader it names.
+      cl.followLeader(m.get<control::ErrorReply>().leader);
+      (void)cl.send(json(control::WatchRequest{id, view.lastSeq()}), {}, common::Millis(100));
+    } else if (refused) {
+      auto err = m.get<control::ErrorReply>();
+      if (err.message.empty()) err.message = "the coordinator refused to watch " + id;
+      return fail(Error(errcFromName(err.code), err.message));
+    } else if (jsonString(m, "type") == control::kTypeResponse) {
       if (auto st = view.onWatchReply(m); !st.ok()) return fail(st.error(), kExitUnreachable);
     } else if (auto st = view.onPush(m); !st.ok()) {
       view.flush();

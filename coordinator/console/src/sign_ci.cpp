@@ -21,6 +21,10 @@ Result<Console::SignInputs> Console::signInputs(const std::string& plan_path, co
   std::memcpy(in.key.secret_key.data(), raw->data(), 64);
   // An Ed25519 secret key carries its public half in its last 32 bytes.
   std::memcpy(in.key.public_key.data(), raw->data() + 32, 32);
+  if (in.plan.artifact_file.empty())
+    return Error(Errc::kInvalidArgument, plan_path +
+                                             ": artifact.file: signing needs the local copy of the artifact "
+                                             "(artifact.file beside artifact.url, instead of artifact.digest)");
   auto digest = common::digestFile(in.plan.artifact_file);
   if (!digest) return digest.error().context(plan_path + ": artifact.file");
   in.artifact = *digest;

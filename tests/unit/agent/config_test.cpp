@@ -1,4 +1,4 @@
-// agent.toml: the keys that bound an order (clock_skew, max_artifact_bytes)
+// agent.toml: the keys that bound an order (clock_skew, max_artifact_bytes) and artifact downloads
 // are read, and a bad value names the file, the line and the key.
 #include "flotilla/agent/config.h"
 
@@ -13,15 +13,16 @@ using flotilla::testing::TempDir;
 
 namespace {
 
-// A complete agent.toml with `extra` lines at its top level.
-std::filesystem::path writeConfig(const TempDir& dir, const std::string& extra) {
+// A complete agent.toml with `extra` lines at its top level (and the
+// [coordinator] endpoint line `endpoint_line`, line 5 when `extra` is empty).
+std::filesystem::path writeConfig(const TempDir& dir, const std::string& extra,
+                                  const std::string& endpoint_line = "endpoint = \"tcp://127.0.0.1:7700\"") {
   const std::string key(64, 'a');
   std::filesystem::create_directories(dir.path() / "keys");
   std::filesystem::permissions(dir.write("keys/agent.key", std::string(64, '1') + "\n"),
                                std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  const std::string text = "id = \"h0\"\napps_dir = \"apps\"\n" + extra +
-                           "\n[coordinator]\nendpoint = \"tcp://127.0.0.1:7700\"\ncurve_key = \"" + key +
-                           "\"\nplan_key = \"" + key + "\"\n";
+  const std::string text = "id = \"h0\"\napps_dir = \"apps\"\n" + extra + "\n[coordinator]\n" + endpoint_line +
+                           "\ncurve_key = \"" + key + "\"\nplan_key = \"" + key + "\"\n";
   return dir.write("agent.toml", text);
 }
 
@@ -86,4 +87,72 @@ TEST_CASE("agent config: [flags] listen is off by default and loopback only", "[
   auto unknown = loadAgentConfig(writeConfig(typo, "[flags]\nlisen = \"127.0.0.1:8013\""));
   REQUIRE_FALSE(unknown.ok());
   CHECK_THAT(unknown.error().message, Catch::Contains("flags.lisen: unknown key"));
+}
+
+TEST_CASE("agent config: coordinator.endpoint is one endpoint or a list of them, in order", "[agent][config][ha]") {
+  TempDir one;
+  auto single = loadAgentConfig(writeConfig(one, "", "endpoint = \"tcp://127.0.0.1:7700\""));
+  INFO((single ? std::string() : single.error().message));
+  REQUIRE(single.ok());
+  CHECK(single->coordinator_endpoints == std::vector<std::string>{"tcp://127.0.0.1:7700"});
+
+  TempDir two;
+  auto list = loadAgentConfig(writeConfig(two, "", "endpoint = [\"tcp://10.0.0.1:7700\", \"tcp://10.0.0.2:7700\"]"));
+  INFO((list ? std::string() : list.error().message));
+  REQUIRE(list.ok());
+  CHECK(list->coordinator_endpoints == std::vector<std::string>{"tcp://10.0.0.1:7700", "tcp://10.0.0.2:7700"});
+}
+
+TEST_CASE("agent config: a bad endpoint list names the file, line, column and key", "[agent][config][ha]") {
+  struct Case {
+    std::string line;
+    std::string where;
+    std::string says;
+  };
+  const Case cases[] = {
+      {"endpoint = []", "agent.toml:5:12", "coordinator.endpoint: is empty"},
+      {"endpoint = [\"tcp://a:1\", 7]", "agent.toml:5:26", "coordinator.endpoint: expected an endpoint"},
+      {"endpoint = [\"tcp://a:1\", \"tcp://a:1\"]", "agent.toml:5:26", "'tcp://a:1': listed twice"},
+      {"endpoint = [\"tcp://a:1\", \"udp://b:1\"]", "agent.toml:5:26",
+       "'udp://b:1': expected tcp://HOST:PORT or ipc://PATH"},
+      {"endpoint = 7700", "agent.toml:5:12", "coordinator.endpoint: expected an endpoint"},
+  };
+  for (const auto& c : cases) {
+    TempDir dir;
+    auto r = loadAgentConfig(writeConfig(dir, "", c.line));
+    INFO(c.line);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains(c.where) && Catch::Contains(c.says));
+  }
+}
+
+TEST_CASE("agent config: fetch_proxy and fetch_ca_file for artifact URLs", "[agent][config][artifact_url]") {
+  TempDir none;
+  auto defaults = loadAgentConfig(writeConfig(none, ""));
+  REQUIRE(defaults.ok());
+  CHECK_FALSE(defaults->fetch_proxy.has_value());
+  CHECK(defaults->fetch_ca_file.empty());
+
+  TempDir set;
+  set.write("ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  auto c = loadAgentConfig(writeConfig(set, "fetch_proxy = \"http://proxy:3128\"\nfetch_ca_file = \"ca.pem\""));
+  INFO((c ? std::string() : c.error().message));
+  REQUIRE(c.ok());
+  CHECK(c->fetch_proxy == std::string("http://proxy:3128"));
+  CHECK(c->fetch_ca_file == set.path() / "ca.pem");
+
+  TempDir off;
+  auto direct = loadAgentConfig(writeConfig(off, "fetch_proxy = \"\""));
+  REQUIRE(direct.ok());
+  CHECK(direct->fetch_proxy == std::string());
+
+  TempDir bad;
+  auto proxy = loadAgentConfig(writeConfig(bad, "fetch_proxy = \"socks5://p:1080\""));
+  REQUIRE_FALSE(proxy.ok());
+  CHECK_THAT(proxy.error().message, Catch::Contains("agent.toml:3") && Catch::Contains("fetch_proxy"));
+  TempDir missing;
+  auto ca = loadAgentConfig(writeConfig(missing, "fetch_ca_file = \"nowhere.pem\""));
+  REQUIRE_FALSE(ca.ok());
+  CHECK_THAT(ca.error().message,
+             Catch::Contains("agent.toml:3") && Catch::Contains("fetch_ca_file") && Catch::Contains("nowhere.pem"));
 }

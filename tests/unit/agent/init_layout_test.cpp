@@ -7,6 +7,7 @@
 
 #include "flotilla/agent/config.h"
 #include "flotilla/common/crypto.h"
+#include "flotilla/common/fs.h"
 #include "support/temp_dir.h"
 
 using namespace flotilla;
@@ -58,4 +59,46 @@ TEST_CASE("agent init: agent.toml in the agent's directory keeps relative paths"
   auto config = agent::loadAgentConfig(*created);
   REQUIRE(config.ok());
   CHECK(config->state_dir == opts.dir / "state");
+}
+
+TEST_CASE("agent init: a join.toml listing several coordinators writes them all, in order", "[agent][config][ha]") {
+  REQUIRE(common::initCrypto().ok());
+  testing::TempDir tmp;
+  const std::string key(64, 'c');
+  agent::AgentInitOptions opts;
+  opts.join_file = tmp.write("join.toml",
+                             "coordinator = [\"tcp://10.0.0.1:7700\", \"tcp://10.0.0.2:7700\"]\n"
+                             "coordinator_key = \"" +
+                                 key + "\"\nplan_key = \"" + key + "\"\n");
+  opts.dir = tmp.path() / "agent";
+  opts.id = "h0";
+  auto created = agent::initAgent(opts);
+  INFO((created ? std::string() : created.error().message));
+  REQUIRE(created.ok());
+  auto config = agent::loadAgentConfig(*created);
+  INFO((config ? std::string() : config.error().message));
+  REQUIRE(config.ok());
+  CHECK(config->coordinator_endpoints == std::vector<std::string>{"tcp://10.0.0.1:7700", "tcp://10.0.0.2:7700"});
+
+  // A join.toml with one endpoint still writes a plain string.
+  testing::TempDir single;
+  opts.join_file = writeJoin(single, 'd', "");
+  opts.dir = single.path() / "agent";
+  auto one = agent::initAgent(opts);
+  REQUIRE(one.ok());
+  auto text = common::readFile(*one);
+  REQUIRE(text.ok());
+  CHECK_THAT(*text, Catch::Contains("endpoint = 'tcp://127.0.0.1:7700'\n"));
+}
+
+TEST_CASE("agent init: a bad coordinator list in join.toml names the file, line and column", "[agent][config][ha]") {
+  testing::TempDir tmp;
+  const std::string key(64, 'c');
+  agent::AgentInitOptions opts;
+  opts.join_file =
+      tmp.write("join.toml", "coordinator = []\ncoordinator_key = \"" + key + "\"\nplan_key = \"" + key + "\"\n");
+  opts.dir = tmp.path() / "agent";
+  auto created = agent::initAgent(opts);
+  REQUIRE_FALSE(created.ok());
+  CHECK_THAT(created.error().message, Catch::Contains("join.toml:1:15: coordinator: is empty"));
 }

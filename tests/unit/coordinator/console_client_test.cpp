@@ -199,6 +199,92 @@ TEST_CASE("no reply within the timeout means the coordinator is unreachable", "[
   CHECK(common::SteadyClock::now() - start < std::chrono::seconds(2));
 }
 
+namespace {
+
+// The answer of a standby to request `r`: not_leader naming `leader`.
+json notLeader(const FakeCoordinator::Request& r, const std::string& leader) {
+  return {{"type", "response"},
+          {"req", r.body["req"]},
+          {"ok", false},
+          {"error", {{"code", "not_leader"}, {"message", "this coordinator is a standby"}, {"leader", leader}}}};
+}
+
+}  // namespace
+
+TEST_CASE("a not_leader answer is followed to the leader it names", "[console][client][ha]") {
+  TempDir dir;
+  const std::string standby = "ipc://" + (dir.path() / "standby.sock").string();
+  const std::string leader = "ipc://" + (dir.path() / "leader.sock").string();
+  std::atomic<int> asked_standby{0};
+  FakeCoordinator b(standby, [&](zmq::socket_t& router) {
+    auto r = FakeCoordinator::receive(router);
+    ++asked_standby;
+    FakeCoordinator::send(router, r.rid, notLeader(r, leader));
+  });
+  FakeCoordinator a(leader, [](zmq::socket_t& router) {
+    auto r = FakeCoordinator::receive(router);
+    FakeCoordinator::send(router, r.rid,
+                          {{"type", "response"}, {"req", r.body["req"]}, {"ok", true}, {"agents", json::array()}});
+  });
+  // Only the standby is given: the leader is reached by following it.
+  auto o = optionsFor(dir.path() / "standby.sock");
+  auto c = ControlClient::connect(o);
+  REQUIRE(c.ok());
+  auto reply = (*c)->request({{"cmd", "agents"}});
+  INFO((reply ? std::string() : reply.error().message));
+  REQUIRE(reply.ok());
+  CHECK((*reply)["agents"] == json::array());
+  CHECK(asked_standby == 1);
+  CHECK((*c)->endpoint() == leader);
+}
+
+TEST_CASE("not_leader answers naming no leader end in an error after the timeout", "[console][client][ha]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  std::atomic<int> asked{0};
+  FakeCoordinator fake("ipc://" + sock.string(), [&](zmq::socket_t& router) {
+    while (true) {
+      auto r = FakeCoordinator::receive(router);
+      if (r.rid.empty()) return;
+      ++asked;
+      FakeCoordinator::send(router, r.rid, notLeader(r, ""));
+    }
+  });
+  auto c = ControlClient::connect(optionsFor(sock, 1000));
+  REQUIRE(c.ok());
+  auto reply = (*c)->request({{"cmd", "agents"}});
+  REQUIRE_FALSE(reply.ok());
+  CHECK(reply.error().code == Errc::kUnavailable);
+  CHECK_THAT(reply.error().message, Catch::StartsWith("coordinator unreachable: no coordinator leads: ipc://") &&
+                                        Catch::Contains("is a standby and knows no leader"));
+  CHECK(asked >= 2);  // asked again, after a pause, while the lease may be changing hands
+}
+
+TEST_CASE("a list skips an ipc socket that is not there, and refuses a malformed list", "[console][client][ha]") {
+  TempDir dir;
+  const auto sock = dir.path() / "control.sock";
+  FakeCoordinator fake("ipc://" + sock.string(), [](zmq::socket_t& router) {
+    auto r = FakeCoordinator::receive(router);
+    FakeCoordinator::send(router, r.rid, {{"type", "response"}, {"req", r.body["req"]}, {"ok", true}});
+  });
+  auto o = optionsFor(sock);
+  o.endpoint = "ipc://" + (dir.path() / "gone.sock").string() + "," + o.endpoint;
+  auto c = ControlClient::connect(o);
+  REQUIRE(c.ok());
+  CHECK((*c)->endpoint() == "ipc://" + sock.string());
+  CHECK((*c)->endpointCount() == 2);
+  CHECK((*c)->request({{"cmd", "agents"}}).ok());
+
+  o.endpoint = "ipc://" + sock.string() + ",,";
+  auto bad = ControlClient::connect(o);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == Errc::kInvalidArgument);
+  o.endpoint = "ipc://" + (dir.path() / "a.sock").string() + ",ipc://" + (dir.path() / "b.sock").string();
+  auto none = ControlClient::connect(o);
+  REQUIRE_FALSE(none.ok());
+  CHECK_THAT(none.error().message, Catch::StartsWith("coordinator unreachable: no control socket at"));
+}
+
 TEST_CASE("operator name is user@host", "[console][client]") {
   const std::string name = defaultOperatorName();
   const auto at = name.find('@');

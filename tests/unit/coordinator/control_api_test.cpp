@@ -63,6 +63,7 @@ struct FakeDaemon : ControlContext {
   void cutOff(Agent& a, const std::string& why) override { cut_off.push_back(a.record.id + ": " + why); }
   Result<std::string> startRollout(RolloutStart start) override {
     started.push_back(start.plan.app + " " + start.digest);
+    started_sizes.push_back(start.size);
     return flotilla::Error(flotilla::Errc::kUnavailable, "not in this test");
   }
   Result<std::string> recordRefusal(const RolloutStart& start, const flotilla::Error& why) override {
@@ -98,6 +99,7 @@ struct FakeDaemon : ControlContext {
   std::unique_ptr<Store> store_;
   std::map<std::string, std::unique_ptr<ActiveRollout>> rollouts;
   std::vector<std::string> cut_off, started, acted, watched, refused;
+  std::vector<std::uint64_t> started_sizes;
 };
 
 // As the reactor does: the identity its ZAP handler authenticated (a local Unix user here).
@@ -162,6 +164,31 @@ TEST_CASE("control api: a rollout names an artifact uploaded before", "[coordina
   auto bad_sig =
       call(api, json{{"cmd", "rollout"}, {"plan", kPlan}, {"artifact_digest", kDigest}, {"release_signature", "zz"}});
   CHECK(errorCode(bad_sig) == "invalid_argument");
+}
+
+TEST_CASE("control api: a rollout of an artifact URL needs no upload", "[coordinator][control][artifact_url]") {
+  FakeDaemon d;
+  ControlApi api(d);
+  const std::string sha(64, 'e');
+  const std::string with_digest =
+      "app = \"web\"\nversion = \"3\"\n[artifact]\nurl = \"https://s.example/w.tgz\"\n"
+      "digest = \"sha256:" +
+      sha + "\"\nlength = 77\n";
+  call(api, json{{"cmd", "rollout"}, {"plan", with_digest}});
+  REQUIRE(d.started.size() == 1);
+  CHECK(d.started[0] == "web " + sha);
+  CHECK(d.started_sizes[0] == 77);
+  // artifact.file beside the URL: the console sends the local copy's digest and length.
+  const std::string with_file =
+      "app = \"web\"\nversion = \"4\"\n[artifact]\nurl = \"https://s.example/w.tgz\"\n"
+      "file = \"w.tgz\"\n";
+  call(api, json{{"cmd", "rollout"}, {"plan", with_file}, {"artifact_digest", sha}, {"artifact_size", 99}});
+  REQUIRE(d.started.size() == 2);
+  CHECK(d.started[1] == "web " + sha);
+  CHECK(d.started_sizes[1] == 99);
+  auto without = call(api, json{{"cmd", "rollout"}, {"plan", with_file}, {"artifact_digest", sha}});
+  CHECK(errorCode(without) == "invalid_argument");
+  CHECK(d.started.size() == 2);
 }
 
 TEST_CASE("control api: with ci_keys, a rollout without a valid CI signature is refused by policy",

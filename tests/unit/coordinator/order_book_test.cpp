@@ -29,7 +29,13 @@ OrderRef ref(const std::string& rollout, const std::string& agent, std::uint64_t
   return r;
 }
 
-ReleaseData release() { return ReleaseData{std::make_shared<const std::string>("spec"), std::string(64, 'a'), "", 10}; }
+ReleaseData release() {
+  ReleaseData data;
+  data.spec = std::make_shared<const std::string>("spec");
+  data.digest = std::string(64, 'a');
+  data.size = 10;
+  return data;
+}
 
 }  // namespace
 
@@ -67,6 +73,32 @@ TEST_CASE("order book: a queued order carries its identity and release, stamped 
   CHECK(*out[0].spec == "spec");
   CHECK(book.find(id)->last_sent == clock.steadyNow());
   CHECK(book.outboxEmpty());
+}
+
+TEST_CASE("order book: an order of a URL artifact names the URL and the plan's digest algorithm",
+          "[coordinator][orders][artifact_url]") {
+  auto plan = flotilla::protocol::parsePlan(
+      "app = \"web\"\nversion = \"2\"\n[artifact]\nurl = \"https://s/w.tgz\"\n"
+      "digest = \"sha256:" +
+          std::string(64, 'a') + "\"\nlength = 10\n",
+      "p.toml", "");
+  REQUIRE(plan.ok());
+  ReleaseData data = release();
+  flotilla::coordinator::setArtifactSource(data, *plan);
+  OrderBook book;
+  FakeClock clock;
+  const auto id = book.open(ref("web-1", "h0", 7));
+  book.queue(id, data, clock.steadyNow());
+  auto out = book.takeOutbox();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].body.artifact_url == "https://s/w.tgz");
+  CHECK(out[0].body.artifact_digest_algorithm == flotilla::common::DigestAlgorithm::kSha256);
+  // An uploaded artifact's order names neither.
+  book.queue(id, release(), clock.steadyNow());
+  out = book.takeOutbox();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].body.artifact_url.empty());
+  CHECK(out[0].body.artifact_digest_algorithm == flotilla::common::DigestAlgorithm::kBlake2b256);
 }
 
 TEST_CASE("order book: unreported orders are due for retry after the interval", "[coordinator][orders]") {

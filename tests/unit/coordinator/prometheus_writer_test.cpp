@@ -113,6 +113,20 @@ TEST_CASE("fleet gauges list every agent state, the rollouts and their hosts", "
   CHECK(text.find("flotilla_denied_messages_total 7\n") != std::string::npos);
 }
 
+TEST_CASE("fleet gauges say whether this coordinator leads, and in which epoch", "[coordinator][metrics]") {
+  FleetGauges g;
+  std::string text = renderFleetGauges(g);  // no lease: leads alone, epoch 0
+  CHECK(wellFormed(text));
+  CHECK(text.find("flotilla_coordinator_leader 1\n") != std::string::npos);
+  CHECK(text.find("flotilla_coordinator_epoch 0\n") != std::string::npos);
+  g.epoch = 7;
+  CHECK(renderFleetGauges(g).find("flotilla_coordinator_epoch 7\n") != std::string::npos);
+  text = flotilla::coordinator::renderLeadershipGauges(false, 8);
+  CHECK(wellFormed(text));
+  CHECK(text.find("flotilla_coordinator_leader 0\n") != std::string::npos);
+  CHECK(text.find("flotilla_coordinator_epoch 8\n") != std::string::npos);
+}
+
 TEST_CASE("prometheus writer: a histogram is cumulative buckets, +Inf, sum and count", "[coordinator][metrics]") {
   PrometheusWriter w;
   w.family("d_seconds", "histogram", "Durations.");

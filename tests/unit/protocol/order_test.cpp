@@ -369,3 +369,19 @@ TEST_CASE("order: verify checks in the documented order and stops at the first f
     accepted(OrderVerifier::verify(f.sign(b), f.ctx));
   }
 }
+
+TEST_CASE("order: an order from a lower leadership epoch than seen is refused as stale_epoch", "[protocol][order]") {
+  Fixture f;
+  f.ctx.highest_epoch = 5;
+  auto b = sampleBody();
+  b.epoch = 4;
+  refused(OrderVerifier::verify(f.sign(b), f.ctx), RefusalReason::kStaleEpoch);
+  b.epoch = 0;  // a coordinator that leads alone, after a lease was seen
+  refused(OrderVerifier::verify(f.sign(b), f.ctx), RefusalReason::kStaleEpoch);
+  b.epoch = 5;
+  accepted(OrderVerifier::verify(f.sign(b), f.ctx));
+  b.epoch = 6;
+  auto out = OrderVerifier::verify(f.sign(b), f.ctx);
+  accepted(out);
+  CHECK(out.order.body.epoch == 6);
+}

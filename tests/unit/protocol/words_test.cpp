@@ -46,9 +46,10 @@ TEST_CASE("words: agent states round trip; anything else is not a state", "[prot
 }
 
 TEST_CASE("words: order refusal reasons round trip; free text is not a reason", "[protocol][words]") {
-  for (auto r : {RefusalReason::kMalformed, RefusalReason::kUnknownKey, RefusalReason::kBadSignature,
-                 RefusalReason::kWrongTarget, RefusalReason::kExpired, RefusalReason::kNotYetValid,
-                 RefusalReason::kReplay, RefusalReason::kBadSpec, RefusalReason::kUnsignedRelease})
+  for (auto r :
+       {RefusalReason::kMalformed, RefusalReason::kUnknownKey, RefusalReason::kBadSignature,
+        RefusalReason::kWrongTarget, RefusalReason::kExpired, RefusalReason::kNotYetValid, RefusalReason::kReplay,
+        RefusalReason::kBadSpec, RefusalReason::kUnsignedRelease, RefusalReason::kStaleEpoch})
     CHECK(refusalReasonFromString(toString(r)) == r);
   CHECK(std::string(toString(RefusalReason::kUnsignedRelease)) == "unsigned_release");
   CHECK_FALSE(refusalReasonFromString("agent exploded\"} 1\n"));

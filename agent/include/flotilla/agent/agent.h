@@ -27,6 +27,8 @@
 #include <zmq.hpp>
 
 #include "flotilla/agent/config.h"
+#include "flotilla/agent/endpoint_failover.h"
+#include "flotilla/agent/epoch_mark.h"
 #include "flotilla/agent/flag_store.h"
 #include "flotilla/agent/journal.h"
 #include "flotilla/agent/sampler.h"
@@ -77,8 +79,12 @@ class Agent final : private SessionPort {
   void onOrder(const protocol::SignedOrder& order);
   void onChunk(const protocol::Chunk& chunk);
   void onRotation(const protocol::Rotation& r);
+  // Raises the highest leadership epoch seen (persisted first; docs/ha.md).
+  void observeEpoch(std::uint64_t epoch);
   void sendFrame(const std::string& payload);
   void finishFetch(Status result);
+  // coord_ dials `to` instead of `from` (the same endpoint: redial it).
+  void redial(const std::string& from, const std::string& to);
   void workerMain();
 
   AgentConfig config_;
@@ -93,6 +99,7 @@ class Agent final : private SessionPort {
   int stop_fd_ = -1;
   int signal_fd_ = -1;
   std::optional<Journal> journal_;  // moved into the worker at start
+  std::optional<EpochMark> epoch_;  // the highest leadership epoch seen; opened at start
   std::optional<Handover> handover_;
   FlagStore flags_;                     // the worker publishes, the OFREP server reads
   std::unique_ptr<OfrepServer> ofrep_;  // after flags_: stops before the store goes
@@ -101,7 +108,9 @@ class Agent final : private SessionPort {
   // reports held for a welcome, the download window, the reconnect check.
   Session session_;
   std::mt19937 rng_{std::random_device{}()};  // jitter
-  int fetch_fd_ = -1;                         // the download in hand's file, -1 when none
+  // Which endpoint of the list coord_ dials, and when to move to another.
+  EndpointFailover failover_;
+  int fetch_fd_ = -1;  // the download in hand's file, -1 when none
   bool stopping_ = false;
   bool worker_done_ = false;
   bool link_up_ = false;               // a CURVE handshake succeeded and the connection has not dropped since

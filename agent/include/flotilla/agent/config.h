@@ -27,7 +27,9 @@ struct AgentConfig {
   // (FLOTILLA_AGENT_HANDOVER, read and cleared by main; self_upgrade.h).
   std::string handover_order;
   std::string id;
-  std::string coordinator_endpoint;
+  // [coordinator] endpoint: one endpoint, or the list of a leader and its
+  // standbys (docs/ha.md "Agents and consoles"), dialled first to last.
+  std::vector<std::string> coordinator_endpoints;
   common::PublicKey coordinator_key{};          // CURVE server key
   common::PublicKey plan_key{};                 // pinned Ed25519 plan key
   std::vector<common::PublicKey> release_keys;  // offline release keys; non-empty = artifacts must be signed
@@ -45,6 +47,11 @@ struct AgentConfig {
   common::Millis stop_grace{std::chrono::seconds(90)};
   std::int64_t clock_skew_s = 300;
   std::uint64_t max_artifact_bytes = 2ull << 30;
+  // Downloads from artifact URLs (url_fetch.h, docs/artifacts.md). fetch_proxy:
+  // absent = the environment's https_proxy / http_proxy; "" = none. fetch_ca_file:
+  // a PEM bundle trusted instead of the system's CA store; empty = the system's.
+  std::optional<std::string> fetch_proxy;
+  std::filesystem::path fetch_ca_file;
   std::string log_level = "info";
   std::optional<FlagsListen> flags_listen;  // absent: no OFREP endpoint (ofrep_server.h)
 };

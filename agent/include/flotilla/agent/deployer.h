@@ -65,6 +65,9 @@ class FlagStore;
 struct DeployerHooks {
   // Downloads the artifact with `digest` (`size` bytes) to `dest`.
   std::function<Status(const std::string& digest, std::uint64_t size, const std::filesystem::path& dest)> fetch;
+  // Downloads the artifact an HTTP store serves at `url` (`size` bytes) to
+  // `dest` (url_fetch.h); the order's artifact_url. Without it such orders fail.
+  std::function<Status(const std::string& url, std::uint64_t size, const std::filesystem::path& dest)> fetch_url;
   // Every phase report, in order.
   std::function<void(const protocol::Report&)> report;
   // Waits up to `d` (probation interval). Returns false when the agent is stopping.
@@ -136,7 +139,8 @@ class Deployer {
   Status runRestart(const protocol::OrderSpec& spec, const std::filesystem::path& dir, const std::string& app,
                     const std::string& version, const std::string& previous_dir);
   bool probation(Ctx& c, const CheckContext& ctx, std::string& why);
-  // Fetches the order's artifact to `part` and checks its size and digest.
+  // Fetches the order's artifact to `part` (from the coordinator, or from its
+  // URL) and checks its size and digest with the order's algorithm.
   Status download(Ctx& c, const std::filesystem::path& part);
   Status stage(Ctx& c);
   void recoverOrder();

@@ -63,7 +63,8 @@ bool runningBinaryIs(const std::filesystem::path& binary);
 
 // `flotilla-agent selftest`: loads nothing more than `config` already holds,
 // opens the journal, and completes a CURVE handshake with the coordinator
-// within `timeout`. An error says which step failed.
+// within `timeout`: with any endpoint of the list (a standby holds the same
+// key). An error says which step failed.
 Status selfTest(const AgentConfig& config, common::Millis timeout);
 
 // The binary `flotilla-agent run` should exec instead of itself: the one

@@ -61,11 +61,27 @@ class Hasher {
   crypto_generichash_state state_;
 };
 std::string blake2bHex(Bytes data);
+
+// SHA-256 (libsodium's crypto_hash_sha256), streaming: only for artifacts an
+// HTTP store names by SHA-256 (docs/artifacts.md); Flotilla's own digests are BLAKE2b-256.
+class Sha256Hasher {
+ public:
+  Sha256Hasher();
+  void update(Bytes data);
+  std::string finalHex();  // 64 hex chars; the hasher is spent afterwards
+
+ private:
+  crypto_hash_sha256_state state_;
+};
+
+enum class DigestAlgorithm : std::uint8_t { kBlake2b256 = 0, kSha256 = 1 };
+
 struct FileDigest {
-  std::string digest;  // hex BLAKE2b-256
+  std::string digest;  // hex, of the algorithm asked for (BLAKE2b-256 by default)
   std::uint64_t size = 0;
 };
-Result<FileDigest> digestFile(const std::filesystem::path& path);
+Result<FileDigest> digestFile(const std::filesystem::path& path,
+                              DigestAlgorithm algorithm = DigestAlgorithm::kBlake2b256);
 
 // Random token, `bytes` bytes of randomness as hex.
 std::string randomHex(std::size_t bytes);

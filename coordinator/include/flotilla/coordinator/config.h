@@ -34,6 +34,19 @@ struct HttpConfig {
   bool metrics_public = false;       // with a token: /metrics needs none
 };
 
+// coordinator.toml's [leadership] (docs/ha.md): the lease coordinators on one
+// PostgreSQL store (store.url) hold to lead. Without store.url there is no
+// lease: one coordinator leads alone, in epoch 0.
+struct LeadershipConfig {
+  common::Millis lease_ttl{std::chrono::seconds(10)};  // a lease not renewed this long may be taken over
+  common::Millis renew_interval{0};                    // how often the leader renews; 0 = lease_ttl / 3
+  std::string agents_endpoint;                         // told to agents by standbys; "" = agents.listen, advertised
+  std::string control_endpoint;                        // told to consoles by standbys; "" = control.endpoint
+  // The renew interval in effect.
+  common::Millis renewEvery() const { return renew_interval.count() > 0 ? renew_interval : lease_ttl / 3; }
+};
+inline constexpr common::Millis kMinLeaseTtl{500};
+
 struct CoordinatorConfig {
   std::filesystem::path dir;  // directory of coordinator.toml; relative paths resolve here
   std::string agent_listen = "tcp://0.0.0.0:7700";
@@ -61,6 +74,7 @@ struct CoordinatorConfig {
   // needs a CI signature by one of these keys (provenance_gate.h).
   std::vector<common::PublicKey> ci_keys;
   std::vector<NotifyTarget> notify;  // [[notify]]: webhooks told about rollouts (docs/notifications.md)
+  LeadershipConfig leadership;       // [leadership]: the lease, with store.url only (docs/ha.md)
 };
 
 // Where the store is (store.h), as the config names it: openStore(storeOptions(c)).

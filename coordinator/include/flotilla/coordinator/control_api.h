@@ -27,6 +27,7 @@
 #include "flotilla/coordinator/policy_gates.h"
 #include "flotilla/coordinator/provenance_gate.h"
 #include "flotilla/coordinator/store.h"
+#include "flotilla/protocol/control.h"
 
 namespace flotilla::coordinator {
 
@@ -108,6 +109,9 @@ class ControlApi {
   nlohmann::json agents(const Call& c);
   nlohmann::json agentAction(const Call& c);
   nlohmann::json rollout(const Call& c);
+  // The length of the rollout's artifact, uploaded or at artifact.url; sets r.artifact_digest for a URL's.
+  Result<std::uint64_t> artifactLength(const protocol::Plan& plan, const std::string& name,
+                                       protocol::control::RolloutRequest& r);
   nlohmann::json status(const Call& c);
   nlohmann::json rolloutAction(const Call& c);
   nlohmann::json rollback(const Call& c);

@@ -21,6 +21,8 @@ struct FleetGauges {
   std::size_t watchers = 0;                          // consoles following a rollout
   std::map<std::string, std::uint64_t> refusals;     // OrderRefusals::byReason()
   std::uint64_t denied_messages = 0;
+  // Orders failed on their artifact's download or check: ArtifactFailures::byReason().
+  std::map<std::string, std::uint64_t> artifact_failures;
 
   // The last analysis verdict of each app (docs/analysis.md).
   struct Analysis {
@@ -33,8 +35,12 @@ struct FleetGauges {
   std::vector<Analysis> analysis;
   std::uint64_t dropped_samples = 0;  // samples not asked for (another rollout, wave, role or metric)
   std::uint64_t break_glass = 0;      // rollouts started past closed policy gates
+  bool leader = true;                 // false: a standby (docs/ha.md); a coordinator without a lease leads
+  std::uint64_t epoch = 0;            // the leadership epoch (0 = no lease)
 };
 
 std::string renderFleetGauges(const FleetGauges& g);
+// flotilla_coordinator_leader and flotilla_coordinator_epoch alone, as a standby serves them.
+std::string renderLeadershipGauges(bool leader, std::uint64_t epoch);
 
 }  // namespace flotilla::coordinator

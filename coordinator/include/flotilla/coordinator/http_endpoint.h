@@ -37,6 +37,8 @@ namespace flotilla::coordinator {
 // Thread-safe hand-over of the reactor's live gauges, already rendered.
 class LiveGauges {
  public:
+  LiveGauges() = default;
+  explicit LiveGauges(std::string text) : text_(std::move(text)) {}
   void publish(std::string text) {
     std::lock_guard<std::mutex> lock(mu_);
     text_ = std::move(text);
@@ -59,6 +61,9 @@ class HttpEndpoint {
                HttpConfig http = {});
   ~HttpEndpoint();
 
+  // What /healthz answers instead of "ok" (a leader or a standby says which,
+  // docs/ha.md); call before start().
+  void setHealth(std::shared_ptr<LiveGauges> health) { health_ = std::move(health); }
   // Binds "HOST:PORT" (loopback unless you mean otherwise) and serves in the background.
   Status start(const std::string& listen);
   // Ends every event stream, then joins the server's threads.
@@ -76,6 +81,7 @@ class HttpEndpoint {
 
   StoreOptions store_options_;
   std::shared_ptr<LiveGauges> gauges_;
+  std::shared_ptr<LiveGauges> health_;  // /healthz's text; nullptr = "ok"
   std::shared_ptr<DashboardFeed> feed_;
   HttpConfig http_;
   HttpAuth auth_;

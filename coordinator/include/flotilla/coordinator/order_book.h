@@ -47,7 +47,13 @@ struct ReleaseData {
   std::shared_ptr<const std::string> spec;  // msgpack OrderSpec; never null
   std::string digest, signature;
   std::uint64_t size = 0;
+  // An artifact an HTTP store serves (plan artifact.url): agents fetch it
+  // there, checked with `digest_algorithm`. "" = from the coordinator.
+  std::string url;
+  common::DigestAlgorithm digest_algorithm = common::DigestAlgorithm::kBlake2b256;
 };
+// Fills url and digest_algorithm from the plan the release was deployed with.
+void setArtifactSource(ReleaseData& data, const protocol::Plan& plan);
 
 // An order in the outbox: built, not yet signed.
 struct OutgoingOrder {

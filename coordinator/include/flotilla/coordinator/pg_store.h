@@ -45,7 +45,7 @@ class Connection;
 class PgStore final : public Store {
  public:
   // The schema version this code writes and reads (the last migration's).
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   // The size of the chunks artifacts are stored in.
   static constexpr std::size_t kArtifactChunkBytes = std::size_t{256} << 10;
 
@@ -54,6 +54,13 @@ class PgStore final : public Store {
   static Result<std::unique_ptr<PgStore>> open(const std::string& url, const std::string& password);
   static Result<std::unique_ptr<PgStore>> openReadOnly(const std::string& url, const std::string& password);
   ~PgStore() override;
+
+  // Fencing (leadership_lease.h, docs/ha.md): from now on every unit of work
+  // that wrote checks, just before COMMIT and inside its transaction, that
+  // `holder` still holds the leadership lease in `epoch`; when not, the unit
+  // is rolled back and commit() fails with kConflict ("fenced: ..."). A
+  // coordinator that lost its lease (paused, partitioned) can change nothing.
+  void fence(std::uint64_t epoch, std::string holder);
 
   Status begin() override;
   Status commit() override;
@@ -112,6 +119,8 @@ class PgStore final : public Store {
   bool read_only_;
   bool want_tx_ = false;
   bool in_tx_ = false;
+  std::uint64_t fence_epoch_ = 0;  // 0 = not fenced (no leadership, or a read-only store)
+  std::string fence_holder_;
 };
 
 }  // namespace flotilla::coordinator

@@ -48,6 +48,7 @@
 #include "flotilla/coordinator/active_rollout.h"
 #include "flotilla/coordinator/agent_registry.h"
 #include "flotilla/coordinator/alarm_watch.h"
+#include "flotilla/coordinator/artifact_failures.h"
 #include "flotilla/coordinator/background_work.h"
 #include "flotilla/coordinator/config.h"
 #include "flotilla/coordinator/control_api.h"
@@ -55,6 +56,7 @@
 #include "flotilla/coordinator/dashboard_feed.h"
 #include "flotilla/coordinator/event_log.h"
 #include "flotilla/coordinator/http_endpoint.h"
+#include "flotilla/coordinator/lease_keeper.h"
 #include "flotilla/coordinator/notifier.h"
 #include "flotilla/coordinator/order_book.h"
 #include "flotilla/coordinator/order_refusals.h"
@@ -73,6 +75,15 @@ class Server : private ControlContext {
   Server(CoordinatorConfig config, const common::Clock& clock);
   ~Server();
 
+  // Leading under the leadership lease (docs/ha.md; coordinator_run.h calls
+  // it before start()): orders carry its epoch and leave only while it
+  // allows, welcomes name the epoch, and every unit of work of the store is
+  // fenced on the lease held by `holder`. Without it the coordinator leads
+  // alone, in epoch 0, as it always did. `leadership` outlives the Server.
+  void lead(const Leadership* leadership, std::string holder) {
+    leadership_ = leadership;
+    holder_ = std::move(holder);
+  }
   // Opens the store, starts the ZAP handler, then binds the sockets.
   Status start();
   // The reactor loop; returns when stopped (signal or requestStop()).
@@ -92,7 +103,7 @@ class Server : private ControlContext {
   void sweepLiveness(common::SteadyTime now);
   void publishGauges();
   void publishDashboard();  // the dashboard's live documents (dashboard_feed.h), when it is served
-  Status startNotifier();  // [[notify]]: the webhook workers, when there are targets
+  Status startNotifier();   // [[notify]]: the webhook workers, when there are targets
   std::optional<common::SteadyTime> nextDeadline() const;
 
   // --- agents (server_agents.cpp) ---
@@ -148,6 +159,8 @@ class Server : private ControlContext {
 
   CoordinatorConfig config_;
   const common::Clock& clock_;
+  const Leadership* leadership_ = nullptr;  // nullptr: leads alone (no lease)
+  std::string holder_;                      // the lease holder id, with leadership_
   std::unique_ptr<Store> store_;
   zmq::context_t ctx_;
   zmq::socket_t zap_;
@@ -176,6 +189,7 @@ class Server : private ControlContext {
   PolicyGates policy_;                     // freezes and break-glass, from [policy]
   std::uint64_t break_glass_ = 0;          // rollouts started past closed gates since start
   OrderRefusals refusals_;                 // order refusals reported by agents, by reason
+  ArtifactFailures artifact_failures_;     // orders failed on their artifact, by reason
   std::uint64_t dropped_from_denied_ = 0;  // messages from revoked/rejected keys, dropped unanswered
   std::shared_ptr<LiveGauges> gauges_ = std::make_shared<LiveGauges>();
   // The dashboard's live documents (dashboard_feed.h), published with the gauges when it is served.

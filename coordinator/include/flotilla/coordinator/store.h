@@ -156,6 +156,10 @@ struct StoreOptions {
   // Read-only: no schema or migration work and no write; a store that does not
   // exist, or is not at the schema version this code writes, is refused.
   bool read_only = false;
+  // PostgreSQL only: fence every unit of work on the leadership lease held in
+  // this epoch by this holder (PgStore::fence, docs/ha.md); 0 = no fencing.
+  std::uint64_t fence_epoch = 0;
+  std::string fence_holder = {};
 };
 
 class Store {

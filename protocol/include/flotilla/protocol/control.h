@@ -97,6 +97,10 @@ struct RolloutRequest {
   // optional: "" (or absent, from an older console) = none.
   std::string ci_signature;
   std::string break_glass;  // the operator's reason to override closed policy gates; "" = none
+  // A plan with artifact.url and artifact.file: the console computed
+  // artifact_digest (BLAKE2b-256) and this length from the local copy and
+  // uploaded nothing. 0 (or absent) otherwise.
+  std::uint64_t artifact_size = 0;
 };
 struct StatusRequest {
   std::string rollout;  // "" = every active rollout

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "flotilla/common/crypto.h"
 #include "flotilla/common/result.h"
 #include "flotilla/protocol/plan.h"
 #include "flotilla/protocol/words.h"
@@ -104,6 +105,9 @@ struct Welcome {
   std::string message;
   std::int64_t heartbeat_interval_ms = 5000;
   std::int64_t server_time_ms = 0;
+  // The leadership epoch of the coordinator that answered (docs/ha.md); 0 when
+  // it leads alone (SQLite store). Encoded only when not 0.
+  std::uint64_t epoch = 0;
 };
 
 // What the coordinator signs. Compact: digests, not bodies.
@@ -122,6 +126,17 @@ struct OrderBody {
   std::int64_t expires_at = 0;    // unix seconds
   std::string key_id;             // which plan key signed it
   std::string release_signature;  // hex Ed25519 by an offline release key, "" = unsigned
+  // The leadership epoch of the coordinator that signed it (docs/ha.md); 0 =
+  // no leadership (SQLite store). Signed with the rest; encoded only when not
+  // 0, so a coordinator without a lease sends the bodies it always did.
+  std::uint64_t epoch = 0;
+  // After the epoch (codec.cpp): a body without these names an artifact
+  // fetched from the coordinator by its BLAKE2b-256.
+  // "" = fetched from the coordinator; else the agent downloads it from this
+  // http(s) URL itself (docs/artifacts.md).
+  std::string artifact_url;
+  // What made artifact_digest: BLAKE2b-256, or SHA-256 for a URL artifact whose store names it so.
+  common::DigestAlgorithm artifact_digest_algorithm = common::DigestAlgorithm::kBlake2b256;
 };
 
 // What an offline release key signs: the app, version and exact artifact.

@@ -34,6 +34,9 @@ struct VerifyContext {
   std::int64_t now_unix_s = 0;
   std::int64_t clock_skew_s = 300;     // tolerated difference between host and coordinator clocks
   std::uint64_t highest_sequence = 0;  // for the order's app; 0 = none accepted yet
+  // The highest leadership epoch this agent has seen (docs/ha.md): an order
+  // signed in a lower one comes from a coordinator that no longer leads.
+  std::uint64_t highest_epoch = 0;
   // Offline release keys; when not empty, every artifact must carry a release
   // signature by one of them (a compromised coordinator cannot ship code).
   std::vector<common::PublicKey> release_keys;
@@ -52,13 +55,11 @@ bool verifyRotation(const Rotation& r, const common::PublicKey& pinned);
 // Checks, in this order, and stops at the first that fails: the body decodes
 // (kMalformed), its key id is the pinned plan key's (kUnknownKey), the
 // signature over kOrderDomain+body verifies (kBadSignature), the target is this
-// agent (kWrongTarget), now <= expires_at + skew (kExpired), now >= issued_at -
-// skew (kNotYetValid), the sequence is above ctx.highest_sequence (kReplay),
-// the spec bytes match the signed digest and decode (kBadSpec), and, when
-// ctx.release_keys is not empty and the order names an artifact, a release key
-// signed it (kUnsignedRelease). verify() returns an Outcome, not a Result: on
-// refusal `ok` is false and `refusal` holds the reason and a message; when `ok`
-// is true, `order` holds the verified body and its decoded spec.
+// agent (kWrongTarget), its epoch is not below ctx.highest_epoch (kStaleEpoch), now <= expires_at + skew (kExpired),
+// now >= issued_at - skew (kNotYetValid), the sequence is above ctx.highest_sequence (kReplay), the spec bytes match
+// the signed digest and decode (kBadSpec), and, when ctx.release_keys is not empty and the order names an artifact, a
+// release key signed it (kUnsignedRelease). verify() returns an Outcome, not a Result: on refusal `ok` is false and
+// `refusal` holds the reason and a message; when `ok` is true, `order` holds the verified body and its decoded spec.
 class OrderVerifier {
  public:
   struct Outcome {

@@ -14,6 +14,7 @@
 #include "flotilla/common/clock.h"
 #include "flotilla/common/result.h"
 #include "flotilla/protocol/analysis.h"
+#include "flotilla/protocol/artifact_source.h"
 
 namespace flotilla::protocol {
 
@@ -77,7 +78,17 @@ struct Plan {
   std::string app;      // [a-z0-9][a-z0-9._-]{0,63}
   std::string version;  // [A-Za-z0-9][A-Za-z0-9._+-]{0,127}
   std::optional<ChangeInfo> change;
-  std::filesystem::path artifact_file;  // resolved against the plan's directory
+  // Resolved against the plan's directory. The artifact the console uploads,
+  // or with artifact_url the local copy it computes digest and length from;
+  // empty when the plan gives artifact.digest and artifact.length instead.
+  std::filesystem::path artifact_file;
+  // An HTTP store serves the artifact (docs/artifacts.md): agents download it
+  // from here and the coordinator never carries the bytes. "" = uploaded.
+  std::string artifact_url;
+  // artifact.digest and artifact.length, with artifact_url only; absent =
+  // computed from artifact_file by the console (BLAKE2b-256).
+  std::optional<ArtifactDigest> artifact_digest;
+  std::uint64_t artifact_length = 0;
   // Detached release signature (`flotilla sign`), resolved like artifact_file; empty = none.
   std::filesystem::path artifact_signature;
   // Detached CI signature (`flotilla sign --ci`, docs/policy.md), resolved like artifact_file; empty = none.

@@ -65,6 +65,7 @@ enum class RefusalReason : std::uint8_t {
   kReplay,           // sequence not above the highest accepted for the app
   kBadSpec,          // spec bytes do not match the signed digest, or do not decode
   kUnsignedRelease,  // release keys are configured and no one of them signed this artifact
+  kStaleEpoch,       // signed by a coordinator whose leadership epoch is below the highest seen (docs/ha.md)
 };
 const char* toString(RefusalReason r);
 // nullopt for a word that is not a reason (a newer agent's, or free text).

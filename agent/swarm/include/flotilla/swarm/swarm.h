@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "flotilla/agent/endpoint_failover.h"
 #include "flotilla/common/clock.h"
 #include "flotilla/common/result.h"
 #include "flotilla/swarm/join.h"
@@ -80,8 +81,13 @@ class Swarm {
 
  private:
   struct Slot {
-    explicit Slot(std::string id) : agent(std::move(id)) {}
+    Slot(std::string id, std::vector<std::string> endpoints, agent::EndpointFailover::Jitter jitter)
+        : agent(std::move(id)), failover(std::move(endpoints), std::move(jitter)) {}
     SimAgent agent;
+    // Which endpoint of join.toml's list the socket dials: a not_leader answer
+    // moves it, as in the agent. The swarm has no socket monitor, so a dead
+    // leader is not noticed (no lost session): only redirects move it.
+    agent::EndpointFailover failover;
     zmq::socket_t sock;
     bool in_window = false;  // counted against connect_window until welcomed
     common::SteadyTime connected_at{};

@@ -35,7 +35,7 @@ class WatchView;
 struct ConsoleOptions {
   std::string control;          // control endpoint; "" = none configured
   bool json = false;            // --json
-  double timeout_seconds = 10;  // --timeout: reply wait, and the longest silence a watch tolerates
+  double timeout_seconds = 10;  // --timeout: reply wait (a watch re-dials at least kWatchReconnectLimit)
   bool terminal = false;        // stdout is an interactive terminal: redraw the watch view in place
   std::size_t width = 0;        // terminal columns (0 = unknown)
   std::string operator_name;    // "user@host", recorded with every action
@@ -43,8 +43,13 @@ struct ConsoleOptions {
   std::string coordinator_key;  // --coordinator-key: the coordinator's CURVE public key (hex)
 };
 
-// Re-send `watch` after this long without any message from the coordinator.
+// Re-send `watch` after this long without any message from the coordinator
+// (to the next endpoint of --control when the connection is down).
 inline constexpr common::Millis kWatchResend{3000};
+// A watch that hears from no coordinator re-dials for this long (or
+// --timeout, if longer) before it gives up: a coordinator restart or a
+// failover to a standby (docs/ha.md) takes less.
+inline constexpr common::Millis kWatchReconnectLimit{120000};
 
 class Console {
  public:
