@@ -57,7 +57,7 @@ std::size_t deploysOf(const Fleet& f, const std::string& host, const std::string
 
 }  // namespace
 
-TEST_CASE("ha: the leader killed mid-wave: agents and a watching console find the standby; the rollout succeeds",
+TEST_CASE("ha: the leader killed mid-wave: agents and a watching console find the standby, and the rollout succeeds",
           "[integration][ha][postgres][failover]") {
   HaFleet h;
   if (!h.available()) return;

@@ -87,7 +87,7 @@ TEST_CASE("ha: a standby answers agents and consoles that it is not the leader",
   CHECK(leader.find("flotilla_coordinator_leader 1") != std::string::npos);
 }
 
-TEST_CASE("ha: a leader paused for three lease TTLs is replaced; woken, it orders nothing and stands by",
+TEST_CASE("ha: a leader paused for three lease TTLs is replaced and, woken, orders nothing and stands by",
           "[integration][ha][postgres]") {
   HaFleet h;
   if (!h.available()) return;
@@ -133,7 +133,7 @@ TEST_CASE("ha: a leader paused for three lease TTLs is replaced; woken, it order
   CHECK(h.f.liveRelease("h1", "web") == "1");
 }
 
-TEST_CASE("ha: a leader whose lease backend is terminated stops at once; two leaders never overlap",
+TEST_CASE("ha: a leader whose lease backend is terminated stops at once, and two leaders never overlap",
           "[integration][ha][postgres]") {
   HaFleet h;
   if (!h.available()) return;
