@@ -6,12 +6,17 @@
 #include <zmq.h>
 
 #include <cerrno>
+#include <future>
+#include <memory>
 #include <set>
 #include <thread>
 
 #include <cstdlib>
 #include <cstring>
 #include <zmq.hpp>
+
+#include "flotilla/agent/agent.h"
+#include "flotilla/agent/real_host_os.h"
 
 namespace flotilla::agent {
 
@@ -104,6 +109,17 @@ void watchHandover(const fs::path& state_dir, const std::string& order_id, commo
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   ::kill(agent, SIGKILL);
+}
+
+bool closeForHandover(std::unique_ptr<Agent> daemon, common::Millis limit) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto ended = done->get_future();
+  std::thread([daemon = std::move(daemon), done]() mutable {
+    RealHostOs::pausePoint("handover:teardown");
+    daemon.reset();
+    done->set_value();
+  }).detach();
+  return ended.wait_for(limit) == std::future_status::ready;
 }
 
 Status startHandoverWatchdog(const fs::path& state_dir, const std::string& order_id, common::Millis trial_deadline) {

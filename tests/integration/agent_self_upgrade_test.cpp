@@ -153,6 +153,37 @@ TEST_CASE("a new agent slower to come back than the heartbeat expiry still takes
 #endif
 }
 
+TEST_CASE("an old agent whose teardown hangs still hands over to the new one within its limit",
+          "[integration][self_upgrade][fault]") {
+#ifndef FLOTILLA_CRASH_POINTS
+  WARN("skipped: flotilla-agent was built without crash points (-DFLOTILLA_CRASH_POINTS=ON, as scripts/test.sh does)");
+  return;
+#else
+  // The old agent's teardown (last reports, threads, sockets) stalls for a
+  // minute: the exec goes ahead after kHandoverTeardownLimit (10 s), well
+  // within the coordinator's handover silence for a 10 s trial (30 s).
+  Fleet f;
+  startQuickCoordinator(f);
+  f.initAgent({"h0"});
+  f.startAgentWithEnv({"h0"}, {{"FLOTILLA_TEST_PAUSE_AT", "handover:teardown=60000"}});
+  REQUIRE(f.waitOnline(1));
+  const pid_t pid = f.agentPid("h0");
+  const auto plan = f.writePlan("flotilla-agent", "2", selfRelease(f, "2", binDir() / "agent/flotilla-agent"),
+                                "sizes = [\"100%\"]", "[health]\nhealthy_for = \"1s\"\ndeadline = \"10s\"\n");
+  const auto started = std::chrono::steady_clock::now();
+  const auto id = f.submit(plan);
+  const auto st = f.waitFinished(id, 50s);
+  INFO(st.dump(2));
+  CHECK(st.value("state", "") == "succeeded");
+  CHECK(std::chrono::steady_clock::now() - started < 50s);  // not the minute the teardown would take
+  const auto log = readFile(f.dir() / "agent-h0.log");
+  CHECK(log.find("teardown did not end within 10000 ms; handing over anyway") != std::string::npos);
+  CHECK(f.agentPid("h0") == pid);
+  CHECK(exeOf(f, "h0") == fs::canonical(f.appsDir("h0") / "flotilla-agent/releases/2/flotilla-agent"));
+  CHECK(f.liveRelease("h0", "flotilla-agent") == "2");
+#endif
+}
+
 TEST_CASE("an agent killed between journaling a handover and the new binary reporting comes back on the old one",
           "[integration][self_upgrade][fault]") {
 #ifndef FLOTILLA_CRASH_POINTS
