@@ -94,8 +94,8 @@ void watchHandover(const std::filesystem::path& state_dir, const std::string& or
                    pid_t agent);
 // Runs watchHandover for this process (`getpid()`) in a detached process of
 // its own (double fork, so the agent never has to reap it), with a deadline
-// of twice `trial_deadline` and at least 10 s. Call only when the process is
-// single-threaded, just before exec.
+// of twice `trial_deadline` and at least 10 s. Call just before exec, after
+// the daemon's teardown (closeForHandover).
 Status startHandoverWatchdog(const std::filesystem::path& state_dir, const std::string& order_id,
                              common::Millis trial_deadline);
 
