@@ -122,7 +122,13 @@ trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
-since() { python3 -c "import sys,time; print(round(time.time()-float(sys.argv[1]),3))" "$1"; }
+# Seconds since $1 (a `now`), the end read before anything else starts: a python3 here would
+# count its own start-up in the figure (~10 ms; ~0.1 s through a pyenv shim first in PATH).
+since() {
+  local t1
+  t1=$(now)
+  awk -v t0="$1" -v t1="$t1" 'BEGIN { printf "%.3f\n", t1 - t0 }'
+}
 say() { printf '\n== %s\n' "$*" >&2; }
 note() { printf '%s\n' "$*" >>"$notes"; }
 record() { $py record --results "$results" "$@"; }
