@@ -320,9 +320,13 @@ for i in $(seq -w 1 20); do
   (cd "$d/releases/1" && env -i PATH=/usr/bin:/bin FLOTILLA_RELEASE_DIR="$d/releases/1" ./bin/restart "$p" >/dev/null)
   echo "host$i ansible_connection=local ansible_python_interpreter=/usr/bin/python3 app_root=$d port=$p" >>"$inventory"
 done
+# The PATH the agent gives its hooks (common::baseEnvironment): Ansible's command module passes
+# the playbook's own on, and a pyenv shim first in it ran each bin/restart's python3 through
+# pyenv (~0.1 s a start) and another interpreter than Flotilla's hooks get.
+std_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 t0=$(now)
 rc=0
-ANSIBLE_CONFIG="$root/scripts/bench/ansible.cfg" ANSIBLE_LOCAL_TEMP="$AN/tmp" ANSIBLE_REMOTE_TEMP="$AN/tmp" \
+PATH=$std_path ANSIBLE_CONFIG="$root/scripts/bench/ansible.cfg" ANSIBLE_LOCAL_TEMP="$AN/tmp" ANSIBLE_REMOTE_TEMP="$AN/tmp" \
   ANSIBLE_HOME="$AN/home" ansible-playbook -i "$inventory" scripts/bench/rolling-update.yml \
   -e version=2 -e "artifact=$A/web-2.tar.gz" >"$AN/playbook.log" 2>&1 || rc=$?
 ansible_s=$(since "$t0")
