@@ -122,7 +122,13 @@ trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
-since() { python3 -c "import sys,time; print(round(time.time()-float(sys.argv[1]),3))" "$1"; }
+# Seconds since $1 (a `now`), the end read before anything else starts: a python3 here would
+# count its own start-up in the figure (~10 ms; ~0.1 s through a pyenv shim first in PATH).
+since() {
+  local t1
+  t1=$(now)
+  awk -v t0="$1" -v t1="$t1" 'BEGIN { printf "%.3f\n", t1 - t0 }'
+}
 say() { printf '\n== %s\n' "$*" >&2; }
 note() { printf '%s\n' "$*" >>"$notes"; }
 record() { $py record --results "$results" "$@"; }
@@ -314,9 +320,13 @@ for i in $(seq -w 1 20); do
   (cd "$d/releases/1" && env -i PATH=/usr/bin:/bin FLOTILLA_RELEASE_DIR="$d/releases/1" ./bin/restart "$p" >/dev/null)
   echo "host$i ansible_connection=local ansible_python_interpreter=/usr/bin/python3 app_root=$d port=$p" >>"$inventory"
 done
+# The PATH the agent gives its hooks (common::baseEnvironment): Ansible's command module passes
+# the playbook's own on, and a pyenv shim first in it ran each bin/restart's python3 through
+# pyenv (~0.1 s a start) and another interpreter than Flotilla's hooks get.
+std_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 t0=$(now)
 rc=0
-ANSIBLE_CONFIG="$root/scripts/bench/ansible.cfg" ANSIBLE_LOCAL_TEMP="$AN/tmp" ANSIBLE_REMOTE_TEMP="$AN/tmp" \
+PATH=$std_path ANSIBLE_CONFIG="$root/scripts/bench/ansible.cfg" ANSIBLE_LOCAL_TEMP="$AN/tmp" ANSIBLE_REMOTE_TEMP="$AN/tmp" \
   ANSIBLE_HOME="$AN/home" ansible-playbook -i "$inventory" scripts/bench/rolling-update.yml \
   -e version=2 -e "artifact=$A/web-2.tar.gz" >"$AN/playbook.log" 2>&1 || rc=$?
 ansible_s=$(since "$t0")

@@ -454,9 +454,11 @@ averages above show. CPU figures are CPU time of the named process over a wall-c
   restart `./bin/restart ${{PORT}}` (stops the old service, starts the new one and waits for it to
   say it listens), then probation with `healthy_for = "0s"`: one passing round of the http + tcp
   checks, the first round as soon as the restart returns, retried every 50 ms until it passes.
-  Timed from just before `flotilla rollout PLAN --watch` to its exit; the notes give each wave's
+  Timed from just before `flotilla rollout PLAN --watch` to its exit (the clock is read before
+  anything else starts); the notes give each wave's
   time phase by phase (`bench.py phases`, from the agents' millisecond log timestamps). Ansible
-  does the same work with `scripts/bench/rolling-update.yml`: 20 inventory hosts with
+  does the same work with `scripts/bench/rolling-update.yml`, with the PATH the agent gives its
+  hooks: 20 inventory hosts with
   `ansible_connection=local`, one root directory each, `serial: [1, "10%", "50%", "100%"]`,
   forks 20, pipelining on, no fact gathering; per host unarchive (copy + extract), the migrate
   check, switch of the `current` symlink, the same `bin/restart`, `wait_for` the port and one
