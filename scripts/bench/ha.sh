@@ -28,8 +28,10 @@ pg_start() {
   "${as[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U flotilla --auth=trust -E UTF8 --locale=C >"$pg_dir/initdb.log" 2>&1 ||
     { cat "$pg_dir/initdb.log" >&2; exit 1; }
   pg_port=$(free_port)
+  local stats=()
+  [ "${FLOTILLA_BENCH_PG_STATS:-0}" = 1 ] && stats=(-c shared_preload_libraries=pg_stat_statements)
   "${as[@]}" "$pg_bin/postgres" -D "$pg_dir/data" -p "$pg_port" -k "$pg_dir" -c listen_addresses=127.0.0.1 \
-    -c max_connections=200 >"$pg_dir/postgres.log" 2>&1 &
+    -c max_connections=200 "${stats[@]}" >"$pg_dir/postgres.log" 2>&1 &
   pg_pid=$!
   local i
   for i in $(seq 300); do
@@ -201,12 +203,14 @@ section_j() {
   for t in $(seq "$trials"); do
     leader=$ha_leader
     next=$(other "$leader")
+    wait_online "$n_agents" 60 || break  # at the leader of this trial (after a failover they come back first)
     # Each trial deploys its own app, so no rollout waits for another; the hosts stay in
     # probation (healthy_for 40s) with the order in hand, which the new leader sends again.
     ha_plan "ha$t" 40s >"$J/ha$t.toml"
     rid=$(flotilla --json --timeout 60 rollout "$J/ha$t.toml" | field id) || true
     [ -n "$rid" ] || { echo "bench: (j) trial $t: rollout refused" >&2; break; }
     for i in $(seq 300); do [ "$(in_probation "$rid")" -ge "$n_agents" ] && break; sleep 0.1; done
+    echo "(j) trial $t: $(in_probation "$rid") of $n_agents hosts in probation at the kill" >&2
     kill_s=$(now)
     kill -KILL "${ha_pid[$leader]}"
     wait "${ha_pid[$leader]}" 2>/dev/null || true
@@ -333,7 +337,18 @@ section_p() {
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   examples/make-release.sh 1 "$P/fleet.tar.gz" >/dev/null
   swarm_plan d1 '["100%"]' 'role = "swarm"' >"$P/dispatch.toml"
+  if [ "${FLOTILLA_BENCH_PG_STATS:-0}" = 1 ]; then
+    pg_sql bench_p "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+    pg_sql bench_p "SELECT pg_stat_statements_reset()" >/dev/null
+  fi
   run_rollout "$P/dispatch.toml" dispatch-pg
+  if [ "${FLOTILLA_BENCH_PG_STATS:-0}" = 1 ]; then
+    # Which statements the rollout made, and how often (one call = one round trip).
+    pg_sql bench_p "SELECT calls, round(total_exec_time)::int AS ms, regexp_replace(left(query, 90), '\s+', ' ', 'g')
+                    FROM pg_stat_statements ORDER BY calls DESC LIMIT 12" >"$P/pg_statements.txt"
+    echo "(p) statements during the rollout (calls|exec ms|statement):" >&2
+    cat "$P/pg_statements.txt" >&2
+  fi
   sleep 1
   $py dispatch --coord-log "$P/coord.log" --rollout "$rollout_id" --hosts "$online" "$P"/orders-*.log >"$P/dispatch.json"
   echo "dispatch (PostgreSQL): $(cat "$P/dispatch.json")" >&2
