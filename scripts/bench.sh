@@ -437,6 +437,7 @@ note "- While (c) was measured the $swarms swarm processes used ${swarm_cpu}% of
 say "(b) dispatch: one wave of $agents hosts"
 examples/make-release.sh 1 "$B/fleet.tar.gz" >/dev/null
 swarm_plan d1 '["100%"]' 'role = "swarm"' >"$B/dispatch.toml"
+b_dispatch_load=$(cut -d' ' -f1-3 /proc/loadavg)  # for (p)'s comparison
 run_rollout "$B/dispatch.toml" dispatch
 sleep 1  # the swarms flush their order logs every loop; give the last lines a moment
 $py dispatch --coord-log "$B/coord.log" --rollout "$rollout_id" --hosts "$online" "$B"/orders-*.log >"$B/dispatch.json"

@@ -248,7 +248,7 @@ if ok:
     total = sorted(x for x, _ in ok)
     lease = sorted(y for _, y in ok)
     out.update({"median_s": statistics.median(total) / 1000, "worst_s": total[-1] / 1000,
-                "best_s": total[0] / 1000, "lease_median_s": statistics.median(lease) / 1000,
+                "best_s": total[0] / 1000, "lease_median_s": round(statistics.median(lease) / 1000, 2),
                 "all_s": [x / 1000 for x in total]})
 print(json.dumps(out))
 PY
@@ -358,7 +358,7 @@ section_p() {
   record --id p-dispatch-pg --what "the same wave with the store in PostgreSQL 15 (loopback, default durability): wave start -> all of $online hosts hold a verified order ($(field verified_hosts <"$P/dispatch.json") verified; p50 $(field p50_s <"$P/dispatch.json") s; rollout $(echo "$rollout_json" | field state) after $(echo "$rollout_json" | field wall_s) s; load $load)" \
     --num "${last:-failed}" --unit " s" --fmt "{:.2f}" \
     --command "coordinator log wave_started -> swarm --order-log 'verified' (store.url = postgresql://...)"
-  record --id p-dispatch-ratio --what "PostgreSQL against SQLite, same run (p-dispatch-pg / b-dispatch)" \
+  record --id p-dispatch-ratio --what "PostgreSQL against SQLite, same run (p-dispatch-pg / b-dispatch: $sqlite_last s at load ${b_dispatch_load:-?})" \
     --num "$(python3 -c "import sys; print(round(float(sys.argv[1]) / float(sys.argv[2]), 2))" "${last:-x}" "${sqlite_last:-x}" 2>/dev/null || echo failed)" \
     --unit "x" --le 2 --target "within 2x (issue 12)" --command "p-dispatch-pg / b-dispatch"
   stop_pids "${p_pids[@]}" "$pcoord"
