@@ -23,7 +23,8 @@
 #   (j) failover: two coordinators on a real PostgreSQL 15, real agents listing both; the leader
 #       SIGKILLed mid-rollout -> the first order of the new leader received by an agent, median and
 #       worst of 10 (scripts/bench/ha.sh, as (k) and (p));
-#   (k) 1,000 swarm agents listing both coordinators: the leader SIGKILLed -> all online at the new one;
+#   (k) 1,000 swarm agents listing both coordinators: the leader SIGKILLed, then the new one SIGSTOPped
+#       -> all online at the other;
 #   (p) with (b): the same 10,000-host wave dispatched with the store in PostgreSQL, and the ratio.
 # Prints one table (each figure beside the command that produced it) and writes it, with a
 # description of the machine, to docs/performance.md. Every wait is bounded; every process

@@ -518,9 +518,12 @@ averages above show. CPU figures are CPU time of the named process over a wall-c
   is restarted (it stands by) and the next trial kills the other; median and worst of 10
   (`FLOTILLA_BENCH_FAILOVERS`). The row also gives kill -> `leadership taken` in the new leader's log.
 - **(k) swarm failover**: the same pair and 1,000 swarm agents (`FLOTILLA_BENCH_HA_AGENTS`) whose
-  join.toml lists both endpoints, all online at the leader; the leader SIGKILLed; the figure runs
-  to the first 0.2 s poll of the new leader's `/metrics` showing
-  `flotilla_agents{{state="online"}} 1000` (a gauge refreshed once a second: up to ~1.2 s late).
+  join.toml lists both endpoints, all online at the leader; the leader SIGKILLed (the agents see
+  their connections reset); the figure runs to the first 0.2 s poll of the new leader's `/metrics`
+  showing `flotilla_agents{{state="online"}} 1000` (a gauge refreshed once a second: up to ~1.2 s
+  late). Then the killed coordinator is restarted as a standby and the new leader SIGSTOPped (its
+  connections stay open and silent: the agents notice when ZMTP heartbeats, every 10 s, go 30 s
+  unanswered), timed the same way (k-failover-online-stop).
 
 ## flotilla-swarm
 

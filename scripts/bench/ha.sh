@@ -5,8 +5,8 @@
 #   (j) failover time: two coordinators on one database, real agents listing both endpoints; the
 #       leader SIGKILLed mid-rollout -> the first order of the new leader an agent receives;
 #       median and worst of FLOTILLA_BENCH_FAILOVERS trials (default 10);
-#   (k) 1,000 swarm agents listing both endpoints: the leader SIGKILLed -> 1,000 online at the new
-#       leader (`flotilla --json agents`);
+#   (k) 1,000 swarm agents listing both endpoints: the leader SIGKILLed (then the new one SIGSTOPped)
+#       -> 1,000 online at the other (its /metrics);
 #   (p) beside (b)'s b-dispatch (SQLite): the same 10,000-host wave dispatched by a coordinator on
 #       PostgreSQL, in the same run, and the ratio.
 
@@ -266,9 +266,34 @@ PY
   stop_pids "${ha_pid[a]}" "${ha_pid[b]}"
 }
 
+# k_failover SIGNAL: sends SIGNAL to the leader ($ha_leader) of (k)'s pair and times the swarm's
+# return to the other coordinator; records row k-failover-online (KILL) or -stop (STOP).
+k_failover() {
+  local sig=$1 K="$work/k" n=${FLOTILLA_BENCH_HA_AGENTS:-1000}
+  local from=$ha_leader to load kill_s kill_ms taken_ms s lease_s
+  to=$(other "$from")
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
+  kill_s=$(now)
+  kill "-$sig" "${ha_pid[$from]}"
+  kill_ms=$(unix_ms "$kill_s")
+  # The new leader's own count (a standby serves no agent gauge: 0 until it leads); the console
+  # would first try the old leader's control socket.
+  metrics_online "http://$(http_of "$K/$to")/metrics" "$n" "$kill_s" 120 >"$K/online-$sig.json"
+  taken_ms=$(HA_MATCH="leadership taken at epoch" HA_FROM_MS=$kill_ms log_after "$K/$to.log")
+  s=$(field reached_s <"$K/online-$sig.json")
+  lease_s=$(python3 -c "import sys; print(round((int(sys.argv[1]) - int(sys.argv[2])) / 1000, 2) if sys.argv[1] else '?')" "${taken_ms:-}" "$kill_ms")
+  echo "(k) SIG$sig: $(field online <"$K/online-$sig.json") online at the new leader; $n after ${s:-timeout} s (lease taken after $lease_s s)" >&2
+  local id=k-failover-online how="SIGKILLed: the connections are reset"
+  [ "$sig" = STOP ] && id=k-failover-online-stop how="SIGSTOPped: silent, noticed by ZMTP heartbeats (10 s, timeout 30 s)"
+  record --id "$id" --what "$n swarm agents back online at the new leader after the leader was $how (lease_ttl $ha_lease_ttl; lease taken after $lease_s s; $(field online <"$K/online-$sig.json") online at the end; load $load)" \
+    --num "${s:-timeout}" --unit " s" --fmt "{:.2f}" \
+    --command "kill -$sig LEADER; poll the new leader's /metrics flotilla_agents{state=\"online\"} every 0.2 s"
+  ha_leader=$to
+}
+
 section_k() {
   local n=${FLOTILLA_BENCH_HA_AGENTS:-1000}
-  say "(k) $n swarm agents listing both endpoints: the leader SIGKILLed -> all online at the new leader"
+  say "(k) $n swarm agents listing both endpoints: the leader SIGKILLed, then the next one SIGSTOPped -> all online at the other"
   local K="$work/k"
   mkdir -p "$K"
   pg_start
@@ -282,23 +307,15 @@ section_k() {
   $py online --flotilla "$flotilla_bin" --start "$t_swarm" --thresholds "$n" --timeout 120 --interval 0.5 >"$K/online-0.json"
   echo "(k) $(field online <"$K/online-0.json") online at the first leader after $(field "reached_s.$n" <"$K/online-0.json") s" >&2
   sleep 6  # a few heartbeats at rest
-  local load kill_s kill_ms taken_ms
-  load=$(cut -d' ' -f1-3 /proc/loadavg)
-  kill_s=$(now)
-  kill -KILL "${ha_pid[a]}"
+  k_failover KILL
   wait "${ha_pid[a]}" 2>/dev/null || true
-  kill_ms=$(unix_ms "$kill_s")
-  # b's own count (a standby serves no agent gauge: 0 until it leads); the console would first
-  # try the dead leader's control socket.
-  metrics_online "http://$(http_of "$K/b")/metrics" "$n" "$kill_s" 120 >"$K/online-1.json"
-  taken_ms=$(HA_MATCH="leadership taken at epoch" HA_FROM_MS=$kill_ms log_after "$K/b.log")
-  local s lease_s
-  s=$(field reached_s <"$K/online-1.json")
-  lease_s=$(python3 -c "import sys; print(round((int(sys.argv[1]) - int(sys.argv[2])) / 1000, 2) if sys.argv[1] else '?')" "${taken_ms:-}" "$kill_ms")
-  echo "(k) $(field online <"$K/online-1.json") online at the new leader; $n after ${s:-timeout} s (lease taken after $lease_s s)" >&2
-  record --id k-failover-online --what "$n swarm agents back online at the new leader after the leader was SIGKILLed (lease_ttl $ha_lease_ttl; lease taken after $lease_s s; $(field online <"$K/online-1.json") online at the end; load $load)" \
-    --num "${s:-timeout}" --unit " s" --fmt "{:.2f}" \
-    --command "kill -KILL LEADER; poll the new leader's /metrics flotilla_agents{state=\"online\"} every 0.2 s"
+  # The killed one comes back as a standby; then the new leader is paused.
+  ha_pid[a]=$(run_coordinator "$K/a")
+  pids+=("${ha_pid[a]}")
+  wait_health "$K/a" "ok: standby" 60 || exit 1
+  sleep 6
+  k_failover STOP
+  kill -CONT "${ha_pid[b]}"  # woken, it finds its lease gone and stands by
   stop_pids "$k_pid" "${ha_pid[a]}" "${ha_pid[b]}"
 }
 
