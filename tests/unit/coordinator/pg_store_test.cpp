@@ -219,8 +219,8 @@ TEST_CASE("pg store: host rows held in a unit whose backend is terminated are lo
   ok(store->begin());
   ok(store->insertRollout(rolloutRecord("r-1", "web", 100)));
   for (std::size_t i = 0; i < 3; ++i)
-    ok(store->putRolloutHost("r-1", RolloutHostRecord{i, "h" + std::to_string(i), 0, "pending", "", "", "", false,
-                                                      false, "", 0}));
+    ok(store->putRolloutHost(
+        "r-1", RolloutHostRecord{i, "h" + std::to_string(i), 0, "pending", "", "", "", false, false, "", 0}));
   REQUIRE(terminateStoreBackends(*pg, url) == 1);
 
   auto committed = store->commit();
