@@ -151,9 +151,12 @@ int main(int argc, char** argv) {
     // Same pid, new binary: its recovery reports the order (self_upgrade.h).
     const std::string path = handover->binary.string();
     ::setenv(agent::kHandoverEnv, handover->order_id.c_str(), 1);
-    daemon.reset();  // the last reports leave (linger) and every thread ends
-    // Single-threaded now: the watchdog forks off, old code that does not
-    // depend on the new binary working.
+    // The last reports leave (linger) and every thread ends; a teardown that
+    // does not end in time must not keep the host from its new agent.
+    if (!agent::closeForHandover(std::move(daemon), agent::kHandoverTeardownLimit))
+      spdlog::error("the old agent's teardown did not end within {} ms; handing over anyway",
+                    agent::kHandoverTeardownLimit.count());
+    // The watchdog forks off: old code that does not depend on the new binary working.
     if (auto st = agent::startHandoverWatchdog(state_dir, handover->order_id, handover->deadline); !st.ok())
       spdlog::error("{}; a new agent that hangs would not be stopped", st.error().message);
     spdlog::info("exec {}", path);

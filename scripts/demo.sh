@@ -14,19 +14,37 @@
 # once. Every fact is checked by asking the services and the console; exits 0
 # only if all of them hold.
 #
-# Usage: scripts/demo.sh [--keep]   (--keep leaves the fleet's directory behind)
+# Usage: scripts/demo.sh [--keep] [--ha]
+#   --keep  leaves the fleet's directory behind
+#   --ha    plays a failover instead: two coordinators on a PostgreSQL, the
+#           leader killed mid-rollout (scripts/demo-ha.sh, docs/ha.md)
+# FLOTILLA_DEMO_BIN=DIR runs the programs of an existing build tree instead of
+# bootstrapping and building build/release (or FLOTILLA_DEMO_BUILD).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 keep=0
-[ "${1:-}" = "--keep" ] && keep=1
+ha=0
+for arg in "$@"; do
+  case $arg in
+    --keep) keep=1 ;;
+    --ha) ha=1 ;;
+  esac
+done
 
-scripts/bootstrap.sh
-build=${FLOTILLA_DEMO_BUILD:-build/release}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLOTILLA_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target flotilla flotilla-agent flotilla-coordinator
+if [ -n "${FLOTILLA_DEMO_BIN:-}" ]; then
+  bin=$(cd "$FLOTILLA_DEMO_BIN" && pwd)
+else
+  scripts/bootstrap.sh
+  build=${FLOTILLA_DEMO_BUILD:-build/release}
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLOTILLA_TESTS=OFF >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target flotilla flotilla-agent flotilla-coordinator
+  bin="$root/$build"
+fi
+if [ "$ha" = 1 ]; then
+  FLOTILLA_DEMO_BIN=$bin FLOTILLA_DEMO_KEEP=$keep exec scripts/demo-ha.sh
+fi
 
-bin="$root/$build"
 coordinator="$bin/coordinator/flotilla-coordinator"
 agent="$bin/agent/flotilla-agent"
 work=$(mktemp -d /tmp/flotilla-demo.XXXXXX)

@@ -1,17 +1,24 @@
 #include "flotilla/agent/self_upgrade.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include <cerrno>
+#include <future>
+#include <memory>
 #include <set>
 #include <thread>
 
 #include <cstdlib>
 #include <cstring>
 #include <zmq.hpp>
+
+#include "flotilla/agent/agent.h"
+#include "flotilla/agent/real_host_os.h"
 
 namespace flotilla::agent {
 
@@ -96,14 +103,37 @@ std::optional<fs::path> launchTarget(const AgentConfig& config, const JournalSta
 }
 
 void watchHandover(const fs::path& state_dir, const std::string& order_id, common::Millis deadline, pid_t agent) {
+  // The agent is held by a pidfd, not only its pid: once it exited, a
+  // recycled pid must not get its SIGKILL. Kernels before 5.3 fall back to
+  // the pid.
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, agent, 0));
+  auto gone = [&] {
+    if (pidfd < 0) return ::kill(agent, 0) != 0 && errno == ESRCH;
+    pollfd p{pidfd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;  // readable once the process exited
+  };
   const auto until = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < until) {
-    if (::kill(agent, 0) != 0 && errno == ESRCH) return;  // the new agent died: its restart recovers
+    if (gone()) return;  // the new agent died: its restart recovers
     auto journal = Journal::open(state_dir);
     if (journal.ok() && (!journal->state().order || journal->state().order->order_id != order_id)) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  ::kill(agent, SIGKILL);
+  if (pidfd >= 0)
+    ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  else
+    ::kill(agent, SIGKILL);
+}
+
+bool closeForHandover(std::unique_ptr<Agent> daemon, common::Millis limit) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto ended = done->get_future();
+  std::thread([daemon = std::move(daemon), done]() mutable {
+    RealHostOs::pausePoint("handover:teardown");
+    daemon.reset();
+    done->set_value();
+  }).detach();
+  return ended.wait_for(limit) == std::future_status::ready;
 }
 
 Status startHandoverWatchdog(const fs::path& state_dir, const std::string& order_id, common::Millis trial_deadline) {

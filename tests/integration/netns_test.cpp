@@ -135,7 +135,7 @@ TEST_CASE("a host cut off mid-wave is lost within the expiry and, within budget,
   CHECK(f.waitOnline(3, 30s));
 }
 
-TEST_CASE("a host cut off mid-wave beyond the unreachable budget fails the wave; it is rolled back once healed",
+TEST_CASE("a host cut off mid-wave beyond the unreachable budget fails the wave, it is rolled back once healed",
           "[integration][netns]") {
   Scenario s;
   if (!s.start(3)) return;

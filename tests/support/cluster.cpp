@@ -283,7 +283,8 @@ std::string Fleet::liveRelease(const std::string& id, const std::string& app) co
 }
 
 CommandResult Fleet::console(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
-  std::vector<std::string> argv{(binDir() / "coordinator/flotilla").string(), "--control", controlEndpoint(), "--json"};
+  const std::string control = console_control_.empty() ? controlEndpoint() : console_control_;
+  std::vector<std::string> argv{(binDir() / "coordinator/flotilla").string(), "--control", control, "--json"};
   argv.insert(argv.end(), args.begin(), args.end());
   return runCommand(argv, timeout);
 }

@@ -110,7 +110,8 @@ class Fleet {
   // The release `current` points at for `app` on agent `id` ("" if none).
   std::string liveRelease(const std::string& id, const std::string& app) const;
 
-  // `flotilla --control ... --json ARGS...`
+  // `flotilla --control ... --json ARGS...`, with controlEndpoint() unless
+  // setConsoleControl() named another --control.
   CommandResult console(const std::vector<std::string>& args,
                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
   // Waits until every started agent is online in `flotilla agents`.
@@ -131,6 +132,7 @@ class Fleet {
  private:
   TempDir tmp_;
   int agent_port_ = 0;
+  std::string console_control_;
   Process coordinator_;
   std::map<std::string, Process> agents_;
 
@@ -145,6 +147,9 @@ class Fleet {
   // `coordinator`), for a coordinator that listens on another address than
   // loopback (see support/netns.h).
   void setAgentEndpoint(const std::string& endpoint);
+  // The --control of console() and of every helper that asks the coordinator
+  // (e.g. a comma-separated list of a leader and its standbys, docs/ha.md).
+  void setConsoleControl(const std::string& control) { console_control_ = control; }
   // The agent's entry in `flotilla agents` (state, releases, health...), or
   // null when the coordinator does not list it.
   nlohmann::json agentInfo(const std::string& id);

@@ -53,7 +53,7 @@ constexpr std::uint8_t kHistogram = 2;
 
 }  // namespace
 
-TEST_CASE("rate: per-second rate of the summed matching counters; the first scrape is none", "[agent][sampler]") {
+TEST_CASE("rate: per-second rate of the summed matching counters, the first scrape is none", "[agent][sampler]") {
   Feed f(metric(kRate, R"(req{code=~"5.."})"));
   CHECK_FALSE(f.scrape("req{code=\"500\"} 10\nreq{code=\"503\"} 5\nreq{code=\"200\"} 1000\n"));
   auto s = f.scrape("req{code=\"500\"} 30\nreq{code=\"503\"} 15\nreq{code=\"200\"} 9000\n");

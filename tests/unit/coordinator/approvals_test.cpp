@@ -152,7 +152,7 @@ TEST_CASE("approvals: an identity that may no longer approve stops counting", "[
   CHECK_FALSE(s.satisfied(1000));
 }
 
-TEST_CASE("approvals: the state survives a restart as JSON; corrupt JSON is an error", "[coordinator][policy]") {
+TEST_CASE("approvals: the state survives a restart as JSON, corrupt JSON is an error", "[coordinator][policy]") {
   auto s = *gate(2).open(kAnn);
   s.add(kBob, 1234);
   auto back = ApprovalState::fromJson(s.toJson());
@@ -167,7 +167,7 @@ TEST_CASE("approvals: the state survives a restart as JSON; corrupt JSON is an e
   CHECK_FALSE(ApprovalState::fromJson(nlohmann::json::array()).ok());
 }
 
-TEST_CASE("policy gates: approvals make a covered rollout wait; break-glass stands in for them",
+TEST_CASE("policy gates: approvals make a covered rollout wait, break-glass stands in for them",
           "[coordinator][policy]") {
   coordinator::PolicyConfig c;
   c.approvals.required = 1;

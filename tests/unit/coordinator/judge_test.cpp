@@ -142,7 +142,7 @@ TEST_CASE("judge: a shifted latency says why with the figures and the tolerance"
   CHECK(r.why.rfind("canary ", 0) == 0);
 }
 
-TEST_CASE("judge: 0% against 1% errors over 1,000 requests fails; both zero passes", "[coordinator][judge]") {
+TEST_CASE("judge: 0% against 1% errors over 1,000 requests fails, both zero passes", "[coordinator][judge]") {
   std::vector<double> none(25, 0), some(25, 0);
   for (int i = 0; i < 10; ++i) some[static_cast<std::size_t>(i * 2)] = 1;  // 10 errors in 25 x 40 requests
   auto r = judgeMetric(errorRatio(), counts(some, 40), counts(none, 40), 6, 0.95);
@@ -185,7 +185,7 @@ TEST_CASE("judge: near-zero event rates without `per` use the exact Poisson test
   CHECK_THAT(quiet.why, Catch::Contains("only an increase fails"));
 }
 
-TEST_CASE("judge: too few samples is nodata; no baseline leaves only the bounds", "[coordinator][judge]") {
+TEST_CASE("judge: too few samples is nodata, no baseline leaves only the bounds", "[coordinator][judge]") {
   auto base = fixedLatencies(6);
   GroupSamples few = base;
   few.values.resize(5);

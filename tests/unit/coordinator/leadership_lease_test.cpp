@@ -52,7 +52,7 @@ void expire(PostgresServer& pg, const std::string& url) {
 
 }  // namespace
 
-TEST_CASE("lease: the first taker gets epoch 1; nobody takes it over before it expires",
+TEST_CASE("lease: the first taker gets epoch 1, nobody takes it over before it expires",
           "[coordinator][leadership][postgres]") {
   auto* pg = server();
   if (!pg) return;
@@ -157,7 +157,7 @@ TEST_CASE("lease keeper: the local deadline is the renew's send time plus the TT
   CHECK(flotilla::coordinator::leaseDeadline(sent, t) == flotilla::common::SteadyTime(108s));
 }
 
-TEST_CASE("lease keeper: renews while it can; a terminated backend loses leadership at once and releases it",
+TEST_CASE("lease keeper: renews while it can, a terminated backend loses leadership at once and releases it",
           "[coordinator][leadership][postgres]") {
   auto* pg = server();
   if (!pg) return;

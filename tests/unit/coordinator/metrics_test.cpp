@@ -578,7 +578,7 @@ TEST_CASE("a kill fails the flag push it remedies, recovers it and is rework", "
   CHECK(*web.rework_rate.rate == Approx(1.0));
 }
 
-TEST_CASE("a kill superseding a push in progress fails it; an earlier failure stays as it was", "[metrics][flags]") {
+TEST_CASE("a kill superseding a push in progress fails it, an earlier failure stays as it was", "[metrics][flags]") {
   const std::int64_t killed_at = nov(21, 12);
   // The push was aborted by the kill: a failed change, not an operator's abort.
   const std::vector<RolloutRecord> superseded{flagRec("web", "aborted", killed_at, false, nov(21, 11)),

@@ -54,7 +54,7 @@ TEST_CASE("policy gates: a freeze covers the apps and labels it names", "[coordi
   CHECK(staging[0].open);
 }
 
-TEST_CASE("policy gates: a closed gate refuses; break-glass is for listed operators with a reason",
+TEST_CASE("policy gates: a closed gate refuses, break-glass is for listed operators with a reason",
           "[coordinator][policy]") {
   const auto g = gates();
   const auto saturday = at("2026-12-05T12:00:00Z");

@@ -148,7 +148,7 @@ TEST_CASE("a wave's baseline is hosts of later waves, asked to sample what the p
   CHECK(rig.askedAs("canary") == std::vector<std::string>{"h0"});
 }
 
-TEST_CASE("an offline host is not a baseline; it joins the baseline when it is back", "[coordinator][analysis]") {
+TEST_CASE("an offline host is not a baseline, it joins the baseline when it is back", "[coordinator][analysis]") {
   Rig rig;
   rig.agents.find("h9")->online = false;
   rig.start();

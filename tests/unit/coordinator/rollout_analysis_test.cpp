@@ -102,7 +102,7 @@ TEST_CASE("a critical failure ends the wave early, while hosts still deploy", "[
   CHECK(d.rollbacks() == Ids{"h0", "h1"});
 }
 
-TEST_CASE("an inconclusive verdict pauses; resume accepts the wave", "[coordinator][rollout][analysis]") {
+TEST_CASE("an inconclusive verdict pauses, resume accepts the wave", "[coordinator][rollout][analysis]") {
   Drive d = analysed(4, policy({count(1), pct(100)}));
   canaryHealthy(d);
   d.advance(kWindow);

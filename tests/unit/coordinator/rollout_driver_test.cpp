@@ -285,7 +285,7 @@ TEST_CASE("rollout driver: an offline host gets no order and the engine hears it
   CHECK(h1->state == HostState::kUnreachable);
 }
 
-TEST_CASE("rollout driver: reports move the engine; success records the app's current release",
+TEST_CASE("rollout driver: reports move the engine, success records the app's current release",
           "[coordinator][rollout_driver]") {
   TempDir dir;
   Rig rig(dir, 2);

@@ -7,7 +7,7 @@
 
 using namespace rollout_drive;  // NOLINT(google-build-using-namespace): the tests' vocabulary
 
-TEST_CASE("a hold keeps the next wave waiting; lifting it starts the wave", "[coordinator][rollout][policy]") {
+TEST_CASE("a hold keeps the next wave waiting, lifting it starts the wave", "[coordinator][rollout][policy]") {
   Drive d(policy({count(1), pct(100)}), 4);
   d.start();
   d.rollout.setHold("freeze weekend", d.now);
@@ -59,7 +59,7 @@ TEST_CASE("a manual approval is not lifted by the end of a hold", "[coordinator]
   CHECK(d.waveState(1) == WaveState::kAwaitingApproval);
 }
 
-TEST_CASE("a rollout awaiting approval deploys nothing until started; only abort applies meanwhile",
+TEST_CASE("a rollout awaiting approval deploys nothing until started, only abort applies meanwhile",
           "[coordinator][rollout][policy]") {
   Drive d(policy({count(1), pct(100)}), 4);
   d.rollout.awaitApproval("waits for 2 approvals");

@@ -131,7 +131,7 @@ TEST_CASE("restore: a stored running rollout resumes with its hosts, release and
   CHECK_FALSE(orders[0].first.rollback);
 }
 
-TEST_CASE("restore: what cannot resume says why; a store failure is an error", "[coordinator][restore]") {
+TEST_CASE("restore: what cannot resume says why, a store failure is an error", "[coordinator][restore]") {
   Stored s;
   SECTION("its release is gone") {
     auto out = s.restore(std::nullopt);

@@ -47,7 +47,7 @@ TEST_CASE("a disabled flag gives no value, DISABLED", "[flags][evaluator]") {
   CHECK_FALSE(r.value.has_value());
 }
 
-TEST_CASE("targeting picks a variant, TARGETING_MATCH; null falls back to the default, DEFAULT", "[flags][evaluator]") {
+TEST_CASE("targeting picks a variant, TARGETING_MATCH, null falls back to the default, DEFAULT", "[flags][evaluator]") {
   FlagSet set = sample();
   Resolution hit = eval(set, "targeted", ValueType::kBoolean, Json{{"email", "ada@example.com"}});
   CHECK(hit.reason == Reason::kTargetingMatch);

@@ -126,7 +126,7 @@ TEST_CASE("$ref expansion is bounded", "[flags][flag_set]") {
   CHECK_THAT(refusal(document.dump()), Catch::Contains("past its size limit"));
 }
 
-TEST_CASE("metadata values are strings, numbers or booleans; a flag's override the set's", "[flags][flag_set]") {
+TEST_CASE("metadata values are strings, numbers or booleans, a flag's override the set's", "[flags][flag_set]") {
   CHECK_THAT(refusal(R"({"metadata": {"owner": ["a"]}, "flags": {}})"),
              Catch::Contains("metadata.owner: must be a string, a number or a boolean, not array"));
   CHECK_THAT(refusal(flagWith(std::string(R"({"state": "ENABLED", "metadata": {"team": null}, )") + kOnOff + "}")),

@@ -371,7 +371,7 @@ TEST_CASE("codec: order body round trip", "[protocol][codec]") {
   CHECK(decodeOrderBody(encodeOrderBody(want)).ok());
 }
 
-TEST_CASE("codec: an order body carries its leadership epoch; a body without one reads as epoch 0",
+TEST_CASE("codec: an order body carries its leadership epoch, a body without one reads as epoch 0",
           "[protocol][codec]") {
   auto b = sampleBody();
   const std::string without = encodeOrderBody(b);
@@ -387,7 +387,7 @@ TEST_CASE("codec: an order body carries its leadership epoch; a body without one
   CHECK(r->order_id == b.order_id);
 }
 
-TEST_CASE("codec: a welcome carries the leadership epoch; one without reads as epoch 0", "[protocol][codec]") {
+TEST_CASE("codec: a welcome carries the leadership epoch, one without reads as epoch 0", "[protocol][codec]") {
   Welcome w = sampleWelcome();
   CHECK(coordinatorMessage<Welcome>(encode(w)).epoch == 0);
   w.epoch = 7;

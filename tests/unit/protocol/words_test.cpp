@@ -30,14 +30,14 @@ TEST_CASE("words: refusal codes say which fail a fetch and which ask for a hello
   CHECK_FALSE(asksForHello(RefusalCode::kUnknown));
 }
 
-TEST_CASE("words: health states round trip; unknown words are unknown health", "[protocol][words]") {
+TEST_CASE("words: health states round trip, unknown words are unknown health", "[protocol][words]") {
   for (auto h : {HealthState::kUnknown, HealthState::kHealthy, HealthState::kUnhealthy})
     CHECK(healthStateFromString(toString(h)) == h);
   CHECK(std::string(toString(HealthState::kUnhealthy)) == "unhealthy");
   CHECK(healthStateFromString("degraded") == HealthState::kUnknown);
 }
 
-TEST_CASE("words: agent states round trip; anything else is not a state", "[protocol][words]") {
+TEST_CASE("words: agent states round trip, anything else is not a state", "[protocol][words]") {
   for (auto s : {AgentState::kPending, AgentState::kAccepted, AgentState::kRejected, AgentState::kRevoked})
     CHECK(agentStateFromString(toString(s)) == s);
   CHECK(std::string(toString(AgentState::kAccepted)) == "accepted");
@@ -45,7 +45,7 @@ TEST_CASE("words: agent states round trip; anything else is not a state", "[prot
   CHECK_FALSE(agentStateFromString(""));
 }
 
-TEST_CASE("words: order refusal reasons round trip; free text is not a reason", "[protocol][words]") {
+TEST_CASE("words: order refusal reasons round trip, free text is not a reason", "[protocol][words]") {
   for (auto r :
        {RefusalReason::kMalformed, RefusalReason::kUnknownKey, RefusalReason::kBadSignature,
         RefusalReason::kWrongTarget, RefusalReason::kExpired, RefusalReason::kNotYetValid, RefusalReason::kReplay,

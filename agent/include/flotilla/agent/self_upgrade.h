@@ -15,7 +15,7 @@
 //     wave budget apply). The watchdog is the old agent itself, which does not
 //     depend on the new binary working.
 //  2. handover: the journal records the handover, the old agent stops its
-//     session and execs the new binary in place (same pid: a supervisor such
+//     session (bounded by kHandoverTeardownLimit) and execs the new binary in place (same pid: a supervisor such
 //     as systemd sees one process throughout), with FLOTILLA_AGENT_HANDOVER
 //     naming the order. The new agent reconnects, and once the coordinator
 //     accepted its session it reports the order healthy. Had it died instead,
@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -74,6 +75,17 @@ Status selfTest(const AgentConfig& config, common::Millis timeout);
 // handover and died is not launched again; recovery reverts it).
 std::optional<std::filesystem::path> launchTarget(const AgentConfig& config, const JournalState& journal);
 
+// How long the old agent's teardown (its last reports leaving, its threads
+// ending) may take before the handover goes ahead without it.
+inline constexpr common::Millis kHandoverTeardownLimit{10000};
+
+// Destroys `daemon` on a thread of its own and waits up to `limit` for it;
+// false when it did not end in time (the thread is left to the exec, which
+// ends it). The old agent's last step before the exec must be bounded: a host
+// whose teardown hangs would otherwise stay without a working agent.
+class Agent;
+bool closeForHandover(std::unique_ptr<Agent> daemon, common::Millis limit);
+
 // The handover watchdog: returns once the journal in `state_dir` no longer
 // has order `order_id` in hand (the new agent reported or reverted it) or
 // process `agent` is gone; when neither happens within `deadline`, it kills
@@ -82,8 +94,8 @@ void watchHandover(const std::filesystem::path& state_dir, const std::string& or
                    pid_t agent);
 // Runs watchHandover for this process (`getpid()`) in a detached process of
 // its own (double fork, so the agent never has to reap it), with a deadline
-// of twice `trial_deadline` and at least 10 s. Call only when the process is
-// single-threaded, just before exec.
+// of twice `trial_deadline` and at least 10 s. Call just before exec, after
+// the daemon's teardown (closeForHandover).
 Status startHandoverWatchdog(const std::filesystem::path& state_dir, const std::string& order_id,
                              common::Millis trial_deadline);
 
