@@ -19,21 +19,30 @@
 #   (i) feature flags on N swarm agents (--agents): a flag change pushed in one wave of 100%,
 #       submission -> every host's report; then the kill switch, per host p50, p99 and max;
 #   (o) OFREP on a real agent pinned to one core: flag evaluations per second, and the agent's RSS
-#       with the endpoint on, idle and under that load (scripts/bench/ofrep_bench.sh).
+#       with the endpoint on, idle and under that load (scripts/bench/ofrep_bench.sh);
+#   (j) failover: two coordinators on a real PostgreSQL 15, real agents listing both; the leader
+#       SIGKILLed mid-rollout -> the first order of the new leader received by an agent, median and
+#       worst of 10 (scripts/bench/ha.sh, as (k) and (p));
+#   (k) 1,000 swarm agents listing both coordinators: the leader SIGKILLed, then the new one SIGSTOPped
+#       -> all online at the other;
+#   (p) with (b): the same 10,000-host wave dispatched with the store in PostgreSQL, and the ratio.
 # Prints one table (each figure beside the command that produced it) and writes it, with a
 # description of the machine, to docs/performance.md. Every wait is bounded; every process
 # started here is stopped on exit. Takes about 10 minutes.
 #
-# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,e,f,g,h,i,o] [--keep]
+# Usage: scripts/bench.sh [--out FILE] [--agents N] [--swarms K] [--sections a,d,b,p,e,f,g,h,i,o,j,k] [--keep]
 #   --out FILE    where to write the report (default docs/performance.md)
-#   --sections    which parts to run (default all: a,d,b,e,f,g,h,i,o; (c) runs with (b); (d) needs (a))
+#   --sections    which parts to run (default all: a,d,b,p,e,f,g,h,i,o,j,k; (c) runs with (b); (d) needs
+#                 (a); (p) needs (b))
 #   --agents N    swarm size for (b), (c) and (i) (default 10000; at least 2000)
 #   --swarms K    swarm processes sharing them (default 4)
 #   --keep        keep the work directory (logs, plans, order logs)
 # Environment: FLOTILLA_BENCH_BUILD (default build/bench), FLOTILLA_BENCH_JOBS (default 2),
 #   FLOTILLA_BENCH_PERF=1 also records `perf` profiles of the coordinator in (c), (e), (h) and the
 #   kill of (i), and of the whole machine during the timed rollout of (a),
-#   FLOTILLA_BENCH_STRACE=web-NN traces that agent of (a) with `strace -f -tt -T` (with --keep).
+#   FLOTILLA_BENCH_STRACE=web-NN traces that agent of (a) with `strace -f -tt -T` (with --keep),
+#   FLOTILLA_BENCH_LEASE_TTL (default 5s) the coordinators' lease in (j) and (k),
+#   FLOTILLA_BENCH_FAILOVERS (default 10) the trials of (j), FLOTILLA_BENCH_HA_AGENTS (default 1000) (k)'s swarm.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -42,7 +51,7 @@ out=docs/performance.md
 agents=10000
 swarms=4
 keep=0
-sections=a,d,b,e,f,g,h,i,o
+sections=a,d,b,p,e,f,g,h,i,o,j,k
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift ;;
@@ -50,7 +59,7 @@ while [ $# -gt 0 ]; do
     --swarms) swarms=$2; shift ;;
     --sections) sections=$2; shift ;;
     --keep) keep=1 ;;
-    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -61,12 +70,15 @@ if [ "$agents" -lt 2000 ] || [ "$swarms" -lt 2 ]; then echo "bench: need --agent
 
 want() { case ",$sections," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 if want d && ! want a; then echo "bench: section d needs section a" >&2; exit 2; fi
+if want p && ! want b; then echo "bench: section p needs section b" >&2; exit 2; fi
 
 scripts/bootstrap.sh
 # Beyond the build: ansible-core for the comparison in (a), linux-perf for the optional profiles.
 apt_missing=()
 command -v ansible-playbook >/dev/null 2>&1 || apt_missing+=(ansible-core)
 if [ "${FLOTILLA_BENCH_PERF:-0}" = 1 ] && ! command -v perf >/dev/null 2>&1; then apt_missing+=(linux-perf); fi
+# A real PostgreSQL 15 for (j), (k), (p) (bootstrap.sh installs it for the tests already).
+if { want j || want k || want p; } && [ ! -x /usr/lib/postgresql/15/bin/postgres ]; then apt_missing+=(postgresql); fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "bench: installing ${apt_missing[*]}"
   sudo_cmd=()
@@ -103,6 +115,7 @@ cleanup() {
     done
   done
   stop_pids "${pids[@]}"
+  pg_stop
   if [ "$keep" = 1 ]; then echo "bench: work directory kept: $work"; else rm -rf "$work"; fi
 }
 stop_pids() {  # TERM, wait up to 10 s, then KILL
@@ -118,6 +131,8 @@ stop_pids() {  # TERM, wait up to 10 s, then KILL
   for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
+# shellcheck source=scripts/bench/ha.sh
+. "$root/scripts/bench/ha.sh"
 trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -433,6 +448,7 @@ note "- While (c) was measured the $swarms swarm processes used ${swarm_cpu}% of
 say "(b) dispatch: one wave of $agents hosts"
 examples/make-release.sh 1 "$B/fleet.tar.gz" >/dev/null
 swarm_plan d1 '["100%"]' 'role = "swarm"' >"$B/dispatch.toml"
+b_dispatch_load=$(cut -d' ' -f1-3 /proc/loadavg)  # for (p)'s comparison
 run_rollout "$B/dispatch.toml" dispatch
 sleep 1  # the swarms flush their order logs every loop; give the last lines a moment
 $py dispatch --coord-log "$B/coord.log" --rollout "$rollout_id" --hosts "$online" "$B"/orders-*.log >"$B/dispatch.json"
@@ -466,6 +482,8 @@ done
 stop_pids "$bcoord"
 
 fi
+
+if want p; then section_p "$work/b/dispatch.json"; fi
 
 if want e; then
 # ------------------------------------------------------------------ (e) heartbeat rate on one core
@@ -774,6 +792,9 @@ record --id o3 --what "agent peak RSS under that load" \
   --num "$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1])).get('peak_rss_kb', 0)/1024, 1))" "$work/ofrep.json")" \
   --unit " MB" --command "VmHWM of flotilla-agent"
 fi
+
+if want j; then section_j; fi
+if want k; then section_k; fi
 
 # ------------------------------------------------------------------ report
 python3 - "$work/machine.json" "$machine_load" <<'PY'

@@ -430,7 +430,7 @@ Status Agent::run() {
     const auto due = session_.onTimer(t, *this);
     // A session lives on across a dropped connection until the next hello;
     // the coordinator is silent from the drop.
-    flags_.sessionChanged(session_.online() && link_up_, t);
+    flags_.sessionChanged(session_.online() && link_.up(), t);
     const std::string dialled = failover_.current();
     if (auto to = failover_.onTimer(t)) {
       spdlog::warn("no session with a leading coordinator at {}; dialling {}", dialled, *to);
@@ -458,7 +458,7 @@ Status Agent::run() {
 }
 
 void Agent::redial(const std::string& from, const std::string& to) {
-  link_up_ = false;
+  link_.redialled();
   try {
     coord_.disconnect(from);
   } catch (const zmq::error_t& e) {
@@ -473,35 +473,22 @@ void Agent::redial(const std::string& from, const std::string& to) {
 
 void Agent::handleMonitor() {
   const auto now = clock_.steadyNow();
-  bool handshake = false;
-  bool dropped_since = false;  // a disconnect after the last handshake of this batch
+  LinkWatch::Outcome batch;
   while (true) {
     zmq::message_t event;
     if (!monitor_.recv(event, zmq::recv_flags::dontwait)) break;
     if (event.size() >= 2) {
       std::uint16_t id = 0;
       std::memcpy(&id, event.data(), sizeof id);
-      if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-        handshake = true;
-        dropped_since = false;
-        link_up_ = true;
-        failover_.linkUp(now);
-      } else if (id == ZMQ_EVENT_DISCONNECTED) {
-        // Only the connection in use counts: one left by a redial is already gone.
-        if (link_up_) failover_.lost(now);
-        link_up_ = false;
-        if (handshake)
-          dropped_since = true;
-        else
-          session_.disconnected(now, *this);
-      }
+      link_.onEvent(id, failover_, now, batch);
     }
     zmq::message_t address;  // the second frame of every event
     (void)monitor_.recv(address, zmq::recv_flags::dontwait);
   }
+  if (batch.dropped_first) session_.disconnected(now, *this);
   // The coordinator on the other end may not know this connection yet.
-  if (handshake && !stopping_) session_.connected(now, *this);
-  if (dropped_since) session_.disconnected(now, *this);
+  if (batch.connected && !stopping_) session_.connected(now, *this);
+  if (batch.dropped_after) session_.disconnected(now, *this);
 }
 
 void Agent::handleSampler() {

@@ -4,6 +4,7 @@
 
 #include "lease_fence.h"
 #include "pg_connection.h"
+#include "pg_host_batch.h"
 #include "pg_migrations.h"
 
 namespace flotilla::coordinator {
@@ -76,13 +77,15 @@ Status done(const Result<PgRows>& r) { return r.ok() ? Status() : Status(r.error
 
 }  // namespace
 
-PgStore::PgStore(std::unique_ptr<pg::Connection> c, bool read_only) : conn_(std::move(c)), read_only_(read_only) {}
+PgStore::PgStore(std::unique_ptr<pg::Connection> c, bool read_only)
+    : conn_(std::move(c)), hosts_(std::make_unique<pg::HostBatch>()), read_only_(read_only) {}
 
 PgStore::~PgStore() {
   if (fence_epoch_ != 0) {
     if (in_tx_) (void)commit();  // a fenced unit commits only through the fence check
     return;
   }
+  if (in_tx_) (void)flushHosts();
   if (in_tx_ && conn_->inTransaction() && !conn_->transactionFailed()) (void)conn_->exec("committing", "COMMIT");
 }
 
@@ -136,16 +139,29 @@ Status PgStore::write() {
   return {};
 }
 
+Status PgStore::flushHosts() {
+  if (hosts_->empty()) return {};
+  if (in_tx_ && (conn_->broken() || !conn_->inTransaction())) {
+    hosts_->clear();  // never write them outside the unit they belong to
+    return Error(Errc::kUnavailable, "store: the connection to " + conn_->displayUrl() +
+                                         " was lost during this unit of work; its writes are lost");
+  }
+  return hosts_->flush(*conn_);
+}
+
 Status PgStore::commit() {
   want_tx_ = false;
   if (!in_tx_) return {};
+  // A failure here fails the transaction (or finds it lost): reported below.
+  const Status held = flushHosts();
   in_tx_ = false;
   if (conn_->broken() || !conn_->inTransaction())
     return Error(Errc::kUnavailable, "store: the connection to " + conn_->displayUrl() +
                                          " was lost before commit; the unit's writes are lost");
-  if (conn_->transactionFailed()) {
+  if (conn_->transactionFailed() || !held.ok()) {
     (void)conn_->exec("rolling back", "ROLLBACK");
-    return Error(Errc::kIo, "store: a write failed in this unit of work, which was rolled back; its writes are lost");
+    return Error(Errc::kIo, "store: a write failed in this unit of work, which was rolled back; its writes are lost" +
+                                (held.ok() ? std::string() : " (" + held.error().message + ")"));
   }
   if (fence_epoch_ != 0) {
     if (auto fenced = pg::checkLeaseFence(*conn_, fence_epoch_, fence_holder_); !fenced.ok()) {
@@ -376,20 +392,12 @@ Result<std::map<std::string, std::string>> PgStore::currentReleases() {
 
 Status PgStore::putRolloutHost(const std::string& rollout_id, const RolloutHostRecord& h) {
   FLOTILLA_TRY(write());
-  return done(conn_->exec(
-      "saving host " + h.agent_id + " of rollout " + rollout_id,
-      "INSERT INTO rollout_hosts (rollout_id, idx, agent_id, wave, state, phase, previous_version, message, moved, "
-      "reverted_itself, order_id, sequence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-      "ON CONFLICT (rollout_id, idx) DO UPDATE SET agent_id = excluded.agent_id, wave = excluded.wave, "
-      "state = excluded.state, phase = excluded.phase, previous_version = excluded.previous_version, "
-      "message = excluded.message, moved = excluded.moved, reverted_itself = excluded.reverted_itself, "
-      "order_id = excluded.order_id, sequence = excluded.sequence",
-      {rollout_id, static_cast<std::int64_t>(h.idx), h.agent_id, h.wave, h.state, h.phase, h.previous_version,
-       h.message, Param::flag(h.moved), Param::flag(h.reverted_itself), h.order_id,
-       static_cast<std::int64_t>(h.sequence)}));
+  hosts_->add(rollout_id, h);
+  return in_tx_ ? Status() : flushHosts();  // outside a unit: at once, as every other write
 }
 
 Result<std::vector<RolloutHostRecord>> PgStore::rolloutHosts(const std::string& rollout_id) {
+  FLOTILLA_TRY(flushHosts());
   auto s = conn_->exec("reading the hosts of rollout " + rollout_id,
                        "SELECT idx, agent_id, wave, state, phase, previous_version, message, moved, reverted_itself, "
                        "order_id, sequence FROM rollout_hosts WHERE rollout_id = $1 ORDER BY idx",
@@ -415,6 +423,7 @@ Result<std::vector<RolloutHostRecord>> PgStore::rolloutHosts(const std::string& 
 }
 
 Result<std::optional<std::string>> PgStore::hostState(const std::string& rollout_id, const std::string& agent_id) {
+  FLOTILLA_TRY(flushHosts());
   auto s =
       conn_->exec("reading host " + agent_id + " of rollout " + rollout_id,
                   "SELECT state FROM rollout_hosts WHERE agent_id = $1 AND rollout_id = $2", {agent_id, rollout_id});

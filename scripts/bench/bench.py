@@ -502,6 +502,30 @@ averages above show. CPU figures are CPU time of the named process over a wall-c
   (`healthy`, `reverted` or `failed`) in the swarms' order logs (`bench.py dispatch --events
   healthy,reverted,failed --from-ms`); the row says how many hosts reported and how many the
   coordinator then sees running the new set in their heartbeats (`flotilla flags show`).
+- **(p) PostgreSQL store**: right after (b), with the same number of swarm agents in the same
+  `--swarms` processes, a coordinator whose `store.url` is a database of a PostgreSQL 15 that the
+  bench starts itself (`initdb` in a temporary directory, loopback, a port chosen at run time, as
+  the `postgres` user when run as root; durability settings left at their defaults, so every
+  commit waits for its WAL flush) dispatches the same one-wave plan, timed as b-dispatch (the
+  coordinator's `wave_started` log line -> the last `verified` line in the swarms' order logs).
+  The ratio is against b-dispatch of the same run. `FLOTILLA_BENCH_PG_STATS=1` loads
+  `pg_stat_statements` and lists the statements the rollout made (one call = one round trip).
+- **(j) failover**: two coordinators (`init --from`) on one database of that PostgreSQL,
+  `lease_ttl` `FLOTILLA_BENCH_LEASE_TTL` (default 5s), and 3 real agents whose `agent.toml` lists
+  both endpoints. Each trial rolls out a new app to them with an exec health check and
+  `healthy_for = "40s"`, so each host holds its order in probation; when `flotilla status --hosts`
+  shows all three in probation, the bench reads the clock (`date`, ms) and SIGKILLs the leader. The
+  figure runs to the first agent log line `order ID again: ...` (millisecond timestamps, same
+  clock): the new leader resumed the rollout and re-sent the order in hand. The killed coordinator
+  is restarted (it stands by) and the next trial kills the other; median and worst of 10
+  (`FLOTILLA_BENCH_FAILOVERS`). The row also gives kill -> `leadership taken` in the new leader's log.
+- **(k) swarm failover**: the same pair and 1,000 swarm agents (`FLOTILLA_BENCH_HA_AGENTS`) whose
+  join.toml lists both endpoints, all online at the leader; the leader SIGKILLed (the agents see
+  their connections reset); the figure runs to the first 0.2 s poll of the new leader's `/metrics`
+  showing `flotilla_agents{{state="online"}} 1000` (a gauge refreshed once a second: up to ~1.2 s
+  late). Then the killed coordinator is restarted as a standby and the new leader SIGSTOPped (its
+  connections stay open and silent: the agents notice when ZMTP heartbeats, every 10 s, go 30 s
+  unanswered), timed the same way (k-failover-online-stop).
 
 ## flotilla-swarm
 
@@ -517,7 +541,10 @@ of a timer heap; libzmq adds one I/O thread (`--io-threads`). Connects are stagg
 (`--connect-rate`, default 400/s, and `--connect-window`, default 64 agents connected but not yet
 welcomed). Each agent costs two file descriptors; the swarm raises RLIMIT_NOFILE to the hard limit
 (20,000 here, so about 9,900 agents per process) and ZMQ_MAX_SOCKETS, and refuses more: run several
-processes with distinct `--id-prefix`. Other flags: `--heartbeat-ms` (override the welcome's
+processes with distinct `--id-prefix`. When join.toml lists several coordinators, each agent also
+watches its connection with a socket monitor, as the agent does, and moves to another endpoint when
+its leader is gone (reset connection, or no ZMTP PONG for three intervals) or answers `not_leader`:
+four descriptors per agent then (docs/ha.md). Other flags: `--heartbeat-ms` (override the welcome's
 interval), `--zmtp-heartbeat-ms` (default 10000, as the agent), `--order-log FILE` (one line per
 order event: kind, unix ms, agent, order id), `--progress S` (a JSON line of counters on stderr every
 S seconds), `--seed`. On exit (`--duration`, SIGTERM or SIGINT) it prints one JSON line on stdout:

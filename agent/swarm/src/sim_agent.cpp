@@ -79,6 +79,11 @@ void SimAgent::start(SimContext& ctx, const SimNow& now, std::vector<std::string
   track(ctx, before);
 }
 
+void SimAgent::disconnected(SimContext& ctx, const SimNow& now, std::vector<std::string>& out) {
+  Port port(ctx, id_, out);
+  session_.disconnected(now.steady, port);
+}
+
 void SimAgent::onMessage(SimContext& ctx, const protocol::CoordinatorMessage& msg, const SimNow& now,
                          std::vector<std::string>& out) {
   Port port(ctx, id_, out);

@@ -26,6 +26,8 @@ namespace {
 // epoll data for the two non-socket descriptors; sockets use their slot index.
 constexpr std::uint64_t kSignalTag = ~std::uint64_t{0};
 constexpr std::uint64_t kStopTag = ~std::uint64_t{0} - 1;
+// Set in the epoll data of a slot's socket monitor (tested after the two tags above).
+constexpr std::uint64_t kMonitorBit = std::uint64_t{1} << 62;
 // An agent that is still not welcomed this long after connecting stops
 // holding a place in the connect window, so a silent coordinator cannot stall
 // the rest of the swarm forever (it keeps saying hello with backoff).
@@ -93,11 +95,17 @@ Status Swarm::start() {
   auto limit = common::raiseFileLimit();
   if (!limit) return limit.error();
   fd_limit_ = *limit;
-  const std::uint64_t need = 2 * static_cast<std::uint64_t>(options_.agents) + kSpareFds;
+  // Several endpoints: each connection is watched by a socket monitor (two
+  // inproc PAIR sockets, a descriptor each), to notice a dead leader.
+  watch_links_ = join_.endpoints.size() > 1;
+  const std::uint64_t per_agent = watch_links_ ? 4 : 2;
+  const std::uint64_t need = per_agent * static_cast<std::uint64_t>(options_.agents) + kSpareFds;
   if (need > fd_limit_)
     return Error(Errc::kInvalidArgument,
                  "--agents " + std::to_string(options_.agents) + " needs about " + std::to_string(need) +
-                     " file descriptors (two per agent), but RLIMIT_NOFILE allows " + std::to_string(fd_limit_) +
+                     " file descriptors (" + std::to_string(per_agent) + " per agent" +
+                     (watch_links_ ? ", with a socket monitor for the endpoint list" : "") +
+                     "), but RLIMIT_NOFILE allows " + std::to_string(fd_limit_) +
                      "; run several swarm processes with fewer agents each (and distinct --id-prefix)");
 
   if (!options_.order_log.empty()) {
@@ -113,7 +121,7 @@ Status Swarm::start() {
   try {
     ctx_.emplace();
     ctx_->set(zmq::ctxopt::io_threads, std::max(1, options_.io_threads));
-    ctx_->set(zmq::ctxopt::max_sockets, static_cast<int>(options_.agents + 16));
+    ctx_->set(zmq::ctxopt::max_sockets, static_cast<int>((watch_links_ ? 3 : 1) * options_.agents + 16));
   } catch (const zmq::error_t& e) {
     return Error(Errc::kInternal, std::string("zmq context: ") + e.what());
   }
@@ -173,6 +181,8 @@ void Swarm::connectNext(SteadyTime now) {
       s.sock.set(zmq::sockopt::heartbeat_timeout, 3 * options_.zmtp_heartbeat_ms);
     }
     s.sock.set(zmq::sockopt::sndhwm, 10000);
+    if (watch_links_)
+      if (auto st = watchLink(idx); !st.ok()) throw zmq::error_t();  // errno is set; reported below
     s.sock.connect(s.failover.current());
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -193,10 +203,64 @@ void Swarm::connectNext(SteadyTime now) {
   if (connected_ == slots_.size()) all_connected_at_ = now;
   next_connect_ = std::max(next_connect_, now - connect_gap_) + connect_gap_;
   const SimNow t = nowPair();
-  s.agent.start(*sim_ctx_, t, out_);
+  if (watch_links_) {
+    // As the agent: hello once the monitor reports the handshake.
+    s.failover.start(t.steady);
+    s.agent.awaitConnection(t);
+  } else {
+    s.agent.start(*sim_ctx_, t, out_);
+  }
   sendAll(idx);
   afterAgentCall(idx, t.steady);
   recheck_.push_back(idx);
+  // ZMQ_FD only signals news after a read found nothing: read the monitor once.
+  if (watch_links_) drainMonitor(idx);
+}
+
+Status Swarm::watchLink(std::size_t idx) {
+  Slot& s = slots_[idx];
+  const std::string address = "inproc://swarm-monitor-" + std::to_string(idx);
+  if (zmq_socket_monitor(s.sock.handle(), address.c_str(), ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+    return Error(Errc::kInternal, std::string("socket monitor: ") + zmq_strerror(zmq_errno()));
+  s.monitor = zmq::socket_t(*ctx_, zmq::socket_type::pair);
+  s.monitor.set(zmq::sockopt::linger, 0);
+  s.monitor.connect(address);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = idx | kMonitorBit;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s.monitor.get(zmq::sockopt::fd), &ev) != 0)
+    return Error(Errc::kIo, std::string("epoll_ctl: ") + std::strerror(errno));
+  return {};
+}
+
+void Swarm::drainMonitor(std::size_t idx) {
+  Slot& s = slots_[idx];
+  if (!s.monitor) return;
+  const SimNow t = nowPair();
+  agent::LinkWatch::Outcome batch;
+  // Until EAGAIN, which also resets the monitor's ZMQ_FD (an edge signal).
+  while (true) {
+    zmq::message_t event;
+    zmq::message_t address;  // the second frame of every event
+    try {
+      if (!s.monitor.recv(event, zmq::recv_flags::dontwait)) break;
+      (void)s.monitor.recv(address, zmq::recv_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      break;
+    }
+    if (event.size() < 2) continue;
+    std::uint16_t id = 0;
+    std::memcpy(&id, event.data(), sizeof id);
+    s.link.onEvent(id, s.failover, t.steady, batch);
+  }
+  if (batch.dropped_first) s.agent.disconnected(*sim_ctx_, t, out_);
+  if (batch.connected && !stopping_) s.agent.start(*sim_ctx_, t, out_);  // the coordinator may not know it yet
+  if (batch.dropped_after) s.agent.disconnected(*sim_ctx_, t, out_);
+  if (!out_.empty()) {
+    sendAll(idx);
+    recheck_.push_back(idx);  // sent outside drain(): ZMQ_FD may have been reset
+  }
+  afterAgentCall(idx, t.steady);
 }
 
 void Swarm::sendAll(std::size_t idx) {
@@ -277,14 +341,16 @@ void Swarm::runTimer(std::size_t idx, SteadyTime now) {
   const SimNow t{now, clock_.systemNow()};
   const std::string dialled = s.failover.current();
   if (auto to = s.failover.onTimer(now)) {
+    s.link.redialled();
     try {
       s.sock.disconnect(dialled);
       s.sock.connect(*to);
     } catch (const zmq::error_t&) {
       // An endpoint libzmq refuses (a malformed name from a standby): the
-      // hello below goes nowhere and the next move tries another.
+      // hello goes nowhere and the next move tries another.
     }
-    s.agent.start(*sim_ctx_, t, out_);  // a new connection: hello
+    // A new connection: hello (with a monitor, once its handshake is reported).
+    if (!watch_links_) s.agent.start(*sim_ctx_, t, out_);
   }
   s.agent.onTimer(*sim_ctx_, t, out_);
   if (!out_.empty()) {
@@ -349,6 +415,10 @@ Status Swarm::run() {
       const std::uint64_t tag = events[static_cast<std::size_t>(i)].data.u64;
       if (tag == kSignalTag || tag == kStopTag) {
         stopping_ = true;
+        continue;
+      }
+      if (tag & kMonitorBit) {
+        drainMonitor(static_cast<std::size_t>(tag & ~kMonitorBit));
         continue;
       }
       drain(static_cast<std::size_t>(tag));

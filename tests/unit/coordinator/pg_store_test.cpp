@@ -209,3 +209,24 @@ TEST_CASE("pg store: shared artifacts published by one coordinator are copied, c
   CHECK(tampered.error().code == Errc::kCorrupt);
   CHECK(std::filesystem::is_empty(second.path()));
 }
+
+TEST_CASE("pg store: host rows held in a unit whose backend is terminated are lost with it, none written",
+          "[coordinator][store][postgres]") {
+  auto* pg = server();
+  if (!pg) return;
+  const auto url = pg->createDatabase();
+  auto store = valueOf(openStore({.url = url}));
+  ok(store->begin());
+  ok(store->insertRollout(rolloutRecord("r-1", "web", 100)));
+  for (std::size_t i = 0; i < 3; ++i)
+    ok(store->putRolloutHost(
+        "r-1", RolloutHostRecord{i, "h" + std::to_string(i), 0, "pending", "", "", "", false, false, "", 0}));
+  REQUIRE(terminateStoreBackends(*pg, url) == 1);
+
+  auto committed = store->commit();
+  REQUIRE_FALSE(committed.ok());
+  CHECK(committed.error().message.find("lost") != std::string::npos);
+  // Not written on the new connection either (no autocommit of a lost unit's rows).
+  CHECK(valueOf(store->rolloutHosts("r-1")).empty());
+  CHECK_FALSE(valueOf(store->rollout("r-1")).has_value());
+}

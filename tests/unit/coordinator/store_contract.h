@@ -476,6 +476,38 @@ STORE_CONTRACT_CASE("rollout hosts round-trip and are replaced in place") {
   CHECK(valueOf(store->rolloutHosts("web-9")).empty());
 }
 
+STORE_CONTRACT_CASE("a unit of work's host rows, thousands and some written twice, are read back as last written") {
+  TestType fx;
+  {
+    auto store = valueOf(fx.open());
+    ok(store->begin());
+    for (std::size_t i = 0; i < 2500; ++i)
+      ok(store->putRolloutHost("big-1", RolloutHostRecord{i, "h" + std::to_string(i), 0, "deploying", "", "1.0", "",
+                                                          false, false, "big-1/h" + std::to_string(i) + "/1", i + 1}));
+    // Read inside the unit: the unit's own writes are seen.
+    CHECK(valueOf(store->hostState("big-1", "h7")) == std::optional<std::string>("deploying"));
+    for (std::size_t i = 0; i < 2500; i += 2)
+      ok(store->putRolloutHost("big-1", RolloutHostRecord{i, "h" + std::to_string(i), 0, "healthy", "", "1.0", "",
+                                                          false, false, "", i + 1}));
+    ok(store->putRolloutHost("big-1", RolloutHostRecord{7, "h7", 0, "failed", "", "1.0", "no", false, true, "", 8}));
+    ok(store->commit());
+  }
+  auto store = valueOf(fx.open());
+  auto rows = valueOf(store->rolloutHosts("big-1"));
+  REQUIRE(rows.size() == 2500);
+  std::size_t healthy = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    CHECK(rows[i].idx == i);
+    if (rows[i].state == "healthy") ++healthy;
+  }
+  CHECK(healthy == 1250);
+  CHECK(rows[7].state == "failed");
+  CHECK(rows[7].reverted_itself);
+  CHECK(rows[7].message == "no");
+  CHECK(rows[1].order_id == "big-1/h1/1");
+  CHECK(rows[2].order_id.empty());
+}
+
 STORE_CONTRACT_CASE("a token is refused once its uses are spent") {
   TestType fx;
   auto store = valueOf(fx.open());

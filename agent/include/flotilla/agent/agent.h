@@ -31,6 +31,7 @@
 #include "flotilla/agent/epoch_mark.h"
 #include "flotilla/agent/flag_store.h"
 #include "flotilla/agent/journal.h"
+#include "flotilla/agent/link_watch.h"
 #include "flotilla/agent/sampler.h"
 #include "flotilla/agent/session.h"
 #include "flotilla/common/clock.h"
@@ -113,7 +114,7 @@ class Agent final : private SessionPort {
   int fetch_fd_ = -1;  // the download in hand's file, -1 when none
   bool stopping_ = false;
   bool worker_done_ = false;
-  bool link_up_ = false;               // a CURVE handshake succeeded and the connection has not dropped since
+  LinkWatch link_;                     // what the socket monitor says of coord_'s connection
   std::uint64_t samples_dropped_ = 0;  // batches that found the session offline
 };
 

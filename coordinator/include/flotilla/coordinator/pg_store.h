@@ -21,6 +21,11 @@
 // A dropped connection (server restart, pg_terminate_backend) fails the
 // operation in flight with kUnavailable; the next operation reconnects.
 //
+// Inside a unit, putRolloutHost() only holds the row: the unit's host rows are
+// written together when it commits, or before rolloutHosts()/hostState() read
+// them, in multi-row statements (pg_host_batch.h), so a failure to write one
+// is reported by commit(). Outside a unit each row is written at once.
+//
 // Uploaded artifacts are kept here too, in 256 KiB chunks (putArtifact /
 // readArtifact), so any coordinator on the same database can serve them.
 //
@@ -40,7 +45,8 @@ namespace flotilla::coordinator {
 
 namespace pg {
 class Connection;
-}
+class HostBatch;
+}  // namespace pg
 
 class PgStore final : public Store {
  public:
@@ -113,9 +119,12 @@ class PgStore final : public Store {
  private:
   PgStore(std::unique_ptr<pg::Connection> c, bool read_only);
   Status write();  // refuses on a read-only store; opens the armed transaction
+  // Writes the held host rows, unless the unit's connection was lost (then they are dropped with it).
+  Status flushHosts();
   Error readOnlyError() const;
 
   std::unique_ptr<pg::Connection> conn_;
+  std::unique_ptr<pg::HostBatch> hosts_;  // host rows of the open unit, not yet written
   bool read_only_;
   bool want_tx_ = false;
   bool in_tx_ = false;

@@ -69,6 +69,12 @@ class SimAgent {
 
   // The socket is connected (or queued to connect): say hello.
   void start(SimContext& ctx, const SimNow& now, std::vector<std::string>& out);
+  // The socket dials, and a connection event (start()) will say when it is up;
+  // hello anyway after the session's fallback delay.
+  void awaitConnection(const SimNow& now) { session_.awaitConnection(now.steady); }
+  // The connection dropped (from the socket monitor): as the agent, arm the
+  // session's reconnect check; the next start() says hello again.
+  void disconnected(SimContext& ctx, const SimNow& now, std::vector<std::string>& out);
   void onMessage(SimContext& ctx, const protocol::CoordinatorMessage& msg, const SimNow& now,
                  std::vector<std::string>& out);
   // Heartbeats, hello retries, apply completion, fetch timeout: whatever is due.

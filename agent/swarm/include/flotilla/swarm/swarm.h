@@ -17,6 +17,15 @@
 // Each socket costs two descriptors (its mailbox and its TCP connection):
 // start() raises RLIMIT_NOFILE to the hard limit and ZMQ_MAX_SOCKETS to fit,
 // and refuses an agent count that cannot fit (run several processes instead).
+//
+// When join.toml lists several coordinators (a leader and its standbys,
+// docs/ha.md), each agent also watches its connection as the agent does: a
+// socket monitor (an inproc PAIR, two more descriptors) reports the CURVE
+// handshake and the drop of the connection, so a dead leader is noticed
+// (SIGKILL: the TCP connection is reset; SIGSTOP: no ZMTP PONG within three
+// ZMTP heartbeat intervals) and the agent's EndpointFailover moves it on, as
+// well as on not_leader answers. With one endpoint there is no monitor and
+// libzmq reconnects by itself, as before.
 
 #include <cstdint>
 #include <filesystem>
@@ -30,6 +39,7 @@
 #include <zmq.hpp>
 
 #include "flotilla/agent/endpoint_failover.h"
+#include "flotilla/agent/link_watch.h"
 #include "flotilla/common/clock.h"
 #include "flotilla/common/result.h"
 #include "flotilla/swarm/join.h"
@@ -84,17 +94,21 @@ class Swarm {
     Slot(std::string id, std::vector<std::string> endpoints, agent::EndpointFailover::Jitter jitter)
         : agent(std::move(id)), failover(std::move(endpoints), std::move(jitter)) {}
     SimAgent agent;
-    // Which endpoint of join.toml's list the socket dials: a not_leader answer
-    // moves it, as in the agent. The swarm has no socket monitor, so a dead
-    // leader is not noticed (no lost session): only redirects move it.
+    // Which endpoint of join.toml's list the socket dials: a not_leader
+    // answer, a lost connection or one that gives no session moves it, as in
+    // the agent.
     agent::EndpointFailover failover;
     zmq::socket_t sock;
+    zmq::socket_t monitor;   // events of sock; only with several endpoints
+    agent::LinkWatch link;   // what the monitor said of sock's connection
     bool in_window = false;  // counted against connect_window until welcomed
     common::SteadyTime connected_at{};
   };
 
   void connectNext(common::SteadyTime now);
   void drain(std::size_t idx);
+  void drainMonitor(std::size_t idx);
+  Status watchLink(std::size_t idx);
   void runTimer(std::size_t idx, common::SteadyTime now);
   void sendAll(std::size_t idx);
   void afterAgentCall(std::size_t idx, common::SteadyTime now);
@@ -114,6 +128,7 @@ class Swarm {
   TimerHeap timers_;
   std::vector<std::string> out_;      // scratch outbox for one agent call
   std::vector<std::size_t> recheck_;  // sockets sent on outside drain(): ZMQ_FD may have been reset
+  bool watch_links_ = false;          // several endpoints: monitor each connection
   std::size_t connected_ = 0;
   std::size_t window_used_ = 0;
   common::SteadyTime next_connect_{};
