@@ -191,10 +191,12 @@ Status Agent::start() {
     std::random_device rd;
     coord_.set(zmq::sockopt::reconnect_ivl, 250 + static_cast<int>(rd() % 750));
     coord_.set(zmq::sockopt::reconnect_ivl_max, 30000);
-    // ZMTP heartbeats notice a dead connection so libzmq reconnects. Slow on
-    // purpose: each is a CURVE message the coordinator pays for, times the fleet.
-    coord_.set(zmq::sockopt::heartbeat_ivl, 10000);
-    coord_.set(zmq::sockopt::heartbeat_timeout, 30000);
+    // ZMTP heartbeats notice a silent connection (a paused or partitioned
+    // coordinator), so libzmq reconnects and the failover moves on; each PING
+    // is a CURVE message the coordinator pays for, times the fleet (link_watch.h).
+    const ZmtpHeartbeat beat = zmtpHeartbeat(config_.link_timeout, failover_.list().size());
+    coord_.set(zmq::sockopt::heartbeat_ivl, beat.interval_ms);
+    coord_.set(zmq::sockopt::heartbeat_timeout, beat.timeout_ms);
     coord_.set(zmq::sockopt::sndhwm, 10000);
     // Every new CURVE session (first connect, or a reconnect after the
     // coordinator restarted or dropped us) starts with a hello at once.

@@ -323,6 +323,18 @@ Status readCoordinator(const fs::path& file, const toml::table& root, AgentConfi
   auto ep = readEndpoints(file, ct, "endpoint", "coordinator.endpoint");
   if (!ep) return ep.error();
   c.coordinator_endpoints = std::move(*ep);
+  if (const toml::node* n = ct.get("link_timeout")) {
+    auto s = requireString(file, ct, "link_timeout", "coordinator.link_timeout");
+    if (!s) return s.error();
+    auto d = common::parseDuration(*s);
+    if (!d)
+      return Error(Errc::kInvalidArgument,
+                   where(file, n->source()) + ": coordinator.link_timeout: " + d.error().message);
+    if (*d < std::chrono::seconds(2) || *d > std::chrono::minutes(10))
+      return Error(Errc::kInvalidArgument, where(file, n->source()) + ": coordinator.link_timeout: " + *s +
+                                               " is outside 2s-10m (a silent connection is noticed within it)");
+    c.link_timeout = *d;
+  }
   auto ck = hexKey(file, ct, "curve_key", "coordinator.curve_key");
   if (!ck) return ck.error();
   c.coordinator_key = *ck;

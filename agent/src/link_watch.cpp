@@ -2,7 +2,15 @@
 
 #include <zmq.h>
 
+#include <algorithm>
+
 namespace flotilla::agent {
+
+ZmtpHeartbeat zmtpHeartbeat(std::optional<common::Millis> link_timeout, std::size_t endpoints) {
+  const common::Millis total = link_timeout.value_or(endpoints > 1 ? kLinkTimeoutSeveral : kLinkTimeoutOne);
+  const auto interval = std::min<std::int64_t>(10000, total.count() / 2);
+  return {static_cast<int>(interval), static_cast<int>(total.count() - interval)};
+}
 
 void LinkWatch::onEvent(std::uint16_t id, EndpointFailover& failover, common::SteadyTime now, Outcome& batch) {
   if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   swarm::SwarmOptions opts;
   long apply_ms = 0;
   long heartbeat_ms = 0;
+  long link_timeout_ms = -1;
   app.add_option("--join", opts.join_file, "join.toml written by `flotilla-coordinator init`")->required();
   app.add_option("--agents", opts.agents, "Number of agents to simulate (two descriptors each)")->required();
   app.add_option("--id-prefix", opts.id_prefix, "Agent ids are PREFIX + index; use a distinct prefix per process")
@@ -43,9 +44,10 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", heartbeat_ms,
                  "Heartbeat interval overriding the welcome's (load tests; default: the coordinator's)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--zmtp-heartbeat-ms", opts.zmtp_heartbeat_ms,
-                 "ZMTP PING interval per connection, as the agent sets it (0 = off)")
-      ->capture_default_str()
+  app.add_option("--link-timeout-ms", link_timeout_ms,
+                 "How long a silent connection lasts before it counts as dropped, as agent.toml's "
+                 "[coordinator] link_timeout sets ZMTP heartbeats (default: the agent's, 10000 with several "
+                 "endpoints, 40000 with one; 0 = no heartbeats)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--order-log", opts.order_log,
                  "Write one line per order event: KIND<TAB>UNIX_MS<TAB>AGENT<TAB>ORDER (verified, refused, healthy, "
@@ -74,6 +76,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   opts.apply_time = std::chrono::milliseconds(apply_ms);
   if (heartbeat_ms > 0) opts.heartbeat_override = std::chrono::milliseconds(heartbeat_ms);
+  if (link_timeout_ms >= 0) opts.link_timeout = std::chrono::milliseconds(link_timeout_ms);
 
   if (auto st = common::initCrypto(); !st.ok()) {
     std::cerr << "flotilla-swarm: " << st.error().message << "\n";

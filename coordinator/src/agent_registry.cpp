@@ -21,10 +21,11 @@ std::string Agent::displayState() const {
   return toString(state);
 }
 
-void AgentRegistry::load(std::vector<AgentRecord> records) {
+void AgentRegistry::load(std::vector<AgentRecord> records, common::SteadyTime rejoin_until) {
   for (auto& rec : records) {
     Agent a;
     a.record = std::move(rec);
+    a.rejoin_until = rejoin_until;
     a.state = protocol::agentStateFromString(a.record.state).value_or(AgentState::kPending);
     if (a.denied()) denied_keys_.insert(a.record.curve_key);
     const std::string id = a.record.id;
@@ -119,6 +120,16 @@ std::vector<Agent*> AgentRegistry::silentSince(common::SteadyTime now, common::M
   std::vector<Agent*> out;
   for (auto& [id, a] : agents_)
     if (a.online && now - a.last_seen > expiry && now >= a.handover_until) out.push_back(&a);
+  return out;
+}
+
+std::vector<Agent*> AgentRegistry::notBack(common::SteadyTime now) {
+  std::vector<Agent*> out;
+  for (auto& [id, a] : agents_) {
+    if (a.rejoin_until == common::SteadyTime{} || now < a.rejoin_until) continue;
+    if (!a.online && a.state == AgentState::kAccepted) out.push_back(&a);
+    a.rejoin_until = {};
+  }
   return out;
 }
 

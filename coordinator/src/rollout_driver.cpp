@@ -327,7 +327,9 @@ void RolloutDriver::applyActions(ActiveRollout& r, SteadyTime now) {
 void RolloutDriver::sendOrder(ActiveRollout& r, const std::string& agent_id, bool rollback, SteadyTime now) {
   const Agent* agent = agents_.find(agent_id);
   const bool online = agent && agent->online && !agent->routing_id.empty();
-  if (!rollback && !online) {
+  // An agent not back yet since this coordinator started gets its order when
+  // it returns; only then, or at its rejoin_until, is it counted unreachable.
+  if (!rollback && !online && !(agent && AgentRegistry::awaited(*agent, now))) {
     r.engine->onHostLost(agent_id, now);
     return;
   }

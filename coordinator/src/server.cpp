@@ -81,7 +81,10 @@ Status Server::start() {
   if (!config_.store_url.empty()) spdlog::info("store: PostgreSQL at {}", config_.store_url);
   auto agents = store_->loadAgents();
   if (!agents) return agents.error();
-  agents_.load(std::move(*agents));
+  // Nobody has said hello to this process yet: every known agent gets one
+  // heartbeat expiry to come back before it counts as lost (an order meanwhile
+  // waits for it), as if it had been heard from just now.
+  agents_.load(std::move(*agents), clock_.steadyNow() + config_.heartbeat_expiry);
   auto apps = store_->apps();
   if (!apps) return apps.error();
   convergence_.load(std::move(*apps));

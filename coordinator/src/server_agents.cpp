@@ -111,6 +111,11 @@ void Server::onFetch(Agent& a, const protocol::Fetch& m) { background_->fetch(a.
 void Server::sweepLiveness(SteadyTime now) {
   for (Agent* a : agents_.silentSince(now, config_.heartbeat_expiry))
     markLost(*a, "no heartbeat for " + common::formatDuration(config_.heartbeat_expiry), now);
+  const auto not_back = agents_.notBack(now);
+  if (!not_back.empty())
+    spdlog::warn("{} known agent(s) not back within {} of this coordinator's start, {} among them: counted lost",
+                 not_back.size(), common::formatDuration(config_.heartbeat_expiry), not_back.front()->record.id);
+  for (Agent* a : not_back) rollouts_->onHostLost(a->record.id, now);
 }
 
 void Server::markLost(Agent& a, const std::string& why, SteadyTime now) {

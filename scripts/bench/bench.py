@@ -543,9 +543,9 @@ welcomed). Each agent costs two file descriptors; the swarm raises RLIMIT_NOFILE
 (20,000 here, so about 9,900 agents per process) and ZMQ_MAX_SOCKETS, and refuses more: run several
 processes with distinct `--id-prefix`. When join.toml lists several coordinators, each agent also
 watches its connection with a socket monitor, as the agent does, and moves to another endpoint when
-its leader is gone (reset connection, or no ZMTP PONG for three intervals) or answers `not_leader`:
+its leader is gone (reset connection, or a silent one for the agent's `link_timeout`, 10 s) or answers `not_leader`:
 four descriptors per agent then (docs/ha.md). Other flags: `--heartbeat-ms` (override the welcome's
-interval), `--zmtp-heartbeat-ms` (default 10000, as the agent), `--order-log FILE` (one line per
+interval), `--link-timeout-ms` (ZMTP heartbeats as the agent sets them; default the agent's), `--order-log FILE` (one line per
 order event: kind, unix ms, agent, order id), `--progress S` (a JSON line of counters on stderr every
 S seconds), `--seed`. On exit (`--duration`, SIGTERM or SIGINT) it prints one JSON line on stdout:
 `agents`, `connected`, `online`, `pending`, `elapsed_s`, `all_connected_s`, `all_online_s`, message

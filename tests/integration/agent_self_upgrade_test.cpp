@@ -55,8 +55,8 @@ void startQuickCoordinator(Fleet& f) {
 }
 
 // A quick coordinator and agent h0 started with FLOTILLA_TEST_PAUSE_AT=`pause`,
-// online; returns h0's pid.
-pid_t startPausingAgent(Fleet& f, const std::string& pause) {
+// online; returns h0's pid. Pause points exist only in crash-point builds.
+[[maybe_unused]] pid_t startPausingAgent(Fleet& f, const std::string& pause) {
   startQuickCoordinator(f);
   f.initAgent({"h0"});
   f.startAgentWithEnv({"h0"}, {{"FLOTILLA_TEST_PAUSE_AT", pause}});

@@ -176,9 +176,10 @@ void Swarm::connectNext(SteadyTime now) {
     // exponential backoff, so a coordinator restart is not a reconnect storm.
     s.sock.set(zmq::sockopt::reconnect_ivl, 250 + static_cast<int>(rng_() % 750));
     s.sock.set(zmq::sockopt::reconnect_ivl_max, 30000);
-    if (options_.zmtp_heartbeat_ms > 0) {
-      s.sock.set(zmq::sockopt::heartbeat_ivl, options_.zmtp_heartbeat_ms);
-      s.sock.set(zmq::sockopt::heartbeat_timeout, 3 * options_.zmtp_heartbeat_ms);
+    if (!options_.link_timeout || options_.link_timeout->count() > 0) {
+      const auto beat = agent::zmtpHeartbeat(options_.link_timeout, join_.endpoints.size());
+      s.sock.set(zmq::sockopt::heartbeat_ivl, beat.interval_ms);
+      s.sock.set(zmq::sockopt::heartbeat_timeout, beat.timeout_ms);
     }
     s.sock.set(zmq::sockopt::sndhwm, 10000);
     if (watch_links_)

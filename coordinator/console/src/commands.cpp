@@ -353,6 +353,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
   const auto silence_limit = std::max<common::Millis>(cl.options().timeout, kWatchReconnectLimit);
   auto last_heard = common::SteadyClock::now();
   auto last_sent = last_heard;
+  bool unanswered = false;  // a watch was re-sent on this connection and nothing came back
   while (!view.ended()) {
     if (g_interrupted) {
       view.flush();
@@ -369,6 +370,7 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
     if (!msg) return fail(msg.error());
     if (msg->has_value()) {
       last_heard = common::SteadyClock::now();
+      unanswered = false;
       if (auto rc = readBurst(cl, view, id, std::move(**msg))) return *rc;
       continue;
     }
@@ -381,11 +383,15 @@ int Console::watchLoop(const std::string& id, const std::string& success_state,
     }
     if (after >= next_resend) {
       // A coordinator that restarted takes the watch again on the same
-      // connection; with the connection down, the next endpoint may lead.
-      // Not connected right now is fine: the next silence tries again.
-      if (!cl.connected()) cl.moveOn();
+      // connection. With the connection down, or up but silent since the last
+      // re-send (a paused or partitioned leader keeps its socket open, and a
+      // live one answers a watch at once and ticks every second), the next
+      // endpoint may lead. Not connected right now is fine: the next silence
+      // tries again.
+      if (!cl.connected() || unanswered) cl.moveOn();
       (void)cl.send(watchReq(), {}, common::Millis(100));
       last_sent = common::SteadyClock::now();
+      unanswered = true;
     }
   }
   std::optional<double> local;

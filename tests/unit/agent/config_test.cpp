@@ -126,6 +126,34 @@ TEST_CASE("agent config: a bad endpoint list names the file, line, column and ke
   }
 }
 
+TEST_CASE("agent config: coordinator.link_timeout is read, and a bad one names file, line and key",
+          "[agent][config][ha]") {
+  TempDir none;
+  auto defaults = loadAgentConfig(writeConfig(none, ""));
+  REQUIRE(defaults.ok());
+  CHECK_FALSE(defaults->link_timeout.has_value());
+
+  TempDir set;
+  auto c = loadAgentConfig(writeConfig(set, "", "endpoint = \"tcp://127.0.0.1:7700\"\nlink_timeout = \"6s\""));
+  INFO((c ? std::string() : c.error().message));
+  REQUIRE(c.ok());
+  CHECK(c->link_timeout == std::chrono::milliseconds(6000));
+
+  const std::pair<std::string, std::string> bad[] = {
+      {"link_timeout = \"1s\"", "agent.toml:6:16: coordinator.link_timeout: 1s is outside 2s-10m"},
+      {"link_timeout = \"1h\"", "agent.toml:6:16: coordinator.link_timeout: 1h is outside 2s-10m"},
+      {"link_timeout = \"soon\"", "agent.toml:6:16: coordinator.link_timeout:"},
+      {"link_timeout = 10", "coordinator.link_timeout"},
+  };
+  for (const auto& [line, says] : bad) {
+    TempDir dir;
+    auto r = loadAgentConfig(writeConfig(dir, "", "endpoint = \"tcp://127.0.0.1:7700\"\n" + line));
+    INFO(line);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains(says));
+  }
+}
+
 TEST_CASE("agent config: fetch_proxy and fetch_ca_file for artifact URLs", "[agent][config][artifact_url]") {
   TempDir none;
   auto defaults = loadAgentConfig(writeConfig(none, ""));

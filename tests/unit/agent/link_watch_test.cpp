@@ -98,3 +98,24 @@ TEST_CASE("link watch: a drop after the batch's handshake is told after the hell
   CHECK_FALSE(again.dropped_after);
   CHECK(w.up());
 }
+
+TEST_CASE("link watch: ZMTP heartbeats notice a silent connection within the link timeout", "[agent][link]") {
+  using agent::zmtpHeartbeat;
+  // Defaults: one endpoint keeps the quiet 10 s PINGs; a list notices a silent leader within 10 s.
+  const auto one = zmtpHeartbeat(std::nullopt, 1);
+  CHECK(one.interval_ms == 10000);
+  CHECK(one.timeout_ms == 30000);
+  const auto several = zmtpHeartbeat(std::nullopt, 2);
+  CHECK(several.interval_ms == 5000);
+  CHECK(several.timeout_ms == 5000);
+  // Set: interval + timeout is the link timeout, the interval at most 10 s.
+  for (const long ms : {2000L, 7000L, 20000L, 60000L, 600000L}) {
+    INFO(ms);
+    const auto b = zmtpHeartbeat(Millis(ms), 3);
+    CHECK(b.interval_ms + b.timeout_ms == ms);
+    CHECK(b.interval_ms <= 10000);
+    CHECK(b.interval_ms <= b.timeout_ms);
+    CHECK(b.interval_ms > 0);
+  }
+  CHECK(zmtpHeartbeat(Millis(6000), 1).interval_ms == 3000);
+}

@@ -285,6 +285,62 @@ TEST_CASE("rollout driver: an offline host gets no order and the engine hears it
   CHECK(h1->state == HostState::kUnreachable);
 }
 
+// A coordinator just started (restarted, or a standby that took over) has
+// heard from nobody yet: a known agent not back is expected back until its
+// rejoin_until, and its order waits for it instead of failing the wave.
+TEST_CASE("rollout driver: a host not back yet since the coordinator started gets its order when it returns",
+          "[coordinator][rollout_driver][ha]") {
+  TempDir dir;
+  Rig rig(dir, 3);
+  Agent* h1 = rig.agents.find("h1");
+  h1->online = false;
+  h1->routing_id.clear();
+  h1->rejoin_until = rig.clock.steadyNow() + std::chrono::seconds(15);
+  rig.start("max_unreachable = 0\n");
+  CHECK(rig.orders.takeOutbox().size() == 2);
+  const auto* engine = rig.driver->find(rig.rollout_id)->engine.get();
+  CHECK(engine->host("h1")->state == HostState::kDeploying);
+  const std::vector<std::string> held(rig.orders.ofAgent("h1").begin(), rig.orders.ofAgent("h1").end());
+  REQUIRE(held.size() == 1);
+
+  // It says hello 9 s later: the order held for it leaves (Server::resendOrders).
+  rig.clock.advance(std::chrono::seconds(9));
+  h1->online = true;
+  h1->routing_id = "rid-h1";
+  rig.driver->queueOrder(held.front());
+  const auto outbox = rig.orders.takeOutbox();
+  REQUIRE(outbox.size() == 1);
+  CHECK(outbox.front().agent_id == "h1");
+  CHECK(outbox.front().body.order_id == held.front());
+  CHECK(engine->host("h1")->state == HostState::kDeploying);
+  CHECK(rig.agents.notBack(rig.clock.steadyNow() + std::chrono::seconds(60)).empty());
+}
+
+TEST_CASE("rollout driver: a host not back by its rejoin_until is unreachable then, not before",
+          "[coordinator][rollout_driver][ha]") {
+  TempDir dir;
+  Rig rig(dir, 3);
+  Agent* h1 = rig.agents.find("h1");
+  h1->online = false;
+  h1->routing_id.clear();
+  h1->rejoin_until = rig.clock.steadyNow() + std::chrono::seconds(15);
+  rig.start("max_unreachable = 1\n");
+  const auto* engine = rig.driver->find(rig.rollout_id)->engine.get();
+  rig.clock.advance(std::chrono::milliseconds(14999));
+  CHECK(rig.agents.notBack(rig.clock.steadyNow()).empty());
+  CHECK(engine->host("h1")->state == HostState::kDeploying);
+  // What Server::sweepLiveness does with the agents not back.
+  rig.clock.advance(std::chrono::milliseconds(1));
+  const auto late = rig.agents.notBack(rig.clock.steadyNow());
+  REQUIRE(late.size() == 1);
+  CHECK(late.front()->record.id == "h1");
+  for (Agent* a : late) rig.driver->onHostLost(a->record.id, rig.clock.steadyNow());
+  CHECK(engine->host("h1")->state == HostState::kUnreachable);
+  // Once: it is no longer awaited.
+  CHECK(rig.agents.notBack(rig.clock.steadyNow()).empty());
+  CHECK_FALSE(AgentRegistry::awaited(*h1, rig.clock.steadyNow()));
+}
+
 TEST_CASE("rollout driver: reports move the engine, success records the app's current release",
           "[coordinator][rollout_driver]") {
   TempDir dir;

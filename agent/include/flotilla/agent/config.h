@@ -30,6 +30,10 @@ struct AgentConfig {
   // [coordinator] endpoint: one endpoint, or the list of a leader and its
   // standbys (docs/ha.md "Agents and consoles"), dialled first to last.
   std::vector<std::string> coordinator_endpoints;
+  // [coordinator] link_timeout: how long the connection may stay silent before
+  // it counts as dropped (link_watch.h); absent = the default for the number
+  // of endpoints.
+  std::optional<common::Millis> link_timeout;
   common::PublicKey coordinator_key{};          // CURVE server key
   common::PublicKey plan_key{};                 // pinned Ed25519 plan key
   std::vector<common::PublicKey> release_keys;  // offline release keys; non-empty = artifacts must be signed

@@ -41,6 +41,10 @@ struct Agent {
   // Handing over to a new agent binary (protocol/agent_app.h): silent on
   // purpose, so not counted lost before this.
   common::SteadyTime handover_until{};
+  // Known from the store when the coordinator started (a restart, or a
+  // standby taking over) and not back since: until this time it is expected
+  // back, so an order to it is held for it rather than counted unreachable.
+  common::SteadyTime rejoin_until{};
   std::map<std::string, std::string> health;  // app -> state
   std::string busy;
 
@@ -65,9 +69,10 @@ class AgentRegistry {
   // Returns true when `token` (as the agent sent it) is a valid join token; uses it up.
   using UseToken = std::function<bool(const std::string& token)>;
 
-  // The agents in the store, at start. A record whose state is not a known
-  // name is kept as pending.
-  void load(std::vector<AgentRecord> records);
+  // The agents in the store, at start, each expected back until `rejoin_until`
+  // (Agent::rejoin_until). A record whose state is not a known name is kept as
+  // pending.
+  void load(std::vector<AgentRecord> records, common::SteadyTime rejoin_until = {});
 
   Agent* find(const std::string& id);
   const Agent* find(const std::string& id) const;
@@ -94,6 +99,11 @@ class AgentRegistry {
 
   // Online agents not heard from for longer than `expiry`.
   std::vector<Agent*> silentSince(common::SteadyTime now, common::Millis expiry);
+  // Whether `a` is offline but still expected back (Agent::rejoin_until).
+  static bool awaited(const Agent& a, common::SteadyTime now) { return !a.online && now < a.rejoin_until; }
+  // Accepted agents loaded at start that did not come back by their
+  // rejoin_until: each returned once (then no longer awaited).
+  std::vector<Agent*> notBack(common::SteadyTime now);
 
   // Every agent, sorted by id.
   std::vector<const Agent*> sorted() const;

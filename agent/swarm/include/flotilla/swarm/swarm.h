@@ -62,9 +62,11 @@ struct SwarmOptions {
   double connect_rate = 400;                         // new connections per second
   std::size_t connect_window = 64;                   // connected but not yet welcomed, at most
   std::optional<common::Millis> heartbeat_override;  // else the welcome's interval
-  int zmtp_heartbeat_ms = 10000;                     // ZMTP PING interval, as the agent sets it (agent.cpp); 0 = off
-  std::filesystem::path order_log;                   // per-order event lines; empty = none
-  double progress_s = 0;                             // a progress line on stderr this often; 0 = none
+  // ZMTP heartbeats as the agent sets them from [coordinator] link_timeout
+  // (agent/link_watch.h): absent = the agent's default for the endpoint count; 0 = off.
+  std::optional<common::Millis> link_timeout;
+  std::filesystem::path order_log;  // per-order event lines; empty = none
+  double progress_s = 0;            // a progress line on stderr this often; 0 = none
   int io_threads = 1;
   std::uint64_t seed = 0;  // 0 = random
   SampleModel samples;     // synthetic answers to SampleRequests

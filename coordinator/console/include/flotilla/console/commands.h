@@ -44,7 +44,8 @@ struct ConsoleOptions {
 };
 
 // Re-send `watch` after this long without any message from the coordinator
-// (to the next endpoint of --control when the connection is down).
+// (to the next endpoint of --control when the connection is down, or when
+// the last re-send went unanswered too).
 inline constexpr common::Millis kWatchResend{3000};
 // A watch that hears from no coordinator re-dials for this long (or
 // --timeout, if longer) before it gives up: a coordinator restart or a
