@@ -284,7 +284,7 @@ k_failover() {
   lease_s=$(python3 -c "import sys; print(round((int(sys.argv[1]) - int(sys.argv[2])) / 1000, 2) if sys.argv[1] else '?')" "${taken_ms:-}" "$kill_ms")
   echo "(k) SIG$sig: $(field online <"$K/online-$sig.json") online at the new leader; $n after ${s:-timeout} s (lease taken after $lease_s s)" >&2
   local id=k-failover-online how="SIGKILLed: the connections are reset"
-  [ "$sig" = STOP ] && id=k-failover-online-stop how="SIGSTOPped: silent, noticed by ZMTP heartbeats (10 s, timeout 30 s)"
+  [ "$sig" = STOP ] && id=k-failover-online-stop how="SIGSTOPped: silent, noticed within the agents' link_timeout (10 s with several endpoints)"
   record --id "$id" --what "$n swarm agents back online at the new leader after the leader was $how (lease_ttl $ha_lease_ttl; lease taken after $lease_s s; $(field online <"$K/online-$sig.json") online at the end; load $load)" \
     --num "${s:-timeout}" --unit " s" --fmt "{:.2f}" \
     --command "kill -$sig LEADER; poll the new leader's /metrics flotilla_agents{state=\"online\"} every 0.2 s"
