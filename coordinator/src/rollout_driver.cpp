@@ -251,6 +251,18 @@ void RolloutDriver::onHostLost(const std::string& agent_id, SteadyTime now) {
   for (auto& [id, r] : rollouts_) r->engine->onHostLost(agent_id, now);
 }
 
+void RolloutDriver::onRejoinMissed(const std::string& agent_id, SteadyTime now) {
+  for (auto it = held_for_rejoin_.begin(); it != held_for_rejoin_.end();) {
+    if (it->second != agent_id) {
+      ++it;
+      continue;
+    }
+    if (const OrderRef* ref = orders_.find(it->first))
+      if (auto r = rollouts_.find(ref->rollout_id); r != rollouts_.end()) r->second->engine->onHostLost(agent_id, now);
+    it = held_for_rejoin_.erase(it);
+  }
+}
+
 void RolloutDriver::applyHolds(const std::function<std::string(const ActiveRollout&)>& hold_of, SteadyTime now) {
   for (auto& [id, r] : rollouts_) r->engine->setHold(r->broke_glass ? std::string() : hold_of(*r), now);
 }
@@ -348,7 +360,9 @@ void RolloutDriver::sendOrder(ActiveRollout& r, const std::string& agent_id, boo
   }
   ref.sequence = *seq;
   const std::string version = ref.version;
-  r.engine->setOrder(agent_id, openOrder(std::move(ref)), *seq);
+  const std::string order_id = openOrder(std::move(ref));
+  if (!online && !rollback) held_for_rejoin_.emplace(order_id, agent_id);
+  r.engine->setOrder(agent_id, order_id, *seq);
   recordEvent(
       r, rollback ? "rollback_sent" : "order_sent", agent_id, slot ? static_cast<int>(slot->wave) : -1,
       version + " (sequence " + std::to_string(*seq) + ")" + (online ? "" : "; host offline, sent when it returns"));
@@ -369,6 +383,7 @@ std::string RolloutDriver::openOrder(OrderRef ref, std::string order_id) {
 void RolloutDriver::queueOrder(const std::string& order_id) {
   const OrderRef* ref = orders_.find(order_id);
   if (!ref) return;
+  held_for_rejoin_.erase(order_id);  // its agent is back
   // Without its release it is not sent now: retries try again (last_sent is unchanged).
   if (auto release = releaseFor(*ref)) orders_.queue(order_id, *release, clock_.steadyNow());
 }

@@ -81,10 +81,10 @@ Status Server::start() {
   if (!config_.store_url.empty()) spdlog::info("store: PostgreSQL at {}", config_.store_url);
   auto agents = store_->loadAgents();
   if (!agents) return agents.error();
-  // Nobody has said hello to this process yet: every known agent gets one
-  // heartbeat expiry to come back before it counts as lost (an order meanwhile
-  // waits for it), as if it had been heard from just now.
-  agents_.load(std::move(*agents), clock_.steadyNow() + config_.heartbeat_expiry);
+  // Nobody has said hello to this process yet: every known agent gets twice the
+  // heartbeat expiry (the grace resumed orders get, RolloutDriver) to come
+  // back; an order for it meanwhile waits for it (RolloutDriver::onRejoinMissed).
+  agents_.load(std::move(*agents), clock_.steadyNow() + 2 * config_.heartbeat_expiry);
   auto apps = store_->apps();
   if (!apps) return apps.error();
   convergence_.load(std::move(*apps));

@@ -113,9 +113,11 @@ void Server::sweepLiveness(SteadyTime now) {
     markLost(*a, "no heartbeat for " + common::formatDuration(config_.heartbeat_expiry), now);
   const auto not_back = agents_.notBack(now);
   if (!not_back.empty())
-    spdlog::warn("{} known agent(s) not back within {} of this coordinator's start, {} among them: counted lost",
-                 not_back.size(), common::formatDuration(config_.heartbeat_expiry), not_back.front()->record.id);
-  for (Agent* a : not_back) rollouts_->onHostLost(a->record.id, now);
+    spdlog::warn(
+        "{} known agent(s) not back within {} of this coordinator's start ({} among them): orders held for "
+        "them are given up",
+        not_back.size(), common::formatDuration(2 * config_.heartbeat_expiry), not_back.front()->record.id);
+  for (Agent* a : not_back) rollouts_->onRejoinMissed(a->record.id, now);
 }
 
 void Server::markLost(Agent& a, const std::string& why, SteadyTime now) {

@@ -334,7 +334,7 @@ TEST_CASE("rollout driver: a host not back by its rejoin_until is unreachable th
   const auto late = rig.agents.notBack(rig.clock.steadyNow());
   REQUIRE(late.size() == 1);
   CHECK(late.front()->record.id == "h1");
-  for (Agent* a : late) rig.driver->onHostLost(a->record.id, rig.clock.steadyNow());
+  for (Agent* a : late) rig.driver->onRejoinMissed(a->record.id, rig.clock.steadyNow());
   CHECK(engine->host("h1")->state == HostState::kUnreachable);
   // Once: it is no longer awaited.
   CHECK(rig.agents.notBack(rig.clock.steadyNow()).empty());

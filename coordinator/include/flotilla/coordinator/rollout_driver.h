@@ -114,6 +114,11 @@ class RolloutDriver {
   void onAgentBack(const std::string& agent_id);
   // An agent went silent or was cut off: every rollout hears of it.
   void onHostLost(const std::string& agent_id, common::SteadyTime now);
+  // An agent known at start did not come back by its rejoin_until
+  // (AgentRegistry::notBack): the orders held for it since are given up, its
+  // hosts unreachable. Orders the previous coordinator had sent wait for it
+  // until their (extended) deadlines, as before.
+  void onRejoinMissed(const std::string& agent_id, common::SteadyTime now);
 
   // --- the reactor's iteration ---
   // Once a second: each rollout held (or no longer held) at its wave
@@ -188,6 +193,9 @@ class RolloutDriver {
   const common::Clock& clock_;
   Hooks hooks_;
   common::Millis resume_grace_;
+  // Orders opened for an agent not back since this coordinator started, not
+  // sent yet: order id -> agent id (sendOrder, onRejoinMissed).
+  std::unordered_map<std::string, std::string> held_for_rejoin_;
 
   std::unordered_map<std::string, std::unique_ptr<ActiveRollout>> rollouts_;  // active, by id
   std::unordered_map<std::string, std::string> active_by_app_;                // app -> rollout id
